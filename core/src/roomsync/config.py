@@ -1,0 +1,175 @@
+"""The configuration file (TOML), validated at start with errors that name the key and the file.
+
+Secrets are never written in the file: a secret value is a reference, ``{ env = "NAME" }`` or
+``{ file = "/run/secrets/name" }``, read only when a connection needs it.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+
+from roomsync.errors import ConfigError
+from roomsync.model import ConflictPolicy
+
+DEFAULT_CONFIG = "roomsync.toml"
+CONFIG_ENV = "ROOMSYNC_CONFIG"
+
+
+class SecretRef(BaseModel):
+    """Where a secret is read from: an environment variable or a file (first line)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    env: str | None = None
+    file: Path | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> SecretRef:
+        if (self.env is None) == (self.file is None):
+            raise ValueError("give exactly one of 'env' or 'file'")
+        return self
+
+    def reveal(self) -> SecretStr:
+        """Read the secret; the error names where it was looked for, never a value."""
+        if self.env is not None:
+            value = os.environ.get(self.env)
+            if value is None:
+                raise ConfigError(f"environment variable {self.env} is not set")
+            return SecretStr(value)
+        assert self.file is not None
+        try:
+            return SecretStr(self.file.read_text(encoding="utf-8").splitlines()[0].strip())
+        except (OSError, IndexError) as exc:
+            raise ConfigError(f"cannot read secret file {self.file}: {type(exc).__name__}") from None
+
+    def __str__(self) -> str:
+        return f"env:{self.env}" if self.env else f"file:{self.file}"
+
+
+class EnvironmentConfig(BaseModel):
+    """One Exchange environment: the plugin that drives it and that plugin's own options."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    plugin: str
+    description: str = ""
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class SmtpConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    host: str = "localhost"
+    port: int = Field(default=25, ge=1, le=65535)
+    sender: str = "roomsync@localhost"
+    username: str | None = None
+    password: SecretRef | None = None
+    starttls: bool = False
+    ssl: bool = False
+    timeout_seconds: float = Field(default=10, gt=0)
+
+
+class SyncConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    interval_seconds: float = Field(default=60, gt=0)
+    default_conflict_policy: ConflictPolicy = ConflictPolicy.ROLLBACK
+    # A mailbox that reports at least this share of its synced entries deleted in one cycle
+    # (and at least mass_delete_minimum of them) is not trusted: nothing is cancelled.
+    mass_delete_ratio: float = Field(default=0.5, gt=0, le=1)
+    mass_delete_minimum: int = Field(default=10, ge=1)
+    rollback_attempts: int = Field(default=5, ge=1)
+    cancel_attempts: int = Field(default=2, ge=1)
+    past_days: int = Field(default=1, ge=0)
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    data_dir: Path = Path("roomsync-data")
+    database_url: str | None = None
+    environments: dict[str, EnvironmentConfig] = Field(default_factory=dict)
+    sync: SyncConfig = Field(default_factory=SyncConfig)
+    smtp: SmtpConfig | None = None
+    source: Path | None = None
+
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'roomsync.db').resolve()}"
+
+
+def config_path(explicit: str | os.PathLike[str] | None) -> Path:
+    return Path(explicit or os.environ.get(CONFIG_ENV) or DEFAULT_CONFIG)
+
+
+def load_settings(path: str | os.PathLike[str]) -> Settings:
+    """Read and validate a configuration file; relative paths in it are relative to the file."""
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError("file not found; create one with 'roomsync init'", file=str(path)) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"not valid TOML: {exc}", file=str(path)) from None
+    return settings_from_mapping(raw, source=path)
+
+
+def settings_from_mapping(raw: dict[str, Any], source: Path | None = None) -> Settings:
+    try:
+        settings = Settings.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        key = ".".join(str(part) for part in first["loc"])
+        more = f" (and {exc.error_count() - 1} more problems)" if exc.error_count() > 1 else ""
+        raise ConfigError(
+            f"{first['msg']}{more}", file=str(source) if source else None, key=key
+        ) from None
+    settings.source = source
+    if source is not None and not settings.data_dir.is_absolute():
+        settings.data_dir = (source.parent / settings.data_dir).resolve()
+    return settings
+
+
+SAMPLE_CONFIG = """\
+# roomsync configuration. Every key is optional unless marked.
+# Secrets are never written here: use { env = "VARIABLE" } or { file = "/path/to/secret" }.
+
+# Where the embedded database and logs live (relative to this file).
+data_dir = "roomsync-data"
+# Another database instead of the embedded SQLite, e.g.
+# database_url = "postgresql+psycopg://roomsync@db.example.org/roomsync"
+
+[sync]
+interval_seconds = 60              # pause between cycles of 'roomsync run'
+default_conflict_policy = "rollback"  # rollback | cancel | exchange-wins
+mass_delete_ratio = 0.5            # refuse a cycle that deletes this share of a mailbox...
+mass_delete_minimum = 10           # ...when it is at least this many entries
+
+# One table per Exchange environment; persons are assigned to one with
+# 'roomsync persons set EMAIL --environment NAME'.
+[environments.local]
+plugin = "reference"               # the in-memory reference connector
+description = "in-memory mailboxes for a first look"
+
+# [environments.onprem]
+# plugin = "exchange2013"          # pip install roomsync-exchange2013
+# [environments.onprem.options]
+# url = "https://mail.example.org/EWS/Exchange.asmx"
+# username = "svc-roomsync@example.org"
+# password = { env = "ROOMSYNC_EXCHANGE_PASSWORD" }
+
+# Error e-mails to organizers (conflicts, failures).
+# [smtp]
+# host = "smtp.example.org"
+# port = 587
+# starttls = true
+# sender = "roomsync@example.org"
+# username = "roomsync"
+# password = { env = "ROOMSYNC_SMTP_PASSWORD" }
+"""

@@ -1,0 +1,141 @@
+"""The base class of connectors and the host that calls one through its hooks.
+
+A connector plugin is a distribution that registers a :class:`Connector` subclass under the
+``roomsync.connectors`` entry-point group; an environment in the configuration names it. The
+class declares its options as a pydantic model, so a typo in the configuration is reported with
+the environment's key path before anything connects.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from datetime import datetime
+from typing import Any, ClassVar, TypeVar
+
+import pluggy
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from roomsync import hookspecs
+from roomsync.errors import ConfigError
+from roomsync.model import (
+    CalendarEntry,
+    Capabilities,
+    ChangeSet,
+    CheckStep,
+    EntryDraft,
+    EntryUpdate,
+    FreeBusy,
+    ItemRef,
+    WriteResult,
+)
+
+T = TypeVar("T")
+
+
+class NoOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Connector:
+    """Base of connector plugins: holds the environment's name and validated options.
+
+    Subclasses set ``Options`` and implement the connector hooks of :mod:`roomsync.hookspecs`
+    as methods marked ``@hookimpl``.
+    """
+
+    Options: ClassVar[type[BaseModel]] = NoOptions
+
+    def __init__(self, environment: str, options: BaseModel) -> None:
+        self.environment = environment
+        self.options = options
+
+    @classmethod
+    def from_config(cls, environment: str, raw_options: dict[str, Any], source: str | None = None) -> Connector:
+        try:
+            options = cls.Options.model_validate(raw_options)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            key = ".".join(["environments", environment, "options", *(str(p) for p in first["loc"])])
+            raise ConfigError(first["msg"], file=source, key=key) from None
+        return cls(environment, options)
+
+
+def chunked(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
+    for offset in range(0, len(items), size):
+        yield items[offset : offset + size]
+
+
+class ConnectorHost:
+    """One environment's connector behind its own plugin manager.
+
+    Extension plugins registered here as well can wrap the connector hooks. Batches are cut to the
+    connector's ``max_batch`` so connectors never see more than they declared.
+    """
+
+    def __init__(self, environment: str, connector: Connector, extensions: Sequence[object] = ()) -> None:
+        self.environment = environment
+        self.connector = connector
+        self.pm = pluggy.PluginManager(hookspecs.PROJECT)
+        self.pm.add_hookspecs(hookspecs)
+        self.pm.register(connector, name=f"connector:{environment}")
+        for extension in extensions:
+            if self.pm.is_registered(extension):
+                continue
+            self.pm.register(extension)
+        self._capabilities: Capabilities | None = None
+
+    @property
+    def hook(self) -> Any:
+        return self.pm.hook
+
+    def capabilities(self) -> Capabilities:
+        if self._capabilities is None:
+            answer = self.hook.roomsync_capabilities()
+            self._capabilities = answer if answer is not None else Capabilities()
+        return self._capabilities
+
+    def check(self, mailbox: str) -> list[CheckStep]:
+        return list(self.hook.roomsync_check(mailbox=mailbox) or [])
+
+    def _batched(self, hook: Any, key: str, items: Sequence[Any], **kwargs: Any) -> list[WriteResult]:
+        results: list[WriteResult] = []
+        for chunk in chunked(items, self.capabilities().max_batch):
+            answer = hook(**kwargs, **{key: list(chunk)})
+            if answer is None or len(answer) != len(chunk):
+                raise ValueError(
+                    f"connector of environment {self.environment!r} answered "
+                    f"{0 if answer is None else len(answer)} results for {len(chunk)} items"
+                )
+            results.extend(answer)
+        return results
+
+    def create_entries(self, mailbox: str, drafts: Sequence[EntryDraft]) -> list[WriteResult]:
+        return self._batched(self.hook.roomsync_create_entries, "drafts", drafts, mailbox=mailbox)
+
+    def update_entries(self, mailbox: str, updates: Sequence[EntryUpdate]) -> list[WriteResult]:
+        return self._batched(self.hook.roomsync_update_entries, "updates", updates, mailbox=mailbox)
+
+    def delete_entries(self, mailbox: str, refs: Sequence[ItemRef]) -> list[WriteResult]:
+        return self._batched(self.hook.roomsync_delete_entries, "refs", refs, mailbox=mailbox)
+
+    def changes(self, mailbox: str, sync_state: str | None) -> ChangeSet:
+        result: ChangeSet = self.hook.roomsync_changes(mailbox=mailbox, sync_state=sync_state)
+        return result
+
+    def list_entries(self, mailbox: str, start: datetime, end: datetime) -> list[CalendarEntry]:
+        return list(self.hook.roomsync_list_entries(mailbox=mailbox, start=start, end=end) or [])
+
+    def find_by_stamp(self, mailbox: str, stamps: Sequence[str]) -> dict[str, list[CalendarEntry]]:
+        found: dict[str, list[CalendarEntry]] = {}
+        for chunk in chunked(stamps, self.capabilities().max_batch):
+            found.update(self.hook.roomsync_find_by_stamp(mailbox=mailbox, stamps=list(chunk)) or {})
+        return found
+
+    def free_busy(self, mailboxes: Sequence[str], start: datetime, end: datetime) -> list[FreeBusy]:
+        answers: list[FreeBusy] = []
+        for chunk in chunked(mailboxes, self.capabilities().max_freebusy_mailboxes):
+            answers.extend(self.hook.roomsync_free_busy(mailboxes=list(chunk), start=start, end=end))
+        return answers
+
+    def close(self) -> None:
+        self.hook.roomsync_close()

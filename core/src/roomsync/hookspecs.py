@@ -1,0 +1,154 @@
+"""The hook contract: the one page a connector or extension author reads.
+
+Two kinds of hooks live here.
+
+*Connector hooks* (``firstresult``) are what a connector promises: one connector object, chosen
+by name from the ``roomsync.connectors`` entry points for an environment in the configuration,
+implements them as methods marked with :data:`hookimpl`. Every environment gets its own plugin
+manager holding its connector, so a call goes to exactly one connector; extension plugins in the
+same manager may wrap those calls (``wrapper=True``) to measure, log or retry them.
+
+*Extension hooks* are called on every plugin that implements them. Extension plugins are modules
+or objects registered under the ``roomsync.plugins`` entry-point group; the SMTP notifier that
+ships with the core is one of them.
+
+Mailboxes are e-mail addresses in lower case. Every batched hook answers one result per input, in
+the input's order; a failure of one item is a failed :class:`~roomsync.model.WriteResult`, not an
+exception. Exceptions are for failures of the whole call: raise
+:class:`~roomsync.errors.AccessDenied` when the service account may not use the mailbox,
+:class:`~roomsync.errors.TransientConnectorError` for time-outs and throttling that outlasted the
+connector's own retries, :class:`~roomsync.errors.ConnectorError` for the rest.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+if TYPE_CHECKING:
+    import click
+
+    from roomsync.model import (
+        Capabilities,
+        CalendarEntry,
+        ChangeSet,
+        CheckStep,
+        EntryDraft,
+        EntryUpdate,
+        FreeBusy,
+        ItemRef,
+        Reservation,
+        WriteResult,
+    )
+    from roomsync.notify.message import Notification
+    from roomsync.engine.report import CycleReport
+
+PROJECT = "roomsync"
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+# --- connector hooks -----------------------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+def roomsync_capabilities() -> Capabilities:
+    """What this connector supports: recurrence, push, batch sizes, free/busy limits."""
+
+
+@hookspec(firstresult=True)
+def roomsync_check(mailbox: str) -> list[CheckStep]:
+    """The connector's part of the per-person sync test.
+
+    Connect, read the calendar of ``mailbox``, write and remove a probe entry, read free/busy and
+    change detection; one :class:`CheckStep` per step, each with a reason a server administrator
+    understands when it fails. Never raises for a failing step.
+    """
+
+
+@hookspec(firstresult=True)
+def roomsync_create_entries(mailbox: str, drafts: list[EntryDraft]) -> list[WriteResult]:
+    """Create entries in ``mailbox``, each stamped with its ``draft.stamp`` as it is created.
+
+    Participants and rooms become attendees and receive invitations; the mailbox is the
+    organizer. A retried create (the first attempt timed out) must not leave two entries: look
+    the stamp up before writing again.
+    """
+
+
+@hookspec(firstresult=True)
+def roomsync_update_entries(mailbox: str, updates: list[EntryUpdate]) -> list[WriteResult]:
+    """Replace the synced fields of existing entries. A stale change key gives ``STALE``."""
+
+
+@hookspec(firstresult=True)
+def roomsync_delete_entries(mailbox: str, refs: list[ItemRef]) -> list[WriteResult]:
+    """Delete entries (cancelling the meeting for its attendees). Already gone gives ``NOT_FOUND``."""
+
+
+@hookspec(firstresult=True)
+def roomsync_changes(mailbox: str, sync_state: str | None) -> ChangeSet:
+    """Changes of the calendar of ``mailbox`` since ``sync_state`` (``None``: from the start).
+
+    The state is opaque to the core, which stores it only after the changes were applied. An
+    unusable state is not an error: start over and set ``reset`` on the answer. The connector's
+    own writes come back here too; the engine recognises them.
+    """
+
+
+@hookspec(firstresult=True)
+def roomsync_list_entries(mailbox: str, start: datetime, end: datetime) -> list[CalendarEntry]:
+    """Every entry of the calendar of ``mailbox`` that overlaps the window; series as masters."""
+
+
+@hookspec(firstresult=True)
+def roomsync_find_by_stamp(mailbox: str, stamps: list[str]) -> dict[str, list[CalendarEntry]]:
+    """Entries in ``mailbox`` carrying each ROOMS stamp; stamps without entries may be absent."""
+
+
+@hookspec(firstresult=True)
+def roomsync_free_busy(mailboxes: list[str], start: datetime, end: datetime) -> list[FreeBusy]:
+    """Busy intervals of many mailboxes over one window, one answer per mailbox in order."""
+
+
+@hookspec(firstresult=True)
+def roomsync_close() -> None:
+    """Release connections; called once when the runner stops using the connector."""
+
+
+# --- extension hooks ----------------------------------------------------------------------
+
+
+@hookspec
+def roomsync_map_export(reservation: Reservation, draft: EntryDraft) -> EntryDraft | None:
+    """Adjust an entry before it is written to Exchange; return a replacement or ``None``.
+
+    Called for creates and updates; replacements chain in registration order.
+    """
+
+
+@hookspec
+def roomsync_map_import(entry: CalendarEntry) -> CalendarEntry | None:
+    """Adjust an entry read from Exchange before the engine compares it; chains like export."""
+
+
+@hookspec
+def roomsync_notify(notification: Notification) -> None:
+    """Deliver a message to a person (a conflict, a sync failure); every notifier gets it."""
+
+
+@hookspec
+def roomsync_cycle_finished(report: CycleReport) -> None:
+    """React to one person's finished sync cycle (metrics, audit, chat messages)."""
+
+
+@hookspec
+def roomsync_register_commands(cli: click.Group) -> None:
+    """Add subcommands to the ``roomsync`` command line (``cli.add_command(...)``)."""
+
+
+@hookspec
+def roomsync_configure(settings: Any) -> None:
+    """Receive the loaded :class:`~roomsync.config.Settings` once, before any other hook."""

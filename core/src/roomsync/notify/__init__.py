@@ -1,0 +1,1 @@
+"""Messages to persons (conflicts, failures) and the notifiers that deliver them."""

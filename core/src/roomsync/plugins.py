@@ -1,0 +1,91 @@
+"""Finding plugins: connectors by name (stevedore) and extension plugins (pluggy).
+
+stevedore answers "which connector drives this environment"; pluggy carries the hooks every
+extension plugin may implement. Both read entry points of installed distributions, so a plugin
+is installed with pip and needs no registration in the configuration.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib.metadata import entry_points
+
+import pluggy
+from stevedore import DriverManager, ExtensionManager
+from stevedore.exception import NoMatches
+
+from roomsync import hookspecs
+from roomsync.config import EnvironmentConfig
+from roomsync.connector import Connector, ConnectorHost
+from roomsync.errors import ConfigError, PluginNotInstalled
+
+CONNECTORS = "roomsync.connectors"
+EXTENSIONS = "roomsync.plugins"
+
+
+@dataclass(frozen=True)
+class InstalledPlugin:
+    name: str
+    kind: str  # "connector" or "extension"
+    distribution: str
+    version: str
+    target: str
+
+
+def installed_plugins() -> list[InstalledPlugin]:
+    found = []
+    for group, kind in ((CONNECTORS, "connector"), (EXTENSIONS, "extension")):
+        for ep in entry_points(group=group):
+            dist = ep.dist
+            found.append(
+                InstalledPlugin(
+                    name=ep.name,
+                    kind=kind,
+                    distribution=dist.name if dist else "?",
+                    version=dist.version if dist else "?",
+                    target=ep.value,
+                )
+            )
+    return sorted(found, key=lambda p: (p.kind, p.name))
+
+
+def connector_names() -> list[str]:
+    return sorted(ExtensionManager(CONNECTORS, invoke_on_load=False).names())
+
+
+def connector_class(plugin: str, environment: str) -> type[Connector]:
+    try:
+        manager = DriverManager(CONNECTORS, plugin, invoke_on_load=False)
+    except NoMatches:
+        raise PluginNotInstalled(plugin, environment, connector_names()) from None
+    cls = manager.driver
+    if not (isinstance(cls, type) and issubclass(cls, Connector)):
+        raise ConfigError(
+            f"plugin {plugin!r} does not provide a roomsync Connector class",
+            key=f"environments.{environment}.plugin",
+        )
+    return cls
+
+
+def extension_manager() -> pluggy.PluginManager:
+    """The manager of extension hooks, with every installed extension plugin loaded once."""
+    return _extension_manager()
+
+
+@lru_cache(maxsize=1)
+def _extension_manager() -> pluggy.PluginManager:
+    pm = pluggy.PluginManager(hookspecs.PROJECT)
+    pm.add_hookspecs(hookspecs)
+    pm.load_setuptools_entrypoints(EXTENSIONS)
+    return pm
+
+
+def open_connector(
+    environment: str, config: EnvironmentConfig, source: str | None = None, pm: pluggy.PluginManager | None = None
+) -> ConnectorHost:
+    """Load, configure and host the connector of one environment."""
+    cls = connector_class(config.plugin, environment)
+    connector = cls.from_config(environment, config.options, source)
+    extensions = (pm or extension_manager()).get_plugins()
+    return ConnectorHost(environment, connector, extensions)
