@@ -127,9 +127,7 @@ def settings_from_mapping(raw: dict[str, Any], source: Path | None = None) -> Se
         first = exc.errors()[0]
         key = ".".join(str(part) for part in first["loc"])
         more = f" (and {exc.error_count() - 1} more problems)" if exc.error_count() > 1 else ""
-        raise ConfigError(
-            f"{first['msg']}{more}", file=str(source) if source else None, key=key
-        ) from None
+        raise ConfigError(f"{first['msg']}{more}", file=str(source) if source else None, key=key) from None
     settings.source = source
     if source is not None and not settings.data_dir.is_absolute():
         settings.data_dir = (source.parent / settings.data_dir).resolve()

@@ -50,7 +50,9 @@ class Connector:
         self.options = options
 
     @classmethod
-    def from_config(cls, environment: str, raw_options: dict[str, Any], source: str | None = None) -> Connector:
+    def from_config(
+        cls, environment: str, raw_options: dict[str, Any], source: str | None = None
+    ) -> Connector:
         try:
             options = cls.Options.model_validate(raw_options)
         except ValidationError as exc:

@@ -30,9 +30,10 @@ import pluggy
 if TYPE_CHECKING:
     import click
 
+    from roomsync.engine.report import CycleReport
     from roomsync.model import (
-        Capabilities,
         CalendarEntry,
+        Capabilities,
         ChangeSet,
         CheckStep,
         EntryDraft,
@@ -43,7 +44,6 @@ if TYPE_CHECKING:
         WriteResult,
     )
     from roomsync.notify.message import Notification
-    from roomsync.engine.report import CycleReport
 
 PROJECT = "roomsync"
 hookspec = pluggy.HookspecMarker(PROJECT)

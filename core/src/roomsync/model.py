@@ -67,7 +67,7 @@ def _require_aware(value: datetime, name: str) -> datetime:
 class Recurrence(BaseModel):
     """A series pattern as ROOMS and Exchange both express it.
 
-    ``until`` and ``count`` end the series; neither means open-ended. ``week_of_month`` is 1–4,
+    ``until`` and ``count`` end the series; neither means open-ended. ``week_of_month`` is 1-4,
     or -1 for "last", and goes with exactly one weekday (monthly/yearly by weekday).
     """
 

@@ -82,7 +82,10 @@ def _extension_manager() -> pluggy.PluginManager:
 
 
 def open_connector(
-    environment: str, config: EnvironmentConfig, source: str | None = None, pm: pluggy.PluginManager | None = None
+    environment: str,
+    config: EnvironmentConfig,
+    source: str | None = None,
+    pm: pluggy.PluginManager | None = None,
 ) -> ConnectorHost:
     """Load, configure and host the connector of one environment."""
     cls = connector_class(config.plugin, environment)

@@ -87,7 +87,12 @@ class RoomsStore(Protocol):
         ...
 
     def cancel_reservation(
-        self, reservation_id: str, *, origin: Origin = Origin.ROOMS, actor: str | None = None, reason: str = ""
+        self,
+        reservation_id: str,
+        *,
+        origin: Origin = Origin.ROOMS,
+        actor: str | None = None,
+        reason: str = "",
     ) -> Reservation: ...
     def set_sync_disabled(self, reservation_id: str, disabled: bool, reason: str = "") -> Reservation: ...
     def reservations(

@@ -1,0 +1,69 @@
+"""The ``roomsync`` command line: one click group, commands in modules by topic.
+
+Installed packages add commands through the ``roomsync_register_commands`` hook (the Exchange
+simulator adds ``roomsync sim`` that way).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import click
+
+from roomsync import __version__
+from roomsync.cli.context import AppContext
+from roomsync.errors import RoomsyncError
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--config",
+    "config",
+    envvar="ROOMSYNC_CONFIG",
+    default="roomsync.toml",
+    show_default=True,
+    type=click.Path(dir_okay=False),
+    help="Configuration file (also ROOMSYNC_CONFIG).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
+@click.version_option(__version__, prog_name="roomsync")
+@click.pass_context
+def cli(ctx: click.Context, config: str, as_json: bool, verbose: int) -> None:
+    """Keep ROOMS reservations and Exchange calendars in step."""
+    level = logging.WARNING - 10 * min(verbose, 2)
+    logging.basicConfig(
+        level=level,
+        format='{"at":"%(asctime)s","level":"%(levelname)s","logger":"%(name)s","msg":"%(message)s"}',
+    )
+    ctx.obj = AppContext(config_file=config, as_json=as_json)
+    ctx.call_on_close(ctx.obj.close)
+
+
+def _register_commands() -> None:
+    from roomsync.cli import demo, diff, freebusy, persons, reservations, setup, sync
+    from roomsync.plugins import extension_manager
+
+    for module in (setup, persons, reservations, sync, freebusy, diff, demo):
+        module.register(cli)
+    extension_manager().hook.roomsync_register_commands(cli=cli)
+
+
+_register_commands()
+
+
+def main() -> None:
+    try:
+        cli.main(standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        sys.exit(1)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except RoomsyncError as exc:
+        click.echo(f"Error: {exc}", err=True)
+        sys.exit(2)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)

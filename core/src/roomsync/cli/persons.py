@@ -1,0 +1,185 @@
+"""Persons and rooms: who is synchronised with which environment, which rooms ROOMS has."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from rich.table import Table
+
+from roomsync.cli.context import AppContext, pass_app
+from roomsync.errors import InvalidInput, NotFound, UnknownEnvironment
+from roomsync.model import ConflictPolicy, Person, Room
+from roomsync.persons_csv import parse_persons_csv
+
+
+@click.group()
+def persons() -> None:
+    """Persons and their environments."""
+
+
+@persons.command(name="import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--on-error",
+    type=click.Choice(["skip", "abort"]),
+    default="abort",
+    show_default=True,
+    help="With broken rows: import the good rows (skip) or nothing (abort).",
+)
+@pass_app
+def import_persons(app: AppContext, file: Path, on_error: str) -> None:
+    """Create or update persons from a CSV file (columns: email, name, environment,
+    conflict_policy, sync_enabled)."""
+    result = parse_persons_csv(file.read_text(encoding="utf-8-sig"), file.name)
+    known = set(app.settings.environments)
+    errors = [str(error) for error in result.errors]
+    good = []
+    for person in result.persons:
+        if person.environment and person.environment not in known:
+            errors.append(
+                f"{file.name}: {person.email}: {UnknownEnvironment(person.environment, list(known))}"
+            )
+        else:
+            good.append(person)
+    if errors and on_error == "abort":
+        for error in errors:
+            click.echo(error, err=True)
+        raise InvalidInput(f"{len(errors)} broken rows in {file}; nothing imported (use --on-error skip)")
+    with app.database().unit_of_work() as uow:
+        for person in good:
+            uow.rooms.upsert_person(person)
+        uow.commit()
+    for error in errors:
+        click.echo(f"skipped: {error}", err=True)
+    app.emit(
+        {"imported": len(good), "skipped": errors}, f"imported {len(good)} persons, skipped {len(errors)}"
+    )
+
+
+@persons.command(name="list")
+@pass_app
+def list_persons(app: AppContext) -> None:
+    """Persons with their environment and last sync."""
+    with app.database().unit_of_work() as uow:
+        people = uow.rooms.list_persons()
+        states = {s.mailbox: s for s in uow.sync.mailbox_states()}
+    rows = []
+    for p in people:
+        state = states.get(p.email)
+        rows.append(
+            {
+                "email": p.email,
+                "name": p.name,
+                "environment": p.environment,
+                "conflict_policy": p.conflict_policy.value,
+                "sync_enabled": p.sync_enabled,
+                "last_success": state.last_success.isoformat() if state and state.last_success else None,
+                "last_error": state.last_error if state else None,
+            }
+        )
+    table = Table("email", "name", "environment", "policy", "sync", "last success", "last error")
+    for r in rows:
+        table.add_row(
+            r["email"],
+            r["name"],
+            r["environment"] or "[yellow]none[/yellow]",
+            r["conflict_policy"],
+            "on" if r["sync_enabled"] else "off",
+            r["last_success"] or "-",
+            r["last_error"] or "",
+        )
+    app.emit(rows, table)
+
+
+@persons.command(name="set")
+@click.argument("email")
+@click.option("--environment", "environment", help="Environment this person's mailbox lives in.")
+@click.option("--no-environment", is_flag=True, help="Stop synchronising this person.")
+@click.option("--policy", type=click.Choice([p.value for p in ConflictPolicy]), help="Conflict policy.")
+@click.option("--sync/--no-sync", "sync_enabled", default=None, help="Switch this person's sync on or off.")
+@pass_app
+def set_person(
+    app: AppContext,
+    email: str,
+    environment: str | None,
+    no_environment: bool,
+    policy: str | None,
+    sync_enabled: bool | None,
+) -> None:
+    """Assign a person to an environment, or change their policy."""
+    if environment and environment not in app.settings.environments:
+        raise UnknownEnvironment(environment, list(app.settings.environments))
+    changes: dict[str, object] = {}
+    if environment or no_environment:
+        changes["environment"] = None if no_environment else environment
+    if policy:
+        changes["conflict_policy"] = ConflictPolicy(policy)
+    if sync_enabled is not None:
+        changes["sync_enabled"] = sync_enabled
+    if not changes:
+        raise click.UsageError("nothing to set: give --environment, --no-environment, --policy or --sync")
+    with app.database().unit_of_work() as uow:
+        person = uow.rooms.get_person(email)
+        if person is None:
+            raise NotFound(f"unknown person {email}; add it with 'roomsync persons add' or 'persons import'")
+        person = uow.rooms.upsert_person(person.model_copy(update=changes))
+        uow.commit()
+    app.emit(
+        person.model_dump(mode="json"),
+        f"{person.email}: environment {person.environment or 'none'}, "
+        f"policy {person.conflict_policy.value}, sync {'on' if person.sync_enabled else 'off'}",
+    )
+
+
+@persons.command(name="add")
+@click.argument("email")
+@click.option("--name", default="", help="Display name.")
+@click.option("--environment", help="Environment this person's mailbox lives in.")
+@pass_app
+def add_person(app: AppContext, email: str, name: str, environment: str | None) -> None:
+    """Add one person (or update their name and environment)."""
+    if environment and environment not in app.settings.environments:
+        raise UnknownEnvironment(environment, list(app.settings.environments))
+    with app.database().unit_of_work() as uow:
+        person = uow.rooms.upsert_person(Person(email=email, name=name, environment=environment))
+        uow.commit()
+    app.emit(person.model_dump(mode="json"), f"{person.email}: environment {person.environment or 'none'}")
+
+
+@click.group()
+def rooms() -> None:
+    """Rooms and their room mailboxes."""
+
+
+@rooms.command(name="add")
+@click.argument("name")
+@click.argument("mailbox")
+@click.option("--capacity", type=click.IntRange(min=1))
+@click.option("--no-sync-master", is_flag=True, help="Report conflicting Exchange bookings only.")
+@pass_app
+def add_room(app: AppContext, name: str, mailbox: str, capacity: int | None, no_sync_master: bool) -> None:
+    """Add a room with its Exchange room mailbox."""
+    with app.database().unit_of_work() as uow:
+        room = uow.rooms.add_room(
+            Room(name=name, mailbox=mailbox, capacity=capacity, sync_master=not no_sync_master)
+        )
+        uow.commit()
+    app.emit(room.model_dump(mode="json"), f"room {room.name} <{room.mailbox}>")
+
+
+@rooms.command(name="list")
+@pass_app
+def list_rooms(app: AppContext) -> None:
+    """Rooms ROOMS knows."""
+    with app.database().unit_of_work() as uow:
+        all_rooms = uow.rooms.list_rooms()
+    table = Table("name", "mailbox", "capacity", "sync master")
+    for room in all_rooms:
+        table.add_row(room.name, room.mailbox, str(room.capacity or "-"), "yes" if room.sync_master else "no")
+    app.emit([r.model_dump(mode="json") for r in all_rooms], table)
+
+
+def register(cli: click.Group) -> None:
+    cli.add_command(persons)
+    cli.add_command(rooms)

@@ -1,0 +1,96 @@
+"""Setting up: ``init``, ``db upgrade`` and ``plugins``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from rich.table import Table
+
+from roomsync.cli.context import AppContext, pass_app
+from roomsync.config import SAMPLE_CONFIG, load_settings
+from roomsync.errors import RoomsyncError
+from roomsync.plugins import installed_plugins
+
+
+@click.command()
+@click.option("--force", is_flag=True, help="Overwrite an existing configuration file.")
+@pass_app
+def init(app: AppContext, force: bool) -> None:
+    """Create a commented configuration, the data directory and the database."""
+    path = Path(app.config_file)
+    if path.exists() and not force:
+        click.echo(f"{path} exists; keeping it (use --force to overwrite).")
+    else:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(SAMPLE_CONFIG, encoding="utf-8")
+        click.echo(f"wrote {path}")
+    settings = load_settings(path)
+    app.use_settings(settings)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    revision = app.database(check=False).upgrade()
+    click.echo(f"database ready at revision {revision} in {settings.data_dir}")
+
+
+@click.group()
+def db() -> None:
+    """Database schema."""
+
+
+@db.command()
+@pass_app
+def upgrade(app: AppContext) -> None:
+    """Bring the database to the current schema (any older revision)."""
+    database = app.database(check=False)
+    before = database.current_revision()
+    after = database.upgrade()
+    app.emit({"from": before, "to": after}, f"database upgraded from {before or 'empty'} to {after}")
+
+
+@db.command(name="status")
+@pass_app
+def db_status(app: AppContext) -> None:
+    """Show the database's schema revision and the one this roomsync needs."""
+    database = app.database(check=False)
+    data = {"current": database.current_revision(), "head": database.head_revision()}
+    app.emit(data, f"current {data['current'] or 'empty'}, needed {data['head']}")
+
+
+@click.command()
+@pass_app
+def plugins(app: AppContext) -> None:
+    """Installed plugins, and the capabilities of each configured environment's connector."""
+    installed = [
+        {"name": p.name, "kind": p.kind, "distribution": p.distribution, "version": p.version}
+        for p in installed_plugins()
+    ]
+    environments = []
+    if Path(app.config_file).exists():
+        for name, env in app.settings.environments.items():
+            row: dict[str, object] = {"environment": name, "plugin": env.plugin}
+            try:
+                row["capabilities"] = app.runner.host(name).capabilities().model_dump(mode="json")
+            except RoomsyncError as exc:
+                row["error"] = str(exc)
+            environments.append(row)
+    table = Table("plugin", "kind", "distribution", "version", title="Installed plugins")
+    for item in installed:
+        table.add_row(*(str(item[k]) for k in ("name", "kind", "distribution", "version")))
+    app.emit({"installed": installed, "environments": environments}, table)
+    if not app.as_json and environments:
+        envs = Table("environment", "plugin", "capabilities", title="Configured environments")
+        for row in environments:
+            caps = row.get("capabilities")
+            text = (
+                ", ".join(f"{k}={v}" for k, v in caps.items() if k != "notes")
+                if isinstance(caps, dict)
+                else f"[red]{row.get('error')}[/red]"
+            )
+            envs.add_row(str(row["environment"]), str(row["plugin"]), text)
+        app.console.print(envs)
+
+
+def register(cli: click.Group) -> None:
+    cli.add_command(init)
+    cli.add_command(db)
+    cli.add_command(plugins)

@@ -1,0 +1,181 @@
+"""Running the sync: ``sync``, ``run``, ``status`` and the per-person ``test``."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from datetime import UTC, datetime
+from types import FrameType
+
+import click
+from rich.progress import Progress
+from rich.table import Table
+
+from roomsync.cli.context import AppContext, pass_app
+from roomsync.engine.report import CycleReport
+from roomsync.errors import NotFound, RoomsyncError
+from roomsync.model import CheckStep, Person
+
+
+def _report_table(reports: list[CycleReport]) -> Table:
+    table = Table("person", "environment", "result", "seconds")
+    for r in reports:
+        result = r.summary() if r.ok else f"[red]{r.summary()}[/red]"
+        table.add_row(r.mailbox, r.environment or "-", result, f"{r.seconds:.2f}")
+    return table
+
+
+@click.command()
+@click.option("--once", is_flag=True, required=True, help="One cycle over every person (required).")
+@click.option("--person", "persons", multiple=True, help="Only this person (repeatable).")
+@click.option("--allow-mass-delete", is_flag=True, help="Accept a mailbox that lost most of its entries.")
+@pass_app
+def sync(app: AppContext, once: bool, persons: tuple[str, ...], allow_mass_delete: bool) -> None:
+    """Synchronise every assigned person once (exit code 1 if any person failed)."""
+    runner = app.runner
+    people = runner.persons(persons or None)
+    reports: list[CycleReport] = []
+    with Progress(console=app.console, transient=True, disable=app.as_json) as progress:
+        task = progress.add_task("syncing", total=len(people))
+        for person in people:
+            progress.update(task, description=f"syncing {person.email}")
+            reports.append(runner.sync_person(person, allow_mass_delete))
+            progress.advance(task)
+    app.emit([r.as_dict() for r in reports], _report_table(reports))
+    if any(not r.ok for r in reports):
+        raise click.exceptions.Exit(1)
+
+
+@click.command()
+@click.option(
+    "--interval", type=click.FloatRange(min=0.1), help="Seconds between cycles (overrides the file)."
+)
+@pass_app
+def run(app: AppContext, interval: float | None) -> None:
+    """Run as a daemon; SIGTERM or Ctrl-C stops after the person in progress."""
+    if interval is not None:
+        app.settings.sync.interval_seconds = interval
+    stop = threading.Event()
+
+    def request_stop(signum: int, frame: FrameType | None) -> None:
+        click.echo(f"stopping after the current person ({signal.Signals(signum).name})", err=True)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+
+    def progress(person: Person, report: CycleReport) -> None:
+        if app.as_json:
+            import json
+
+            click.echo(json.dumps(report.as_dict(), default=str))
+        elif report.changed_anything or not report.ok:
+            click.echo(f"{datetime.now(UTC):%H:%M:%S} {person.email}: {report.summary()}")
+
+    cycles = app.runner.run(stop, progress)
+    click.echo(f"stopped after {cycles} cycles", err=True)
+
+
+@click.command()
+@pass_app
+def status(app: AppContext) -> None:
+    """Per person: environment, last success, failures, pending writes; the recent problems."""
+    with app.database().unit_of_work() as uow:
+        people = uow.rooms.list_persons()
+        states = {s.mailbox: s for s in uow.sync.mailbox_states()}
+        pending = {
+            p.email: [link for link in uow.sync.links_in_mailbox(p.email) if link.state.value != "synced"]
+            for p in people
+        }
+        problems = [e for e in uow.sync.recent_log(limit=20) if e.level != "info"]
+    rows = []
+    for p in people:
+        s = states.get(p.email)
+        rows.append(
+            {
+                "email": p.email,
+                "environment": p.environment,
+                "sync_enabled": p.sync_enabled,
+                "last_success": s.last_success.isoformat() if s and s.last_success else None,
+                "consecutive_failures": s.consecutive_failures if s else 0,
+                "last_error": s.last_error if s else None,
+                "pending": len(pending[p.email]),
+            }
+        )
+    table = Table("person", "environment", "last success", "failures", "pending", "last error")
+    for r in rows:
+        failures = str(r["consecutive_failures"])
+        table.add_row(
+            r["email"],
+            r["environment"] or "[yellow]none[/yellow]",
+            r["last_success"] or "never",
+            f"[red]{failures}[/red]" if r["consecutive_failures"] else failures,
+            str(r["pending"]),
+            r["last_error"] or "",
+        )
+    data = {
+        "persons": rows,
+        "problems": [
+            {
+                "at": e.at.isoformat(),
+                "mailbox": e.mailbox,
+                "level": e.level,
+                "event": e.event,
+                "message": e.message,
+                "reservation_id": e.reservation_id,
+            }
+            for e in problems
+        ],
+    }
+    app.emit(data, table)
+    if not app.as_json and problems:
+        log_table = Table("at", "person", "event", "message", title="Recent problems")
+        for e in problems:
+            log_table.add_row(f"{e.at:%Y-%m-%d %H:%M:%S}", e.mailbox or "-", e.event, e.message)
+        app.console.print(log_table)
+
+
+@click.command(name="test")
+@click.argument("email")
+@pass_app
+def test_person(app: AppContext, email: str) -> None:
+    """The sync test of one person: configuration, connection, read, write, free/busy, changes."""
+    steps: list[CheckStep] = []
+    with app.database().unit_of_work() as uow:
+        person = uow.rooms.get_person(email)
+    if person is None:
+        raise NotFound(f"unknown person {email}")
+    steps.append(
+        CheckStep(
+            name="assigned",
+            ok=bool(person.environment),
+            detail=f"environment {person.environment}"
+            if person.environment
+            else f"no environment; run 'roomsync persons set {email} --environment NAME'",
+        )
+    )
+    if person.environment:
+        try:
+            host = app.runner.host_for_person(person)
+            steps.append(
+                CheckStep(
+                    name="plugin", ok=True, detail=f"{host.environment}: {type(host.connector).__module__}"
+                )
+            )
+            steps.extend(host.check(person.email))
+        except RoomsyncError as exc:
+            steps.append(CheckStep(name="plugin", ok=False, detail=str(exc)))
+    data = [s.model_dump() for s in steps]
+    table = Table("step", "result", "detail", title=f"Sync test of {email}")
+    for s in steps:
+        table.add_row(s.name, "[green]ok[/green]" if s.ok else "[red]failed[/red]", s.detail)
+    app.emit(data, table)
+    if not all(s.ok for s in steps):
+        raise click.exceptions.Exit(1)
+
+
+def register(cli: click.Group) -> None:
+    cli.add_command(sync)
+    cli.add_command(run)
+    cli.add_command(status)
+    cli.add_command(test_person)

@@ -1,0 +1,335 @@
+"""Carrying out a plan in three steps that make a crash at any point harmless.
+
+1. *Record*: ROOMS changes from Exchange and the intent of every Exchange write are committed
+   first. A create is recorded as a ``CREATING`` link, so after a crash the next cycle looks the
+   stamp up instead of creating again; a pending update is a ``FAILED`` link rewritten next cycle.
+2. *Write*: batched connector calls; creates before the deletes of an organizer change.
+3. *Settle*: the outcome of each write is stored in its link; the caller then stores the new
+   sync state and journal cursor in the same commit.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+
+import pluggy
+
+from roomsync.connector import ConnectorHost
+from roomsync.engine.merge import snapshot
+from roomsync.engine.plan import Delete, Plan, Update
+from roomsync.engine.report import CycleReport
+from roomsync.errors import InvalidInput, RoomsyncError, TransientConnectorError
+from roomsync.model import (
+    CalendarEntry,
+    EntryDraft,
+    EntryUpdate,
+    ItemRef,
+    Reservation,
+    WriteErrorKind,
+    WriteResult,
+)
+from roomsync.notify.message import Notification
+from roomsync.store import Link, LinkState, LogEntry, Origin, SeenEntry, UnitOfWork
+
+HostFor = Callable[[str], ConnectorHost | None]
+
+
+@dataclass
+class Outcome:
+    notifications: list[Notification] = field(default_factory=list)
+    log: list[LogEntry] = field(default_factory=list)
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def draft_for(pm: pluggy.PluginManager, reservation: Reservation) -> EntryDraft:
+    """The entry a reservation becomes, after every ``roomsync_map_export`` plugin had its say."""
+    assert reservation.id is not None
+    draft = EntryDraft(
+        stamp=reservation.id,
+        fields=reservation.fields,
+        setup_minutes=reservation.setup_minutes,
+        followup_minutes=reservation.followup_minutes,
+    )
+    for answer in pm.hook.roomsync_map_export(reservation=reservation, draft=draft):
+        if answer is not None:
+            draft = answer
+    return draft
+
+
+class PlanApplier:
+    def __init__(
+        self,
+        uow: UnitOfWork,
+        host: ConnectorHost,
+        host_for: HostFor,
+        pm: pluggy.PluginManager,
+        plan: Plan,
+        report: CycleReport,
+    ) -> None:
+        self.uow = uow
+        self.host = host
+        self.host_for = host_for
+        self.pm = pm
+        self.plan = plan
+        self.report = report
+        self.mailbox = plan.mailbox
+        self.outcome = Outcome(notifications=list(plan.notifications))
+        self.links: dict[tuple[str, str], Link] = {}
+        self.updates: list[Update] = list(plan.updates)
+
+    # --- step 1 ----------------------------------------------------------------------------
+
+    def record(self) -> None:
+        rooms, sync = self.uow.rooms, self.uow.sync
+        for key, link in self.plan.links.items():
+            self.links[key] = link
+        for item in self.plan.new_reservations:
+            self._book_from_outlook(item.entry)
+        for change in self.plan.imports:
+            try:
+                updated = rooms.update_reservation(
+                    change.reservation_id,
+                    fields=change.fields,
+                    expected_version=change.expected_version,
+                    origin=Origin.EXCHANGE,
+                    actor=self.mailbox,
+                )
+            except InvalidInput as exc:
+                # ROOMS changed under us (or a room went): nothing is lost by trying again.
+                raise TransientConnectorError(
+                    f"reservation {change.reservation_id} changed during the cycle; "
+                    f"retried next cycle ({exc})"
+                ) from exc
+            key = (change.reservation_id, self.mailbox)
+            self.links[key] = replace(self.links[key], rooms_version=updated.version)
+            self.report.imported += 1
+        for cancel in self.plan.cancels:
+            reservation = rooms.get_reservation(cancel.reservation_id)
+            if reservation is not None and reservation.active:
+                rooms.cancel_reservation(
+                    cancel.reservation_id, origin=Origin.EXCHANGE, actor=self.mailbox, reason=cancel.reason
+                )
+                self.report.cancelled += 1
+                self._log("info", "cancel", f"cancelled: {cancel.reason}", cancel.reservation_id)
+        for reservation_id, reason in self.plan.disable:
+            rooms.set_sync_disabled(reservation_id, True, reason)
+            self._log("warning", "sync-disabled", reason, reservation_id)
+        for reject in self.plan.rejects:
+            sync.save_seen_entry(
+                SeenEntry(self.mailbox, reject.entry.item_id, reject.entry.change_key, reject.reason)
+            )
+            self.report.rejected += 1
+            self._log("warning", "rejected", f"'{reject.entry.fields.title}': {reject.reason}")
+        for reservation_id, keys in self.plan.conflicts:
+            self.report.conflicts += 1
+            self._log("warning", "conflict", f"conflict in {', '.join(sorted(keys))}", reservation_id)
+        for delete in self.plan.deletes:
+            if delete.after_create:
+                continue  # marked only once the new organizer's entry exists
+            key = (delete.reservation_id, delete.mailbox)
+            existing = self.links.get(key) or self._stored_link(*key)
+            if existing is not None:
+                self.links[key] = replace(existing, state=LinkState.DELETING)
+        for key in self.plan.drop_links:
+            self.links.pop(key, None)
+            sync.delete_link(*key)
+        for link in self.links.values():
+            sync.save_link(replace(link, updated_at=now()))
+        for note in self.plan.notes:
+            self._log("info", "note", note)
+        self.uow.commit()
+
+    def _book_from_outlook(self, entry: CalendarEntry) -> None:
+        known = {room.mailbox for room in self.uow.rooms.list_rooms()}
+        fields = entry.fields.model_copy(update={"rooms": tuple(r for r in entry.fields.rooms if r in known)})
+        try:
+            reservation = self.uow.rooms.create_reservation(
+                Reservation(fields=fields, organizer=self.mailbox, creator=self.mailbox),
+                origin=Origin.EXCHANGE,
+                actor=self.mailbox,
+            )
+        except InvalidInput as exc:
+            self.uow.sync.save_seen_entry(SeenEntry(self.mailbox, entry.item_id, entry.change_key, str(exc)))
+            self.report.rejected += 1
+            self._log("warning", "rejected", f"'{entry.fields.title}': {exc}")
+            return
+        assert reservation.id is not None
+        # Committed with its link before the stamp is written, so the stamp never names a
+        # reservation that a crash could take back.
+        self.links[(reservation.id, self.mailbox)] = Link(
+            reservation_id=reservation.id,
+            mailbox=self.mailbox,
+            item_id=entry.item_id,
+            change_key=entry.change_key,
+            state=LinkState.FAILED,
+            rooms_version=reservation.version,
+            rooms_snapshot=snapshot(reservation.fields),
+            exchange_snapshot=snapshot(entry.fields),
+            last_error="stamp not yet written",
+        )
+        self.updates.append(Update(reservation.id, reservation.fields))
+        self.report.booked += 1
+        self._log("info", "booked", f"reservation from Outlook entry '{entry.fields.title}'", reservation.id)
+
+    # --- step 2 and 3 ------------------------------------------------------------------------
+
+    def write(self) -> None:
+        created = self._creates()
+        self._updates()
+        local = [d for d in self.plan.deletes if d.mailbox == self.mailbox]
+        self._deletes(self.host, self.mailbox, local)
+        remote: dict[str, list[Delete]] = defaultdict(list)
+        for delete in self.plan.deletes:
+            if delete.mailbox == self.mailbox:
+                continue
+            if delete.after_create and delete.reservation_id not in created:
+                continue  # the new entry is not there yet: keep the old one
+            remote[delete.mailbox].append(delete)
+        for mailbox, deletes in remote.items():
+            host = self.host_for(mailbox)
+            if host is None:
+                self._log("warning", "organizer-change", f"cannot reach {mailbox} to remove the old entry")
+                continue
+            try:
+                self._deletes(host, mailbox, deletes)
+            except RoomsyncError as exc:
+                self._log("warning", "organizer-change", f"old entry in {mailbox} not removed yet: {exc}")
+        for link in self.links.values():
+            self.uow.sync.save_link(replace(link, updated_at=now()))
+
+    def _creates(self) -> set[str]:
+        reservations = []
+        for create in self.plan.creates:
+            reservation = self.uow.rooms.get_reservation(create.reservation_id)
+            if reservation is not None:
+                reservations.append(reservation)
+        if not reservations:
+            return set()
+        drafts = [draft_for(self.pm, r) for r in reservations]
+        results = self.host.create_entries(self.mailbox, drafts)
+        created = set()
+        for reservation, draft, result in zip(reservations, drafts, results, strict=True):
+            assert reservation.id is not None
+            key = (reservation.id, self.mailbox)
+            link = self.links.get(key) or Link(reservation_id=reservation.id, mailbox=self.mailbox)
+            if result.ok:
+                written = snapshot(draft.fields)
+                self.links[key] = replace(
+                    link,
+                    item_id=result.item_id,
+                    change_key=result.change_key,
+                    state=LinkState.SYNCED,
+                    rooms_version=reservation.version,
+                    rooms_snapshot=snapshot(reservation.fields),
+                    exchange_snapshot=written,
+                    attempts=0,
+                    last_error=None,
+                )
+                created.add(reservation.id)
+                self.report.created += 1
+            else:
+                self.links[key] = replace(link, attempts=link.attempts + 1, last_error=result.error)
+                self._failed(reservation.id, "create", result)
+        return created
+
+    def _updates(self) -> None:
+        todo: list[tuple[Reservation, Link, EntryUpdate]] = []
+        for update in self.updates:
+            reservation = self.uow.rooms.get_reservation(update.reservation_id)
+            key = (update.reservation_id, self.mailbox)
+            link = self.links.get(key) or self._stored_link(*key)
+            if reservation is None or link is None or link.item_id is None:
+                continue
+            draft = draft_for(self.pm, reservation.model_copy(update={"fields": update.fields}))
+            todo.append(
+                (
+                    reservation,
+                    link,
+                    EntryUpdate(
+                        item_id=link.item_id,
+                        change_key=link.change_key,
+                        stamp=draft.stamp,
+                        fields=draft.fields,
+                        setup_minutes=draft.setup_minutes,
+                        followup_minutes=draft.followup_minutes,
+                    ),
+                )
+            )
+        if not todo:
+            return
+        results = self.host.update_entries(self.mailbox, [u for _, _, u in todo])
+        for (reservation, link, update), result in zip(todo, results, strict=True):
+            key = (link.reservation_id, self.mailbox)
+            if result.ok:
+                self.links[key] = replace(
+                    link,
+                    change_key=result.change_key,
+                    state=LinkState.SYNCED,
+                    rooms_version=reservation.version,
+                    rooms_snapshot=snapshot(reservation.fields),
+                    exchange_snapshot=snapshot(update.fields),
+                    attempts=0,
+                    last_error=None,
+                )
+                self.report.updated += 1
+            elif result.error_kind is WriteErrorKind.NOT_FOUND:
+                # Gone from Outlook between the read and the write: a deletion like any other.
+                self.uow.rooms.cancel_reservation(
+                    link.reservation_id,
+                    origin=Origin.EXCHANGE,
+                    actor=self.mailbox,
+                    reason="deleted in Outlook",
+                )
+                self.links.pop(key, None)
+                self.uow.sync.delete_link(*key)
+                self.report.cancelled += 1
+            else:
+                self.links[key] = replace(
+                    link, state=LinkState.FAILED, attempts=link.attempts + 1, last_error=result.error
+                )
+                self._failed(link.reservation_id, "update", result)
+
+    def _deletes(self, host: ConnectorHost, mailbox: str, deletes: list[Delete]) -> None:
+        if not deletes:
+            return
+        results = host.delete_entries(mailbox, [ItemRef(item_id=d.item_id, change_key=None) for d in deletes])
+        for delete, result in zip(deletes, results, strict=True):
+            key = (delete.reservation_id, mailbox)
+            if result.ok or result.error_kind is WriteErrorKind.NOT_FOUND:
+                self.links.pop(key, None)
+                self.uow.sync.delete_link(*key)
+                self.report.deleted += 1 if result.ok else 0
+            else:
+                link = self.links.get(key) or self._stored_link(*key)
+                if link is not None:
+                    self.links[key] = replace(
+                        link, state=LinkState.DELETING, attempts=link.attempts + 1, last_error=result.error
+                    )
+                self._failed(delete.reservation_id, "delete", result)
+
+    # --- helpers -----------------------------------------------------------------------------
+
+    def _stored_link(self, reservation_id: str, mailbox: str) -> Link | None:
+        for link in self.uow.sync.links_for_reservation(reservation_id):
+            if link.mailbox == mailbox:
+                return link
+        return None
+
+    def _failed(self, reservation_id: str, operation: str, result: WriteResult) -> None:
+        self.report.failed_writes += 1
+        self._log(
+            "error", operation, f"{operation} failed ({result.error_kind}): {result.error}", reservation_id
+        )
+
+    def _log(self, level: str, event: str, message: str, reservation_id: str | None = None) -> None:
+        entry = LogEntry(now(), self.mailbox, level, event, message, reservation_id)
+        self.outcome.log.append(entry)
+        self.uow.sync.log(entry)
+        if level != "info" or event == "note":
+            self.report.notes.append(message)

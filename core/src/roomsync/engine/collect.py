@@ -1,0 +1,164 @@
+"""Reading both sides of one mailbox into the view the plan decides on."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pluggy
+
+from roomsync.config import SyncConfig
+from roomsync.connector import ConnectorHost
+from roomsync.engine.plan import MailboxView
+from roomsync.errors import MassDeletionRefused
+from roomsync.model import CalendarEntry, Person, Reservation
+from roomsync.store import Link, LinkState, UnitOfWork
+
+PENDING = (LinkState.CREATING, LinkState.FAILED, LinkState.DELETING)
+
+
+@dataclass
+class ExchangeChanges:
+    entries: list[CalendarEntry]
+    deleted: set[str]
+    sync_state: str
+    reset: bool
+    pages: int
+
+
+def read_exchange_changes(host: ConnectorHost, mailbox: str, sync_state: str | None) -> ExchangeChanges:
+    """Drain every page; the last version of an item wins, a later deletion removes it."""
+    entries: dict[str, CalendarEntry] = {}
+    deleted: set[str] = set()
+    reset = False
+    pages = 0
+    state = sync_state
+    while True:
+        page = host.changes(mailbox, state)
+        pages += 1
+        if page.reset:
+            reset = True
+            entries.clear()
+            deleted.clear()
+        for entry in page.entries:
+            entries[entry.item_id] = entry
+            deleted.discard(entry.item_id)
+        for item_id in page.deleted:
+            entries.pop(item_id, None)
+            deleted.add(item_id)
+        state = page.sync_state
+        if not page.more:
+            break
+    if sync_state is None:
+        reset = True  # a first read is a full listing too
+    return ExchangeChanges(list(entries.values()), deleted, state or "", reset, pages)
+
+
+def map_imported(pm: pluggy.PluginManager, entries: list[CalendarEntry]) -> list[CalendarEntry]:
+    mapped = []
+    for entry in entries:
+        for answer in pm.hook.roomsync_map_import(entry=entry):
+            if answer is not None:
+                entry = answer
+        mapped.append(entry)
+    return mapped
+
+
+def build_view(
+    uow: UnitOfWork,
+    host: ConnectorHost,
+    person: Person,
+    changes: ExchangeChanges,
+    rooms_cursor: int | None,
+    limits: SyncConfig,
+    syncable: Callable[[str], bool],
+    allow_mass_delete: bool,
+) -> tuple[MailboxView, int]:
+    mailbox = person.email
+    links = {link.reservation_id: link for link in uow.sync.links_in_mailbox(mailbox)}
+    by_item = {link.item_id: link for link in links.values() if link.item_id}
+
+    entries = []
+    for entry in changes.entries:
+        seen = uow.sync.seen_entry(mailbox, entry.item_id)
+        if seen is not None and seen.change_key == entry.change_key:
+            continue  # already refused in this version; the organizer was told
+        entries.append(entry)
+
+    deleted = set(changes.deleted)
+    if changes.reset:
+        # A full listing reports no deletions: whatever linked item it lacks is gone.
+        listed = {entry.item_id for entry in changes.entries}
+        deleted |= {item for item in by_item if item not in listed}
+        deleted = {item for item in deleted if item in by_item}
+    _guard_mass_deletion(mailbox, deleted, by_item, links, limits, allow_mass_delete)
+
+    candidate_ids, cursor = uow.rooms.changes_since(rooms_cursor, mailbox)
+    pending = [link.reservation_id for link in links.values() if link.state in PENDING]
+    candidates = list(dict.fromkeys([*candidate_ids, *pending]))
+
+    wanted = set(candidates)
+    wanted |= {by_item[e.item_id].reservation_id for e in entries if e.item_id in by_item}
+    wanted |= {e.stamp for e in entries if e.stamp}
+    wanted |= {by_item[item].reservation_id for item in deleted if item in by_item}
+    reservations: dict[str, Reservation] = {}
+    for reservation_id in wanted:
+        found = uow.rooms.get_reservation(reservation_id)
+        if found is not None:
+            reservations[reservation_id] = found
+
+    elsewhere = {
+        rid: [link for link in uow.sync.links_for_reservation(rid) if link.mailbox != mailbox]
+        for rid in candidates
+    }
+    # Only an interrupted create needs the lookup: a new reservation has never been written.
+    recovering = [
+        rid
+        for rid in candidates
+        if rid in links and links[rid].state is LinkState.CREATING and links[rid].item_id is None
+    ]
+    stamped: dict[str, CalendarEntry] = {}
+    if recovering:
+        for stamp, found_entries in host.find_by_stamp(mailbox, recovering).items():
+            own = [entry for entry in found_entries if entry.is_own]
+            if own:
+                stamped[stamp] = own[0]
+
+    known_rooms = frozenset(room.mailbox for room in uow.rooms.list_rooms())
+    view = MailboxView(
+        mailbox=mailbox,
+        policy=person.conflict_policy,
+        limits=limits,
+        reservations=reservations,
+        links=links,
+        links_elsewhere=elsewhere,
+        candidates=candidates,
+        entries=entries,
+        deleted=deleted,
+        stamped=stamped,
+        known_rooms=known_rooms,
+        syncable=syncable,
+        room_is_free=uow.rooms.room_is_free,
+    )
+    return view, cursor
+
+
+def _guard_mass_deletion(
+    mailbox: str,
+    deleted: set[str],
+    by_item: dict[str, Link],
+    links: dict[str, Link],
+    limits: SyncConfig,
+    allowed: bool,
+) -> None:
+    """A calendar that suddenly lost most of its entries is more likely broken than emptied."""
+    synced = [link for link in links.values() if link.item_id and link.state is LinkState.SYNCED]
+    vanishing = [item for item in deleted if item in by_item and by_item[item].state is LinkState.SYNCED]
+    if allowed or len(vanishing) < limits.mass_delete_minimum:
+        return
+    if len(vanishing) >= limits.mass_delete_ratio * len(synced):
+        raise MassDeletionRefused(
+            f"mailbox {mailbox} reports {len(vanishing)} of its {len(synced)} synced entries deleted; "
+            "nothing was cancelled. If the deletions are real, run "
+            f"'roomsync sync --once --person {mailbox} --allow-mass-delete'"
+        )

@@ -1,0 +1,237 @@
+"""The differences report: ROOMS against Exchange over a window, and resolving each difference.
+
+The sync works from changes; this report reads both sides whole, so it finds drift the changes
+never reported (an entry edited while its mailbox was not synchronised, a restore from backup).
+A difference is resolved by hand or by policy: ``use-exchange``, ``use-rooms`` or ``ignore``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from roomsync.engine.apply import draft_for
+from roomsync.engine.merge import differing_keys, snapshot
+from roomsync.engine.runner import SyncRunner
+from roomsync.errors import InvalidInput, RoomsyncError
+from roomsync.model import CalendarEntry, EntryUpdate, ItemRef, Reservation
+from roomsync.store import Link, LinkState, LogEntry, Origin
+
+MAX_DAYS = 90
+
+
+class DifferenceKind(StrEnum):
+    MISSING_IN_EXCHANGE = "missing-in-exchange"  # an active reservation has no entry
+    MISSING_IN_ROOMS = "missing-in-rooms"  # a stamped entry has no active reservation
+    FIELDS_DIFFER = "fields-differ"
+
+
+class Resolution(StrEnum):
+    USE_EXCHANGE = "use-exchange"
+    USE_ROOMS = "use-rooms"
+    IGNORE = "ignore"
+
+
+@dataclass
+class Difference:
+    kind: DifferenceKind
+    mailbox: str
+    title: str
+    reservation_id: str | None = None
+    item_id: str | None = None
+    keys: list[str] = field(default_factory=list)
+    rooms: Reservation | None = None
+    entry: CalendarEntry | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data.pop("rooms")
+        data.pop("entry")
+        data["kind"] = self.kind.value
+        return data
+
+
+def find_differences(
+    runner: SyncRunner, days: int = MAX_DAYS, persons: list[str] | None = None
+) -> list[Difference]:
+    if not 1 <= days <= MAX_DAYS:
+        raise InvalidInput(f"--days must be between 1 and {MAX_DAYS}, not {days}")
+    start = datetime.now(UTC)
+    end = start + timedelta(days=days)
+    found: list[Difference] = []
+    for person in runner.persons(persons):
+        if not person.environment:
+            continue
+        host = runner.host_for_person(person)
+        entries = [e for e in host.list_entries(person.email, start, end) if e.is_own and e.stamp]
+        with runner.database.unit_of_work() as uow:
+            booked = {
+                r.id: r
+                for r in uow.rooms.reservations(organizer=person.email, start=start, end=end)
+                if not r.sync_disabled
+            }
+            known_rooms = {room.mailbox for room in uow.rooms.list_rooms()}
+            others = {e.stamp: uow.rooms.get_reservation(e.stamp) for e in entries if e.stamp not in booked}
+        by_stamp = {e.stamp: e for e in entries}
+        for reservation_id, reservation in booked.items():
+            entry = by_stamp.get(reservation_id)
+            if entry is None:
+                found.append(
+                    Difference(
+                        DifferenceKind.MISSING_IN_EXCHANGE,
+                        person.email,
+                        reservation.fields.title,
+                        reservation_id,
+                        rooms=reservation,
+                    )
+                )
+                continue
+            theirs = entry.fields.model_copy(
+                update={"rooms": tuple(r for r in entry.fields.rooms if r in known_rooms)}
+            )
+            keys = sorted(differing_keys(reservation.fields, theirs))
+            if keys:
+                found.append(
+                    Difference(
+                        DifferenceKind.FIELDS_DIFFER,
+                        person.email,
+                        reservation.fields.title,
+                        reservation_id,
+                        entry.item_id,
+                        keys,
+                        reservation,
+                        entry,
+                    )
+                )
+        for stamp, entry in by_stamp.items():
+            if stamp in booked:
+                continue
+            other = others.get(stamp)
+            if other is not None and other.active and other.organizer != person.email:
+                continue  # an organizer change in progress: the sync moves it
+            found.append(
+                Difference(
+                    DifferenceKind.MISSING_IN_ROOMS,
+                    person.email,
+                    entry.fields.title,
+                    stamp,
+                    entry.item_id,
+                    rooms=other,
+                    entry=entry,
+                )
+            )
+    return found
+
+
+def resolve(runner: SyncRunner, difference: Difference, resolution: Resolution) -> str:
+    """Apply one resolution; returns what was done, in words for the report."""
+    d = difference
+    if resolution is Resolution.IGNORE:
+        _log(runner, d, f"difference ignored ({d.kind.value})")
+        return "ignored"
+    host = runner.host(_environment(runner, d.mailbox))
+    with runner.database.unit_of_work() as uow:
+        if resolution is Resolution.USE_ROOMS:
+            if d.kind is DifferenceKind.MISSING_IN_EXCHANGE and d.rooms is not None:
+                result = host.create_entries(d.mailbox, [draft_for(runner.pm, d.rooms)])[0]
+                _require(result.ok, result.error)
+                _link(uow, d.rooms, d.mailbox, result.item_id, result.change_key)
+                done = "entry created from the reservation"
+            elif d.kind is DifferenceKind.FIELDS_DIFFER and d.rooms is not None and d.entry is not None:
+                draft = draft_for(runner.pm, d.rooms)
+                result = host.update_entries(
+                    d.mailbox,
+                    [
+                        EntryUpdate(
+                            item_id=d.entry.item_id,
+                            change_key=d.entry.change_key,
+                            stamp=draft.stamp,
+                            fields=draft.fields,
+                            setup_minutes=draft.setup_minutes,
+                            followup_minutes=draft.followup_minutes,
+                        )
+                    ],
+                )[0]
+                _require(result.ok, result.error)
+                _link(uow, d.rooms, d.mailbox, d.entry.item_id, result.change_key)
+                done = "entry rewritten from the reservation"
+            else:
+                assert d.entry is not None
+                result = host.delete_entries(d.mailbox, [ItemRef(item_id=d.entry.item_id)])[0]
+                _require(result.ok, result.error)
+                done = "entry without reservation deleted"
+        else:
+            if d.kind is DifferenceKind.MISSING_IN_EXCHANGE and d.reservation_id:
+                uow.rooms.cancel_reservation(
+                    d.reservation_id, origin=Origin.ADMIN, reason="missing in Exchange"
+                )
+                done = "reservation cancelled"
+            elif d.kind is DifferenceKind.FIELDS_DIFFER and d.rooms is not None and d.entry is not None:
+                known = {room.mailbox for room in uow.rooms.list_rooms()}
+                fields = d.entry.fields.model_copy(
+                    update={"rooms": tuple(r for r in d.entry.fields.rooms if r in known)}
+                )
+                assert d.reservation_id is not None
+                updated = uow.rooms.update_reservation(
+                    d.reservation_id, fields=fields, expected_version=d.rooms.version, origin=Origin.ADMIN
+                )
+                _link(uow, updated, d.mailbox, d.entry.item_id, d.entry.change_key, exchange=d.entry)
+                done = "reservation updated from the entry"
+            else:
+                raise InvalidInput(
+                    f"entry '{d.title}' in {d.mailbox} has no active reservation; ROOMS cannot take it back "
+                    "(resolve with use-rooms to delete the entry, or ignore)"
+                )
+        uow.commit()
+    _log(runner, d, f"{d.kind.value} resolved with {resolution.value}: {done}")
+    return done
+
+
+def _environment(runner: SyncRunner, mailbox: str) -> str:
+    with runner.database.unit_of_work() as uow:
+        person = uow.rooms.get_person(mailbox)
+    if person is None or not person.environment:
+        raise InvalidInput(f"{mailbox} is not assigned to an environment")
+    return person.environment
+
+
+def _require(ok: bool, error: str | None) -> None:
+    if not ok:
+        raise RoomsyncError(f"the connector refused: {error}")
+
+
+def _link(
+    uow: Any,
+    reservation: Reservation,
+    mailbox: str,
+    item_id: str | None,
+    change_key: str | None,
+    exchange: CalendarEntry | None = None,
+) -> None:
+    """Both sides now agree: store that as the link's base so the sync sees no change."""
+    assert reservation.id is not None
+    current = next(
+        (link for link in uow.sync.links_for_reservation(reservation.id) if link.mailbox == mailbox), None
+    )
+    base = current or Link(reservation_id=reservation.id, mailbox=mailbox)
+    agreed = snapshot(reservation.fields)
+    uow.sync.save_link(
+        replace(
+            base,
+            item_id=item_id,
+            change_key=change_key,
+            state=LinkState.SYNCED,
+            rooms_version=reservation.version,
+            rooms_snapshot=agreed,
+            exchange_snapshot=snapshot(exchange.fields) if exchange else agreed,
+            last_error=None,
+        )
+    )
+
+
+def _log(runner: SyncRunner, d: Difference, message: str) -> None:
+    with runner.database.unit_of_work() as uow:
+        uow.sync.log(LogEntry(datetime.now(UTC), d.mailbox, "info", "difference", message, d.reservation_id))
+        uow.commit()

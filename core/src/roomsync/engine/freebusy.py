@@ -1,0 +1,101 @@
+"""Free/busy as ROOMS shows it: Exchange's answer merged with ROOMS's own bookings.
+
+ROOMS's bookings count with their setup and follow-up buffers, which Exchange does not know;
+Exchange contributes everything else in the calendar (private appointments, other meetings).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from roomsync.engine.runner import SyncRunner
+from roomsync.errors import InvalidInput, RoomsyncError
+from roomsync.model import ShowAs
+from roomsync.recurrence import occurrences
+
+# Which status wins where intervals of different status overlap.
+_WEIGHT = {ShowAs.FREE: 0, ShowAs.TENTATIVE: 1, ShowAs.BUSY: 2, ShowAs.OOF: 3}
+
+
+@dataclass(frozen=True)
+class Busy:
+    start: datetime
+    end: datetime
+    status: ShowAs
+    source: str  # "exchange", "rooms" or "both"
+
+
+@dataclass
+class MailboxFreeBusy:
+    mailbox: str
+    busy: list[Busy] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+
+def free_busy(
+    runner: SyncRunner, mailboxes: Sequence[str], start: datetime, end: datetime
+) -> list[MailboxFreeBusy]:
+    if end <= start:
+        raise InvalidInput(f"--end {end.isoformat()} is not after --start {start.isoformat()}")
+    mailboxes = [m.strip().lower() for m in mailboxes]
+    result = {m: MailboxFreeBusy(m) for m in mailboxes}
+    raw: dict[str, list[Busy]] = defaultdict(list)
+    by_environment: dict[str, list[str]] = defaultdict(list)
+    with runner.database.unit_of_work() as uow:
+        default_env = next(iter(runner.settings.environments), None)
+        for mailbox in mailboxes:
+            person = uow.rooms.get_person(mailbox)
+            env = person.environment if person and person.environment else default_env
+            if env:
+                by_environment[env].append(mailbox)
+        booked = uow.rooms.reservations(start=start - timedelta(days=1), end=end + timedelta(days=1))
+    wanted = set(mailboxes)
+    for reservation in booked:
+        f = reservation.fields
+        if f.show_as is ShowAs.FREE:
+            continue
+        involved = wanted & {reservation.organizer, *f.rooms, *(p.email for p in f.participants)}
+        if not involved:
+            continue
+        before = timedelta(minutes=reservation.setup_minutes)
+        after = timedelta(minutes=reservation.followup_minutes)
+        for occ in occurrences(f, start - before, end + after):
+            span = Busy(max(occ.start - before, start), min(occ.end + after, end), f.show_as, "rooms")
+            for mailbox in involved:
+                raw[mailbox].append(span)
+    for env, group in by_environment.items():
+        try:
+            answers = runner.host(env).free_busy(group, start, end)
+        except RoomsyncError as exc:
+            for mailbox in group:
+                result[mailbox].errors.append(f"{env}: {exc}")
+            continue
+        for answer in answers:
+            if answer.error:
+                result[answer.mailbox].errors.append(answer.error)
+            for interval in answer.intervals:
+                if interval.status is not ShowAs.FREE:
+                    raw[answer.mailbox].append(
+                        Busy(max(interval.start, start), min(interval.end, end), interval.status, "exchange")
+                    )
+    for mailbox, intervals in raw.items():
+        if mailbox in result:
+            result[mailbox].busy = merge_intervals(intervals)
+    return [result[m] for m in mailboxes]
+
+
+def merge_intervals(intervals: list[Busy]) -> list[Busy]:
+    """Union of overlapping intervals; the stronger status and both sources are kept."""
+    merged: list[Busy] = []
+    for item in sorted(intervals, key=lambda b: (b.start, b.end)):
+        if merged and item.start <= merged[-1].end:
+            last = merged[-1]
+            status = max(last.status, item.status, key=_WEIGHT.__getitem__)
+            source = last.source if last.source == item.source else "both"
+            merged[-1] = Busy(last.start, max(last.end, item.end), status, source)
+        else:
+            merged.append(item)
+    return merged

@@ -1,0 +1,449 @@
+"""Planning one mailbox's cycle: a pure function from both sides' changes to actions.
+
+Following vdirsyncer's design, everything is decided before anything is written: the plan reads
+the ROOMS reservations that changed, the Exchange entries that changed, and each link's last
+synchronised snapshots, and returns what to write where. Nothing here performs I/O; room
+availability is asked through a read-only callable so the decision stays reproducible.
+
+The rules (see the package README for the reasoning):
+
+* A reservation lives only in its organizer's calendar. On an organizer change the entry is
+  created in the new mailbox first; the old one is deleted only after that succeeded.
+* An entry carrying a ROOMS stamp is linked to that reservation (the add-in case, a crash
+  between the Exchange write and the database commit, a mailbox migration).
+* An unstamped entry organised by the mailbox that invites a known room becomes a reservation
+  when the rooms are free; otherwise the organizer is told why it was not booked.
+* Deleting an entry cancels its reservation; a cancelled reservation deletes its entry.
+* Changes are merged per field against the last synchronised snapshots; conflicts are settled by
+  the person's policy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+
+from roomsync.config import SyncConfig
+from roomsync.engine.merge import ROOM_KEYS, snapshot, take, three_way
+from roomsync.model import (
+    CalendarEntry,
+    ConflictPolicy,
+    EventFields,
+    Reservation,
+)
+from roomsync.notify.message import Notification, NotificationKind
+from roomsync.store import Link, LinkState
+
+RoomCheck = Callable[[str, EventFields, str | None], bool]
+
+
+@dataclass(frozen=True)
+class MailboxView:
+    """Everything the plan may look at for one mailbox."""
+
+    mailbox: str
+    policy: ConflictPolicy
+    limits: SyncConfig
+    reservations: Mapping[str, Reservation]
+    links: Mapping[str, Link]  # reservation id -> its link in this mailbox
+    links_elsewhere: Mapping[str, Sequence[Link]]  # reservation id -> links in other mailboxes
+    candidates: Sequence[str]  # reservations changed in ROOMS since the last cycle, or pending
+    entries: Sequence[CalendarEntry]  # entries changed in Exchange since the last cycle
+    deleted: Collection[str]  # item ids gone from the calendar
+    stamped: Mapping[str, CalendarEntry]  # reservation id -> entry found by stamp (recovery)
+    known_rooms: frozenset[str]
+    syncable: Callable[[str], bool]  # whether a person is assigned to an environment
+    room_is_free: RoomCheck
+
+
+@dataclass(frozen=True)
+class Create:
+    reservation_id: str
+
+
+@dataclass(frozen=True)
+class Update:
+    reservation_id: str
+    fields: EventFields
+
+
+@dataclass(frozen=True)
+class Delete:
+    reservation_id: str
+    mailbox: str
+    item_id: str
+    change_key: str | None = None
+    after_create: bool = False  # organizer change: only once the new entry exists
+
+
+@dataclass(frozen=True)
+class Import:
+    """Take fields from Exchange into an existing reservation."""
+
+    reservation_id: str
+    fields: EventFields
+    expected_version: int
+
+
+@dataclass(frozen=True)
+class ImportNew:
+    """An entry from Outlook that books a room becomes a reservation."""
+
+    entry: CalendarEntry
+
+
+@dataclass(frozen=True)
+class Cancel:
+    reservation_id: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Reject:
+    entry: CalendarEntry
+    reason: str
+
+
+@dataclass
+class Plan:
+    mailbox: str
+    creates: list[Create] = field(default_factory=list)
+    updates: list[Update] = field(default_factory=list)
+    deletes: list[Delete] = field(default_factory=list)
+    imports: list[Import] = field(default_factory=list)
+    new_reservations: list[ImportNew] = field(default_factory=list)
+    cancels: list[Cancel] = field(default_factory=list)
+    disable: list[tuple[str, str]] = field(default_factory=list)
+    rejects: list[Reject] = field(default_factory=list)
+    links: dict[tuple[str, str], Link] = field(default_factory=dict)  # saved before any write
+    drop_links: set[tuple[str, str]] = field(default_factory=set)
+    notifications: list[Notification] = field(default_factory=list)
+    conflicts: list[tuple[str, frozenset[str]]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def exchange_writes(self) -> int:
+        return len(self.creates) + len(self.updates) + len(self.deletes)
+
+    def keep(self, link: Link) -> None:
+        self.links[(link.reservation_id, link.mailbox)] = link
+
+
+def plan(view: MailboxView) -> Plan:
+    result = Plan(view.mailbox)
+    handled: set[str] = set()
+    by_item = {link.item_id: link for link in view.links.values() if link.item_id}
+
+    for entry in view.entries:
+        if not entry.is_own:
+            continue  # an invitation: the organizer's mailbox drives it
+        link = by_item.get(entry.item_id)
+        if link is None and entry.stamp is not None:
+            link = _link_by_stamp(view, entry, result)
+            if link is None:
+                continue
+        if link is None:
+            _consider_new(view, entry, result)
+            continue
+        handled.add(link.reservation_id)
+        _reconcile(view, link, entry, result)
+
+    for item_id in view.deleted:
+        link = by_item.get(item_id)
+        if link is None or link.reservation_id in handled:
+            continue
+        handled.add(link.reservation_id)
+        _deleted_in_exchange(view, link, result)
+
+    for reservation_id in view.candidates:
+        if reservation_id not in handled:
+            handled.add(reservation_id)
+            _export(view, reservation_id, result)
+    return result
+
+
+# --- Exchange-side decisions ---------------------------------------------------------------
+
+
+def _link_by_stamp(view: MailboxView, entry: CalendarEntry, result: Plan) -> Link | None:
+    """A stamped entry without a link by item id: adopt it if its reservation belongs here."""
+    assert entry.stamp is not None
+    reservation = view.reservations.get(entry.stamp)
+    if reservation is None:
+        result.notes.append(f"entry {entry.item_id} carries unknown ROOMS id {entry.stamp}; left alone")
+        return None
+    if reservation.organizer != view.mailbox:
+        return None  # an old organizer's copy: the organizer change removes it
+    existing = view.links.get(reservation.id or "")
+    if existing is not None and existing.item_id and existing.item_id != entry.item_id:
+        # A second entry with the same stamp: a duplicate that must not survive.
+        result.deletes.append(Delete(entry.stamp, view.mailbox, entry.item_id, entry.change_key))
+        result.notes.append(f"duplicate entry {entry.item_id} of reservation {entry.stamp} removed")
+        return None
+    # The add-in wrote both sides, or a create's outcome was lost: the entry is the one we wanted.
+    base = existing or Link(reservation_id=entry.stamp, mailbox=view.mailbox)
+    # Both sides count as unchanged from here, so the reservation is written over any difference.
+    return replace(
+        base,
+        item_id=entry.item_id,
+        change_key=entry.change_key,
+        state=LinkState.SYNCED,
+        rooms_version=reservation.version,
+        rooms_snapshot=snapshot(reservation.fields),
+        exchange_snapshot=snapshot(entry.fields),
+    )
+
+
+def _consider_new(view: MailboxView, entry: CalendarEntry, result: Plan) -> None:
+    rooms = [room for room in entry.fields.rooms if room in view.known_rooms]
+    if not rooms:
+        return  # a private appointment: not ours
+    taken = [room for room in rooms if not view.room_is_free(room, entry.fields, None)]
+    if taken:
+        reason = f"room {', '.join(taken)} is not free at that time"
+        result.rejects.append(Reject(entry, reason))
+        result.notifications.append(
+            Notification(
+                kind=NotificationKind.REJECTED,
+                recipient=view.mailbox,
+                subject=f"Not booked: {entry.fields.title}",
+                body=(
+                    f"Your calendar entry '{entry.fields.title}' starting {entry.fields.start.isoformat()} "
+                    f"invites {', '.join(rooms)}, but {reason}. No reservation was made; "
+                    "choose another time or room in Outlook or in ROOMS."
+                ),
+            )
+        )
+        return
+    result.new_reservations.append(ImportNew(entry))
+
+
+def _deleted_in_exchange(view: MailboxView, link: Link, result: Plan) -> None:
+    reservation = view.reservations.get(link.reservation_id)
+    key = (link.reservation_id, view.mailbox)
+    if reservation is None or not reservation.active or link.state is LinkState.DELETING:
+        result.drop_links.add(key)
+        return
+    if reservation.organizer != view.mailbox:
+        result.drop_links.add(key)  # the old organizer removed the old copy: nothing to cancel
+        return
+    if reservation.sync_disabled:
+        result.drop_links.add(key)
+        return
+    result.cancels.append(Cancel(link.reservation_id, "deleted in Outlook"))
+    result.drop_links.add(key)
+
+
+def _reconcile(view: MailboxView, link: Link, entry: CalendarEntry, result: Plan) -> None:
+    reservation = view.reservations.get(link.reservation_id)
+    key = (link.reservation_id, view.mailbox)
+    if reservation is None:
+        result.drop_links.add(key)
+        return
+    if reservation.organizer != view.mailbox or link.state is LinkState.DELETING:
+        if not view.syncable(reservation.organizer) or link.state is LinkState.DELETING:
+            assert link.item_id is not None
+            result.deletes.append(Delete(reservation.id or "", view.mailbox, entry.item_id, entry.change_key))
+        return
+    if not reservation.active:
+        result.deletes.append(Delete(reservation.id or "", view.mailbox, entry.item_id, entry.change_key))
+        return
+    if reservation.sync_disabled:
+        return
+    link = replace(link, item_id=entry.item_id, change_key=entry.change_key)
+    merge = three_way(reservation.fields, entry.fields, link.rooms_snapshot, link.exchange_snapshot)
+    exchange_fields = _rooms_only(entry.fields, view.known_rooms)
+    from_exchange = set(merge.from_exchange)
+    conflicts = set(merge.conflicts)
+    if view.policy is ConflictPolicy.EXCHANGE_WINS:
+        from_exchange |= conflicts
+        conflicts = set()
+    merged = take(reservation.fields, exchange_fields, from_exchange)
+    if from_exchange & ROOM_KEYS:
+        taken = [room for room in merged.rooms if not view.room_is_free(room, merged, reservation.id)]
+        if taken:
+            # The room cannot follow the Outlook change: a conflict whatever the policy.
+            blocked = from_exchange & ROOM_KEYS
+            from_exchange -= blocked
+            conflicts |= blocked
+            merged = take(reservation.fields, exchange_fields, from_exchange)
+            result.notes.append(f"room {', '.join(taken)} taken for reservation {reservation.id}")
+
+    if conflicts:
+        link = replace(link, conflicts=link.conflicts + 1)
+        result.conflicts.append((link.reservation_id, frozenset(conflicts)))
+        if _settle_conflict(view, reservation, link, entry, conflicts, result):
+            return
+
+    if from_exchange:
+        result.imports.append(Import(link.reservation_id, merged, reservation.version))
+    entry_needs = snapshot(merged) != snapshot(entry.fields) or link.state is LinkState.FAILED
+    if entry_needs:
+        result.updates.append(Update(link.reservation_id, merged))
+    result.keep(
+        replace(
+            link,
+            state=LinkState.FAILED if entry_needs else LinkState.SYNCED,
+            last_error="not yet written" if entry_needs else None,
+            rooms_snapshot=snapshot(merged),
+            exchange_snapshot=snapshot(entry.fields),
+            rooms_version=reservation.version,  # the apply step raises it when it imports
+        )
+    )
+
+
+def _settle_conflict(
+    view: MailboxView,
+    reservation: Reservation,
+    link: Link,
+    entry: CalendarEntry,
+    conflicts: set[str],
+    result: Plan,
+) -> bool:
+    """Apply the policy's escalation; True when the reservation needs nothing more this cycle."""
+    limits = view.limits
+    fields = ", ".join(sorted(conflicts))
+    title = reservation.fields.title
+    if view.policy is ConflictPolicy.CANCEL and link.conflicts >= limits.cancel_attempts:
+        result.cancels.append(Cancel(link.reservation_id, f"conflict in {fields}"))
+        result.deletes.append(Delete(link.reservation_id, view.mailbox, entry.item_id, entry.change_key))
+        result.keep(replace(link, state=LinkState.DELETING))
+        result.notifications.append(
+            _notice(
+                NotificationKind.CANCELLED,
+                reservation,
+                f"Reservation cancelled: {title}",
+                f"Your changes to '{title}' in Outlook conflicted with the reservation ({fields}) "
+                f"{link.conflicts} times, so the reservation was cancelled as your sync policy says.",
+            )
+        )
+        return True
+    if view.policy is ConflictPolicy.ROLLBACK and link.conflicts >= limits.rollback_attempts:
+        result.disable.append((link.reservation_id, f"{link.conflicts} conflicts in {fields}"))
+        result.keep(
+            replace(link, state=LinkState.SYNCED, last_error=f"sync disabled after conflicts in {fields}")
+        )
+        result.notifications.append(
+            _notice(
+                NotificationKind.SYNC_DISABLED,
+                reservation,
+                f"Sync stopped: {title}",
+                f"Your changes to '{title}' in Outlook could not be applied {link.conflicts} times "
+                f"({fields}). The reservation no longer syncs; please edit it in ROOMS.",
+            )
+        )
+        return True
+    result.notifications.append(
+        _notice(
+            NotificationKind.CONFLICT,
+            reservation,
+            f"Change not applied: {title}",
+            f"Your change to '{title}' in Outlook ({fields}) conflicts with the reservation in ROOMS; "
+            "the calendar entry was reset to the reservation.",
+        )
+    )
+    return False
+
+
+def _notice(kind: NotificationKind, reservation: Reservation, subject: str, body: str) -> Notification:
+    return Notification(
+        kind=kind,
+        recipient=reservation.organizer,
+        subject=subject,
+        body=f"{body}\n\nReservation {reservation.id}.",
+        reservation_id=reservation.id,
+    )
+
+
+def _rooms_only(fields: EventFields, known_rooms: frozenset[str]) -> EventFields:
+    """Only room mailboxes ROOMS knows are rooms of a reservation; other resources are not."""
+    rooms = tuple(room for room in fields.rooms if room in known_rooms)
+    return fields if rooms == fields.rooms else fields.model_copy(update={"rooms": rooms})
+
+
+# --- ROOMS-side decisions ------------------------------------------------------------------
+
+
+def _export(view: MailboxView, reservation_id: str, result: Plan) -> None:
+    reservation = view.reservations.get(reservation_id)
+    link = view.links.get(reservation_id)
+    if reservation is None:
+        if link is not None and link.item_id:
+            result.deletes.append(Delete(reservation_id, view.mailbox, link.item_id, link.change_key))
+        return
+    if reservation.organizer != view.mailbox:
+        _left_this_mailbox(view, reservation, link, result)
+        return
+    if not reservation.active:
+        if link is not None and link.item_id:
+            result.deletes.append(Delete(reservation_id, view.mailbox, link.item_id, link.change_key))
+        elif link is not None:
+            result.drop_links.add((reservation_id, view.mailbox))
+        return
+    if reservation.sync_disabled:
+        return
+    if link is None or link.item_id is None:
+        found = view.stamped.get(reservation_id)
+        if found is not None:
+            # The create happened but its outcome was lost: adopt the entry, then bring it up to date.
+            adopted = Link(
+                reservation_id=reservation_id,
+                mailbox=view.mailbox,
+                item_id=found.item_id,
+                change_key=found.change_key,
+                state=LinkState.SYNCED,
+                rooms_version=reservation.version,
+                rooms_snapshot=snapshot(reservation.fields),
+                exchange_snapshot=snapshot(found.fields),
+                conflicts=link.conflicts if link else 0,
+            )
+            _update_if_needed(reservation, found.fields, adopted, result)
+            _remove_elsewhere(view, reservation_id, result)
+            return
+        result.creates.append(Create(reservation_id))
+        result.keep(
+            replace(link, state=LinkState.CREATING)
+            if link is not None
+            else Link(reservation_id=reservation_id, mailbox=view.mailbox, state=LinkState.CREATING)
+        )
+        _remove_elsewhere(view, reservation_id, result)
+        return
+    if link.state is LinkState.DELETING:
+        result.deletes.append(Delete(reservation_id, view.mailbox, link.item_id, link.change_key))
+        return
+    if reservation.version != link.rooms_version or link.state is LinkState.FAILED:
+        result.updates.append(Update(reservation_id, reservation.fields))
+        result.keep(replace(link, state=LinkState.FAILED, last_error="not yet written"))
+    _remove_elsewhere(view, reservation_id, result, after_create=False)
+
+
+def _update_if_needed(reservation: Reservation, current: EventFields, link: Link, result: Plan) -> None:
+    if snapshot(current) != snapshot(reservation.fields):
+        result.updates.append(Update(link.reservation_id, reservation.fields))
+        link = replace(link, state=LinkState.FAILED, last_error="not yet written")
+    result.keep(link)
+
+
+def _remove_elsewhere(
+    view: MailboxView, reservation_id: str, result: Plan, after_create: bool = True
+) -> None:
+    """Old organizers' entries go once the entry in this mailbox exists."""
+    for other in view.links_elsewhere.get(reservation_id, ()):
+        if other.item_id is None:
+            result.drop_links.add((reservation_id, other.mailbox))
+            continue
+        result.deletes.append(
+            Delete(reservation_id, other.mailbox, other.item_id, None, after_create=after_create)
+        )
+
+
+def _left_this_mailbox(view: MailboxView, reservation: Reservation, link: Link | None, result: Plan) -> None:
+    """The organizer changed away from this mailbox."""
+    if link is None:
+        return
+    if link.item_id is None:
+        result.drop_links.add((link.reservation_id, view.mailbox))
+        return
+    if reservation.active and view.syncable(reservation.organizer) and link.state is not LinkState.DELETING:
+        return  # the new organizer's cycle creates the new entry first, then removes this one
+    result.deletes.append(Delete(link.reservation_id, view.mailbox, link.item_id, link.change_key))

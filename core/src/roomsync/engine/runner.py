@@ -1,0 +1,178 @@
+"""The runner: every assigned person's cycle, once or as a daemon.
+
+Each person is synchronised through the connector of the environment they are assigned to, in a
+unit of work of their own, so one failing person never rolls back or blocks another.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Sequence
+
+import pluggy
+
+from roomsync.config import Settings
+from roomsync.connector import ConnectorHost
+from roomsync.engine.apply import now
+from roomsync.engine.cycle import CycleContext, deliver, sync_mailbox
+from roomsync.engine.report import CycleReport
+from roomsync.errors import NotFound, PersonNotAssigned, RoomsyncError, UnknownEnvironment
+from roomsync.model import Person
+from roomsync.notify.message import Notification, NotificationKind
+from roomsync.plugins import extension_manager, open_connector
+from roomsync.storage.database import Database
+from roomsync.store import LogEntry
+
+log = logging.getLogger("roomsync.runner")
+# The organizer hears of a failing sync once, when it has failed this many cycles in a row.
+NOTIFY_AFTER_FAILURES = 3
+
+Progress = Callable[[Person, CycleReport], None]
+
+
+class SyncRunner:
+    def __init__(
+        self, settings: Settings, database: Database, pm: pluggy.PluginManager | None = None
+    ) -> None:
+        self.settings = settings
+        self.database = database
+        self.pm = pm or extension_manager()
+        self._hosts: dict[str, ConnectorHost] = {}
+        self._lock = threading.Lock()
+
+    # --- connectors --------------------------------------------------------------------------
+
+    def host(self, environment: str) -> ConnectorHost:
+        with self._lock:
+            if environment not in self._hosts:
+                config = self.settings.environments.get(environment)
+                if config is None:
+                    raise UnknownEnvironment(environment, list(self.settings.environments))
+                source = str(self.settings.source) if self.settings.source else None
+                self._hosts[environment] = open_connector(environment, config, source, self.pm)
+            return self._hosts[environment]
+
+    def host_for_person(self, person: Person) -> ConnectorHost:
+        if not person.environment:
+            raise PersonNotAssigned(person.email)
+        return self.host(person.environment)
+
+    def host_for_mailbox(self, mailbox: str) -> ConnectorHost | None:
+        with self.database.unit_of_work() as uow:
+            person = uow.rooms.get_person(mailbox)
+        if person is None or not person.environment:
+            return None
+        try:
+            return self.host(person.environment)
+        except RoomsyncError:
+            return None
+
+    def syncable(self, email: str) -> bool:
+        with self.database.unit_of_work() as uow:
+            person = uow.rooms.get_person(email)
+        return bool(person and person.environment and person.sync_enabled)
+
+    def close(self) -> None:
+        for host in self._hosts.values():
+            try:
+                host.close()
+            except Exception:  # closing must not hide the result of the work
+                log.exception("closing environment %s failed", host.environment)
+        self._hosts.clear()
+
+    # --- cycles ------------------------------------------------------------------------------
+
+    def persons(self, only: Sequence[str] | None = None) -> list[Person]:
+        with self.database.unit_of_work() as uow:
+            if only:
+                found = []
+                for email in only:
+                    person = uow.rooms.get_person(email)
+                    if person is None:
+                        raise NotFound(
+                            f"unknown person {email}; import persons with 'roomsync persons import'"
+                        )
+                    found.append(person)
+                return found
+            return [p for p in uow.rooms.list_persons() if p.sync_enabled]
+
+    def sync_once(
+        self,
+        only: Sequence[str] | None = None,
+        allow_mass_delete: bool = False,
+        progress: Progress | None = None,
+        stop: threading.Event | None = None,
+    ) -> list[CycleReport]:
+        reports = []
+        for person in self.persons(only):
+            if stop is not None and stop.is_set():
+                break
+            report = self.sync_person(person, allow_mass_delete)
+            reports.append(report)
+            if progress is not None:
+                progress(person, report)
+        return reports
+
+    def sync_person(self, person: Person, allow_mass_delete: bool = False) -> CycleReport:
+        started = now()
+        ctx = CycleContext(
+            limits=self.settings.sync,
+            pm=self.pm,
+            host_for=self.host_for_mailbox,
+            syncable=self.syncable,
+            allow_mass_delete=allow_mass_delete,
+        )
+        try:
+            host = self.host_for_person(person)
+            with self.database.unit_of_work() as uow:
+                report = sync_mailbox(uow, host, person, ctx)
+        except Exception as exc:  # one person's failure is recorded, never propagated
+            if not isinstance(exc, RoomsyncError):
+                log.exception("sync of %s failed unexpectedly", person.email)
+            report = CycleReport(
+                mailbox=person.email,
+                environment=person.environment,
+                started=started,
+                finished=now(),
+                ok=False,
+                error=str(exc) if isinstance(exc, RoomsyncError) else f"{type(exc).__name__}: {exc}",
+            )
+            self._record_failure(person, report)
+        self.pm.hook.roomsync_cycle_finished(report=report)
+        return report
+
+    def _record_failure(self, person: Person, report: CycleReport) -> None:
+        with self.database.unit_of_work() as uow:
+            state = uow.sync.mailbox_state(person.email)
+            state.environment = person.environment
+            state.last_attempt = now()
+            state.last_error = report.error
+            state.consecutive_failures += 1
+            uow.sync.save_mailbox_state(state)
+            uow.sync.log(LogEntry(now(), person.email, "error", "failure", report.error or "failed"))
+            uow.commit()
+            failures = state.consecutive_failures
+        log.warning("sync of %s failed: %s", person.email, report.error)
+        if failures == NOTIFY_AFTER_FAILURES and person.environment:
+            deliver(
+                self.pm,
+                Notification(
+                    kind=NotificationKind.FAILURE,
+                    recipient=person.email,
+                    subject="Your calendar is not being synchronised",
+                    body=(
+                        f"The last {failures} attempts to synchronise your calendar with ROOMS failed:\n"
+                        f"{report.error}\n\nYour administrator has been told in the sync status."
+                    ),
+                ),
+            )
+
+    def run(self, stop: threading.Event, progress: Progress | None = None) -> int:
+        """Cycle until ``stop`` is set; the cycle in progress finishes its current person."""
+        cycles = 0
+        while not stop.is_set():
+            self.sync_once(progress=progress, stop=stop)
+            cycles += 1
+            stop.wait(self.settings.sync.interval_seconds)
+        return cycles

@@ -1,0 +1,195 @@
+"""Reading persons from a CSV file, as administrators export them from a spreadsheet.
+
+Spreadsheets write a UTF-8 byte order mark, use ``;`` where the decimal separator is a comma,
+and leave blank lines and stray spaces; all of that is accepted. Everything else that is wrong is
+reported per line, naming the file, the line and the column, so a file of hundreds of persons can
+be fixed in one pass: a row with an error is left out, the other rows are still read.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Collection
+from dataclasses import dataclass, field
+
+from roomsync.model import ConflictPolicy, Person
+
+COLUMNS = ("email", "name", "environment", "conflict_policy", "sync_enabled")
+"""The columns a persons file may have, in the order a new file should use them."""
+
+_TRUE = {"true", "yes", "1"}
+_FALSE = {"false", "no", "0"}
+_BOOLEANS = "true, false, yes, no, 1, 0"
+_POLICIES = ", ".join(policy.value for policy in ConflictPolicy)
+
+# One "@", no spaces or list separators, a dotted domain: what a mailbox address looks like.
+_EMAIL = re.compile(r"[^@\s,;<>\"]+@[^@\s,;<>\"]+\.[^@\s,;<>\".]+")
+
+
+@dataclass(frozen=True)
+class RowError:
+    """One problem in the file; ``message`` names the file and the line by itself."""
+
+    line: int
+    message: str
+    column: str | None = None
+
+    def __str__(self) -> str:
+        return self.message
+
+
+@dataclass
+class PersonsCsvResult:
+    """The persons read and the problems found.
+
+    ``columns`` are the columns the file has: an import updating existing persons should change
+    only those fields and keep the others.
+    """
+
+    persons: list[Person] = field(default_factory=list)
+    errors: list[RowError] = field(default_factory=list)
+    columns: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+def _normal_column(name: str) -> str:
+    return name.strip().lower().replace("-", "_").replace(" ", "_")
+
+
+def _delimiter(header: str) -> str:
+    """``;`` or ``,``, decided on the header line, whose names never contain either."""
+    try:
+        return csv.Sniffer().sniff(header, delimiters=";,").delimiter
+    except csv.Error:
+        return ","
+
+
+def parse_persons_csv(
+    text: str,
+    source: str,
+    *,
+    default_conflict_policy: ConflictPolicy = ConflictPolicy.ROLLBACK,
+    environments: Collection[str] | None = None,
+) -> PersonsCsvResult:
+    """Read persons from the text of a CSV file named ``source`` (used in messages).
+
+    ``default_conflict_policy`` fills an empty or absent ``conflict_policy``; with
+    ``environments`` given, a row naming another environment is an error.
+    """
+    result = PersonsCsvResult()
+
+    def error(line: int, message: str, column: str | None = None) -> None:
+        result.errors.append(RowError(line=line, message=f"{source} line {line}: {message}", column=column))
+
+    text = text.removeprefix("\ufeff")
+    header_text = next((line for line in io.StringIO(text, newline="") if line.strip()), None)
+    if header_text is None:
+        error(1, f"the file is empty; the first line must name the columns, e.g. {','.join(COLUMNS)}")
+        return result
+
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(header_text))
+    rows = iter(reader)
+    header = next(row for row in rows if any(cell.strip() for cell in row))
+    header_line = reader.line_num
+    names = [_normal_column(cell) for cell in header]
+
+    if "email" not in names and any("@" in cell for cell in header):
+        error(
+            header_line,
+            f"no header; the first line must name the columns, e.g. {','.join(COLUMNS)} "
+            "(this line looks like a person)",
+        )
+        return result
+    if "email" not in names:
+        error(header_line, "the header has no 'email' column", "email")
+    unknown = [cell.strip() for cell, name in zip(header, names, strict=True) if name and name not in COLUMNS]
+    if unknown:
+        listed = ", ".join(repr(cell) for cell in unknown)
+        plural = "s" if len(unknown) > 1 else ""
+        error(header_line, f"unknown column{plural} {listed}; expected {', '.join(COLUMNS)}")
+    repeated = sorted({name for name in names if name and names.count(name) > 1})
+    if repeated:
+        error(header_line, f"column{'s' if len(repeated) > 1 else ''} {', '.join(repeated)} given twice")
+    if result.errors:
+        return result
+    result.columns = tuple(name for name in names if name)
+
+    first_seen: dict[str, int] = {}
+    end_of_previous = header_line
+    for row in rows:
+        line = end_of_previous + 1  # a quoted value may span lines; report where the row starts
+        end_of_previous = reader.line_num
+        cells = [cell.strip() for cell in row]
+        if not any(cells):
+            continue
+        if len(cells) > len(names):
+            error(line, f"{len(cells)} values, but the header has {len(names)} columns")
+            continue
+        errors_before = len(result.errors)
+        values: dict[str, str] = {}
+        # Missing trailing values are empty; a column without a name (a trailing delimiter in
+        # every line, as spreadsheets write them) must stay empty.
+        for number, (name, cell) in enumerate(zip(names, cells, strict=False), start=1):
+            if name:
+                values[name] = cell
+            elif cell:
+                error(line, f"value {cell!r} in column {number}, which the header does not name")
+
+        email = values.get("email", "").lower()
+        if not email:
+            error(line, "email is empty", "email")
+        elif not _EMAIL.fullmatch(email):
+            error(line, f"email {values['email']!r} is not an e-mail address", "email")
+        elif email in first_seen:
+            error(line, f"email {email} is already on line {first_seen[email]}", "email")
+        else:
+            first_seen[email] = line
+
+        environment = values.get("environment") or None
+        if environment is not None and environments is not None and environment not in environments:
+            configured = ", ".join(sorted(environments)) or "none"
+            error(
+                line,
+                f"environment {environment!r} is not in the configuration; configured: {configured}",
+                "environment",
+            )
+
+        policy = default_conflict_policy
+        policy_text = values.get("conflict_policy", "").lower()
+        if policy_text:
+            try:
+                policy = ConflictPolicy(policy_text)
+            except ValueError:
+                error(
+                    line,
+                    f"conflict_policy {values['conflict_policy']!r} is not one of {_POLICIES}",
+                    "conflict_policy",
+                )
+
+        sync_enabled = True
+        sync_text = values.get("sync_enabled", "").lower()
+        if sync_text in _FALSE:
+            sync_enabled = False
+        elif sync_text and sync_text not in _TRUE:
+            error(
+                line,
+                f"sync_enabled {values['sync_enabled']!r} is not one of {_BOOLEANS}",
+                "sync_enabled",
+            )
+
+        if len(result.errors) == errors_before:
+            result.persons.append(
+                Person(
+                    email=email,
+                    name=values.get("name", ""),
+                    environment=environment,
+                    conflict_policy=policy,
+                    sync_enabled=sync_enabled,
+                )
+            )
+    return result
