@@ -1,0 +1,159 @@
+"""The database: engine, schema revisions and units of work.
+
+The schema is only ever created or changed by the Alembic migrations inside this package, run
+programmatically (no ``alembic.ini`` at run time). The URL's password never leaves the engine:
+everything shown to a user is rendered with the password hidden.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+from roomsync.errors import RoomsyncError, SchemaTooNew
+from roomsync.storage.rooms_sql import SqlRoomsStore
+from roomsync.storage.sync_sql import SqlSyncStore
+from roomsync.store import RoomsStore, SyncStore
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+UPGRADE_HINT = "run 'roomsync db upgrade'"
+
+
+def alembic_config(connection: Connection | None = None) -> Config:
+    """An Alembic configuration for the packaged migrations, running on ``connection``."""
+    config = Config()
+    # ConfigParser interpolation: a '%' in the installation path must be doubled.
+    config.set_main_option("script_location", str(MIGRATIONS).replace("%", "%%"))
+    if connection is not None:
+        config.attributes["connection"] = connection
+    return config
+
+
+class SqlUnitOfWork:
+    """Both stores over one session, so a sync step changes both sides atomically or not at all.
+
+    ``rooms`` and ``sync`` are an :class:`SqlRoomsStore` and an :class:`SqlSyncStore`; they are
+    typed as the interfaces so that this class is a :class:`~roomsync.store.UnitOfWork` to a type
+    checker (and the checker verifies that the stores implement them).
+    """
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.rooms: RoomsStore = SqlRoomsStore(session)
+        self.sync: SyncStore = SqlSyncStore(session)
+
+    def commit(self) -> None:
+        self.session.commit()
+
+    def rollback(self) -> None:
+        self.session.rollback()
+
+
+class Database:
+    """One roomsync database (SQLite file or PostgreSQL) given by an SQLAlchemy URL."""
+
+    def __init__(self, url: str) -> None:
+        self._url: URL = make_url(url)
+        sqlite = self._url.get_backend_name() == "sqlite"
+        if sqlite:
+            _create_sqlite_directory(self._url)
+        # A long-running runner outlives server restarts and idle timeouts: test before use.
+        self.engine: Engine = create_engine(self._url, pool_pre_ping=not sqlite)
+        if sqlite:
+            event.listen(self.engine, "connect", _sqlite_on_connect)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    @property
+    def display_url(self) -> str:
+        """The URL as it may be shown or logged: the password is masked."""
+        return self._url.render_as_string(hide_password=True)
+
+    def __repr__(self) -> str:
+        return f"Database({self.display_url!r})"
+
+    # --- schema ----------------------------------------------------------------------------
+
+    def head_revision(self) -> str:
+        head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+        assert head is not None, "the package ships no migrations"
+        return head
+
+    def current_revision(self) -> str | None:
+        """The revision the database is at; ``None`` for a database never upgraded."""
+        with self.engine.connect() as connection:
+            return MigrationContext.configure(connection).get_current_revision()
+
+    def check_schema(self) -> None:
+        """Refuse to work on a database whose schema is not exactly the one this code expects."""
+        current, head = self.current_revision(), self.head_revision()
+        if current == head:
+            return
+        self._refuse_unknown(current, head)
+        if current is None:
+            raise RoomsyncError(f"the database {self.display_url} has no roomsync schema; {UPGRADE_HINT}")
+        raise RoomsyncError(
+            f"the database {self.display_url} has schema revision {current}, older than this "
+            f"roomsync's ({head}); {UPGRADE_HINT}"
+        )
+
+    def upgrade(self) -> str:
+        """Bring the schema to the newest revision (nothing happens when it is there already)."""
+        self._refuse_unknown(self.current_revision(), self.head_revision())
+        with self.engine.begin() as connection:
+            command.upgrade(alembic_config(connection), "head")
+        revision = self.current_revision()
+        assert revision is not None
+        return revision
+
+    def _refuse_unknown(self, current: str | None, head: str) -> None:
+        if current is None:
+            return
+        known = {script.revision for script in ScriptDirectory.from_config(alembic_config()).walk_revisions()}
+        if current not in known:
+            raise SchemaTooNew(current, head)
+
+    # --- work ------------------------------------------------------------------------------
+
+    @contextmanager
+    def unit_of_work(self) -> Iterator[SqlUnitOfWork]:
+        """A transaction over both stores: what is not committed when the block ends is rolled
+        back, and an exception rolls back and propagates."""
+        session = self._sessions()
+        try:
+            yield SqlUnitOfWork(session)
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.close()
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def _create_sqlite_directory(url: URL) -> None:
+    database = url.database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+
+
+def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
+    """SQLite leaves foreign keys off and gives up at once on a locked file unless told."""
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+    finally:
+        cursor.close()

@@ -1,0 +1,560 @@
+"""The ROOMS side in SQL: persons, rooms, reservations and the change journal.
+
+Writers of reservations are serialised on the journal (a table lock on PostgreSQL; SQLite has only
+one writer anyway) so that journal sequence numbers become visible in commit order: a mailbox's
+cursor can then never skip a change committed late with a lower number.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable
+from datetime import UTC, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from dateutil.relativedelta import relativedelta
+from sqlalchemy import and_, func, or_, select, text
+from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm.exc import StaleDataError
+
+from roomsync.errors import InvalidInput, NotFound
+from roomsync.model import (
+    ConflictPolicy,
+    EventFields,
+    Frequency,
+    OccurrenceChange,
+    Participant,
+    Person,
+    Recurrence,
+    Reservation,
+    ReservationStatus,
+    Room,
+    ShowAs,
+    Weekday,
+)
+from roomsync.recurrence import occurrences, overlaps, rule
+from roomsync.storage.models import (
+    JournalRow,
+    OccurrenceChangeRow,
+    ParticipantRow,
+    PersonRow,
+    ReservationRoomRow,
+    ReservationRow,
+    RoomRow,
+    SeriesRow,
+)
+from roomsync.store import JournalEntry, Origin
+
+# How far an open-ended series is followed when looking for room conflicts.
+OPEN_ENDED_CONFLICT_SPAN = relativedelta(years=3)
+_EARLIEST = datetime.min.replace(tzinfo=UTC)
+_LATEST = datetime.max.replace(tzinfo=UTC)
+_ACTIVE = ReservationStatus.ACTIVE.value
+_LOAD = (
+    selectinload(ReservationRow.rooms),
+    selectinload(ReservationRow.participants),
+    selectinload(ReservationRow.series),
+    selectinload(ReservationRow.changes),
+)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _email(value: str) -> str:
+    return value.strip().lower()
+
+
+def _row_id(reservation_id: str | None) -> int | None:
+    """The primary key behind a reservation id; ``None`` for ids this store never issued."""
+    if reservation_id is None or not reservation_id.strip().isdigit():
+        return None
+    return int(reservation_id)
+
+
+class SqlRoomsStore:
+    """:class:`~roomsync.store.RoomsStore` over an SQLAlchemy session; the caller commits."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    # --- persons ---------------------------------------------------------------------------
+
+    def _person_row(self, email: str) -> PersonRow | None:
+        return self.session.scalar(select(PersonRow).where(PersonRow.email == _email(email)))
+
+    def get_person(self, email: str) -> Person | None:
+        row = self._person_row(email)
+        return _person(row) if row is not None else None
+
+    def list_persons(self) -> list[Person]:
+        return [_person(row) for row in self.session.scalars(select(PersonRow).order_by(PersonRow.email))]
+
+    def upsert_person(self, person: Person) -> Person:
+        row = self._person_row(person.email)
+        if row is None:
+            row = PersonRow(email=_email(person.email))
+            self.session.add(row)
+        row.name = person.name
+        row.environment = person.environment
+        row.conflict_policy = person.conflict_policy.value
+        row.sync_enabled = person.sync_enabled
+        self.session.flush()
+        return _person(row)
+
+    def set_environment(self, email: str, environment: str | None) -> Person:
+        row = self._person_row(email)
+        if row is None:
+            raise NotFound(f"unknown person {_email(email)}")
+        row.environment = environment
+        self.session.flush()
+        return _person(row)
+
+    # --- rooms -----------------------------------------------------------------------------
+
+    def add_room(self, room: Room) -> Room:
+        """Raises :class:`~roomsync.errors.InvalidInput` when the mailbox is a room already."""
+        if self.room_by_mailbox(room.mailbox) is not None:
+            raise InvalidInput(f"room {room.mailbox} exists already")
+        row = RoomRow(
+            name=room.name, mailbox=room.mailbox, capacity=room.capacity, sync_master=room.sync_master
+        )
+        self.session.add(row)
+        self.session.flush()
+        return _room(row)
+
+    def list_rooms(self) -> list[Room]:
+        rows = self.session.scalars(select(RoomRow).order_by(RoomRow.name, RoomRow.mailbox))
+        return [_room(row) for row in rows]
+
+    def room_by_mailbox(self, mailbox: str) -> Room | None:
+        row = self.session.scalar(select(RoomRow).where(RoomRow.mailbox == _email(mailbox)))
+        return _room(row) if row is not None else None
+
+    def room_is_free(self, mailbox: str, fields: EventFields, exclude: str | None = None) -> bool:
+        return self._conflict(_email(mailbox), fields, _row_id(exclude)) is None
+
+    def _conflict(self, mailbox: str, fields: EventFields, exclude: int | None) -> str | None:
+        """The id of an active reservation holding ``mailbox`` during an occurrence of ``fields``."""
+        span_start, span_end = _span(fields)
+        stmt = (
+            select(ReservationRow)
+            .join(ReservationRoomRow)
+            .where(ReservationRoomRow.mailbox == mailbox, ReservationRow.status == _ACTIVE)
+            .where(
+                or_(
+                    ReservationRow.series.has(),
+                    and_(ReservationRow.start_at < span_end, ReservationRow.end_at > span_start),
+                )
+            )
+            .order_by(ReservationRow.start_at, ReservationRow.id)
+            .options(*_LOAD)
+        )
+        if exclude is not None:
+            stmt = stmt.where(ReservationRow.id != exclude)
+        for row in self.session.scalars(stmt):
+            other = _fields(row)
+            if other.recurrence is None and fields.recurrence is None:
+                return str(row.id)  # the query compared the two intervals already
+            other_start, other_end = _span(other)
+            if overlaps(fields, other, min(span_start, other_start), max(span_end, other_end)):
+                return str(row.id)
+        return None
+
+    def _check_rooms(self, fields: EventFields, *, must_be_free: bool, exclude: int | None) -> None:
+        for mailbox in fields.rooms:
+            if self.room_by_mailbox(mailbox) is None:
+                raise NotFound(f"unknown room {mailbox}")
+            if must_be_free and (taken_by := self._conflict(mailbox, fields, exclude)) is not None:
+                raise InvalidInput(f"room {mailbox} is taken by reservation {taken_by}")
+
+    def _check_person(self, email: str) -> None:
+        if self._person_row(email) is None:
+            raise NotFound(f"unknown person {email}")
+
+    # --- reservations ----------------------------------------------------------------------
+
+    def get_reservation(self, reservation_id: str) -> Reservation | None:
+        row_id = _row_id(reservation_id)
+        if row_id is None:
+            return None
+        row = self.session.scalar(select(ReservationRow).where(ReservationRow.id == row_id).options(*_LOAD))
+        return _reservation(row) if row is not None else None
+
+    def create_reservation(
+        self, reservation: Reservation, origin: Origin = Origin.ROOMS, actor: str | None = None
+    ) -> Reservation:
+        """Store a new reservation; the id and version 1 are assigned here (a given id is ignored)."""
+        self._serialise_writers()
+        self._check_person(reservation.organizer)
+        self._check_rooms(reservation.fields, must_be_free=reservation.active, exclude=None)
+        now = _now()
+        row = ReservationRow(
+            organizer=reservation.organizer,
+            creator=reservation.creator,
+            person_in_charge=reservation.person_in_charge,
+            setup_minutes=reservation.setup_minutes,
+            followup_minutes=reservation.followup_minutes,
+            status=reservation.status.value,
+            version=1,
+            sync_disabled=reservation.sync_disabled,
+            created_at=now,
+            modified_at=now,
+        )
+        _write_fields(row, reservation.fields)
+        self.session.add(row)
+        self.session.flush()
+        self._journal(row, [row.organizer], origin, "created", actor)
+        return _reservation(row)
+
+    def update_reservation(
+        self,
+        reservation_id: str,
+        *,
+        fields: EventFields | None = None,
+        organizer: str | None = None,
+        setup_minutes: int | None = None,
+        followup_minutes: int | None = None,
+        expected_version: int | None = None,
+        origin: Origin = Origin.ROOMS,
+        actor: str | None = None,
+    ) -> Reservation:
+        """Change a reservation. A call that changes nothing is not a write: the reservation is
+        returned as it is, without a new version or journal rows (so echoes do not loop)."""
+        self._serialise_writers()
+        row = self._row_for_write(reservation_id)
+        if expected_version is not None and expected_version != row.version:
+            raise InvalidInput(
+                f"reservation {row.id} is at version {row.version}, not {expected_version}: "
+                "it was changed meanwhile"
+            )
+        current = _reservation(row)
+        changes: dict[str, object] = {}
+        if fields is not None:
+            changes["fields"] = fields
+        if organizer is not None:
+            changes["organizer"] = _email(organizer)
+        if setup_minutes is not None:
+            changes["setup_minutes"] = setup_minutes
+        if followup_minutes is not None:
+            changes["followup_minutes"] = followup_minutes
+        target = Reservation.model_validate({**current.model_dump(), **changes})
+        if target == current:
+            return current
+        if target.organizer != current.organizer:
+            self._check_person(target.organizer)
+        if target.fields != current.fields:
+            self._check_rooms(target.fields, must_be_free=current.active, exclude=row.id)
+            _write_fields(row, target.fields)
+        row.organizer = target.organizer
+        row.setup_minutes = target.setup_minutes
+        row.followup_minutes = target.followup_minutes
+        if target.organizer != current.organizer:
+            self._bump(row, [current.organizer, target.organizer], origin, "organizer-changed", actor)
+        else:
+            self._bump(row, [row.organizer], origin, "updated", actor)
+        return _reservation(row)
+
+    def cancel_reservation(
+        self,
+        reservation_id: str,
+        *,
+        origin: Origin = Origin.ROOMS,
+        actor: str | None = None,
+        reason: str = "",
+    ) -> Reservation:
+        """Cancel; cancelling a cancelled reservation changes nothing."""
+        self._serialise_writers()
+        row = self._row_for_write(reservation_id)
+        if row.status != ReservationStatus.CANCELLED.value:
+            row.status = ReservationStatus.CANCELLED.value
+            self._bump(row, [row.organizer], origin, "cancelled", actor, reason)
+        return _reservation(row)
+
+    def set_sync_disabled(self, reservation_id: str, disabled: bool, reason: str = "") -> Reservation:
+        """Stop (or resume) syncing one reservation; journalled as ``sync-disabled`` or
+        ``sync-enabled`` with origin ``admin`` so the engine sees it."""
+        self._serialise_writers()
+        row = self._row_for_write(reservation_id)
+        if row.sync_disabled != disabled:
+            row.sync_disabled = disabled
+            action = "sync-disabled" if disabled else "sync-enabled"
+            self._bump(row, [row.organizer], Origin.ADMIN, action, None, reason)
+        return _reservation(row)
+
+    def reservations(
+        self,
+        *,
+        organizer: str | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        include_cancelled: bool = False,
+    ) -> list[Reservation]:
+        stmt = select(ReservationRow).options(*_LOAD).order_by(ReservationRow.start_at, ReservationRow.id)
+        if organizer is not None:
+            stmt = stmt.where(ReservationRow.organizer == _email(organizer))
+        if not include_cancelled:
+            stmt = stmt.where(ReservationRow.status == _ACTIVE)
+        windowed = start is not None or end is not None
+        if windowed:
+            in_window = []
+            if end is not None:
+                in_window.append(ReservationRow.start_at < end)
+            if start is not None:
+                in_window.append(ReservationRow.end_at > start)
+            # Series are kept for now and tested occurrence by occurrence below.
+            stmt = stmt.where(or_(ReservationRow.series.has(), and_(*in_window)))
+        found = []
+        for row in self.session.scalars(stmt):
+            reservation = _reservation(row)
+            if windowed and row.series is not None:
+                window = occurrences(reservation.fields, start or _EARLIEST, end or _LATEST)
+                if next(window, None) is None:
+                    continue
+            found.append(reservation)
+        return found
+
+    # --- journal ---------------------------------------------------------------------------
+
+    def changes_since(self, cursor: int | None, organizer: str) -> tuple[list[str], int]:
+        last = func.max(JournalRow.seq).label("last")
+        stmt = (
+            select(JournalRow.reservation_id, last)
+            .where(JournalRow.organizer == _email(organizer), JournalRow.seq > (cursor or 0))
+            .group_by(JournalRow.reservation_id)
+            .order_by(last)
+        )
+        rows = self.session.execute(stmt).all()
+        next_cursor = max((row.last for row in rows), default=cursor or 0)
+        return [str(row.reservation_id) for row in rows], next_cursor
+
+    def journal(self, reservation_id: str | None = None, limit: int = 100) -> list[JournalEntry]:
+        """The latest ``limit`` journal rows, newest first."""
+        stmt = select(JournalRow).order_by(JournalRow.seq.desc()).limit(limit)
+        if reservation_id is not None:
+            row_id = _row_id(reservation_id)
+            if row_id is None:
+                return []
+            stmt = stmt.where(JournalRow.reservation_id == row_id)
+        return [
+            JournalEntry(
+                seq=row.seq,
+                reservation_id=str(row.reservation_id),
+                organizer=row.organizer,
+                origin=Origin(row.origin),
+                action=row.action,
+                at=row.at,
+                actor=row.actor,
+            )
+            for row in self.session.scalars(stmt)
+        ]
+
+    # --- writing ---------------------------------------------------------------------------
+
+    def _serialise_writers(self) -> None:
+        if self.session.get_bind().dialect.name == "postgresql":
+            self.session.execute(text("LOCK TABLE journal IN EXCLUSIVE MODE"))
+
+    def _row_for_write(self, reservation_id: str) -> ReservationRow:
+        row_id = _row_id(reservation_id)
+        row = None
+        if row_id is not None:
+            stmt = (
+                select(ReservationRow)
+                .where(ReservationRow.id == row_id)
+                .options(*_LOAD)
+                .with_for_update(of=ReservationRow)
+                .execution_options(populate_existing=True)
+            )
+            row = self.session.scalar(stmt)
+        if row is None:
+            raise NotFound(f"unknown reservation {reservation_id}")
+        return row
+
+    def _bump(
+        self,
+        row: ReservationRow,
+        organizers: Iterable[str],
+        origin: Origin,
+        action: str,
+        actor: str | None,
+        reason: str = "",
+    ) -> None:
+        """Record a write: a new version (checked against the version read) and journal rows."""
+        row.version += 1
+        row.modified_at = _now()
+        try:
+            self.session.flush()
+        except StaleDataError:
+            raise InvalidInput(f"reservation {row.id} was changed meanwhile; read it again") from None
+        self._journal(row, organizers, origin, action, actor, reason)
+
+    def _journal(
+        self,
+        row: ReservationRow,
+        organizers: Iterable[str],
+        origin: Origin,
+        action: str,
+        actor: str | None,
+        reason: str = "",
+    ) -> None:
+        at = _now()
+        for organizer in organizers:
+            self.session.add(
+                JournalRow(
+                    reservation_id=row.id,
+                    organizer=organizer,
+                    origin=origin.value,
+                    action=action,
+                    at=at,
+                    actor=actor,
+                    reason=reason or None,
+                )
+            )
+        self.session.flush()
+
+
+# --- rows and models -------------------------------------------------------------------------
+
+
+def _person(row: PersonRow) -> Person:
+    return Person(
+        email=row.email,
+        name=row.name,
+        environment=row.environment,
+        conflict_policy=ConflictPolicy(row.conflict_policy),
+        sync_enabled=row.sync_enabled,
+    )
+
+
+def _room(row: RoomRow) -> Room:
+    return Room(
+        id=str(row.id), name=row.name, mailbox=row.mailbox, capacity=row.capacity, sync_master=row.sync_master
+    )
+
+
+def _fields(row: ReservationRow) -> EventFields:
+    series = row.series
+    recurrence = None
+    if series is not None:
+        recurrence = Recurrence(
+            frequency=Frequency(series.frequency),
+            interval=series.interval,
+            weekdays=tuple(Weekday(day) for day in series.weekdays.split(",") if day),
+            month_day=series.month_day,
+            week_of_month=series.week_of_month,
+            month=series.month,
+            until=series.until,
+            count=series.count,
+        )
+    return EventFields(
+        title=row.title,
+        start=row.start_at,
+        end=row.end_at,
+        timezone=row.timezone,
+        rooms=tuple(room.mailbox for room in row.rooms),
+        participants=tuple(
+            Participant(email=p.email, name=p.name, external=p.external) for p in row.participants
+        ),
+        reminder_minutes=row.reminder_minutes,
+        private=row.private,
+        show_as=ShowAs(row.show_as),
+        body=row.body,
+        recurrence=recurrence,
+        occurrences=tuple(
+            OccurrenceChange(
+                original_start=change.original_start,
+                cancelled=change.cancelled,
+                start=change.start_at,
+                end=change.end_at,
+                title=change.title,
+            )
+            for change in row.changes
+        ),
+    )
+
+
+def _reservation(row: ReservationRow) -> Reservation:
+    return Reservation(
+        id=str(row.id),
+        fields=_fields(row),
+        organizer=row.organizer,
+        creator=row.creator,
+        person_in_charge=row.person_in_charge,
+        setup_minutes=row.setup_minutes,
+        followup_minutes=row.followup_minutes,
+        status=ReservationStatus(row.status),
+        version=row.version,
+        sync_disabled=row.sync_disabled,
+    )
+
+
+def _write_fields(row: ReservationRow, fields: EventFields) -> None:
+    """Replace everything ``fields`` describes; rows with unchanged keys are updated in place."""
+    row.title = fields.title
+    row.start_at = fields.start
+    row.end_at = fields.end
+    row.timezone = fields.timezone
+    row.reminder_minutes = fields.reminder_minutes
+    row.private = fields.private
+    row.show_as = fields.show_as.value
+    row.body = fields.body
+    row.rooms = [ReservationRoomRow(mailbox=mailbox) for mailbox in fields.rooms]
+    row.participants = [
+        ParticipantRow(email=p.email, name=p.name, external=p.external) for p in fields.participants
+    ]
+    recurrence = fields.recurrence
+    if recurrence is None:
+        row.series = None
+    else:
+        series = row.series if row.series is not None else SeriesRow()
+        series.frequency = recurrence.frequency.value
+        series.interval = recurrence.interval
+        series.weekdays = ",".join(day.value for day in recurrence.weekdays)
+        series.month_day = recurrence.month_day
+        series.week_of_month = recurrence.week_of_month
+        series.month = recurrence.month
+        series.until = recurrence.until
+        series.count = recurrence.count
+        row.series = series
+    row.changes = [
+        OccurrenceChangeRow(
+            original_start=change.original_start.astimezone(UTC),
+            cancelled=change.cancelled,
+            start_at=change.start,
+            end_at=change.end,
+            title=change.title,
+        )
+        for change in fields.occurrences
+    ]
+
+
+# --- conflict windows ------------------------------------------------------------------------
+
+
+def _span(fields: EventFields) -> tuple[datetime, datetime]:
+    """From the earliest start to the latest end of any occurrence (open-ended series capped)."""
+    start, end = fields.start, fields.end
+    if fields.recurrence is not None:
+        end = max(end, _series_end(fields))
+    for change in fields.occurrences:
+        if change.start is not None and change.end is not None:
+            start, end = min(start, change.start), max(end, change.end)
+    return start.astimezone(UTC), end.astimezone(UTC)
+
+
+def _series_end(fields: EventFields) -> datetime:
+    recurrence = fields.recurrence
+    assert recurrence is not None
+    if recurrence.open_ended:
+        return fields.start + OPEN_ENDED_CONFLICT_SPAN
+    zone = ZoneInfo(fields.timezone)
+    if recurrence.until is not None:
+        after_last_day = datetime.combine(recurrence.until + timedelta(days=1), time(), zone)
+        return after_last_day.astimezone(UTC) + fields.duration
+    # Ends by count: walk the rule to its last start (at most 999 of them).
+    last = deque(rule(recurrence, fields.start.astimezone(zone).replace(tzinfo=None)), maxlen=1)
+    if not last:
+        return fields.end
+    return last[0].replace(tzinfo=zone).astimezone(UTC) + fields.duration

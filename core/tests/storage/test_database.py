@@ -1,0 +1,108 @@
+"""The database: schema revisions, upgrades, and the migration matching the models."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from roomsync.errors import RoomsyncError, SchemaTooNew
+from roomsync.model import Person
+from roomsync.storage import Database
+from roomsync.storage.models import Base
+from sqlalchemy import inspect, text
+
+TABLES = {
+    "persons",
+    "rooms",
+    "reservations",
+    "reservation_rooms",
+    "participants",
+    "series",
+    "occurrence_changes",
+    "journal",
+    "links",
+    "mailbox_states",
+    "seen_entries",
+    "sync_log",
+}
+
+
+@pytest.fixture
+def empty(database_url: str) -> Iterator[Database]:
+    """A database never upgraded."""
+    database = Database(database_url)
+    yield database
+    database.dispose()
+
+
+def test_upgrade_of_an_empty_database(empty: Database) -> None:
+    assert empty.current_revision() is None
+
+    revision = empty.upgrade()
+
+    assert revision == empty.head_revision() == empty.current_revision()
+    assert set(inspect(empty.engine).get_table_names()) >= TABLES
+    empty.check_schema()
+
+
+def test_upgrade_is_idempotent_and_keeps_data(database: Database) -> None:
+    with database.unit_of_work() as uow:
+        uow.rooms.upsert_person(Person(email="alice@example.org"))
+        uow.commit()
+
+    assert database.upgrade() == database.head_revision()
+    assert database.upgrade() == database.head_revision()
+    with database.unit_of_work() as uow:
+        assert [p.email for p in uow.rooms.list_persons()] == ["alice@example.org"]
+
+
+def test_models_and_migrations_do_not_drift(database: Database) -> None:
+    with database.engine.connect() as connection:
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        differences = compare_metadata(context, Base.metadata)
+
+    assert differences == []
+
+
+def test_empty_database_asks_for_an_upgrade(empty: Database) -> None:
+    with pytest.raises(RoomsyncError, match="run 'roomsync db upgrade'") as raised:
+        empty.check_schema()
+    assert not isinstance(raised.value, SchemaTooNew)
+
+
+def test_unknown_newer_revision_is_refused(database: Database) -> None:
+    with database.engine.begin() as connection:
+        connection.execute(text("UPDATE alembic_version SET version_num = '9999_future'"))
+
+    assert database.current_revision() == "9999_future"
+    with pytest.raises(SchemaTooNew, match="9999_future"):
+        database.check_schema()
+    with pytest.raises(SchemaTooNew, match="9999_future"):
+        database.upgrade()
+    assert database.current_revision() == "9999_future"
+
+
+def test_sqlite_file_gets_its_directory_foreign_keys_and_busy_timeout(tmp_path: Path) -> None:
+    path = tmp_path / "nested" / "data" / "roomsync.db"
+    database = Database(f"sqlite:///{path}")
+    try:
+        database.upgrade()
+        assert path.is_file()
+        with database.engine.connect() as connection:
+            assert connection.execute(text("PRAGMA foreign_keys")).scalar() == 1
+            assert connection.execute(text("PRAGMA busy_timeout")).scalar() == 30_000
+    finally:
+        database.dispose()
+
+
+def test_password_is_never_shown() -> None:
+    database = Database("postgresql+psycopg://roomsync:s3cr3t-pw@db.example.org:5432/roomsync")
+    try:
+        assert "s3cr3t-pw" not in database.display_url
+        assert "s3cr3t-pw" not in repr(database)
+        assert database.display_url == "postgresql+psycopg://roomsync:***@db.example.org:5432/roomsync"
+    finally:
+        database.dispose()
