@@ -1,0 +1,225 @@
+"""The reference connector: every connector hook, against an in-memory Exchange organisation.
+
+It backs the engine's tests and the first-look demo, and it is the example a vendor copies: each
+hook maps onto requests of a server (here a :class:`MailboxDirectory`, for a real plugin an EWS or
+Graph client), and the parts every connector has to get right are done here the same way:
+
+* create is idempotent by stamp: the stamps are looked up before writing, so a create retried
+  after a time-out returns the entry the first attempt made instead of a second one;
+* the sync state is opaque, names the directory instance it belongs to, and anything unusable
+  starts a full listing with ``reset`` set instead of failing;
+* input a server would refuse (a free/busy window that ends before it starts) is refused before
+  any request, with a message that says what is wrong.
+
+Configuration::
+
+    [environments.local]
+    plugin = "reference"
+    [environments.local.options]
+    directory = "default"   # connectors naming the same directory share its mailboxes
+    page_size = 100         # changes per ChangeSet page
+    max_batch = 100         # items per batched write
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from roomsync.connector import Connector
+from roomsync.connectors.reference_directory import (
+    DirectoryUser,
+    MailboxDirectory,
+    Operation,
+    SyncPage,
+    require_window,
+)
+from roomsync.hookspecs import hookimpl
+from roomsync.model import (
+    CalendarEntry,
+    Capabilities,
+    ChangeSet,
+    CheckStep,
+    EntryDraft,
+    EntryUpdate,
+    EventFields,
+    FreeBusy,
+    ItemRef,
+    ShowAs,
+    WriteResult,
+)
+
+__all__ = [
+    "DirectoryUser",
+    "MailboxDirectory",
+    "Operation",
+    "ReferenceConnector",
+    "ReferenceOptions",
+    "SyncPage",
+]
+
+STATE_PREFIX = "ref1"
+PROBE_PREFIX = "roomsync-probe-"
+
+
+class ReferenceOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    directory: str = "default"
+    page_size: int = Field(default=100, ge=1)
+    max_batch: int = Field(default=100, ge=1)
+
+
+class ReferenceConnector(Connector):
+    """Connects an environment to the named in-memory :class:`MailboxDirectory`."""
+
+    Options = ReferenceOptions
+    options: ReferenceOptions
+
+    def __init__(self, environment: str, options: BaseModel | None = None) -> None:
+        super().__init__(environment, ReferenceOptions.model_validate(options or {}))
+        self.directory = MailboxDirectory.named(self.options.directory)
+
+    @hookimpl
+    def roomsync_capabilities(self) -> Capabilities:
+        return Capabilities(
+            recurrence=True,
+            push=False,
+            max_batch=self.options.max_batch,
+            notes=(f"in-memory directory {self.options.directory!r}: contents end with the process",),
+        )
+
+    @hookimpl
+    def roomsync_check(self, mailbox: str) -> list[CheckStep]:
+        steps: list[CheckStep] = []
+
+        def step(name: str, action: Callable[[], str]) -> bool:
+            try:
+                detail = action()
+            except Exception as exc:  # the check reports every failure; it never raises
+                steps.append(CheckStep(name=name, ok=False, detail=str(exc) or type(exc).__name__))
+                return False
+            steps.append(CheckStep(name=name, ok=True, detail=detail))
+            return True
+
+        def connect() -> str:
+            self.directory.connect(mailbox)
+            return f"opened mailbox {mailbox} in directory {self.directory.name!r}"
+
+        now = datetime.now(UTC)
+        if not step("connect", connect):
+            for name in ("read", "write", "free/busy", "change detection"):
+                steps.append(
+                    CheckStep(name=name, ok=False, detail="not tried: the mailbox could not be opened")
+                )
+            return steps
+        step("read", lambda: self._read(mailbox, now))
+        step("write", lambda: self._probe(mailbox, now))
+        step("free/busy", lambda: self._read_free_busy(mailbox, now))
+        step("change detection", lambda: self._read_changes(mailbox))
+        return steps
+
+    @hookimpl
+    def roomsync_create_entries(self, mailbox: str, drafts: list[EntryDraft]) -> list[WriteResult]:
+        # Look the stamps up first: if an earlier attempt was written but its answer lost, the
+        # entry is there and is returned instead of creating a second one.
+        stamps = list(dict.fromkeys(d.stamp for d in drafts))
+        made = {stamp: found[0] for stamp, found in self.directory.find_by_stamp(mailbox, stamps).items()}
+        missing: dict[str, EntryDraft] = {}
+        for draft in drafts:
+            if draft.stamp not in made:
+                missing.setdefault(draft.stamp, draft)  # the same stamp twice in a batch: one entry
+        if missing:
+            created = self.directory.create_entries(mailbox, list(missing.values()))
+            made.update(zip(missing, created, strict=True))
+        return [WriteResult.success(made[d.stamp].item_id, made[d.stamp].change_key) for d in drafts]
+
+    @hookimpl
+    def roomsync_update_entries(self, mailbox: str, updates: list[EntryUpdate]) -> list[WriteResult]:
+        return self.directory.update_entries(mailbox, updates)
+
+    @hookimpl
+    def roomsync_delete_entries(self, mailbox: str, refs: list[ItemRef]) -> list[WriteResult]:
+        return self.directory.delete_entries(mailbox, refs)
+
+    @hookimpl
+    def roomsync_changes(self, mailbox: str, sync_state: str | None) -> ChangeSet:
+        position = 0 if sync_state is None else self._position(sync_state)
+        # An unusable state is not an error: list the whole calendar again and say so.
+        usable = position is not None
+        page: SyncPage = self.directory.changes(mailbox, position or 0, self.options.page_size)
+        return ChangeSet(
+            entries=page.entries,
+            deleted=page.deleted,
+            sync_state=f"{STATE_PREFIX}:{self.directory.token}:{page.last_seq}",
+            more=page.more,
+            reset=not usable,
+        )
+
+    @hookimpl
+    def roomsync_list_entries(self, mailbox: str, start: datetime, end: datetime) -> list[CalendarEntry]:
+        require_window(start, end)
+        return self.directory.list_entries(mailbox, start, end)
+
+    @hookimpl
+    def roomsync_find_by_stamp(self, mailbox: str, stamps: list[str]) -> dict[str, list[CalendarEntry]]:
+        return self.directory.find_by_stamp(mailbox, stamps)
+
+    @hookimpl
+    def roomsync_free_busy(self, mailboxes: list[str], start: datetime, end: datetime) -> list[FreeBusy]:
+        require_window(start, end)
+        return self.directory.free_busy(mailboxes, start, end)
+
+    @hookimpl
+    def roomsync_close(self) -> None:
+        """Nothing to release: the directory outlives the connector, as a server would."""
+
+    # --- helpers ------------------------------------------------------------------------------
+
+    def _position(self, sync_state: str) -> int | None:
+        """The change-log position a state stands for, or ``None`` when this directory cannot use it."""
+        prefix, _, rest = sync_state.partition(":")
+        token, _, seq = rest.partition(":")
+        if prefix != STATE_PREFIX or token != self.directory.token or not seq.isdigit():
+            return None
+        position = int(seq)
+        return position if position <= self.directory.last_seq else None
+
+    def _read(self, mailbox: str, now: datetime) -> str:
+        entries = self.directory.list_entries(mailbox, now, now + timedelta(days=7))
+        return f"read {len(entries)} entries of the next 7 days"
+
+    def _probe(self, mailbox: str, now: datetime) -> str:
+        start = now.replace(second=0, microsecond=0) + timedelta(days=1)
+        draft = EntryDraft(
+            stamp=f"{PROBE_PREFIX}{uuid.uuid4().hex}",
+            fields=EventFields(
+                title="roomsync probe (safe to delete)",
+                start=start,
+                end=start + timedelta(minutes=5),
+                reminder_minutes=None,
+                show_as=ShowAs.FREE,
+            ),
+        )
+        [created] = self.roomsync_create_entries(mailbox, [draft])
+        if not created.ok or created.item_id is None:
+            raise RuntimeError(f"could not create a probe entry: {created.error}")
+        [removed] = self.directory.delete_entries(mailbox, [ItemRef(item_id=created.item_id)])
+        if not removed.ok:
+            raise RuntimeError(
+                f"created probe entry {created.item_id} but could not remove it: {removed.error}"
+            )
+        return "created and removed a probe entry"
+
+    def _read_free_busy(self, mailbox: str, now: datetime) -> str:
+        [answer] = self.directory.free_busy([mailbox], now, now + timedelta(days=1))
+        if answer.error:
+            raise RuntimeError(answer.error)
+        return f"{len(answer.intervals)} busy intervals in the next 24 hours"
+
+    def _read_changes(self, mailbox: str) -> str:
+        page = self.directory.changes(mailbox, 0, 1)
+        return f"sync state at change {page.last_seq}"
