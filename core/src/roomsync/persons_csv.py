@@ -25,6 +25,7 @@ _BOOLEANS = "true, false, yes, no, 1, 0"
 _POLICIES = ", ".join(policy.value for policy in ConflictPolicy)
 
 # One "@", no spaces or list separators, a dotted domain: what a mailbox address looks like.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _EMAIL = re.compile(r"[^@\s,;<>\"]+@[^@\s,;<>\"]+\.[^@\s,;<>\".]+")
 
 
@@ -92,9 +93,13 @@ def parse_persons_csv(
         error(1, f"the file is empty; the first line must name the columns, e.g. {','.join(COLUMNS)}")
         return result
 
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(header_text))
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(header_text), strict=True)
     rows = iter(reader)
-    header = next(row for row in rows if any(cell.strip() for cell in row))
+    try:
+        header = next(row for row in rows if any(cell.strip() for cell in row))
+    except csv.Error as exc:
+        error(reader.line_num, f"cannot read the header: {exc}")
+        return result
     header_line = reader.line_num
     names = [_normal_column(cell) for cell in header]
 
@@ -121,8 +126,17 @@ def parse_persons_csv(
 
     first_seen: dict[str, int] = {}
     end_of_previous = header_line
-    for row in rows:
+    while True:
         line = end_of_previous + 1  # a quoted value may span lines; report where the row starts
+        try:
+            row = next(rows)
+        except StopIteration:
+            break
+        except csv.Error as exc:  # broken quoting: the reader goes on with the next line
+            hint = "; a quote opened here is never closed" if "end of data" in str(exc) else ""
+            error(line, f"cannot read the row: {exc}{hint}")
+            end_of_previous = reader.line_num
+            continue
         end_of_previous = reader.line_num
         cells = [cell.strip() for cell in row]
         if not any(cells):
@@ -135,13 +149,17 @@ def parse_persons_csv(
         # Missing trailing values are empty; a column without a name (a trailing delimiter in
         # every line, as spreadsheets write them) must stay empty.
         for number, (name, cell) in enumerate(zip(names, cells, strict=False), start=1):
-            if name:
-                values[name] = cell
-            elif cell:
-                error(line, f"value {cell!r} in column {number}, which the header does not name")
+            if not name:
+                if cell:
+                    error(line, f"value {cell!r} in column {number}, which the header does not name")
+            elif _CONTROL.search(cell):
+                error(line, f"{name} contains a line break or another control character", name)
+            values[name] = cell
 
         email = values.get("email", "").lower()
-        if not email:
+        if _CONTROL.search(email):
+            pass  # reported with the other control characters above
+        elif not email:
             error(line, "email is empty", "email")
         elif not _EMAIL.fullmatch(email):
             error(line, f"email {values['email']!r} is not an e-mail address", "email")

@@ -1,0 +1,150 @@
+"""The SMTP notifier: tells organizers by e-mail about conflicts and failures.
+
+An extension plugin (``roomsync.plugins`` entry point ``smtp-notifier``). It is configured once
+through ``roomsync_configure`` from the ``[smtp]`` table and does nothing without one. A mail
+server that is down or refuses the login must never stop a sync cycle, so delivery failures are
+logged as warnings (naming the server, never the password) and not raised.
+"""
+
+from __future__ import annotations
+
+import logging
+import smtplib
+import ssl
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid
+
+from roomsync.config import Settings, SmtpConfig
+from roomsync.errors import ConfigError
+from roomsync.hookspecs import hookimpl
+from roomsync.notify.message import Notification
+
+logger = logging.getLogger(__name__)
+
+KIND_HEADER = "X-Roomsync-Kind"
+RESERVATION_HEADER = "X-Roomsync-Reservation"
+
+
+def _one_line(text: str) -> str:
+    """Headers must not carry line breaks (header injection, and the email package refuses them)."""
+    return " ".join(text.split())
+
+
+def _error_name(exc: BaseException) -> str:
+    """The error class, with the network error smtplib wrapped (it reports a time-out as a disconnect)."""
+    name = type(exc).__name__
+    cause = exc.__cause__ or exc.__context__
+    if isinstance(exc, smtplib.SMTPException) and isinstance(cause, OSError):
+        return f"{name} ({type(cause).__name__})"
+    return name
+
+
+class SmtpNotifier:
+    """Sends each notification as one plain-text e-mail over a fresh connection.
+
+    A connection per message keeps the notifier free of shared state between threads and of
+    connections that the server dropped while idle; notifications are rare.
+    """
+
+    def __init__(self, config: SmtpConfig | None = None) -> None:
+        self.config = config
+
+    def configure(self, config: SmtpConfig | None) -> None:
+        self.config = config
+
+    def build_message(self, notification: Notification) -> EmailMessage:
+        """The e-mail for a notification; the reservation id is in a header and in the text."""
+        if self.config is None:
+            raise ValueError("the SMTP notifier is not configured")
+        message = EmailMessage()
+        message["From"] = self.config.sender
+        message["To"] = notification.recipient
+        message["Subject"] = _one_line(notification.subject)
+        message["Date"] = formatdate(localtime=True)
+        domain = self.config.sender.rpartition("@")[2] or None
+        message["Message-ID"] = make_msgid(domain=domain)
+        message[KIND_HEADER] = notification.kind.value
+        body = notification.body.rstrip("\n")
+        if notification.reservation_id is not None:
+            message[RESERVATION_HEADER] = _one_line(notification.reservation_id)
+            if notification.reservation_id not in body:
+                body = f"{body}\n\nROOMS reservation: {notification.reservation_id}"
+        message.set_content(body + "\n")
+        return message
+
+    def send(self, notification: Notification) -> bool:
+        """Deliver one notification; ``False`` (and a warning in the log) when it could not be."""
+        config = self.config
+        if config is None:
+            return False
+        where = f"{config.host}:{config.port}"
+        password = ""
+        if config.username is not None:
+            if config.password is None:
+                logger.warning(
+                    "cannot send e-mail to %s through %s: smtp.username is set but smtp.password is not",
+                    notification.recipient,
+                    where,
+                )
+                return False
+            try:
+                password = config.password.reveal().get_secret_value()
+            except ConfigError as exc:
+                logger.warning(
+                    "cannot send e-mail to %s through %s: smtp.password: %s",
+                    notification.recipient,
+                    where,
+                    exc,
+                )
+                return False
+        try:
+            message = self.build_message(notification)
+            self._deliver(config, message, password)
+        except (OSError, smtplib.SMTPException, ValueError) as exc:
+            # OSError covers refused connections, time-outs and TLS failures. A server may echo
+            # what it was sent, so the password is masked in its answer as well.
+            detail = str(exc)
+            if password:
+                detail = detail.replace(password, "***")
+            logger.warning(
+                "cannot send e-mail to %s through %s: %s: %s",
+                notification.recipient,
+                where,
+                _error_name(exc),
+                detail,
+            )
+            return False
+        return True
+
+    @staticmethod
+    def _deliver(config: SmtpConfig, message: EmailMessage, password: str) -> None:
+        context = ssl.create_default_context()
+        client: smtplib.SMTP
+        if config.ssl:
+            client = smtplib.SMTP_SSL(
+                config.host, config.port, timeout=config.timeout_seconds, context=context
+            )
+        else:
+            client = smtplib.SMTP(config.host, config.port, timeout=config.timeout_seconds)
+        with client:
+            client.ehlo()
+            if config.starttls and not config.ssl:
+                client.starttls(context=context)
+                client.ehlo()
+            if config.username is not None:
+                client.login(config.username, password)
+            client.send_message(message)
+
+
+notifier = SmtpNotifier()
+"""The instance behind the hooks; tests and embedding code may configure it directly."""
+
+
+@hookimpl
+def roomsync_configure(settings: Settings) -> None:
+    notifier.configure(settings.smtp)
+
+
+@hookimpl
+def roomsync_notify(notification: Notification) -> None:
+    notifier.send(notification)
