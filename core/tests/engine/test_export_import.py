@@ -180,3 +180,15 @@ def test_series_round_trip_with_exception_from_outlook(world: World) -> None:
     world.sync_ok()
     assert world.reservation(r.id or "").fields.reminder_minutes == 5
     assert world.reservation(r.id or "").fields.recurrence == series
+
+
+def test_cancelled_after_organizer_change_and_outlook_edit_leaves_no_entry(world: World) -> None:
+    # found by the convergence test: the old organizer's changed entry outlived the cancellation
+    r = world.book(ALICE, title="Doomed")
+    world.sync_ok()
+    world.exchange.user_update(ALICE, world.entry(ALICE, r.id or "").item_id, title="Touched")
+    world.edit(r.id or "", organizer=BOB)
+    world.cancel(r.id or "")
+    world.sync_ok()
+    assert world.exchange.entries(ALICE) == []
+    assert world.exchange.entries(BOB) == []

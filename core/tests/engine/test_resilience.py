@@ -142,3 +142,48 @@ def test_access_denied_message_reaches_the_report(world: World) -> None:
     world.exchange.fail_next("changes", AccessDenied("the service account lacks ApplicationImpersonation"))
     [report] = world.sync(ALICE)
     assert "ApplicationImpersonation" in (report.error or "")
+
+
+def test_killed_create_then_organizer_change_leaves_one_entry(world: World) -> None:
+    # found by the crash state machine: the stray entry of the lost create stayed behind
+    r = world.book(ALICE, title="Moves")
+    host = world.runner.host("ref")
+    killer = KillAfterCreate()
+    host.pm.register(killer)
+    with pytest.raises(KeyboardInterrupt):
+        world.sync(ALICE)
+    host.pm.unregister(killer)
+    world.edit(r.id or "", organizer=BOB)
+    world.sync_ok()
+    world.sync_ok()
+    assert world.exchange.entries(ALICE) == []
+    assert world.entry(BOB, r.id or "").fields.title == "Moves"
+
+
+def test_killed_create_in_new_organizer_still_removes_the_old_entry(world: World) -> None:
+    # found by the crash state machine: the adopted entry never triggered the old one's removal
+    r = world.book(ALICE, title="Moves")
+    world.sync_ok()
+    world.edit(r.id or "", organizer=BOB)
+    host = world.runner.host("ref")
+    killer = KillAfterCreate()
+    host.pm.register(killer)
+    with pytest.raises(KeyboardInterrupt):
+        world.sync(BOB)
+    host.pm.unregister(killer)
+    world.sync_ok()
+    assert world.exchange.entries(ALICE) == []
+    assert world.entry(BOB, r.id or "").fields.title == "Moves"
+
+
+def test_old_entry_is_removed_later_when_its_mailbox_was_unreachable(world: World) -> None:
+    r = world.book(ALICE, title="Moves")
+    world.sync_ok()
+    world.edit(r.id or "", organizer=BOB)
+    world.exchange.deny(ALICE)
+    world.sync_ok(BOB)
+    assert len(world.exchange.entries(ALICE)) == 1
+    world.exchange.allow(ALICE)
+    world.sync_ok(ALICE)  # the old mailbox's own cycle finishes the move
+    assert world.exchange.entries(ALICE) == []
+    assert world.entry(BOB, r.id or "")

@@ -193,13 +193,19 @@ class PlanApplier:
             remote[delete.mailbox].append(delete)
         for mailbox, deletes in remote.items():
             host = self.host_for(mailbox)
-            if host is None:
-                self._log("warning", "organizer-change", f"cannot reach {mailbox} to remove the old entry")
-                continue
             try:
+                if host is None:
+                    raise RoomsyncError(f"{mailbox} is not assigned to a usable environment")
                 self._deletes(host, mailbox, deletes)
             except RoomsyncError as exc:
+                # The old mailbox's own cycle retries a DELETING link.
                 self._log("warning", "organizer-change", f"old entry in {mailbox} not removed yet: {exc}")
+                for delete in deletes:
+                    link = self._stored_link(delete.reservation_id, mailbox)
+                    if link is not None:
+                        self.links[(delete.reservation_id, mailbox)] = replace(
+                            link, state=LinkState.DELETING, last_error=str(exc)
+                        )
         for link in self.links.values():
             self.uow.sync.save_link(replace(link, updated_at=now()))
 

@@ -108,8 +108,9 @@ def build_view(
             reservations[reservation_id] = found
 
     elsewhere = {
-        rid: [link for link in uow.sync.links_for_reservation(rid) if link.mailbox != mailbox]
-        for rid in candidates
+        rid: others
+        for rid in reservations
+        if (others := [link for link in uow.sync.links_for_reservation(rid) if link.mailbox != mailbox])
     }
     # Only an interrupted create needs the lookup: a new reservation has never been written.
     recovering = [

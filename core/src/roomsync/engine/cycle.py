@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import pluggy
 
@@ -16,7 +16,6 @@ from roomsync.config import SyncConfig
 from roomsync.connector import ConnectorHost
 from roomsync.engine.apply import HostFor, PlanApplier, now
 from roomsync.engine.collect import build_view, map_imported, read_exchange_changes
-from roomsync.engine.merge import snapshot
 from roomsync.engine.plan import plan
 from roomsync.engine.report import CycleReport
 from roomsync.model import Person
@@ -34,24 +33,38 @@ class CycleContext:
     allow_mass_delete: bool = False
 
 
+# A pass that created entries is followed by another, at most this many in one cycle.
+MAX_PASSES = 3
+
+
 def sync_mailbox(uow: UnitOfWork, host: ConnectorHost, person: Person, ctx: CycleContext) -> CycleReport:
-    """Run one cycle; raises on failure after rolling back what was not committed."""
+    """Run one cycle; raises on failure after rolling back what was not committed.
+
+    Servers report the deletion of an item only to a sync state that has seen the item. So when
+    a pass created entries, the next pass reads the changes again, from the state the first
+    pass got, which now includes those entries; their echoes are recognised as our own, anything
+    else that happened meanwhile is synchronised as usual. Without it, an entry deleted in
+    Outlook before the next cycle would never cancel its reservation.
+    """
     report = CycleReport(mailbox=person.email, environment=host.environment, started=now())
     state = uow.sync.mailbox_state(person.email)
-    changes = read_exchange_changes(host, person.email, state.sync_state)
-    changes.entries = map_imported(ctx.pm, changes.entries)
-    report.exchange_changes = len(changes.entries) + len(changes.deleted)
-    view, cursor = build_view(
-        uow, host, person, changes, state.rooms_cursor, ctx.limits, ctx.syncable, ctx.allow_mass_delete
-    )
-    actions = plan(view)
-    applier = PlanApplier(uow, host, ctx.host_for, ctx.pm, actions, report)
-    applier.record()
-    applier.write()
-
-    sync_state = changes.sync_state
-    if report.created:
-        sync_state = absorb_echoes(uow, host, person.email, sync_state)
+    sync_state, cursor = state.sync_state, state.rooms_cursor
+    notifications = []
+    for _ in range(MAX_PASSES):
+        created_before = report.created
+        changes = read_exchange_changes(host, person.email, sync_state)
+        changes.entries = map_imported(ctx.pm, changes.entries)
+        report.exchange_changes += len(changes.entries) + len(changes.deleted)
+        view, cursor = build_view(
+            uow, host, person, changes, cursor, ctx.limits, ctx.syncable, ctx.allow_mass_delete
+        )
+        applier = PlanApplier(uow, host, ctx.host_for, ctx.pm, plan(view), report)
+        applier.record()
+        applier.write()
+        notifications.extend(applier.outcome.notifications)
+        sync_state = changes.sync_state
+        if report.created == created_before:
+            break
 
     state = uow.sync.mailbox_state(person.email)
     state.environment = host.environment
@@ -63,32 +76,10 @@ def sync_mailbox(uow: UnitOfWork, host: ConnectorHost, person: Person, ctx: Cycl
     uow.sync.save_mailbox_state(state)
     uow.commit()
 
-    for notification in applier.outcome.notifications:
+    for notification in notifications:
         deliver(ctx.pm, notification)
     report.finished = now()
     return report
-
-
-def absorb_echoes(uow: UnitOfWork, host: ConnectorHost, mailbox: str, sync_state: str) -> str:
-    """Move the sync state past the entries this cycle created, when nothing else changed.
-
-    Servers report the deletion of an item only to a sync state that has seen the item; without
-    this read, an entry deleted in Outlook before the next cycle would never cancel its
-    reservation. Anything besides our own echoes keeps the earlier state, so the next cycle reads
-    those changes in full.
-    """
-    echoes = read_exchange_changes(host, mailbox, sync_state)
-    if echoes.reset or echoes.deleted:
-        return sync_state
-    for entry in echoes.entries:
-        link = uow.sync.link_by_item(mailbox, entry.item_id)
-        if link is None or link.exchange_snapshot != snapshot(entry.fields):
-            return sync_state
-    for entry in echoes.entries:
-        link = uow.sync.link_by_item(mailbox, entry.item_id)
-        assert link is not None
-        uow.sync.save_link(replace(link, change_key=entry.change_key))
-    return echoes.sync_state
 
 
 def deliver(pm: pluggy.PluginManager, notification: object) -> None:

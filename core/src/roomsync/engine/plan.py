@@ -159,6 +159,7 @@ def plan(view: MailboxView) -> Plan:
         if reservation_id not in handled:
             handled.add(reservation_id)
             _export(view, reservation_id, result)
+    _remove_elsewhere(view, result)
     return result
 
 
@@ -173,7 +174,10 @@ def _link_by_stamp(view: MailboxView, entry: CalendarEntry, result: Plan) -> Lin
         result.notes.append(f"entry {entry.item_id} carries unknown ROOMS id {entry.stamp}; left alone")
         return None
     if reservation.organizer != view.mailbox:
-        return None  # an old organizer's copy: the organizer change removes it
+        # Ours, in a calendar it no longer belongs to, and unknown to any link: a create whose
+        # outcome was lost before the organizer changed. The new organizer gets its own entry.
+        result.deletes.append(Delete(entry.stamp, view.mailbox, entry.item_id, entry.change_key))
+        return None
     existing = view.links.get(reservation.id or "")
     if existing is not None and existing.item_id and existing.item_id != entry.item_id:
         # A second entry with the same stamp: a duplicate that must not survive.
@@ -240,13 +244,12 @@ def _reconcile(view: MailboxView, link: Link, entry: CalendarEntry, result: Plan
     if reservation is None:
         result.drop_links.add(key)
         return
-    if reservation.organizer != view.mailbox or link.state is LinkState.DELETING:
-        if not view.syncable(reservation.organizer) or link.state is LinkState.DELETING:
-            assert link.item_id is not None
-            result.deletes.append(Delete(reservation.id or "", view.mailbox, entry.item_id, entry.change_key))
-        return
     if not reservation.active:
         result.deletes.append(Delete(reservation.id or "", view.mailbox, entry.item_id, entry.change_key))
+        return
+    if reservation.organizer != view.mailbox or link.state is LinkState.DELETING:
+        if not view.syncable(reservation.organizer) or link.state is LinkState.DELETING:
+            result.deletes.append(Delete(reservation.id or "", view.mailbox, entry.item_id, entry.change_key))
         return
     if reservation.sync_disabled:
         return
@@ -398,7 +401,6 @@ def _export(view: MailboxView, reservation_id: str, result: Plan) -> None:
                 conflicts=link.conflicts if link else 0,
             )
             _update_if_needed(reservation, found.fields, adopted, result)
-            _remove_elsewhere(view, reservation_id, result)
             return
         result.creates.append(Create(reservation_id))
         result.keep(
@@ -406,7 +408,6 @@ def _export(view: MailboxView, reservation_id: str, result: Plan) -> None:
             if link is not None
             else Link(reservation_id=reservation_id, mailbox=view.mailbox, state=LinkState.CREATING)
         )
-        _remove_elsewhere(view, reservation_id, result)
         return
     if link.state is LinkState.DELETING:
         result.deletes.append(Delete(reservation_id, view.mailbox, link.item_id, link.change_key))
@@ -414,7 +415,6 @@ def _export(view: MailboxView, reservation_id: str, result: Plan) -> None:
     if reservation.version != link.rooms_version or link.state is LinkState.FAILED:
         result.updates.append(Update(reservation_id, reservation.fields))
         result.keep(replace(link, state=LinkState.FAILED, last_error="not yet written"))
-    _remove_elsewhere(view, reservation_id, result, after_create=False)
 
 
 def _update_if_needed(reservation: Reservation, current: EventFields, link: Link, result: Plan) -> None:
@@ -424,17 +424,27 @@ def _update_if_needed(reservation: Reservation, current: EventFields, link: Link
     result.keep(link)
 
 
-def _remove_elsewhere(
-    view: MailboxView, reservation_id: str, result: Plan, after_create: bool = True
-) -> None:
-    """Old organizers' entries go once the entry in this mailbox exists."""
-    for other in view.links_elsewhere.get(reservation_id, ()):
-        if other.item_id is None:
-            result.drop_links.add((reservation_id, other.mailbox))
+def _remove_elsewhere(view: MailboxView, result: Plan) -> None:
+    """Old organizers' entries go once the entry in this mailbox exists (or is created now)."""
+    creating = {create.reservation_id for create in result.creates}
+    scheduled = {(d.reservation_id, d.mailbox) for d in result.deletes}
+    for reservation_id, others in view.links_elsewhere.items():
+        reservation = view.reservations.get(reservation_id)
+        if reservation is None or reservation.organizer != view.mailbox or not reservation.active:
             continue
-        result.deletes.append(
-            Delete(reservation_id, other.mailbox, other.item_id, None, after_create=after_create)
-        )
+        here = result.links.get((reservation_id, view.mailbox)) or view.links.get(reservation_id)
+        exists = here is not None and here.item_id is not None
+        if not exists and reservation_id not in creating:
+            continue
+        for other in others:
+            if (reservation_id, other.mailbox) in scheduled:
+                continue
+            if other.item_id is None:
+                result.drop_links.add((reservation_id, other.mailbox))
+                continue
+            result.deletes.append(
+                Delete(reservation_id, other.mailbox, other.item_id, None, after_create=not exists)
+            )
 
 
 def _left_this_mailbox(view: MailboxView, reservation: Reservation, link: Link | None, result: Plan) -> None:
@@ -442,8 +452,15 @@ def _left_this_mailbox(view: MailboxView, reservation: Reservation, link: Link |
     if link is None:
         return
     if link.item_id is None:
-        result.drop_links.add((link.reservation_id, view.mailbox))
-        return
+        found = view.stamped.get(link.reservation_id)
+        if found is None:
+            result.drop_links.add((link.reservation_id, view.mailbox))
+            return
+        # An interrupted create did reach the server: know the entry, so it is removed only
+        # once the new organizer's entry exists.
+        link = replace(link, item_id=found.item_id, change_key=found.change_key, state=LinkState.SYNCED)
+        result.keep(link)
     if reservation.active and view.syncable(reservation.organizer) and link.state is not LinkState.DELETING:
         return  # the new organizer's cycle creates the new entry first, then removes this one
+    assert link.item_id is not None
     result.deletes.append(Delete(link.reservation_id, view.mailbox, link.item_id, link.change_key))
