@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
+
 from roomsync.config import SecretRef, Settings, SmtpConfig
 from roomsync.notify import log as log_notifier
 from roomsync.notify import smtp as smtp_notifier

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from roomsync.model import ConflictPolicy, Person
 from roomsync.persons_csv import COLUMNS, PersonsCsvResult, RowError, parse_persons_csv
 

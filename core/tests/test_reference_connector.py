@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from pydantic import ValidationError
+
 from roomsync.connector import ConnectorHost
 from roomsync.connectors.reference import DirectoryUser, MailboxDirectory, ReferenceConnector
 from roomsync.errors import AccessDenied, ConfigError, TransientConnectorError

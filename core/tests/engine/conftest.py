@@ -11,6 +11,7 @@ from typing import Any
 
 import pluggy
 import pytest
+
 from roomsync import hookspecs
 from roomsync.config import Settings, settings_from_mapping
 from roomsync.connectors.reference_directory import MailboxDirectory

@@ -25,6 +25,7 @@ import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, precondition, rule
+
 from roomsync.engine.merge import snapshot
 from roomsync.hookspecs import hookimpl
 from roomsync.storage import Database
@@ -89,8 +90,13 @@ class Expected:
 
 
 ROOMS_EDITS = ["rename_in_rooms", "move_in_rooms", "cancel_in_rooms", "change_organizer"]
-OUTLOOK_EDITS = ["rename_in_outlook", "rename_in_outlook", "remind_in_outlook", "remind_in_outlook",
-                 "delete_in_outlook"]
+OUTLOOK_EDITS = [
+    "rename_in_outlook",
+    "rename_in_outlook",
+    "remind_in_outlook",
+    "remind_in_outlook",
+    "delete_in_outlook",
+]
 
 
 class ModelMachine(RuleBasedStateMachine):
@@ -117,7 +123,13 @@ class ModelMachine(RuleBasedStateMachine):
     def book(self, organizer: str, slot: int, title: str) -> None:
         r = self.world.book(organizer, title=title, hour=slot * 3)
         self.expected[r.id or ""] = Expected(
-            organizer, title, r.fields.start, r.fields.reminder_minutes, title, title, r.fields.reminder_minutes
+            organizer,
+            title,
+            r.fields.start,
+            r.fields.reminder_minutes,
+            title,
+            title,
+            r.fields.reminder_minutes,
         )
 
     @precondition(lambda self: self.expected)
@@ -250,7 +262,9 @@ class CrashMachine(RuleBasedStateMachine):
         rid = data.draw(st.sampled_from(self.ids))
         stored = self.world.reservation(rid)
         if stored.active:
-            self.world.edit(rid, organizer=data.draw(st.sampled_from([p for p in PERSONS if p != stored.organizer])))
+            self.world.edit(
+                rid, organizer=data.draw(st.sampled_from([p for p in PERSONS if p != stored.organizer]))
+            )
 
     @rule(mailbox=st.sampled_from(PERSONS))
     def killed_sync(self, mailbox: str) -> None:

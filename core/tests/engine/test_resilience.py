@@ -6,6 +6,7 @@ from collections.abc import Generator
 from typing import Any
 
 import pytest
+
 from roomsync.errors import AccessDenied, TransientConnectorError
 from roomsync.hookspecs import hookimpl
 from roomsync.model import ReservationStatus

@@ -8,11 +8,12 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from sqlalchemy import inspect, text
+
 from roomsync.errors import RoomsyncError, SchemaTooNew
 from roomsync.model import Person
 from roomsync.storage import Database
 from roomsync.storage.models import Base
-from sqlalchemy import inspect, text
 
 TABLES = {
     "persons",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
+
 from roomsync.errors import InvalidInput, NotFound
 from roomsync.model import ConflictPolicy, Person, Room
 from roomsync.storage import Database, SqlUnitOfWork

@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime, timedelta, tzinfo
 from zoneinfo import ZoneInfo
 
 import pytest
+
 from roomsync.errors import InvalidInput, NotFound
 from roomsync.model import (
     EventFields,

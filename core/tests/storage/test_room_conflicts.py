@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+
 from roomsync.errors import InvalidInput
 from roomsync.model import EventFields, Frequency, OccurrenceChange, Recurrence, Reservation, Weekday
 from roomsync.storage import SqlUnitOfWork

@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+from sqlalchemy.exc import StatementError
+
 from roomsync.storage import Database, SqlUnitOfWork
 from roomsync.store import Link, LinkState, LogEntry, MailboxState, SeenEntry
-from sqlalchemy.exc import StatementError
 
 MAILBOX, OTHER = "alice@example.org", "bob@example.org"
 PLUS_TWO = timezone(timedelta(hours=2))

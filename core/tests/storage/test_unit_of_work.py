@@ -6,6 +6,7 @@ import threading
 from datetime import UTC, datetime
 
 import pytest
+
 from roomsync.model import EventFields, Person, Reservation
 from roomsync.storage import Database, SqlUnitOfWork
 from roomsync.storage.rooms_sql import SqlRoomsStore

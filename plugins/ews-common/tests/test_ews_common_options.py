@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from pydantic import ValidationError
+
 from roomsync.plugins import connector_names
 from roomsync_ews_common import EwsConnector, EwsOptions
 

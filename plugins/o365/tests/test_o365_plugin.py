@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from roomsync.connector import ConnectorHost
 from roomsync.errors import ConfigError, ConnectorError
 from roomsync.model import EntryDraft, EntryUpdate, EventFields, ItemRef

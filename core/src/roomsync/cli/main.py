@@ -7,7 +7,6 @@ simulator adds ``roomsync sim`` that way).
 from __future__ import annotations
 
 import logging
-import sys
 
 import click
 
@@ -16,7 +15,17 @@ from roomsync.cli.context import AppContext
 from roomsync.errors import RoomsyncError
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class RoomsyncGroup(click.Group):
+    """Reports roomsync's own errors as one clear line and exit code 1, never a traceback."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except RoomsyncError as exc:
+            raise click.ClickException(str(exc)) from None
+
+
+@click.group(cls=RoomsyncGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--config",
     "config",
@@ -54,16 +63,4 @@ _register_commands()
 
 
 def main() -> None:
-    try:
-        cli.main(standalone_mode=False)
-    except click.exceptions.Abort:
-        click.echo("Aborted.", err=True)
-        sys.exit(1)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
-    except RoomsyncError as exc:
-        click.echo(f"Error: {exc}", err=True)
-        sys.exit(2)
-    except click.exceptions.Exit as exc:
-        sys.exit(exc.exit_code)
+    cli(prog_name="roomsync")

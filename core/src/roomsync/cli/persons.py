@@ -31,29 +31,32 @@ def persons() -> None:
 def import_persons(app: AppContext, file: Path, on_error: str) -> None:
     """Create or update persons from a CSV file (columns: email, name, environment,
     conflict_policy, sync_enabled)."""
-    result = parse_persons_csv(file.read_text(encoding="utf-8-sig"), file.name)
-    known = set(app.settings.environments)
+    settings = app.settings
+    result = parse_persons_csv(
+        file.read_text(encoding="utf-8"),
+        file.name,
+        default_conflict_policy=settings.sync.default_conflict_policy,
+        environments=list(settings.environments),
+    )
     errors = [str(error) for error in result.errors]
-    good = []
-    for person in result.persons:
-        if person.environment and person.environment not in known:
-            errors.append(
-                f"{file.name}: {person.email}: {UnknownEnvironment(person.environment, list(known))}"
-            )
-        else:
-            good.append(person)
     if errors and on_error == "abort":
         for error in errors:
             click.echo(error, err=True)
-        raise InvalidInput(f"{len(errors)} broken rows in {file}; nothing imported (use --on-error skip)")
+        raise InvalidInput(f"{len(errors)} problems in {file}; nothing imported (use --on-error skip)")
+    given = [column for column in result.columns if column != "email"]
     with app.database().unit_of_work() as uow:
-        for person in good:
+        for person in result.persons:
+            existing = uow.rooms.get_person(person.email)
+            if existing is not None:
+                # Columns the file does not have keep their stored values.
+                person = existing.model_copy(update={c: getattr(person, c) for c in given})
             uow.rooms.upsert_person(person)
         uow.commit()
     for error in errors:
         click.echo(f"skipped: {error}", err=True)
     app.emit(
-        {"imported": len(good), "skipped": errors}, f"imported {len(good)} persons, skipped {len(errors)}"
+        {"imported": len(result.persons), "skipped": errors},
+        f"imported {len(result.persons)} persons, skipped {len(errors)} problems",
     )
 
 

@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import ClassVar
 
 from pydantic import BaseModel
+
 from roomsync.connector import Connector
 from roomsync.errors import ConnectorError
 from roomsync.hookspecs import hookimpl
@@ -26,7 +27,6 @@ from roomsync.model import (
     ItemRef,
     WriteResult,
 )
-
 from roomsync_ews_common.options import EwsOptions
 
 PROTOCOL_PENDING = "validates configuration but does not yet speak EWS to servers"

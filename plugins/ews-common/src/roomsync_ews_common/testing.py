@@ -13,12 +13,12 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
+
 from roomsync.config import SecretRef
 from roomsync.connector import ConnectorHost
 from roomsync.errors import ConfigError, ConnectorError
 from roomsync.model import EntryDraft, EntryUpdate, EventFields, ItemRef
 from roomsync.plugins import connector_class, installed_plugins
-
 from roomsync_ews_common.connector import PROTOCOL_PENDING, EwsConnector
 from roomsync_ews_common.options import EwsOptions
 

@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import ClassVar
 
 from pydantic import BaseModel
+
 from roomsync.connector import Connector
 from roomsync.errors import ConnectorError
 from roomsync.hookspecs import hookimpl
@@ -25,7 +26,6 @@ from roomsync.model import (
     ItemRef,
     WriteResult,
 )
-
 from roomsync_o365.options import O365Options
 
 DISTRIBUTION = "roomsync-o365"

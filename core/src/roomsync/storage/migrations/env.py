@@ -12,8 +12,9 @@ from typing import Any, Literal
 
 from alembic import context
 from alembic.autogenerate.api import AutogenContext
-from roomsync.storage.models import Base, UtcDateTime
 from sqlalchemy import Connection, create_engine, pool
+
+from roomsync.storage.models import Base, UtcDateTime
 
 config = context.config
 target_metadata = Base.metadata

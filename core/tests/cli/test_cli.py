@@ -1,0 +1,450 @@
+"""The ``roomsync`` command line as an administrator meets it: commands, output, bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+import uuid
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner, Result
+
+from roomsync.cli.main import cli
+from roomsync.connectors.reference_directory import MailboxDirectory
+
+ALICE, BOB = "alice@example.org", "bob@example.org"
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    """A directory with a configuration on the reference connector, initialised."""
+    directory = f"cli-{uuid.uuid4().hex}"
+    (tmp_path / "roomsync.toml").write_text(
+        f"""
+data_dir = "data"
+[environments.lab]
+plugin = "reference"
+[environments.lab.options]
+directory = "{directory}"
+""",
+        encoding="utf-8",
+    )
+    assert run(tmp_path, "init").exit_code == 0
+    return tmp_path
+
+
+def run(home: Path, *args: str) -> Result:
+    return CliRunner().invoke(cli, ["--config", str(home / "roomsync.toml"), *args], catch_exceptions=False)
+
+
+def ok(home: Path, *args: str) -> Result:
+    result = run(home, *args)
+    assert result.exit_code == 0, result.output
+    return result
+
+
+def as_json(home: Path, *args: str) -> object:
+    return json.loads(ok(home, "--json", *args).stdout)
+
+
+def seed(home: Path) -> None:
+    ok(home, "rooms", "add", "Atlas", "room.atlas@example.org")
+    ok(home, "persons", "add", ALICE, "--environment", "lab")
+    ok(home, "persons", "add", BOB, "--environment", "lab")
+
+
+def book(home: Path, *extra: str) -> dict[str, object]:
+    data = as_json(
+        home,
+        "reservations",
+        "create",
+        "--title",
+        "Review",
+        "--organizer",
+        ALICE,
+        "--start",
+        "2030-03-04T10:00",
+        "--end",
+        "2030-03-04T11:00",
+        "--timezone",
+        "Europe/Berlin",
+        *extra,
+    )
+    assert isinstance(data, dict)
+    return data
+
+
+def test_init_creates_configuration_data_directory_and_database(tmp_path: Path) -> None:
+    result = ok(tmp_path, "init")
+    assert (tmp_path / "roomsync.toml").read_text().startswith("# roomsync configuration")
+    assert (tmp_path / "roomsync-data" / "roomsync.db").exists()
+    assert "database ready" in result.output
+    (tmp_path / "roomsync.toml").write_text((tmp_path / "roomsync.toml").read_text() + "\n# mine\n")
+    ok(tmp_path, "init")
+    assert "# mine" in (tmp_path / "roomsync.toml").read_text()  # kept, not overwritten
+
+
+def test_book_sync_and_read_back(home: Path) -> None:
+    seed(home)
+    booked = book(home, "--room", "room.atlas@example.org", "--participant", BOB)
+    reports = as_json(home, "sync", "--once")
+    assert isinstance(reports, list)
+    assert {r["mailbox"]: r["created"] for r in reports} == {ALICE: 1, BOB: 0}
+    shown = as_json(home, "reservations", "show", str(booked["id"]))
+    assert isinstance(shown, dict)
+    assert [link["state"] for link in shown["links"]] == ["synced"]
+    status = as_json(home, "status")
+    assert isinstance(status, dict)
+    assert all(p["consecutive_failures"] == 0 and p["last_success"] for p in status["persons"])
+
+
+def test_organizer_change_from_the_command_line(home: Path) -> None:
+    seed(home)
+    booked = book(home)
+    ok(home, "sync", "--once")
+    ok(home, "reservations", "update", str(booked["id"]), "--organizer", BOB)
+    ok(home, "sync", "--once")
+    shown = as_json(home, "reservations", "show", str(booked["id"]))
+    assert isinstance(shown, dict)
+    assert [link["mailbox"] for link in shown["links"]] == [BOB]
+
+
+def test_end_before_start_is_refused_and_nothing_is_stored(home: Path) -> None:
+    seed(home)
+    result = run(
+        home,
+        "reservations",
+        "create",
+        "--title",
+        "X",
+        "--organizer",
+        ALICE,
+        "--start",
+        "2030-03-04T11:00",
+        "--end",
+        "2030-03-04T10:00",
+    )
+    assert result.exit_code == 1
+    assert "is not after start" in result.output
+    assert as_json(home, "reservations", "list") == []
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--organizer", "nobody@example.org"), "nobody@example.org"),
+        (("--organizer", ALICE, "--room", "room.nowhere@example.org"), "room.nowhere@example.org"),
+        (("--organizer", ALICE, "--start", "tomorrow"), "'tomorrow' is not a time"),
+        (("--organizer", ALICE, "--timezone", "Mars/Olympus"), "unknown IANA time zone"),
+    ],
+)
+def test_bad_reservation_input_names_the_problem(home: Path, args: tuple[str, ...], message: str) -> None:
+    seed(home)
+    base = {"--title": "X", "--start": "2030-03-04T10:00", "--end": "2030-03-04T11:00"}
+    for i in range(0, len(args), 2):
+        base[args[i]] = args[i + 1]
+    result = run(home, "reservations", "create", *[part for pair in base.items() for part in pair])
+    assert result.exit_code != 0
+    assert message in result.output
+
+
+def test_taken_room_is_refused(home: Path) -> None:
+    seed(home)
+    book(home, "--room", "room.atlas@example.org")
+    result = run(
+        home,
+        "reservations",
+        "create",
+        "--title",
+        "Clash",
+        "--organizer",
+        BOB,
+        "--room",
+        "room.atlas@example.org",
+        "--start",
+        "2030-03-04T10:30",
+        "--end",
+        "2030-03-04T11:30",
+        "--timezone",
+        "Europe/Berlin",
+    )
+    assert result.exit_code == 1
+    assert "room.atlas@example.org" in result.output
+
+
+def test_persons_import_reports_broken_rows_and_imports_all_or_good(home: Path) -> None:
+    csv_file = home / "persons.csv"
+    csv_file.write_text(
+        "email,name,environment,conflict_policy\n"
+        "carol@example.org,Carol,lab,cancel\n"
+        "not-an-address,Broken,lab,rollback\n"
+        "dave@example.org,Dave,elsewhere,rollback\n",
+        encoding="utf-8",
+    )
+    result = run(home, "persons", "import", str(csv_file))
+    assert result.exit_code == 1
+    assert "persons.csv line 3" in result.output
+    assert "persons.csv line 4" in result.output
+    assert as_json(home, "persons", "list") == []  # abort: nothing imported
+    ok(home, "persons", "import", str(csv_file), "--on-error", "skip")
+    persons = as_json(home, "persons", "list")
+    assert isinstance(persons, list)
+    assert [(p["email"], p["conflict_policy"]) for p in persons] == [("carol@example.org", "cancel")]
+
+
+def test_import_without_a_column_keeps_stored_values(home: Path) -> None:
+    ok(home, "persons", "add", ALICE, "--environment", "lab")
+    ok(home, "persons", "set", ALICE, "--policy", "cancel")
+    csv_file = home / "names.csv"
+    csv_file.write_text(f"email;name\n{ALICE};Alice A.\n", encoding="utf-8")
+    ok(home, "persons", "import", str(csv_file))
+    [alice] = as_json(home, "persons", "list")  # type: ignore[misc]
+    assert (alice["name"], alice["environment"], alice["conflict_policy"]) == ("Alice A.", "lab", "cancel")
+
+
+def test_unknown_person_and_environment(home: Path) -> None:
+    result = run(home, "persons", "set", "ghost@example.org", "--environment", "lab")
+    assert result.exit_code == 1
+    assert "unknown person ghost@example.org" in result.output
+    ok(home, "persons", "add", ALICE)
+    result = run(home, "persons", "set", ALICE, "--environment", "mars")
+    assert result.exit_code == 1
+    assert "'mars' is not in the configuration" in result.output
+    assert "lab" in result.output
+
+
+def test_sync_test_explains_a_missing_environment(home: Path) -> None:
+    ok(home, "persons", "add", ALICE)
+    result = run(home, "--json", "test", ALICE)
+    assert result.exit_code == 1
+    [step] = json.loads(result.stdout)
+    assert not step["ok"]
+    assert f"roomsync persons set {ALICE} --environment NAME" in step["detail"]
+    ok(home, "persons", "set", ALICE, "--environment", "lab")
+    steps = as_json(home, "test", ALICE)
+    assert isinstance(steps, list)
+    assert all(step["ok"] for step in steps)
+    assert {"connect", "read", "write"} <= {step["name"] for step in steps}
+
+
+def test_freebusy_merges_rooms_bookings_with_buffers(home: Path) -> None:
+    seed(home)
+    book(home, "--room", "room.atlas@example.org", "--setup", "15")
+    ok(home, "sync", "--once")
+    answers = as_json(
+        home,
+        "freebusy",
+        "room.atlas@example.org",
+        ALICE,
+        "--start",
+        "2030-03-04T08:00",
+        "--end",
+        "2030-03-04T18:00",
+        "--timezone",
+        "Europe/Berlin",
+    )
+    assert isinstance(answers, list)
+    room, alice = answers
+    assert [(b["start"], b["end"]) for b in room["busy"]] == [
+        ("2030-03-04T08:45:00+00:00", "2030-03-04T10:00:00+00:00")
+    ]
+    assert alice["busy"][0]["source"] == "both"
+    result = run(home, "freebusy", ALICE, "--start", "2030-03-04T18:00", "--end", "2030-03-04T08:00")
+    assert result.exit_code == 1
+    assert "is not after" in result.output
+
+
+def _directory(home: Path) -> MailboxDirectory:
+    config = (home / "roomsync.toml").read_text()
+    return MailboxDirectory.named(config.split('directory = "')[1].split('"')[0])
+
+
+def test_diff_finds_and_resolves_differences(home: Path) -> None:
+    seed(home)
+    day = (date.today() + timedelta(days=10)).isoformat()  # inside the report's window
+    kept = book(home, "--start", f"{day}T10:00", "--end", f"{day}T11:00")
+    dropped = book(home, "--start", f"{day}T12:00", "--end", f"{day}T13:00")
+    ok(home, "sync", "--once")
+    directory = _directory(home)
+    by_stamp = {e.stamp: e for e in directory.entries(ALICE)}
+    directory.user_update(ALICE, by_stamp[kept["id"]].item_id, title="Edited in Outlook")
+    directory.user_delete(ALICE, by_stamp[dropped["id"]].item_id)
+    found = as_json(home, "diff", "--days", "90", "--person", ALICE)
+    assert isinstance(found, list)
+    assert sorted((d["reservation_id"], d["kind"], tuple(d["keys"])) for d in found) == sorted(
+        [(kept["id"], "fields-differ", ("title",)), (dropped["id"], "missing-in-exchange", ())]
+    )
+    ok(home, "diff", "--resolve", "use-rooms", "--reservation", str(kept["id"]))
+    ok(home, "diff", "--resolve", "use-exchange", "--reservation", str(dropped["id"]))
+    assert as_json(home, "diff") == []
+    assert [e.fields.title for e in directory.entries(ALICE)] == ["Review"]
+    cancelled = as_json(home, "reservations", "show", str(dropped["id"]))
+    assert isinstance(cancelled, dict) and cancelled["reservation"]["status"] == "cancelled"
+    reports = as_json(home, "sync", "--once")  # the resolutions leave nothing for the sync to do
+    assert isinstance(reports, list)
+    assert all(r["created"] == r["updated"] == r["imported"] == 0 for r in reports)
+    result = run(home, "diff", "--days", "365")
+    assert result.exit_code == 2 and "365" in result.output
+
+
+def test_bad_configuration_names_key_and_file(tmp_path: Path) -> None:
+    config = tmp_path / "roomsync.toml"
+    config.write_text("[sync]\ninterval_seconds = -5\n", encoding="utf-8")
+    result = run(tmp_path, "status")
+    assert result.exit_code == 1
+    assert str(config) in result.output and "sync.interval_seconds" in result.output
+    config.write_text("[environments.x]\nplugin = 'reference'\ncolour = 'red'\n", encoding="utf-8")
+    result = run(tmp_path, "status")
+    assert "environments.x.colour" in result.output
+    config.write_text("this is = not toml [", encoding="utf-8")
+    result = run(tmp_path, "status")
+    assert "not valid TOML" in result.output
+
+
+def test_database_of_a_newer_schema_is_refused(home: Path) -> None:
+    db = home / "data" / "roomsync.db"
+    with sqlite3.connect(db) as connection:
+        connection.execute("UPDATE alembic_version SET version_num = 'from-the-future'")
+    result = run(home, "status")
+    assert result.exit_code == 1
+    assert "newer than this roomsync knows" in result.output
+
+
+def test_db_upgrade_brings_an_empty_database_to_the_current_schema(tmp_path: Path) -> None:
+    (tmp_path / "roomsync.toml").write_text('data_dir = "d"\n', encoding="utf-8")
+    result = run(tmp_path, "status")
+    assert "roomsync db upgrade" in result.output
+    upgraded = as_json(tmp_path, "db", "upgrade")
+    assert isinstance(upgraded, dict) and upgraded["from"] is None and upgraded["to"]
+    ok(tmp_path, "status")
+
+
+def test_plugins_lists_connectors_and_environment_capabilities(home: Path) -> None:
+    data = as_json(home, "plugins")
+    assert isinstance(data, dict)
+    names = {(p["name"], p["kind"]) for p in data["installed"]}
+    assert ("reference", "connector") in names
+    assert ("smtp-notifier", "extension") in names
+    [env] = data["environments"]
+    assert env["environment"] == "lab" and env["capabilities"]["recurrence"] is True
+
+
+def test_unknown_option_is_a_usage_error(home: Path) -> None:
+    result = CliRunner().invoke(cli, ["sync", "--twice"])
+    assert result.exit_code == 2
+    assert "No such option" in result.output
+
+
+def test_secrets_never_reach_output_logs_or_database(
+    home: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    secret = "s3cr3t-" + uuid.uuid4().hex
+    monkeypatch.setenv("ROOMSYNC_TEST_SMTP_PASSWORD", secret)
+    config = home / "roomsync.toml"
+    config.write_text(
+        config.read_text()
+        + """
+[smtp]
+host = "127.0.0.1"
+port = 9
+username = "roomsync"
+password = { env = "ROOMSYNC_TEST_SMTP_PASSWORD" }
+"""
+    )
+    seed(home)
+    booked = book(home)
+    ok(home, "sync", "--once")
+    # a conflict, so the notifier runs (and fails to reach the server: no secret in that error either)
+    [entry] = _directory(home).entries(ALICE)
+    _directory(home).user_update(ALICE, entry.item_id, title="outlook")
+    output = [ok(home, "reservations", "update", str(booked["id"]), "--title", "rooms").output]
+    output += [
+        ok(home, "sync", "--once").output,
+        ok(home, "status").output,
+        ok(home, "--json", "status").output,
+    ]
+    assert secret not in "".join(output)
+    assert secret not in caplog.text
+    assert secret.encode() not in (home / "data" / "roomsync.db").read_bytes()
+    assert "127.0.0.1:9" in caplog.text  # the delivery was attempted and its failure logged
+
+
+def _console(home: Path, *args: str, **kwargs: object) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "from roomsync.cli.main import main; main()",
+            "--config",
+            str(home / "roomsync.toml"),
+            *args,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **kwargs,  # type: ignore[call-overload]
+    )
+
+
+def test_daemon_stops_cleanly_on_sigterm(home: Path) -> None:
+    seed(home)
+    process = _console(home, "run", "--interval", "0.2")
+    time.sleep(2.5)
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=30)
+    assert process.returncode == 0, err
+    assert "stopping after the current person (SIGTERM)" in err
+    assert "stopped after" in err
+
+
+def test_demo_runs_from_the_console_script(tmp_path: Path) -> None:
+    process = _console(
+        tmp_path, "demo", "--data-dir", str(tmp_path / "demo"), env={**os.environ, "COLUMNS": "120"}
+    )
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == 0, err
+    assert "0 differences between ROOMS and Exchange" in out
+    assert "Sprint planning #42" in out  # the merged title
+
+
+def test_conflict_mails_the_organizer_through_the_smtp_notifier(home: Path) -> None:
+    from aiosmtpd.controller import Controller
+
+    received: list[Any] = []
+
+    class Handler:
+        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+            received.append(envelope)
+            return "250 OK"
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    controller = Controller(Handler(), hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        config = home / "roomsync.toml"
+        config.write_text(config.read_text() + f'\n[smtp]\nhost = "127.0.0.1"\nport = {port}\n')
+        seed(home)
+        booked = book(home)
+        ok(home, "sync", "--once")
+        [entry] = _directory(home).entries(ALICE)
+        _directory(home).user_update(ALICE, entry.item_id, title="outlook")
+        ok(home, "reservations", "update", str(booked["id"]), "--title", "rooms")
+        ok(home, "sync", "--once")
+    finally:
+        controller.stop()
+    [mail] = received
+    assert mail.rcpt_tos == [ALICE]
+    text = mail.content.decode()
+    assert "Change not applied: rooms" in text
+    assert f"Reservation {booked['id']}" in text
