@@ -7,7 +7,7 @@ from datetime import timedelta
 from roomsync.model import EntryDraft, Participant, Recurrence, ReservationStatus
 from roomsync.notify.message import NotificationKind
 
-from .conftest import ALICE, BOB, CAROL, ROOM_A, ROOM_B, World
+from .conftest import ALICE, BASE, BOB, CAROL, ROOM_A, ROOM_B, World
 
 
 def test_new_reservation_is_exported_to_the_organizer_only(world: World) -> None:
@@ -192,3 +192,22 @@ def test_cancelled_after_organizer_change_and_outlook_edit_leaves_no_entry(world
     world.sync_ok()
     assert world.exchange.entries(ALICE) == []
     assert world.exchange.entries(BOB) == []
+
+
+def test_first_cycle_leaves_history_alone(world: World) -> None:
+    long_ago = BASE - timedelta(days=400)
+    old = world.book(ALICE, title="Last year")
+    with world.database.unit_of_work() as uow:
+        past = old.fields.model_copy(update={"start": long_ago, "end": long_ago + timedelta(hours=1)})
+        uow.rooms.update_reservation(old.id or "", fields=past)
+        uow.commit()
+    world.exchange.user_create(
+        BOB,
+        world.fields("Old Outlook booking", rooms=(ROOM_B,)).model_copy(
+            update={"start": long_ago, "end": long_ago + timedelta(hours=1)}
+        ),
+    )
+    current = world.book(ALICE, title="Next week")
+    world.sync_ok()
+    assert [e.stamp for e in world.exchange.entries(ALICE)] == [current.id]
+    assert world.reservations(organizer=BOB) == []

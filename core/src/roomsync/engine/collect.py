@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 import pluggy
 
@@ -94,6 +95,11 @@ def build_view(
     _guard_mass_deletion(mailbox, deleted, by_item, links, limits, allow_mass_delete)
 
     candidate_ids, cursor = uow.rooms.changes_since(rooms_cursor, mailbox)
+    not_before = datetime.now(UTC) - timedelta(days=limits.past_days)
+    if rooms_cursor is None:
+        # A person's first cycle exports what is current, not years of history.
+        current = {r.id for r in uow.rooms.reservations(organizer=mailbox, start=not_before)}
+        candidate_ids = [rid for rid in candidate_ids if rid in current]
     pending = [link.reservation_id for link in links.values() if link.state in PENDING]
     candidates = list(dict.fromkeys([*candidate_ids, *pending]))
 
@@ -140,6 +146,7 @@ def build_view(
         known_rooms=known_rooms,
         syncable=syncable,
         room_is_free=uow.rooms.room_is_free,
+        not_before=not_before,
     )
     return view, cursor
 

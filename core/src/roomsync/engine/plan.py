@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 
 from roomsync.config import SyncConfig
 from roomsync.engine.merge import ROOM_KEYS, snapshot, take, three_way
@@ -32,9 +33,11 @@ from roomsync.model import (
     Reservation,
 )
 from roomsync.notify.message import Notification, NotificationKind
+from roomsync.recurrence import occurrences
 from roomsync.store import Link, LinkState
 
 RoomCheck = Callable[[str, EventFields, str | None], bool]
+_FAR_FUTURE = datetime(9999, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -54,6 +57,7 @@ class MailboxView:
     known_rooms: frozenset[str]
     syncable: Callable[[str], bool]  # whether a person is assigned to an environment
     room_is_free: RoomCheck
+    not_before: datetime  # entries over before this are history: never booked from Outlook
 
 
 @dataclass(frozen=True)
@@ -202,6 +206,8 @@ def _consider_new(view: MailboxView, entry: CalendarEntry, result: Plan) -> None
     rooms = [room for room in entry.fields.rooms if room in view.known_rooms]
     if not rooms:
         return  # a private appointment: not ours
+    if next(occurrences(entry.fields, view.not_before, _FAR_FUTURE), None) is None:
+        return  # over: a past meeting is not booked afterwards
     taken = [room for room in rooms if not view.room_is_free(room, entry.fields, None)]
     if taken:
         reason = f"room {', '.join(taken)} is not free at that time"
