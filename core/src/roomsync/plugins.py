@@ -56,7 +56,7 @@ def connector_names() -> list[str]:
 
 def connector_class(plugin: str, environment: str) -> type[Connector]:
     try:
-        manager = DriverManager(CONNECTORS, plugin, invoke_on_load=False)
+        manager: DriverManager[type[Connector]] = DriverManager(CONNECTORS, plugin, invoke_on_load=False)
     except NoMatches:
         raise PluginNotInstalled(plugin, environment, connector_names()) from None
     cls = manager.driver
@@ -90,5 +90,5 @@ def open_connector(
     """Load, configure and host the connector of one environment."""
     cls = connector_class(config.plugin, environment)
     connector = cls.from_config(environment, config.options, source)
-    extensions = (pm or extension_manager()).get_plugins()
+    extensions = list((pm or extension_manager()).get_plugins())
     return ConnectorHost(environment, connector, extensions)

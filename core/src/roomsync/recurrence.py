@@ -57,7 +57,7 @@ def rule(recurrence: Recurrence, first_start: datetime) -> rrule.rrule:
         kwargs["count"] = recurrence.count
     elif recurrence.until is not None:
         kwargs["until"] = datetime.combine(recurrence.until, time(23, 59, 59), first_start.tzinfo)
-    return rrule.rrule(_FREQ[recurrence.frequency], **kwargs)  # type: ignore[arg-type]
+    return rrule.rrule(_FREQ[recurrence.frequency], **kwargs)
 
 
 def occurrences(fields: EventFields, start: datetime, end: datetime) -> Iterator[Occurrence]:

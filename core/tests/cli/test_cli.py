@@ -448,3 +448,14 @@ def test_conflict_mails_the_organizer_through_the_smtp_notifier(home: Path) -> N
     text = mail.content.decode()
     assert "Change not applied: rooms" in text
     assert f"Reservation {booked['id']}" in text
+
+
+def test_logs_are_one_json_object_per_line(home: Path) -> None:
+    seed(home)
+    process = _console(home, "-v", "sync")
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 0, err
+    records = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
+    cycles = [r for r in records if r["logger"] == "roomsync.runner"]
+    assert {r["mailbox"] for r in cycles} == {ALICE, BOB}, err
+    assert {"at", "level", "message", "environment", "seconds"} <= set(cycles[0])

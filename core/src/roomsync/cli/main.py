@@ -6,13 +6,12 @@ simulator adds ``roomsync sim`` that way).
 
 from __future__ import annotations
 
-import logging
-
 import click
 
 from roomsync import __version__
 from roomsync.cli.context import AppContext
 from roomsync.errors import RoomsyncError
+from roomsync.logs import configure as configure_logging
 
 
 class RoomsyncGroup(click.Group):
@@ -41,11 +40,7 @@ class RoomsyncGroup(click.Group):
 @click.pass_context
 def cli(ctx: click.Context, config: str, as_json: bool, verbose: int) -> None:
     """Keep ROOMS reservations and Exchange calendars in step."""
-    level = logging.WARNING - 10 * min(verbose, 2)
-    logging.basicConfig(
-        level=level,
-        format='{"at":"%(asctime)s","level":"%(levelname)s","logger":"%(name)s","msg":"%(message)s"}',
-    )
+    configure_logging(verbose)
     ctx.obj = AppContext(config_file=config, as_json=as_json)
     ctx.call_on_close(ctx.obj.close)
 

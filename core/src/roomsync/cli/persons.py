@@ -84,13 +84,13 @@ def list_persons(app: AppContext) -> None:
     table = Table("email", "name", "environment", "policy", "sync", "last success", "last error")
     for r in rows:
         table.add_row(
-            r["email"],
-            r["name"],
-            r["environment"] or "[yellow]none[/yellow]",
-            r["conflict_policy"],
+            str(r["email"]),
+            str(r["name"]),
+            str(r["environment"] or "[yellow]none[/yellow]"),
+            str(r["conflict_policy"]),
             "on" if r["sync_enabled"] else "off",
-            r["last_success"] or "-",
-            r["last_error"] or "",
+            str(r["last_success"] or "-"),
+            str(r["last_error"] or ""),
         )
     app.emit(rows, table)
 

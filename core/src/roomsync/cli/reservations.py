@@ -90,7 +90,7 @@ def show(app: AppContext, reservation_id: str) -> None:
             raise NotFound(f"no reservation {reservation_id}")
         links = uow.sync.links_for_reservation(reservation_id)
         journal = uow.rooms.journal(reservation_id)
-    data = {
+    data: dict[str, Any] = {
         "reservation": found.model_dump(mode="json"),
         "links": [
             {

@@ -26,7 +26,7 @@ def _report_table(reports: list[CycleReport]) -> Table:
 
 
 @click.command()
-@click.option("--once", is_flag=True, required=True, help="One cycle over every person (required).")
+@click.option("--once", is_flag=True, help="One cycle and exit (the default; 'roomsync run' repeats).")
 @click.option("--person", "persons", multiple=True, help="Only this person (repeatable).")
 @click.option("--allow-mass-delete", is_flag=True, help="Accept a mailbox that lost most of its entries.")
 @pass_app
@@ -106,12 +106,12 @@ def status(app: AppContext) -> None:
     for r in rows:
         failures = str(r["consecutive_failures"])
         table.add_row(
-            r["email"],
-            r["environment"] or "[yellow]none[/yellow]",
-            r["last_success"] or "never",
+            str(r["email"]),
+            str(r["environment"] or "[yellow]none[/yellow]"),
+            str(r["last_success"] or "never"),
             f"[red]{failures}[/red]" if r["consecutive_failures"] else failures,
             str(r["pending"]),
-            r["last_error"] or "",
+            str(r["last_error"] or ""),
         )
     data = {
         "persons": rows,

@@ -270,7 +270,7 @@ class PlanApplier:
         if not todo:
             return
         results = self.host.update_entries(self.mailbox, [u for _, _, u in todo])
-        for (reservation, link, update), result in zip(todo, results, strict=True):
+        for (reservation, link, written), result in zip(todo, results, strict=True):
             key = (link.reservation_id, self.mailbox)
             if result.ok:
                 self.links[key] = replace(
@@ -279,7 +279,7 @@ class PlanApplier:
                     state=LinkState.SYNCED,
                     rooms_version=reservation.version,
                     rooms_snapshot=snapshot(reservation.fields),
-                    exchange_snapshot=snapshot(update.fields),
+                    exchange_snapshot=snapshot(written.fields),
                     attempts=0,
                     last_error=None,
                 )

@@ -65,16 +65,15 @@ def find_differences(
         if not person.environment:
             continue
         host = runner.host_for_person(person)
-        entries = [e for e in host.list_entries(person.email, start, end) if e.is_own and e.stamp]
+        by_stamp = {e.stamp: e for e in host.list_entries(person.email, start, end) if e.is_own and e.stamp}
         with runner.database.unit_of_work() as uow:
             booked = {
-                r.id: r
+                str(r.id): r
                 for r in uow.rooms.reservations(organizer=person.email, start=start, end=end)
                 if not r.sync_disabled
             }
             known_rooms = {room.mailbox for room in uow.rooms.list_rooms()}
-            others = {e.stamp: uow.rooms.get_reservation(e.stamp) for e in entries if e.stamp not in booked}
-        by_stamp = {e.stamp: e for e in entries}
+            others = {stamp: uow.rooms.get_reservation(stamp) for stamp in by_stamp if stamp not in booked}
         for reservation_id, reservation in booked.items():
             entry = by_stamp.get(reservation_id)
             if entry is None:

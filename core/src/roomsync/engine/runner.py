@@ -139,6 +139,17 @@ class SyncRunner:
                 error=str(exc) if isinstance(exc, RoomsyncError) else f"{type(exc).__name__}: {exc}",
             )
             self._record_failure(person, report)
+        if report.ok:
+            log.info(
+                "cycle of %s: %s",
+                report.mailbox,
+                report.summary(),
+                extra={
+                    "mailbox": report.mailbox,
+                    "environment": report.environment,
+                    "seconds": report.seconds,
+                },
+            )
         self.pm.hook.roomsync_cycle_finished(report=report)
         return report
 
@@ -153,7 +164,12 @@ class SyncRunner:
             uow.sync.log(LogEntry(now(), person.email, "error", "failure", report.error or "failed"))
             uow.commit()
             failures = state.consecutive_failures
-        log.warning("sync of %s failed: %s", person.email, report.error)
+        log.warning(
+            "sync of %s failed: %s",
+            person.email,
+            report.error,
+            extra={"mailbox": person.email, "environment": person.environment, "failures": failures},
+        )
         if failures == NOTIFY_AFTER_FAILURES and person.environment:
             deliver(
                 self.pm,
