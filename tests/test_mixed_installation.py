@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
+
 from roomsync.cli.main import cli
 
 ALICE, BOB = "alice@example.org", "bob@example.org"
