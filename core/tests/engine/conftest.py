@@ -4,7 +4,7 @@ ROOMS (``book``/``edit``) and Outlook (``world.exchange.user_*``)."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -25,6 +25,15 @@ from roomsync.store import Origin
 ALICE, BOB, CAROL = "alice@example.org", "bob@example.org", "carol@example.org"
 ROOM_A, ROOM_B = "room.a@example.org", "room.b@example.org"
 BASE = (datetime.now(UTC) + timedelta(days=3)).replace(hour=9, minute=0, second=0, microsecond=0)
+
+
+class KillAfterCreate:
+    """Stands for the process dying right after the server committed a create."""
+
+    @hookspecs.hookimpl(wrapper=True)
+    def roomsync_create_entries(self, mailbox: str, drafts: list[Any]) -> Generator[None, Any, Any]:
+        yield
+        raise KeyboardInterrupt("killed after the server committed")
 
 
 class Collector:
@@ -103,6 +112,19 @@ class World:
         failed = [f"{r.mailbox}: {r.error}" for r in reports if not r.ok]
         assert not failed, failed
         return reports
+
+    def killed_sync(self, *persons: str) -> bool:
+        """A cycle killed right after its first create reached the server; True if it was."""
+        host = self.runner.host("ref")
+        killer = KillAfterCreate()
+        host.pm.register(killer)
+        try:
+            self.sync(*persons)
+        except KeyboardInterrupt:
+            return True
+        finally:
+            host.pm.unregister(killer)
+        return False
 
     def set_person(self, email: str, **changes: Any) -> None:
         with self.database.unit_of_work() as uow:

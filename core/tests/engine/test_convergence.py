@@ -14,7 +14,6 @@ from __future__ import annotations
 import shutil
 import tempfile
 import uuid
-from collections.abc import Generator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
@@ -27,7 +26,6 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, precondition, rule
 
 from roomsync.engine.merge import snapshot
-from roomsync.hookspecs import hookimpl
 from roomsync.storage import Database
 
 from .conftest import ALICE, BOB, CAROL, World, make_world
@@ -221,13 +219,6 @@ class ModelMachine(RuleBasedStateMachine):
         e.synced, e.moved = True, False
 
 
-class KillAfterCreate:
-    @hookimpl(wrapper=True)
-    def roomsync_create_entries(self, mailbox: str, drafts: list[Any]) -> Generator[None, Any, Any]:
-        yield
-        raise KeyboardInterrupt("killed after the server committed")
-
-
 class CrashMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
@@ -268,15 +259,7 @@ class CrashMachine(RuleBasedStateMachine):
 
     @rule(mailbox=st.sampled_from(PERSONS))
     def killed_sync(self, mailbox: str) -> None:
-        host = self.world.runner.host("ref")
-        killer = KillAfterCreate()
-        host.pm.register(killer)
-        try:
-            self.world.sync(mailbox)
-        except KeyboardInterrupt:
-            pass
-        finally:
-            host.pm.unregister(killer)
+        self.world.killed_sync(mailbox)
 
     @rule(operation=st.sampled_from(["create_entries", "update_entries", "delete_entries"]))
     def timed_out_write(self, operation: Any) -> None:

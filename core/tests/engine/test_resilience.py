@@ -2,36 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Generator
-from typing import Any
-
-import pytest
-
 from roomsync.errors import AccessDenied, TransientConnectorError
-from roomsync.hookspecs import hookimpl
 from roomsync.model import ReservationStatus
 from roomsync.storage import Database
 
 from .conftest import ALICE, BOB, CAROL, World, make_world
 
 
-class KillAfterCreate:
-    """Stands for the process dying right after the server committed a create."""
-
-    @hookimpl(wrapper=True)
-    def roomsync_create_entries(self, mailbox: str, drafts: list[Any]) -> Generator[None, Any, Any]:
-        yield
-        raise KeyboardInterrupt("killed")
-
-
 def test_killed_after_create_relinks_instead_of_duplicating(world: World) -> None:
     r = world.book(ALICE, title="Once")
-    host = world.runner.host("ref")
-    killer = KillAfterCreate()
-    host.pm.register(killer)
-    with pytest.raises(KeyboardInterrupt):
-        world.sync(ALICE)
-    host.pm.unregister(killer)
+    assert world.killed_sync(ALICE)
     assert len(world.exchange.entries(ALICE)) == 1  # the server has it, the database does not know
     world.sync_ok()
     world.sync_ok()
@@ -148,12 +128,7 @@ def test_access_denied_message_reaches_the_report(world: World) -> None:
 def test_killed_create_then_organizer_change_leaves_one_entry(world: World) -> None:
     # found by the crash state machine: the stray entry of the lost create stayed behind
     r = world.book(ALICE, title="Moves")
-    host = world.runner.host("ref")
-    killer = KillAfterCreate()
-    host.pm.register(killer)
-    with pytest.raises(KeyboardInterrupt):
-        world.sync(ALICE)
-    host.pm.unregister(killer)
+    assert world.killed_sync(ALICE)
     world.edit(r.id or "", organizer=BOB)
     world.sync_ok()
     world.sync_ok()
@@ -166,12 +141,7 @@ def test_killed_create_in_new_organizer_still_removes_the_old_entry(world: World
     r = world.book(ALICE, title="Moves")
     world.sync_ok()
     world.edit(r.id or "", organizer=BOB)
-    host = world.runner.host("ref")
-    killer = KillAfterCreate()
-    host.pm.register(killer)
-    with pytest.raises(KeyboardInterrupt):
-        world.sync(BOB)
-    host.pm.unregister(killer)
+    assert world.killed_sync(BOB)
     world.sync_ok()
     assert world.exchange.entries(ALICE) == []
     assert world.entry(BOB, r.id or "").fields.title == "Moves"
