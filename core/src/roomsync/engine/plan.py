@@ -5,7 +5,7 @@ the ROOMS reservations that changed, the Exchange entries that changed, and each
 synchronised snapshots, and returns what to write where. Nothing here performs I/O; room
 availability is asked through a read-only callable so the decision stays reproducible.
 
-The rules (see the package README for the reasoning):
+The rules (core/README.md gives the reasoning):
 
 * A reservation lives only in its organizer's calendar. On an organizer change the entry is
   created in the new mailbox first; the old one is deleted only after that succeeded.
@@ -124,10 +124,6 @@ class Plan:
     notifications: list[Notification] = field(default_factory=list)
     conflicts: list[tuple[str, frozenset[str]]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
-
-    @property
-    def exchange_writes(self) -> int:
-        return len(self.creates) + len(self.updates) + len(self.deletes)
 
     def keep(self, link: Link) -> None:
         self.links[(link.reservation_id, link.mailbox)] = link
