@@ -18,7 +18,8 @@ from datetime import UTC, datetime
 import pluggy
 
 from roomsync.connector import ConnectorHost
-from roomsync.engine.merge import snapshot
+from roomsync.engine.collect import map_imported
+from roomsync.engine.merge import Snapshot, snapshot
 from roomsync.engine.plan import Delete, Plan, Update
 from roomsync.engine.report import CycleReport
 from roomsync.errors import InvalidInput, RoomsyncError, TransientConnectorError
@@ -26,6 +27,7 @@ from roomsync.model import (
     CalendarEntry,
     EntryDraft,
     EntryUpdate,
+    EventFields,
     ItemRef,
     Reservation,
     WriteErrorKind,
@@ -60,6 +62,12 @@ def draft_for(pm: pluggy.PluginManager, reservation: Reservation) -> EntryDraft:
         if answer is not None:
             draft = answer
     return draft
+
+
+def read_back(pm: pluggy.PluginManager, mailbox: str, stamp: str, fields: EventFields) -> Snapshot:
+    """The snapshot of a written entry as the next read will see it: import mappings applied."""
+    entry = CalendarEntry(item_id="", mailbox=mailbox, organizer=mailbox, stamp=stamp, fields=fields)
+    return snapshot(map_imported(pm, [entry])[0].fields)
 
 
 class PlanApplier:
@@ -225,7 +233,6 @@ class PlanApplier:
             key = (reservation.id, self.mailbox)
             link = self.links.get(key) or Link(reservation_id=reservation.id, mailbox=self.mailbox)
             if result.ok:
-                written = snapshot(draft.fields)
                 self.links[key] = replace(
                     link,
                     item_id=result.item_id,
@@ -233,7 +240,7 @@ class PlanApplier:
                     state=LinkState.SYNCED,
                     rooms_version=reservation.version,
                     rooms_snapshot=snapshot(reservation.fields),
-                    exchange_snapshot=written,
+                    exchange_snapshot=self._read_back(draft.stamp, draft.fields),
                     attempts=0,
                     last_error=None,
                 )
@@ -279,7 +286,7 @@ class PlanApplier:
                     state=LinkState.SYNCED,
                     rooms_version=reservation.version,
                     rooms_snapshot=snapshot(reservation.fields),
-                    exchange_snapshot=snapshot(written.fields),
+                    exchange_snapshot=self._read_back(written.stamp, written.fields),
                     attempts=0,
                     last_error=None,
                 )
@@ -320,6 +327,9 @@ class PlanApplier:
                 self._failed(delete.reservation_id, "delete", result)
 
     # --- helpers -----------------------------------------------------------------------------
+
+    def _read_back(self, stamp: str, fields: EventFields) -> Snapshot:
+        return read_back(self.pm, self.mailbox, stamp, fields)
 
     def _stored_link(self, reservation_id: str, mailbox: str) -> Link | None:
         for link in self.uow.sync.links_for_reservation(reservation_id):

@@ -12,8 +12,9 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from roomsync.engine.apply import draft_for
-from roomsync.engine.merge import differing_keys, snapshot
+from roomsync.engine.apply import draft_for, read_back
+from roomsync.engine.collect import map_imported
+from roomsync.engine.merge import Snapshot, differing_keys, snapshot
 from roomsync.engine.runner import SyncRunner
 from roomsync.errors import InvalidInput, RoomsyncError
 from roomsync.model import CalendarEntry, EntryUpdate, ItemRef, Reservation
@@ -65,7 +66,8 @@ def find_differences(
         if not person.environment:
             continue
         host = runner.host_for_person(person)
-        by_stamp = {e.stamp: e for e in host.list_entries(person.email, start, end) if e.is_own and e.stamp}
+        listed = map_imported(runner.pm, host.list_entries(person.email, start, end))
+        by_stamp = {e.stamp: e for e in listed if e.is_own and e.stamp}
         with runner.database.unit_of_work() as uow:
             booked = {
                 str(r.id): r
@@ -134,9 +136,11 @@ def resolve(runner: SyncRunner, difference: Difference, resolution: Resolution) 
     with runner.database.unit_of_work() as uow:
         if resolution is Resolution.USE_ROOMS:
             if d.kind is DifferenceKind.MISSING_IN_EXCHANGE and d.rooms is not None:
-                result = host.create_entries(d.mailbox, [draft_for(runner.pm, d.rooms)])[0]
+                draft = draft_for(runner.pm, d.rooms)
+                result = host.create_entries(d.mailbox, [draft])[0]
                 _require(result.ok, result.error)
-                _link(uow, d.rooms, d.mailbox, result.item_id, result.change_key)
+                written = read_back(runner.pm, d.mailbox, draft.stamp, draft.fields)
+                _link(uow, d.rooms, d.mailbox, result.item_id, result.change_key, written)
                 done = "entry created from the reservation"
             elif d.kind is DifferenceKind.FIELDS_DIFFER and d.rooms is not None and d.entry is not None:
                 draft = draft_for(runner.pm, d.rooms)
@@ -154,7 +158,8 @@ def resolve(runner: SyncRunner, difference: Difference, resolution: Resolution) 
                     ],
                 )[0]
                 _require(result.ok, result.error)
-                _link(uow, d.rooms, d.mailbox, d.entry.item_id, result.change_key)
+                written = read_back(runner.pm, d.mailbox, draft.stamp, draft.fields)
+                _link(uow, d.rooms, d.mailbox, d.entry.item_id, result.change_key, written)
                 done = "entry rewritten from the reservation"
             else:
                 assert d.entry is not None
@@ -176,7 +181,7 @@ def resolve(runner: SyncRunner, difference: Difference, resolution: Resolution) 
                 updated = uow.rooms.update_reservation(
                     d.reservation_id, fields=fields, expected_version=d.rooms.version, origin=Origin.ADMIN
                 )
-                _link(uow, updated, d.mailbox, d.entry.item_id, d.entry.change_key, exchange=d.entry)
+                _link(uow, updated, d.mailbox, d.entry.item_id, d.entry.change_key, snapshot(d.entry.fields))
                 done = "reservation updated from the entry"
             else:
                 raise InvalidInput(
@@ -207,7 +212,7 @@ def _link(
     mailbox: str,
     item_id: str | None,
     change_key: str | None,
-    exchange: CalendarEntry | None = None,
+    exchange_snapshot: Snapshot,
 ) -> None:
     """Both sides now agree: store that as the link's base so the sync sees no change."""
     assert reservation.id is not None
@@ -215,7 +220,6 @@ def _link(
         (link for link in uow.sync.links_for_reservation(reservation.id) if link.mailbox == mailbox), None
     )
     base = current or Link(reservation_id=reservation.id, mailbox=mailbox)
-    agreed = snapshot(reservation.fields)
     uow.sync.save_link(
         replace(
             base,
@@ -223,8 +227,8 @@ def _link(
             change_key=change_key,
             state=LinkState.SYNCED,
             rooms_version=reservation.version,
-            rooms_snapshot=agreed,
-            exchange_snapshot=snapshot(exchange.fields) if exchange else agreed,
+            rooms_snapshot=snapshot(reservation.fields),
+            exchange_snapshot=exchange_snapshot,
             last_error=None,
         )
     )
