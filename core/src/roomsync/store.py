@@ -9,7 +9,7 @@ states, failure counters and the sync log. A :class:`UnitOfWork` holds both over
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -59,6 +59,9 @@ class RoomsStore(Protocol):
 
     # reservations
     def get_reservation(self, reservation_id: str) -> Reservation | None: ...
+    def get_reservations(self, reservation_ids: Collection[str]) -> dict[str, Reservation]:
+        """The reservations that exist among ``reservation_ids``, by id, read in bulk."""
+        ...
     def create_reservation(
         self, reservation: Reservation, origin: Origin = Origin.ROOMS, actor: str | None = None
     ) -> Reservation:
@@ -184,6 +187,9 @@ class SeenEntry:
 class SyncStore(Protocol):
     # links
     def links_for_reservation(self, reservation_id: str) -> list[Link]: ...
+    def links_for_reservations(self, reservation_ids: Collection[str]) -> dict[str, list[Link]]:
+        """Links of many reservations, read in bulk; reservations without links are absent."""
+        ...
     def link_by_item(self, mailbox: str, item_id: str) -> Link | None: ...
     def links_in_mailbox(self, mailbox: str, states: Sequence[LinkState] | None = None) -> list[Link]: ...
     def save_link(self, link: Link) -> None:

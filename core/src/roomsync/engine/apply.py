@@ -188,6 +188,7 @@ class PlanApplier:
     # --- step 2 and 3 ------------------------------------------------------------------------
 
     def write(self) -> None:
+        recorded = dict(self.links)
         created = self._creates()
         self._updates()
         local = [d for d in self.plan.deletes if d.mailbox == self.mailbox]
@@ -214,15 +215,13 @@ class PlanApplier:
                         self.links[(delete.reservation_id, mailbox)] = replace(
                             link, state=LinkState.DELETING, last_error=str(exc)
                         )
-        for link in self.links.values():
-            self.uow.sync.save_link(replace(link, updated_at=now()))
+        for key, link in self.links.items():
+            if link is not recorded.get(key):  # the rest was saved by record()
+                self.uow.sync.save_link(replace(link, updated_at=now()))
 
     def _creates(self) -> set[str]:
-        reservations = []
-        for create in self.plan.creates:
-            reservation = self.uow.rooms.get_reservation(create.reservation_id)
-            if reservation is not None:
-                reservations.append(reservation)
+        found = self.uow.rooms.get_reservations([c.reservation_id for c in self.plan.creates])
+        reservations = [found[c.reservation_id] for c in self.plan.creates if c.reservation_id in found]
         if not reservations:
             return set()
         drafts = [draft_for(self.pm, r) for r in reservations]
@@ -253,8 +252,9 @@ class PlanApplier:
 
     def _updates(self) -> None:
         todo: list[tuple[Reservation, Link, EntryUpdate]] = []
+        found = self.uow.rooms.get_reservations([u.reservation_id for u in self.updates])
         for update in self.updates:
-            reservation = self.uow.rooms.get_reservation(update.reservation_id)
+            reservation = found.get(update.reservation_id)
             key = (update.reservation_id, self.mailbox)
             link = self.links.get(key) or self._stored_link(*key)
             if reservation is None or link is None or link.item_id is None:

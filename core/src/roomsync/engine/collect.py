@@ -12,7 +12,7 @@ from roomsync.config import SyncConfig
 from roomsync.connector import ConnectorHost
 from roomsync.engine.plan import MailboxView
 from roomsync.errors import MassDeletionRefused
-from roomsync.model import CalendarEntry, Person, Reservation
+from roomsync.model import CalendarEntry, Person
 from roomsync.store import Link, LinkState, UnitOfWork
 
 PENDING = (LinkState.CREATING, LinkState.FAILED, LinkState.DELETING)
@@ -107,16 +107,11 @@ def build_view(
     wanted |= {by_item[e.item_id].reservation_id for e in entries if e.item_id in by_item}
     wanted |= {e.stamp for e in entries if e.stamp}
     wanted |= {by_item[item].reservation_id for item in deleted if item in by_item}
-    reservations: dict[str, Reservation] = {}
-    for reservation_id in wanted:
-        found = uow.rooms.get_reservation(reservation_id)
-        if found is not None:
-            reservations[reservation_id] = found
-
+    reservations = uow.rooms.get_reservations(wanted)
     elsewhere = {
         rid: others
-        for rid in reservations
-        if (others := [link for link in uow.sync.links_for_reservation(rid) if link.mailbox != mailbox])
+        for rid, all_links in uow.sync.links_for_reservations(list(reservations)).items()
+        if (others := [link for link in all_links if link.mailbox != mailbox])
     }
     # Only an interrupted create needs the lookup: a new reservation has never been written.
     recovering = [

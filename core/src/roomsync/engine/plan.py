@@ -285,16 +285,16 @@ def _reconcile(view: MailboxView, link: Link, entry: CalendarEntry, result: Plan
     entry_needs = snapshot(merged) != snapshot(entry.fields) or link.state is LinkState.FAILED
     if entry_needs:
         result.updates.append(Update(link.reservation_id, merged))
-    result.keep(
-        replace(
-            link,
-            state=LinkState.FAILED if entry_needs else LinkState.SYNCED,
-            last_error="not yet written" if entry_needs else None,
-            rooms_snapshot=snapshot(merged),
-            exchange_snapshot=snapshot(entry.fields),
-            rooms_version=reservation.version,  # the apply step raises it when it imports
-        )
+    settled = replace(
+        link,
+        state=LinkState.FAILED if entry_needs else LinkState.SYNCED,
+        last_error="not yet written" if entry_needs else None,
+        rooms_snapshot=snapshot(merged),
+        exchange_snapshot=snapshot(entry.fields),
+        rooms_version=reservation.version,  # the apply step raises it when it imports
     )
+    if settled != view.links.get(link.reservation_id):  # an echo of our own write changes nothing
+        result.keep(settled)
 
 
 def _settle_conflict(

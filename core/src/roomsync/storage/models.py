@@ -40,6 +40,10 @@ NAMING_CONVENTION = {
 }
 
 
+# Bulk reads ask for at most this many keys per IN (...) list, well under every driver's limit.
+IN_CHUNK = 500
+
+
 class UtcDateTime(TypeDecorator[datetime]):
     """An instant: stored in UTC, read back as a timezone-aware UTC datetime on every backend.
 

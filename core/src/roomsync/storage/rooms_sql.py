@@ -8,7 +8,7 @@ cursor can then never skip a change committed late with a lower number.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -34,6 +34,7 @@ from roomsync.model import (
 )
 from roomsync.recurrence import occurrences, overlaps, rule
 from roomsync.storage.models import (
+    IN_CHUNK,
     JournalRow,
     OccurrenceChangeRow,
     ParticipantRow,
@@ -181,6 +182,16 @@ class SqlRoomsStore:
             return None
         row = self.session.scalar(select(ReservationRow).where(ReservationRow.id == row_id).options(*_LOAD))
         return _reservation(row) if row is not None else None
+
+    def get_reservations(self, reservation_ids: Collection[str]) -> dict[str, Reservation]:
+        row_ids = sorted({row_id for rid in reservation_ids if (row_id := _row_id(rid)) is not None})
+        found: dict[str, Reservation] = {}
+        for offset in range(0, len(row_ids), IN_CHUNK):
+            chunk = row_ids[offset : offset + IN_CHUNK]
+            stmt = select(ReservationRow).where(ReservationRow.id.in_(chunk)).options(*_LOAD)
+            for row in self.session.scalars(stmt):
+                found[str(row.id)] = _reservation(row)
+        return found
 
     def create_reservation(
         self, reservation: Reservation, origin: Origin = Origin.ROOMS, actor: str | None = None

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from copy import deepcopy
 from datetime import UTC, datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from roomsync.storage.models import LinkRow, LogRow, MailboxStateRow, SeenEntryRow
+from roomsync.storage.models import IN_CHUNK, LinkRow, LogRow, MailboxStateRow, SeenEntryRow
 from roomsync.store import Link, LinkState, LogEntry, MailboxState, SeenEntry
 
 
@@ -24,6 +24,19 @@ class SqlSyncStore:
     def links_for_reservation(self, reservation_id: str) -> list[Link]:
         stmt = select(LinkRow).where(LinkRow.reservation_id == reservation_id).order_by(LinkRow.mailbox)
         return [_link(row) for row in self.session.scalars(stmt)]
+
+    def links_for_reservations(self, reservation_ids: Collection[str]) -> dict[str, list[Link]]:
+        ids = sorted(set(reservation_ids))
+        found: dict[str, list[Link]] = {}
+        for offset in range(0, len(ids), IN_CHUNK):
+            stmt = (
+                select(LinkRow)
+                .where(LinkRow.reservation_id.in_(ids[offset : offset + IN_CHUNK]))
+                .order_by(LinkRow.reservation_id, LinkRow.mailbox)
+            )
+            for row in self.session.scalars(stmt):
+                found.setdefault(row.reservation_id, []).append(_link(row))
+        return found
 
     def link_by_item(self, mailbox: str, item_id: str) -> Link | None:
         stmt = select(LinkRow).where(LinkRow.mailbox == mailbox, LinkRow.item_id == item_id)
@@ -54,7 +67,6 @@ class SqlSyncStore:
         row.attempts = link.attempts
         row.last_error = link.last_error
         row.updated_at = link.updated_at
-        self.session.flush()
 
     def delete_link(self, reservation_id: str, mailbox: str) -> None:
         self._delete(self.session.get(LinkRow, (reservation_id, mailbox)))
