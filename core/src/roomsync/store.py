@@ -62,6 +62,7 @@ class RoomsStore(Protocol):
     def get_reservations(self, reservation_ids: Collection[str]) -> dict[str, Reservation]:
         """The reservations that exist among ``reservation_ids``, by id, read in bulk."""
         ...
+
     def create_reservation(
         self, reservation: Reservation, origin: Origin = Origin.ROOMS, actor: str | None = None
     ) -> Reservation:
@@ -190,6 +191,7 @@ class SyncStore(Protocol):
     def links_for_reservations(self, reservation_ids: Collection[str]) -> dict[str, list[Link]]:
         """Links of many reservations, read in bulk; reservations without links are absent."""
         ...
+
     def link_by_item(self, mailbox: str, item_id: str) -> Link | None: ...
     def links_in_mailbox(self, mailbox: str, states: Sequence[LinkState] | None = None) -> list[Link]: ...
     def save_link(self, link: Link) -> None:

@@ -32,8 +32,14 @@ Snapshot = dict[str, Any]
 
 
 def snapshot(fields: EventFields) -> Snapshot:
-    """The canonical value of every merge key: equal meaning, equal snapshot."""
-    return {key: canonical([getattr(fields, name) for name in names]) for key, names in MERGE_KEYS.items()}
+    """The canonical value of every merge key: equal meaning, equal snapshot.
+
+    Participants count by address: a server shows its own display names, and whether a
+    participant is external is known to ROOMS only.
+    """
+    values = {key: canonical([getattr(fields, name) for name in names]) for key, names in MERGE_KEYS.items()}
+    values["participants"] = [p.email for p in fields.participants]
+    return values
 
 
 def changed_keys(current: Snapshot, base: Snapshot | None) -> set[str]:
@@ -50,6 +56,10 @@ def take(target: EventFields, source: EventFields, keys: set[str] | frozenset[st
     for key in keys:
         for name in MERGE_KEYS[key]:
             data[name] = getattr(source, name)
+    if "participants" in keys:
+        # Who takes part comes from the source; what ROOMS knows of each person stays.
+        known = {p.email: p for p in target.participants}
+        data["participants"] = tuple(known.get(p.email, p) for p in source.participants)
     return EventFields.model_validate(data)
 
 
