@@ -235,6 +235,8 @@ def _run(app: AppContext, data_dir: Path) -> None:
     answers = free_busy(runner, [ALICE, CAROL, ATLAS], monday, monday + timedelta(days=1))
     table = Table("mailbox", "busy", "status", "from")
     for answer in answers:
+        if not answer.busy:
+            table.add_row(answer.mailbox, "free all day", "", "")
         for i, busy in enumerate(answer.busy):
             table.add_row(
                 answer.mailbox if i == 0 else "",

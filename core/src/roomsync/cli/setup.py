@@ -19,17 +19,24 @@ from roomsync.plugins import installed_plugins
 def init(app: AppContext, force: bool) -> None:
     """Create a commented configuration, the data directory and the database."""
     path = Path(app.config_file)
-    if path.exists() and not force:
-        click.echo(f"{path} exists; keeping it (use --force to overwrite).")
-    else:
+    kept = path.exists() and not force
+    if not kept:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(SAMPLE_CONFIG, encoding="utf-8")
-        click.echo(f"wrote {path}")
     settings = load_settings(path)
     app.use_settings(settings)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     revision = app.database(check=False).upgrade()
-    click.echo(f"database ready at revision {revision} in {settings.data_dir}")
+    config_line = f"{path} exists; keeping it (use --force to overwrite)" if kept else f"wrote {path}"
+    app.emit(
+        {
+            "config": str(path),
+            "config_written": not kept,
+            "data_dir": str(settings.data_dir),
+            "revision": revision,
+        },
+        f"{config_line}\ndatabase ready at revision {revision} in {settings.data_dir}",
+    )
 
 
 @click.group()
