@@ -158,3 +158,23 @@ def test_old_entry_is_removed_later_when_its_mailbox_was_unreachable(world: Worl
     world.sync_ok(ALICE)  # the old mailbox's own cycle finishes the move
     assert world.exchange.entries(ALICE) == []
     assert world.entry(BOB, r.id or "")
+
+
+def test_a_mailbox_that_reads_empty_is_not_believed(world: World) -> None:
+    # found by trying the sample configuration: a second process saw a new, empty organisation
+    r = world.book(ALICE, title="Only one")
+    world.sync_ok()
+    world.sync_ok()
+    world.exchange.user_delete(ALICE, world.entry(ALICE, r.id or "").item_id)
+    with world.database.unit_of_work() as uow:
+        state = uow.sync.mailbox_state(ALICE)
+        state.sync_state = None  # a full listing, as after a lost or unusable state
+        uow.sync.save_mailbox_state(state)
+        uow.commit()
+    [report] = world.sync(ALICE)
+    assert not report.ok
+    assert "reads empty" in (report.error or "")
+    assert world.reservation(r.id or "").active
+    [report] = world.sync(ALICE, allow_mass_delete=True)
+    assert report.ok
+    assert not world.reservation(r.id or "").active

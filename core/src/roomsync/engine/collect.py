@@ -93,6 +93,14 @@ def build_view(
         deleted |= {item for item in by_item if item not in listed}
         deleted = {item for item in deleted if item in by_item}
     _guard_mass_deletion(mailbox, deleted, by_item, links, limits, allow_mass_delete)
+    if changes.reset and not changes.entries and deleted and not allow_mass_delete:
+        # A full listing that comes back empty while entries are linked: more likely a lost
+        # mailbox, a permission or a migration than a person who deleted everything.
+        raise MassDeletionRefused(
+            f"mailbox {mailbox} reads empty although {len(deleted)} synced entries should be there; "
+            "nothing was cancelled. If they really were deleted, run "
+            f"'roomsync sync --person {mailbox} --allow-mass-delete'"
+        )
 
     candidate_ids, cursor = uow.rooms.changes_since(rooms_cursor, mailbox)
     not_before = datetime.now(UTC) - timedelta(days=limits.past_days)
@@ -163,5 +171,5 @@ def _guard_mass_deletion(
         raise MassDeletionRefused(
             f"mailbox {mailbox} reports {len(vanishing)} of its {len(synced)} synced entries deleted; "
             "nothing was cancelled. If the deletions are real, run "
-            f"'roomsync sync --once --person {mailbox} --allow-mass-delete'"
+            f"'roomsync sync --person {mailbox} --allow-mass-delete'"
         )
