@@ -9,6 +9,7 @@ from __future__ import annotations
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -438,3 +439,45 @@ def test_update_keeps_organizer_and_replaces_buffers(
     [entry] = directory.entries(ORGANIZER)
     assert (entry.organizer, entry.setup_minutes, entry.followup_minutes) == (ORGANIZER, 0, 20)
     assert entry.change_key == result.change_key != created.change_key
+
+
+# --- mailboxes kept in a file -------------------------------------------------------------
+
+
+def test_file_backed_directory_is_shared_between_instances(tmp_path: Path) -> None:
+    from roomsync.connectors.reference_file import FileBackedDirectory
+
+    path = tmp_path / "mailboxes.json"
+    first, second = FileBackedDirectory(path), FileBackedDirectory(path)  # as two processes would
+    start = datetime(2030, 1, 7, 9, tzinfo=UTC)
+    made = first.user_create("a@x.org", EventFields(title="T", start=start, end=start + timedelta(hours=1)))
+    assert [e.item_id for e in second.entries("a@x.org")] == [made.item_id]
+    page = second.changes("a@x.org", 0, 10)
+    second.user_update("a@x.org", made.item_id, title="T2")
+    assert first.changes("a@x.org", page.last_seq, 10).entries[0].fields.title == "T2"
+    assert first.token == second.token  # sync states stay valid across processes
+
+
+def test_file_backed_directory_loses_no_write_under_concurrency(tmp_path: Path) -> None:
+    import threading
+
+    from roomsync.connectors.reference_file import FileBackedDirectory
+
+    path = tmp_path / "mailboxes.json"
+    start = datetime(2030, 1, 7, 9, tzinfo=UTC)
+
+    def writer(n: int) -> None:
+        directory = FileBackedDirectory(path)
+        for i in range(20):
+            at = start + timedelta(hours=i)
+            directory.user_create(
+                "a@x.org", EventFields(title=f"{n}-{i}", start=at, end=at + timedelta(hours=1))
+            )
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    titles = {e.fields.title for e in FileBackedDirectory(path).entries("a@x.org")}
+    assert len(titles) == 60

@@ -152,8 +152,10 @@ mass_delete_minimum = 10           # ...when it is at least this many entries
 # One table per Exchange environment; persons are assigned to one with
 # 'roomsync persons set EMAIL --environment NAME'.
 [environments.local]
-plugin = "reference"               # the in-memory reference connector
-description = "in-memory mailboxes for a first look"
+plugin = "reference"               # the reference connector: a stand-in for Exchange
+description = "mailboxes kept in a file, for a first look"
+[environments.local.options]
+state_file = "roomsync-data/reference-mailboxes.json"
 
 # [environments.onprem]
 # plugin = "exchange2013"          # pip install roomsync-exchange2013

@@ -459,3 +459,34 @@ def test_logs_are_one_json_object_per_line(home: Path) -> None:
     cycles = [r for r in records if r["logger"] == "roomsync.runner"]
     assert {r["mailbox"] for r in cycles} == {ALICE, BOB}, err
     assert {"at", "level", "message", "environment", "seconds"} <= set(cycles[0])
+
+
+def test_sample_configuration_works_across_processes(tmp_path: Path) -> None:
+    # found by trying it: with in-memory mailboxes a second process cancelled what the first made
+    def console(*args: str) -> str:
+        process = _console(tmp_path, *args)
+        out, err = process.communicate(timeout=60)
+        assert process.returncode == 0, err
+        return out
+
+    console("init")
+    console("persons", "add", ALICE, "--environment", "local")
+    console(
+        "reservations",
+        "create",
+        "--title",
+        "Kept",
+        "--organizer",
+        ALICE,
+        "--start",
+        "2030-03-04T10:00",
+        "--end",
+        "2030-03-04T11:00",
+    )
+    first = json.loads(console("--json", "sync"))
+    second = json.loads(console("--json", "sync"))
+    assert first[0]["created"] == 1
+    assert second[0]["ok"] and second[0]["cancelled"] == 0
+    [kept] = json.loads(console("--json", "reservations", "list", "--all"))
+    assert kept["status"] == "active"
+    assert (tmp_path / "roomsync-data" / "reference-mailboxes.json").exists()

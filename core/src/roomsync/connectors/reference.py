@@ -26,6 +26,8 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, cast
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -37,6 +39,7 @@ from roomsync.connectors.reference_directory import (
     SyncPage,
     require_window,
 )
+from roomsync.connectors.reference_file import FileBackedDirectory
 from roomsync.hookspecs import hookimpl
 from roomsync.model import (
     CalendarEntry,
@@ -69,6 +72,7 @@ class ReferenceOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     directory: str = "default"
+    state_file: Path | None = None  # keep the mailboxes in this file instead of in memory
     page_size: int = Field(default=100, ge=1)
     max_batch: int = Field(default=100, ge=1)
 
@@ -81,7 +85,24 @@ class ReferenceConnector(Connector):
 
     def __init__(self, environment: str, options: BaseModel | None = None) -> None:
         super().__init__(environment, ReferenceOptions.model_validate(options or {}))
-        self.directory = MailboxDirectory.named(self.options.directory)
+        state_file = self.options.state_file
+        self.directory = (
+            FileBackedDirectory.at(state_file)
+            if state_file
+            else MailboxDirectory.named(self.options.directory)
+        )
+
+    @classmethod
+    def from_config(
+        cls, environment: str, raw_options: dict[str, Any], source: str | None = None
+    ) -> Connector:
+        """A relative ``state_file`` is relative to the configuration file, like ``data_dir``."""
+        connector = super().from_config(environment, raw_options, source)
+        options = cast(ReferenceOptions, connector.options)
+        if options.state_file is not None and not options.state_file.is_absolute() and source:
+            options = options.model_copy(update={"state_file": Path(source).parent / options.state_file})
+            connector = cls(environment, options)
+        return connector
 
     @hookimpl
     def roomsync_capabilities(self) -> Capabilities:
@@ -89,7 +110,11 @@ class ReferenceConnector(Connector):
             recurrence=True,
             push=False,
             max_batch=self.options.max_batch,
-            notes=(f"in-memory directory {self.options.directory!r}: contents end with the process",),
+            notes=(
+                f"mailboxes kept in {self.options.state_file}"
+                if self.options.state_file
+                else f"in-memory directory {self.options.directory!r}: contents end with the process",
+            ),
         )
 
     @hookimpl
