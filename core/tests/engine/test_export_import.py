@@ -211,3 +211,28 @@ def test_first_cycle_leaves_history_alone(world: World) -> None:
     world.sync_ok()
     assert [e.stamp for e in world.exchange.entries(ALICE)] == [current.id]
     assert world.reservations(organizer=BOB) == []
+
+
+def test_outlook_room_change_is_taken_when_free(world: World) -> None:
+    r = world.book(ALICE, title="Moves rooms", rooms=(ROOM_A,))
+    world.sync_ok()
+    world.exchange.user_update(ALICE, world.entry(ALICE, r.id or "").item_id, rooms=(ROOM_B,))
+    world.sync_ok()
+    assert world.reservation(r.id or "").fields.rooms == (ROOM_B,)
+
+
+def test_resources_rooms_does_not_know_survive_rewrites(world: World) -> None:
+    projector = "projector.3@example.org"
+    r = world.book(ALICE, title="Talk", rooms=(ROOM_A,))
+    world.sync_ok()
+    world.exchange.user_update(ALICE, world.entry(ALICE, r.id or "").item_id, rooms=(ROOM_A, projector))
+    world.edit(r.id or "", title="Talk, revised")
+    world.sync_ok()
+    entry = world.entry(ALICE, r.id or "")
+    assert entry.fields.title == "Talk, revised"
+    assert entry.fields.rooms == (projector, ROOM_A)  # the projector stays in Outlook...
+    assert world.reservation(r.id or "").fields.rooms == (ROOM_A,)  # ...and is no ROOMS room
+    world.edit(r.id or "", title="Talk, final")
+    world.sync_ok()
+    assert projector in world.entry(ALICE, r.id or "").fields.rooms
+    assert not any(report.changed_anything for report in world.sync_ok())

@@ -19,7 +19,7 @@ import pluggy
 
 from roomsync.connector import ConnectorHost
 from roomsync.engine.collect import map_imported
-from roomsync.engine.merge import Snapshot, snapshot
+from roomsync.engine.merge import Snapshot, snapshot, with_foreign_resources
 from roomsync.engine.plan import Delete, Plan, Update
 from roomsync.engine.report import CycleReport
 from roomsync.errors import InvalidInput, RoomsyncError, TransientConnectorError
@@ -253,6 +253,7 @@ class PlanApplier:
     def _updates(self) -> None:
         todo: list[tuple[Reservation, Link, EntryUpdate]] = []
         found = self.uow.rooms.get_reservations([u.reservation_id for u in self.updates])
+        known_rooms = {room.mailbox for room in self.uow.rooms.list_rooms()} if self.updates else set()
         for update in self.updates:
             reservation = found.get(update.reservation_id)
             key = (update.reservation_id, self.mailbox)
@@ -268,7 +269,7 @@ class PlanApplier:
                         item_id=link.item_id,
                         change_key=link.change_key,
                         stamp=draft.stamp,
-                        fields=draft.fields,
+                        fields=with_foreign_resources(draft.fields, link.exchange_snapshot, known_rooms),
                         setup_minutes=draft.setup_minutes,
                         followup_minutes=draft.followup_minutes,
                     ),

@@ -86,6 +86,20 @@ def three_way(
     return MergeResult(frozenset(on_rooms), frozenset(on_exchange), frozenset(conflicts))
 
 
+def with_foreign_resources(
+    fields: EventFields, exchange: Snapshot | None, known_rooms: set[str]
+) -> EventFields:
+    """``fields`` plus the resources of the entry that are not ROOMS rooms (a projector, a car).
+
+    They are not part of the reservation, but an entry rewritten from it must not lose them.
+    """
+    listed: list[str] = exchange["rooms"][0] if exchange else []
+    foreign = [room for room in listed if room not in known_rooms and room not in fields.rooms]
+    if not foreign:
+        return fields
+    return EventFields.model_validate({**fields.model_dump(), "rooms": (*fields.rooms, *foreign)})
+
+
 def differing_keys(a: EventFields, b: EventFields) -> set[str]:
     first, second = snapshot(a), snapshot(b)
     return {key for key in MERGE_KEYS if first[key] != second[key]}

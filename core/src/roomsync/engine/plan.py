@@ -282,7 +282,7 @@ def _reconcile(view: MailboxView, link: Link, entry: CalendarEntry, result: Plan
 
     if from_exchange:
         result.imports.append(Import(link.reservation_id, merged, reservation.version))
-    entry_needs = snapshot(merged) != snapshot(entry.fields) or link.state is LinkState.FAILED
+    entry_needs = snapshot(merged) != snapshot(exchange_fields) or link.state is LinkState.FAILED
     if entry_needs:
         result.updates.append(Update(link.reservation_id, merged))
     settled = replace(
