@@ -1,0 +1,50 @@
+"""The JSON control endpoint under ``/_sim/`` for tests, benchmarks and the demo.
+
+- ``GET /_sim/stats``: dialect, request counts per operation, store size, faults, violations;
+- ``POST /_sim/reset``: empty the store and counters (body: optional seed document);
+- ``POST /_sim/faults``: add a rule (``{"kind": "server_busy", "count": 1, "back_off_ms": 50}``);
+- ``DELETE /_sim/faults`` (or ``POST /_sim/faults/clear``): remove all rules;
+- ``POST /_sim/validation``: ``{"enabled": true}`` switches schema validation.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from roomsync_sim.seed import SeedError
+from roomsync_sim.simulator import Simulator
+
+PREFIX = "/_sim/"
+
+
+def handle(sim: Simulator, method: str, path: str, body: bytes) -> tuple[int, dict[str, Any]]:
+    route = path.split("?", 1)[0][len(PREFIX) :].strip("/")
+    try:
+        data = json.loads(body) if body.strip() else {}
+    except json.JSONDecodeError as e:
+        return 400, {"error": f"invalid JSON: {e}"}
+    try:
+        if method == "GET" and route == "stats":
+            return 200, sim.stats()
+        if method == "POST" and route == "reset":
+            sim.reset(data or None)
+            return 200, {"ok": True}
+        if route == "faults" and method == "POST":
+            rule = sim.faults.add(
+                str(data.get("kind")),
+                count=data.get("count"),
+                operations=data.get("operations"),
+                ms=int(data.get("ms", 0)),
+                back_off_ms=int(data.get("back_off_ms", 1000)),
+            )
+            return 200, rule.to_dict()
+        if (route == "faults" and method == "DELETE") or (route == "faults/clear" and method == "POST"):
+            sim.faults.clear()
+            return 200, {"ok": True}
+        if route == "validation" and method == "POST":
+            sim.validate = bool(data.get("enabled", True))
+            return 200, {"validate": sim.validate}
+    except (ValueError, SeedError) as e:
+        return 400, {"error": str(e)}
+    return 404, {"error": f"no control route {method} {route!r}"}

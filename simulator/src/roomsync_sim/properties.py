@@ -1,0 +1,583 @@
+"""Item properties: reading them from requests, deriving the computed ones, writing items out.
+
+Stored properties are the elements the client sent, keyed by element name; extended properties
+are keyed by their identity (property set, tag, name, id). Writing an item out follows the
+dialect's schema order, so the same item is valid in every dialect that has its elements.
+"""
+
+from __future__ import annotations
+
+import copy
+import secrets
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, tzinfo
+
+from lxml import etree
+
+from roomsync_sim import ids, recurrence
+from roomsync_sim.context import Context, OperationError
+from roomsync_sim.soap import t
+from roomsync_sim.store import ExtKey, Item
+from roomsync_sim.timezones import element_zone, format_datetime, parse_datetime
+
+TYPE_OF = {
+    "Item": "ItemType",
+    "Message": "MessageType",
+    "CalendarItem": "CalendarItemType",
+    "Contact": "ContactItemType",
+    "Task": "TaskType",
+    "PostItem": "PostItemType",
+}
+ITEM_CLASS = {
+    "Item": "IPM",
+    "Message": "IPM.Note",
+    "CalendarItem": "IPM.Appointment",
+    "Contact": "IPM.Contact",
+    "Task": "IPM.Task",
+    "PostItem": "IPM.Post",
+}
+# Properties the server owns: a client may not set them.
+COMPUTED = {
+    "ItemId",
+    "ParentFolderId",
+    "ItemClass",
+    "Size",
+    "DateTimeReceived",
+    "DateTimeCreated",
+    "DateTimeSent",
+    "LastModifiedTime",
+    "LastModifiedName",
+    "HasAttachments",
+    "IsAssociated",
+    "CalendarItemType",
+    "IsRecurring",
+    "IsMeeting",
+    "IsCancelled",
+    "MeetingRequestWasSent",
+    "MyResponseType",
+    "Organizer",
+    "Duration",
+    "AppointmentState",
+    "AppointmentSequenceNumber",
+    "FirstOccurrence",
+    "LastOccurrence",
+    "ModifiedOccurrences",
+    "DeletedOccurrences",
+    "RecurrenceId",
+    "OriginalStart",
+    "DisplayTo",
+    "DisplayCc",
+    "ConflictingMeetingCount",
+    "AdjacentMeetingCount",
+    "IsDraft",
+    "IsFromMe",
+    "IsSubmitted",
+    "IsUnmodified",
+    "IsResend",
+    "EffectiveRights",
+}
+DEFAULT_SHAPE = (
+    "ItemId",
+    "ParentFolderId",
+    "ItemClass",
+    "Subject",
+    "Sensitivity",
+    "HasAttachments",
+    "IsAssociated",
+    "Start",
+    "End",
+    "LegacyFreeBusyStatus",
+    "Location",
+    "CalendarItemType",
+    "Organizer",
+    "IsRecurring",
+)
+_NOT_IN_ALL = {
+    "MimeContent",
+    "ExtendedProperty",
+    "UniqueBody",
+    "NormalizedBody",
+    "TextBody",
+    "EffectiveRights",
+    "ConversationId",
+    "InternetMessageHeaders",
+    "ResponseObjects",
+    "Attachments",
+    "StoreEntryId",
+    "InstanceKey",
+    "ConflictingMeetings",
+    "AdjacentMeetings",
+    "ReminderDueBy",
+    "TimeZone",
+}
+
+
+# --- field URIs --------------------------------------------------------------------------------
+
+
+def ext_key(uri: etree._Element) -> ExtKey:
+    pset = uri.get("DistinguishedPropertySetId") or uri.get("PropertySetId")
+    tag = uri.get("PropertyTag")
+    pid = uri.get("PropertyId")
+    return (
+        pset.lower() if pset else None,
+        int(tag, 16) if tag and tag.lower().startswith("0x") else (int(tag) if tag else None),
+        uri.get("PropertyName"),
+        int(pid) if pid else None,
+    )
+
+
+@dataclass(frozen=True)
+class Path:
+    """A property path of a request: a plain property by element name, or an extended one."""
+
+    name: str  # element name; "ExtendedProperty" for extended properties
+    ext: ExtKey | None = None
+    uri: etree._Element | None = field(default=None, compare=False, hash=False)
+
+
+def parse_path(elem: etree._Element) -> Path:
+    local = etree.QName(elem).localname
+    if local == "FieldURI":
+        return Path(str(elem.get("FieldURI")).split(":")[-1])
+    if local == "ExtendedFieldURI":
+        return Path("ExtendedProperty", ext_key(elem), elem)
+    if local == "IndexedFieldURI":
+        return Path(str(elem.get("FieldURI")).split(":")[-1])
+    raise OperationError("ErrorInvalidPropertyRequest", f"unsupported property path {local}")
+
+
+def path_children(parent: etree._Element | None) -> list[Path]:
+    if parent is None:
+        return []
+    return [parse_path(c) for c in parent if isinstance(c.tag, str)]
+
+
+@dataclass
+class Shape:
+    base: str = "Default"
+    paths: list[Path] = field(default_factory=list)
+    body_type: str = "Best"
+
+
+def parse_shape(elem: etree._Element | None) -> Shape:
+    if elem is None:
+        return Shape()
+    base = elem.findtext(t("BaseShape")) or "Default"
+    body_type = elem.findtext(t("BodyType")) or "Best"
+    return Shape(base, path_children(elem.find(t("AdditionalProperties"))), body_type)
+
+
+# --- reading from requests -------------------------------------------------------------------
+
+
+def item_zone(props: dict[str, etree._Element], ctx: Context | None, which: str = "Start") -> tzinfo | None:
+    zone = element_zone(props.get(f"{which}TimeZone")) or element_zone(props.get("MeetingTimeZone"))
+    if zone is None and ctx is not None:
+        zone = ctx.tz_context
+    return zone
+
+
+def normalise_times(props: dict[str, etree._Element], ctx: Context | None) -> None:
+    """Write Start/End in UTC, as Exchange stores and returns them."""
+    for name in ("Start", "End"):
+        elem = props.get(name)
+        if elem is not None and elem.text:
+            try:
+                value = parse_datetime(elem.text, item_zone(props, ctx, name))
+            except ValueError:
+                raise OperationError("ErrorInvalidPropertyValue", f"invalid {name}") from None
+            elem.text = format_datetime(value)
+
+
+def read_item_element(
+    elem: etree._Element, ctx: Context
+) -> tuple[dict[str, etree._Element], dict[ExtKey, etree._Element]]:
+    """The properties of an item element of a CreateItem or SetItemField."""
+    props: dict[str, etree._Element] = {}
+    extended: dict[ExtKey, etree._Element] = {}
+    for child in elem:
+        if not isinstance(child.tag, str):
+            continue
+        name = etree.QName(child).localname
+        if name == "ExtendedProperty":
+            uri = child.find(t("ExtendedFieldURI"))
+            if uri is None:
+                raise OperationError("ErrorInvalidExtendedProperty")
+            extended[ext_key(uri)] = child
+        elif name in COMPUTED:
+            raise OperationError("ErrorInvalidPropertySet", f"The property {name} is read-only.")
+        else:
+            props[name] = child
+    return props, extended
+
+
+def fill_attendees(props: dict[str, etree._Element], ctx: Context) -> None:
+    """Resolve attendee names from the directory and mark responses unknown, as Exchange does."""
+    has_type = ctx.dialect.has_element("EmailAddressType", "MailboxType")
+    for name in ("RequiredAttendees", "OptionalAttendees", "Resources"):
+        group = props.get(name)
+        if group is None:
+            continue
+        for attendee in group:
+            mbx = attendee.find(t("Mailbox"))
+            if mbx is None:
+                continue
+            address = mbx.findtext(t("EmailAddress")) or ""
+            user = ctx.directory.user(address)
+            parts = {etree.QName(c).localname: c for c in mbx}
+            new = etree.SubElement(attendee, t("Mailbox"))
+            etree.SubElement(new, t("Name")).text = (
+                user.name if user else (parts["Name"].text if "Name" in parts else address)
+            )
+            etree.SubElement(new, t("EmailAddress")).text = address
+            etree.SubElement(new, t("RoutingType")).text = "SMTP"
+            if has_type:
+                etree.SubElement(new, t("MailboxType")).text = "Mailbox" if user else "OneOff"
+            attendee.remove(mbx)
+            attendee.insert(0, new)
+            if attendee.find(t("ResponseType")) is None:
+                rt = etree.Element(t("ResponseType"))
+                rt.text = "Unknown"
+                attendee.insert(1, rt)
+
+
+# --- occurrences -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OccurrenceView:
+    """An occurrence of a master as a client sees it."""
+
+    master: Item
+    index: int
+    original_start: datetime
+    start: datetime
+    end: datetime
+    overrides: dict[str, etree._Element]
+
+    @property
+    def id(self) -> str:
+        return ids.occurrence_id(self.master.key, self.index)
+
+    @property
+    def is_exception(self) -> bool:
+        return bool(self.overrides)
+
+
+def master_times(item: Item) -> tuple[datetime, datetime]:
+    start = parse_datetime(item.props["Start"].text or "")
+    end = parse_datetime(item.props["End"].text or "")
+    return start, end
+
+
+def occurrences(item: Item, until: datetime | None = None) -> list[OccurrenceView]:
+    """The live occurrences of a master (deleted ones left out), exceptions applied."""
+    rec = item.props.get("Recurrence")
+    if rec is None or "Start" not in item.props or "End" not in item.props:
+        return []
+    start, end = master_times(item)
+    out = []
+    for occ in recurrence.expand(rec, start, end, item_zone(item.props, None), until):
+        if occ.index in item.deleted_occurrences:
+            continue
+        overrides = item.exceptions.get(occ.index, {})
+        s, e = occ.start, occ.end
+        if "Start" in overrides:
+            s = parse_datetime(overrides["Start"].text or "")
+        if "End" in overrides:
+            e = parse_datetime(overrides["End"].text or "")
+        out.append(OccurrenceView(item, occ.index, occ.start, s, e, overrides))
+    return out
+
+
+def find_occurrence(item: Item, index: int) -> OccurrenceView | None:
+    rec = item.props.get("Recurrence")
+    if rec is None or index in item.deleted_occurrences:
+        return None
+    start, end = master_times(item)
+    occ = recurrence.occurrence(rec, start, end, item_zone(item.props, None), index)
+    if occ is None:
+        return None
+    overrides = item.exceptions.get(index, {})
+    s = parse_datetime(overrides["Start"].text or "") if "Start" in overrides else occ.start
+    e = parse_datetime(overrides["End"].text or "") if "End" in overrides else occ.end
+    return OccurrenceView(item, index, occ.start, s, e, overrides)
+
+
+# --- values ------------------------------------------------------------------------------------
+
+
+def _el(name: str, text: str | None = None, attrs: dict[str, str] | None = None) -> etree._Element:
+    e = etree.Element(t(name), attrs or {})
+    if text is not None:
+        e.text = text
+    return e
+
+
+def _bool(value: bool) -> str:
+    return "true" if value else "false"
+
+
+def _mailbox(parent_name: str, ctx: Context, smtp: str) -> etree._Element:
+    user = ctx.directory.user(smtp)
+    outer = _el(parent_name)
+    mbx = etree.SubElement(outer, t("Mailbox"))
+    etree.SubElement(mbx, t("Name")).text = user.name if user else smtp
+    etree.SubElement(mbx, t("EmailAddress")).text = smtp
+    etree.SubElement(mbx, t("RoutingType")).text = "SMTP"
+    if ctx.dialect.has_element("EmailAddressType", "MailboxType"):
+        etree.SubElement(mbx, t("MailboxType")).text = "Mailbox"
+    return outer
+
+
+def _occurrence_info(name: str, occ: OccurrenceView) -> etree._Element:
+    e = _el(name)
+    e.append(
+        _el("ItemId", None, {"Id": occ.id, "ChangeKey": ids.change_key(occ.master.key, occ.master.version)})
+    )
+    e.append(_el("Start", format_datetime(occ.start)))
+    e.append(_el("End", format_datetime(occ.end)))
+    e.append(_el("OriginalStart", format_datetime(occ.original_start)))
+    return e
+
+
+def _duration(start: datetime, end: datetime) -> str:
+    secs = int((end - start).total_seconds())
+    days, rest = divmod(secs, 86400)
+    h, rest = divmod(rest, 3600)
+    mi, s = divmod(rest, 60)
+    text = "P" + (f"{days}D" if days else "")
+    if h or mi or s or not days:
+        text += (
+            "T" + (f"{h}H" if h else "") + (f"{mi}M" if mi else "") + (f"{s}S" if s or not (h or mi) else "")
+        )
+    return text
+
+
+def ensure_uid(item: Item) -> None:
+    if item.kind == "CalendarItem" and "UID" not in item.props:
+        uid = "040000008200E00074C5B7101A82E00800000000" + secrets.token_hex(28).upper()
+        item.props["UID"] = _el("UID", uid)
+
+
+def computed(item: Item, name: str, ctx: Context, occ: OccurrenceView | None) -> list[etree._Element]:
+    """The server-derived elements for ``name`` (empty when the item has no such value)."""
+    props = item.props
+    is_cal = item.kind == "CalendarItem"
+    is_master = is_cal and "Recurrence" in props
+    if name == "ItemId":
+        if occ is not None:
+            return [_el("ItemId", None, {"Id": occ.id, "ChangeKey": ids.change_key(item.key, item.version)})]
+        return [_el("ItemId", None, {"Id": item.id, "ChangeKey": item.change_key})]
+    if name == "ParentFolderId":
+        return [_el("ParentFolderId", None, {"Id": item.folder.id, "ChangeKey": item.folder.change_key})]
+    if name == "ItemClass":
+        return [props.get("ItemClass", _el("ItemClass", ITEM_CLASS.get(item.kind, "IPM")))]
+    if name == "Size":
+        return [_el("Size", str(sum(len(etree.tostring(e)) for e in props.values()) + 512))]
+    if name in ("DateTimeReceived", "DateTimeCreated"):
+        return [_el(name, format_datetime(item.created))]
+    if name == "LastModifiedTime":
+        return [_el(name, format_datetime(item.modified))]
+    if name == "LastModifiedName":
+        user = ctx.directory.user(item.mailbox.smtp)
+        return [_el(name, user.name if user else item.mailbox.smtp)]
+    if name in ("HasAttachments", "IsAssociated", "IsDraft", "IsSubmitted", "IsResend", "IsUnmodified"):
+        return [_el(name, "false")]
+    if name == "IsFromMe":
+        return [_el(name, "false")]
+    if name == "Sensitivity":
+        return [_el(name, "Normal")]
+    if name == "Importance":
+        return [_el(name, "Normal")]
+    if name == "ReminderIsSet":
+        return [_el(name, "true" if is_cal else "false")]
+    if name == "ReminderMinutesBeforeStart" and is_cal:
+        return [_el(name, "15")]
+    if name in ("DisplayTo", "DisplayCc"):
+        group = props.get("RequiredAttendees" if name == "DisplayTo" else "OptionalAttendees")
+        names = [a.findtext(f"{t('Mailbox')}/{t('Name')}") or "" for a in group] if group is not None else []
+        return [_el(name, "; ".join(names))]
+    if not is_cal:
+        return []
+    if name == "CalendarItemType":
+        kind = "Single"
+        if occ is not None:
+            kind = "Exception" if occ.is_exception else "Occurrence"
+        elif is_master:
+            kind = "RecurringMaster"
+        return [_el(name, kind)]
+    if name == "IsRecurring":
+        return [_el(name, _bool(is_master or occ is not None))]
+    if name in ("IsAllDayEvent", "IsCancelled"):
+        return [_el(name, "false")]
+    if name == "LegacyFreeBusyStatus":
+        return [_el(name, "Busy")]
+    attendees = any(
+        props.get(n) is not None and len(props[n])
+        for n in ("RequiredAttendees", "OptionalAttendees", "Resources")
+    )
+    if name == "IsMeeting":
+        return [_el(name, _bool(attendees))]
+    if name == "MeetingRequestWasSent":
+        return [_el(name, _bool(attendees and item.field_versions.get("_sent", 0) > 0))]
+    if name == "IsResponseRequested":
+        return [_el(name, "true")]
+    if name == "MyResponseType":
+        return [_el(name, "Organizer")]
+    if name == "Organizer":
+        return [_mailbox("Organizer", ctx, item.mailbox.smtp)]
+    if name in ("ConflictingMeetingCount", "AdjacentMeetingCount"):
+        return [_el(name, "0")]
+    if name == "AppointmentState":
+        return [_el(name, "1" if attendees else "0")]
+    if name == "AppointmentSequenceNumber":
+        return [_el(name, "0")]
+    if name == "AllowNewTimeProposal":
+        return [_el(name, "true")]
+    if name == "Duration" and "Start" in props and "End" in props:
+        s, e = (occ.start, occ.end) if occ else master_times(item)
+        return [_el(name, _duration(s, e))]
+    if occ is not None:
+        if name == "Start":
+            return [_el(name, format_datetime(occ.start))]
+        if name == "End":
+            return [_el(name, format_datetime(occ.end))]
+        if name in ("RecurrenceId", "OriginalStart"):
+            return [_el(name, format_datetime(occ.original_start))]
+        return []
+    if is_master and name in (
+        "FirstOccurrence",
+        "LastOccurrence",
+        "ModifiedOccurrences",
+        "DeletedOccurrences",
+    ):
+        return _master_info(item, name)
+    return []
+
+
+def _master_info(item: Item, name: str) -> list[etree._Element]:
+    if name == "DeletedOccurrences":
+        if not item.deleted_occurrences:
+            return []
+        start, end = master_times(item)
+        rec = item.props["Recurrence"]
+        zone = item_zone(item.props, None)
+        outer = _el(name)
+        for occ in recurrence.expand(rec, start, end, zone):
+            if occ.index in item.deleted_occurrences:
+                d = etree.SubElement(outer, t("DeletedOccurrence"))
+                etree.SubElement(d, t("Start")).text = format_datetime(occ.start)
+            if occ.index >= max(item.deleted_occurrences):
+                break
+        return [outer]
+    if name == "ModifiedOccurrences":
+        if not item.exceptions:
+            return []
+        outer = _el(name)
+        for index in sorted(item.exceptions):
+            view = find_occurrence(item, index)
+            if view is not None:
+                outer.append(_occurrence_info("Occurrence", view))
+        return [outer] if len(outer) else []
+    live = occurrences(
+        item,
+        recurrence.window_end_default(datetime.now(UTC))
+        if item.props["Recurrence"].find(t("NoEndRecurrence")) is not None
+        else None,
+    )
+    if not live:
+        return []
+    return [_occurrence_info(name, live[0] if name == "FirstOccurrence" else live[-1])]
+
+
+def value_elements(
+    item: Item, path: Path, ctx: Context, occ: OccurrenceView | None = None
+) -> list[etree._Element]:
+    """The elements a path names on an item (stored value first, computed otherwise)."""
+    if path.ext is not None:
+        found = item.extended.get(path.ext)
+        return [found] if found is not None else []
+    if occ is not None and path.name in occ.overrides:
+        return [occ.overrides[path.name]]
+    if occ is not None and path.name in ("Start", "End", "Recurrence", "ItemId", "CalendarItemType", "UID"):
+        if path.name in ("Recurrence",):
+            return []
+        if path.name != "UID":
+            return computed(item, path.name, ctx, occ)
+    stored = item.props.get(path.name)
+    if stored is not None:
+        return [stored]
+    return computed(item, path.name, ctx, occ)
+
+
+def text_values(item: Item, path: Path, ctx: Context, occ: OccurrenceView | None = None) -> list[str] | None:
+    """The text values of a path (for restrictions); None when the item lacks the property."""
+    elems = value_elements(item, path, ctx, occ)
+    if not elems:
+        return None
+    elem = elems[0]
+    if path.ext is not None:
+        values = elem.find(t("Values"))
+        if values is not None:
+            return [v.text or "" for v in values]
+        return [elem.findtext(t("Value")) or ""]
+    return [elem.text or ""]
+
+
+# --- writing items out -------------------------------------------------------------------------
+
+
+def render_item(
+    parent: etree._Element,
+    item: Item,
+    shape: Shape,
+    ctx: Context,
+    occ: OccurrenceView | None = None,
+) -> etree._Element:
+    """Append the item as the client asked for it (base shape plus additional properties)."""
+    order = ctx.dialect.element_order(TYPE_OF.get(item.kind, "ItemType"))
+    wanted: set[str]
+    if shape.base == "IdOnly":
+        wanted = {"ItemId"}
+    elif shape.base == "AllProperties":
+        wanted = (
+            set(item.props)
+            | COMPUTED
+            | {
+                "Sensitivity",
+                "Importance",
+                "ReminderIsSet",
+                "ReminderMinutesBeforeStart",
+                "IsAllDayEvent",
+                "LegacyFreeBusyStatus",
+                "AllowNewTimeProposal",
+                "IsResponseRequested",
+                "UID",
+            }
+        ) - _NOT_IN_ALL
+        if occ is not None:
+            wanted |= {"RecurrenceId", "OriginalStart"}
+    else:
+        wanted = set(DEFAULT_SHAPE)
+    ext_paths = []
+    for p in shape.paths:
+        if p.ext is not None:
+            ext_paths.append(p)
+        else:
+            wanted.add(p.name)
+    out = etree.SubElement(parent, t(item.kind))
+    for name in order:
+        if name == "ExtendedProperty":
+            for p in ext_paths:
+                for e in value_elements(item, p, ctx, occ):
+                    out.append(copy.deepcopy(e))
+            continue
+        if name not in wanted:
+            continue
+        if occ is not None and name == "Recurrence":
+            continue
+        for e in value_elements(item, Path(name), ctx, occ):
+            out.append(copy.deepcopy(e))
+    return out

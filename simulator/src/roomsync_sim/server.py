@@ -1,0 +1,144 @@
+"""The HTTP(S) server: EWS at /EWS/Exchange.asmx, the schema documents, the control endpoint.
+
+HTTP/1.1 with keep-alive and one thread per connection, as clients with a session pool expect.
+Binds to loopback unless told otherwise; the control endpoint answers loopback clients only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import json
+import logging
+import socket
+import ssl
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from roomsync_sim import control
+from roomsync_sim.simulator import EWS_PATH, Answer, Simulator
+
+log = logging.getLogger("roomsync_sim.http")
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    # Headers and body go out in separate writes; without this, Nagle and delayed ACKs add 40 ms.
+    disable_nagle_algorithm = True
+    server_version = "Microsoft-IIS/10.0"
+    sys_version = ""
+    server: SimHTTPServer
+
+    def log_message(self, format: str, *args: Any) -> None:
+        log.debug("%s %s", self.address_string(), format % args)
+
+    def _send(self, answer: Answer) -> None:
+        if answer.drop:
+            self.close_connection = True
+            with contextlib.suppress(OSError):
+                self.connection.shutdown(socket.SHUT_RDWR)
+            return
+        self.send_response(answer.status)
+        for name, value in answer.headers:
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(answer.body)))
+        self.send_header("X-FEServer", "ROOMSYNC-SIM")
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(answer.body)
+
+    def _read_body(self) -> bytes | None:
+        """The request body, or None when it is over the limit (the connection is then closed)."""
+        length = int(self.headers.get("Content-Length") or 0)
+        if length > self.server.simulator.max_body:
+            self.close_connection = True
+            return None
+        return self.rfile.read(length) if length > 0 else b""
+
+    def _is_loopback(self) -> bool:
+        try:
+            return ipaddress.ip_address(self.client_address[0]).is_loopback
+        except ValueError:
+            return False
+
+    def do_POST(self) -> None:
+        sim = self.server.simulator
+        path = self.path.split("?", 1)[0].lower()
+        if path.startswith(control.PREFIX):
+            self._control()
+            return
+        body = self._read_body()
+        if body is None:
+            self._send(sim.too_large())
+            return
+        if path != EWS_PATH:
+            self._send(Answer(404, b"Not Found", [("Content-Type", "text/html")]))
+            return
+        self._send(sim.handle_ews(body, self.headers.get("Authorization"), self.headers.get("SOAPAction")))
+
+    def do_DELETE(self) -> None:
+        if self.path.lower().startswith(control.PREFIX):
+            self._control()
+        else:
+            self._send(Answer(405, b"Method Not Allowed", [("Content-Type", "text/plain")]))
+
+    def do_GET(self) -> None:
+        sim = self.server.simulator
+        path = self.path.split("?", 1)[0].lower()
+        if path.startswith(control.PREFIX):
+            self._control()
+            return
+        answer = sim.schema_document(path, self.headers.get("Authorization"))
+        self._send(answer or Answer(404, b"Not Found", [("Content-Type", "text/html")]))
+
+    def _control(self) -> None:
+        if not self._is_loopback():
+            self._send(Answer(403, b"Forbidden", [("Content-Type", "text/plain")]))
+            return
+        body = self._read_body() if self.command == "POST" else b""
+        if body is None:
+            self._send(self.server.simulator.too_large())
+            return
+        status, payload = control.handle(self.server.simulator, self.command, self.path, body)
+        self._send(Answer(status, json.dumps(payload).encode(), [("Content-Type", "application/json")]))
+
+
+class SimHTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 128
+
+    def __init__(
+        self, address: tuple[str, int], simulator: Simulator, ssl_context: ssl.SSLContext | None = None
+    ):
+        super().__init__(address, _Handler)
+        self.simulator = simulator
+        self.ssl_context = ssl_context
+
+    def get_request(self) -> tuple[socket.socket, Any]:
+        sock, addr = super().get_request()
+        if self.ssl_context is not None:
+            sock = self.ssl_context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
+        return sock, addr
+
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        if isinstance(request, ssl.SSLSocket):
+            try:
+                request.do_handshake()
+            except (ssl.SSLError, OSError):
+                return
+        super().finish_request(request, client_address)
+
+
+def start(
+    simulator: Simulator,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    ssl_context: ssl.SSLContext | None = None,
+) -> tuple[SimHTTPServer, threading.Thread]:
+    """Start serving in a background thread; returns the server (``server_address`` has the port)."""
+    httpd = SimHTTPServer((host, port), simulator, ssl_context)
+    thread = threading.Thread(target=httpd.serve_forever, name="roomsync-sim", daemon=True)
+    thread.start()
+    return httpd, thread

@@ -1,0 +1,239 @@
+"""The organisation's data: mailboxes, folders, items and the change log of every folder.
+
+Everything lives in memory behind one re-entrant lock, taken by the dispatcher around each
+operation, so an operation sees and leaves a consistent state. Item properties are kept as the
+XML elements the client sent (EWS values round-trip without conversion); what the server
+computes (ids, change keys, times, occurrence data) is derived when an item is written out.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from lxml import etree
+
+from roomsync_sim import ids
+
+# Distinguished folders of every mailbox: name -> (element, folder class, display name).
+DISTINGUISHED: dict[str, tuple[str, str | None, str]] = {
+    "root": ("Folder", None, ""),
+    "msgfolderroot": ("Folder", None, "Top of Information Store"),
+    "calendar": ("CalendarFolder", "IPF.Appointment", "Calendar"),
+    "contacts": ("ContactsFolder", "IPF.Contact", "Contacts"),
+    "deleteditems": ("Folder", "IPF.Note", "Deleted Items"),
+    "drafts": ("Folder", "IPF.Note", "Drafts"),
+    "inbox": ("Folder", "IPF.Note", "Inbox"),
+    "journal": ("Folder", "IPF.Journal", "Journal"),
+    "notes": ("Folder", "IPF.StickyNote", "Notes"),
+    "outbox": ("Folder", "IPF.Note", "Outbox"),
+    "sentitems": ("Folder", "IPF.Note", "Sent Items"),
+    "tasks": ("TasksFolder", "IPF.Task", "Tasks"),
+    "junkemail": ("Folder", "IPF.Note", "Junk E-Mail"),
+    "searchfolders": ("SearchFolder", None, "Finder"),
+    "voicemail": ("SearchFolder", "IPF.Note.Microsoft.Voicemail", "Voice Mail"),
+    "recoverableitemsdeletions": ("Folder", None, "Deletions"),
+}
+_UNDER_ROOT = {"msgfolderroot", "searchfolders", "recoverableitemsdeletions"}
+
+# Extended property identity: (property set, tag, name, id) — the type is not part of it.
+ExtKey = tuple[str | None, int | None, str | None, int | None]
+
+
+def now() -> datetime:
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+@dataclass
+class Change:
+    """Where an item stands in its folder's change log."""
+
+    created_seq: int
+    last_seq: int
+    deleted: bool = False
+    item_id: str = ""
+    change_key: str = ""
+
+
+@dataclass(eq=False)
+class Folder:
+    key: bytes
+    mailbox: Mailbox
+    distinguished: str | None
+    element: str
+    folder_class: str | None
+    display_name: str
+    parent: Folder | None
+    version: int = 1
+    items: dict[bytes, Item] = field(default_factory=dict)
+    changes: dict[bytes, Change] = field(default_factory=dict)
+
+    @property
+    def id(self) -> str:
+        return ids.folder_id(self.key)
+
+    @property
+    def change_key(self) -> str:
+        return ids.change_key(self.key, self.version)
+
+
+@dataclass(eq=False)
+class Item:
+    """A stored item. ``props`` maps element local names to their (types namespace) element."""
+
+    key: bytes
+    kind: str  # response element name: CalendarItem, Message, Item, ...
+    folder: Folder
+    props: dict[str, etree._Element]
+    extended: dict[ExtKey, etree._Element]
+    created: datetime
+    modified: datetime
+    version: int = 1
+    field_versions: dict[str, int] = field(default_factory=dict)
+    # Recurring masters: exceptions by occurrence index (property overrides) and deleted indexes.
+    exceptions: dict[int, dict[str, etree._Element]] = field(default_factory=dict)
+    deleted_occurrences: set[int] = field(default_factory=set)
+
+    @property
+    def id(self) -> str:
+        return ids.item_id(self.key)
+
+    @property
+    def change_key(self) -> str:
+        return ids.change_key(self.key, self.version)
+
+    @property
+    def mailbox(self) -> Mailbox:
+        return self.folder.mailbox
+
+    def touch(self, names: list[str] | None = None) -> None:
+        """Record a modification: a new change key, and which properties changed."""
+        self.version += 1
+        self.modified = now()
+        for name in names or ():
+            self.field_versions[name] = self.version
+
+
+@dataclass(eq=False)
+class Mailbox:
+    smtp: str
+    name: str
+    kind: str = "person"  # person or room
+    folders: dict[str, Folder] = field(default_factory=dict)  # by distinguished name
+
+    def folder(self, distinguished: str) -> Folder:
+        return self.folders[distinguished]
+
+
+class Store:
+    """All mailboxes of the organisation, with id indexes and per-folder change logs."""
+
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self.mailboxes: dict[str, Mailbox] = {}
+        self._folders: dict[bytes, Folder] = {}
+        self._items: dict[bytes, Item] = {}
+        self._seq = itertools.count(1)
+        # Identifies this store's sync states: a state from another store is invalid.
+        self.epoch = ids.new_key()[:8]
+
+    # --- mailboxes and folders ---------------------------------------------------------------
+
+    def add_mailbox(self, smtp: str, name: str, kind: str = "person") -> Mailbox:
+        with self.lock:
+            smtp = smtp.lower()
+            if smtp in self.mailboxes:
+                return self.mailboxes[smtp]
+            mbx = Mailbox(smtp=smtp, name=name, kind=kind)
+            root = self._new_folder(mbx, "root", None)
+            top = self._new_folder(mbx, "msgfolderroot", root)
+            for dname in DISTINGUISHED:
+                if dname in ("root", "msgfolderroot"):
+                    continue
+                self._new_folder(mbx, dname, root if dname in _UNDER_ROOT else top)
+            self.mailboxes[smtp] = mbx
+            return mbx
+
+    def _new_folder(self, mbx: Mailbox, dname: str, parent: Folder | None) -> Folder:
+        element, cls, display = DISTINGUISHED[dname]
+        f = Folder(ids.new_key(), mbx, dname, element, cls, display, parent)
+        mbx.folders[dname] = f
+        self._folders[f.key] = f
+        return f
+
+    def mailbox(self, smtp: str) -> Mailbox | None:
+        return self.mailboxes.get(smtp.lower())
+
+    def folder_by_key(self, key: bytes) -> Folder | None:
+        return self._folders.get(key)
+
+    def child_folders(self, parent: Folder) -> list[Folder]:
+        return [f for f in parent.mailbox.folders.values() if f.parent is parent]
+
+    # --- items ---------------------------------------------------------------------------------
+
+    def item_by_key(self, key: bytes) -> Item | None:
+        return self._items.get(key)
+
+    def next_seq(self) -> int:
+        return next(self._seq)
+
+    def add_item(
+        self,
+        folder: Folder,
+        kind: str,
+        props: dict[str, etree._Element],
+        extended: dict[ExtKey, etree._Element],
+    ) -> Item:
+        with self.lock:
+            ts = now()
+            item = Item(ids.new_key(), kind, folder, props, extended, ts, ts)
+            self._items[item.key] = item
+            folder.items[item.key] = item
+            seq = self.next_seq()
+            folder.changes[item.key] = Change(seq, seq)
+            return item
+
+    def record_update(self, item: Item) -> None:
+        with self.lock:
+            change = item.folder.changes.get(item.key)
+            seq = self.next_seq()
+            if change is None:
+                item.folder.changes[item.key] = Change(seq, seq)
+            else:
+                change.last_seq = seq
+
+    def remove_item(self, item: Item) -> None:
+        """Take the item out of its folder; the change log keeps a tombstone for sync."""
+        with self.lock:
+            folder = item.folder
+            folder.items.pop(item.key, None)
+            self._items.pop(item.key, None)
+            change = folder.changes.get(item.key)
+            seq = self.next_seq()
+            if change is None:
+                change = folder.changes[item.key] = Change(seq, seq)
+            change.last_seq = seq
+            change.deleted = True
+            change.item_id = item.id
+            change.change_key = item.change_key
+
+    def move_item(self, item: Item, target: Folder) -> Item:
+        """Move to another folder; the item gets a new id there, as in Exchange."""
+        with self.lock:
+            self.remove_item(item)
+            moved = self.add_item(target, item.kind, item.props, item.extended)
+            moved.exceptions = item.exceptions
+            moved.deleted_occurrences = item.deleted_occurrences
+            moved.created = item.created
+            return moved
+
+    def stats(self) -> dict[str, int]:
+        with self.lock:
+            return {
+                "mailboxes": len(self.mailboxes),
+                "folders": len(self._folders),
+                "items": len(self._items),
+            }
