@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from datetime import datetime
+from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
 import pluggy
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, ValidationInfo, field_validator
 
 from roomsync import hookspecs
 from roomsync.errors import ConfigError
@@ -34,6 +35,27 @@ T = TypeVar("T")
 
 class NoOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+class TlsOptions(BaseModel):
+    """TLS options every connector that talks HTTPS shares: verification is on by default."""
+
+    verify_tls: bool = True
+
+    ca_file: Path | None = None
+    """PEM file of a certificate authority to trust besides the system's (a private CA, a
+    TLS-inspecting proxy, the Exchange simulator's ``--tls``)."""
+
+    @field_validator("ca_file")
+    @classmethod
+    def _ca_file(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        if value is None:
+            return None
+        if info.data.get("verify_tls") is False:
+            raise ValueError("is not used when verify_tls = false; remove one of the two")
+        if not value.is_file():
+            raise ValueError(f"file not found: {value}")
+        return value
 
 
 class Connector:

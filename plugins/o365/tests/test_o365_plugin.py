@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -11,8 +9,8 @@ import pytest
 
 from roomsync.connector import ConnectorHost
 from roomsync.errors import ConfigError, ConnectorError
-from roomsync.model import EntryDraft, EntryUpdate, EventFields, ItemRef
 from roomsync.plugins import connector_class, installed_plugins
+from roomsync.testkit.hook_calls import server_hook_calls
 from roomsync_o365 import O365Connector, O365Options
 from roomsync_o365.connector import PROTOCOL_PENDING
 
@@ -24,27 +22,7 @@ CLIENT = "3fa85f64-5717-4562-b3fc-2c963f66afa6"
 OTHER_TENANT = "0b8c3f2a-95c3-4a4e-9f3e-3c0f1a2b4c5d"
 OTHER_CLIENT = "9d1c6e1e-4b0a-4f5e-8a57-1e2d3c4b5a69"
 
-START = datetime(2030, 5, 6, 9, 0, tzinfo=UTC)
-FIELDS = EventFields(title="Board meeting", start=START, end=START + timedelta(hours=1))
-
-HOST_CALLS: dict[str, Callable[[ConnectorHost], Any]] = {
-    "roomsync_check": lambda host: host.check("ada@example.org"),
-    "roomsync_create_entries": lambda host: host.create_entries(
-        "ada@example.org", [EntryDraft(stamp="R-1", fields=FIELDS)]
-    ),
-    "roomsync_update_entries": lambda host: host.update_entries(
-        "ada@example.org", [EntryUpdate(item_id="AAMk1", stamp="R-1", fields=FIELDS)]
-    ),
-    "roomsync_delete_entries": lambda host: host.delete_entries(
-        "ada@example.org", [ItemRef(item_id="AAMk1")]
-    ),
-    "roomsync_changes": lambda host: host.changes("ada@example.org", None),
-    "roomsync_list_entries": lambda host: host.list_entries(
-        "ada@example.org", START, START + timedelta(days=7)
-    ),
-    "roomsync_find_by_stamp": lambda host: host.find_by_stamp("ada@example.org", ["R-1"]),
-    "roomsync_free_busy": lambda host: host.free_busy(["ada@example.org"], START, START + timedelta(days=1)),
-}
+HOST_CALLS = server_hook_calls()
 
 
 def good_options(**changes: Any) -> dict[str, Any]:

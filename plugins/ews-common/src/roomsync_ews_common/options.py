@@ -6,14 +6,14 @@ its key path (``environments.NAME.options.KEY``) by :meth:`roomsync.connector.Co
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import BeforeValidator, ConfigDict, Field, ValidationInfo, field_validator
 
 from roomsync.config import SecretRef
+from roomsync.connector import TlsOptions
 
 
 def _reference_only(value: Any) -> Any:
@@ -28,7 +28,7 @@ def _reference_only(value: Any) -> Any:
 Secret = Annotated[SecretRef, BeforeValidator(_reference_only)]
 
 
-class EwsOptions(BaseModel):
+class EwsOptions(TlsOptions):
     """How to reach one Exchange organisation over EWS and how to act in its mailboxes."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
@@ -50,12 +50,6 @@ class EwsOptions(BaseModel):
     access: Literal["impersonation", "delegate"] = "impersonation"
     """Impersonation (the account acts as each mailbox) or delegate access (it was granted rights
     on each mailbox's calendar)."""
-
-    verify_tls: bool = True
-
-    ca_file: Path | None = None
-    """PEM file of the certificate authority that signed the server's certificate, for servers
-    whose certificate the system does not trust."""
 
     timezone: str = "UTC"
     """IANA name of the zone in which entries without a zone of their own are read and written."""
@@ -88,17 +82,6 @@ class EwsOptions(BaseModel):
         value = value.strip()
         if not value:
             raise ValueError("must not be empty")
-        return value
-
-    @field_validator("ca_file")
-    @classmethod
-    def _ca_file(cls, value: Path | None, info: ValidationInfo) -> Path | None:
-        if value is None:
-            return None
-        if info.data.get("verify_tls") is False:
-            raise ValueError("is not used when verify_tls = false; remove one of the two")
-        if not value.is_file():
-            raise ValueError(f"file not found: {value}")
         return value
 
     @field_validator("timezone")

@@ -7,8 +7,6 @@ its entry point. Needs pytest (``pip install roomsync-ews-common[test]``).
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -17,8 +15,8 @@ import pytest
 from roomsync.config import SecretRef
 from roomsync.connector import ConnectorHost
 from roomsync.errors import ConfigError, ConnectorError
-from roomsync.model import EntryDraft, EntryUpdate, EventFields, ItemRef
 from roomsync.plugins import connector_class, installed_plugins
+from roomsync.testkit.hook_calls import server_hook_calls
 from roomsync_ews_common.connector import PROTOCOL_PENDING, EwsConnector
 from roomsync_ews_common.options import EwsOptions
 
@@ -26,28 +24,7 @@ ENVIRONMENT = "onprem"
 PASSWORD_ENV = "ROOMSYNC_TEST_EWS_PASSWORD"
 PASSWORD = "Ews-Secret#4711"
 
-START = datetime(2030, 5, 6, 9, 0, tzinfo=UTC)
-FIELDS = EventFields(title="Board meeting", start=START, end=START + timedelta(hours=1))
-
-# Each call of the host that reaches a connector hook which needs a server.
-HOST_CALLS: dict[str, Callable[[ConnectorHost], Any]] = {
-    "roomsync_check": lambda host: host.check("ada@example.org"),
-    "roomsync_create_entries": lambda host: host.create_entries(
-        "ada@example.org", [EntryDraft(stamp="R-1", fields=FIELDS)]
-    ),
-    "roomsync_update_entries": lambda host: host.update_entries(
-        "ada@example.org", [EntryUpdate(item_id="AAMk1", stamp="R-1", fields=FIELDS)]
-    ),
-    "roomsync_delete_entries": lambda host: host.delete_entries(
-        "ada@example.org", [ItemRef(item_id="AAMk1")]
-    ),
-    "roomsync_changes": lambda host: host.changes("ada@example.org", None),
-    "roomsync_list_entries": lambda host: host.list_entries(
-        "ada@example.org", START, START + timedelta(days=7)
-    ),
-    "roomsync_find_by_stamp": lambda host: host.find_by_stamp("ada@example.org", ["R-1"]),
-    "roomsync_free_busy": lambda host: host.free_busy(["ada@example.org"], START, START + timedelta(days=1)),
-}
+HOST_CALLS = server_hook_calls()
 
 # (a change to good options, the key the error must name, a word the message must contain)
 BAD_OPTIONS: list[tuple[dict[str, Any], str, str]] = [

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 import uuid
-from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
@@ -19,11 +18,11 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
-    ValidationInfo,
     field_validator,
 )
 
 from roomsync.config import SecretRef
+from roomsync.connector import TlsOptions
 
 _DOMAIN = re.compile(r"(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]{0,62}")
 _MULTI_TENANT = {"common", "organizations", "consumers"}
@@ -101,7 +100,7 @@ class TenantCredentials(BaseModel):
     """Reference to a client secret of the app registration."""
 
 
-class O365Options(TenantCredentials):
+class O365Options(TenantCredentials, TlsOptions):
     """The default tenant's credentials, the service endpoints and the per-domain overrides."""
 
     graph_url: HttpsBase = "https://graph.microsoft.com/v1.0"
@@ -109,11 +108,6 @@ class O365Options(TenantCredentials):
 
     login_url: HttpsBase = "https://login.microsoftonline.com"
     """The sign-in authority (e.g. https://login.microsoftonline.us for US Government)."""
-
-    verify_tls: bool = True
-
-    ca_file: Path | None = None
-    """PEM file of a certificate authority to trust in addition, e.g. of a TLS-inspecting proxy."""
 
     tenant_overrides: dict[MailDomain, TenantCredentials] = Field(default_factory=dict)
     """Mail domain (``example.org``) to the credentials of the tenant that holds its mailboxes."""
@@ -128,17 +122,6 @@ class O365Options(TenantCredentials):
                 if domain in seen:
                     raise ValueError(f"mail domain {domain} is given twice")
                 seen.add(domain)
-        return value
-
-    @field_validator("ca_file")
-    @classmethod
-    def _ca_file(cls, value: Path | None, info: ValidationInfo) -> Path | None:
-        if value is None:
-            return None
-        if info.data.get("verify_tls") is False:
-            raise ValueError("is not used when verify_tls = false; remove one of the two")
-        if not value.is_file():
-            raise ValueError(f"file not found: {value}")
         return value
 
     def credentials_for(self, mailbox: str) -> TenantCredentials:
