@@ -9,7 +9,7 @@ stamp, so a test mailbox with other entries in it does not disturb them.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import date, datetime, time, timedelta
 from typing import Any, ClassVar
 
@@ -420,6 +420,16 @@ class ConnectorSuite:
         if not kit.capabilities.recurrence:
             pytest.skip("the connector declares recurrence=False")
 
+    def _needs_free_busy(self, kit: ConnectorKit) -> None:
+        if not kit.capabilities.free_busy:
+            pytest.skip("the connector declares free_busy=False")
+
+    @staticmethod
+    def _busy_if_supported(kit: ConnectorKit, probe: Callable[[], None]) -> None:
+        """The free/busy part of a series test; its round trip counts without it."""
+        if kit.capabilities.free_busy:
+            kit.eventually(probe)
+
     def _series_round_trip(self, kit: ConnectorKit, fields: EventFields) -> CalendarEntry:
         draft = kit.draft(fields)
         [item_id] = created_ids(kit.create([draft]))
@@ -466,7 +476,7 @@ class ConnectorSuite:
             assert span(occ[1].start, occ[1].end) not in found, "a moved occurrence leaves its slot"
             assert span(occ[3].start, occ[3].end) not in found, "a cancelled occurrence is not busy"
 
-        kit.eventually(busy)
+        self._busy_if_supported(kit, busy)
 
     def test_monthly_series_by_weekday_round_trips(self, kit: ConnectorKit) -> None:
         self._needs_recurrence(kit)
@@ -497,7 +507,7 @@ class ConnectorSuite:
                 [answer] = kit.host.free_busy([kit.mailbox], *window)
                 assert expected <= spans(answer)
 
-            kit.eventually(busy)
+            self._busy_if_supported(kit, busy)
 
     def test_series_across_a_dst_change_keeps_its_wall_clock_time(self, kit: ConnectorKit) -> None:
         self._needs_recurrence(kit)
@@ -527,11 +537,12 @@ class ConnectorSuite:
                     f"no busy time at {local.isoformat()}"
                 )
 
-        kit.eventually(busy)
+        self._busy_if_supported(kit, busy)
 
     # --- free/busy ----------------------------------------------------------------------------
 
     def test_free_busy_of_mailbox_and_room(self, kit: ConnectorKit) -> None:
+        self._needs_free_busy(kit)
         meeting = kit.fields(
             "Workshop", 20, 10, rooms=(kit.room,), participants=(Participant(email=kit.other_mailbox),)
         )
@@ -555,12 +566,14 @@ class ConnectorSuite:
         kit.eventually(busy)
 
     def test_free_busy_answers_in_the_order_asked(self, kit: ConnectorKit) -> None:
+        self._needs_free_busy(kit)
         kit.create([kit.draft(kit.fields("Ordered", 21, 10, rooms=(kit.room,)))])
         for asked in ([kit.room, kit.other_mailbox, kit.mailbox], [kit.mailbox, kit.room, kit.other_mailbox]):
             answers = kit.host.free_busy(asked, kit.at(21, 0), kit.at(22, 0))
             assert [a.mailbox for a in answers] == asked
 
     def test_free_busy_of_an_empty_window_has_no_intervals(self, kit: ConnectorKit) -> None:
+        self._needs_free_busy(kit)
         kit.create([kit.draft(kit.fields("Elsewhere", 22, 10, rooms=(kit.room,)))])
         answers = kit.host.free_busy([kit.mailbox, kit.room], kit.at(22, 12), kit.at(22, 13))
         assert [(a.mailbox, a.intervals, a.error) for a in answers] == [
@@ -569,6 +582,7 @@ class ConnectorSuite:
         ]
 
     def test_free_busy_with_end_before_start_is_refused(self, kit: ConnectorKit) -> None:
+        self._needs_free_busy(kit)
         start, end = kit.at(23, 9), kit.at(23, 17)
         with pytest.raises((ValueError, ConnectorError)):
             kit.host.free_busy([kit.mailbox], end, start)
