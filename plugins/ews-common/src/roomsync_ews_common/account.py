@@ -1,0 +1,177 @@
+"""exchangelib accounts for one EWS environment: pinned version, bounded retries, TLS as configured.
+
+One :class:`AccountPool` per connector builds a single exchangelib ``Configuration`` (so every
+mailbox shares its connections) and one ``Account`` per mailbox, cached until :meth:`close`.
+
+TLS: exchangelib sends through ``requests`` with a class-wide HTTP adapter. Instead of turning
+verification off for the whole process, :class:`EndpointTlsAdapter` is installed as that adapter
+and looks the verification setting up per endpoint (scheme, host and port of the EWS url). Limits:
+one setting per endpoint and process (two environments naming the same url share the one
+registered last), and a named CA file is trusted in addition to the ``certifi`` bundle that
+``requests`` uses, not the operating system's store.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import tempfile
+import threading
+from pathlib import Path
+from typing import Any, ClassVar
+from urllib.parse import urlsplit
+
+import certifi
+import requests.adapters
+from exchangelib import DELEGATE, IMPERSONATION, Account, Configuration, Credentials, FaultTolerance
+from exchangelib.ewsdatetime import EWSTimeZone
+from exchangelib.protocol import BaseProtocol
+from exchangelib.transport import BASIC, NTLM
+from exchangelib.version import EXCHANGE_2007_SP1, EXCHANGE_2010_SP1, EXCHANGE_2013, Build, Version
+
+from roomsync_ews_common.options import EwsOptions
+
+log = logging.getLogger(__name__)
+
+BUILDS: dict[str, Build] = {
+    "Exchange2007_SP1": EXCHANGE_2007_SP1,
+    "Exchange2010_SP1": EXCHANGE_2010_SP1,
+    "Exchange2013": EXCHANGE_2013,
+}
+"""The build each pinned dialect stands for; exchangelib decides what it may send by the build."""
+
+MAX_RETRY_WAIT_SECONDS = 60
+"""How long exchangelib may back off for one request (ErrorServerBusy, 503) before giving up."""
+
+
+def pinned_version(request_server_version: str) -> Version:
+    """The exchangelib version for a dialect, so no request is spent on guessing it."""
+    try:
+        build = BUILDS[request_server_version]
+    except KeyError:
+        raise ValueError(f"no build known for EWS dialect {request_server_version!r}") from None
+    return Version(build=build, api_version=request_server_version)
+
+
+def endpoint_key(url: str) -> str:
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    return f"{parts.scheme}://{(parts.hostname or '').lower()}:{port}"
+
+
+class EndpointTlsAdapter(requests.adapters.HTTPAdapter):
+    """A requests adapter whose certificate verification follows the endpoint's configuration.
+
+    Endpoints nobody registered keep what the caller asked for, so other users of exchangelib in
+    the same process are not affected.
+    """
+
+    _verify: ClassVar[dict[str, bool | str]] = {}
+    _lock: ClassVar[threading.Lock] = threading.Lock()
+
+    @classmethod
+    def register(cls, url: str, verify: bool | str) -> None:
+        with cls._lock:
+            cls._verify[endpoint_key(url)] = verify
+
+    @classmethod
+    def unregister(cls, url: str) -> None:
+        with cls._lock:
+            cls._verify.pop(endpoint_key(url), None)
+
+    @classmethod
+    def install(cls) -> None:
+        """Make exchangelib create this adapter; an adapter someone else installed is kept."""
+        current = BaseProtocol.HTTP_ADAPTER_CLS
+        if current is requests.adapters.HTTPAdapter:
+            BaseProtocol.HTTP_ADAPTER_CLS = cls
+        elif not issubclass(current, cls):
+            log.warning(
+                "exchangelib uses the HTTP adapter %s; TLS options of EWS environments are not applied",
+                current.__name__,
+            )
+
+    def send(self, request: Any, *args: Any, **kwargs: Any) -> Any:
+        with self._lock:
+            verify = self._verify.get(endpoint_key(request.url or ""))
+        if verify is not None:
+            kwargs["verify"] = verify
+        return super().send(request, *args, **kwargs)
+
+
+def _trust_bundle(ca_file: Path) -> str:
+    """A PEM file holding the certifi bundle and the configured CA: that CA besides the usual ones."""
+    handle, name = tempfile.mkstemp(prefix="roomsync-ews-ca-", suffix=".pem")
+    with os.fdopen(handle, "wb") as out:
+        out.write(Path(certifi.where()).read_bytes())
+        out.write(b"\n")
+        out.write(ca_file.read_bytes())
+    return name
+
+
+class AccountPool:
+    """The exchangelib accounts of one environment, one per mailbox, built on first use."""
+
+    def __init__(self, options: EwsOptions, request_server_version: str) -> None:
+        self.options = options
+        self.version = pinned_version(request_server_version)
+        self._accounts: dict[str, Account] = {}
+        self._lock = threading.Lock()
+        self._config: Configuration | None = None
+        self._bundle: str | None = None
+
+    def _configuration(self) -> Configuration:
+        if self._config is None:
+            options = self.options
+            verify: bool | str = options.verify_tls
+            if options.verify_tls and options.ca_file is not None:
+                self._bundle = _trust_bundle(options.ca_file)
+                verify = self._bundle
+            EndpointTlsAdapter.install()
+            EndpointTlsAdapter.register(options.url, verify)
+            credentials = Credentials(
+                username=options.username, password=options.password.reveal().get_secret_value()
+            )
+            self._config = Configuration(
+                credentials=credentials,
+                service_endpoint=options.url,
+                auth_type=BASIC if options.auth == "basic" else NTLM,
+                version=self.version,
+                retry_policy=FaultTolerance(max_wait=MAX_RETRY_WAIT_SECONDS),
+                max_connections=options.max_concurrency,
+            )
+        return self._config
+
+    def account(self, mailbox: str) -> Account:
+        """The account acting in ``mailbox`` (impersonating it or as its delegate)."""
+        mailbox = mailbox.strip().lower()
+        with self._lock:
+            found = self._accounts.get(mailbox)
+            if found is None:
+                found = Account(
+                    primary_smtp_address=mailbox,
+                    config=self._configuration(),
+                    autodiscover=False,
+                    access_type=IMPERSONATION if self.options.access == "impersonation" else DELEGATE,
+                    default_timezone=EWSTimeZone(self.options.timezone),
+                    locale="en_US",
+                )
+                self._accounts[mailbox] = found
+            return found
+
+    def close(self) -> None:
+        """Close the sessions and forget the accounts; a later call builds them again."""
+        with self._lock:
+            accounts, self._accounts = list(self._accounts.values()), {}
+            config, self._config = self._config, None
+            bundle, self._bundle = self._bundle, None
+        protocols = {id(a.protocol): a.protocol for a in accounts}
+        for protocol in protocols.values():
+            with contextlib.suppress(Exception):
+                protocol.close()
+        if config is not None:
+            EndpointTlsAdapter.unregister(self.options.url)
+        if bundle is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(bundle)
