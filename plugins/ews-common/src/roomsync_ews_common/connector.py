@@ -77,6 +77,7 @@ from roomsync.model import (
 from roomsync_ews_common import mapping
 from roomsync_ews_common import stamp as props
 from roomsync_ews_common.account import AccountPool
+from roomsync_ews_common.availability import free_busy
 from roomsync_ews_common.options import EwsOptions
 
 PROTOCOL_PENDING = pending_phrase("EWS")
@@ -166,7 +167,7 @@ class EwsConnector(PendingProtocolConnector):
         return Capabilities(
             recurrence=True,
             push=False,
-            free_busy=False,
+            free_busy=True,
             max_batch=BATCH,
             max_freebusy_mailboxes=100,
             max_freebusy_days=42,
@@ -201,15 +202,15 @@ class EwsConnector(PendingProtocolConnector):
             return steps
         step("read", lambda: self._check_read(mailbox, now))
         step("write", lambda: self._check_write(mailbox, now))
-        steps.append(
-            CheckStep(
-                name="free/busy",
-                ok=True,
-                detail=f"not checked: this release of {self.distribution()} does not read free/busy yet",
-            )
-        )
+        step("free/busy", lambda: self._check_free_busy(mailbox, now))
         step("change detection", lambda: self._check_changes(mailbox))
         return steps
+
+    def _check_free_busy(self, mailbox: str, now: datetime) -> str:
+        [answer] = free_busy(self._account(mailbox).protocol, [mailbox], now, now + timedelta(days=1))
+        if answer.error:
+            raise ConnectorError(f"GetUserAvailability answered for {mailbox}: {answer.error}")
+        return f"{len(answer.intervals)} busy intervals in the next 24 hours"
 
     @hookimpl
     def roomsync_create_entries(self, mailbox: str, drafts: list[EntryDraft]) -> list[WriteResult]:
@@ -280,11 +281,9 @@ class EwsConnector(PendingProtocolConnector):
         _require_window(start, end)
         if not self.speaks_ews():
             return super().roomsync_free_busy(mailboxes, start, end)
-        raise ConnectorError(
-            f"{self.distribution()}: free/busy over EWS (GetUserAvailability) is not in this release; "
-            f"environment {self.environment!r} cannot read free/busy of {len(mailboxes)} mailboxes "
-            "(roomsync_free_busy)"
-        )
+        doing = f"read free/busy of {len(mailboxes)} mailboxes"
+        with self._calling("roomsync_free_busy", mailboxes[0] if mailboxes else "", doing):
+            return free_busy(self._account(mailboxes[0]).protocol, mailboxes, start, end)
 
     @hookimpl
     def roomsync_close(self) -> None:

@@ -414,6 +414,22 @@ class EwsSimulatorSuite(ConnectorSuite):
         [again] = kit.create(drafts[:1])
         assert again.item_id == ids[0]
 
+    def test_free_busy_over_a_long_window_is_asked_in_pieces(self, kit: ConnectorKit, sim: Any) -> None:
+        early = kit.fields("Early", 3, 9)
+        late = kit.fields("Late", 70, 9)
+        created_ids(kit.create([kit.draft(early), kit.draft(late)]))
+        before = sim.simulator.counts["GetUserAvailability"]
+        [answer] = kit.host.free_busy([kit.mailbox], kit.at(1, 0), kit.at(80, 0))  # 79 days: 2 pieces
+        assert sim.simulator.counts["GetUserAvailability"] - before == 2
+        found = {(i.start, i.end) for i in answer.intervals}
+        assert {(early.start, early.end), (late.start, late.end)} <= found
+
+    def test_free_busy_of_an_unknown_mailbox_fails_alone(self, kit: ConnectorKit) -> None:
+        created_ids(kit.create([kit.draft(kit.fields("Known", 34, 9))]))
+        known, unknown = kit.host.free_busy([kit.mailbox, "nobody@example.org"], kit.at(34, 0), kit.at(35, 0))
+        assert known.error is None and known.intervals
+        assert unknown.mailbox == "nobody@example.org" and unknown.error and not unknown.intervals
+
     def test_busy_server_is_waited_for(self, kit: ConnectorKit, sim: Any) -> None:
         sim.simulator.faults.add("server_busy", count=1, operations=["CreateItem"], back_off_ms=200)
         [item_id] = created_ids(kit.create([kit.draft(kit.fields("After back-off", 32, 9))]))
