@@ -3,14 +3,38 @@
 from __future__ import annotations
 
 import logging
+import signal
 import tempfile
 import threading
 from pathlib import Path
+from typing import Any
 
 import click
 
 from roomsync_sim.dialects import DIALECTS
 from roomsync_sim.seed import SeedError, load_seed_file
+
+
+def parse_fault(spec: str) -> tuple[str, dict[str, Any]]:
+    """``kind[:key=value,...]`` to the arguments of ``FaultPlan.add``; operations joined by '+'."""
+    from roomsync_sim.faults import KINDS
+
+    kind, _, rest = spec.partition(":")
+    kind = kind.strip()
+    if kind not in KINDS:
+        raise ValueError(f"unknown fault {kind!r}; choose one of {', '.join(KINDS)}")
+    options: dict[str, Any] = {}
+    for part in filter(None, (p.strip() for p in rest.split(","))):
+        key, sep, value = part.partition("=")
+        if not sep:
+            raise ValueError(f"fault option {part!r} is not key=value")
+        if key == "operations":
+            options[key] = [o for o in value.split("+") if o]
+        elif key in ("count", "ms", "back_off_ms", "limit"):
+            options[key] = int(value)
+        else:
+            raise ValueError(f"unknown fault option {key!r} (count, ms, back_off_ms, limit, operations)")
+    return kind, options
 
 
 @click.group("sim")
@@ -49,6 +73,34 @@ def sim() -> None:
     help="Check requests and responses against the dialect's schema set.",
 )
 @click.option("--latency-ms", type=int, default=0, help="Added latency for every request.")
+@click.option(
+    "--fault",
+    "faults",
+    multiple=True,
+    metavar="KIND[:key=value,...]",
+    help=(
+        "A fault rule, repeatable: e.g. server_busy:count=3,back_off_ms=200, concurrency:limit=4, "
+        "slow:ms=5000,operations=CreateItem+GetItem, reset:count=1."
+    ),
+)
+@click.option(
+    "--state",
+    "state_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Keep the organisation in this file across restarts (created when missing).",
+)
+@click.option(
+    "--allow-remote-callbacks",
+    is_flag=True,
+    help="Let push subscriptions name callback URLs beyond loopback.",
+)
+@click.option(
+    "--minute-seconds",
+    type=click.FloatRange(0.01, 60),
+    default=60.0,
+    show_default=True,
+    help="Test switch: real seconds per minute of subscription timers (keep-alives, expiry).",
+)
 @click.option("-v", "--verbose", is_flag=True, help="Log every request.")
 def serve(
     dialect: str,
@@ -59,6 +111,10 @@ def serve(
     tls_dir: Path | None,
     validate: bool,
     latency_ms: int,
+    faults: tuple[str, ...],
+    state_file: Path | None,
+    allow_remote_callbacks: bool,
+    minute_seconds: float,
     verbose: bool,
 ) -> None:
     """Serve EWS at /EWS/Exchange.asmx until interrupted."""
@@ -68,11 +124,16 @@ def serve(
     logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING)
     try:
         seed = load_seed_file(seed_file) if seed_file else None
-        simulator = Simulator(dialect, seed, validate=validate)
+        rules = [parse_fault(spec) for spec in faults]
+        simulator = Simulator(dialect, seed, validate=validate, state_file=state_file)
     except (SeedError, ValueError, OSError) as e:
         raise click.ClickException(str(e)) from e
     if latency_ms:
         simulator.faults.add("latency", ms=latency_ms)
+    for kind, options in rules:
+        simulator.faults.add(kind, **options)
+    simulator.notifier.minute_seconds = minute_seconds
+    simulator.notifier.allow_remote_callbacks = allow_remote_callbacks
     context = None
     ca_file = None
     if tls:
@@ -91,16 +152,21 @@ def serve(
     click.echo(f"control_url: {scheme}://{shown_host}:{actual_port}/_sim/")
     if ca_file:
         click.echo(f"ca_file: {ca_file}")
+    if state_file:
+        click.echo(f"state_file: {state_file}")
     if not seed_file:
         click.echo("seed: built-in (svc@example.org / svc-password may impersonate everyone)")
     click.echo("ready", nl=True)
     stop = threading.Event()
+    # SIGTERM ends the server the way Ctrl-C does: streams closed, state file written.
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
         while not stop.wait(0.5):
             pass
     except KeyboardInterrupt:
         pass
     finally:
+        simulator.close()
         httpd.shutdown()
         httpd.server_close()
         thread.join(timeout=5)

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import tzinfo
+from typing import TYPE_CHECKING
 
 from roomsync_sim.auth import Directory
 from roomsync_sim.dialects import Dialect
 from roomsync_sim.seed import User
 from roomsync_sim.store import Mailbox, Store
+
+if TYPE_CHECKING:
+    from roomsync_sim.notifications import Notifier
 
 VERSION_ORDER = (
     "Exchange2007",
@@ -41,6 +46,9 @@ class Context:
     caller: User
     identity: str  # the mailbox the request acts as (the impersonated one, or the caller's)
     tz_context: tzinfo | None = None
+    notifier: Notifier | None = None
+    # Set by GetStreamingEvents: the answer is this stream of SOAP envelopes, not one document.
+    stream: Iterator[bytes] | None = None
 
     def at_least(self, version: str) -> bool:
         return VERSION_ORDER.index(self.version) >= VERSION_ORDER.index(version)

@@ -4,7 +4,12 @@
 - ``POST /_sim/reset``: empty the store and counters (body: optional seed document);
 - ``POST /_sim/faults``: add a rule (``{"kind": "server_busy", "count": 1, "back_off_ms": 50}``);
 - ``DELETE /_sim/faults`` (or ``POST /_sim/faults/clear``): remove all rules;
-- ``POST /_sim/validation``: ``{"enabled": true}`` switches schema validation.
+- ``POST /_sim/validation``: ``{"enabled": true}`` switches schema validation;
+- ``POST /_sim/notifications``: test switches of notifications: ``{"minute_seconds": 0.5}``
+  (real seconds per subscription minute: pull Timeout, push StatusFrequency, streaming
+  ConnectionTimeout and keep-alives), ``{"allow_remote_callbacks": true}`` (push callbacks
+  beyond loopback);
+- ``POST /_sim/state``: write the state file now (with ``--state``).
 """
 
 from __future__ import annotations
@@ -37,11 +42,29 @@ def handle(sim: Simulator, method: str, path: str, body: bytes) -> tuple[int, di
                 operations=data.get("operations"),
                 ms=int(data.get("ms", 0)),
                 back_off_ms=int(data.get("back_off_ms", 1000)),
+                limit=int(data.get("limit", 0)),
             )
             return 200, rule.to_dict()
         if (route == "faults" and method == "DELETE") or (route == "faults/clear" and method == "POST"):
             sim.faults.clear()
             return 200, {"ok": True}
+        if route == "notifications" and method == "POST":
+            notifier = sim.notifier
+            with notifier.cond:
+                if "minute_seconds" in data:
+                    value = float(data["minute_seconds"])
+                    if not 0.01 <= value <= 60:
+                        raise ValueError("minute_seconds must be between 0.01 and 60")
+                    notifier.minute_seconds = value
+                if "allow_remote_callbacks" in data:
+                    notifier.allow_remote_callbacks = bool(data["allow_remote_callbacks"])
+                notifier.cond.notify_all()
+            return 200, notifier.stats()
+        if route == "state" and method == "POST":
+            if sim.persistence is None:
+                return 409, {"error": "the simulator was started without a state file"}
+            sim.persistence.save(sim)
+            return 200, {"saved": str(sim.persistence.path)}
         if route == "validation" and method == "POST":
             sim.validate = bool(data.get("enabled", True))
             return 200, {"validate": sim.validate}

@@ -8,7 +8,13 @@ only to some operations:
 - ``http_503``: answer HTTP 503 Service Unavailable;
 - ``reset``: close the connection without answering, before doing anything;
 - ``drop_after_apply``: carry out the operation, then close the connection without answering
-  (what makes naive clients create duplicates).
+  (what makes naive clients create duplicates);
+- ``slow``: carry out the operation, then hold the answer back ``ms`` (past a client's timeout;
+  given up as soon as the client closes the connection);
+- ``concurrency``: at most ``limit`` requests of one account in progress at once (EWSMaxConcurrency);
+  one more is answered ``ErrorExceededConnectionCount``. ``count`` limits the refusals.
+
+``reset`` sends a TCP reset (RST) rather than an orderly close.
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-KINDS = ("latency", "server_busy", "http_503", "reset", "drop_after_apply")
+KINDS = ("latency", "server_busy", "http_503", "reset", "drop_after_apply", "slow", "concurrency")
 
 
 @dataclass
@@ -28,6 +34,7 @@ class FaultRule:
     ms: int = 0
     back_off_ms: int = 1000
     fired: int = 0
+    limit: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -36,6 +43,7 @@ class FaultRule:
             "operations": sorted(self.operations) if self.operations else None,
             "ms": self.ms,
             "back_off_ms": self.back_off_ms,
+            "limit": self.limit,
             "fired": self.fired,
         }
 
@@ -53,10 +61,14 @@ class FaultPlan:
         operations: list[str] | None = None,
         ms: int = 0,
         back_off_ms: int = 1000,
+        limit: int = 0,
     ) -> FaultRule:
         if kind not in KINDS:
             raise ValueError(f"unknown fault {kind!r}; choose one of {', '.join(KINDS)}")
+        if kind == "concurrency" and limit < 1:
+            raise ValueError("a concurrency rule needs a limit of at least 1")
         rule = FaultRule(kind, count, frozenset(operations) if operations else None, ms, back_off_ms)
+        rule.limit = limit
         with self._lock:
             self.rules.append(rule)
         return rule
@@ -77,6 +89,14 @@ class FaultPlan:
                     rule.count -= 1
                 rule.fired += 1
                 return rule
+        return None
+
+    def peek(self, kind: str) -> FaultRule | None:
+        """The first live rule of ``kind`` (any operation), without using it up."""
+        with self._lock:
+            for rule in self.rules:
+                if rule.kind == kind and (rule.count is None or rule.count > 0):
+                    return rule
         return None
 
     def to_list(self) -> list[dict[str, Any]]:

@@ -8,6 +8,8 @@ dialect's schema order, so the same item is valid in every dialect that has its 
 from __future__ import annotations
 
 import copy
+import functools
+import pathlib
 import secrets
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
@@ -160,12 +162,26 @@ class Shape:
     body_type: str = "Best"
 
 
+_SHAPES: dict[bytes, Shape] = {}
+
+
 def parse_shape(elem: etree._Element | None) -> Shape:
+    """The shape of a request; cached by its XML, since clients send the same shapes again and
+    again (exchangelib's full calendar item shape names about 200 properties). Shapes are read-only.
+    """
     if elem is None:
         return Shape()
+    key = etree.tostring(elem)
+    cached = _SHAPES.get(key)
+    if cached is not None:
+        return cached
     base = elem.findtext(t("BaseShape")) or "Default"
     body_type = elem.findtext(t("BodyType")) or "Best"
-    return Shape(base, path_children(elem.find(t("AdditionalProperties"))), body_type)
+    shape = Shape(base, path_children(elem.find(t("AdditionalProperties"))), body_type)
+    if len(_SHAPES) >= 256:
+        _SHAPES.clear()
+    _SHAPES[key] = shape
+    return shape
 
 
 # --- reading from requests -------------------------------------------------------------------
@@ -190,6 +206,18 @@ def normalise_times(props: dict[str, etree._Element], ctx: Context | None) -> No
             elem.text = format_datetime(value)
 
 
+@functools.cache
+def boolean_elements() -> frozenset[str]:
+    """Names of the item elements the newest schema types ``xs:boolean``.
+
+    A client may write ``1``/``0``; Exchange stores the value and answers ``true``/``false``.
+    """
+    types = pathlib.Path(__file__).with_name("schemas") / "exchange2016" / "types.xsd"
+    tree = etree.parse(str(types), etree.XMLParser(resolve_entities=False, no_network=True))
+    xs = "{http://www.w3.org/2001/XMLSchema}"
+    return frozenset(e.get("name", "") for e in tree.iter(f"{xs}element") if e.get("type") == "xs:boolean")
+
+
 def read_item_element(
     elem: etree._Element, ctx: Context
 ) -> tuple[dict[str, etree._Element], dict[ExtKey, etree._Element]]:
@@ -208,6 +236,8 @@ def read_item_element(
         elif name in COMPUTED:
             raise OperationError("ErrorInvalidPropertySet", f"The property {name} is read-only.")
         else:
+            if name in boolean_elements() and child.text in ("1", "0"):
+                child.text = "true" if child.text == "1" else "false"
             props[name] = child
     return props, extended
 
@@ -410,8 +440,11 @@ def computed(item: Item, name: str, ctx: Context, occ: OccurrenceView | None) ->
         return [_el(name, kind)]
     if name == "IsRecurring":
         return [_el(name, _bool(is_master or occ is not None))]
-    if name in ("IsAllDayEvent", "IsCancelled"):
+    meeting = item.meeting  # set on attendee copies and organizer items (roomsync_sim.meetings)
+    if name == "IsAllDayEvent":
         return [_el(name, "false")]
+    if name == "IsCancelled":
+        return [_el(name, _bool(bool(meeting.get("cancelled"))))]
     if name == "LegacyFreeBusyStatus":
         return [_el(name, "Busy")]
     attendees = any(
@@ -421,17 +454,20 @@ def computed(item: Item, name: str, ctx: Context, occ: OccurrenceView | None) ->
     if name == "IsMeeting":
         return [_el(name, _bool(attendees))]
     if name == "MeetingRequestWasSent":
-        return [_el(name, _bool(attendees and item.field_versions.get("_sent", 0) > 0))]
+        sent = attendees and item.field_versions.get("_sent", 0) > 0 and "organizer" not in meeting
+        return [_el(name, _bool(sent))]
     if name == "IsResponseRequested":
         return [_el(name, "true")]
     if name == "MyResponseType":
-        return [_el(name, "Organizer")]
+        return [_el(name, meeting.get("response", "Organizer"))]
     if name == "Organizer":
-        return [_mailbox("Organizer", ctx, item.mailbox.smtp)]
+        return [_mailbox("Organizer", ctx, meeting.get("organizer", item.mailbox.smtp))]
     if name in ("ConflictingMeetingCount", "AdjacentMeetingCount"):
         return [_el(name, "0")]
     if name == "AppointmentState":
-        return [_el(name, "1" if attendees else "0")]
+        # bit 1: meeting, bit 2: received (an attendee's copy), bit 4: cancelled
+        state = (1 if attendees else 0) | (2 if "organizer" in meeting else 0)
+        return [_el(name, str(state | (4 if meeting.get("cancelled") else 0)))]
     if name == "AppointmentSequenceNumber":
         return [_el(name, "0")]
     if name == "AllowNewTimeProposal":

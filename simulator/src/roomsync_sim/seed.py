@@ -12,6 +12,24 @@ A seed is a TOML or JSON document (or a dict in tests)::
     [[rooms]]
     smtp = "room.1@example.org"
     name = "Room 1"
+    time_zone = "W. Europe Standard Time"   # optional (users too): Windows id or IANA name; UTC
+
+    [rooms.booking]                      # optional (Set-CalendarProcessing); Exchange's defaults
+    automate_processing = "AutoAccept"   # or AutoUpdate (tentative, no answer), None
+    allow_conflicts = false
+    booking_window_days = 180
+    max_duration_minutes = 1440
+    allow_recurring = true
+
+    [[distribution_lists]]               # members may be users, rooms or other lists
+    smtp = "team@example.org"
+    name = "Team"
+    members = ["alice@example.org"]
+
+    [[room_lists]]                       # GetRoomLists / GetRooms (2010 and later)
+    smtp = "building.a@example.org"
+    name = "Building A"
+    rooms = ["room.1@example.org"]
 
     [[grants]]
     kind = "impersonation"             # ApplicationImpersonation (2010+) / the AD rights (2007)
@@ -47,6 +65,13 @@ DEFAULT_SEED: dict[str, Any] = {
         {"smtp": "room.1@example.org", "name": "Room 1"},
         {"smtp": "room.2@example.org", "name": "Room 2"},
     ],
+    "room_lists": [
+        {
+            "smtp": "rooms@example.org",
+            "name": "All rooms",
+            "rooms": ["room.1@example.org", "room.2@example.org"],
+        }
+    ],
     "grants": [{"kind": "impersonation", "grantee": "svc@example.org"}],
 }
 
@@ -63,6 +88,29 @@ class User:
     tokens: list[str] = field(default_factory=list)
     aliases: list[str] = field(default_factory=list)
     kind: str = "person"
+    time_zone: str | None = None  # the mailbox's zone (working hours); None: UTC
+    booking: BookingPolicy | None = None  # rooms only
+
+
+@dataclass(frozen=True)
+class BookingPolicy:
+    """A room's automatic processing of meeting requests, with Exchange's defaults."""
+
+    automate_processing: str = "AutoAccept"  # AutoAccept, AutoUpdate or None
+    allow_conflicts: bool = False
+    booking_window_days: int = 180
+    max_duration_minutes: int = 1440
+    allow_recurring: bool = True
+
+
+@dataclass
+class Group:
+    """A distribution list (``dl``) or a room list (``roomlist``): members by SMTP address."""
+
+    smtp: str
+    name: str
+    kind: str
+    members: list[str]
 
 
 @dataclass
@@ -70,6 +118,7 @@ class Seed:
     users: list[User]
     impersonation: dict[str, set[str] | None]  # grantee -> scope (None: every mailbox)
     delegates: set[tuple[str, str]]  # (grantee, owner)
+    groups: list[Group] = field(default_factory=list)
 
 
 def load_seed_file(path: str | Path) -> dict[str, Any]:
@@ -99,8 +148,11 @@ def parse_seed(data: dict[str, Any]) -> Seed:
                     tokens=[str(x) for x in entry.get("tokens", [])],
                     aliases=[str(a).lower() for a in entry.get("aliases", [])],
                     kind=kind,
+                    time_zone=entry.get("time_zone"),
+                    booking=_booking(entry.get("booking"), f"{section}[{i}]") if kind == "room" else None,
                 )
             )
+    groups = _groups(data, set(seen))
     impersonation: dict[str, set[str] | None] = {}
     delegates: set[tuple[str, str]] = set()
     for i, grant in enumerate(data.get("grants", [])):
@@ -118,4 +170,40 @@ def parse_seed(data: dict[str, Any]) -> Seed:
             delegates.add((grantee, owner))
         else:
             raise SeedError(f"grants[{i}]: kind must be 'impersonation' or 'delegate'")
-    return Seed(users=users, impersonation=impersonation, delegates=delegates)
+    return Seed(users=users, impersonation=impersonation, delegates=delegates, groups=groups)
+
+
+_BOOKING_KEYS = {f for f in BookingPolicy.__dataclass_fields__}
+
+
+def _booking(entry: dict[str, Any] | None, where: str) -> BookingPolicy:
+    if entry is None:
+        return BookingPolicy()
+    unknown = set(entry) - _BOOKING_KEYS
+    if unknown:
+        raise SeedError(f"{where}.booking: unknown keys {sorted(unknown)}")
+    policy = BookingPolicy(**entry)
+    if policy.automate_processing not in ("AutoAccept", "AutoUpdate", "None"):
+        raise SeedError(f"{where}.booking: automate_processing must be AutoAccept, AutoUpdate or None")
+    return policy
+
+
+def _groups(data: dict[str, Any], seen: set[str]) -> list[Group]:
+    """Distribution lists and room lists; members must exist (lists may name later lists)."""
+    groups: list[Group] = []
+    entries = [("distribution_lists", "dl", "members"), ("room_lists", "roomlist", "rooms")]
+    names = {str(e.get("smtp", "")).strip().lower() for s, _, _ in entries for e in data.get(s, [])}
+    for section, kind, key in entries:
+        for i, entry in enumerate(data.get(section, [])):
+            smtp = str(entry.get("smtp", "")).strip().lower()
+            if "@" not in smtp:
+                raise SeedError(f"{section}[{i}]: 'smtp' must be an e-mail address")
+            if smtp in seen:
+                raise SeedError(f"{section}[{i}]: {smtp} appears twice")
+            seen.add(smtp)
+            members = [str(x).strip().lower() for x in entry.get(key, [])]
+            for member in members:
+                if member not in seen and member not in names:
+                    raise SeedError(f"{section}[{i}]: unknown member {member!r}")
+            groups.append(Group(smtp, str(entry.get("name") or smtp.split("@")[0]), kind, members))
+    return groups

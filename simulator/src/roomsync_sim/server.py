@@ -10,9 +10,12 @@ import contextlib
 import ipaddress
 import json
 import logging
+import select
 import socket
 import ssl
+import struct
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -34,10 +37,20 @@ class _Handler(BaseHTTPRequestHandler):
         log.debug("%s %s", self.address_string(), format % args)
 
     def _send(self, answer: Answer) -> None:
+        if answer.delay and not self._wait_unless_gone(answer.delay):
+            answer = Answer(0, drop=True)  # the client gave up: nobody to answer
         if answer.drop:
             self.close_connection = True
             with contextlib.suppress(OSError):
-                self.connection.shutdown(socket.SHUT_RDWR)
+                if answer.reset:
+                    # Linger 0: close() sends RST, the "connection reset by peer" of a crashed front end.
+                    self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                    self.connection.close()
+                else:
+                    self.connection.shutdown(socket.SHUT_RDWR)
+            return
+        if answer.stream is not None:
+            self._send_stream(answer)
             return
         self.send_response(answer.status)
         for name, value in answer.headers:
@@ -47,6 +60,44 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(answer.body)
+
+    def _wait_unless_gone(self, seconds: float) -> bool:
+        """Sleep ``seconds``; False as soon as the client closes its end (no thread outlives it)."""
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                readable, _, _ = select.select([self.connection], [], [], min(left, 0.05))
+                if readable and not self.connection.recv(1, socket.MSG_PEEK):
+                    return False
+            except (OSError, ValueError):
+                return False
+            if readable:
+                time.sleep(min(left, 0.05))  # pipelined bytes: keep waiting for the deadline
+        return True
+
+    def _send_stream(self, answer: Answer) -> None:
+        """Chunked transfer, one SOAP envelope per chunk, until the stream ends or the client leaves."""
+        stream = answer.stream
+        assert stream is not None
+        self.send_response(answer.status)
+        for name, value in answer.headers:
+            self.send_header(name, value)
+        self.send_header("Transfer-Encoding", "chunked")
+        self.send_header("X-FEServer", "ROOMSYNC-SIM")
+        self.end_headers()
+        try:
+            self.wfile.flush()
+            for chunk in stream:
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                self.wfile.flush()
+            self.wfile.write(b"0\r\n\r\n")
+            self.wfile.flush()
+        except OSError:
+            self.close_connection = True
+        finally:
+            close = getattr(stream, "close", None)
+            if close is not None:
+                close()
 
     def _read_body(self) -> bytes | None:
         """The request body, or None when it is over the limit (the connection is then closed)."""
@@ -115,6 +166,16 @@ class SimHTTPServer(ThreadingHTTPServer):
         super().__init__(address, _Handler)
         self.simulator = simulator
         self.ssl_context = ssl_context
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that went away mid-answer is normal (timeouts, faults); anything else is logged."""
+        import sys
+
+        error = sys.exc_info()[1]
+        if isinstance(error, (ConnectionError, TimeoutError, ssl.SSLError)):
+            log.debug("connection from %s ended: %s", client_address, error)
+            return
+        log.exception("error serving %s", client_address)
 
     def get_request(self) -> tuple[socket.socket, Any]:
         sock, addr = super().get_request()

@@ -12,7 +12,9 @@ import logging
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from lxml import etree
@@ -22,8 +24,9 @@ from roomsync_sim.auth import CHALLENGES, Directory
 from roomsync_sim.context import Context
 from roomsync_sim.dialects import Dialect, get_dialect
 from roomsync_sim.faults import FaultPlan
+from roomsync_sim.notifications import Notifier
 from roomsync_sim.operations import WRITES, load_all
-from roomsync_sim.seed import DEFAULT_SEED, Seed, parse_seed
+from roomsync_sim.seed import DEFAULT_SEED, Seed, User, parse_seed
 from roomsync_sim.soap import (
     DEFAULT_MAX_BODY,
     M,
@@ -52,12 +55,20 @@ SCHEMA_FILES = {
 
 @dataclass
 class Answer:
-    """What the HTTP layer sends back; ``drop`` closes the connection without an answer."""
+    """What the HTTP layer sends back.
+
+    ``drop`` closes the connection without an answer (``reset`` with a TCP reset); ``delay``
+    holds the answer back that many seconds (given up when the client leaves); ``stream`` is
+    sent chunk by chunk instead of ``body`` (GetStreamingEvents).
+    """
 
     status: int
     body: bytes = b""
     headers: list[tuple[str, str]] = field(default_factory=list)
     drop: bool = False
+    reset: bool = False
+    delay: float = 0.0
+    stream: Iterator[bytes] | None = None
 
 
 @dataclass(frozen=True)
@@ -79,6 +90,7 @@ class Simulator:
         *,
         validate: bool = False,
         max_body: int = DEFAULT_MAX_BODY,
+        state_file: str | Path | None = None,
     ) -> None:
         self.dialect = get_dialect(dialect) if isinstance(dialect, str) else dialect
         self.operations = load_all()
@@ -89,11 +101,37 @@ class Simulator:
         self.counts: Counter[str] = Counter()
         self.violations: list[Record] = []
         self._seed_data = seed or DEFAULT_SEED
+        self._active: Counter[str] = Counter()  # requests in progress per account
+        self.notifier = Notifier(self.dialect, self._validate_notification)
+        self.persistence: Any = None
         self.store = Store()
         self.directory = Directory(parse_seed(self._seed_data))
+        if state_file is not None:
+            from roomsync_sim.persistence import Persistence
+
+            self.persistence = Persistence(Path(state_file))
+            self.store = self.persistence.load() or self.store
+        self.store.listeners.append(self.notifier.on_event)
         self._populate(self.directory.seed)
+        if self.persistence is not None:
+            self.persistence.start(self)
         if validate:
             validation.schema_for(self.dialect)
+
+    def close(self) -> None:
+        """End open streams and push deliveries; write the state file one last time."""
+        self.notifier.close()
+        if self.persistence is not None:
+            self.persistence.stop()
+
+    def _validate_notification(self, envelope: etree._Element) -> None:
+        if not self.validate:
+            return
+        problems = validation.validate_response(self.dialect, envelope)
+        if problems:
+            with self._lock:
+                self.violations.extend(Record("response", "notification", v.message) for v in problems)
+            log.error("invalid notification: %s", problems[0].message)
 
     # --- state -------------------------------------------------------------------------------
 
@@ -108,6 +146,9 @@ class Simulator:
         parsed = parse_seed(self._seed_data)
         with self.store.lock:
             self.store = Store()
+            self.store.listeners.append(self.notifier.on_event)
+            if self.persistence is not None:
+                self.persistence.attach(self.store)
             self.directory.load(parsed)
             self._populate(parsed)
         with self._lock:
@@ -118,11 +159,14 @@ class Simulator:
     def stats(self) -> dict[str, Any]:
         with self._lock:
             counts = dict(self.counts)
+            active = {k: v for k, v in self._active.items() if v}
         return {
+            "active": active,
             "dialect": self.dialect.name,
             "counts": counts,
             "store": self.store.stats(),
             "faults": self.faults.to_list(),
+            "notifications": self.notifier.stats(),
             "validate": self.validate,
             "violations": [r.__dict__ for r in self.violations],
         }
@@ -150,6 +194,29 @@ class Simulator:
         user = self.directory.authenticate(authorization)
         if user is None:
             return self.unauthorized()
+        # EWSMaxConcurrency: requests of one account in progress at once (a fault rule sets it).
+        limit = self.faults.peek("concurrency")
+        with self._lock:
+            refused = limit is not None and self._active[user.smtp] >= limit.limit
+            if not refused:
+                self._active[user.smtp] += 1
+        if refused:
+            self._count("_exceeded_connection_count")
+            self.faults.take("concurrency", None)
+            fault = SoapFault(
+                "ErrorExceededConnectionCount",
+                "You have exceeded the maximum number of concurrent connections for your account.",
+            )
+            return Answer(
+                500, fault_envelope(fault, self.dialect), [("Content-Type", "text/xml; charset=utf-8")]
+            )
+        try:
+            return self._handle_ews(user, body, soap_action)
+        finally:
+            with self._lock:
+                self._active[user.smtp] -= 1
+
+    def _handle_ews(self, user: User, body: bytes, soap_action: str | None) -> Answer:
         operation = "?"
         try:
             root = parse_request(body)
@@ -158,7 +225,8 @@ class Simulator:
             self._count(operation)
             self._check_operation(env.operation_ns, operation, soap_action)
             if self.faults.take("reset", operation):
-                return Answer(0, drop=True)
+                return Answer(0, drop=True, reset=True)
+            slow = self.faults.take("slow", operation)
             latency = self.faults.take("latency", operation)
             if latency:
                 time.sleep(latency.ms / 1000)
@@ -182,20 +250,29 @@ class Simulator:
             tz = None
             if self.dialect.time_zone_context and "TimeZoneContext" in env.headers:
                 tz = element_zone(env.headers["TimeZoneContext"].find(t("TimeZoneDefinition")))
-            ctx = Context(self.store, self.directory, self.dialect, version, user, identity, tz)
+            ctx = Context(
+                self.store, self.directory, self.dialect, version, user, identity, tz, self.notifier
+            )
             envelope, soap_body = new_envelope(self.dialect)
             _, messages = response_root(soap_body, operation)
             with self.store.lock:
                 self.operations[operation](ctx, env.body, messages)
-            if self.validate:
+            if self.validate and ctx.stream is None:  # a stream checks each of its envelopes
                 problems = validation.validate_response(self.dialect, envelope)
                 if problems:
                     with self._lock:
                         self.violations.extend(Record("response", operation, v.message) for v in problems)
                     log.error("invalid %s response: %s", operation, problems[0].message)
+            if ctx.stream is not None:
+                return Answer(200, headers=[("Content-Type", "text/xml; charset=utf-8")], stream=ctx.stream)
             if operation in WRITES and self.faults.take("drop_after_apply", operation):
                 return Answer(0, drop=True)
-            return Answer(200, serialize(envelope), [("Content-Type", "text/xml; charset=utf-8")])
+            return Answer(
+                200,
+                serialize(envelope),
+                [("Content-Type", "text/xml; charset=utf-8")],
+                delay=slow.ms / 1000 if slow else 0.0,
+            )
         except SoapFault as fault:
             return Answer(
                 fault.status,

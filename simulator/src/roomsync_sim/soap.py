@@ -36,6 +36,13 @@ MESSAGES = {
     "ErrorInternalServerError": "An internal server error occurred. The operation failed.",
 }
 
+# Operations whose request element is not named after the operation (the availability service).
+REQUEST_ELEMENTS = {
+    "GetUserAvailabilityRequest": "GetUserAvailability",
+    "GetUserOofSettingsRequest": "GetUserOofSettings",
+    "SetUserOofSettingsRequest": "SetUserOofSettings",
+}
+
 _PARSER = etree.XMLParser(
     resolve_entities=False,
     no_network=True,
@@ -67,6 +74,7 @@ class SoapFault(Exception):
         faultcode: str | None = None,
         faultstring: str | None = None,
         status: int = 500,
+        detail: list[tuple[str, str]] | None = None,
     ) -> None:
         self.code = code
         self.message = message or MESSAGES.get(code, code)
@@ -74,6 +82,8 @@ class SoapFault(Exception):
         self.faultcode = faultcode
         self.faultstring = faultstring
         self.status = status
+        # The availability service's faults carry (messages namespace) elements of their own.
+        self.detail = detail
         super().__init__(f"{code}: {self.message}")
 
 
@@ -114,7 +124,8 @@ class Envelope:
 
     @property
     def operation(self) -> str:
-        return etree.QName(self.body).localname
+        name = etree.QName(self.body).localname
+        return REQUEST_ELEMENTS.get(name, name)
 
     @property
     def operation_ns(self) -> str | None:
@@ -219,7 +230,11 @@ def fault_envelope(fault: SoapFault, dialect: Dialect | None) -> bytes:
         fc.text = f"a:{fault.code}"
     fs = etree.SubElement(f, "faultstring", {f"{{{XML_NS}}}lang": "en-US"})
     fs.text = fault.faultstring or fault.message
-    if fault.faultcode is None:
+    if fault.detail is not None:
+        detail = etree.SubElement(f, "detail")
+        for name, value in fault.detail:
+            etree.SubElement(detail, m(name), nsmap={"m": M}).text = value
+    elif fault.faultcode is None:
         detail = etree.SubElement(f, "detail")
         etree.SubElement(detail, f"{{{E}}}ResponseCode", nsmap={"e": E}).text = fault.code
         etree.SubElement(detail, f"{{{E}}}Message", nsmap={"e": E}).text = fault.message

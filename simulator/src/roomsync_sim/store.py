@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import itertools
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from lxml import etree
 
@@ -57,6 +59,26 @@ class Change:
     change_key: str = ""
 
 
+@dataclass(frozen=True)
+class StoreEvent:
+    """A change as notifications report it: ``kind`` is Created, Modified, Deleted or Moved.
+
+    ``object_id``/``change_key`` name the item or folder after the change, ``parent`` the folder
+    holding it; a move also names the old id and parent.
+    """
+
+    kind: str
+    mailbox: str
+    is_folder: bool
+    object_id: str
+    change_key: str
+    parent: Folder | None
+    timestamp: datetime
+    old_id: str | None = None
+    old_change_key: str | None = None
+    old_parent: Folder | None = None
+
+
 @dataclass(eq=False)
 class Folder:
     key: bytes
@@ -95,6 +117,8 @@ class Item:
     # Recurring masters: exceptions by occurrence index (property overrides) and deleted indexes.
     exceptions: dict[int, dict[str, etree._Element]] = field(default_factory=dict)
     deleted_occurrences: set[int] = field(default_factory=set)
+    # Meeting state (see roomsync_sim.meetings): organizer, own response, copies, cancellation.
+    meeting: dict[str, Any] = field(default_factory=dict)
 
     @property
     def id(self) -> str:
@@ -138,6 +162,34 @@ class Store:
         self._seq = itertools.count(1)
         # Identifies this store's sync states: a state from another store is invalid.
         self.epoch = ids.new_key()[:8]
+        # Called (under the lock) with every change; notifications subscribe here.
+        self.listeners: list[Callable[[StoreEvent], None]] = []
+
+    def __getstate__(self) -> dict[str, Any]:
+        """For persistence: no lock, no listeners, the sequence as a number."""
+        state = self.__dict__.copy()
+        del state["lock"], state["listeners"]
+        state["_seq"] = next(self._seq)
+        self._seq = itertools.count(state["_seq"])
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        state["_seq"] = itertools.count(state["_seq"])
+        self.__dict__.update(state)
+        self.lock = threading.RLock()
+        self.listeners = []
+
+    def _emit(self, kind: str, obj: Item | Folder, **old: Any) -> None:
+        if not self.listeners:
+            return
+        if isinstance(obj, Item):
+            event = StoreEvent(
+                kind, obj.mailbox.smtp, False, obj.id, obj.change_key, obj.folder, now(), **old
+            )
+        else:
+            event = StoreEvent(kind, obj.mailbox.smtp, True, obj.id, obj.change_key, obj.parent, now(), **old)
+        for listener in self.listeners:
+            listener(event)
 
     # --- mailboxes and folders ---------------------------------------------------------------
 
@@ -186,6 +238,8 @@ class Store:
         kind: str,
         props: dict[str, etree._Element],
         extended: dict[ExtKey, etree._Element],
+        *,
+        notify: bool = True,
     ) -> Item:
         with self.lock:
             ts = now()
@@ -194,6 +248,9 @@ class Store:
             folder.items[item.key] = item
             seq = self.next_seq()
             folder.changes[item.key] = Change(seq, seq)
+            if notify:
+                self._emit("Created", item)
+                self._emit("Modified", folder)
             return item
 
     def record_update(self, item: Item) -> None:
@@ -204,8 +261,9 @@ class Store:
                 item.folder.changes[item.key] = Change(seq, seq)
             else:
                 change.last_seq = seq
+            self._emit("Modified", item)
 
-    def remove_item(self, item: Item) -> None:
+    def remove_item(self, item: Item, *, notify: bool = True) -> None:
         """Take the item out of its folder; the change log keeps a tombstone for sync."""
         with self.lock:
             folder = item.folder
@@ -219,15 +277,22 @@ class Store:
             change.deleted = True
             change.item_id = item.id
             change.change_key = item.change_key
+            if notify:
+                self._emit("Deleted", item)
+                self._emit("Modified", folder)
 
     def move_item(self, item: Item, target: Folder) -> Item:
         """Move to another folder; the item gets a new id there, as in Exchange."""
         with self.lock:
-            self.remove_item(item)
-            moved = self.add_item(target, item.kind, item.props, item.extended)
+            self.remove_item(item, notify=False)
+            moved = self.add_item(target, item.kind, item.props, item.extended, notify=False)
             moved.exceptions = item.exceptions
             moved.deleted_occurrences = item.deleted_occurrences
+            moved.meeting = item.meeting
             moved.created = item.created
+            self._emit("Moved", moved, old_id=item.id, old_change_key=item.change_key, old_parent=item.folder)
+            self._emit("Modified", item.folder)
+            self._emit("Modified", target)
             return moved
 
     def stats(self) -> dict[str, int]:

@@ -71,6 +71,7 @@ def running_simulator(
     try:
         yield RunningSimulator(sim, httpd, "https" if context else "http", ca_file)
     finally:
+        sim.close()
         httpd.shutdown()
         httpd.server_close()
         thread.join(timeout=5)

@@ -20,7 +20,7 @@ OPERATIONS: dict[str, Handler] = {}
 # Operations that change data: a fault "apply, then drop the connection" applies to these.
 WRITES: set[str] = set()
 
-MODULES = ("folders", "items", "find", "sync", "convert")
+MODULES = ("folders", "items", "find", "sync", "convert", "notify", "availability", "directory")
 
 
 def operation(name: str, *, writes: bool = False) -> Callable[[Handler], Handler]:

@@ -11,7 +11,7 @@ import copy
 
 from lxml import etree
 
-from roomsync_sim import ids, recurrence
+from roomsync_sim import ids, meetings, recurrence
 from roomsync_sim.context import Context, OperationError
 from roomsync_sim.operations import operation
 from roomsync_sim.operations.common import item_ids, resolve_folder, resolve_item
@@ -88,6 +88,8 @@ def create_item(ctx: Context, request: etree._Element, messages: etree._Element)
             ensure_uid(item)
             if invitations and invitations != "SendToNone":
                 item.field_versions["_sent"] = 1
+            if kind == "CalendarItem":
+                meetings.after_write(ctx, item, invitations)
         except OperationError as e:
             response_message(messages, "CreateItem", e.code, e.text, container="Items")
             continue
@@ -208,6 +210,8 @@ def update_item(ctx: Context, request: etree._Element, messages: etree._Element)
                 raise
             item.touch(touched)
             ctx.store.record_update(item)
+            if item.kind == "CalendarItem":
+                meetings.after_write(ctx, item, request.get("SendMeetingInvitationsOrCancellations"))
         except OperationError as e:
             response_message(messages, "UpdateItem", e.code, e.text, container="Items")
             continue
@@ -228,6 +232,9 @@ def delete_item(ctx: Context, request: etree._Element, messages: etree._Element)
                     "ErrorSendMeetingCancellationsRequired",
                     "SendMeetingCancellations attribute is required for Calendar items.",
                 )
+            if item.kind == "CalendarItem":
+                cancellations = request.get("SendMeetingCancellations")
+                meetings.before_delete(ctx, item, occ.index if occ else None, cancellations)
             if occ is not None:
                 item.deleted_occurrences.add(occ.index)
                 item.exceptions.pop(occ.index, None)
