@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from exchangelib.protocol import BaseProtocol
+from exchangelib.protocol import BaseProtocol, CachingProtocol
 
 from roomsync_sim.testing import running_simulator
 from sim_support import DIALECTS, SEED, Org
@@ -35,3 +35,11 @@ def _restore_adapter() -> Iterator[None]:
     adapter = BaseProtocol.HTTP_ADAPTER_CLS
     yield
     BaseProtocol.HTTP_ADAPTER_CLS = adapter
+
+
+@pytest.fixture(autouse=True)
+def _forget_protocols() -> Iterator[None]:
+    """exchangelib caches a protocol (version, auth type) per endpoint and credentials; a later
+    simulator on a reused port would otherwise inherit another dialect's or scheme's protocol."""
+    yield
+    CachingProtocol.clear_cache()

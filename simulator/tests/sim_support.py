@@ -57,13 +57,14 @@ class Org:
         password: str | None = None,
         access_type: str = DELEGATE,
         pinned: bool = True,
+        auth_type: str = "basic",
         **config: object,
     ) -> Account:
         login = login or mailbox
         cfg = Configuration(
             service_endpoint=self.running.ews_url,
             credentials=Credentials(login, password or PASSWORDS[login] or ""),
-            auth_type="basic",
+            auth_type=auth_type,
             version=PINNED[self.dialect] if pinned else None,
             **config,  # type: ignore[arg-type]
         )

@@ -60,6 +60,15 @@ def sim() -> None:
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="TOML or JSON seed: users, rooms, passwords, grants.",
 )
+@click.option(
+    "--auth",
+    "auth",
+    metavar="SCHEMES",
+    help=(
+        "HTTP authentication schemes to offer, comma-separated: basic, ntlm, negotiate, bearer "
+        "(default: the seed's, else basic,ntlm,bearer)."
+    ),
+)
 @click.option("--tls", is_flag=True, help="Serve HTTPS with a freshly made CA; prints the CA file to trust.")
 @click.option(
     "--tls-dir",
@@ -107,6 +116,7 @@ def serve(
     host: str,
     port: int,
     seed_file: Path | None,
+    auth: str | None,
     tls: bool,
     tls_dir: Path | None,
     validate: bool,
@@ -125,7 +135,7 @@ def serve(
     try:
         seed = load_seed_file(seed_file) if seed_file else None
         rules = [parse_fault(spec) for spec in faults]
-        simulator = Simulator(dialect, seed, validate=validate, state_file=state_file)
+        simulator = Simulator(dialect, seed, validate=validate, state_file=state_file, auth=auth)
     except (SeedError, ValueError, OSError) as e:
         raise click.ClickException(str(e)) from e
     if latency_ms:
@@ -154,6 +164,7 @@ def serve(
         click.echo(f"ca_file: {ca_file}")
     if state_file:
         click.echo(f"state_file: {state_file}")
+    click.echo(f"auth: {','.join(simulator.directory.schemes)}")
     if not seed_file:
         click.echo("seed: built-in (svc@example.org / svc-password may impersonate everyone)")
     click.echo("ready", nl=True)

@@ -47,6 +47,9 @@ class Dialect:
     wcf: bool
     # Whether the TimeZoneContext header is part of the dialect (2010 and later).
     time_zone_context: bool
+    # Exchange 2007 grants impersonation by two Active Directory extended rights; 2010 and
+    # later by the ApplicationImpersonation RBAC role.
+    ad_impersonation: bool = False
 
     @property
     def schema_path(self) -> Path:
@@ -117,6 +120,7 @@ EXCHANGE2007 = Dialect(
     server_version=ServerVersion(8, 3, 83, 6, "Exchange2007_SP1"),
     wcf=False,
     time_zone_context=False,
+    ad_impersonation=True,
 )
 EXCHANGE2010 = Dialect(
     name="exchange2010",

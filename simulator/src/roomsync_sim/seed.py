@@ -31,10 +31,22 @@ A seed is a TOML or JSON document (or a dict in tests)::
     name = "Building A"
     rooms = ["room.1@example.org"]
 
+    auth = ["basic", "ntlm"]           # optional: the schemes offered (basic, ntlm, negotiate,
+                                       # bearer); default basic, ntlm and bearer
+
     [[grants]]
-    kind = "impersonation"             # ApplicationImpersonation (2010+) / the AD rights (2007)
+    kind = "impersonation"             # ApplicationImpersonation (2010+) / both AD rights (2007)
     grantee = "svc@example.org"
     scope = ["alice@example.org"]      # optional: the mailboxes it covers; absent means all
+
+    [[grants]]                         # Exchange 2007 only: ms-Exch-EPI-Impersonation on the
+    kind = "ad-impersonation"          # Client Access server (may impersonate at all)
+    grantee = "svc@example.org"
+
+    [[grants]]                         # Exchange 2007 only: ms-Exch-EPI-May-Impersonate on the
+    kind = "ad-may-impersonate"        # mailboxes of the scope (absent: on the mailbox database,
+    grantee = "svc@example.org"        # so every mailbox)
+    scope = ["alice@example.org"]
 
     [[grants]]
     kind = "delegate"                  # delegate access to one mailbox's calendar
@@ -46,9 +58,15 @@ from __future__ import annotations
 
 import json
 import tomllib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+# The HTTP authentication schemes a server may offer, and the default: what an Exchange server
+# with Basic and Windows authentication on its EWS directory answers, plus OAuth bearer tokens.
+AUTH_SCHEMES = ("basic", "ntlm", "negotiate", "bearer")
+DEFAULT_AUTH = ("basic", "ntlm", "bearer")
 
 DEFAULT_SEED: dict[str, Any] = {
     "users": [
@@ -119,6 +137,11 @@ class Seed:
     impersonation: dict[str, set[str] | None]  # grantee -> scope (None: every mailbox)
     delegates: set[tuple[str, str]]  # (grantee, owner)
     groups: list[Group] = field(default_factory=list)
+    auth: tuple[str, ...] = DEFAULT_AUTH  # the schemes the server offers
+    # Exchange 2007's Active Directory rights: ms-Exch-EPI-Impersonation (on the Client Access
+    # server) and ms-Exch-EPI-May-Impersonate (grantee -> mailboxes; None: the whole database).
+    ad_impersonation: set[str] = field(default_factory=set)
+    ad_may_impersonate: dict[str, set[str] | None] = field(default_factory=dict)
 
 
 def load_seed_file(path: str | Path) -> dict[str, Any]:
@@ -154,23 +177,63 @@ def parse_seed(data: dict[str, Any]) -> Seed:
             )
     groups = _groups(data, set(seen))
     impersonation: dict[str, set[str] | None] = {}
+    ad_impersonation: set[str] = set()
+    ad_may_impersonate: dict[str, set[str] | None] = {}
     delegates: set[tuple[str, str]] = set()
     for i, grant in enumerate(data.get("grants", [])):
         kind = grant.get("kind")
         grantee = str(grant.get("grantee", "")).lower()
         if grantee not in seen:
             raise SeedError(f"grants[{i}]: unknown grantee {grantee!r}")
-        if kind == "impersonation":
+        if kind in ("impersonation", "ad-may-impersonate"):
             scope = grant.get("scope")
-            impersonation[grantee] = None if scope is None else {str(s).lower() for s in scope}
+            mailboxes = None if scope is None else {str(s).lower() for s in scope}
+            target = impersonation if kind == "impersonation" else ad_may_impersonate
+            target[grantee] = _widen(target, grantee, mailboxes)
+        elif kind == "ad-impersonation":
+            ad_impersonation.add(grantee)
         elif kind == "delegate":
             owner = str(grant.get("owner", "")).lower()
             if owner not in seen:
                 raise SeedError(f"grants[{i}]: unknown owner {owner!r}")
             delegates.add((grantee, owner))
         else:
-            raise SeedError(f"grants[{i}]: kind must be 'impersonation' or 'delegate'")
-    return Seed(users=users, impersonation=impersonation, delegates=delegates, groups=groups)
+            raise SeedError(
+                f"grants[{i}]: kind must be 'impersonation', 'ad-impersonation', "
+                "'ad-may-impersonate' or 'delegate'"
+            )
+    return Seed(
+        users=users,
+        impersonation=impersonation,
+        delegates=delegates,
+        groups=groups,
+        auth=_auth(data.get("auth")),
+        ad_impersonation=ad_impersonation,
+        ad_may_impersonate=ad_may_impersonate,
+    )
+
+
+def _widen(grants: dict[str, set[str] | None], grantee: str, scope: set[str] | None) -> set[str] | None:
+    """Two grants to one grantee add up, as two role assignments or two ACEs do."""
+    if grantee not in grants:
+        return scope
+    before = grants[grantee]
+    return None if before is None or scope is None else before | scope
+
+
+def parse_auth(value: str | Sequence[str]) -> tuple[str, ...]:
+    """``"basic,ntlm"`` or a list of scheme names to the schemes a server offers."""
+    names = value.split(",") if isinstance(value, str) else list(value)
+    schemes = tuple(dict.fromkeys(str(n).strip().lower() for n in names if str(n).strip()))
+    unknown = [s for s in schemes if s not in AUTH_SCHEMES]
+    if unknown or not schemes:
+        given = ", ".join(unknown) or "nothing"
+        raise SeedError(f"auth: {given} given; choose from {', '.join(AUTH_SCHEMES)}")
+    return schemes
+
+
+def _auth(value: Any) -> tuple[str, ...]:
+    return DEFAULT_AUTH if value is None else parse_auth(value)
 
 
 _BOOKING_KEYS = {f for f in BookingPolicy.__dataclass_fields__}

@@ -20,6 +20,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from roomsync_sim import control
+from roomsync_sim.auth import ConnectionAuth
 from roomsync_sim.simulator import EWS_PATH, Answer, Simulator
 
 log = logging.getLogger("roomsync_sim.http")
@@ -32,6 +33,11 @@ class _Handler(BaseHTTPRequestHandler):
     server_version = "Microsoft-IIS/10.0"
     sys_version = ""
     server: SimHTTPServer
+
+    def setup(self) -> None:
+        super().setup()
+        # One handler serves one TCP connection: NTLM's authentication lives as long as it does.
+        self.auth = ConnectionAuth()
 
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("%s %s", self.address_string(), format % args)
@@ -126,7 +132,9 @@ class _Handler(BaseHTTPRequestHandler):
         if path != EWS_PATH:
             self._send(Answer(404, b"Not Found", [("Content-Type", "text/html")]))
             return
-        self._send(sim.handle_ews(body, self.headers.get("Authorization"), self.headers.get("SOAPAction")))
+        self._send(
+            sim.handle_ews(body, self.headers.get("Authorization"), self.headers.get("SOAPAction"), self.auth)
+        )
 
     def do_DELETE(self) -> None:
         if self.path.lower().startswith(control.PREFIX):
@@ -140,7 +148,7 @@ class _Handler(BaseHTTPRequestHandler):
         if path.startswith(control.PREFIX):
             self._control()
             return
-        answer = sim.schema_document(path, self.headers.get("Authorization"))
+        answer = sim.schema_document(path, self.headers.get("Authorization"), self.auth)
         self._send(answer or Answer(404, b"Not Found", [("Content-Type", "text/html")]))
 
     def _control(self) -> None:

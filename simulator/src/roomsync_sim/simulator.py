@@ -12,7 +12,7 @@ import logging
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,7 +20,7 @@ from typing import Any
 from lxml import etree
 
 from roomsync_sim import validation
-from roomsync_sim.auth import CHALLENGES, Directory
+from roomsync_sim.auth import ConnectionAuth, Continue, Directory
 from roomsync_sim.context import Context
 from roomsync_sim.dialects import Dialect, get_dialect
 from roomsync_sim.faults import FaultPlan
@@ -91,7 +91,9 @@ class Simulator:
         validate: bool = False,
         max_body: int = DEFAULT_MAX_BODY,
         state_file: str | Path | None = None,
+        auth: Sequence[str] | str | None = None,
     ) -> None:
+        """``auth`` names the HTTP schemes offered (overriding the seed's), e.g. ``"basic,ntlm"``."""
         self.dialect = get_dialect(dialect) if isinstance(dialect, str) else dialect
         self.operations = load_all()
         self.validate = validate
@@ -105,7 +107,7 @@ class Simulator:
         self.notifier = Notifier(self.dialect, self._validate_notification)
         self.persistence: Any = None
         self.store = Store()
-        self.directory = Directory(parse_seed(self._seed_data))
+        self.directory = Directory(parse_seed(self._seed_data), auth)
         if state_file is not None:
             from roomsync_sim.persistence import Persistence
 
@@ -178,22 +180,39 @@ class Simulator:
     # --- HTTP entry points -------------------------------------------------------------------
 
     def unauthorized(self) -> Answer:
-        return Answer(401, b"", [("WWW-Authenticate", c) for c in CHALLENGES])
+        return Answer(401, b"", [("WWW-Authenticate", c) for c in self.directory.challenges()])
 
-    def schema_document(self, path: str, authorization: str | None) -> Answer | None:
+    def _authenticate(self, authorization: str | None, connection: ConnectionAuth | None) -> User | Answer:
+        """The caller, or the 401 to answer: every challenge, or the next NTLM message."""
+        outcome = self.directory.authenticate(authorization, connection)
+        if isinstance(outcome, Continue):
+            return Answer(401, b"", [("WWW-Authenticate", outcome.header)])
+        return self.unauthorized() if outcome is None else outcome
+
+    def schema_document(
+        self, path: str, authorization: str | None, connection: ConnectionAuth | None = None
+    ) -> Answer | None:
         name = SCHEMA_FILES.get(path.lower())
         if name is None:
             return None
-        if self.directory.authenticate(authorization) is None:
-            return self.unauthorized()
+        refused = self._authenticate(authorization, connection)
+        if isinstance(refused, Answer):
+            return refused
         return Answer(
             200, self.dialect.schema_file(name).read_bytes(), [("Content-Type", "text/xml; charset=utf-8")]
         )
 
-    def handle_ews(self, body: bytes, authorization: str | None, soap_action: str | None) -> Answer:
-        user = self.directory.authenticate(authorization)
-        if user is None:
-            return self.unauthorized()
+    def handle_ews(
+        self,
+        body: bytes,
+        authorization: str | None,
+        soap_action: str | None,
+        connection: ConnectionAuth | None = None,
+    ) -> Answer:
+        """Answer one EWS request; ``connection`` holds the NTLM state of its TCP connection."""
+        user = self._authenticate(authorization, connection)
+        if isinstance(user, Answer):
+            return user
         # EWSMaxConcurrency: requests of one account in progress at once (a fault rule sets it).
         limit = self.faults.peek("concurrency")
         with self._lock:
@@ -345,6 +364,9 @@ class Simulator:
         user = self.directory.resolve(target)
         if user is None:
             raise SoapFault("ErrorNonExistentMailbox")
-        if not self.directory.may_impersonate(caller, user.smtp):
-            raise SoapFault("ErrorImpersonateUserDenied")
+        denial = self.directory.impersonation_denial(caller, user.smtp, self.dialect.ad_impersonation)
+        if denial == "ErrorImpersonationDenied":
+            raise SoapFault(denial, "The account does not have permission to impersonate on this server.")
+        if denial is not None:
+            raise SoapFault(denial)
         return user.smtp
