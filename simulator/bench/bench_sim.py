@@ -102,6 +102,14 @@ def lean_worker(args: tuple[str, bytes, str, float, float, int]) -> tuple[int, f
     return total, began, time.time()
 
 
+def resident_kib(pid: int) -> int:
+    """The server process's resident memory (Linux /proc)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--dialect", default="exchange2013", choices=sorted(PINNED))
@@ -146,6 +154,7 @@ def main() -> None:
             ]
 
         account.bulk_create(account.calendar, batch(100), send_meeting_invitations="SendToNone")
+        rss_before = resident_kib(server.pid)
         created = 0
         began = time.perf_counter()
         while time.perf_counter() - began < args.seconds:
@@ -153,6 +162,7 @@ def main() -> None:
                 account.bulk_create(account.calendar, batch(100), send_meeting_invitations="SendToNone")
             )
         create_rate = created / (time.perf_counter() - began)
+        rss_after = resident_kib(server.pid)
 
         item = account.calendar.all().only("id", "changekey")[0]
         ids = [(item.id, item.changekey)]
@@ -183,6 +193,10 @@ def main() -> None:
         account.protocol.close()
         print(f"dialect {args.dialect}")
         print(f"CreateItem (exchangelib): {create_rate:.0f} items/s (batches of 100)")
+        print(
+            f"server memory: {rss_before / 1024:.0f} MiB with 100 items, {rss_after / 1024:.0f} MiB with "
+            f"{created + 100} items ({(rss_after - rss_before) / max(created, 1):.1f} KiB per item)"
+        )
         print(
             f"GetItem (exchangelib): {get_rate:.0f} requests/s ({args.threads} client threads, one item each)"
         )
