@@ -8,8 +8,9 @@ the environment's key path before anything connects.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
@@ -25,8 +26,10 @@ from roomsync.model import (
     CheckStep,
     EntryDraft,
     EntryUpdate,
+    EventFields,
     FreeBusy,
     ItemRef,
+    ShowAs,
     WriteResult,
 )
 
@@ -82,6 +85,24 @@ class Connector:
             key = ".".join(["environments", environment, "options", *(str(p) for p in first["loc"])])
             raise ConfigError(first["msg"], file=source, key=key) from None
         return cls(environment, options)
+
+
+PROBE_PREFIX = "roomsync-probe-"
+
+
+def probe_draft(now: datetime) -> EntryDraft:
+    """The entry a sync test writes and removes: tomorrow, five minutes, free, no reminder."""
+    start = now.replace(second=0, microsecond=0) + timedelta(days=1)
+    return EntryDraft(
+        stamp=f"{PROBE_PREFIX}{uuid.uuid4().hex}",
+        fields=EventFields(
+            title="roomsync probe (safe to delete)",
+            start=start,
+            end=start + timedelta(minutes=5),
+            reminder_minutes=None,
+            show_as=ShowAs.FREE,
+        ),
+    )
 
 
 def chunked(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:

@@ -23,7 +23,6 @@ Configuration::
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -31,7 +30,7 @@ from typing import Any, cast
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from roomsync.connector import Connector
+from roomsync.connector import Connector, probe_draft
 from roomsync.connectors.reference_directory import (
     DirectoryUser,
     MailboxDirectory,
@@ -48,10 +47,8 @@ from roomsync.model import (
     CheckStep,
     EntryDraft,
     EntryUpdate,
-    EventFields,
     FreeBusy,
     ItemRef,
-    ShowAs,
     WriteResult,
 )
 
@@ -65,7 +62,6 @@ __all__ = [
 ]
 
 STATE_PREFIX = "ref1"
-PROBE_PREFIX = "roomsync-probe-"
 
 
 class ReferenceOptions(BaseModel):
@@ -218,17 +214,7 @@ class ReferenceConnector(Connector):
         return f"read {len(entries)} entries of the next 7 days"
 
     def _probe(self, mailbox: str, now: datetime) -> str:
-        start = now.replace(second=0, microsecond=0) + timedelta(days=1)
-        draft = EntryDraft(
-            stamp=f"{PROBE_PREFIX}{uuid.uuid4().hex}",
-            fields=EventFields(
-                title="roomsync probe (safe to delete)",
-                start=start,
-                end=start + timedelta(minutes=5),
-                reminder_minutes=None,
-                show_as=ShowAs.FREE,
-            ),
-        )
+        draft = probe_draft(now)
         [created] = self.roomsync_create_entries(mailbox, [draft])
         if not created.ok or created.item_id is None:
             raise RuntimeError(f"could not create a probe entry: {created.error}")

@@ -18,7 +18,6 @@ How the parts that every connector must get right are done here:
 from __future__ import annotations
 
 import contextlib
-import uuid
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
@@ -57,6 +56,7 @@ from exchangelib.properties import ItemId, OccurrenceItemId, RecurringMasterItem
 from exchangelib.services import SyncFolderItems, UpdateItem
 from pydantic import BaseModel
 
+from roomsync.connector import probe_draft
 from roomsync.connectors.pending import PendingProtocolConnector, pending_phrase
 from roomsync.errors import AccessDenied, ConnectorError, TransientConnectorError
 from roomsync.hookspecs import hookimpl
@@ -70,7 +70,6 @@ from roomsync.model import (
     EventFields,
     FreeBusy,
     ItemRef,
-    ShowAs,
     WriteErrorKind,
     WriteResult,
 )
@@ -87,7 +86,6 @@ SPOKEN_DIALECTS = frozenset({"Exchange2010_SP1", "Exchange2013"})
 
 STATE_PREFIX = "ews1:"
 PAGE_SIZE = 512  # SyncFolderItems' MaxChangesReturned maximum
-PROBE_PREFIX = "roomsync-probe-"
 BATCH = 100
 
 TRANSIENT = (ErrorServerBusy, ErrorTimeoutExpired, RateLimitError, ErrorExceededConnectionCount)
@@ -628,17 +626,7 @@ class EwsConnector(PendingProtocolConnector):
         return f"read {len(entries)} entries of the next 7 days"
 
     def _check_write(self, mailbox: str, now: datetime) -> str:
-        start = now.replace(second=0, microsecond=0) + timedelta(days=1)
-        draft = EntryDraft(
-            stamp=f"{PROBE_PREFIX}{uuid.uuid4().hex}",
-            fields=EventFields(
-                title="roomsync probe (safe to delete)",
-                start=start,
-                end=start + timedelta(minutes=5),
-                reminder_minutes=None,
-                show_as=ShowAs.FREE,
-            ),
-        )
+        draft = probe_draft(now)
         [created] = self.roomsync_create_entries(mailbox, [draft])
         if not created.ok or created.item_id is None:
             raise RuntimeError(f"could not create a probe entry: {created.error}")
