@@ -27,9 +27,9 @@ from roomsync.model import (
     ReservationStatus,
     Room,
 )
-from roomsync.notify.message import Notification
 from roomsync.storage import Database
 from roomsync.store import Origin
+from roomsync.testkit.notifications import NotificationRecorder
 from roomsync_ews_common.testing import SIM_PASSWORD_ENV, SimulatorUser, simulator_options
 from roomsync_sim.testing import running_simulator
 
@@ -38,21 +38,12 @@ ROOM1, ROOM2 = "room.1@example.org", "room.2@example.org"
 START = (datetime.now(UTC) + timedelta(days=5)).replace(hour=8, minute=0, second=0, microsecond=0)
 
 
-class Notes:
-    def __init__(self) -> None:
-        self.sent: list[Notification] = []
-
-    @hookspecs.hookimpl
-    def roomsync_notify(self, notification: Notification) -> None:
-        self.sent.append(notification)
-
-
 @dataclass
 class Setup:
     runner: SyncRunner
     database: Database
     user: SimulatorUser
-    notes: Notes
+    notes: NotificationRecorder
 
     def book(self, organizer: str, title: str, hour: int, **fields: Any) -> Reservation:
         start = START + timedelta(hours=hour)
@@ -104,7 +95,7 @@ def setup(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.Mo
             uow.commit()
         pm = pluggy.PluginManager(hookspecs.PROJECT)
         pm.add_hookspecs(hookspecs)
-        notes = Notes()
+        notes = NotificationRecorder()
         pm.register(notes)
         runner = SyncRunner(settings, database, pm)
         user = SimulatorUser(sim.ews_url, runner.host("onprem").connector.request_server_version)  # type: ignore[attr-defined]

@@ -18,9 +18,9 @@ from roomsync.connectors.reference_directory import MailboxDirectory
 from roomsync.engine.report import CycleReport
 from roomsync.engine.runner import SyncRunner
 from roomsync.model import CalendarEntry, EventFields, Person, Reservation, Room
-from roomsync.notify.message import Notification
 from roomsync.storage import Database
 from roomsync.store import Origin
+from roomsync.testkit.notifications import NotificationRecorder
 
 ALICE, BOB, CAROL = "alice@example.org", "bob@example.org", "carol@example.org"
 ROOM_A, ROOM_B = "room.a@example.org", "room.b@example.org"
@@ -36,24 +36,13 @@ class KillAfterCreate:
         raise KeyboardInterrupt("killed after the server committed")
 
 
-class Collector:
-    """An extension plugin that keeps every notification."""
-
-    def __init__(self) -> None:
-        self.sent: list[Notification] = []
-
-    @hookspecs.hookimpl
-    def roomsync_notify(self, notification: Notification) -> None:
-        self.sent.append(notification)
-
-
 @dataclass
 class World:
     settings: Settings
     database: Database
     exchange: MailboxDirectory
     runner: SyncRunner
-    notes: Collector
+    notes: NotificationRecorder
 
     def fields(self, title: str = "Meeting", hour: int = 0, hours: int = 1, **changes: Any) -> EventFields:
         start = BASE + timedelta(hours=hour)
@@ -153,7 +142,7 @@ def make_world(database: Database, **sync: Any) -> World:
         uow.commit()
     pm = pluggy.PluginManager(hookspecs.PROJECT)
     pm.add_hookspecs(hookspecs)
-    notes = Collector()
+    notes = NotificationRecorder()
     pm.register(notes)
     return World(settings, database, exchange, SyncRunner(settings, database, pm), notes)
 
