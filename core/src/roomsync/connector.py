@@ -9,7 +9,7 @@ the environment's key path before anything connects.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
@@ -103,6 +103,27 @@ def probe_draft(now: datetime) -> EntryDraft:
             show_as=ShowAs.FREE,
         ),
     )
+
+
+def run_check(connect: Callable[[], str], steps: Sequence[tuple[str, Callable[[], str]]]) -> list[CheckStep]:
+    """The sync test's steps in order, each ok with its detail or failed with the reason.
+
+    Nothing is tried after a failed ``connect``; the check reports every failure, it never raises.
+    """
+
+    def run(name: str, action: Callable[[], str]) -> CheckStep:
+        try:
+            return CheckStep(name=name, ok=True, detail=action())
+        except Exception as exc:
+            return CheckStep(name=name, ok=False, detail=str(exc) or type(exc).__name__)
+
+    first = run("connect", connect)
+    if not first.ok:
+        return [first] + [
+            CheckStep(name=name, ok=False, detail="not tried: the mailbox could not be opened")
+            for name, _ in steps
+        ]
+    return [first] + [run(name, action) for name, action in steps]
 
 
 def chunked(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:

@@ -23,14 +23,13 @@ Configuration::
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from roomsync.connector import Connector, probe_draft
+from roomsync.connector import Connector, probe_draft, run_check
 from roomsync.connectors.reference_directory import (
     DirectoryUser,
     MailboxDirectory,
@@ -115,33 +114,20 @@ class ReferenceConnector(Connector):
 
     @hookimpl
     def roomsync_check(self, mailbox: str) -> list[CheckStep]:
-        steps: list[CheckStep] = []
-
-        def step(name: str, action: Callable[[], str]) -> bool:
-            try:
-                detail = action()
-            except Exception as exc:  # the check reports every failure; it never raises
-                steps.append(CheckStep(name=name, ok=False, detail=str(exc) or type(exc).__name__))
-                return False
-            steps.append(CheckStep(name=name, ok=True, detail=detail))
-            return True
-
         def connect() -> str:
             self.directory.connect(mailbox)
             return f"opened mailbox {mailbox} in directory {self.directory.name!r}"
 
         now = datetime.now(UTC)
-        if not step("connect", connect):
-            for name in ("read", "write", "free/busy", "change detection"):
-                steps.append(
-                    CheckStep(name=name, ok=False, detail="not tried: the mailbox could not be opened")
-                )
-            return steps
-        step("read", lambda: self._read(mailbox, now))
-        step("write", lambda: self._probe(mailbox, now))
-        step("free/busy", lambda: self._read_free_busy(mailbox, now))
-        step("change detection", lambda: self._read_changes(mailbox))
-        return steps
+        return run_check(
+            connect,
+            [
+                ("read", lambda: self._read(mailbox, now)),
+                ("write", lambda: self._probe(mailbox, now)),
+                ("free/busy", lambda: self._read_free_busy(mailbox, now)),
+                ("change detection", lambda: self._read_changes(mailbox)),
+            ],
+        )
 
     @hookimpl
     def roomsync_create_entries(self, mailbox: str, drafts: list[EntryDraft]) -> list[WriteResult]:

@@ -18,7 +18,7 @@ How the parts that every connector must get right are done here:
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
@@ -56,7 +56,7 @@ from exchangelib.properties import ItemId, OccurrenceItemId, RecurringMasterItem
 from exchangelib.services import SyncFolderItems, UpdateItem
 from pydantic import BaseModel
 
-from roomsync.connector import probe_draft
+from roomsync.connector import probe_draft, run_check
 from roomsync.connectors.pending import PendingProtocolConnector, pending_phrase
 from roomsync.errors import AccessDenied, ConnectorError, TransientConnectorError
 from roomsync.hookspecs import hookimpl
@@ -180,29 +180,16 @@ class EwsConnector(PendingProtocolConnector):
     def roomsync_check(self, mailbox: str) -> list[CheckStep]:
         if not self.speaks_ews():
             return super().roomsync_check(mailbox)
-        steps: list[CheckStep] = []
-
-        def step(name: str, action: Callable[[], str]) -> bool:
-            try:
-                detail = action()
-            except Exception as exc:  # the check reports every failure; it never raises
-                steps.append(CheckStep(name=name, ok=False, detail=str(exc) or type(exc).__name__))
-                return False
-            steps.append(CheckStep(name=name, ok=True, detail=detail))
-            return True
-
         now = datetime.now(UTC)
-        if not step("connect", lambda: self._connect(mailbox)):
-            for name in ("read", "write", "free/busy", "change detection"):
-                steps.append(
-                    CheckStep(name=name, ok=False, detail="not tried: the mailbox could not be opened")
-                )
-            return steps
-        step("read", lambda: self._check_read(mailbox, now))
-        step("write", lambda: self._check_write(mailbox, now))
-        step("free/busy", lambda: self._check_free_busy(mailbox, now))
-        step("change detection", lambda: self._check_changes(mailbox))
-        return steps
+        return run_check(
+            lambda: self._connect(mailbox),
+            [
+                ("read", lambda: self._check_read(mailbox, now)),
+                ("write", lambda: self._check_write(mailbox, now)),
+                ("free/busy", lambda: self._check_free_busy(mailbox, now)),
+                ("change detection", lambda: self._check_changes(mailbox)),
+            ],
+        )
 
     def _check_free_busy(self, mailbox: str, now: datetime) -> str:
         [answer] = free_busy(self._account(mailbox).protocol, [mailbox], now, now + timedelta(days=1))
