@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pluggy
@@ -37,12 +37,6 @@ from roomsync.notify.message import Notification
 from roomsync.store import Link, LinkState, LogEntry, Origin, SeenEntry, UnitOfWork
 
 HostFor = Callable[[str], ConnectorHost | None]
-
-
-@dataclass
-class Outcome:
-    notifications: list[Notification] = field(default_factory=list)
-    log: list[LogEntry] = field(default_factory=list)
 
 
 def now() -> datetime:
@@ -87,7 +81,7 @@ class PlanApplier:
         self.plan = plan
         self.report = report
         self.mailbox = plan.mailbox
-        self.outcome = Outcome(notifications=list(plan.notifications))
+        self.notifications: list[Notification] = list(plan.notifications)
         self.links: dict[tuple[str, str], Link] = {}
         self.updates: list[Update] = list(plan.updates)
 
@@ -346,7 +340,6 @@ class PlanApplier:
 
     def _log(self, level: str, event: str, message: str, reservation_id: str | None = None) -> None:
         entry = LogEntry(now(), self.mailbox, level, event, message, reservation_id)
-        self.outcome.log.append(entry)
         self.uow.sync.log(entry)
         if level != "info" or event == "note":
             self.report.notes.append(message)

@@ -61,7 +61,7 @@ def sync_mailbox(uow: UnitOfWork, host: ConnectorHost, person: Person, ctx: Cycl
         applier = PlanApplier(uow, host, ctx.host_for, ctx.pm, plan(view), report)
         applier.record()
         applier.write()
-        notifications.extend(applier.outcome.notifications)
+        notifications.extend(applier.notifications)
         sync_state = changes.sync_state
         if report.created == created_before:
             break
