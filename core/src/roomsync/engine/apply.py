@@ -73,7 +73,9 @@ class PlanApplier:
         pm: pluggy.PluginManager,
         plan: Plan,
         report: CycleReport,
+        known_rooms: frozenset[str],
     ) -> None:
+        self.known_rooms = known_rooms  # read once for the cycle by the view
         self.uow = uow
         self.host = host
         self.host_for = host_for
@@ -148,8 +150,8 @@ class PlanApplier:
         self.uow.commit()
 
     def _book_from_outlook(self, entry: CalendarEntry) -> None:
-        known = {room.mailbox for room in self.uow.rooms.list_rooms()}
-        fields = entry.fields.model_copy(update={"rooms": tuple(r for r in entry.fields.rooms if r in known)})
+        rooms = tuple(r for r in entry.fields.rooms if r in self.known_rooms)
+        fields = entry.fields.model_copy(update={"rooms": rooms})
         try:
             reservation = self.uow.rooms.create_reservation(
                 Reservation(fields=fields, organizer=self.mailbox, creator=self.mailbox),
@@ -247,7 +249,6 @@ class PlanApplier:
     def _updates(self) -> None:
         todo: list[tuple[Reservation, Link, EntryUpdate]] = []
         found = self.uow.rooms.get_reservations([u.reservation_id for u in self.updates])
-        known_rooms = {room.mailbox for room in self.uow.rooms.list_rooms()} if self.updates else set()
         for update in self.updates:
             reservation = found.get(update.reservation_id)
             key = (update.reservation_id, self.mailbox)
@@ -263,7 +264,7 @@ class PlanApplier:
                         item_id=link.item_id,
                         change_key=link.change_key,
                         stamp=draft.stamp,
-                        fields=with_foreign_resources(draft.fields, link.exchange_snapshot, known_rooms),
+                        fields=with_foreign_resources(draft.fields, link.exchange_snapshot, self.known_rooms),
                         setup_minutes=draft.setup_minutes,
                         followup_minutes=draft.followup_minutes,
                     ),

@@ -58,7 +58,7 @@ def sync_mailbox(uow: UnitOfWork, host: ConnectorHost, person: Person, ctx: Cycl
         view, cursor = build_view(
             uow, host, person, changes, cursor, ctx.limits, ctx.syncable, ctx.allow_mass_delete
         )
-        applier = PlanApplier(uow, host, ctx.host_for, ctx.pm, plan(view), report)
+        applier = PlanApplier(uow, host, ctx.host_for, ctx.pm, plan(view), report, view.known_rooms)
         applier.record()
         applier.write()
         notifications.extend(applier.notifications)

@@ -9,6 +9,7 @@ conflict for the person's policy to settle.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -87,7 +88,7 @@ def three_way(
 
 
 def with_foreign_resources(
-    fields: EventFields, exchange: Snapshot | None, known_rooms: set[str]
+    fields: EventFields, exchange: Snapshot | None, known_rooms: Collection[str]
 ) -> EventFields:
     """``fields`` plus the resources of the entry that are not ROOMS rooms (a projector, a car).
 
