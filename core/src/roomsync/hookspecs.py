@@ -74,7 +74,8 @@ def roomsync_create_entries(mailbox: str, drafts: list[EntryDraft]) -> list[Writ
 
     Participants and rooms become attendees and receive invitations; the mailbox is the
     organizer. A retried create (the first attempt timed out) must not leave two entries: look
-    the stamp up before writing again.
+    the stamp up before writing again. Drafts marked ``known_new`` by the engine cannot have an
+    entry yet, so their lookup may be skipped (a create whose answer was lost is still looked up).
     """
 
 

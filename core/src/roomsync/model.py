@@ -301,6 +301,10 @@ class EntryDraft(BaseModel):
     fields: EventFields
     setup_minutes: int = 0
     followup_minutes: int = 0
+    known_new: bool = False
+    """The engine knows no entry with this stamp can be in the mailbox: no earlier attempt was
+    recorded and the complete change feed it has just read holds none. The connector may then
+    skip its stamp lookup; it must still look before repeating a create whose answer was lost."""
 
 
 class EntryUpdate(BaseModel):

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Generator
+from typing import Any
+
+from roomsync import hookspecs
 from roomsync.errors import AccessDenied, TransientConnectorError
-from roomsync.model import ReservationStatus
+from roomsync.model import EntryDraft, ReservationStatus
 from roomsync.storage import Database
 
 from .conftest import ALICE, BOB, CAROL, World, make_world
@@ -178,3 +182,48 @@ def test_a_mailbox_that_reads_empty_is_not_believed(world: World) -> None:
     [report] = world.sync(ALICE, allow_mass_delete=True)
     assert report.ok
     assert not world.reservation(r.id or "").active
+
+
+class DraftRecorder:
+    """Keeps every draft the engine hands to the connector, to see what it claims about them."""
+
+    def __init__(self) -> None:
+        self.drafts: list[EntryDraft] = []
+
+    @hookspecs.hookimpl(wrapper=True)
+    def roomsync_create_entries(self, mailbox: str, drafts: list[EntryDraft]) -> Generator[None, Any, Any]:
+        self.drafts.extend(drafts)
+        return (yield)
+
+
+def recorded_drafts(world: World, *persons: str) -> dict[str, bool]:
+    """Sync ``persons`` and answer, per created stamp, whether the draft was marked ``known_new``."""
+    recorder = DraftRecorder()
+    host = world.runner.host("ref")
+    host.pm.register(recorder)
+    try:
+        world.sync(*persons)
+    finally:
+        host.pm.unregister(recorder)
+    return {d.stamp: d.known_new for d in recorder.drafts}
+
+
+def test_only_never_attempted_creates_are_marked_known_new(world: World) -> None:
+    first = world.book(ALICE, title="First")
+    assert recorded_drafts(world, ALICE) == {first.id: True}
+
+    retried = world.book(ALICE, title="Retried", hour=2)
+    world.exchange.drop_after_write("create_entries")
+    assert recorded_drafts(world, ALICE) == {retried.id: True}
+    # The answer was lost: the next attempt is a retry and the connector must look first.
+    assert recorded_drafts(world, ALICE) == {}  # adopted by the engine's own lookup instead
+    assert sorted(e.fields.title for e in world.exchange.entries(ALICE)) == ["First", "Retried"]
+
+
+def test_a_create_tried_before_is_never_known_new(world: World) -> None:
+    r = world.book(ALICE, title="Failed once")
+    world.exchange.fail_next("create_entries")
+    assert recorded_drafts(world, ALICE) == {r.id: True}
+    # Whether the failed attempt reached the server is unknown to the engine: the connector looks.
+    assert recorded_drafts(world, ALICE) == {r.id: False}
+    assert len([e for e in world.exchange.entries(ALICE) if e.stamp == r.id]) == 1

@@ -133,8 +133,12 @@ class ReferenceConnector(Connector):
     def roomsync_create_entries(self, mailbox: str, drafts: list[EntryDraft]) -> list[WriteResult]:
         # Look the stamps up first: if an earlier attempt was written but its answer lost, the
         # entry is there and is returned instead of creating a second one.
-        stamps = list(dict.fromkeys(d.stamp for d in drafts))
-        made = {stamp: found[0] for stamp, found in self.directory.find_by_stamp(mailbox, stamps).items()}
+        stamps = list(dict.fromkeys(d.stamp for d in drafts if not d.known_new))
+        made = (
+            {stamp: found[0] for stamp, found in self.directory.find_by_stamp(mailbox, stamps).items()}
+            if stamps
+            else {}
+        )
         missing: dict[str, EntryDraft] = {}
         for draft in drafts:
             if draft.stamp not in made:

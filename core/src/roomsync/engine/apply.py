@@ -217,10 +217,14 @@ class PlanApplier:
 
     def _creates(self) -> set[str]:
         found = self.uow.rooms.get_reservations([c.reservation_id for c in self.plan.creates])
-        reservations = [found[c.reservation_id] for c in self.plan.creates if c.reservation_id in found]
+        creates = [c for c in self.plan.creates if c.reservation_id in found]
+        reservations = [found[c.reservation_id] for c in creates]
         if not reservations:
             return set()
-        drafts = [draft_for(self.pm, r) for r in reservations]
+        drafts = [
+            draft_for(self.pm, r).model_copy(update={"known_new": c.known_new})
+            for r, c in zip(reservations, creates, strict=True)
+        ]
         results = self.host.create_entries(self.mailbox, drafts)
         created = set()
         for reservation, draft, result in zip(reservations, drafts, results, strict=True):

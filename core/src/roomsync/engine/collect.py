@@ -146,6 +146,7 @@ def build_view(
         entries=entries,
         deleted=deleted,
         stamped=stamped,
+        feed_stamps=frozenset(e.stamp for e in changes.entries if e.stamp),
         known_rooms=known_rooms,
         syncable=syncable,
         room_is_free=uow.rooms.room_is_free,

@@ -54,6 +54,7 @@ class MailboxView:
     entries: Sequence[CalendarEntry]  # entries changed in Exchange since the last cycle
     deleted: Collection[str]  # item ids gone from the calendar
     stamped: Mapping[str, CalendarEntry]  # reservation id -> entry found by stamp (recovery)
+    feed_stamps: frozenset[str]  # stamps of every entry the change feed returned, refused ones too
     known_rooms: frozenset[str]
     syncable: Callable[[str], bool]  # whether a person is assigned to an environment
     room_is_free: RoomCheck
@@ -63,6 +64,8 @@ class MailboxView:
 @dataclass(frozen=True)
 class Create:
     reservation_id: str
+    # Never attempted and absent from the feed: no entry can carry the stamp (see EntryDraft).
+    known_new: bool = False
 
 
 @dataclass(frozen=True)
@@ -404,7 +407,10 @@ def _export(view: MailboxView, reservation_id: str, result: Plan) -> None:
             )
             _update_if_needed(reservation, found.fields, adopted, result)
             return
-        result.creates.append(Create(reservation_id))
+        # Every entry written after the stored sync state is in the feed just read, and a link
+        # is only dropped once its entry is gone: without a link no older entry can exist.
+        known_new = link is None and reservation_id not in view.feed_stamps
+        result.creates.append(Create(reservation_id, known_new))
         result.keep(
             replace(link, state=LinkState.CREATING)
             if link is not None
