@@ -78,10 +78,11 @@ from roomsync_ews_common import stamp as props
 from roomsync_ews_common.account import AccountPool
 from roomsync_ews_common.availability import free_busy
 from roomsync_ews_common.options import EwsOptions
+from roomsync_ews_common.written import WrittenEntries
 
 PROTOCOL_PENDING = pending_phrase("EWS")
 
-SPOKEN_DIALECTS = frozenset({"Exchange2010_SP1", "Exchange2013"})
+SPOKEN_DIALECTS = frozenset({"Exchange2007_SP1", "Exchange2010_SP1", "Exchange2013"})
 """Dialects this release speaks; Exchange2007_SP1 waits for exchangelib's 2007 gaps to close."""
 
 STATE_PREFIX = "ews1:"
@@ -143,6 +144,7 @@ class EwsConnector(PendingProtocolConnector):
     def __init__(self, environment: str, options: BaseModel) -> None:
         super().__init__(environment, options)
         self._pool: AccountPool | None = None
+        self._written = WrittenEntries()
 
     @classmethod
     def speaks_ews(cls) -> bool:
@@ -414,6 +416,7 @@ class EwsConnector(PendingProtocolConnector):
         account = self._account(mailbox)
         service = SyncFolderItems(account=account)
         changed: dict[str, Any] = {}
+        known: dict[str, CalendarEntry] = {}  # our own writes, still in the version we wrote
         deleted: list[str] = []
         for change in service.call(
             folder=account.calendar,
@@ -429,15 +432,23 @@ class EwsConnector(PendingProtocolConnector):
             kind, item = change
             if kind == SyncFolderItems.DELETE:
                 changed.pop(item.id, None)
+                known.pop(item.id, None)
+                self._written.forget(mailbox, item.id)
                 deleted.append(item.id)
             elif kind in (SyncFolderItems.CREATE, SyncFolderItems.UPDATE) and isinstance(item, CalendarItem):
-                changed[item.id] = ItemId(id=item.id)
+                ours = self._written.take(mailbox, item.id, item.changekey or "")
+                if ours is not None:
+                    known[item.id] = ours
+                    changed.pop(item.id, None)
+                else:
+                    known.pop(item.id, None)
+                    changed[item.id] = ItemId(id=item.id)
             # read-flag changes do not concern a calendar
         items = self._read_items(mailbox, list(changed.values()))
         read = {item.id for item in items}
         deleted.extend(i for i in changed if i not in read)  # gone before it could be read
         return (
-            self._entries(mailbox, items),
+            [*self._entries(mailbox, items), *known.values()],
             deleted,
             service.sync_state,
             not service.includes_last_item_in_range,
@@ -448,11 +459,12 @@ class EwsConnector(PendingProtocolConnector):
     def _create(self, mailbox: str, drafts: list[EntryDraft]) -> list[WriteResult]:
         account = self._account(mailbox)
         calendar = account.calendar
-        stamps = list(dict.fromkeys(d.stamp for d in drafts))
-        # A create whose answer was lost may have been carried out: look the stamps up first.
+        stamps = list(dict.fromkeys(d.stamp for d in drafts if not d.known_new))
+        # A create whose answer was lost may have been carried out: look the stamps up first,
+        # unless the engine knows there cannot be an entry yet (a FindItem saved per batch).
         made: dict[str, WriteResult] = {
             item_stamp: WriteResult.success(item.id, item.changekey)
-            for item in self._stamped(calendar, stamps)
+            for item in (self._stamped(calendar, stamps) if stamps else ())
             if (item_stamp := getattr(item, props.STAMP, None))
         }
         missing: dict[str, EntryDraft] = {}
@@ -483,7 +495,24 @@ class EwsConnector(PendingProtocolConnector):
                 for item_stamp, result in list(made.items()):
                     if result.ok and result.item_id in keys:
                         made[item_stamp] = WriteResult.success(result.item_id, keys[result.item_id])
+            for item_stamp, draft in missing.items():
+                self._remember(mailbox, made[item_stamp], draft)
         return [made[d.stamp] for d in drafts]
+
+    def _remember(self, mailbox: str, result: WriteResult, written: EntryDraft | EntryUpdate) -> None:
+        if result.ok and result.item_id and result.change_key:
+            self._written.remember(
+                CalendarEntry(
+                    item_id=result.item_id,
+                    change_key=result.change_key,
+                    mailbox=mailbox,
+                    organizer=mailbox,
+                    stamp=written.stamp or None,
+                    fields=written.fields,
+                    setup_minutes=written.setup_minutes,
+                    followup_minutes=written.followup_minutes,
+                )
+            )
 
     def _bulk_create(self, account: Any, drafts: list[EntryDraft]) -> list[Any]:
         items = [
@@ -548,7 +577,10 @@ class EwsConnector(PendingProtocolConnector):
                 else r
                 for r in results
             ]
-        return [r for r in results if r is not None]
+        done = [r for r in results if r is not None]
+        for result, update in zip(done, updates, strict=True):
+            self._remember(mailbox, result, update)
+        return done
 
     def _apply_occurrences(self, mailbox: str, series: list[tuple[str, EventFields]]) -> dict[str, str]:
         """Make the exceptions of freshly written series as drafted; answers the masters' change keys."""

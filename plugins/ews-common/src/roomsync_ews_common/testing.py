@@ -447,3 +447,28 @@ class EwsSimulatorSuite(ConnectorSuite):
         seen = Changes(kit, page.sync_state) if page.more else None
         assert item_id in {e.item_id for e in page.entries} | set(seen.entries if seen else {})
         assert Changes(kit, Changes(kit, None).state).entries == {}
+
+    # --- request economy --------------------------------------------------------------------------
+
+    def test_known_new_creates_skip_the_stamp_lookup(self, kit: ConnectorKit, sim: Any) -> None:
+        drafts = [kit.draft(kit.fields(f"New {n}", 35, 8 + n), known_new=True) for n in range(3)]
+        before = dict(sim.simulator.counts)
+        ids = created_ids(kit.create(drafts))
+        assert sim.simulator.counts["FindItem"] == before.get("FindItem", 0)
+        assert sim.simulator.counts["CreateItem"] - before.get("CreateItem", 0) == 1
+        assert [only_entry(kit, d.stamp).item_id for d in drafts] == ids
+
+    def test_own_writes_come_back_from_the_feed_without_being_read(self, kit: ConnectorKit, sim: Any) -> None:
+        state = Changes(kit, None).state
+        mine = kit.draft(kit.fields("Written here", 36, 9, reminder_minutes=10))
+        touched = kit.draft(kit.fields("Changed in Outlook", 36, 11))
+        mine_id, touched_id = created_ids(kit.create([mine, touched]))
+        kit.user.update(kit.mailbox, touched_id, touched.fields.model_copy(update={"title": "Renamed"}))
+        before = sim.simulator.counts["GetItem"]
+
+        seen = Changes(kit, state).entries
+
+        # Only the entry changed since our write is read; ours is known as written.
+        assert sim.simulator.counts["GetItem"] - before == 1
+        assert seen[mine_id].stamp == mine.stamp and seen[mine_id].fields == mine.fields
+        assert seen[touched_id].fields.title == "Renamed"
