@@ -325,6 +325,8 @@ class ItemRef(BaseModel):
 
     item_id: str
     change_key: str | None = None
+    stamp: str | None = None
+    """The entry's ROOMS stamp, so a connector can remove what it wrote beside it (buffers)."""
 
 
 class WriteErrorKind(StrEnum):

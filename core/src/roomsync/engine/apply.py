@@ -311,7 +311,9 @@ class PlanApplier:
     def _deletes(self, host: ConnectorHost, mailbox: str, deletes: list[Delete]) -> None:
         if not deletes:
             return
-        results = host.delete_entries(mailbox, [ItemRef(item_id=d.item_id, change_key=None) for d in deletes])
+        results = host.delete_entries(
+            mailbox, [ItemRef(item_id=d.item_id, change_key=None, stamp=d.reservation_id) for d in deletes]
+        )
         for delete, result in zip(deletes, results, strict=True):
             key = (delete.reservation_id, mailbox)
             if result.ok or result.error_kind is WriteErrorKind.NOT_FOUND:

@@ -163,7 +163,9 @@ def resolve(runner: SyncRunner, difference: Difference, resolution: Resolution) 
                 done = "entry rewritten from the reservation"
             else:
                 assert d.entry is not None
-                result = host.delete_entries(d.mailbox, [ItemRef(item_id=d.entry.item_id)])[0]
+                result = host.delete_entries(
+                    d.mailbox, [ItemRef(item_id=d.entry.item_id, stamp=d.entry.stamp)]
+                )[0]
                 _require(result.ok, result.error)
                 done = "entry without reservation deleted"
         else:

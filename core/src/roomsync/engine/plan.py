@@ -241,6 +241,9 @@ def _deleted_in_exchange(view: MailboxView, link: Link, result: Plan) -> None:
         return
     result.cancels.append(Cancel(link.reservation_id, "deleted in Outlook"))
     result.drop_links.add(key)
+    if link.item_id and (reservation.setup_minutes or reservation.followup_minutes):
+        # The buffers a connector wrote beside the entry are still there: let it remove them.
+        result.deletes.append(Delete(link.reservation_id, view.mailbox, link.item_id))
 
 
 def _reconcile(view: MailboxView, link: Link, entry: CalendarEntry, result: Plan) -> None:

@@ -1,0 +1,97 @@
+"""Setup and follow-up buffers as entries of their own, so Exchange's free/busy shows them.
+
+ROOMS books a room with time to prepare it before a meeting and to clear it after. Exchange
+knows nothing of that, so a connector that wants the buffers busy in Exchange writes each as a
+*companion* entry next to the meeting: same rooms and status, no participants (nobody is
+invited to the preparation), the meeting's own times untouched. A companion carries the
+meeting's stamp with a suffix, so it is found with the same lookup and never mistaken for an
+entry of its own; connectors keep companions out of what they report to the engine.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from enum import StrEnum
+from zoneinfo import ZoneInfo
+
+from roomsync.model import EventFields, OccurrenceChange, ShowAs
+
+SEPARATOR = "#"
+
+
+class Buffer(StrEnum):
+    SETUP = "setup"
+    FOLLOWUP = "followup"
+
+
+_TITLES = {Buffer.SETUP: "Setup: {}", Buffer.FOLLOWUP: "Follow-up: {}"}
+
+
+def companion_stamp(stamp: str, kind: Buffer) -> str:
+    return f"{stamp}{SEPARATOR}{kind.value}"
+
+
+def companion_stamps(stamp: str) -> list[str]:
+    return [companion_stamp(stamp, kind) for kind in Buffer]
+
+
+def is_companion(stamp: str | None) -> bool:
+    return stamp is not None and SEPARATOR in stamp
+
+
+def companions(fields: EventFields, setup_minutes: int, followup_minutes: int) -> dict[Buffer, EventFields]:
+    """The companion entries of a meeting with these buffers; none for a meeting shown as free.
+
+    A series' buffers follow its pattern and its modified and cancelled occurrences. A buffer
+    that would start on another day than the meeting would fall on other weekdays than the
+    series; such a series gets no companion for it (ROOMS still counts the buffer).
+    """
+    if fields.show_as is ShowAs.FREE:
+        return {}
+    found: dict[Buffer, EventFields] = {}
+    for kind, minutes in ((Buffer.SETUP, setup_minutes), (Buffer.FOLLOWUP, followup_minutes)):
+        if minutes <= 0:
+            continue
+        companion = _companion(fields, kind, timedelta(minutes=minutes))
+        if companion is not None:
+            found[kind] = companion
+    return found
+
+
+def _companion(fields: EventFields, kind: Buffer, length: timedelta) -> EventFields | None:
+    if kind is Buffer.SETUP:
+        start, end = fields.start - length, fields.start
+    else:
+        start, end = fields.end, fields.end + length
+    if fields.recurrence is not None:
+        zone = ZoneInfo(fields.timezone)
+        if start.astimezone(zone).date() != fields.start.astimezone(zone).date():
+            return None
+    occurrences = tuple(_occurrence(change, kind, length, fields.duration) for change in fields.occurrences)
+    return fields.model_copy(
+        update={
+            "title": _TITLES[kind].format(fields.title),
+            "start": start,
+            "end": end,
+            "participants": (),
+            "reminder_minutes": None,
+            "body": f"{'Setup' if kind is Buffer.SETUP else 'Follow-up'} time of '{fields.title}', "
+            "booked in ROOMS.",
+            "occurrences": occurrences,
+        }
+    )
+
+
+def _occurrence(
+    change: OccurrenceChange, kind: Buffer, length: timedelta, duration: timedelta
+) -> OccurrenceChange:
+    # The buffer of an occurrence originally started a buffer's length before it, or as it ended.
+    original = change.original_start - length if kind is Buffer.SETUP else change.original_start + duration
+    if change.cancelled or change.start is None or change.end is None:
+        return OccurrenceChange(original_start=original, cancelled=True)
+    if kind is Buffer.SETUP:
+        start, end = change.start - length, change.start
+    else:
+        start, end = change.end, change.end + length
+    title = _TITLES[kind].format(change.title) if change.title is not None else None
+    return OccurrenceChange(original_start=original, start=start, end=end, title=title)
