@@ -243,6 +243,9 @@ class Room(BaseModel):
     mailbox: str
     capacity: int | None = None
     sync_master: bool = True
+    environment: str | None = None
+    """The environment whose server holds the room mailbox (free/busy is asked there); unset:
+    the first environment of the configuration."""
 
     @field_validator("mailbox")
     @classmethod

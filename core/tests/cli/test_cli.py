@@ -490,3 +490,15 @@ def test_sample_configuration_works_across_processes(tmp_path: Path) -> None:
     [kept] = json.loads(console("--json", "reservations", "list", "--all"))
     assert kept["status"] == "active"
     assert (tmp_path / "roomsync-data" / "reference-mailboxes.json").exists()
+
+
+def test_a_room_names_the_environment_of_its_mailbox(home: Path) -> None:
+    ok(home, "rooms", "add", "Boreas", "room.boreas@example.org", "--environment", "lab")
+    ok(home, "rooms", "add", "Atlas", "room.atlas@example.org")
+    rooms = {r["mailbox"]: r["environment"] for r in as_json(home, "rooms", "list")}  # type: ignore[union-attr,index]
+    assert rooms == {"room.boreas@example.org": "lab", "room.atlas@example.org": None}
+
+    refused = run(home, "rooms", "add", "Cirrus", "room.cirrus@example.org", "--environment", "labb")
+    assert refused.exit_code != 0
+    assert "'labb' is not in the configuration" in refused.output and "lab" in refused.output
+    assert "room.cirrus@example.org" not in ok(home, "rooms", "list").output

@@ -6,13 +6,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect, text
 
 from roomsync.errors import RoomsyncError, SchemaTooNew
-from roomsync.model import Person
+from roomsync.model import Person, Room
 from roomsync.storage import Database
+from roomsync.storage.database import alembic_config
 from roomsync.storage.models import Base
 
 TABLES = {
@@ -107,3 +109,23 @@ def test_password_is_never_shown() -> None:
         assert database.display_url == "postgresql+psycopg://roomsync:***@db.example.org:5432/roomsync"
     finally:
         database.dispose()
+
+
+def test_upgrade_from_the_first_revision_keeps_rooms(empty: Database) -> None:
+    with empty.engine.begin() as connection:
+        command.upgrade(alembic_config(connection), "0001")
+        connection.execute(
+            text("INSERT INTO rooms (name, mailbox, sync_master) VALUES ('Atrium', 'a@x.org', true)")
+        )
+    assert empty.current_revision() == "0001"
+
+    empty.upgrade()
+
+    with empty.unit_of_work() as uow:
+        [room] = uow.rooms.list_rooms()
+        assert (room.mailbox, room.environment) == ("a@x.org", None)
+        uow.rooms.add_room(Room(name="Boreas", mailbox="b@x.org", environment="onprem2013"))
+        uow.commit()
+    with empty.unit_of_work() as uow:
+        stored = uow.rooms.room_by_mailbox("b@x.org")
+        assert stored is not None and stored.environment == "onprem2013"

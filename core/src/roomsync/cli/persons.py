@@ -160,12 +160,28 @@ def rooms() -> None:
 @click.argument("mailbox")
 @click.option("--capacity", type=click.IntRange(min=1))
 @click.option("--no-sync-master", is_flag=True, help="Report conflicting Exchange bookings only.")
+@click.option("--environment", help="Environment whose server holds the room mailbox (default: the first).")
 @pass_app
-def add_room(app: AppContext, name: str, mailbox: str, capacity: int | None, no_sync_master: bool) -> None:
+def add_room(
+    app: AppContext,
+    name: str,
+    mailbox: str,
+    capacity: int | None,
+    no_sync_master: bool,
+    environment: str | None,
+) -> None:
     """Add a room with its Exchange room mailbox."""
+    if environment is not None and environment not in app.settings.environments:
+        raise UnknownEnvironment(environment, list(app.settings.environments))
     with app.database().unit_of_work() as uow:
         room = uow.rooms.add_room(
-            Room(name=name, mailbox=mailbox, capacity=capacity, sync_master=not no_sync_master)
+            Room(
+                name=name,
+                mailbox=mailbox,
+                capacity=capacity,
+                sync_master=not no_sync_master,
+                environment=environment,
+            )
         )
         uow.commit()
     app.emit(room.model_dump(mode="json"), f"room {room.name} <{room.mailbox}>")
@@ -177,9 +193,15 @@ def list_rooms(app: AppContext) -> None:
     """Rooms ROOMS knows."""
     with app.database().unit_of_work() as uow:
         all_rooms = uow.rooms.list_rooms()
-    table = Table("name", "mailbox", "capacity", "sync master")
+    table = Table("name", "mailbox", "capacity", "sync master", "environment")
     for room in all_rooms:
-        table.add_row(room.name, room.mailbox, str(room.capacity or "-"), "yes" if room.sync_master else "no")
+        table.add_row(
+            room.name,
+            room.mailbox,
+            str(room.capacity or "-"),
+            "yes" if room.sync_master else "no",
+            room.environment or "(first)",
+        )
     app.emit([r.model_dump(mode="json") for r in all_rooms], table)
 
 

@@ -46,9 +46,10 @@ def free_busy(
     by_environment: dict[str, list[str]] = defaultdict(list)
     with runner.database.unit_of_work() as uow:
         default_env = next(iter(runner.settings.environments), None)
+        room_env = {room.mailbox: room.environment for room in uow.rooms.list_rooms()}
         for mailbox in mailboxes:
             person = uow.rooms.get_person(mailbox)
-            env = person.environment if person and person.environment else default_env
+            env = (person.environment if person else None) or room_env.get(mailbox) or default_env
             if env:
                 by_environment[env].append(mailbox)
         booked = uow.rooms.reservations(start=start - timedelta(days=1), end=end + timedelta(days=1))

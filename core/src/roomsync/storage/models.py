@@ -96,6 +96,7 @@ class RoomRow(Base):
     mailbox: Mapped[str] = mapped_column(EMAIL, unique=True)
     capacity: Mapped[int | None] = mapped_column(Integer)
     sync_master: Mapped[bool] = mapped_column(Boolean, default=True)
+    environment: Mapped[str | None] = mapped_column(String(100))
 
 
 class ReservationRow(Base):

@@ -119,7 +119,11 @@ class SqlRoomsStore:
         if self.room_by_mailbox(room.mailbox) is not None:
             raise InvalidInput(f"room {room.mailbox} exists already")
         row = RoomRow(
-            name=room.name, mailbox=room.mailbox, capacity=room.capacity, sync_master=room.sync_master
+            name=room.name,
+            mailbox=room.mailbox,
+            capacity=room.capacity,
+            sync_master=room.sync_master,
+            environment=room.environment,
         )
         self.session.add(row)
         self.session.flush()
@@ -441,7 +445,12 @@ def _person(row: PersonRow) -> Person:
 
 def _room(row: RoomRow) -> Room:
     return Room(
-        id=str(row.id), name=row.name, mailbox=row.mailbox, capacity=row.capacity, sync_master=row.sync_master
+        id=str(row.id),
+        name=row.name,
+        mailbox=row.mailbox,
+        capacity=row.capacity,
+        sync_master=row.sync_master,
+        environment=row.environment,
     )
 
 
