@@ -48,7 +48,7 @@ def sim() -> None:
     type=click.Choice(sorted(DIALECTS)),
     default="exchange2013",
     show_default=True,
-    help="The Exchange generation to speak.",
+    help="The Exchange generation to speak (o365: an Exchange Online tenant speaking Microsoft Graph).",
 )
 @click.option(
     "--host", default="127.0.0.1", show_default=True, help="Address to listen on (loopback by default)."
@@ -127,7 +127,7 @@ def serve(
     minute_seconds: float,
     verbose: bool,
 ) -> None:
-    """Serve EWS at /EWS/Exchange.asmx until interrupted."""
+    """Serve EWS at /EWS/Exchange.asmx (Microsoft Graph at /v1.0 with --dialect o365) until stopped."""
     from roomsync_sim.server import start
     from roomsync_sim.simulator import Simulator
 
@@ -159,6 +159,16 @@ def serve(
     actual_port = httpd.server_address[1]
     click.echo(f"dialect: {dialect} ({simulator.dialect.server_version.version})")
     click.echo(f"ews_url: {scheme}://{shown_host}:{actual_port}/EWS/Exchange.asmx")
+    if simulator.graph is not None:
+        click.echo(f"graph_url: {scheme}://{shown_host}:{actual_port}/v1.0")
+        click.echo(f"login_url: {scheme}://{shown_host}:{actual_port}")
+        for tenant in simulator.graph.tenants.values():
+            for app in tenant.apps.values():
+                secret = app.secrets[0] if app.secrets else "(certificate)"
+                click.echo(
+                    f"tenant: {tenant.id} ({', '.join(tenant.domains)}) client_id: "
+                    f"{app.client_id} secret: {secret}"
+                )
     click.echo(f"control_url: {scheme}://{shown_host}:{actual_port}/_sim/")
     if ca_file:
         click.echo(f"ca_file: {ca_file}")

@@ -50,6 +50,8 @@ class Dialect:
     # Exchange 2007 grants impersonation by two Active Directory extended rights; 2010 and
     # later by the ApplicationImpersonation RBAC role.
     ad_impersonation: bool = False
+    # Exchange Online: Microsoft Graph and its sign-in endpoints beside EWS (roomsync_sim.graph).
+    graph: bool = False
 
     @property
     def schema_path(self) -> Path:
@@ -141,7 +143,19 @@ EXCHANGE2013 = Dialect(
     time_zone_context=True,
 )
 
-DIALECTS: dict[str, Dialect] = {d.name: d for d in (EXCHANGE2007, EXCHANGE2010, EXCHANGE2013)}
+# Exchange Online: a tenant speaking Microsoft Graph v1.0 (and EWS with the 2016 schema set, as
+# Exchange Online did until EWS was switched off).
+O365 = Dialect(
+    name="o365",
+    schema_dir="exchange2016",
+    accepted_versions=_V2013,
+    server_version=ServerVersion(15, 20, 8606, 20, "V2018_01_08"),
+    wcf=True,
+    time_zone_context=True,
+    graph=True,
+)
+
+DIALECTS: dict[str, Dialect] = {d.name: d for d in (EXCHANGE2007, EXCHANGE2010, EXCHANGE2013, O365)}
 
 
 def get_dialect(name: str) -> Dialect:

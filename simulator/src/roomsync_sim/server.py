@@ -1,4 +1,5 @@
-"""The HTTP(S) server: EWS at /EWS/Exchange.asmx, the schema documents, the control endpoint.
+"""The HTTP(S) server: EWS at /EWS/Exchange.asmx, the schema documents, the control endpoint,
+and (the o365 dialect) Microsoft Graph under /v1.0 and the sign-in endpoints.
 
 HTTP/1.1 with keep-alive and one thread per connection, as clients with a session pool expect.
 Binds to loopback unless told otherwise; the control endpoint answers loopback clients only.
@@ -119,11 +120,34 @@ class _Handler(BaseHTTPRequestHandler):
         except ValueError:
             return False
 
+    def _graph(self) -> bool:
+        """Answer a Graph or sign-in request (the o365 dialect); False when it is not one."""
+        sim = self.server.simulator
+        graph = sim.graph
+        path = self.path.split("?", 1)[0]
+        if graph is None or not graph.handles(path) or path.lower() == EWS_PATH:
+            return False
+        body = self._read_body() if self.command in ("POST", "PATCH", "PUT") else b""
+        if body is None:
+            self._send(sim.too_large())
+            return True
+        scheme = "https" if self.server.ssl_context is not None else "http"
+        host = self.headers.get("Host") or "localhost"
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        self._send(graph.handle(self.command, self.path, headers, body, f"{scheme}://{host}"))
+        return True
+
+    def do_PATCH(self) -> None:
+        if not self._graph():
+            self._send(Answer(405, b"Method Not Allowed", [("Content-Type", "text/plain")]))
+
     def do_POST(self) -> None:
         sim = self.server.simulator
         path = self.path.split("?", 1)[0].lower()
         if path.startswith(control.PREFIX):
             self._control()
+            return
+        if self._graph():
             return
         body = self._read_body()
         if body is None:
@@ -139,7 +163,7 @@ class _Handler(BaseHTTPRequestHandler):
     def do_DELETE(self) -> None:
         if self.path.lower().startswith(control.PREFIX):
             self._control()
-        else:
+        elif not self._graph():
             self._send(Answer(405, b"Method Not Allowed", [("Content-Type", "text/plain")]))
 
     def do_GET(self) -> None:
@@ -147,6 +171,8 @@ class _Handler(BaseHTTPRequestHandler):
         path = self.path.split("?", 1)[0].lower()
         if path.startswith(control.PREFIX):
             self._control()
+            return
+        if self._graph():
             return
         answer = sim.schema_document(path, self.headers.get("Authorization"), self.auth)
         self._send(answer or Answer(404, b"Not Found", [("Content-Type", "text/html")]))

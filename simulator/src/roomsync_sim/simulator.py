@@ -92,8 +92,10 @@ class Simulator:
         max_body: int = DEFAULT_MAX_BODY,
         state_file: str | Path | None = None,
         auth: Sequence[str] | str | None = None,
+        token_lifetime: int | None = None,
     ) -> None:
-        """``auth`` names the HTTP schemes offered (overriding the seed's), e.g. ``"basic,ntlm"``."""
+        """``auth`` names the HTTP schemes offered (overriding the seed's), e.g. ``"basic,ntlm"``;
+        ``token_lifetime`` the seconds an o365 access token lives (overriding the seed's)."""
         self.dialect = get_dialect(dialect) if isinstance(dialect, str) else dialect
         self.operations = load_all()
         self.validate = validate
@@ -117,12 +119,21 @@ class Simulator:
         self._populate(self.directory.seed)
         if self.persistence is not None:
             self.persistence.start(self)
-        if validate:
+        # Graph and the sign-in endpoints (the o365 dialect); the schema set is then compiled
+        # when the first EWS request needs it.
+        self.graph: Any = None
+        if self.dialect.graph:
+            from roomsync_sim.graph.service import GraphService
+
+            self.graph = GraphService(self, token_lifetime)
+        elif validate:
             validation.schema_for(self.dialect)
 
     def close(self) -> None:
         """End open streams and push deliveries; write the state file one last time."""
         self.notifier.close()
+        if self.graph is not None:
+            self.graph.close()
         if self.persistence is not None:
             self.persistence.stop()
 
@@ -153,6 +164,8 @@ class Simulator:
                 self.persistence.attach(self.store)
             self.directory.load(parsed)
             self._populate(parsed)
+            if self.graph is not None:
+                self.graph.load()
         with self._lock:
             self.counts.clear()
             self.violations.clear()
@@ -171,6 +184,7 @@ class Simulator:
             "notifications": self.notifier.stats(),
             "validate": self.validate,
             "violations": [r.__dict__ for r in self.violations],
+            **({"graph": self.graph.stats()} if self.graph is not None else {}),
         }
 
     def _count(self, name: str) -> None:

@@ -3,6 +3,10 @@
     with running_simulator("exchange2010") as sim:
         requests.post(sim.ews_url, ...)
 
+    with running_simulator("o365", tls_dir=tmp_path) as sim:   # Microsoft Graph, see roomsync_sim.graph
+        requests.get(f"{sim.graph_url}/users/alice@example.org/events",
+                     headers={"Authorization": f"Bearer {sim.access_token()}"}, verify=sim.ca_file)
+
 It listens on a free loopback port in a background thread and stops when the block ends.
 """
 
@@ -46,6 +50,55 @@ class RunningSimulator:
     @property
     def control_url(self) -> str:
         return f"{self.base_url}/_sim/"
+
+    # --- the o365 dialect (roomsync_sim.graph) ---------------------------------------------------
+
+    def _graph(self) -> Any:
+        if self.simulator.graph is None:
+            raise AttributeError(f"the {self.simulator.dialect.name} dialect serves no Microsoft Graph")
+        return self.simulator.graph
+
+    @property
+    def graph_url(self) -> str:
+        """Microsoft Graph's service root, ``…/v1.0``."""
+        self._graph()
+        return f"{self.base_url}/v1.0"
+
+    @property
+    def login_url(self) -> str:
+        """The sign-in instance: an authority is ``f"{login_url}/{tenant_id}"``."""
+        self._graph()
+        return self.base_url
+
+    @property
+    def instance_discovery_url(self) -> str:
+        """For msal's ``instance_discovery=`` (instead of ``instance_discovery=False``)."""
+        self._graph()
+        return f"{self.base_url}/common/discovery/instance"
+
+    @property
+    def tenants(self) -> list[Any]:
+        """Every tenant (``.id``, ``.domains``, ``.apps`` by client id, ``.store``)."""
+        return list(self._graph().tenants.values())
+
+    @property
+    def tenant_id(self) -> str:
+        return str(self.tenants[0].id)
+
+    @property
+    def client_id(self) -> str:
+        return str(next(iter(self.tenants[0].apps.values())).client_id)
+
+    @property
+    def client_secret(self) -> str:
+        return str(next(iter(self.tenants[0].apps.values())).secrets[0])
+
+    def authority(self, tenant: str | None = None) -> str:
+        return f"{self.login_url}/{tenant or self.tenant_id}"
+
+    def access_token(self, tenant_id: str | None = None, client_id: str | None = None) -> str:
+        """An access token minted in-process, as the token endpoint would issue it."""
+        return str(self._graph().access_token(tenant_id, client_id))
 
 
 @contextmanager

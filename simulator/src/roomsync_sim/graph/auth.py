@@ -1,0 +1,399 @@
+"""The Microsoft identity platform's part: the OAuth 2.0 client-credentials token endpoint,
+OpenID metadata and signing keys, and the check of Graph's bearer tokens.
+
+Tokens are JWTs (PyJWT) signed RS256 with a key made at start, carrying the claims of an app-only
+Graph token (``aud`` Graph, ``tid``, ``appid``, ``roles``, ``idtyp`` app, ``ver`` 1.0). Clients
+authenticate with a client secret (in the body or HTTP Basic) or with a client assertion: a JWT
+signed with the private key of a certificate registered on the app, named by its SHA-1 (``x5t``)
+or SHA-256 (``x5t#S256``) thumbprint, as msal writes it. Errors are the AADSTS ones of Entra ID.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import jwt
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from roomsync_sim.graph.errors import GraphError
+from roomsync_sim.graph.tenants import App, Tenant
+
+GRAPH_RESOURCE = "https://graph.microsoft.com"
+GRAPH_APP_ID = "00000003-0000-0000-c000-000000000000"
+SCOPES = {f"{GRAPH_RESOURCE}/.default", f"{GRAPH_APP_ID}/.default", f"{GRAPH_RESOURCE}//.default"}
+ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+WWW_AUTHENTICATE = (
+    'Bearer realm="", authorization_uri="https://login.microsoftonline.com/common/oauth2/authorize", '
+    f'client_id="{GRAPH_APP_ID}"'
+)
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The caller of a Graph request: an app in a tenant, and when its token expires."""
+
+    tenant: Tenant
+    app: App
+    expires: float
+
+
+class TokenError(Exception):
+    """An error answer of the token endpoint (OAuth 2.0 error JSON)."""
+
+    def __init__(self, status: int, error: str, code: int, description: str) -> None:
+        super().__init__(description)
+        self.status = status
+        self.error = error
+        self.code = code
+        self.description = description
+
+    def body(self) -> dict[str, Any]:
+        trace, correlation = str(uuid.uuid4()), str(uuid.uuid4())
+        stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+        return {
+            "error": self.error,
+            "error_description": (
+                f"AADSTS{self.code}: {self.description} Trace ID: {trace} Correlation ID: {correlation} "
+                f"Timestamp: {stamp}"
+            ),
+            "error_codes": [self.code],
+            "timestamp": stamp,
+            "trace_id": trace,
+            "correlation_id": correlation,
+            "error_uri": f"https://login.microsoftonline.com/error?code={self.code}",
+        }
+
+
+class Issuer:
+    """Signs and checks access tokens for every tenant of the simulator."""
+
+    def __init__(self) -> None:
+        self._key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        self.public_key = self._key.public_key()
+        self.kid = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+
+    # --- issuing -------------------------------------------------------------------------------
+
+    def issue(self, tenant: Tenant, app: App, lifetime: int, by_certificate: bool = False) -> str:
+        now = int(time.time())
+        issuer = f"https://sts.windows.net/{tenant.id}/"
+        sp = tenant.service_principal_id(app.client_id)
+        claims = {
+            "aud": GRAPH_RESOURCE,
+            "iss": issuer,
+            "iat": now,
+            "nbf": now,
+            "exp": now + lifetime,
+            "app_displayname": app.name,
+            "appid": app.client_id,
+            "appidacr": "2" if by_certificate else "1",
+            "idp": issuer,
+            "idtyp": "app",
+            "oid": sp,
+            "roles": list(app.roles),
+            "sub": sp,
+            "tid": tenant.id,
+            "uti": base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="),
+            "ver": "1.0",
+        }
+        headers = {"typ": "JWT", "kid": self.kid, "x5t": self.kid}
+        return jwt.encode(claims, self._key, algorithm="RS256", headers=headers)
+
+    def jwks(self) -> dict[str, Any]:
+        numbers = self.public_key.public_numbers()
+
+        def b64(value: int) -> str:
+            raw = value.to_bytes((value.bit_length() + 7) // 8, "big")
+            return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+        key = {
+            "kty": "RSA",
+            "use": "sig",
+            "kid": self.kid,
+            "x5t": self.kid,
+            "n": b64(numbers.n),
+            "e": b64(numbers.e),
+        }
+        return {"keys": [key]}
+
+    # --- checking ------------------------------------------------------------------------------
+
+    def check(self, authorization: str | None, tenants: dict[str, Tenant]) -> Principal:
+        """The app a Graph request's bearer token proves; 401 InvalidAuthenticationToken otherwise."""
+        scheme, _, token = (authorization or "").strip().partition(" ")
+        if not token.strip() or scheme.lower() != "bearer":
+            raise _unauthenticated("Access token is empty.")
+        token = token.strip()
+        if token.count(".") != 2:
+            raise _unauthenticated("IDX14100: JWT is not well formed, there are no dots (.).")
+        try:
+            claims = jwt.decode(
+                token,
+                self.public_key,
+                algorithms=["RS256"],
+                audience=[GRAPH_RESOURCE, GRAPH_APP_ID, f"{GRAPH_RESOURCE}/"],
+                options={"require": ["exp", "nbf", "tid", "appid"]},
+                leeway=0,
+            )
+        except jwt.ExpiredSignatureError:
+            raise _unauthenticated("Lifetime validation failed, the token is expired.") from None
+        except jwt.InvalidAudienceError:
+            raise _unauthenticated("Access token validation failure. Invalid audience.") from None
+        except jwt.InvalidSignatureError:
+            raise _unauthenticated("Access token validation failure. Invalid signature.") from None
+        except jwt.PyJWTError:
+            raise _unauthenticated("Access token validation failure.") from None
+        tenant = tenants.get(str(claims["tid"]).lower())
+        if tenant is None or claims.get("iss") != f"https://sts.windows.net/{tenant.id}/":
+            raise _unauthenticated("Access token validation failure. Invalid issuer.")
+        app = tenant.apps.get(str(claims["appid"]).lower())
+        if app is None:
+            raise _unauthenticated("Access token validation failure. The application is not registered.")
+        return Principal(tenant, app, float(claims["exp"]))
+
+    # --- the token endpoint --------------------------------------------------------------------
+
+    def token(
+        self,
+        tenant: Tenant | None,
+        tenant_name: str,
+        form: bytes,
+        authorization: str | None,
+        endpoint: list[str],
+    ) -> dict[str, Any]:
+        """Answer a client-credentials token request (``TokenError`` when refused)."""
+        fields = {
+            k: v[0] for k, v in parse_qs(form.decode("utf-8", "replace"), keep_blank_values=True).items()
+        }
+        if tenant is None:
+            raise TokenError(
+                400,
+                "invalid_request",
+                90002,
+                f"Tenant '{tenant_name}' not found. Check to make sure you have the "
+                "correct tenant ID and are "
+                "signing into the correct cloud.",
+            )
+        basic_id, basic_secret = _basic(authorization)
+        client_id = (fields.get("client_id") or basic_id or "").strip().lower()
+        grant = fields.get("grant_type", "")
+        if grant != "client_credentials":
+            raise TokenError(
+                400,
+                "unsupported_grant_type",
+                70003,
+                f"The app requested an unsupported grant type '{grant}'.",
+            )
+        if not client_id:
+            raise TokenError(
+                400,
+                "invalid_request",
+                900144,
+                "The request body must contain the following parameter: 'client_id'.",
+            )
+        app = tenant.apps.get(client_id)
+        if app is None:
+            raise TokenError(
+                400,
+                "unauthorized_client",
+                700016,
+                f"Application with identifier '{client_id}' was not found in the directory '{tenant_name}'. "
+                "This can happen if the application has not been installed by the "
+                "administrator of the tenant "
+                "or consented to by any user in the tenant.",
+            )
+        scope = fields.get("scope", "")
+        if not scope:
+            raise TokenError(
+                400,
+                "invalid_request",
+                900144,
+                "The request body must contain the following parameter: 'scope'.",
+            )
+        if not any(s in SCOPES for s in scope.split()):
+            if not any(s.endswith("/.default") for s in scope.split()):
+                raise TokenError(
+                    400,
+                    "invalid_scope",
+                    1002012,
+                    f"The provided value for scope {scope} is not valid. Client credential flows must have a "
+                    "scope value with /.default suffixed to the resource identifier (application ID URI).",
+                )
+            raise TokenError(
+                400,
+                "invalid_resource",
+                500011,
+                f"The resource principal named {scope.split()[0].removesuffix('/.default')} was not found in "
+                f"the tenant named {tenant_name}.",
+            )
+        secret = fields.get("client_secret") or basic_secret
+        assertion = fields.get("client_assertion")
+        if assertion:
+            if fields.get("client_assertion_type") != ASSERTION_TYPE:
+                raise TokenError(
+                    400, "invalid_request", 50027, "The client_assertion_type is missing or invalid."
+                )
+            self._check_assertion(app, assertion, endpoint)
+            by_certificate = True
+        elif secret:
+            if not any(hmac.compare_digest(secret.encode(), s.encode()) for s in app.secrets):
+                raise TokenError(
+                    401,
+                    "invalid_client",
+                    7000215,
+                    "Invalid client secret provided. Ensure the secret being sent in the "
+                    "request is the client "
+                    f"secret value, not the client secret ID, for a secret added to app '{client_id}'.",
+                )
+            by_certificate = False
+        else:
+            raise TokenError(
+                401,
+                "invalid_client",
+                7000218,
+                "The request body must contain the following parameter: "
+                "'client_assertion' or 'client_secret'.",
+            )
+        lifetime = tenant.token_lifetime
+        return {
+            "token_type": "Bearer",
+            "expires_in": lifetime,
+            "ext_expires_in": lifetime,
+            "access_token": self.issue(tenant, app, lifetime, by_certificate),
+        }
+
+    def _check_assertion(self, app: App, assertion: str, endpoint: list[str]) -> None:
+        try:
+            header = jwt.get_unverified_header(assertion)
+        except jwt.PyJWTError:
+            raise TokenError(401, "invalid_client", 700025, "Client assertion is not a valid JWT.") from None
+        wanted = [("x5t#S256", "sha256"), ("x5t", "sha1")]
+        cert = None
+        for name, kind in wanted:
+            value = header.get(name)
+            if not value:
+                continue
+            thumb = _b64url(str(value))
+            cert = next((c for c in app.certificates if getattr(c, kind) == thumb), None)
+            if cert is not None:
+                break
+        if cert is None:
+            raise TokenError(
+                401,
+                "invalid_client",
+                700027,
+                f"The certificate with identifier used to sign the client assertion is not registered on "
+                f"application. [Reason - The key was not found., Thumbprint of key used by client: "
+                f"'{header.get('x5t') or header.get('x5t#S256')}'].",
+            )
+        try:
+            claims = jwt.decode(
+                assertion,
+                cert.certificate.public_key(),  # type: ignore[arg-type]
+                algorithms=["RS256", "PS256"],
+                audience=endpoint,
+                options={"require": ["exp", "aud", "iss", "sub"]},
+                leeway=300,
+            )
+        except jwt.ExpiredSignatureError:
+            raise TokenError(
+                401, "invalid_client", 700024, "Client assertion is not within its valid time range."
+            ) from None
+        except jwt.InvalidAudienceError:
+            raise TokenError(
+                401, "invalid_client", 50012, "Client assertion audience claim does not match Realm issuer."
+            ) from None
+        except jwt.PyJWTError:
+            raise TokenError(
+                401, "invalid_client", 700027, "Client assertion failed signature validation."
+            ) from None
+        if str(claims.get("iss")).lower() != app.client_id or str(claims.get("sub")).lower() != app.client_id:
+            raise TokenError(
+                401,
+                "invalid_client",
+                700021,
+                "Client assertion application identifier doesn't match 'client_id' parameter.",
+            )
+
+
+def _b64url(value: str) -> bytes:
+    try:
+        return base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
+    except (binascii.Error, ValueError):
+        return b""
+
+
+def _basic(authorization: str | None) -> tuple[str | None, str | None]:
+    scheme, _, value = (authorization or "").partition(" ")
+    if scheme.lower() != "basic":
+        return None, None
+    try:
+        user, _, password = base64.b64decode(value.strip()).decode().partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        return None, None
+    from urllib.parse import unquote_plus
+
+    return unquote_plus(user), unquote_plus(password)
+
+
+def _unauthenticated(message: str) -> GraphError:
+    return GraphError(401, "InvalidAuthenticationToken", message, [("WWW-Authenticate", WWW_AUTHENTICATE)])
+
+
+# --- metadata ------------------------------------------------------------------------------------
+
+
+def openid_configuration(base: str, tenant: Tenant) -> dict[str, Any]:
+    """What msal reads from ``{authority}/v2.0/.well-known/openid-configuration``."""
+    root = f"{base}/{tenant.id}"
+    host = urlsplit(base).netloc
+    return {
+        "token_endpoint": f"{root}/oauth2/v2.0/token",
+        "token_endpoint_auth_methods_supported": [
+            "client_secret_post",
+            "private_key_jwt",
+            "client_secret_basic",
+        ],
+        "jwks_uri": f"{root}/discovery/v2.0/keys",
+        "response_modes_supported": ["query", "fragment", "form_post"],
+        "subject_types_supported": ["pairwise"],
+        "id_token_signing_alg_values_supported": ["RS256"],
+        "response_types_supported": ["code", "id_token", "code id_token", "id_token token"],
+        "scopes_supported": ["openid", "profile", "email", "offline_access"],
+        "issuer": f"{root}/v2.0",
+        "request_uri_parameter_supported": False,
+        "userinfo_endpoint": f"{base}/oidc/userinfo",
+        "authorization_endpoint": f"{root}/oauth2/v2.0/authorize",
+        "device_authorization_endpoint": f"{root}/oauth2/v2.0/devicecode",
+        "http_logout_supported": True,
+        "frontchannel_logout_supported": True,
+        "end_session_endpoint": f"{root}/oauth2/v2.0/logout",
+        "claims_supported": ["sub", "iss", "aud", "exp", "iat", "nonce", "tid", "ver", "oid"],
+        "kerberos_endpoint": f"{root}/kerberos",
+        "tenant_region_scope": "EU",
+        "cloud_instance_name": host,
+        "cloud_graph_host_name": host,
+        "msgraph_host": host,
+        "rbac_url": base,
+    }
+
+
+def instance_discovery(base: str, query: str) -> dict[str, Any]:
+    """``/common/discovery/instance``: msal's authority validation for a custom instance."""
+    endpoint = parse_qs(query).get("authorization_endpoint", [""])[0]
+    parts = urlsplit(endpoint).path.strip("/").split("/")
+    tenant = parts[0] if parts and parts[0] else "common"
+    host = urlsplit(base).netloc
+    return {
+        "tenant_discovery_endpoint": f"{base}/{tenant}/v2.0/.well-known/openid-configuration",
+        "api-version": "1.1",
+        "metadata": [{"preferred_network": host, "preferred_cache": host, "aliases": [host]}],
+    }
