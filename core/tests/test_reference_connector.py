@@ -6,6 +6,7 @@ change listing pages and every batch is cut by the host.
 
 from __future__ import annotations
 
+import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -73,6 +74,7 @@ class TestReferenceConnector(ConnectorSuite):
             other_mailbox=COLLEAGUE,
             room=ROOM,
             user=DirectoryUser(directory),
+            break_connection=directory.drop_listeners,
         )
 
 
@@ -129,7 +131,7 @@ def test_connector_is_registered_under_its_entry_point() -> None:
 
 def test_capabilities_follow_the_options(directory_name: str) -> None:
     caps = open_host(directory_name, max_batch=7).capabilities()
-    assert (caps.recurrence, caps.push, caps.max_batch) == (True, False, 7)
+    assert (caps.recurrence, caps.push, caps.max_batch) == (True, True, 7)
 
 
 def test_user_api_goes_through_the_change_log(directory: MailboxDirectory, host: ConnectorHost) -> None:
@@ -481,3 +483,43 @@ def test_file_backed_directory_loses_no_write_under_concurrency(tmp_path: Path) 
         t.join()
     titles = {e.fields.title for e in FileBackedDirectory(path).entries("a@x.org")}
     assert len(titles) == 60
+
+
+def test_watch_of_a_file_backed_directory_hears_other_processes(tmp_path: Path) -> None:
+    from roomsync.connectors.reference_file import FileBackedDirectory
+    from roomsync.testkit.wakes import WakeRecorder
+
+    path = tmp_path / "mailboxes.json"
+    host = ConnectorHost("file", ReferenceConnector.from_config("file", {"state_file": str(path)}))
+    woken = WakeRecorder()
+    try:
+        assert host.watch(["a@x.org", "b@x.org"], woken)
+        since = time.monotonic()
+        at = datetime(2030, 1, 7, 9, tzinfo=UTC)
+        other_process = FileBackedDirectory(path)
+        other_process.user_create(
+            "b@x.org", EventFields(title="Elsewhere", start=at, end=at + timedelta(hours=1))
+        )
+        assert woken.wait_for(["b@x.org"], 5, since)
+        assert "a@x.org" not in woken.woken(since)
+    finally:
+        host.close()
+
+
+def test_watch_reconnects_after_refused_attempts(directory_name: str, directory: MailboxDirectory) -> None:
+    from roomsync.testkit.wakes import WakeRecorder
+
+    host = open_host(directory_name)
+    woken = WakeRecorder()
+    try:
+        assert host.watch([ORGANIZER], woken)
+        directory.fail_next("listen")
+        directory.fail_next("listen")
+        since = time.monotonic()
+        assert directory.drop_listeners() == 1
+        assert woken.wait_for([ORGANIZER], 5, since)
+        assert directory.calls["listen"] == 4  # the first watch, two refused attempts, the one that stood
+        host.watch([], woken)
+        assert directory.drop_listeners() == 0
+    finally:
+        host.close()

@@ -8,6 +8,7 @@ the environment's key path before anything connects.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timedelta
@@ -18,7 +19,7 @@ import pluggy
 from pydantic import BaseModel, ConfigDict, ValidationError, ValidationInfo, field_validator
 
 from roomsync import hookspecs
-from roomsync.errors import ConfigError
+from roomsync.errors import ConfigError, ConnectorError, RoomsyncError
 from roomsync.model import (
     CalendarEntry,
     Capabilities,
@@ -34,6 +35,10 @@ from roomsync.model import (
 )
 
 T = TypeVar("T")
+Wake = Callable[[list[str]], None]
+"""What a watching connector calls with the mailboxes whose calendars changed."""
+
+log = logging.getLogger("roomsync.connector")
 
 
 class NoOptions(BaseModel):
@@ -105,10 +110,15 @@ def probe_draft(now: datetime) -> EntryDraft:
     )
 
 
+NOT_TRIED = "not tried"
+"""How the detail of a step that was not tried starts, so a report can tell it from a failure."""
+
+
 def run_check(connect: Callable[[], str], steps: Sequence[tuple[str, Callable[[], str]]]) -> list[CheckStep]:
     """The sync test's steps in order, each ok with its detail or failed with the reason.
 
-    Nothing is tried after a failed ``connect``; the check reports every failure, it never raises.
+    Nothing is tried after a failed ``connect`` (every later step would fail for the same reason
+    and bury it); the check reports every failure, it never raises.
     """
 
     def run(name: str, action: Callable[[], str]) -> CheckStep:
@@ -120,7 +130,7 @@ def run_check(connect: Callable[[], str], steps: Sequence[tuple[str, Callable[[]
     first = run("connect", connect)
     if not first.ok:
         return [first] + [
-            CheckStep(name=name, ok=False, detail="not tried: the mailbox could not be opened")
+            CheckStep(name=name, ok=False, detail=f"{NOT_TRIED}: the connect step failed")
             for name, _ in steps
         ]
     return [first] + [run(name, action) for name, action in steps]
@@ -202,6 +212,31 @@ class ConnectorHost:
         for chunk in chunked(mailboxes, self.capabilities().max_freebusy_mailboxes):
             answers.extend(self.hook.roomsync_free_busy(mailboxes=list(chunk), start=start, end=end))
         return answers
+
+    def watch(self, mailboxes: Sequence[str], wake: Wake) -> bool:
+        """Ask the connector to watch ``mailboxes`` (replacing its watch); ``False``: it cannot.
+
+        A connector without the hook cannot. ``wake`` reaches the connector guarded: addresses in
+        lower case, and a failure inside it is logged rather than ending the connector's watcher.
+        """
+
+        def guarded(woken: list[str]) -> None:
+            try:
+                wake(sorted({m.strip().lower() for m in woken}))
+            except Exception:
+                log.exception("handling a wake from environment %s failed", self.environment)
+
+        wanted = list(dict.fromkeys(m.strip().lower() for m in mailboxes))
+        try:
+            answer = self.hook.roomsync_watch(mailboxes=wanted, wake=guarded)
+        except RoomsyncError:
+            raise
+        except Exception as exc:
+            raise ConnectorError(
+                f"connector of environment {self.environment!r} could not watch {len(wanted)} "
+                f"mailboxes: {type(exc).__name__}: {exc}"
+            ) from exc
+        return bool(answer)
 
     def close(self) -> None:
         self.hook.roomsync_close()

@@ -28,6 +28,8 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     import click
 
     from roomsync.engine.report import CycleReport
@@ -115,8 +117,26 @@ def roomsync_free_busy(mailboxes: list[str], start: datetime, end: datetime) -> 
 
 
 @hookspec(firstresult=True)
+def roomsync_watch(mailboxes: list[str], wake: Callable[[list[str]], None]) -> bool:
+    """Watch the calendars of ``mailboxes`` for changes, replacing whatever was watched before.
+
+    ``roomsync run`` asks connectors whose capabilities say ``push``; an empty list stops watching.
+    Return at once (subscribe in the background) and call ``wake(mailboxes)``, from any thread,
+    whenever calendars of watched mailboxes changed. A wake carries no data: the engine reads the
+    changes with :func:`roomsync_changes` as in every cycle, so a spurious wake costs one cycle and
+    a missed one only latency, since the runner keeps polling every interval as the safety net.
+
+    Wake *every* watched mailbox once watching stands and again after any gap in which a change
+    may have gone unreported (a reconnect, a lost or expired subscription): the sync state then
+    catches up, and nothing is missed when a connection drops. A mailbox added to the watched set
+    is woken once its own watch stands. Answer ``False`` when the connector cannot watch; it is
+    then polled, like connectors without this hook. :func:`roomsync_close` stops watching.
+    """
+
+
+@hookspec(firstresult=True)
 def roomsync_close() -> None:
-    """Release connections; called once when the runner stops using the connector."""
+    """Release connections and stop watching; called once when the runner stops using the connector."""
 
 
 # --- extension hooks ----------------------------------------------------------------------

@@ -404,6 +404,7 @@ def test_daemon_stops_cleanly_on_sigterm(home: Path) -> None:
     assert process.returncode == 0, err
     assert "stopping after the current person (SIGTERM)" in err
     assert "stopped after" in err
+    assert "lab: watching 2 mailboxes for changes (and a full cycle every 0.2 s)" in err
 
 
 def test_demo_runs_from_the_console_script(tmp_path: Path) -> None:

@@ -12,9 +12,11 @@ from rich.progress import Progress
 from rich.table import Table
 
 from roomsync.cli.context import AppContext, pass_app
+from roomsync.connector import NOT_TRIED
 from roomsync.engine.report import CycleReport
 from roomsync.errors import NotFound, RoomsyncError
 from roomsync.model import CheckStep, Person
+from roomsync.plugins import installed_plugins
 
 
 def _report_table(reports: list[CycleReport]) -> Table:
@@ -52,7 +54,11 @@ def sync(app: AppContext, once: bool, persons: tuple[str, ...], allow_mass_delet
 )
 @pass_app
 def run(app: AppContext, interval: float | None) -> None:
-    """Run as a daemon; SIGTERM or Ctrl-C stops after the person in progress."""
+    """Run as a daemon; SIGTERM or Ctrl-C stops after the person in progress.
+
+    Persons whose calendars a connector reports changed get a cycle at once; everyone gets one
+    every interval.
+    """
     if interval is not None:
         app.settings.sync.interval_seconds = interval
     stop = threading.Event()
@@ -72,7 +78,18 @@ def run(app: AppContext, interval: float | None) -> None:
         elif report.changed_anything or not report.ok:
             click.echo(f"{datetime.now(UTC):%H:%M:%S} {person.email}: {report.summary()}")
 
-    cycles = app.runner.run(stop, progress)
+    every = f"{app.settings.sync.interval_seconds:g} s"
+
+    def announce(environment: str, watching: bool, mailboxes: int) -> None:
+        if watching:
+            click.echo(
+                f"{environment}: watching {mailboxes} mailboxes for changes (and a full cycle every {every})",
+                err=True,
+            )
+        else:
+            click.echo(f"{environment}: no change notifications; a full cycle every {every}", err=True)
+
+    cycles = app.runner.run(stop, progress, announce)
     click.echo(f"stopped after {cycles} cycles", err=True)
 
 
@@ -157,18 +174,22 @@ def test_person(app: AppContext, email: str) -> None:
     if person.environment:
         try:
             host = app.runner.host_for_person(person)
-            steps.append(
-                CheckStep(
-                    name="plugin", ok=True, detail=f"{host.environment}: {type(host.connector).__module__}"
-                )
-            )
+            plugin = app.settings.environments[host.environment].plugin
+            found = next((p for p in installed_plugins() if p.kind == "connector" and p.name == plugin), None)
+            shipped = f" ({found.distribution} {found.version})" if found else ""
+            steps.append(CheckStep(name="plugin", ok=True, detail=f"{plugin}{shipped}"))
             steps.extend(host.check(person.email))
         except RoomsyncError as exc:
             steps.append(CheckStep(name="plugin", ok=False, detail=str(exc)))
     data = [s.model_dump() for s in steps]
     table = Table("step", "result", "detail", title=f"Sync test of {email}")
     for s in steps:
-        table.add_row(s.name, "[green]ok[/green]" if s.ok else "[red]failed[/red]", s.detail)
+        # A step not tried failed only because an earlier one did: the earlier one says why.
+        skipped = not s.ok and s.detail.startswith(NOT_TRIED)
+        result = (
+            "[green]ok[/green]" if s.ok else "[yellow]not tried[/yellow]" if skipped else "[red]failed[/red]"
+        )
+        table.add_row(s.name, result, s.detail)
     app.emit(data, table)
     if not all(s.ok for s in steps):
         raise click.exceptions.Exit(1)

@@ -9,7 +9,9 @@ Graph client), and the parts every connector has to get right are done here the 
 * the sync state is opaque, names the directory instance it belongs to, and anything unusable
   starts a full listing with ``reset`` set instead of failing;
 * input a server would refuse (a free/busy window that ends before it starts) is refused before
-  any request, with a message that says what is wrong.
+  any request, with a message that says what is wrong;
+* watching (``push``) wakes every watched mailbox once the watch stands and again whenever the
+  directory dropped it and it was restored (:mod:`roomsync.connectors.reference_watch`).
 
 Configuration::
 
@@ -23,13 +25,14 @@ Configuration::
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from roomsync.connector import Connector, probe_draft, run_check
+from roomsync.connector import Connector, Wake, probe_draft, run_check
 from roomsync.connectors.reference_directory import (
     DirectoryUser,
     MailboxDirectory,
@@ -38,6 +41,7 @@ from roomsync.connectors.reference_directory import (
     require_window,
 )
 from roomsync.connectors.reference_file import FileBackedDirectory
+from roomsync.connectors.reference_watch import DirectoryWatch
 from roomsync.hookspecs import hookimpl
 from roomsync.model import (
     CalendarEntry,
@@ -86,6 +90,8 @@ class ReferenceConnector(Connector):
             if state_file
             else MailboxDirectory.named(self.options.directory)
         )
+        self._watch: DirectoryWatch | None = None
+        self._watch_lock = threading.Lock()
 
     @classmethod
     def from_config(
@@ -103,7 +109,7 @@ class ReferenceConnector(Connector):
     def roomsync_capabilities(self) -> Capabilities:
         return Capabilities(
             recurrence=True,
-            push=False,
+            push=True,
             max_batch=self.options.max_batch,
             notes=(
                 f"mailboxes kept in {self.options.state_file}"
@@ -185,8 +191,24 @@ class ReferenceConnector(Connector):
         return self.directory.free_busy(mailboxes, start, end)
 
     @hookimpl
+    def roomsync_watch(self, mailboxes: list[str], wake: Wake) -> bool:
+        with self._watch_lock:
+            self._stop_watching()
+            if mailboxes:
+                self._watch = DirectoryWatch(self.directory, mailboxes, wake)
+                self._watch.start()
+        return True
+
+    @hookimpl
     def roomsync_close(self) -> None:
-        """Nothing to release: the directory outlives the connector, as a server would."""
+        """Only the watch ends: the directory outlives the connector, as a server would."""
+        with self._watch_lock:
+            self._stop_watching()
+
+    def _stop_watching(self) -> None:
+        watch, self._watch = self._watch, None
+        if watch is not None:
+            watch.stop()
 
     # --- helpers ------------------------------------------------------------------------------
 

@@ -5,22 +5,23 @@ change log, which is what incremental change detection reads. Connectors configu
 directory name share one organisation, so the engine's tests, the demo and a test acting as a
 person in Outlook all see the same calendars.
 
-The request methods (``connect``, ``create_entries`` ... ``free_busy``) stand for one server
-round trip each: they are counted in :attr:`MailboxDirectory.calls` and are where injected faults
-strike, so tests can rehearse what real servers do: refuse a mailbox, time out, or time out after
-the write was committed.
+The request methods (``connect``, ``create_entries`` ... ``free_busy``, ``listen``) stand for one
+server round trip each: they are counted in :attr:`MailboxDirectory.calls` and are where injected
+faults strike, so tests can rehearse what real servers do: refuse a mailbox, time out, time out
+after the write was committed, or drop the connections notifications arrive on.
 """
 
 from __future__ import annotations
 
+import functools
 import itertools
 import threading
 import uuid
 from collections import Counter, defaultdict, deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, ClassVar, Literal, NamedTuple, get_args
+from typing import Any, ClassVar, Literal, NamedTuple, TypeVar, cast, get_args
 
 from roomsync.errors import AccessDenied, ConnectorError, TransientConnectorError
 from roomsync.model import (
@@ -46,9 +47,26 @@ Operation = Literal[
     "list_entries",
     "find_by_stamp",
     "free_busy",
+    "listen",
 ]
 OPERATIONS: frozenset[str] = frozenset(get_args(Operation))
 WRITES: frozenset[str] = frozenset({"create_entries", "update_entries", "delete_entries"})
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _announcing(method: F) -> F:
+    """A write request tells the listeners of its mailboxes once it is done, applied or not."""
+
+    @functools.wraps(method)
+    def run(self: MailboxDirectory, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        finally:
+            self._announce()
+
+    return cast(F, run)
 
 
 def require_window(start: datetime, end: datetime) -> None:
@@ -67,6 +85,16 @@ class SyncPage(NamedTuple):
     deleted: tuple[str, ...]
     last_seq: int
     more: bool
+
+
+@dataclass(eq=False)
+class Listener:
+    """A notification connection to the directory: hears of changes in its mailboxes, or that it
+    was dropped (after which it hears nothing until its owner listens again)."""
+
+    mailboxes: frozenset[str]
+    changed: Callable[[list[str]], None]
+    dropped: Callable[[], None]
 
 
 @dataclass
@@ -100,6 +128,8 @@ class MailboxDirectory:
         self._failures: dict[str, deque[ConnectorError]] = defaultdict(deque)
         self._drops: Counter[str] = Counter()
         self._denied: dict[str, str] = {}
+        self._listeners: list[Listener] = []
+        self._changed: set[str] = set()  # mailboxes changed since the listeners were last told
 
     @classmethod
     def named(cls, name: str) -> MailboxDirectory:
@@ -144,6 +174,7 @@ class MailboxDirectory:
 
     # --- a person in Outlook, acting on their own calendar -------------------------------------
 
+    @_announcing
     def user_create(self, mailbox: str, fields: EventFields) -> CalendarEntry:
         """A meeting the person creates themselves: they organise it and it carries no stamp."""
         mailbox = _normal(mailbox)
@@ -151,6 +182,7 @@ class MailboxDirectory:
             entry = CalendarEntry(item_id=self._new_id(), mailbox=mailbox, organizer=mailbox, fields=fields)
             return self._store(self._mailboxes[mailbox], entry)
 
+    @_announcing
     def user_update(self, mailbox: str, item_id: str, **field_changes: Any) -> CalendarEntry:
         """The person edits fields of an entry (a stamp stays, as Outlook keeps extended properties)."""
         with self._lock:
@@ -159,6 +191,7 @@ class MailboxDirectory:
             fields = EventFields.model_validate({**dict(current.fields), **field_changes})
             return self._store(box, current.model_copy(update={"fields": fields}))
 
+    @_announcing
     def user_delete(self, mailbox: str, item_id: str, to_deleted_items: bool = False) -> None:
         """The person deletes an entry, for good or by moving it to Deleted Items."""
         with self._lock:
@@ -199,13 +232,39 @@ class MailboxDirectory:
         with self._lock:
             self._denied.pop(_normal(mailbox), None)
 
+    def drop_listeners(self) -> int:
+        """The server drops every notification connection (a restart, a load balancer's time-out);
+        each listener hears it. Answers how many were dropped."""
+        with self._lock:
+            dropped, self._listeners = self._listeners, []
+        for listener in dropped:
+            listener.dropped()
+        return len(dropped)
+
     # --- requests of the service account: one server round trip each ---------------------------
+
+    def listen(
+        self, mailboxes: Iterable[str], changed: Callable[[list[str]], None], dropped: Callable[[], None]
+    ) -> Listener:
+        """Open a notification connection: ``changed`` hears, after each write request, which of
+        ``mailboxes`` it changed (writes of the service account included, as on Exchange)."""
+        with self._lock:
+            self._request("listen", [])
+            listener = Listener(frozenset(map(_normal, mailboxes)), changed, dropped)
+            self._listeners.append(listener)
+            return listener
+
+    def unlisten(self, listener: Listener) -> None:
+        with self._lock:
+            if listener in self._listeners:
+                self._listeners.remove(listener)
 
     def connect(self, mailbox: str) -> None:
         """Open the mailbox (what a real connector's first request proves)."""
         with self._lock:
             self._request("connect", [mailbox])
 
+    @_announcing
     def create_entries(self, mailbox: str, drafts: Sequence[EntryDraft]) -> list[CalendarEntry]:
         """Create stamped entries organised by ``mailbox``; duplicates are the caller's concern."""
         mailbox = _normal(mailbox)
@@ -230,6 +289,7 @@ class MailboxDirectory:
             self._maybe_drop("create_entries")
             return created
 
+    @_announcing
     def update_entries(self, mailbox: str, updates: Sequence[EntryUpdate]) -> list[WriteResult]:
         """Replace synced fields; a change key that is not the current one refuses the item."""
         mailbox = _normal(mailbox)
@@ -257,6 +317,7 @@ class MailboxDirectory:
             self._maybe_drop("update_entries")
             return results
 
+    @_announcing
     def delete_entries(self, mailbox: str, refs: Sequence[ItemRef]) -> list[WriteResult]:
         """Delete for good. Like EWS DeleteItem, change keys are not checked."""
         mailbox = _normal(mailbox)
@@ -349,6 +410,16 @@ class MailboxDirectory:
             self._drops[operation] -= 1
             raise TransientConnectorError(f"{operation}: the connection dropped before the server answered")
 
+    def _announce(self) -> None:
+        """Tell the listeners which of their mailboxes changed; outside the lock, so they may call in."""
+        with self._lock:
+            changed, self._changed = self._changed, set()
+            listeners = list(self._listeners)
+        for listener in listeners:
+            mine = sorted(changed & listener.mailboxes)
+            if mine:
+                listener.changed(mine)
+
     def _new_id(self) -> str:
         return f"{self.token}.{next(self._ids)}"
 
@@ -360,12 +431,14 @@ class MailboxDirectory:
 
     def _store(self, box: _Mailbox, entry: CalendarEntry) -> CalendarEntry:
         seq = self._log(box, entry.item_id)
+        self._changed.add(entry.mailbox)
         stored = entry.model_copy(update={"change_key": f"ck{seq}"})
         box.items[entry.item_id] = stored
         return stored
 
     def _remove(self, box: _Mailbox, item_id: str, *, to_trash: bool) -> None:
         entry = box.items.pop(item_id)
+        self._changed.add(entry.mailbox)
         if to_trash:
             box.trash[item_id] = entry
         self._log(box, item_id)

@@ -3,7 +3,8 @@
 The in-memory directory ends with its process; an integrator trying a configuration runs
 ``roomsync sync`` in one process and ``roomsync status`` or the daemon in others. With the
 ``state_file`` option the directory is read before and written after every request, under an
-exclusive file lock, so processes take turns instead of overwriting each other.
+exclusive file lock, so processes take turns instead of overwriting each other. Changes another
+process wrote reach this process's listeners when the file is next read (:meth:`refresh`).
 """
 
 from __future__ import annotations
@@ -88,6 +89,7 @@ class FileBackedDirectory(MailboxDirectory):
             return
         if stamp == self._loaded_at:
             return  # nobody wrote since we did
+        before = {address: _last(box) for address, box in self._mailboxes.items()}
         data = json.loads(self.path.read_text(encoding="utf-8"))
         self.token, self._seq = data["token"], data["seq"]
         self._ids = itertools.count(data["next_id"])
@@ -101,6 +103,15 @@ class FileBackedDirectory(MailboxDirectory):
                 trash={e["item_id"]: CalendarEntry.model_validate(e) for e in box["trash"]},
             )
         self._loaded_at = stamp
+        self._changed.update(a for a, box in self._mailboxes.items() if _last(box) != before.get(a, 0))
+
+    def refresh(self) -> None:
+        """Read what other processes wrote and tell the listeners of the mailboxes it changed."""
+        with self._lock:
+            if not self._depth:
+                with self._file_lock():
+                    self._load()
+        self._announce()
 
     def _save(self) -> None:
         next_id = next(self._ids)
@@ -124,6 +135,10 @@ class FileBackedDirectory(MailboxDirectory):
         partial.write_text(json.dumps(data), encoding="utf-8")
         os.replace(partial, self.path)  # readers see the old file or the new one, never half
         self._loaded_at = self.path.stat().st_mtime_ns
+
+
+def _last(box: _Mailbox) -> int:
+    return box.log[-1][0] if box.log else 0
 
 
 for _name in _READS + _WRITES:

@@ -1,22 +1,27 @@
 """The runner: every assigned person's cycle, once or as a daemon.
 
 Each person is synchronised through the connector of the environment they are assigned to, in a
-unit of work of their own, so one failing person never rolls back or blocks another.
+unit of work of their own, so one failing person never rolls back or blocks another. As a daemon
+it also listens to connectors that watch their mailboxes and gives a woken person a cycle at
+once, keeping the full cycle every interval as the safety net.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Sequence
 
 import pluggy
 
 from roomsync.config import Settings
-from roomsync.connector import ConnectorHost
+from roomsync.connector import ConnectorHost, Wake
 from roomsync.engine.apply import now
 from roomsync.engine.cycle import CycleContext, deliver, sync_mailbox
 from roomsync.engine.report import CycleReport
+from roomsync.engine.wakes import WakeQueue
+from roomsync.engine.watching import Announce, Watches
 from roomsync.errors import NotFound, PersonNotAssigned, RoomsyncError, UnknownEnvironment
 from roomsync.model import Person
 from roomsync.notify.message import Notification, NotificationKind
@@ -27,6 +32,9 @@ from roomsync.store import LogEntry
 log = logging.getLogger("roomsync.runner")
 # The organizer hears of a failing sync once, when it has failed this many cycles in a row.
 NOTIFY_AFTER_FAILURES = 3
+# Wakes of one mailbox within this many seconds become one cycle (an item and its folder, a batch).
+WAKE_DEBOUNCE_SECONDS = 0.5
+LOGGED_MAILBOXES = 20  # of one wake, in the log line
 
 Progress = Callable[[Person, CycleReport], None]
 
@@ -40,6 +48,7 @@ class SyncRunner:
         self.pm = pm or extension_manager()
         self._hosts: dict[str, ConnectorHost] = {}
         self._lock = threading.Lock()
+        self._person_locks: dict[str, threading.Lock] = {}
 
     # --- connectors --------------------------------------------------------------------------
 
@@ -115,6 +124,13 @@ class SyncRunner:
         return reports
 
     def sync_person(self, person: Person, allow_mass_delete: bool = False) -> CycleReport:
+        """One cycle of ``person``; a second call for the same person waits for the first."""
+        with self._lock:
+            person_lock = self._person_locks.setdefault(person.email, threading.Lock())
+        with person_lock:
+            return self._sync_person(person, allow_mass_delete)
+
+    def _sync_person(self, person: Person, allow_mass_delete: bool) -> CycleReport:
         started = now()
         ctx = CycleContext(
             limits=self.settings.sync,
@@ -184,11 +200,89 @@ class SyncRunner:
                 ),
             )
 
-    def run(self, stop: threading.Event, progress: Progress | None = None) -> int:
-        """Cycle until ``stop`` is set; the cycle in progress finishes its current person."""
+    def run(
+        self, stop: threading.Event, progress: Progress | None = None, announce: Announce | None = None
+    ) -> int:
+        """Cycle until ``stop`` is set; the cycle in progress finishes its current person.
+
+        Every interval each person gets a cycle. Environments whose connector watches (capability
+        ``push``) wake the persons whose calendars changed, who get a cycle within about a second
+        instead of at the next interval; the full cycle stays the safety net for anything a
+        notification missed. Persons are read again at every full cycle and the watches follow
+        them. ``announce`` hears which environments watch. Answers the number of full cycles.
+        """
+        wakes = WakeQueue(WAKE_DEBOUNCE_SECONDS)
+        watches = Watches(self.host, lambda environment: self._waker(environment, wakes), announce)
         cycles = 0
-        while not stop.is_set():
-            self.sync_once(progress=progress, stop=stop)
-            cycles += 1
-            stop.wait(self.settings.sync.interval_seconds)
+        try:
+            while not stop.is_set():
+                persons = self.persons()
+                # Before the cycle: a connector's first wake of everyone then mostly finds persons
+                # whose cycle is still to come, and is satisfied by it.
+                watches.update(persons)
+                self._full_cycle(persons, wakes, progress, stop)
+                cycles += 1
+                deadline = time.monotonic() + self.settings.sync.interval_seconds
+                while due := wakes.wait(deadline, stop):
+                    self._woken(due, wakes, progress, stop)
+        finally:
+            watches.stop()
         return cycles
+
+    def _waker(self, environment: str, wakes: WakeQueue) -> Wake:
+        def wake(mailboxes: list[str]) -> None:
+            log.info(
+                "environment %s reports changes in %d mailboxes",
+                environment,
+                len(mailboxes),
+                extra={
+                    "environment": environment,
+                    "woken": mailboxes[:LOGGED_MAILBOXES],
+                    "count": len(mailboxes),
+                },
+            )
+            wakes.wake(mailboxes)
+
+        return wake
+
+    def _full_cycle(
+        self, persons: list[Person], wakes: WakeQueue, progress: Progress | None, stop: threading.Event
+    ) -> None:
+        """Every person once; woken persons go first, and a woken person's cycle counts for this one."""
+        served: set[str] = set()
+        for person in persons:
+            if stop.is_set():
+                return
+            served |= self._woken(wakes.due(), wakes, progress, stop)
+            if person.email in served:
+                continue
+            wakes.discard(person.email)  # this cycle reads everything the wakes were about
+            self._cycle(person, progress)
+
+    def _woken(
+        self, due: dict[str, float], wakes: WakeQueue, progress: Progress | None, stop: threading.Event
+    ) -> set[str]:
+        served: set[str] = set()
+        for mailbox, first in sorted(due.items(), key=lambda item: item[1]):
+            if stop.is_set():
+                break
+            with self.database.unit_of_work() as uow:
+                person = uow.rooms.get_person(mailbox)
+            if person is None or not person.environment or not person.sync_enabled:
+                continue
+            waited = time.monotonic() - first
+            log.info(
+                "woken cycle of %s, %.2f s after its first wake",
+                mailbox,
+                waited,
+                extra={"mailbox": mailbox, "environment": person.environment, "waited": round(waited, 3)},
+            )
+            wakes.discard(mailbox)
+            self._cycle(person, progress)
+            served.add(mailbox)
+        return served
+
+    def _cycle(self, person: Person, progress: Progress | None) -> None:
+        report = self.sync_person(person)
+        if progress is not None:
+            progress(person, report)

@@ -12,9 +12,10 @@ returns a :class:`ConnectorKit`; the suite's tests then run against that connect
 import pytest
 
 # Before the suite is imported, so its plain asserts explain themselves when they fail.
-pytest.register_assert_rewrite("roomsync.testkit.kit", "roomsync.testkit.suite")
+pytest.register_assert_rewrite("roomsync.testkit.kit", "roomsync.testkit.suite", "roomsync.testkit.wakes")
 
 from roomsync.testkit.kit import ConnectorKit, MailboxUser  # noqa: E402
 from roomsync.testkit.suite import ConnectorSuite  # noqa: E402
+from roomsync.testkit.wakes import WakeRecorder  # noqa: E402
 
-__all__ = ["ConnectorKit", "ConnectorSuite", "MailboxUser"]
+__all__ = ["ConnectorKit", "ConnectorSuite", "MailboxUser", "WakeRecorder"]

@@ -48,6 +48,11 @@ class ConnectorKit:
     (an IANA name with DST changes, so series across a change can be tested). A server that
     shows free/busy or changes with a delay sets ``eventually_seconds``: such assertions are then
     retried that long before they fail.
+
+    A connector that watches (``push``) is given ``wake_seconds``, how long a change may take to
+    wake its mailbox, and ``break_connection``, which breaks the connection its notifications
+    arrive on the way a network or a server restart does (the connector restores it by itself);
+    without it the suite's test of a broken connection is skipped.
     """
 
     host: ConnectorHost
@@ -57,6 +62,8 @@ class ConnectorKit:
     user: MailboxUser
     timezone: str = "Europe/Berlin"
     eventually_seconds: float = 0.0
+    wake_seconds: float = 10.0
+    break_connection: Callable[[], None] | None = None
     created: list[tuple[str, str]] = field(default_factory=list, repr=False)
     today: date = field(init=False)
 

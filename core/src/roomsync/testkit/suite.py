@@ -9,7 +9,9 @@ stamp, so a test mailbox with other entries in it does not disturb them.
 
 from __future__ import annotations
 
+import time as clock
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from datetime import date, datetime, time, timedelta
 from typing import Any, ClassVar
 
@@ -36,6 +38,7 @@ from roomsync.model import (
 )
 from roomsync.recurrence import occurrences, rule
 from roomsync.testkit.kit import ConnectorKit
+from roomsync.testkit.wakes import WakeRecorder
 
 _WEEKDAYS = list(Weekday)
 
@@ -588,3 +591,53 @@ class ConnectorSuite:
             kit.host.free_busy([kit.mailbox], end, start)
         with pytest.raises((ValueError, ConnectorError)):
             kit.host.free_busy([kit.mailbox], start, start)
+
+    # --- watching -----------------------------------------------------------------------------
+
+    @contextmanager
+    def _watching(self, kit: ConnectorKit, mailboxes: list[str]) -> Iterator[WakeRecorder]:
+        if not kit.capabilities.push:
+            pytest.skip("the connector declares push=False")
+        woken = WakeRecorder()
+        started = clock.monotonic()
+        assert kit.host.watch(mailboxes, woken), "a connector that declares push must watch"
+        try:
+            assert woken.wait_for(mailboxes, kit.wake_seconds, started), (
+                f"once the watch stands every watched mailbox must be woken; woken: {woken.woken()}"
+            )
+            yield woken
+        finally:
+            kit.host.watch([], WakeRecorder())
+
+    def test_watch_wakes_the_mailbox_a_user_changed(self, kit: ConnectorKit) -> None:
+        with self._watching(kit, [kit.mailbox, kit.other_mailbox]) as woken:
+            since = clock.monotonic()
+            kit.user_create(kit.fields("Booked in Outlook", 24, 10))
+            assert woken.wait_for([kit.mailbox], kit.wake_seconds, since), (
+                f"a change by the user must wake {kit.mailbox} within {kit.wake_seconds} s"
+            )
+
+    def test_watch_of_more_mailboxes_wakes_the_added_one(self, kit: ConnectorKit) -> None:
+        with self._watching(kit, [kit.mailbox]) as woken:
+            since = clock.monotonic()
+            assert kit.host.watch([kit.mailbox, kit.other_mailbox], woken)
+            assert woken.wait_for([kit.other_mailbox], kit.wake_seconds, since), (
+                "a mailbox added to the watch must be woken once its watch stands"
+            )
+            since = clock.monotonic()
+            kit.user_create(kit.fields("Booked by the added one", 24, 12), mailbox=kit.other_mailbox)
+            assert woken.wait_for([kit.other_mailbox], kit.wake_seconds, since)
+
+    def test_watch_is_restored_after_a_broken_connection_and_wakes_everyone(self, kit: ConnectorKit) -> None:
+        if kit.break_connection is None:
+            pytest.skip("the kit has no way to break the connector's connection")
+        with self._watching(kit, [kit.mailbox, kit.other_mailbox]) as woken:
+            since = clock.monotonic()
+            kit.break_connection()
+            assert woken.wait_for([kit.mailbox, kit.other_mailbox], kit.wake_seconds, since), (
+                "changes may have been lost while the connection was down: once it is restored, "
+                f"every watched mailbox must be woken; woken: {woken.woken(since)}"
+            )
+            since = clock.monotonic()
+            kit.user_create(kit.fields("After the reconnect", 24, 14))
+            assert woken.wait_for([kit.mailbox], kit.wake_seconds, since), "the restored watch must work"
