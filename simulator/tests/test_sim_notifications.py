@@ -238,3 +238,38 @@ def test_streaming_is_refused_by_exchange_2007() -> None:
                 org.account().calendar.subscribe_to_streaming(event_types=EVENT_TYPES)
         finally:
             org.close()
+
+
+def test_a_cut_stream_breaks_at_its_next_write_and_loses_what_it_carried() -> None:
+    from roomsync_sim.testing import running_simulator
+    from sim_support import SEED
+
+    with running_simulator("exchange2013", SEED, validate=True) as running:
+        org = Org(running, "exchange2013")
+        try:
+            watcher = org.account()
+            writer = org.account("alice@example.org", login="svc@example.org", access_type="impersonation")
+            sub_id = watcher.calendar.subscribe_to_streaming(event_types=EVENT_TYPES)
+            outcome: list[Any] = []
+
+            def listen() -> None:
+                try:
+                    outcome.extend(watcher.calendar.get_streaming_events(sub_id, connection_timeout=1))
+                except Exception as exc:  # the reset, as the client sees it
+                    outcome.append(exc)
+
+            thread = threading.Thread(target=listen)
+            thread.start()
+            time.sleep(0.3)
+            running.simulator.faults.add("cut_stream", count=1)
+            _item(org, writer, "lost with the connection")
+            thread.join(timeout=10)
+            assert not thread.is_alive()
+            assert len(outcome) == 1 and isinstance(outcome[0], Exception), outcome
+            assert running.simulator.faults.to_list()[0]["fired"] == 1
+            # The subscription lives on, past the lost event: only a sync state finds that change.
+            running.simulator.notifier.minute_seconds = 0.2
+            again = list(watcher.calendar.get_streaming_events(sub_id, connection_timeout=1))
+            assert not [e for n in again for e in n.events if isinstance(e, CreatedEvent)]
+        finally:
+            org.close()

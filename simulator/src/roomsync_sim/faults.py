@@ -12,7 +12,10 @@ only to some operations:
 - ``slow``: carry out the operation, then hold the answer back ``ms`` (past a client's timeout;
   given up as soon as the client closes the connection);
 - ``concurrency``: at most ``limit`` requests of one account in progress at once (EWSMaxConcurrency);
-  one more is answered ``ErrorExceededConnectionCount``. ``count`` limits the refusals.
+  one more is answered ``ErrorExceededConnectionCount``. ``count`` limits the refusals;
+- ``cut_stream``: an open ``GetStreamingEvents`` connection breaks (TCP reset) at its next write,
+  events or keep-alive; what that write carried is lost, as when a load balancer or a recycled
+  front end drops a connection. ``count`` is the number of connections cut.
 
 ``reset`` sends a TCP reset (RST) rather than an orderly close.
 """
@@ -23,7 +26,16 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-KINDS = ("latency", "server_busy", "http_503", "reset", "drop_after_apply", "slow", "concurrency")
+KINDS = (
+    "latency",
+    "server_busy",
+    "http_503",
+    "reset",
+    "drop_after_apply",
+    "slow",
+    "concurrency",
+    "cut_stream",
+)
 
 
 @dataclass

@@ -48,13 +48,11 @@ class _Handler(BaseHTTPRequestHandler):
             answer = Answer(0, drop=True)  # the client gave up: nobody to answer
         if answer.drop:
             self.close_connection = True
+            if answer.reset:
+                self._reset()
+                return
             with contextlib.suppress(OSError):
-                if answer.reset:
-                    # Linger 0: close() sends RST, the "connection reset by peer" of a crashed front end.
-                    self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-                    self.connection.close()
-                else:
-                    self.connection.shutdown(socket.SHUT_RDWR)
+                self.connection.shutdown(socket.SHUT_RDWR)
             return
         if answer.stream is not None:
             self._send_stream(answer)
@@ -67,6 +65,13 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(answer.body)
+
+    def _reset(self) -> None:
+        """Linger 0: close() sends RST, the "connection reset by peer" of a crashed front end."""
+        self.close_connection = True
+        with contextlib.suppress(OSError):
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.connection.close()
 
     def _wait_unless_gone(self, seconds: float) -> bool:
         """Sleep ``seconds``; False as soon as the client closes its end (no thread outlives it)."""
@@ -92,9 +97,13 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Transfer-Encoding", "chunked")
         self.send_header("X-FEServer", "ROOMSYNC-SIM")
         self.end_headers()
+        faults = self.server.simulator.faults
         try:
             self.wfile.flush()
             for chunk in stream:
+                if faults.take("cut_stream", "GetStreamingEvents"):
+                    self._reset()  # the chunk is lost with the connection
+                    return
                 self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
                 self.wfile.flush()
             self.wfile.write(b"0\r\n\r\n")

@@ -1,0 +1,91 @@
+"""Running simulated Exchange servers inside another program: demos, trials, integration tools.
+
+``roomsync sim serve`` runs one server as a process of its own; a program that wants a few
+servers for as long as it runs (``roomsync demo`` starts one per Exchange generation) uses
+:func:`serve` instead, which runs each in background threads of the calling process::
+
+    from roomsync_sim.embedded import serve
+
+    with serve("exchange2010", seed) as server:
+        ...  # server.ews_url, server.ca_file, server.simulator
+
+Schema validation is off by default here: it costs time at start and per request, and a
+program trying things out needs answers, not a check of its requests (tests use
+``roomsync_sim.testing.running_simulator``, which validates).
+"""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from roomsync_sim.dialects import DIALECTS
+from roomsync_sim.server import start
+from roomsync_sim.simulator import Simulator
+
+
+@dataclass(frozen=True)
+class EmbeddedServer:
+    """One running simulated server: where to reach it and the simulator behind it."""
+
+    dialect: str
+    base_url: str
+    ca_file: Path | None
+    simulator: Simulator
+
+    @property
+    def ews_url(self) -> str:
+        return f"{self.base_url}/EWS/Exchange.asmx"
+
+    @property
+    def control_url(self) -> str:
+        return f"{self.base_url}/_sim/"
+
+
+def dialects() -> list[str]:
+    """The Exchange generations a simulated server can speak (``exchange2007``, ...)."""
+    return sorted(DIALECTS)
+
+
+@contextmanager
+def serve(
+    dialect: str = "exchange2013",
+    seed: dict[str, Any] | None = None,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    tls_dir: Path | None = None,
+    validate: bool = False,
+    auth: str | None = None,
+) -> Iterator[EmbeddedServer]:
+    """Serve EWS in ``dialect`` until the block ends; HTTPS with a fresh CA when ``tls_dir`` is given.
+
+    ``port`` 0 takes a free port. ``seed`` is the organisation (the built-in one when None);
+    ``auth`` the HTTP schemes offered, e.g. ``"basic,ntlm"``.
+    """
+    if dialect not in DIALECTS:
+        raise ValueError(f"unknown dialect {dialect!r}; choose one of {', '.join(dialects())}")
+    simulator = Simulator(dialect, seed, validate=validate, auth=auth)
+    context: ssl.SSLContext | None = None
+    ca_file = None
+    if tls_dir is not None:
+        from roomsync_sim.tls import make_certificates, server_context
+
+        paths = make_certificates(tls_dir)
+        context = server_context(paths)
+        ca_file = paths.ca_cert
+    httpd, thread = start(simulator, host, port, context)
+    scheme = "https" if context else "http"
+    # The certificate is made out to localhost, so an HTTPS client must use that name.
+    shown = "localhost" if context and host in ("127.0.0.1", "::1") else host
+    try:
+        yield EmbeddedServer(dialect, f"{scheme}://{shown}:{httpd.server_address[1]}", ca_file, simulator)
+    finally:
+        simulator.close()
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join(timeout=5)
