@@ -2,6 +2,9 @@
 
 One :class:`AccountPool` per connector builds a single exchangelib ``Configuration`` (so every
 mailbox shares its connections) and one ``Account`` per mailbox, cached until :meth:`close`.
+Notifications get a pool of their own (``own_connections``): exchangelib shares connections by
+endpoint and credentials, and a streaming connection held open for half an hour must not take a
+connection from the requests of the sync.
 
 TLS: exchangelib sends through ``requests`` with a class-wide HTTP adapter. Instead of turning
 verification off for the whole process, :class:`EndpointTlsAdapter` is installed as that adapter
@@ -24,8 +27,19 @@ from urllib.parse import urlsplit
 
 import certifi
 import requests.adapters
-from exchangelib import DELEGATE, IMPERSONATION, Account, Configuration, Credentials, FaultTolerance
+from exchangelib import (
+    DELEGATE,
+    IMPERSONATION,
+    Account,
+    Configuration,
+    Credentials,
+    FailFast,
+    FaultTolerance,
+)
+from exchangelib.errors import UnauthorizedError
 from exchangelib.ewsdatetime import EWSTimeZone
+from exchangelib.folders import Calendar, DistinguishedFolderId, Root
+from exchangelib.properties import Mailbox
 from exchangelib.protocol import BaseProtocol
 from exchangelib.transport import BASIC, NTLM
 from exchangelib.version import EXCHANGE_2007_SP1, EXCHANGE_2010_SP1, EXCHANGE_2013, Build, Version
@@ -43,6 +57,20 @@ BUILDS: dict[str, Build] = {
 
 MAX_RETRY_WAIT_SECONDS = 60
 """How long exchangelib may back off for one request (ErrorServerBusy, 503) before giving up."""
+
+
+class LogonFailsAtOnce(FaultTolerance):
+    """exchangelib's bounded retries, except that HTTP 401 is a failed logon, reported at once.
+
+    exchangelib retries a 401 like a busy server (some servers once answered 401 under load), so a
+    wrong password surfaced only after ``max_wait`` as "busy". Exchange throttles with
+    ErrorServerBusy and HTTP 503, which are still waited for.
+    """
+
+    def raise_response_errors(self, response: Any) -> None:
+        if response.status_code == 401:
+            raise UnauthorizedError(f"Invalid credentials for {response.url}")
+        super().raise_response_errors(response)
 
 
 def pinned_version(request_server_version: str) -> Version:
@@ -68,17 +96,25 @@ class EndpointTlsAdapter(requests.adapters.HTTPAdapter):
     """
 
     _verify: ClassVar[dict[str, bool | str]] = {}
+    _users: ClassVar[dict[str, int]] = {}
     _lock: ClassVar[threading.Lock] = threading.Lock()
 
     @classmethod
     def register(cls, url: str, verify: bool | str) -> None:
         with cls._lock:
-            cls._verify[endpoint_key(url)] = verify
+            key = endpoint_key(url)
+            cls._verify[key] = verify
+            cls._users[key] = cls._users.get(key, 0) + 1
 
     @classmethod
     def unregister(cls, url: str) -> None:
+        """Forget the endpoint's setting once every pool that registered it has closed."""
         with cls._lock:
-            cls._verify.pop(endpoint_key(url), None)
+            key = endpoint_key(url)
+            cls._users[key] = cls._users.get(key, 1) - 1
+            if cls._users[key] <= 0:
+                cls._users.pop(key, None)
+                cls._verify.pop(key, None)
 
     @classmethod
     def install(cls) -> None:
@@ -110,12 +146,55 @@ def _trust_bundle(ca_file: Path) -> str:
     return name
 
 
-class AccountPool:
-    """The exchangelib accounts of one environment, one per mailbox, built on first use."""
+def _address_folders_by_name(account: Account) -> None:
+    """Name the root and calendar by their distinguished ids instead of fetching them.
 
-    def __init__(self, options: EwsOptions, request_server_version: str) -> None:
+    exchangelib asks the server for both folders (two GetFolder requests) the first time an
+    account touches its calendar; every EWS operation roomsync uses accepts a distinguished
+    folder id with the mailbox in its place, so a cycle needs nothing but its own request.
+    """
+    mailbox = Mailbox(email_address=account.primary_smtp_address)
+    root = Root(
+        _distinguished_id=DistinguishedFolderId(id=Root.DISTINGUISHED_FOLDER_ID, mailbox=mailbox),
+        account=account,
+    )
+    calendar = Calendar(
+        _distinguished_id=DistinguishedFolderId(id=Calendar.DISTINGUISHED_FOLDER_ID, mailbox=mailbox),
+        root=root,
+    )
+    # exchangelib's cached properties keep their value in the instance dictionary.
+    account.__dict__["root"] = root
+    account.__dict__["calendar"] = calendar
+
+
+class MarkedCredentials(Credentials):
+    """Credentials that differ from equal ones by a mark: exchangelib keys its connection pools by
+    endpoint and credentials, so these get connections of their own."""
+
+    def __init__(self, username: str, password: str, mark: str) -> None:
+        super().__init__(username=username, password=password)
+        self.mark = mark
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and bool(super().__eq__(other))
+
+    def __hash__(self) -> int:
+        return hash((self.mark, super().__hash__()))
+
+
+class AccountPool:
+    """The exchangelib accounts of one environment, one per mailbox, built on first use.
+
+    ``own_connections`` names a pool with connections of its own (see the module's docstring);
+    such a pool fails fast, leaving retries and back-off to its user.
+    """
+
+    def __init__(
+        self, options: EwsOptions, request_server_version: str, own_connections: str | None = None
+    ) -> None:
         self.options = options
         self.version = pinned_version(request_server_version)
+        self.own_connections = own_connections
         self._accounts: dict[str, Account] = {}
         self._lock = threading.Lock()
         self._config: Configuration | None = None
@@ -130,15 +209,19 @@ class AccountPool:
                 verify = self._bundle
             EndpointTlsAdapter.install()
             EndpointTlsAdapter.register(options.url, verify)
-            credentials = Credentials(
-                username=options.username, password=options.password.reveal().get_secret_value()
+            password = options.password.reveal().get_secret_value()
+            own = self.own_connections
+            credentials = (
+                MarkedCredentials(options.username, password, own)
+                if own
+                else Credentials(username=options.username, password=password)
             )
             self._config = Configuration(
                 credentials=credentials,
                 service_endpoint=options.url,
                 auth_type=BASIC if options.auth == "basic" else NTLM,
                 version=self.version,
-                retry_policy=FaultTolerance(max_wait=MAX_RETRY_WAIT_SECONDS),
+                retry_policy=FailFast() if own else LogonFailsAtOnce(max_wait=MAX_RETRY_WAIT_SECONDS),
                 max_connections=options.max_concurrency,
             )
         return self._config
@@ -157,6 +240,7 @@ class AccountPool:
                     default_timezone=EWSTimeZone(self.options.timezone),
                     locale="en_US",
                 )
+                _address_folders_by_name(found)
                 self._accounts[mailbox] = found
             return found
 

@@ -2,11 +2,14 @@
 
 The host already cuts the mailboxes to 100 per call (the server's limit); windows longer than
 the server's default limit of 42 days are asked in pieces here and joined again. Times are asked
-and answered in UTC, so no server time zone has to be trusted.
+and answered in UTC, so no server time zone has to be trusted. How one piece is asked is
+replaceable (``ask``): Exchange 2007 has no ``GetServerTimeZones``, which exchangelib's
+``get_free_busy_info`` calls first.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -27,17 +30,30 @@ def windows(start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
     return pieces
 
 
-def free_busy(protocol: Any, mailboxes: list[str], start: datetime, end: datetime) -> list[FreeBusy]:
+Ask = Callable[[Any, list[str], datetime, datetime], Sequence[Any]]
+"""``ask(protocol, mailboxes, start, end)``: one ``FreeBusyView`` (or exception) per mailbox, in
+order, for a window of at most 42 days given in UTC."""
+
+
+def ask_with_server_zones(
+    protocol: Any, mailboxes: list[str], start: datetime, end: datetime
+) -> Sequence[Any]:
+    """exchangelib's way: the request's zone comes from ``GetServerTimeZones`` (2010 and later)."""
+    return list(
+        protocol.get_free_busy_info(
+            [(mailbox, "Required", False) for mailbox in mailboxes], start, end, requested_view="Detailed"
+        )
+    )
+
+
+def free_busy(
+    protocol: Any, mailboxes: list[str], start: datetime, end: datetime, ask: Ask = ask_with_server_zones
+) -> list[FreeBusy]:
     utc = EWSTimeZone("UTC")
     busy: dict[str, set[tuple[datetime, datetime, ShowAs]]] = {m: set() for m in mailboxes}
     errors: dict[str, str] = {}
     for piece_start, piece_end in windows(start, end):
-        views = protocol.get_free_busy_info(
-            [(mailbox, "Required", False) for mailbox in mailboxes],
-            ews_time(piece_start, utc),
-            ews_time(piece_end, utc),
-            requested_view="Detailed",
-        )
+        views = ask(protocol, mailboxes, ews_time(piece_start, utc), ews_time(piece_end, utc))
         for mailbox, view in zip(mailboxes, views, strict=True):
             if isinstance(view, Exception):
                 errors[mailbox] = f"{type(view).__name__}: {view}"

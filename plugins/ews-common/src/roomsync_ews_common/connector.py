@@ -2,8 +2,11 @@
 
 A version plugin subclasses :class:`EwsConnector` and sets its class attributes (the pinned
 dialect, what it serves, its notes and the impersonation right of its generation). Dialects in
-:data:`SPOKEN_DIALECTS` speak EWS; the others (Exchange 2007, where exchangelib writes items the
-2007 schema refuses) keep answering every server hook with the clear "protocol pending" error.
+:data:`SPOKEN_DIALECTS` speak EWS; any other answers every server hook with the clear "protocol
+pending" error. A generation whose EWS differs from what exchangelib writes and reads (Exchange
+2007) overrides the few extension points: :meth:`EwsConnector.build_item`,
+:meth:`EwsConnector.build_occurrence`, :attr:`EwsConnector.update_fields`,
+:meth:`EwsConnector._fetch` and :meth:`EwsConnector._free_busy`.
 
 How the parts that every connector must get right are done here:
 
@@ -18,7 +21,8 @@ How the parts that every connector must get right are done here:
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Sequence
+import logging
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
@@ -56,6 +60,7 @@ from exchangelib.properties import ItemId, OccurrenceItemId, RecurringMasterItem
 from exchangelib.services import SyncFolderItems, UpdateItem
 from pydantic import BaseModel
 
+from roomsync.buffers import companion_stamps, is_companion
 from roomsync.connector import probe_draft, run_check
 from roomsync.connectors.pending import PendingProtocolConnector, pending_phrase
 from roomsync.errors import AccessDenied, ConnectorError, TransientConnectorError
@@ -77,13 +82,17 @@ from roomsync_ews_common import mapping
 from roomsync_ews_common import stamp as props
 from roomsync_ews_common.account import AccountPool
 from roomsync_ews_common.availability import free_busy
+from roomsync_ews_common.companions import companion_drafts
+from roomsync_ews_common.notifications import EwsNotifications
 from roomsync_ews_common.options import EwsOptions
 from roomsync_ews_common.written import WrittenEntries
+
+log = logging.getLogger(__name__)
 
 PROTOCOL_PENDING = pending_phrase("EWS")
 
 SPOKEN_DIALECTS = frozenset({"Exchange2007_SP1", "Exchange2010_SP1", "Exchange2013"})
-"""Dialects this release speaks; Exchange2007_SP1 waits for exchangelib's 2007 gaps to close."""
+"""Dialects this release speaks."""
 
 STATE_PREFIX = "ews1:"
 PAGE_SIZE = 512  # SyncFolderItems' MaxChangesReturned maximum
@@ -117,7 +126,7 @@ def bulk_update(
     )
 
 
-class EwsConnector(PendingProtocolConnector):
+class EwsConnector(EwsNotifications, PendingProtocolConnector):
     """Base of the EWS connectors; a subclass sets the class attributes below and nothing else."""
 
     Options: ClassVar[type[BaseModel]] = EwsOptions
@@ -137,7 +146,14 @@ class EwsConnector(PendingProtocolConnector):
         "the RBAC role ApplicationImpersonation (New-ManagementRoleAssignment -Role "
         "ApplicationImpersonation -User SERVICE-ACCOUNT, optionally -CustomRecipientWriteScope SCOPE)"
     )
-    """How an administrator grants impersonation on this generation, named in AccessDenied."""
+    """How an administrator grants impersonation on this generation, named in AccessDenied;
+    ``SERVICE-ACCOUNT`` is replaced by the configured username."""
+
+    impersonation_right_name: ClassVar[str] = "ApplicationImpersonation"
+    """The right's short name, which every AccessDenied about impersonation contains."""
+
+    update_fields: ClassVar[tuple[str, ...]] = mapping.SYNCED_FIELDS
+    """The item fields an update replaces (see :data:`roomsync_ews_common.mapping.SYNCED_FIELDS`)."""
 
     options: EwsOptions
 
@@ -155,8 +171,9 @@ class EwsConnector(PendingProtocolConnector):
         if not cls.speaks_ews():
             return cls.pending_note()
         return (
-            f"this release of {cls.distribution()} speaks EWS; free/busy (GetUserAvailability) and "
-            "notifications are not in it yet: changes are polled with SyncFolderItems"
+            f"this release of {cls.distribution()} speaks EWS; changes arrive by {cls.notifications} "
+            "notifications (impersonation only: delegate access is polled), and SyncFolderItems every "
+            "cycle catches whatever they miss"
         )
 
     # --- the hooks ------------------------------------------------------------------------
@@ -166,7 +183,7 @@ class EwsConnector(PendingProtocolConnector):
         # Known without a server, and what the host reads before any batched call, so it answers.
         return Capabilities(
             recurrence=True,
-            push=False,
+            push=self.can_watch(),
             free_busy=True,
             max_batch=BATCH,
             max_freebusy_mailboxes=100,
@@ -194,7 +211,8 @@ class EwsConnector(PendingProtocolConnector):
         )
 
     def _check_free_busy(self, mailbox: str, now: datetime) -> str:
-        [answer] = free_busy(self._account(mailbox).protocol, [mailbox], now, now + timedelta(days=1))
+        with self._calling("roomsync_check", mailbox, f"read free/busy of {mailbox}"):
+            [answer] = self._free_busy([mailbox], now, now + timedelta(days=1))
         if answer.error:
             raise ConnectorError(f"GetUserAvailability answered for {mailbox}: {answer.error}")
         return f"{len(answer.intervals)} busy intervals in the next 24 hours"
@@ -202,26 +220,33 @@ class EwsConnector(PendingProtocolConnector):
     @hookimpl
     def roomsync_create_entries(self, mailbox: str, drafts: list[EntryDraft]) -> list[WriteResult]:
         with self._calling("roomsync_create_entries", mailbox, f"create entries in {mailbox}"):
-            return self._create(mailbox, drafts)
+            extra = companion_drafts(drafts)
+            results = self._create(mailbox, [*drafts, *extra])
+            self._log_companion_failures(mailbox, extra, results[len(drafts) :])
+            return results[: len(drafts)]
 
     @hookimpl
     def roomsync_update_entries(self, mailbox: str, updates: list[EntryUpdate]) -> list[WriteResult]:
         with self._calling("roomsync_update_entries", mailbox, f"update entries in {mailbox}"):
-            return self._update(mailbox, updates)
+            results = self._update(mailbox, updates)
+            self._update_companions(mailbox, [u for u, r in zip(updates, results, strict=True) if r.ok])
+            return results
 
     @hookimpl
     def roomsync_delete_entries(self, mailbox: str, refs: list[ItemRef]) -> list[WriteResult]:
         with self._calling("roomsync_delete_entries", mailbox, f"delete entries in {mailbox}"):
             account = self._account(mailbox)
+            stamps = [stamp for ref in refs if ref.stamp for stamp in companion_stamps(ref.stamp)]
+            extra = [ItemId(id=item.id) for item in self._stamped(account.calendar, stamps)] if stamps else []
             answers = account.bulk_delete(
-                [ItemId(id=ref.item_id) for ref in refs],
+                [*(ItemId(id=ref.item_id) for ref in refs), *extra],
                 delete_type=MOVE_TO_DELETED_ITEMS,
                 send_meeting_cancellations=self._send(),
                 chunk_size=BATCH,
             )
             return [
                 WriteResult.success(ref.item_id, "") if answer is True else self._failure(answer, ref.item_id)
-                for ref, answer in zip(refs, answers, strict=True)
+                for ref, answer in zip(refs, answers[: len(refs)], strict=True)
             ]
 
     @hookimpl
@@ -270,16 +295,61 @@ class EwsConnector(PendingProtocolConnector):
             return super().roomsync_free_busy(mailboxes, start, end)
         doing = f"read free/busy of {len(mailboxes)} mailboxes"
         with self._calling("roomsync_free_busy", mailboxes[0] if mailboxes else "", doing):
-            return free_busy(self._account(mailboxes[0]).protocol, mailboxes, start, end)
+            return self._free_busy(mailboxes, start, end)
 
     @hookimpl
     def roomsync_close(self) -> None:
+        self.close_watcher()
         pool, self._pool = self._pool, None
         if pool is not None:
             pool.close()
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(environment={self.environment!r}, url={self.options.url!r})"
+
+    # --- what a generation may do differently -----------------------------------------------
+
+    @classmethod
+    def build_item(
+        cls,
+        account: Any,
+        fields: EventFields,
+        stamp: str,
+        setup_minutes: int = 0,
+        followup_minutes: int = 0,
+        **identity: Any,
+    ) -> CalendarItem:
+        """The item written for an entry (created, or updated when ``identity`` names it)."""
+        return mapping.to_item(account, fields, stamp, setup_minutes, followup_minutes, **identity)
+
+    @classmethod
+    def build_occurrence(
+        cls,
+        account: Any,
+        occurrence_id: OccurrenceItemId,
+        title: str,
+        start: datetime,
+        end: datetime,
+        zone: str,
+    ) -> CalendarItem:
+        """A modified occurrence of a series: its subject, start and end are updated."""
+        ews_zone = EWSTimeZone(zone)
+        return CalendarItem(
+            account=account,
+            folder=account.calendar,
+            _id=occurrence_id,
+            subject=title,
+            start=mapping.ews_time(start, ews_zone),
+            end=mapping.ews_time(end, ews_zone),
+        )
+
+    def _fetch(self, account: Any, ids: list[Any]) -> Iterable[Any]:
+        """GetItem of full calendar items; answers (items or errors) in the order of ``ids``."""
+        return account.fetch(ids, chunk_size=BATCH)
+
+    def _free_busy(self, mailboxes: list[str], start: datetime, end: datetime) -> list[FreeBusy]:
+        """Busy times of the mailboxes, asked through the account of the first one."""
+        return free_busy(self._account(mailboxes[0]).protocol, mailboxes, start, end)
 
     # --- accounts and errors ----------------------------------------------------------------
 
@@ -306,27 +376,37 @@ class EwsConnector(PendingProtocolConnector):
     def _whole_call_error(self, exc: BaseException, mailbox: str, doing: str) -> ConnectorError:
         where = f"{self.distribution()}, environment {self.environment!r}: cannot {doing}"
         account = self.options.username
+        grant = self.impersonation_right.replace("SERVICE-ACCOUNT", account)
         if isinstance(exc, (ErrorImpersonateUserDenied, ErrorImpersonationDenied)):
             return AccessDenied(
                 f"{where}: the service account {account} may not impersonate {mailbox}. "
-                f"An Exchange administrator grants it {self.impersonation_right}"
+                f"An Exchange administrator grants it {grant}"
             )
         if isinstance(exc, ErrorAccessDenied):
             right = (
-                f"impersonation of {mailbox} ({self.impersonation_right})"
+                f"impersonation of {mailbox} ({grant})"
                 if self.options.access == "impersonation"
-                else f"delegate access to the calendar of {mailbox} (Add-MailboxFolderPermission "
-                f"-Identity {mailbox}:\\Calendar -User {account} -AccessRights Editor)"
+                else self.delegate_right(mailbox)
             )
             return AccessDenied(f"{where}: access denied to the service account {account}; it needs {right}")
         if isinstance(exc, ErrorNonExistentMailbox):
             return ConnectorError(f"{where}: the server has no mailbox {mailbox}")
         if isinstance(exc, UnauthorizedError):
+            method = "Basic" if self.options.auth == "basic" else "Windows (NTLM)"
             return ConnectorError(
-                f"{where}: the server at {self.options.url} refused the credentials of {account} "
-                f"({self.options.auth} authentication); check the password and the authentication "
-                "methods enabled on the EWS virtual directory"
+                f"{where}: the server at {self.options.url} refused the logon of {account} (HTTP 401, "
+                f"{method} authentication). Check the username, the password (read from "
+                f"{self.options.password}), that the account is neither locked nor expired, and that "
+                f"{method} authentication is on for the EWS virtual directory "
+                "(Get-WebServicesVirtualDirectory | Format-List BasicAuthentication,WindowsAuthentication)"
             )
+        from roomsync_ews_common.explain import endpoint_problem  # why the url could not be used
+
+        # Only what failed on the way to EWS: an answer from EWS itself is no problem of the url.
+        if isinstance(exc, (TransportError, ErrorTimeoutExpired)) or not isinstance(exc, EWSError):
+            problem = endpoint_problem(exc, self.options.url, account)
+            if problem is not None:
+                return TransientConnectorError(f"{where}: {problem}")
         if isinstance(exc, TRANSIENT):
             return TransientConnectorError(
                 f"{where}: the server at {self.options.url} is busy or did not answer in time, "
@@ -342,6 +422,13 @@ class EwsConnector(PendingProtocolConnector):
         if isinstance(exc, EWSError):
             return ConnectorError(f"{where}: the server answered {type(exc).__name__}: {exc}")
         return ConnectorError(f"{where}: {type(exc).__name__}: {exc}")
+
+    def delegate_right(self, mailbox: str) -> str:
+        """How an administrator grants the service account delegate access to ``mailbox``."""
+        return (
+            f"delegate access to the calendar of {mailbox} (Add-MailboxFolderPermission "
+            f"-Identity {mailbox}:\\Calendar -User {self.options.username} -AccessRights Editor)"
+        )
 
     def _failure(self, answer: Any, item_id: str | None = None) -> WriteResult:
         """The failed result of one item; errors that concern the whole mailbox are raised."""
@@ -368,7 +455,7 @@ class EwsConnector(PendingProtocolConnector):
             return []
         account = self._account(mailbox)
         found: list[Any] = []
-        for answer in account.fetch(list(ids), chunk_size=BATCH):
+        for answer in self._fetch(account, list(ids)):
             if isinstance(answer, ErrorItemNotFound):
                 continue
             if isinstance(answer, Exception):
@@ -386,7 +473,8 @@ class EwsConnector(PendingProtocolConnector):
                 subjects[occurrence.id] = occurrence.subject
         unique: dict[str, Any] = {}
         for item in items:
-            unique.setdefault(item.id, item)
+            if not is_companion(getattr(item, props.STAMP, None)):  # buffers are ours alone
+                unique.setdefault(item.id, item)
         return [mapping.to_entry(item, mailbox, self.options.timezone, subjects) for item in unique.values()]
 
     def _list(self, mailbox: str, start: datetime, end: datetime) -> list[CalendarEntry]:
@@ -438,7 +526,8 @@ class EwsConnector(PendingProtocolConnector):
             elif kind in (SyncFolderItems.CREATE, SyncFolderItems.UPDATE) and isinstance(item, CalendarItem):
                 ours = self._written.take(mailbox, item.id, item.changekey or "")
                 if ours is not None:
-                    known[item.id] = ours
+                    if not is_companion(ours.stamp):
+                        known[item.id] = ours
                     changed.pop(item.id, None)
                 else:
                     known.pop(item.id, None)
@@ -499,6 +588,42 @@ class EwsConnector(PendingProtocolConnector):
                 self._remember(mailbox, made[item_stamp], draft)
         return [made[d.stamp] for d in drafts]
 
+    def _update_companions(self, mailbox: str, updates: list[EntryUpdate]) -> None:
+        """Bring the buffer entries beside updated entries in line: rewrite, add or remove them."""
+        if not updates:
+            return
+        account = self._account(mailbox)
+        stamps = [stamp for update in updates for stamp in companion_stamps(update.stamp)]
+        existing = {
+            stamp: item.id
+            for item in self._stamped(account.calendar, stamps)
+            if (stamp := getattr(item, props.STAMP, None))
+        }
+        wanted = {d.stamp: d for d in companion_drafts(updates)}
+        rewrite = [
+            EntryUpdate(item_id=existing[stamp], stamp=stamp, fields=draft.fields)
+            for stamp, draft in wanted.items()
+            if stamp in existing
+        ]
+        create = [d.model_copy(update={"known_new": True}) for s, d in wanted.items() if s not in existing]
+        remove = [ItemId(id=item_id) for stamp, item_id in existing.items() if stamp not in wanted]
+        failed = [r for r in self._update(mailbox, rewrite) if not r.ok] if rewrite else []
+        failed += [r for r in self._create(mailbox, create) if not r.ok] if create else []
+        if remove:
+            answers = account.bulk_delete(
+                remove, delete_type=MOVE_TO_DELETED_ITEMS, send_meeting_cancellations=self._send()
+            )
+            failed += [self._failure(a) for a in answers if a is not True]
+        for result in failed:
+            log.warning("buffer entry in %s not brought up to date: %s", mailbox, result.error)
+
+    def _log_companion_failures(
+        self, mailbox: str, drafts: list[EntryDraft], results: list[WriteResult]
+    ) -> None:
+        for draft, result in zip(drafts, results, strict=True):
+            if not result.ok:
+                log.warning("buffer entry %s not written in %s: %s", draft.stamp, mailbox, result.error)
+
     def _remember(self, mailbox: str, result: WriteResult, written: EntryDraft | EntryUpdate) -> None:
         if result.ok and result.item_id and result.change_key:
             self._written.remember(
@@ -516,7 +641,7 @@ class EwsConnector(PendingProtocolConnector):
 
     def _bulk_create(self, account: Any, drafts: list[EntryDraft]) -> list[Any]:
         items = [
-            mapping.to_item(account, d.fields, d.stamp, d.setup_minutes, d.followup_minutes) for d in drafts
+            self.build_item(account, d.fields, d.stamp, d.setup_minutes, d.followup_minutes) for d in drafts
         ]
         return list(
             account.bulk_create(
@@ -542,7 +667,7 @@ class EwsConnector(PendingProtocolConnector):
                 identity: dict[str, Any] = {"id": update.item_id}
                 if update.change_key:
                     identity["changekey"] = update.change_key
-                item = mapping.to_item(
+                item = self.build_item(
                     account,
                     update.fields,
                     update.stamp,
@@ -550,7 +675,7 @@ class EwsConnector(PendingProtocolConnector):
                     update.followup_minutes,
                     **identity,
                 )
-                batch.append((item, list(mapping.SYNCED_FIELDS)))
+                batch.append((item, list(self.update_fields)))
             answers = bulk_update(
                 account, batch, NEVER_OVERWRITE if keyed else ALWAYS_OVERWRITE, self._send()
             )
@@ -595,7 +720,6 @@ class EwsConnector(PendingProtocolConnector):
             if master is None:
                 continue
             already_gone = {d.start.astimezone(UTC) for d in master.deleted_occurrences or ()}
-            zone = EWSTimeZone(fields.timezone)
             for change in fields.occurrences:
                 index = mapping.occurrence_index(fields, change.original_start)
                 occurrence_id = OccurrenceItemId(id=master_id, instance_index=index)
@@ -604,13 +728,13 @@ class EwsConnector(PendingProtocolConnector):
                         cancel.append(occurrence_id)
                     continue
                 assert change.start is not None and change.end is not None
-                occurrence = CalendarItem(
-                    account=account,
-                    folder=account.calendar,
-                    _id=occurrence_id,
-                    subject=change.title or fields.title,
-                    start=mapping.ews_time(change.start, zone),
-                    end=mapping.ews_time(change.end, zone),
+                occurrence = self.build_occurrence(
+                    account,
+                    occurrence_id,
+                    change.title or fields.title,
+                    change.start,
+                    change.end,
+                    fields.timezone,
                 )
                 modify.append((occurrence, ["subject", "start", "end"]))
         if modify:
@@ -637,7 +761,9 @@ class EwsConnector(PendingProtocolConnector):
 
     def _connect(self, mailbox: str) -> str:
         with self._calling("roomsync_check", mailbox, f"open the calendar of {mailbox}"):
-            calendar = self._account(mailbox).calendar
+            account = self._account(mailbox)
+            # A real GetFolder: the account addresses its calendar without asking the server.
+            calendar = type(account.calendar).get_distinguished(root=account.root)
             return f"opened the calendar of {mailbox} ({calendar.name}) at {self.options.url}"
 
     def _check_read(self, mailbox: str, now: datetime) -> str:

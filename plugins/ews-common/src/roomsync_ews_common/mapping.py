@@ -9,7 +9,7 @@ occurrence keeps ``title=None`` when its subject is the series'.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -137,12 +137,16 @@ def to_item(
     stamp: str,
     setup_minutes: int = 0,
     followup_minutes: int = 0,
+    item_cls: type[CalendarItem] = CalendarItem,
     **identity: Any,
 ) -> CalendarItem:
-    """A calendar item carrying every synced field; ``identity`` (``id``, ``changekey``) for updates."""
+    """A calendar item carrying every synced field; ``identity`` (``id``, ``changekey``) for updates.
+
+    ``item_cls`` is a ``CalendarItem`` subclass for a generation that writes some fields its own way.
+    """
     zone = EWSTimeZone(fields.timezone)
     start = ews_time(fields.start, zone)
-    item = CalendarItem(
+    item = item_cls(
         account=account,
         folder=account.calendar,
         subject=fields.title,
@@ -210,6 +214,15 @@ def _zone_name(item: Any, default: str) -> str:
 def _plain(value: Any, zone: ZoneInfo) -> datetime:
     """A standard datetime in ``zone`` (exchangelib's subclasses do not belong in the model)."""
     return datetime.fromtimestamp(value.timestamp(), tz=zone)
+
+
+def _bounds(item: Any, zone: ZoneInfo) -> tuple[datetime, datetime]:
+    """Start and end of an item; an all-day item (exchangelib turns its times into dates, the last
+    day inclusive) covers its days from midnight to midnight."""
+    start, end = item.start, item.end
+    if isinstance(start, datetime) and isinstance(end, datetime):
+        return _plain(start, zone), _plain(end, zone)
+    return datetime.combine(start, time(), zone), datetime.combine(end + timedelta(days=1), time(), zone)
 
 
 def _int(value: Any, names: Sequence[str]) -> int:
@@ -297,10 +310,11 @@ def to_entry(
             participants[email] = Participant(email=email, name=attendee.mailbox.name or "")
     recurrence = from_ews_recurrence(item.recurrence) if item.recurrence is not None else None
     body = item.body or ""
+    start, end = _bounds(item, zone)
     fields = EventFields(
         title=item.subject or "",
-        start=_plain(item.start, zone),
-        end=_plain(item.end, zone),
+        start=start,
+        end=end,
         timezone=zone_name,
         rooms=tuple(rooms),
         participants=tuple(participants.values()),

@@ -9,6 +9,7 @@ the simulator (``pip install roomsync-ews-common[test]``).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -19,13 +20,14 @@ import pytest
 from roomsync.config import SecretRef
 from roomsync.connector import ConnectorHost
 from roomsync.errors import AccessDenied, ConfigError, ConnectorError
-from roomsync.model import EventFields, Frequency, Recurrence, Weekday
+from roomsync.model import EntryUpdate, EventFields, Frequency, ItemRef, Recurrence, Weekday
 from roomsync.plugins import connector_class, installed_plugins
 from roomsync.testkit import ConnectorKit, ConnectorSuite
 from roomsync.testkit.hook_calls import server_hook_calls
 from roomsync.testkit.suite import Changes, created_ids, first_local, only_entry
 from roomsync_ews_common import stamp as props
 from roomsync_ews_common.connector import PROTOCOL_PENDING, EwsConnector
+from roomsync_ews_common.notifications import PullWatcher
 from roomsync_ews_common.options import EwsOptions
 
 ENVIRONMENT = "onprem"
@@ -192,7 +194,12 @@ class EwsPluginContract:
         capabilities = host.capabilities()
         assert capabilities.max_batch == 100
         assert capabilities.max_freebusy_mailboxes == 100
-        assert not capabilities.push
+        # Watching needs impersonation: Exchange refuses subscriptions through delegate access.
+        assert capabilities.push is self.connector_class.speaks_ews()
+        delegate = ConnectorHost(ENVIRONMENT, self.connector(access="delegate"))
+        assert not delegate.capabilities().push
+        assert delegate.watch(["ada@example.org"], lambda mailboxes: None) is False
+        assert self.connector_class.notifications in ("streaming", "pull")
         assert capabilities.notes[0] == self.connector_class.status_note()
         assert f"this release of roomsync-{self.plugin}" in capabilities.notes[0]
         assert self.connector_class.request_server_version in capabilities.notes[1]
@@ -205,6 +212,7 @@ SIM_USERS = {
     "svc@example.org": "svc-password",
     "alice@example.org": "alice-password",
     "bob@example.org": "bob-password",
+    "carol@example.org": "carol-password",  # not in the default seed; for seeds of a test's own
 }
 SIM_PASSWORD_ENV = "ROOMSYNC_TEST_SIM_PASSWORD"
 
@@ -226,13 +234,20 @@ def _user_account(url: str, version: Any, mailbox: str) -> Any:
 
 
 class SimulatorUser:
-    """The person in Outlook: exchangelib with the person's own credentials, outside the connector."""
+    """The person in Outlook: exchangelib with the person's own credentials, outside the connector.
 
-    def __init__(self, url: str, request_server_version: str) -> None:
+    Items are written the way ``connector_class`` writes them, so a generation whose EWS differs
+    (Exchange 2007) is spoken to in its own way by the person too.
+    """
+
+    def __init__(
+        self, url: str, request_server_version: str, connector_class: type[EwsConnector] = EwsConnector
+    ) -> None:
         from roomsync_ews_common.account import pinned_version
 
         self.url = url
         self.version = pinned_version(request_server_version)
+        self.connector_class = connector_class
         self._accounts: dict[str, Any] = {}
 
     def account(self, mailbox: str) -> Any:
@@ -241,9 +256,7 @@ class SimulatorUser:
         return self._accounts[mailbox]
 
     def _item(self, mailbox: str, fields: EventFields, **identity: Any) -> Any:
-        from roomsync_ews_common import mapping
-
-        item = mapping.to_item(self.account(mailbox), fields, "", **identity)
+        item = self.connector_class.build_item(self.account(mailbox), fields, "", **identity)
         for name in USER_UNTOUCHED:
             setattr(item, name, None)
         return item
@@ -263,9 +276,7 @@ class SimulatorUser:
     def update(self, mailbox: str, item_id: str, fields: EventFields) -> None:
         from exchangelib.items import ALWAYS_OVERWRITE, SEND_TO_NONE
 
-        from roomsync_ews_common import mapping
-
-        names = [n for n in mapping.SYNCED_FIELDS if n not in USER_UNTOUCHED]
+        names = [n for n in self.connector_class.update_fields if n not in USER_UNTOUCHED]
         [answer] = self.account(mailbox).bulk_update(
             [(self._item(mailbox, fields, id=item_id), names)],
             conflict_resolution=ALWAYS_OVERWRITE,
@@ -321,6 +332,8 @@ class EwsSimulatorSuite(ConnectorSuite):
 
         with pytest.MonkeyPatch.context() as patch, running_simulator(cls.dialect, validate=True) as sim:
             patch.setenv(SIM_PASSWORD_ENV, SIM_USERS["svc@example.org"])
+            # Quick enough for tests: Exchange 2007 is asked for events five times a second.
+            patch.setattr(PullWatcher, "interval", 0.2)
             yield sim
 
     @pytest.fixture(scope="class")
@@ -336,20 +349,31 @@ class EwsSimulatorSuite(ConnectorSuite):
     def user(cls, sim: Any) -> Iterator[SimulatorUser]:
         found = connector_class(cls.plugin, ENVIRONMENT)
         assert issubclass(found, EwsConnector)
-        user = SimulatorUser(sim.ews_url, found.request_server_version)
+        user = SimulatorUser(sim.ews_url, found.request_server_version, found)
         yield user
         user.close()
 
     @pytest.fixture
     def kit(self, sim: Any, host: ConnectorHost, user: SimulatorUser) -> Iterator[ConnectorKit]:
         sim.simulator.faults.clear()
-        yield ConnectorKit(
+        kit = ConnectorKit(
             host=host,
             mailbox="alice@example.org",
             other_mailbox="bob@example.org",
             room="room.1@example.org",
             user=user,
         )
+
+        def break_connection() -> None:
+            """A stream breaks at the server's next write, which a change of the other mailbox
+            brings at once (its notification is lost with the connection); a pull watcher's
+            next request is reset."""
+            sim.simulator.faults.add("cut_stream", count=1)
+            sim.simulator.faults.add("reset", count=1, operations=["GetEvents"])
+            kit.user_create(kit.fields("Breaks the connection", 25, 9), mailbox=kit.other_mailbox)
+
+        kit.break_connection = break_connection
+        yield kit
         sim.simulator.faults.clear()
         assert [v for v in sim.simulator.violations if v.direction == "request"] == []
 
@@ -435,10 +459,13 @@ class EwsSimulatorSuite(ConnectorSuite):
                 steps = host.check(kit.mailbox)
             finally:
                 host.close()
+        found = connector_class(self.plugin, ENVIRONMENT)
+        assert issubclass(found, EwsConnector)
+        right = found.impersonation_right_name
         message = str(caught.value)
-        assert "ApplicationImpersonation" in message and "bob@example.org" in message
+        assert right in message and "bob@example.org" in message
         assert f"roomsync-{self.plugin}" in message and "bob-password" not in message
-        assert not steps[0].ok and "ApplicationImpersonation" in steps[0].detail
+        assert not steps[0].ok and right in steps[0].detail
 
     def test_a_sync_state_the_server_refuses_starts_over(self, kit: ConnectorKit) -> None:
         [item_id] = created_ids(kit.create([kit.draft(kit.fields("Resynced", 33, 9))]))
@@ -472,3 +499,80 @@ class EwsSimulatorSuite(ConnectorSuite):
         assert sim.simulator.counts["GetItem"] - before == 1
         assert seen[mine_id].stamp == mine.stamp and seen[mine_id].fields == mine.fields
         assert seen[touched_id].fields.title == "Renamed"
+
+    # --- buffers ----------------------------------------------------------------------------------
+
+    def test_buffers_are_busy_beside_the_entry_and_follow_it(self, kit: ConnectorKit) -> None:
+        fields = kit.fields("Buffered", 40, 10, rooms=(kit.room,))
+        draft = kit.draft(fields, setup_minutes=30, followup_minutes=15)
+        [item_id] = created_ids(kit.create([draft]))
+        day = (kit.at(40, 0), kit.at(41, 0))
+
+        def busy(mailbox: str) -> set[tuple[Any, Any]]:
+            [answer] = kit.host.free_busy([mailbox], *day)
+            assert answer.error is None
+            return {(i.start, i.end) for i in answer.intervals}
+
+        around = {
+            (fields.start - timedelta(minutes=30), fields.start),
+            (fields.start, fields.end),
+            (fields.end, fields.end + timedelta(minutes=15)),
+        }
+        assert around <= busy(kit.mailbox)
+        assert around <= busy(kit.room)
+        # The entry keeps its own times, and the buffers never reach the engine as entries.
+        entry = only_entry(kit, draft.stamp)
+        assert (entry.fields.start, entry.fields.end) == (fields.start, fields.end)
+        assert (entry.setup_minutes, entry.followup_minutes) == (30, 15)
+        listed = kit.host.list_entries(kit.mailbox, *day)
+        assert [e.item_id for e in listed if e.fields.title.endswith("Buffered")] == [item_id]
+        assert all("#" not in (e.stamp or "") for e in Changes(kit, None).entries.values())
+
+        update = EntryUpdate(
+            item_id=item_id, stamp=draft.stamp, fields=fields, setup_minutes=0, followup_minutes=45
+        )
+        [updated] = kit.host.update_entries(kit.mailbox, [update])
+        assert updated.ok
+        after = busy(kit.mailbox)
+        assert (fields.start - timedelta(minutes=30), fields.start) not in after
+        assert (fields.end, fields.end + timedelta(minutes=45)) in after
+
+        [deleted] = kit.host.delete_entries(kit.mailbox, [ItemRef(item_id=item_id, stamp=draft.stamp)])
+        assert deleted.ok
+        assert busy(kit.mailbox) == set() and busy(kit.room) == set()
+
+    # --- notifications ---------------------------------------------------------------------------
+
+    def test_a_dropped_stream_is_reopened_and_everyone_woken(self, kit: ConnectorKit, sim: Any) -> None:
+        """The notification carried when the connection broke is lost: only the wake of everyone
+        after the reconnect leads the engine to that change."""
+        found = connector_class(self.plugin, ENVIRONMENT)
+        if not issubclass(found, EwsConnector) or found.notifications != "streaming":
+            pytest.skip("not watched by streaming notifications")
+        watched = [kit.mailbox, kit.other_mailbox]
+        with self._watching(kit, watched) as woken:
+            counts = sim.simulator.counts
+            subscribed, opened = counts["Subscribe"], counts["GetStreamingEvents"]
+            since = time.monotonic()
+            sim.simulator.faults.add("cut_stream", count=1)
+            kit.user_create(kit.fields("Lost notification", 25, 11), mailbox=kit.other_mailbox)
+            assert woken.wait_for(watched, kit.wake_seconds, since)
+            assert sim.simulator.faults.to_list()[0]["fired"] == 1
+            assert counts["GetStreamingEvents"] > opened, "the connection must be opened again"
+            assert counts["Subscribe"] == subscribed, "the subscriptions survived the connection"
+
+    def test_lost_subscriptions_are_made_anew_and_everyone_woken(self, kit: ConnectorKit, sim: Any) -> None:
+        """As after a restart of EWS, which keeps subscriptions in memory only."""
+        watched = [kit.mailbox, kit.other_mailbox]
+        with self._watching(kit, watched) as woken:
+            subscribed = sim.simulator.counts["Subscribe"]
+            since = time.monotonic()
+            notifier = sim.simulator.notifier
+            with notifier.cond:
+                notifier.subscriptions.clear()
+                notifier.cond.notify_all()
+            assert woken.wait_for(watched, kit.wake_seconds, since)
+            assert sim.simulator.counts["Subscribe"] >= subscribed + len(watched)
+            since = time.monotonic()
+            kit.user_create(kit.fields("Seen by the new subscription", 25, 13))
+            assert woken.wait_for([kit.mailbox], kit.wake_seconds, since)
