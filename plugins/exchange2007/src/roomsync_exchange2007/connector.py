@@ -1,25 +1,104 @@
 """The Exchange 2007 connector: the EWS dialect where version differences are real.
 
-2007 SP1 lacks much that later servers have, so this plugin is its own: what it must do
-differently is listed in :attr:`Exchange2007Connector.capability_notes`.
+Exchange 2007 SP1 to SP3 speak only the ``Exchange2007_SP1`` schema, and exchangelib 5.6.0 does
+not keep to it everywhere; the base connector's extension points are overridden with the 2007 way
+of writing items (:mod:`~roomsync_exchange2007.items`), reading them
+(:mod:`~roomsync_exchange2007.reading`) and asking for free/busy
+(:mod:`~roomsync_exchange2007.freebusy`). Everything else is the shared EWS connector.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from exchangelib import CalendarItem
+from exchangelib.properties import OccurrenceItemId
+
+from roomsync.model import EventFields, FreeBusy
 from roomsync_ews_common import EwsConnector
+from roomsync_ews_common.availability import free_busy
+from roomsync_ews_common.connector import BATCH
+from roomsync_exchange2007 import items, reading
+from roomsync_exchange2007.freebusy import ask_in_utc
 
 
 class Exchange2007Connector(EwsConnector):
     name = "exchange2007"
     # The only dialect 2007 SP1 to SP3 speak; 2007 without a service pack is not supported.
     request_server_version = "Exchange2007_SP1"
+    # The 2007 schema has no streaming subscriptions.
+    notifications = "pull"
     serves = "Exchange 2007 SP1, SP2 and SP3"
     capability_notes = (
-        "item times carry MeetingTimeZone only (no StartTimeZone/EndTimeZone definitions); "
-        "times without an offset are read as UTC unless an item carries one",
-        "no GetServerTimeZones: free/busy is read with GetUserAvailability and an explicit time zone",
-        "no streaming notifications: changes are polled with SyncFolderItems",
+        "item times are written in UTC with the entry's zone as MeetingTimeZone (TimeZoneName), "
+        "so series keep their wall-clock time; 2007 has no StartTimeZone/EndTimeZone",
+        "weekly series carry no first day of the week (FirstDayOfWeek came with 2010 SP1): "
+        "a series every 2 or more weeks on Sunday and other days is refused",
+        "no GetServerTimeZones: free/busy is read with GetUserAvailability and an explicit UTC time zone",
+        "no streaming notifications: pull subscriptions are asked for events every few seconds",
         "no GetRooms/GetRoomLists: room lists cannot be read from the server",
         "impersonation through the Active Directory rights ms-Exch-EPI-Impersonation "
         "and ms-Exch-EPI-May-Impersonate",
     )
+    impersonation_right_name = "ms-Exch-EPI-Impersonation"
+    impersonation_right = (
+        "the Active Directory extended rights ms-Exch-EPI-Impersonation on the Client Access servers "
+        "and ms-Exch-EPI-May-Impersonate on the mailbox database (or on each mailbox); in the Exchange "
+        "Management Shell: Add-ADPermission -Identity (Get-ExchangeServer CAS01).DistinguishedName "
+        "-User SERVICE-ACCOUNT -ExtendedRights ms-Exch-EPI-Impersonation, and Add-ADPermission "
+        "-Identity (Get-MailboxDatabase DB01).DistinguishedName -User SERVICE-ACCOUNT "
+        "-ExtendedRights ms-Exch-EPI-May-Impersonate (CAS01 and DB01 being your Client Access "
+        "server and mailbox database)"
+    )
+    update_fields = items.UPDATE_FIELDS
+
+    @classmethod
+    def status_note(cls) -> str:
+        return (
+            f"this release of {cls.distribution()} speaks EWS in the Exchange 2007 SP1 schema; "
+            "free/busy through GetUserAvailability in UTC; changes arrive by pull notifications "
+            "(impersonation only: delegate access is polled), and SyncFolderItems every cycle "
+            "catches whatever they miss"
+        )
+
+    def delegate_right(self, mailbox: str) -> str:
+        # Add-MailboxFolderPermission came with Exchange 2010: on 2007 the shell grants access to
+        # the whole mailbox, or the person shares the calendar folder in Outlook.
+        return (
+            f"delegate access to the calendar of {mailbox}: Editor permission on its Calendar folder, "
+            f"given by its owner in Outlook (Calendar properties, Permissions), or full access to the "
+            f"mailbox (Add-MailboxPermission -Identity {mailbox} -User {self.options.username} "
+            "-AccessRights FullAccess)"
+        )
+
+    @classmethod
+    def build_item(
+        cls,
+        account: Any,
+        fields: EventFields,
+        stamp: str,
+        setup_minutes: int = 0,
+        followup_minutes: int = 0,
+        **identity: Any,
+    ) -> CalendarItem:
+        return items.to_item(account, fields, stamp, setup_minutes, followup_minutes, **identity)
+
+    @classmethod
+    def build_occurrence(
+        cls,
+        account: Any,
+        occurrence_id: OccurrenceItemId,
+        title: str,
+        start: datetime,
+        end: datetime,
+        zone: str,
+    ) -> CalendarItem:
+        return items.occurrence_item(account, occurrence_id, title, start, end)
+
+    def _fetch(self, account: Any, ids: list[Any]) -> Iterable[Any]:
+        return reading.fetch(account, ids, BATCH)
+
+    def _free_busy(self, mailboxes: list[str], start: datetime, end: datetime) -> list[FreeBusy]:
+        return free_busy(self._account(mailboxes[0]).protocol, mailboxes, start, end, ask=ask_in_utc)

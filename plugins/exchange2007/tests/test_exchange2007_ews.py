@@ -1,0 +1,235 @@
+"""roomsync-exchange2007 against the Exchange simulator in the 2007 dialect: the connector suite,
+and what only 2007 asks of a client."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from lxml import etree
+
+from roomsync.connector import ConnectorHost
+from roomsync.errors import AccessDenied, ConnectorError
+from roomsync.model import EventFields, Frequency, Recurrence, Weekday
+from roomsync.recurrence import occurrences
+from roomsync.testkit import ConnectorKit
+from roomsync.testkit.suite import Changes, created_ids, first_local, span, spans
+from roomsync_ews_common.account import pinned_version
+from roomsync_ews_common.testing import (
+    ENVIRONMENT,
+    SIM_PASSWORD_ENV,
+    SIM_USERS,
+    EwsSimulatorSuite,
+    SimulatorUser,
+)
+from roomsync_exchange2007 import Exchange2007Connector
+
+T = "{http://schemas.microsoft.com/exchange/services/2006/types}"
+NEW_YORK = "America/New_York"
+
+
+def dst_change(zone: ZoneInfo, after: date) -> date:
+    """The first day after ``after`` whose noon has another UTC offset than the day before."""
+    for n in range(1, 400):
+        day = after + timedelta(days=n)
+        if (
+            datetime.combine(day, time(12), zone).utcoffset()
+            != datetime.combine(after, time(12), zone).utcoffset()
+        ):
+            return day
+    raise AssertionError(f"{zone} has no DST change")
+
+
+def written(user: SimulatorUser, mailbox: str, fields: EventFields) -> etree._Element:
+    """The CalendarItem element the connector would send for ``fields``."""
+    item = Exchange2007Connector.build_item(user.account(mailbox), fields, "stamp")
+    return item.to_xml(version=pinned_version("Exchange2007_SP1"))
+
+
+class TestExchange2007Ews(EwsSimulatorSuite):
+    plugin = "exchange2007"
+    dialect = "exchange2007"
+
+    # --- how items are written ----------------------------------------------------------------
+
+    def test_items_are_written_the_2007_way(self, kit: ConnectorKit, user: SimulatorUser) -> None:
+        recurrence = Recurrence(frequency=Frequency.WEEKLY, weekdays=(Weekday.MO, Weekday.TH), count=4)
+        start = first_local(kit, recurrence, 7, 0).replace(minute=30)  # the day before, in UTC
+        fields = EventFields(
+            title="Early",
+            start=start,
+            end=start + timedelta(hours=1),
+            timezone=kit.timezone,
+            recurrence=recurrence,
+        )
+
+        elem = written(user, kit.mailbox, fields)
+
+        zone = elem.find(f"{T}MeetingTimeZone")
+        assert zone is not None and dict(zone.attrib) == {"TimeZoneName": "W. Europe Standard Time"}
+        assert elem.findtext(f"{T}Start") == start.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        weekly = elem.find(f"{T}Recurrence/{T}WeeklyRecurrence")
+        assert weekly is not None and [etree.QName(c).localname for c in weekly] == ["Interval", "DaysOfWeek"]
+        # The series' first day is a day on its own wall clock, not the UTC date of its start.
+        assert elem.findtext(f"{T}Recurrence/{T}NumberedRecurrence/{T}StartDate") == start.date().isoformat()
+        assert elem.find(f"{T}StartTimeZone") is None
+
+    def test_utc_entries_state_their_offset(self, kit: ConnectorKit, user: SimulatorUser) -> None:
+        fields = kit.fields("In UTC", 5, 9, timezone="UTC")
+        zone = written(user, kit.mailbox, fields).find(f"{T}MeetingTimeZone")
+        assert zone is not None and zone.get("TimeZoneName") == "UTC"
+        assert zone.findtext(f"{T}BaseOffset") == "PT0M"
+
+    @pytest.mark.parametrize(
+        "recurrence",
+        [
+            Recurrence(frequency=Frequency.DAILY, interval=2, count=5),
+            Recurrence(frequency=Frequency.WEEKLY, weekdays=(Weekday.MO, Weekday.TH), count=6),
+        ],
+        ids=["every-2-days", "weekly"],
+    )
+    def test_a_series_starting_just_after_midnight_keeps_its_days(
+        self, kit: ConnectorKit, recurrence: Recurrence
+    ) -> None:
+        """00:30 in Berlin is the day before in UTC: the series' first day is the local one."""
+        start = first_local(kit, recurrence, 7, 0).replace(minute=30)
+        fields = EventFields(
+            title="Night shift",
+            start=start,
+            end=start + timedelta(minutes=45),
+            timezone=kit.timezone,
+            recurrence=recurrence,
+        )
+        self._series_round_trip(kit, fields)
+        window = (start - timedelta(days=1), start + timedelta(days=30))
+        expected = {span(o.start, o.end) for o in occurrences(fields, *window)}
+        [answer] = kit.host.free_busy([kit.mailbox], *window)
+        assert len(expected) == recurrence.count and expected <= spans(answer)
+
+    def test_a_series_every_two_weeks_on_two_days_round_trips(self, kit: ConnectorKit) -> None:
+        recurrence = Recurrence(
+            frequency=Frequency.WEEKLY, interval=2, weekdays=(Weekday.TU, Weekday.FR), count=6
+        )
+        start = first_local(kit, recurrence, 7, 15)
+        fields = EventFields(
+            title="Fortnightly",
+            start=start,
+            end=start + timedelta(hours=1),
+            timezone=kit.timezone,
+            recurrence=recurrence,
+        )
+        self._series_round_trip(kit, fields)
+        window = (start - timedelta(days=1), start + timedelta(days=45))
+        [answer] = kit.host.free_busy([kit.mailbox], *window)
+        assert {span(o.start, o.end) for o in occurrences(fields, *window)} <= spans(answer)
+
+    def test_a_series_every_two_weeks_on_sunday_and_other_days_is_refused(self, kit: ConnectorKit) -> None:
+        """Such a series needs a first day of the week, which 2007 cannot store: never a wrong one."""
+        recurrence = Recurrence(
+            frequency=Frequency.WEEKLY, interval=2, weekdays=(Weekday.MO, Weekday.SU), count=4
+        )
+        start = first_local(kit, recurrence, 7, 10)
+        fields = EventFields(
+            title="Ambiguous",
+            start=start,
+            end=start + timedelta(hours=1),
+            timezone=kit.timezone,
+            recurrence=recurrence,
+        )
+        with pytest.raises(ConnectorError, match="Sunday"):
+            kit.create([kit.draft(fields)])
+
+    # --- how items are read -------------------------------------------------------------------
+
+    def test_an_outlook_entry_in_another_zone_reads_back_in_that_zone(self, kit: ConnectorKit) -> None:
+        """Its zone is only in MeetingTimeZone (TimeZoneName), which exchangelib cannot read."""
+        zone = ZoneInfo(NEW_YORK)
+        day = kit.today + timedelta(days=17)
+        start = datetime.combine(day, time(8), zone)
+        own = EventFields(
+            title="From New York", start=start, end=start + timedelta(hours=1), timezone=NEW_YORK
+        )
+        state = Changes(kit, None).state
+        item_id = kit.user_create(own)
+
+        entry = Changes(kit, state).entries[item_id]
+
+        assert entry.stamp is None and entry.fields.timezone == NEW_YORK
+        assert (entry.fields.start, entry.fields.end) == (own.start, own.end)
+        [listed] = [e for e in kit.host.list_entries(kit.mailbox, own.start, own.end) if e.item_id == item_id]
+        assert listed.fields.timezone == NEW_YORK
+
+    def test_an_outlook_series_across_a_dst_change_keeps_its_zone_and_times(self, kit: ConnectorKit) -> None:
+        zone = ZoneInfo(NEW_YORK)
+        first_day = dst_change(zone, kit.today + timedelta(days=21)) - timedelta(days=14)
+        weekday = list(Weekday)[first_day.weekday()]
+        starts = [datetime.combine(first_day + timedelta(weeks=n), time(9), zone) for n in range(4)]
+        assert len({s.utcoffset() for s in starts}) == 2
+        series = EventFields(
+            title="New York weekly",
+            start=starts[0],
+            end=starts[0] + timedelta(hours=1),
+            timezone=NEW_YORK,
+            recurrence=Recurrence(frequency=Frequency.WEEKLY, weekdays=(weekday,), count=4),
+        )
+        item_id = kit.user_create(series)
+
+        [entry] = [
+            e for e in kit.host.list_entries(kit.mailbox, starts[0], starts[-1]) if e.item_id == item_id
+        ]
+
+        assert entry.fields.timezone == NEW_YORK and entry.fields.recurrence == series.recurrence
+        [answer] = kit.host.free_busy(
+            [kit.mailbox], starts[0] - timedelta(days=1), starts[-1] + timedelta(days=1)
+        )
+        assert {span(s, s + timedelta(hours=1)) for s in starts} <= spans(answer)
+
+    # --- free/busy and access -----------------------------------------------------------------
+
+    def test_free_busy_states_its_zone_instead_of_asking_the_server(
+        self, kit: ConnectorKit, sim: Any
+    ) -> None:
+        created_ids(kit.create([kit.draft(kit.fields("Asked in UTC", 24, 9))]))
+        before = dict(sim.simulator.counts)
+        [answer] = kit.host.free_busy([kit.mailbox], kit.at(24, 0), kit.at(25, 0))
+        assert span(kit.at(24, 9), kit.at(24, 10)) in spans(answer)
+        assert sim.simulator.counts["GetUserAvailability"] - before.get("GetUserAvailability", 0) == 1
+        assert sim.simulator.counts.get("GetServerTimeZones", 0) == before.get("GetServerTimeZones", 0)
+
+    def test_denied_impersonation_names_both_rights_and_the_commands(
+        self, kit: ConnectorKit, sim: Any
+    ) -> None:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setenv(SIM_PASSWORD_ENV, SIM_USERS["bob@example.org"])
+            host = ConnectorHost(ENVIRONMENT, self.build(sim.ews_url, username="bob@example.org"))
+            try:
+                with pytest.raises(AccessDenied) as caught:
+                    host.list_entries(kit.mailbox, kit.at(1, 0), kit.at(2, 0))
+            finally:
+                host.close()
+        message = str(caught.value)
+        assert "ms-Exch-EPI-Impersonation" in message and "ms-Exch-EPI-May-Impersonate" in message
+        assert "Add-ADPermission -Identity (Get-ExchangeServer CAS01).DistinguishedName" in message
+        assert "-User bob@example.org -ExtendedRights ms-Exch-EPI-May-Impersonate" in message
+        assert "ApplicationImpersonation" not in message and "SERVICE-ACCOUNT" not in message
+
+    def test_denied_delegate_access_names_a_command_2007_has(self, kit: ConnectorKit, sim: Any) -> None:
+        """Add-MailboxFolderPermission came with Exchange 2010; 2007's shell grants mailbox access."""
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setenv(SIM_PASSWORD_ENV, SIM_USERS["bob@example.org"])
+            host = ConnectorHost(
+                ENVIRONMENT, self.build(sim.ews_url, username="bob@example.org", access="delegate")
+            )
+            try:
+                with pytest.raises(AccessDenied) as caught:
+                    host.list_entries(kit.mailbox, kit.at(1, 0), kit.at(2, 0))
+            finally:
+                host.close()
+        message = str(caught.value)
+        assert (
+            "Add-MailboxPermission -Identity alice@example.org -User bob@example.org -AccessRights FullAccess"
+            in message
+        )
+        assert "Add-MailboxFolderPermission" not in message
