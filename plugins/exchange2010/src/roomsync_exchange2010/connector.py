@@ -9,6 +9,7 @@ class Exchange2010Connector(EwsConnector):
     name = "exchange2010"
     # The oldest dialect with streaming notifications; SP2 and SP3 accept it as well.
     request_server_version = "Exchange2010_SP1"
+    notifications = "streaming"
     serves = "Exchange 2010 SP1, SP2 and SP3"
     capability_notes = (
         "items carry StartTimeZone/EndTimeZone definitions; GetServerTimeZones is available",

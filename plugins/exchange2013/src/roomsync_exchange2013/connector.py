@@ -12,6 +12,7 @@ from roomsync_ews_common import EwsConnector
 class Exchange2013Connector(EwsConnector):
     name = "exchange2013"
     request_server_version = "Exchange2013"
+    notifications = "streaming"
     serves = "Exchange 2013, 2016, 2019 and Subscription Edition"
     capability_notes = (
         "items carry StartTimeZone/EndTimeZone definitions; GetServerTimeZones is available",
