@@ -17,9 +17,11 @@ import pytest
 
 from roomsync import hookspecs
 from roomsync.config import settings_from_mapping
+from roomsync.engine.freebusy import free_busy
 from roomsync.engine.runner import SyncRunner
 from roomsync.model import (
     CalendarEntry,
+    ConflictPolicy,
     EventFields,
     Participant,
     Person,
@@ -45,7 +47,10 @@ class Setup:
     user: SimulatorUser
     notes: NotificationRecorder
 
-    def book(self, organizer: str, title: str, hour: int, **fields: Any) -> Reservation:
+    def book(
+        self, organizer: str, title: str, hour: int, *, extra: dict[str, Any] | None = None, **fields: Any
+    ) -> Reservation:
+        """A reservation made in ROOMS; ``extra`` sets reservation attributes (creator, buffers)."""
         start = START + timedelta(hours=hour)
         with self.database.unit_of_work() as uow:
             made = uow.rooms.create_reservation(
@@ -58,11 +63,34 @@ class Setup:
                         **fields,
                     ),
                     organizer=organizer,
+                    **(extra or {}),
                 ),
                 origin=Origin.ROOMS,
             )
             uow.commit()
         return made
+
+    def retitle_in_rooms(self, reservation_id: str, title: str) -> None:
+        with self.database.unit_of_work() as uow:
+            current = uow.rooms.get_reservation(reservation_id)
+            assert current is not None
+            uow.rooms.update_reservation(
+                reservation_id, fields=current.fields.model_copy(update={"title": title})
+            )
+            uow.commit()
+
+    def set_policy(self, email: str, policy: ConflictPolicy) -> None:
+        with self.database.unit_of_work() as uow:
+            person = uow.rooms.get_person(email)
+            assert person is not None
+            uow.rooms.upsert_person(person.model_copy(update={"conflict_policy": policy}))
+            uow.commit()
+
+    def busy(self, mailbox: str, start: datetime, end: datetime) -> set[tuple[datetime, datetime]]:
+        """What Exchange itself says (not ROOMS's merged view)."""
+        [answer] = self.runner.host("onprem").free_busy([mailbox], start, end)
+        assert answer.error is None
+        return {(i.start, i.end) for i in answer.intervals}
 
     def reservation(self, reservation_id: str) -> Reservation:
         with self.database.unit_of_work() as uow:
@@ -174,3 +202,79 @@ def test_conflict_resets_the_outlook_entry_and_tells_the_organizer(setup: Setup)
     [entry] = setup.entries(ALICE, r.id or "")
     assert entry.fields.title == setup.reservation(r.id or "").fields.title == "ROOMS title"
     assert [n.recipient for n in setup.notes.sent] == [ALICE]
+
+
+def test_booking_made_for_someone_else_lands_in_the_organizers_calendar(setup: Setup) -> None:
+    r = setup.book(ALICE, "Booked by Bob", 9, extra={"creator": BOB}, rooms=(ROOM1,))
+    setup.sync()
+    [entry] = setup.entries(ALICE, r.id or "")
+    assert entry.organizer == ALICE and entry.fields.rooms == (ROOM1,)
+    assert setup.entries(BOB, r.id or "") == []
+
+
+@pytest.mark.parametrize("policy", list(ConflictPolicy))
+def test_a_conflict_is_settled_by_the_persons_policy(setup: Setup, policy: ConflictPolicy) -> None:
+    setup.set_policy(ALICE, policy)
+    r = setup.book(ALICE, "Disputed", 11)
+    setup.sync()
+    rounds = 2 if policy is ConflictPolicy.CANCEL else 1  # cancel: ROOMS wins once, then cancels
+    for n in range(rounds):
+        [entry] = setup.entries(ALICE, r.id or "")
+        setup.user.update(ALICE, entry.item_id, entry.fields.model_copy(update={"title": f"Outlook {n}"}))
+        setup.retitle_in_rooms(r.id or "", f"ROOMS {n}")
+        setup.sync()
+
+    reservation = setup.reservation(r.id or "")
+    if policy is ConflictPolicy.EXCHANGE_WINS:
+        [entry] = setup.entries(ALICE, r.id or "")
+        assert reservation.fields.title == entry.fields.title == "Outlook 0"
+        assert setup.notes.sent == []
+    elif policy is ConflictPolicy.ROLLBACK:
+        [entry] = setup.entries(ALICE, r.id or "")
+        assert reservation.fields.title == entry.fields.title == "ROOMS 0"
+        assert [n.recipient for n in setup.notes.sent] == [ALICE]
+    else:
+        assert reservation.status is ReservationStatus.CANCELLED
+        assert setup.entries(ALICE, r.id or "") == []
+        assert ALICE in [n.recipient for n in setup.notes.sent]
+
+
+def test_free_busy_of_persons_and_rooms_merges_exchange_and_rooms(setup: Setup) -> None:
+    booked = setup.book(ALICE, "Booked", 13, rooms=(ROOM1,), participants=(Participant(email=BOB),))
+    setup.sync()
+    start = START + timedelta(hours=15)
+    private = EventFields(title="Dentist", start=start, end=start + timedelta(hours=1), timezone="UTC")
+    setup.user.create(BOB, private)  # known to Exchange only
+
+    day_start, day_end = START.replace(hour=0), START.replace(hour=0) + timedelta(days=1)
+    views = {v.mailbox: v for v in free_busy(setup.runner, [ALICE, BOB, ROOM1, ROOM2], day_start, day_end)}
+
+    meeting = (booked.fields.start, booked.fields.end)
+    assert all(not v.errors for v in views.values())
+    for mailbox in (ALICE, BOB, ROOM1):
+        assert meeting in {(b.start, b.end) for b in views[mailbox].busy}
+    assert (private.start, private.end) in {(b.start, b.end) for b in views[BOB].busy}
+    assert views[ROOM2].busy == []
+
+
+def test_buffers_are_busy_in_exchange_and_leave_with_the_entry(setup: Setup) -> None:
+    r = setup.book(
+        ALICE, "With buffers", 17, extra={"setup_minutes": 30, "followup_minutes": 15}, rooms=(ROOM2,)
+    )
+    setup.sync()
+    f = r.fields
+    window = (f.start - timedelta(hours=2), f.end + timedelta(hours=2))
+    setup_time = (f.start - timedelta(minutes=30), f.start)
+    followup_time = (f.end, f.end + timedelta(minutes=15))
+    assert {setup_time, followup_time} <= setup.busy(ROOM2, *window)
+    assert {setup_time, followup_time} <= setup.busy(ALICE, *window)
+    [entry] = setup.entries(ALICE, r.id or "")
+    assert (entry.fields.start, entry.fields.end) == (f.start, f.end)  # the meeting's own times
+    reports = setup.runner.sync_once()
+    assert not any(report.changed_anything for report in reports)  # buffers are no changes
+
+    setup.user.delete(ALICE, entry.item_id, to_deleted_items=True)
+    setup.sync()
+    assert setup.reservation(r.id or "").status is ReservationStatus.CANCELLED
+    # Deleted without a cancellation, the room keeps the meeting itself, but no buffers.
+    assert not {setup_time, followup_time} & (setup.busy(ROOM2, *window) | setup.busy(ALICE, *window))
