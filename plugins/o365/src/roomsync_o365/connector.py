@@ -1,27 +1,53 @@
 """The Exchange Online connector, over Microsoft Graph.
 
 EWS in Exchange Online is blocked since 2026-10-01 and switched off on 2027-04-01, so this plugin
-speaks Graph. This release validates an environment's options and answers what the plugin is;
-every hook that would talk to Graph raises a :class:`~roomsync.errors.ConnectorError` saying so.
+speaks Graph v1.0: events for export (``$batch``, 20 requests per round trip), ``calendarView/delta``
+for changes, ``getSchedule`` for free/busy, and (with ``notification_url``) change notifications
+that wake the runner between polls. Each hook's work lives in its own module; this class holds
+the connection (one pooled session, one token cache per tenant) and turns failures of a whole
+call into the core's errors, each naming the environment, the mailbox and what to do.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
+import threading
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from typing import ClassVar
 
+import requests
 from pydantic import BaseModel
 
-from roomsync.connectors.pending import PendingProtocolConnector, pending_phrase
+from roomsync.connector import Connector, probe_draft, run_check
+from roomsync.errors import ConfigError, ConnectorError
 from roomsync.hookspecs import hookimpl
 from roomsync.model import (
+    CalendarEntry,
     Capabilities,
+    ChangeSet,
+    CheckStep,
+    EntryDraft,
+    EntryUpdate,
+    FreeBusy,
+    ItemRef,
+    WriteResult,
 )
+from roomsync_o365 import schedule
+from roomsync_o365.batch import MAX_BATCH
+from roomsync_o365.delta import DeltaReader, reported
+from roomsync_o365.errors import from_graph_error
+from roomsync_o365.events import MailboxCalendar
+from roomsync_o365.graph_client import GraphClient, GraphError, new_session, user
 from roomsync_o365.options import O365Options
+from roomsync_o365.tokens import TokenRegistry
+from roomsync_o365.watch import Watcher
+from roomsync_o365.writes import Writer
+from roomsync_o365.written import WrittenEntries
 
-PROTOCOL_PENDING = pending_phrase("Microsoft Graph")
 
-
-class O365Connector(PendingProtocolConnector):
+class O365Connector(Connector):
     Options: ClassVar[type[BaseModel]] = O365Options
     name: ClassVar[str] = "o365"
     protocol: ClassVar[str] = "Microsoft Graph"
@@ -29,22 +55,246 @@ class O365Connector(PendingProtocolConnector):
 
     options: O365Options
 
+    def __init__(self, environment: str, options: BaseModel) -> None:
+        super().__init__(environment, options)
+        self._lock = threading.Lock()
+        self._session: requests.Session | None = None
+        self._bundle: str | None = None
+        self._tokens: TokenRegistry | None = None
+        self._client: GraphClient | None = None
+        self._written = WrittenEntries()
+        self.watcher: Watcher | None = None
+        """The webhook receiver and subscriptions, once ``roomsync_watch`` started them."""
+
+    @classmethod
+    def distribution(cls) -> str:
+        return f"roomsync-{cls.name}"
+
+    # --- the hooks --------------------------------------------------------------------------
+
     @hookimpl
     def roomsync_capabilities(self) -> Capabilities:
         # Graph's limits: $batch takes 20 requests, getSchedule 20 mailboxes over less than 62 days.
+        options = self.options
         return Capabilities(
-            push=False,
-            max_batch=20,
-            max_freebusy_mailboxes=20,
-            max_freebusy_days=61,
+            recurrence=True,
+            push=options.notification_url is not None,
+            max_batch=MAX_BATCH,
+            max_freebusy_mailboxes=schedule.MAX_MAILBOXES,
+            max_freebusy_days=schedule.MAX_WINDOW.days,
             notes=(
-                self.pending_note(),
-                f"for {self.serves}; Microsoft Graph at {self.options.graph_url}",
+                f"{self.distribution()} speaks Microsoft Graph v1.0 at {options.graph_url}; changes by "
+                "calendarView/delta"
+                + (
+                    f", woken by change notifications at {options.notification_url}"
+                    if options.notification_url
+                    else ""
+                ),
+                f"for {self.serves}",
                 "application permission Calendars.ReadWrite, scoped with RBAC for Applications "
                 "or an Application Access Policy",
-                f"{1 + len(self.options.tenant_overrides)} tenant(s)",
+                f"{len(options.tenants())} tenant(s)",
             ),
         )
 
+    @hookimpl
+    def roomsync_check(self, mailbox: str) -> list[CheckStep]:
+        now = datetime.now(UTC)
+        return run_check(
+            lambda: self._connect(mailbox),
+            [
+                ("read", lambda: self._check_read(mailbox, now)),
+                ("write", lambda: self._check_write(mailbox, now)),
+                ("free/busy", lambda: self._check_free_busy(mailbox, now)),
+                ("change detection", lambda: self._check_changes(mailbox)),
+            ],
+        )
+
+    @hookimpl
+    def roomsync_create_entries(self, mailbox: str, drafts: list[EntryDraft]) -> list[WriteResult]:
+        with self._calling(mailbox, f"create entries in {mailbox}"):
+            return Writer(self._calendar(mailbox), self._written).create(drafts)
+
+    @hookimpl
+    def roomsync_update_entries(self, mailbox: str, updates: list[EntryUpdate]) -> list[WriteResult]:
+        with self._calling(mailbox, f"update entries in {mailbox}"):
+            return Writer(self._calendar(mailbox), self._written).update(updates)
+
+    @hookimpl
+    def roomsync_delete_entries(self, mailbox: str, refs: list[ItemRef]) -> list[WriteResult]:
+        with self._calling(mailbox, f"delete entries in {mailbox}"):
+            return Writer(self._calendar(mailbox)).delete(refs)
+
+    @hookimpl
+    def roomsync_changes(self, mailbox: str, sync_state: str | None) -> ChangeSet:
+        with self._calling(mailbox, f"read the changes of {mailbox}"):
+            reader = DeltaReader(
+                self._calendar(mailbox),
+                self.options.delta_past_days,
+                self.options.delta_future_days,
+                self._written,
+            )
+            return reader.changes(sync_state)
+
+    @hookimpl
+    def roomsync_list_entries(self, mailbox: str, start: datetime, end: datetime) -> list[CalendarEntry]:
+        _require_window(start, end)
+        with self._calling(mailbox, f"read the calendar of {mailbox}"):
+            calendar = self._calendar(mailbox)
+            entries, _ = calendar.read_entries(calendar.window_ids(start, end))
+            return reported(entries)
+
+    @hookimpl
+    def roomsync_find_by_stamp(self, mailbox: str, stamps: list[str]) -> dict[str, list[CalendarEntry]]:
+        with self._calling(mailbox, f"look up stamped entries in {mailbox}"):
+            found: dict[str, list[CalendarEntry]] = {}
+            for entry in reported(self._calendar(mailbox).find_stamped(stamps)):
+                if entry.stamp is not None:
+                    found.setdefault(entry.stamp, []).append(entry)
+            return found
+
+    @hookimpl
+    def roomsync_free_busy(self, mailboxes: list[str], start: datetime, end: datetime) -> list[FreeBusy]:
+        _require_window(start, end)
+        if not mailboxes:
+            return []
+        with self._calling(mailboxes[0], f"read free/busy of {len(mailboxes)} mailboxes"):
+            tokens = self._registry()
+            return schedule.free_busy(
+                self._graph(), tokens.for_mailbox, [m.lower() for m in mailboxes], start, end
+            )
+
+    @hookimpl
+    def roomsync_watch(self, mailboxes: list[str], wake: Callable[[list[str]], None]) -> bool:
+        """Change notifications through the webhook receiver; ``False`` without ``notification_url``."""
+        if self.options.notification_url is None:
+            return False
+        with self._lock:
+            watcher = self.watcher
+        if watcher is None:
+            tokens, client = self._open()
+            try:
+                watcher = Watcher(self.options, client, tokens.for_mailbox, wake)
+            except OSError as exc:
+                raise ConnectorError(
+                    f"{self.distribution()}, environment {self.environment!r}: cannot start the webhook "
+                    f"receiver on webhook_bind {self.options.webhook_bind} ({exc.strerror or exc}); "
+                    "choose a free address and port"
+                ) from None
+            watcher.start()
+            with self._lock:
+                self.watcher = watcher
+        watcher.manager.wake = wake
+        watcher.manager.watch(mailboxes)
+        return True
+
+    @hookimpl
+    def roomsync_close(self) -> None:
+        with self._lock:
+            watcher, self.watcher = self.watcher, None
+            session, self._session = self._session, None
+            bundle, self._bundle = self._bundle, None
+            self._tokens = None
+            self._client = None
+        if watcher is not None:
+            with contextlib.suppress(Exception):
+                watcher.stop()
+        if session is not None:
+            session.close()
+        if bundle is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(bundle)
+
     def __repr__(self) -> str:
         return f"O365Connector(environment={self.environment!r}, tenant_id={self.options.tenant_id!r})"
+
+    # --- connection and errors --------------------------------------------------------------
+
+    def _open(self) -> tuple[TokenRegistry, GraphClient]:
+        with self._lock:
+            if self._client is None or self._tokens is None:
+                options = self.options
+                self._session, self._bundle = new_session(options.verify_tls, options.ca_file)
+                self._tokens = TokenRegistry(options, self._session, options.request_timeout_seconds)
+                self._client = GraphClient(
+                    options.graph_url,
+                    self._session,
+                    options.request_timeout_seconds,
+                    options.max_retry_wait_seconds,
+                )
+            return self._tokens, self._client
+
+    def _registry(self) -> TokenRegistry:
+        return self._open()[0]
+
+    def _graph(self) -> GraphClient:
+        return self._open()[1]
+
+    def _calendar(self, mailbox: str) -> MailboxCalendar:
+        tokens, client = self._open()
+        mailbox = mailbox.strip().lower()
+        return MailboxCalendar(client, tokens.for_mailbox(mailbox), mailbox, self.options.timezone)
+
+    @contextlib.contextmanager
+    def _calling(self, mailbox: str, doing: str) -> Iterator[None]:
+        """Runs a hook's server work, turning failures of the whole call into the core's errors."""
+        where = f"{self.distribution()}, environment {self.environment!r}: cannot {doing}"
+        try:
+            yield
+        except ConnectorError as exc:
+            raise type(exc)(f"{where}: {exc}") from None
+        except GraphError as exc:
+            who = self._registry().for_mailbox(mailbox).who if mailbox else "the app"
+            error = from_graph_error(exc, mailbox, who, self.options.graph_url)
+            raise type(error)(f"{where}: {error}") from None
+        except ConfigError as exc:
+            raise ConnectorError(f"{where}: {exc}") from None
+
+    # --- the check --------------------------------------------------------------------------
+
+    def _connect(self, mailbox: str) -> str:
+        with self._calling(mailbox, f"open the calendar of {mailbox}"):
+            calendar = self._calendar(mailbox)
+            body = calendar.get(user(calendar.mailbox, "calendar", params={"$select": "id,name"}))
+            return (
+                f"opened the calendar of {mailbox} ({body.get('name', 'Calendar')}) at "
+                f"{self.options.graph_url} as {calendar.tokens.who}"
+            )
+
+    def _check_read(self, mailbox: str, now: datetime) -> str:
+        entries = self.roomsync_list_entries(mailbox, now, now + timedelta(days=7))
+        return f"read {len(entries)} entries of the next 7 days"
+
+    def _check_write(self, mailbox: str, now: datetime) -> str:
+        [created] = self.roomsync_create_entries(mailbox, [probe_draft(now)])
+        if not created.ok or created.item_id is None:
+            raise RuntimeError(f"could not create a probe entry: {created.error}")
+        [removed] = self.roomsync_delete_entries(mailbox, [ItemRef(item_id=created.item_id)])
+        if not removed.ok:
+            raise RuntimeError(
+                f"created probe entry {created.item_id} but could not remove it: {removed.error}"
+            )
+        return "created and removed a probe entry"
+
+    def _check_free_busy(self, mailbox: str, now: datetime) -> str:
+        [answer] = self.roomsync_free_busy([mailbox], now, now + timedelta(days=1))
+        if answer.error:
+            raise ConnectorError(f"getSchedule answered for {mailbox}: {answer.error}")
+        return f"{len(answer.intervals)} busy intervals in the next 24 hours"
+
+    def _check_changes(self, mailbox: str) -> str:
+        page = self.roomsync_changes(mailbox, None)
+        return f"calendarView/delta answered ({len(page.entries)} entries on the first page)"
+
+
+def _require_window(start: datetime, end: datetime) -> None:
+    for name, value in (("start", start), ("end", end)):
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(f"{name} must carry a time zone offset")
+    if end <= start:
+        raise ValueError(
+            f"the window ends ({end.isoformat()}) before or when it starts ({start.isoformat()})"
+        )
+
+
+__all__ = ["O365Connector"]

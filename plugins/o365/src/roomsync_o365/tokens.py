@@ -1,0 +1,224 @@
+"""Access tokens for Microsoft Graph: the client-credentials flow through msal, one cache per tenant.
+
+msal keeps each tenant's token in that tenant's cache and asks Entra ID for a new one only
+shortly before it expires (or when Entra ID asked to refresh early), so callers simply ask for a
+token before every request. Failures name the tenant, the client id and where the credential was
+read from, never the credential.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from typing import Any
+from urllib.parse import urlsplit
+
+import msal
+import requests
+from cryptography import x509
+
+from roomsync.config import SecretRef
+from roomsync.errors import ConfigError, ConnectorError, TransientConnectorError
+from roomsync_o365.options import TenantCredentials
+
+
+class SignInError(ConnectorError):
+    """Entra ID refused the app's credentials (wrong tenant, client id, expired secret)."""
+
+
+def graph_scope(graph_url: str, resource: str | None = None) -> str:
+    """The ``.default`` scope of the Graph endpoint (``https://graph.microsoft.com/.default``)."""
+    if resource:
+        return f"{resource.rstrip('/')}/.default"
+    parts = urlsplit(graph_url)
+    return f"{parts.scheme}://{parts.netloc}/.default"
+
+
+def read_pem(ref: SecretRef) -> str:
+    """A whole PEM file or variable: :meth:`SecretRef.reveal` reads only a file's first line."""
+    if ref.env is not None:
+        value = os.environ.get(ref.env)
+        if not value:
+            raise ConfigError(f"environment variable {ref.env} is not set")
+        return value
+    assert ref.file is not None
+    try:
+        return ref.file.read_text(encoding="ascii")
+    except (OSError, UnicodeError) as exc:
+        raise ConfigError(f"cannot read certificate file {ref.file}: {type(exc).__name__}") from None
+
+
+def certificate_credential(pem: str, passphrase: str | None, source: SecretRef) -> dict[str, Any]:
+    """msal's credential for a PEM holding a private key and its certificate."""
+    if "PRIVATE KEY-----" not in pem:
+        raise ConfigError(f"{source} holds no PEM private key (-----BEGIN PRIVATE KEY-----)")
+    start = pem.find("-----BEGIN CERTIFICATE-----")
+    end = pem.find("-----END CERTIFICATE-----", start)
+    if start < 0 or end < 0:
+        raise ConfigError(f"{source} holds no PEM certificate (-----BEGIN CERTIFICATE-----) beside its key")
+    certificate = pem[start : end + len("-----END CERTIFICATE-----")]
+    try:
+        x509.load_pem_x509_certificate(certificate.encode("ascii"))
+    except ValueError:
+        raise ConfigError(f"{source} holds a certificate that cannot be read") from None
+    credential: dict[str, Any] = {"private_key": pem, "public_certificate": certificate}
+    if passphrase:
+        credential["passphrase"] = passphrase
+    return credential
+
+
+class _TimedHttpClient:
+    """The connector's session as msal's HTTP client, with the connector's time-out."""
+
+    def __init__(self, session: requests.Session, timeout: float) -> None:
+        self.session = session
+        self.timeout = timeout
+
+    def post(self, url: str, params: Any = None, data: Any = None, headers: Any = None, **kwargs: Any) -> Any:
+        kwargs.setdefault("timeout", self.timeout)
+        kwargs.setdefault("verify", self.session.verify)
+        return self.session.post(url, params=params, data=data, headers=headers, **kwargs)
+
+    def get(self, url: str, params: Any = None, headers: Any = None, **kwargs: Any) -> Any:
+        kwargs.setdefault("timeout", self.timeout)
+        kwargs.setdefault("verify", self.session.verify)
+        return self.session.get(url, params=params, headers=headers, **kwargs)
+
+    def close(self) -> None:
+        """The session belongs to the connector, which closes it."""
+
+
+class TenantTokens:
+    """Tokens of one app registration in one tenant; thread-safe."""
+
+    def __init__(
+        self,
+        credentials: TenantCredentials,
+        login_url: str,
+        scope: str,
+        session: requests.Session,
+        timeout: float,
+    ) -> None:
+        self.credentials = credentials
+        self.login_url = login_url
+        self.authority = f"{login_url}/{credentials.tenant_id}"
+        self.scope = scope
+        self._http = _TimedHttpClient(session, timeout)
+        self._app: msal.ConfidentialClientApplication | None = None
+        self._lock = threading.Lock()
+        self.requests = 0
+        """Token requests sent to Entra ID (the rest came from msal's cache)."""
+
+    @property
+    def who(self) -> str:
+        return f"app {self.credentials.client_id} in tenant {self.credentials.tenant_id}"
+
+    def _credential(self) -> Any:
+        creds = self.credentials
+        if creds.client_secret is not None:
+            return creds.client_secret.reveal().get_secret_value()
+        assert creds.client_certificate is not None
+        passphrase = (
+            creds.certificate_passphrase.reveal().get_secret_value() if creds.certificate_passphrase else None
+        )
+        return certificate_credential(
+            read_pem(creds.client_certificate), passphrase, creds.client_certificate
+        )
+
+    def _application(self) -> msal.ConfidentialClientApplication:
+        if self._app is None:
+            try:
+                self._app = msal.ConfidentialClientApplication(
+                    self.credentials.client_id,
+                    client_credential=self._credential(),
+                    authority=self.authority,
+                    http_client=self._http,
+                    # An authority the administrator configured is trusted as given; asking
+                    # login.microsoftonline.com about it would fail for national clouds.
+                    instance_discovery=False,
+                    token_cache=msal.TokenCache(),
+                )
+            except requests.RequestException as exc:
+                raise TransientConnectorError(
+                    f"cannot reach the sign-in endpoint {self.authority} for {self.who} "
+                    f"({type(exc).__name__}); check login_url, the network path and the TLS settings"
+                ) from None
+            except ValueError as exc:
+                raise SignInError(
+                    f"the sign-in endpoint {self.authority} does not know tenant "
+                    f"{self.credentials.tenant_id} ({_first_line(str(exc))}); check tenant_id and login_url"
+                ) from None
+        return self._app
+
+    def token(self) -> str:
+        """A current access token (from msal's cache when it is still good)."""
+        with self._lock:
+            app = self._application()
+            try:
+                cached = app.acquire_token_for_client([self.scope])
+            except requests.RequestException as exc:
+                raise TransientConnectorError(
+                    f"cannot reach the sign-in endpoint {self.authority} for {self.who} "
+                    f"({type(exc).__name__}); check login_url, the network path and the TLS settings"
+                ) from None
+            if cached and cached.get("token_source") == "identity_provider":
+                self.requests += 1
+        if not cached or "access_token" not in cached:
+            raise self.refused(cached or {})
+        return str(cached["access_token"])
+
+    def refused(self, answer: dict[str, Any]) -> SignInError:
+        creds = self.credentials
+        where = creds.client_secret if creds.client_secret is not None else creds.client_certificate
+        kind = "client secret" if creds.client_secret is not None else "certificate"
+        error = answer.get("error", "no token")
+        description = _first_line(str(answer.get("error_description", "")))
+        return SignInError(
+            f"Microsoft Entra ID ({self.authority}) refused to sign in {self.who}: {error}"
+            f"{': ' + description if description else ''}. Check tenant_id and client_id, and that the "
+            f"{kind} read from {where} is current and belongs to that app registration"
+        )
+
+    def forget(self) -> None:
+        """Drop cached tokens, e.g. after Graph rejected one."""
+        with self._lock:
+            self._app = None
+
+
+def _first_line(text: str) -> str:
+    """Entra ID's description without its trace and correlation ids."""
+    first = text.strip().splitlines()[0] if text.strip() else ""
+    return first.split(" Trace ID:")[0][:300]
+
+
+class TokenRegistry:
+    """One :class:`TenantTokens` per app registration of the environment, chosen by mailbox."""
+
+    def __init__(self, options: Any, session: requests.Session, timeout: float) -> None:
+        self.options = options
+        self._session = session
+        self._timeout = timeout
+        self._tenants: dict[tuple[str, str], TenantTokens] = {}
+        self._lock = threading.Lock()
+
+    def for_credentials(self, credentials: TenantCredentials) -> TenantTokens:
+        key = (credentials.tenant_id, credentials.client_id)
+        with self._lock:
+            found = self._tenants.get(key)
+            if found is None:
+                found = TenantTokens(
+                    credentials,
+                    self.options.login_url,
+                    graph_scope(self.options.graph_url, self.options.token_scope),
+                    self._session,
+                    self._timeout,
+                )
+                self._tenants[key] = found
+            return found
+
+    def for_mailbox(self, mailbox: str) -> TenantTokens:
+        return self.for_credentials(self.options.credentials_for(mailbox))
+
+    def all(self) -> list[TenantTokens]:
+        with self._lock:
+            return list(self._tenants.values())

@@ -1,0 +1,47 @@
+"""The entries this connector wrote itself, kept until the change feed reports them back.
+
+Exchange gives an event a new change key on every modification, so an event that delta reports
+with the change key our own write received still holds exactly what we wrote: its entry is known
+without reading it again. That saves reading back every entry after an export (1,000 creates
+would cost 50 more batched reads) and every updated entry on the next cycle.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+
+from roomsync.model import CalendarEntry
+
+LIMIT = 20_000
+"""Entries kept at most; the oldest go first. A forgotten entry is read again, nothing more."""
+
+
+class WrittenEntries:
+    def __init__(self, limit: int = LIMIT) -> None:
+        self._limit = limit
+        self._entries: OrderedDict[tuple[str, str], CalendarEntry] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def remember(self, entry: CalendarEntry) -> None:
+        key = (entry.mailbox, entry.item_id)
+        with self._lock:
+            self._entries[key] = entry
+            self._entries.move_to_end(key)
+            while len(self._entries) > self._limit:
+                self._entries.popitem(last=False)
+
+    def take(self, mailbox: str, item_id: str, change_key: str) -> CalendarEntry | None:
+        """The entry as written if the event is still in that version; forgotten either way."""
+        with self._lock:
+            entry = self._entries.pop((mailbox, item_id), None)
+        if entry is None or not change_key or entry.change_key != change_key:
+            return None
+        return entry
+
+    def forget(self, mailbox: str, item_id: str) -> None:
+        with self._lock:
+            self._entries.pop((mailbox, item_id), None)
+
+    def __len__(self) -> int:
+        return len(self._entries)
