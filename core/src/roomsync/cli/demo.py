@@ -1,33 +1,52 @@
-"""``roomsync demo``: the main job on the embedded defaults, for a first look.
+"""``roomsync demo``: the whole product on simulated Exchange servers, for a first look.
 
-It builds a throw-away installation (SQLite in a temporary data directory, the in-memory
-reference connector as the Exchange side), then walks through the four functions: export,
-import of an Outlook booking, changes both ways with a three-way merge, a conflict, a deletion,
-an organizer change, free/busy and the differences report.
+It starts one simulated Exchange server per generation in this process (the generations are
+listed in :mod:`roomsync.cli.demo_generations`), gives each an environment in a throw-away
+installation (SQLite in a temporary directory) with one person and one room, and walks through
+what an administrator wants to see: bookings exported from ROOMS, an edit in Outlook merged with
+a change in ROOMS, a room invited from Outlook becoming a reservation, free/busy of persons and
+rooms, and the differences report, which must find none.
 """
 
 from __future__ import annotations
 
+import json
 import tempfile
-from datetime import UTC, datetime, timedelta
+from contextlib import ExitStack
+from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 import click
+from rich.console import Console
 from rich.table import Table
 
 from roomsync.cli.context import AppContext, pass_app
-from roomsync.config import settings_from_mapping
-from roomsync.connectors.reference_directory import MailboxDirectory
+from roomsync.cli.demo_generations import (
+    GENERATIONS,
+    Generation,
+    Mailbox,
+    Organisation,
+    OutlookUser,
+    Running,
+    install_hint,
+    missing,
+)
+from roomsync.config import Settings, settings_from_mapping
 from roomsync.engine.differences import find_differences
 from roomsync.engine.freebusy import free_busy
-from roomsync.engine.report import CycleReport
-from roomsync.model import EventFields, Participant, Person, Recurrence, Reservation, Room, ShowAs
+from roomsync.engine.runner import SyncRunner
+from roomsync.model import EventFields, Person, Reservation, Room
+from roomsync.plugins import connector_class
+from roomsync.storage.database import Database
 from roomsync.store import Origin
 
 ZONE = "Europe/Berlin"
-ALICE, BOB, CAROL = "alice@contoso.example", "bob@contoso.example", "carol@contoso.example"
-ATLAS, BOREAS = "room.atlas@contoso.example", "room.boreas@contoso.example"
+TITLE, OUTLOOK_TITLE, OUTLOOK_BOOKING = "Sprint planning", "Sprint planning #42", "Lunch & learn"
+SETUP_MINUTES = 15
+SOURCES = {"rooms": "ROOMS", "exchange": "Exchange", "both": "ROOMS, Exchange"}
 
 
 @click.command()
@@ -38,218 +57,321 @@ ATLAS, BOREAS = "room.atlas@contoso.example", "room.boreas@contoso.example"
 )
 @pass_app
 def demo(app: AppContext, data_dir: Path | None) -> None:
-    """Run a complete sync scenario on SQLite and the reference connector."""
+    """Sync ROOMS with a simulated Exchange server of each generation, in this process."""
+    absent = missing()
+    if absent:
+        raise click.ClickException(install_hint(absent))
+    out = Console(quiet=True) if app.as_json else app.console
     if data_dir is None:
         with tempfile.TemporaryDirectory(prefix="roomsync-demo-") as tmp:
-            _run(app, Path(tmp))
+            differences = Walkthrough(app, out, Path(tmp)).run()
     else:
-        _run(app, data_dir)
-
-
-def _run(app: AppContext, data_dir: Path) -> None:
-    out = app.console
-    directory_name = f"demo-{datetime.now(UTC).timestamp()}"
-    settings = settings_from_mapping(
-        {
-            "data_dir": str(data_dir.resolve()),
-            "environments": {
-                "contoso": {
-                    "plugin": "reference",
-                    "description": "in-memory Exchange",
-                    "options": {"directory": directory_name},
-                }
-            },
-        }
-    )
-    app.use_settings(settings)
-    database = app.database(check=False)
-    revision = database.upgrade()
-    exchange = MailboxDirectory.named(directory_name)
-    runner = app.runner
-    tz = ZoneInfo(ZONE)
-    monday = (datetime.now(tz) + timedelta(days=7 - datetime.now(tz).weekday())).replace(
-        hour=9, minute=0, second=0, microsecond=0
-    )
-
-    def step(title: str) -> None:
-        out.rule(f"[bold]{title}")
-
-    def cycle() -> list[CycleReport]:
-        reports = runner.sync_once()
-        for r in reports:
-            out.print(f"  sync {r.mailbox}: {r.summary()}")
-        return reports
-
-    def calendar(mailbox: str) -> None:
-        table = Table("entry", "title", "when", "rooms", "stamp", title=f"Exchange calendar of {mailbox}")
-        for e in sorted(exchange.entries(mailbox), key=lambda e: e.fields.start):
-            series = " (weekly)" if e.fields.recurrence else ""
-            table.add_row(
-                e.item_id[-8:],
-                e.fields.title,
-                f"{e.fields.start.astimezone(tz):%a %d %b %H:%M}-{e.fields.end.astimezone(tz):%H:%M}{series}",
-                ", ".join(e.fields.rooms),
-                e.stamp or "-",
+        if (data_dir / "roomsync.db").exists():  # the simulated servers start empty every time
+            raise click.ClickException(
+                f"{data_dir} holds the database of an earlier demo; name a new directory"
             )
-        out.print(table)
+        data_dir.mkdir(parents=True, exist_ok=True)
+        differences = Walkthrough(app, out, data_dir).run()
+    if differences:
+        raise click.exceptions.Exit(1)
 
-    step(f"Setup: SQLite at {data_dir} (schema {revision}), environment 'contoso' (reference connector)")
-    with database.unit_of_work() as uow:
-        for email, name in ((ALICE, "Alice"), (BOB, "Bob"), (CAROL, "Carol")):
-            uow.rooms.upsert_person(Person(email=email, name=name, environment="contoso"))
-        for name, mailbox in (("Atlas", ATLAS), ("Boreas", BOREAS)):
-            uow.rooms.add_room(Room(name=name, mailbox=mailbox, capacity=8))
-            exchange.add_room(mailbox)
-        uow.commit()
-    out.print("  3 persons (Alice, Bob, Carol), 2 rooms (Atlas, Boreas)")
 
-    step("1. Export: reservations booked in ROOMS appear in the organizer's calendar")
-    with database.unit_of_work() as uow:
-        planning = uow.rooms.create_reservation(
-            Reservation(
-                fields=EventFields(
-                    title="Sprint planning",
-                    start=monday,
-                    end=monday + timedelta(hours=1),
-                    timezone=ZONE,
-                    rooms=(ATLAS,),
-                    participants=(Participant(email=BOB),),
-                    body="Agenda in the wiki",
-                ),
-                organizer=ALICE,
-                setup_minutes=15,
-            ),
-            origin=Origin.ROOMS,
-            actor=ALICE,
+class Walkthrough:
+    """The demo's steps over every generation this release can show, one table per step."""
+
+    def __init__(self, app: AppContext, out: Console, data_dir: Path) -> None:
+        self.app = app
+        self.out = out
+        self.data_dir = data_dir
+        self.tz = ZoneInfo(ZONE)
+        today = datetime.now(self.tz)
+        self.monday = (today + timedelta(days=7 - today.weekday())).replace(
+            hour=9, minute=0, second=0, microsecond=0
         )
-        standup = uow.rooms.create_reservation(
-            Reservation(
-                fields=EventFields(
-                    title="Stand-up",
-                    start=monday + timedelta(hours=1),
-                    end=monday + timedelta(hours=1, minutes=15),
-                    timezone=ZONE,
-                    rooms=(BOREAS,),
-                    recurrence=Recurrence(frequency="weekly", weekdays=("MO", "WE", "FR"), count=12),
-                ),
-                organizer=ALICE,
-            ),
-            origin=Origin.ROOMS,
-            actor=ALICE,
+        self.generations = self._choose()
+        self.running: dict[str, Running] = {}
+        self.outlook: dict[str, OutlookUser] = {}
+        self.booked: dict[str, Reservation] = {}
+
+    # --- the frame ------------------------------------------------------------------------------
+
+    def _choose(self) -> list[Generation]:
+        """The generations this release can show; each one skipped is said in one line."""
+        chosen = []
+        for g in GENERATIONS:
+            reason = g.backend.unavailable(connector_class(g.plugin, g.environment))
+            if reason is None:
+                chosen.append(g)
+            else:
+                self.out.print(f"[yellow]{g.label} skipped:[/yellow] {reason}")
+        return chosen
+
+    def run(self) -> int:
+        """All steps; answers the number of differences the report found."""
+        with ExitStack() as stack:
+            for g in self.generations:
+                organisation = Organisation(
+                    domain=g.domain,
+                    service=Mailbox(f"svc-roomsync@{g.domain}", "roomsync service"),
+                    person=g.person,
+                    room=g.room,
+                    password_file=self.data_dir / f"{g.environment}-service-password",
+                )
+                self.running[g.environment] = stack.enter_context(g.backend.run(g.plugin, organisation))
+            self.settings = self._settings()
+            self.app.use_settings(self.settings)
+            self.database: Database = self.app.database(check=False)
+            revision = self.database.upgrade()
+            self.runner: SyncRunner = self.app.runner
+            stack.callback(self.runner.close)  # before the servers stop
+            for g in self.generations:
+                self.outlook[g.environment] = self.running[g.environment].outlook(g.person)
+                stack.callback(self.outlook[g.environment].close)
+
+            self.setup(revision)
+            self.export()
+            self.both_ways()
+            self.outlook_booking()
+            self.free_busy()
+            differences = self.differences()
+        self.out.print(
+            "\nNext: 'roomsync init' for your own Exchange, 'roomsync sim serve' for a simulated one."
         )
-        for_bob = uow.rooms.create_reservation(
-            Reservation(
-                fields=EventFields(
-                    title="Customer visit",
-                    start=monday + timedelta(days=1, hours=5),
-                    end=monday + timedelta(days=1, hours=7),
-                    timezone=ZONE,
-                    rooms=(ATLAS,),
-                ),
-                organizer=BOB,
-                creator=CAROL,
-            ),
-            origin=Origin.ROOMS,
-            actor=CAROL,
+        self.app.emit(
+            {
+                "data_dir": str(self.data_dir),
+                "environments": [g.environment for g in self.generations],
+                "skipped": [g.environment for g in GENERATIONS if g not in self.generations],
+                "differences": differences,
+            }
         )
-        uow.commit()
-    out.print(
-        f"  booked {planning.id} 'Sprint planning', {standup.id} 'Stand-up' (series), "
-        f"{for_bob.id} 'Customer visit' (Carol books for Bob)"
-    )
-    cycle()
-    calendar(ALICE)
-    calendar(BOB)
+        return differences
 
-    step("2. Import: Bob books room Boreas from Outlook")
-    lunch = exchange.user_create(
-        BOB,
-        EventFields(
-            title="Lunch & learn",
-            start=monday + timedelta(days=2, hours=3),
-            end=monday + timedelta(days=2, hours=4),
-            timezone=ZONE,
-            rooms=(BOREAS,),
-        ),
-    )
-    cycle()
-    with database.unit_of_work() as uow:
-        booked = [r for r in uow.rooms.reservations(organizer=BOB) if r.fields.title == "Lunch & learn"]
-    out.print(
-        f"  ROOMS now has reservation {booked[0].id} for it; the entry carries stamp "
-        f"{exchange.entries(BOB)[[e.item_id for e in exchange.entries(BOB)].index(lunch.item_id)].stamp}"
-    )
-
-    step("3. Both ways: Alice renames in Outlook while ROOMS moves the time: both survive")
-    entry = next(e for e in exchange.entries(ALICE) if e.stamp == planning.id)
-    exchange.user_update(ALICE, entry.item_id, title="Sprint planning #42")
-    with database.unit_of_work() as uow:
-        current = uow.rooms.get_reservation(planning.id or "")
-        assert current is not None
-        moved = current.fields.model_copy(
-            update={"start": monday + timedelta(hours=2), "end": monday + timedelta(hours=3)}
+    def _settings(self) -> Settings:
+        return settings_from_mapping(
+            {
+                "data_dir": str(self.data_dir.resolve()),
+                "environments": {
+                    g.environment: {
+                        "plugin": g.plugin,
+                        "description": f"{g.label}, simulated",
+                        "options": self.running[g.environment].options,
+                    }
+                    for g in self.generations
+                },
+            }
         )
-        uow.rooms.update_reservation(current.id or "", fields=moved, origin=Origin.ROOMS)
-        uow.commit()
-    cycle()
-    with database.unit_of_work() as uow:
-        merged = uow.rooms.get_reservation(planning.id or "")
-    assert merged is not None
-    entry = next(e for e in exchange.entries(ALICE) if e.stamp == planning.id)
-    out.print(f"  ROOMS:    '{merged.fields.title}' at {merged.fields.start.astimezone(tz):%H:%M}")
-    out.print(f"  Exchange: '{entry.fields.title}' at {entry.fields.start.astimezone(tz):%H:%M}")
 
-    step("4. Conflict: Bob moves his visit in Outlook into a slot where Atlas is taken")
-    visit = next(e for e in exchange.entries(BOB) if e.stamp == for_bob.id)
-    exchange.user_update(
-        BOB, visit.item_id, start=monday + timedelta(hours=2), end=monday + timedelta(hours=3)
-    )
-    cycle()
-    visit = next(e for e in exchange.entries(BOB) if e.stamp == for_bob.id)
-    out.print(
-        f"  policy 'rollback': the entry is back at {visit.fields.start.astimezone(tz):%a %H:%M}; "
-        "Bob gets an e-mail explaining why"
-    )
+    def step(self, title: str) -> None:
+        self.out.rule(f"[bold]{title}", align="left")
 
-    step("5. Organizer change: the visit moves from Bob to Carol")
-    with database.unit_of_work() as uow:
-        uow.rooms.update_reservation(for_bob.id or "", organizer=CAROL, origin=Origin.ROOMS)
-        uow.commit()
-    cycle()
-    out.print(
-        f"  Bob's calendar: {len(exchange.entries(BOB))} entries, Carol's: {len(exchange.entries(CAROL))}"
-    )
+    def cycle(self) -> None:
+        for report in self.runner.sync_once():
+            self.out.print(f"  sync {report.mailbox}: {report.summary()}")
+            if not report.ok:
+                raise click.ClickException(f"the sync of {report.mailbox} failed: {report.error}")
 
-    step("6. Deletion in Outlook cancels the reservation")
-    exchange.user_delete(BOB, lunch.item_id, to_deleted_items=True)
-    cycle()
-    with database.unit_of_work() as uow:
-        gone = next(
-            r
-            for r in uow.rooms.reservations(organizer=BOB, include_cancelled=True)
-            if r.fields.title == "Lunch & learn"
-        )
-    out.print(f"  reservation {gone.id} is now {gone.status.value}")
+    def hours(self, start: datetime, end: datetime) -> str:
+        return f"{start.astimezone(self.tz):%H:%M}-{end.astimezone(self.tz):%H:%M}"
 
-    step("7. Free/busy of persons and rooms (ROOMS bookings include setup time)")
-    answers = free_busy(runner, [ALICE, CAROL, ATLAS], monday, monday + timedelta(days=1))
-    table = Table("mailbox", "busy", "status", "from")
-    for answer in answers:
-        if not answer.busy:
-            table.add_row(answer.mailbox, "free all day", "", "")
-        for i, busy in enumerate(answer.busy):
+    @staticmethod
+    def room_names(g: Generation, rooms: tuple[str, ...]) -> str:
+        return ", ".join(g.room.name if room == g.room.email else room for room in rooms)
+
+    @staticmethod
+    def who(g: Generation) -> str:
+        return f"{g.person.name} ({g.environment})"
+
+    def entry_of(self, g: Generation) -> Any:
+        """The person's entry of the exported booking, read through roomsync's connector."""
+        reservation_id = self.booked[g.environment].id or ""
+        found = self.runner.host(g.environment).find_by_stamp(g.person.email, [reservation_id])
+        [entry] = found[reservation_id]
+        return entry
+
+    # --- the steps ------------------------------------------------------------------------------
+
+    def setup(self, revision: str) -> None:
+        self.step("Setup: a simulated Exchange server per generation, an environment for each")
+        table = Table("environment", "serves", "plugin", "server", "person, room")
+        for g in self.generations:
             table.add_row(
-                answer.mailbox if i == 0 else "",
-                f"{busy.start.astimezone(tz):%H:%M}-{busy.end.astimezone(tz):%H:%M}",
-                ShowAs(busy.status).value,
-                busy.source,
+                g.environment,
+                g.label,
+                g.plugin,
+                urlsplit(self.running[g.environment].endpoint).netloc,
+                f"{g.person.email}\n{g.room.email}",
             )
-    out.print(table)
+        self.out.print(table)
+        with self.database.unit_of_work() as uow:
+            for g in self.generations:
+                uow.rooms.upsert_person(
+                    Person(email=g.person.email, name=g.person.name, environment=g.environment)
+                )
+                uow.rooms.add_room(Room(name=g.room.name, mailbox=g.room.email, capacity=8))
+            uow.commit()
+        self.out.print(
+            f"  ROOMS: SQLite in {self.data_dir} (schema {revision}), a person and a room per environment"
+        )
+        if self.generations:
+            sample = self.generations[-1]
+            self.out.print(f"  The environment {sample.environment}, as roomsync.toml would hold it:")
+            config = self.settings.environments[sample.environment]
+            self.out.print(
+                _toml(sample.environment, config.plugin, config.options), markup=False, highlight=False
+            )
 
-    step("8. Differences report: none after the sync")
-    differences = find_differences(runner, days=30)
-    out.print(f"  {len(differences)} differences between ROOMS and Exchange over the next 30 days")
-    app.emit({"data_dir": str(data_dir), "differences": len(differences)})
+    def export(self) -> None:
+        self.step(f"1. Export: booked in ROOMS for {self.monday:%a %d %b}, in the organizer's calendar")
+        with self.database.unit_of_work() as uow:
+            for g in self.generations:
+                self.booked[g.environment] = uow.rooms.create_reservation(
+                    Reservation(
+                        fields=EventFields(
+                            title=TITLE,
+                            start=self.monday,
+                            end=self.monday + timedelta(hours=1),
+                            timezone=ZONE,
+                            rooms=(g.room.email,),
+                            body="Agenda in the wiki",
+                        ),
+                        organizer=g.person.email,
+                        setup_minutes=SETUP_MINUTES,
+                    ),
+                    origin=Origin.ROOMS,
+                    actor=g.person.email,
+                )
+            uow.commit()
+        self.cycle()
+        table = Table("calendar", "title", "time", "room invited", "stamp", title="Read back over EWS")
+        for g in self.generations:
+            entry = self.entry_of(g)
+            table.add_row(
+                self.who(g),
+                entry.fields.title,
+                self.hours(entry.fields.start, entry.fields.end),
+                self.room_names(g, entry.fields.rooms),
+                f"reservation {entry.stamp}",
+            )
+        self.out.print(table)
+
+    def both_ways(self) -> None:
+        self.step(f"2. Both ways: renamed to '{OUTLOOK_TITLE}' in Outlook, moved to 10:00 in ROOMS")
+        for g in self.generations:
+            entry = self.entry_of(g)
+            self.outlook[g.environment].rename(entry.item_id, entry.fields, OUTLOOK_TITLE)
+        with self.database.unit_of_work() as uow:
+            for g in self.generations:
+                current = uow.rooms.get_reservation(self.booked[g.environment].id or "")
+                assert current is not None
+                moved = current.fields.model_copy(
+                    update={
+                        "start": self.monday + timedelta(hours=1),
+                        "end": self.monday + timedelta(hours=2),
+                    }
+                )
+                uow.rooms.update_reservation(current.id or "", fields=moved, origin=Origin.ROOMS)
+            uow.commit()
+        self.cycle()
+        table = Table("person", "in ROOMS", "in Exchange", title="Both changes kept, on both sides")
+        for g in self.generations:
+            with self.database.unit_of_work() as uow:
+                merged = uow.rooms.get_reservation(self.booked[g.environment].id or "")
+            assert merged is not None
+            entry = self.entry_of(g)
+            table.add_row(
+                self.who(g),
+                f"{merged.fields.title}, {self.hours(merged.fields.start, merged.fields.end)}",
+                f"{entry.fields.title}, {self.hours(entry.fields.start, entry.fields.end)}",
+            )
+        self.out.print(table)
+
+    def outlook_booking(self) -> None:
+        self.step(
+            f"3. Import: '{OUTLOOK_BOOKING}' booked in Outlook, inviting the room, becomes a reservation"
+        )
+        lunch = self.monday + timedelta(hours=3)
+        for g in self.generations:
+            self.outlook[g.environment].book(
+                EventFields(
+                    title=OUTLOOK_BOOKING,
+                    start=lunch,
+                    end=lunch + timedelta(hours=1),
+                    timezone=ZONE,
+                    rooms=(g.room.email,),
+                )
+            )
+        self.cycle()
+        table = Table("person", "reservation", "time", "room", "status", title="Booked in ROOMS")
+        with self.database.unit_of_work() as uow:
+            for g in self.generations:
+                for r in uow.rooms.reservations(organizer=g.person.email):
+                    if r.fields.title == OUTLOOK_BOOKING:
+                        table.add_row(
+                            self.who(g),
+                            r.id or "",
+                            self.hours(r.fields.start, r.fields.end),
+                            self.room_names(g, r.fields.rooms),
+                            r.status.value,
+                        )
+        self.out.print(table)
+
+    def free_busy(self) -> None:
+        self.step(
+            f"4. Free/busy on {self.monday:%a %d %b}, 08:00-18:00 (ROOMS adds {SETUP_MINUTES} min setup)"
+        )
+        table = Table("environment", "mailbox", "busy", "known to")
+        day = (self.monday.replace(hour=8), self.monday.replace(hour=18))
+        for g in self.generations:
+            # Each organisation has rooms of its own, and the engine asks for a room in the first
+            # environment of the settings: so each organisation is asked with settings of its own.
+            own = self.settings.model_copy(
+                update={"environments": {g.environment: self.settings.environments[g.environment]}}
+            )
+            local = SyncRunner(own, self.database, self.runner.pm)
+            try:
+                answers = free_busy(local, [g.person.email, g.room.email], *day)
+            finally:
+                local.close()
+            for answer in answers:
+                busy = [f"{self.hours(b.start, b.end)} {b.status.value}" for b in answer.busy]
+                table.add_row(
+                    g.environment,
+                    answer.mailbox,
+                    "\n".join(busy + [f"[red]{e}[/red]" for e in answer.errors]) or "free",
+                    "\n".join(SOURCES.get(b.source, b.source) for b in answer.busy),
+                )
+        self.out.print(table)
+
+    def differences(self) -> int:
+        self.step("5. Differences report: ROOMS against every Exchange calendar, next 30 days")
+        found = find_differences(self.runner, days=30)
+        self.out.print(f"  {len(found)} differences between ROOMS and Exchange over the next 30 days")
+        if found:
+            table = Table("person", "kind", "title", "reservation", "fields")
+            for d in found:
+                table.add_row(d.mailbox, d.kind.value, d.title, d.reservation_id or "-", ", ".join(d.keys))
+            self.out.print(table)
+        return len(found)
+
+
+def _toml(environment: str, plugin: str, options: dict[str, Any]) -> str:
+    """An environment as it would stand in roomsync.toml, for the administrator to compare."""
+
+    def value(v: Any) -> str:
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        if isinstance(v, dict):
+            return "{ " + ", ".join(f"{k} = {value(x)}" for k, x in v.items()) + " }"
+        return json.dumps(v) if isinstance(v, str) else str(v)
+
+    lines = [
+        f"[environments.{environment}]",
+        f"plugin = {value(plugin)}",
+        f"[environments.{environment}.options]",
+    ]
+    lines += [f"{key} = {value(v)}" for key, v in options.items()]
+    return "\n".join(f"    {line}" for line in lines)
 
 
 def register(cli: click.Group) -> None:

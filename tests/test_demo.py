@@ -1,0 +1,57 @@
+"""``roomsync demo``: the first thing an administrator runs, on simulated Exchange servers."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from roomsync.cli import demo_generations
+from roomsync.cli.demo_generations import GENERATIONS, Distribution
+from roomsync.cli.main import cli
+from roomsync.plugins import connector_class
+
+
+def test_demo_syncs_every_generation_and_finds_no_differences() -> None:
+    result = CliRunner(env={"COLUMNS": "140"}).invoke(cli, ["demo"], catch_exceptions=False)
+
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert "0 differences between ROOMS and Exchange over the next 30 days" in out
+    for g in GENERATIONS:
+        speaks = g.backend.unavailable(connector_class(g.plugin, g.environment)) is None
+        assert (f"{g.label} skipped" not in out) is speaks
+        assert (g.person.email in out) is speaks
+        if speaks:  # the merge of an Outlook rename and a move in ROOMS, and the Outlook booking
+            merged = "Sprint planning #42, 10:00-11:00"
+            assert re.search(rf"{g.person.name} \({g.environment}\)\s+│ {merged}\s+│ {merged}", out), out
+            assert f"sync {g.person.email}: 1 updated, 1 booked from Outlook" in out
+    assert "[environments.ex2013.options]" in out
+
+
+def test_demo_says_exactly_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    absent = {"roomsync-exchange-simulator", "roomsync-exchange2010"}
+    real = Distribution.installed
+    monkeypatch.setattr(Distribution, "installed", lambda self: self.name not in absent and real(self))
+
+    result = CliRunner().invoke(cli, ["demo"], catch_exceptions=False)
+
+    assert result.exit_code == 1
+    assert "not installed: roomsync-exchange-simulator, roomsync-exchange2010" in result.output
+    assert "pip install -r requirements-demo.txt" in result.output
+    assert "pip install ./simulator ./plugins/exchange2010" in result.output
+    assert demo_generations.missing() == [
+        Distribution("roomsync-exchange-simulator", "./simulator"),
+        Distribution("roomsync-exchange2010", "./plugins/exchange2010"),
+    ]
+
+
+def test_demo_refuses_the_database_of_an_earlier_run(tmp_path: Path) -> None:
+    (tmp_path / "roomsync.db").write_bytes(b"")
+
+    result = CliRunner().invoke(cli, ["demo", "--data-dir", str(tmp_path)], catch_exceptions=False)
+
+    assert result.exit_code == 1
+    assert "holds the database of an earlier demo; name a new directory" in result.output
