@@ -8,7 +8,7 @@ from exchangelib.recurrence import WeeklyPattern
 from lxml import etree
 
 from roomsync_ews_common.account import pinned_version
-from roomsync_exchange2007.freebusy import utc_zone
+from roomsync_ews_common.availability import utc_zone
 from roomsync_exchange2007.items import CalendarItem2007, WeeklyPattern2007
 from roomsync_exchange2007.timezones import MeetingTimeZoneField, zone_from_name
 

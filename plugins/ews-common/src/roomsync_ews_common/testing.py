@@ -576,3 +576,12 @@ class EwsSimulatorSuite(ConnectorSuite):
             since = time.monotonic()
             kit.user_create(kit.fields("Seen by the new subscription", 25, 13))
             assert woken.wait_for([kit.mailbox], kit.wake_seconds, since)
+
+    def test_free_busy_of_a_hundred_mailboxes_is_one_request(self, kit: ConnectorKit, sim: Any) -> None:
+        mailboxes = [kit.mailbox, kit.room] + [f"nobody.{n}@example.org" for n in range(98)]
+        before = dict(sim.simulator.counts)
+        answers = kit.host.free_busy(mailboxes, kit.at(2, 0), kit.at(3, 0))
+        spent = {k: v - before.get(k, 0) for k, v in sim.simulator.counts.items() if v != before.get(k, 0)}
+        assert spent == {"GetUserAvailability": 1}
+        assert [a.mailbox for a in answers] == mailboxes
+        assert answers[0].error is None and all(a.error for a in answers[2:])

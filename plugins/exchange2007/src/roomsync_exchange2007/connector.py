@@ -2,9 +2,9 @@
 
 Exchange 2007 SP1 to SP3 speak only the ``Exchange2007_SP1`` schema, and exchangelib 5.6.0 does
 not keep to it everywhere; the base connector's extension points are overridden with the 2007 way
-of writing items (:mod:`~roomsync_exchange2007.items`), reading them
-(:mod:`~roomsync_exchange2007.reading`) and asking for free/busy
-(:mod:`~roomsync_exchange2007.freebusy`). Everything else is the shared EWS connector.
+of writing items (:mod:`~roomsync_exchange2007.items`) and reading them
+(:mod:`~roomsync_exchange2007.reading`). Everything else is the shared EWS connector, free/busy
+included: it states its time zone itself, so 2007's missing GetServerTimeZones is never asked.
 """
 
 from __future__ import annotations
@@ -16,12 +16,10 @@ from typing import Any
 from exchangelib import CalendarItem
 from exchangelib.properties import OccurrenceItemId
 
-from roomsync.model import EventFields, FreeBusy
+from roomsync.model import EventFields
 from roomsync_ews_common import EwsConnector
-from roomsync_ews_common.availability import free_busy
 from roomsync_ews_common.connector import BATCH
 from roomsync_exchange2007 import items, reading
-from roomsync_exchange2007.freebusy import ask_in_utc
 
 
 class Exchange2007Connector(EwsConnector):
@@ -99,6 +97,3 @@ class Exchange2007Connector(EwsConnector):
 
     def _fetch(self, account: Any, ids: list[Any]) -> Iterable[Any]:
         return reading.fetch(account, ids, BATCH)
-
-    def _free_busy(self, mailboxes: list[str], start: datetime, end: datetime) -> list[FreeBusy]:
-        return free_busy(self._account(mailboxes[0]).protocol, mailboxes, start, end, ask=ask_in_utc)
