@@ -1,6 +1,6 @@
 """The runner through a real EWS connector against the Exchange simulator: the whole path.
 
-ROOMS side in SQLite, the engine, the exchange2010/exchange2013 plugin over HTTP, the simulator
+ROOMS side in SQLite, the engine, the exchange2007/2010/2013 plugin over HTTP, the simulator
 in that dialect; "the user in Outlook" is exchangelib with the person's own credentials.
 """
 
@@ -32,6 +32,7 @@ from roomsync.model import (
 from roomsync.storage import Database
 from roomsync.store import Origin
 from roomsync.testkit.notifications import NotificationRecorder
+from roomsync_ews_common.connector import EwsConnector
 from roomsync_ews_common.testing import SIM_PASSWORD_ENV, SimulatorUser, simulator_options
 from roomsync_sim.testing import running_simulator
 
@@ -106,7 +107,7 @@ class Setup:
         assert all(r.ok for r in reports), [r.error for r in reports if not r.ok]
 
 
-@pytest.fixture(params=["exchange2010", "exchange2013"])
+@pytest.fixture(params=["exchange2007", "exchange2010", "exchange2013"])
 def setup(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Setup]:
     monkeypatch.setenv(SIM_PASSWORD_ENV, "svc-password")
     with running_simulator(request.param, validate=True) as sim:
@@ -126,7 +127,9 @@ def setup(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.Mo
         notes = NotificationRecorder()
         pm.register(notes)
         runner = SyncRunner(settings, database, pm)
-        user = SimulatorUser(sim.ews_url, runner.host("onprem").connector.request_server_version)  # type: ignore[attr-defined]
+        connector = runner.host("onprem").connector
+        assert isinstance(connector, EwsConnector)
+        user = SimulatorUser(sim.ews_url, connector.request_server_version, type(connector))
         try:
             yield Setup(runner, database, user, notes)
         finally:
