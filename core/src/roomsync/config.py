@@ -78,6 +78,9 @@ class SyncConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     interval_seconds: float = Field(default=60, gt=0)
+    # Persons whose environment watches their mailbox (notifications) are woken on changes; the
+    # full cycle is then only the safety net for a missed notification and runs this seldom.
+    watched_interval_seconds: float = Field(default=900, gt=0)
     default_conflict_policy: ConflictPolicy = ConflictPolicy.ROLLBACK
     # A mailbox that reports at least this share of its synced entries deleted in one cycle
     # (and at least mass_delete_minimum of them) is not trusted: nothing is cancelled.
@@ -145,6 +148,7 @@ data_dir = "roomsync-data"
 
 [sync]
 interval_seconds = 60              # pause between cycles of 'roomsync run'
+watched_interval_seconds = 900     # the safety-net cycle of persons whose changes are notified
 default_conflict_policy = "rollback"  # rollback | cancel | exchange-wins
 mass_delete_ratio = 0.5            # refuse a cycle that deletes this share of a mailbox...
 mass_delete_minimum = 10           # ...when it is at least this many entries

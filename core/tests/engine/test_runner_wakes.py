@@ -132,12 +132,25 @@ def test_without_watching_every_interval_still_syncs_everyone(database: Database
 
 
 def test_polling_also_catches_what_no_notification_reported(database: Database) -> None:
-    with daemon(database, interval_seconds=0.3) as (world, run):
+    with daemon(database, interval_seconds=0.3, watched_interval_seconds=0.3) as (world, run):
         world.exchange.fail_next("listen")  # the watch cannot be restored at once
         world.exchange.fail_next("listen")
         world.exchange.drop_listeners()
         world.exchange.user_create(CAROL, world.fields("While nobody listened", rooms=(ROOM_A,)))
         assert run.wait_for(lambda: bool(world.reservations(organizer=CAROL)), timeout=5)
+
+
+def test_watched_persons_are_polled_only_at_the_watched_interval(database: Database) -> None:
+    with daemon(database, interval_seconds=0.2, watched_interval_seconds=60) as (world, run):
+        assert run.wait_for(lambda: len(run.cycles) >= 3)
+        time.sleep(0.3)  # the first wake of everyone has been served
+        quiet = time.monotonic()
+        time.sleep(1.0)  # five intervals: a polled person would have had five cycles
+        assert run.persons_since(quiet) == []
+        world.exchange.user_create(BOB, world.fields("Still heard", rooms=(ROOM_A,)))
+        assert run.wait_for(lambda: bool(world.reservations(organizer=BOB)), timeout=5)
+        assert run.wait_for_cycles({BOB}, quiet)
+        assert set(run.persons_since(quiet)) == {BOB}
 
 
 def test_stop_ends_the_daemon_promptly(database: Database) -> None:

@@ -48,6 +48,7 @@ class SyncRunner:
         self.pm = pm or extension_manager()
         self._hosts: dict[str, ConnectorHost] = {}
         self._lock = threading.Lock()
+        self._last_cycle: dict[str, float] = {}  # monotonic time of each person's last cycle
         self._person_locks: dict[str, threading.Lock] = {}
 
     # --- connectors --------------------------------------------------------------------------
@@ -220,7 +221,7 @@ class SyncRunner:
                 # Before the cycle: a connector's first wake of everyone then mostly finds persons
                 # whose cycle is still to come, and is satisfied by it.
                 watches.update(persons)
-                self._full_cycle(persons, wakes, progress, stop)
+                self._full_cycle(self._due(persons, watches), wakes, progress, stop)
                 cycles += 1
                 deadline = time.monotonic() + self.settings.sync.interval_seconds
                 while due := wakes.wait(deadline, stop):
@@ -244,6 +245,17 @@ class SyncRunner:
             wakes.wake(mailboxes)
 
         return wake
+
+    def _due(self, persons: list[Person], watches: Watches) -> list[Person]:
+        """Everyone, except watched persons whose last cycle is newer than the watched interval."""
+        now_ = time.monotonic()
+        seldom = self.settings.sync.watched_interval_seconds
+        return [
+            p
+            for p in persons
+            if p.environment not in watches.watching
+            or now_ - self._last_cycle.get(p.email, -float("inf")) >= seldom
+        ]
 
     def _full_cycle(
         self, persons: list[Person], wakes: WakeQueue, progress: Progress | None, stop: threading.Event
@@ -283,6 +295,7 @@ class SyncRunner:
         return served
 
     def _cycle(self, person: Person, progress: Progress | None) -> None:
+        self._last_cycle[person.email] = time.monotonic()
         report = self.sync_person(person)
         if progress is not None:
             progress(person, report)
