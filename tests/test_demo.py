@@ -29,23 +29,65 @@ def test_demo_syncs_every_generation_and_finds_no_differences() -> None:
             assert re.search(rf"{g.person.name} \({g.environment}\)\s+│ {merged}\s+│ {merged}", out), out
             assert f"sync {g.person.email}: 1 updated, 1 booked from Outlook" in out
     assert "[environments.ex2013.options]" in out
+    assert "[environments.online.options]" in out
+
+
+def test_demo_syncs_an_exchange_online_person_over_graph() -> None:
+    [online] = [g for g in GENERATIONS if g.plugin == "o365"]
+
+    result = CliRunner(env={"COLUMNS": "160"}).invoke(cli, ["demo"], catch_exceptions=False)
+
+    assert result.exit_code == 0, result.output
+    out = result.output
+    person, room = online.person, online.room
+    assert f"{online.label} skipped" not in out
+    assert re.search(
+        rf"│ {online.environment}\s+│ {online.label}\s+│ localhost:\d+\s+│ {person.email}", out
+    ), out
+    assert 'graph_url = "https://localhost:' in out
+    assert re.search(r'ca_file = ".*/online-tls/ca\.pem"', out), out
+    assert re.search(r'client_secret = \{ file = ".*/online-secret" \}', out), out
+    # Exported, then the Outlook rename imported and merged with the move in ROOMS.
+    assert f"sync {person.email}: 1 created" in out
+    assert f"sync {person.email}: 1 updated, 1 imported" in out
+    assert re.search(
+        rf"│ {person.name} \(online\)\s+│ Sprint planning\s+│ 09:00-10:00\s+│ {room.name} ", out
+    ), out
+    merged = "Sprint planning #42, 10:00-11:00"
+    assert re.search(rf"{person.name} \(online\)\s+│ {merged}\s+│ {merged}", out), out
+    # The meeting booked in Outlook over Graph, inviting the room, is a reservation.
+    assert f"sync {person.email}: 1 updated, 1 booked from Outlook" in out
+    assert re.search(rf"{person.name} \(online\)\s+│ \d+\s+│ 12:00-13:00\s+│ {room.name}\s+│ active", out), (
+        out
+    )
+    # Free/busy of the room is asked in its own environment, which answers.
+    assert re.search(rf"│ online\s+│ {room.email}\s+│ 09:45-11:00 busy\s+│ ROOMS, Exchange", out), out
+    assert "0 differences between ROOMS and Exchange over the next 30 days" in out
 
 
 def test_demo_says_exactly_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
-    absent = {"roomsync-exchange-simulator", "roomsync-exchange2010"}
+    absent = {"roomsync-exchange-simulator", "roomsync-exchange2010", "roomsync-o365"}
     real = Distribution.installed
     monkeypatch.setattr(Distribution, "installed", lambda self: self.name not in absent and real(self))
 
     result = CliRunner().invoke(cli, ["demo"], catch_exceptions=False)
 
     assert result.exit_code == 1
-    assert "not installed: roomsync-exchange-simulator, roomsync-exchange2010" in result.output
+    assert "not installed: roomsync-exchange-simulator, roomsync-exchange2010, roomsync-o365" in result.output
     assert "pip install -r requirements-demo.txt" in result.output
-    assert "pip install ./simulator ./plugins/exchange2010" in result.output
+    assert "pip install ./simulator ./plugins/exchange2010 ./plugins/o365" in result.output
     assert demo_generations.missing() == [
         Distribution("roomsync-exchange-simulator", "./simulator"),
         Distribution("roomsync-exchange2010", "./plugins/exchange2010"),
+        Distribution("roomsync-o365", "./plugins/o365"),
     ]
+
+
+def test_requirements_demo_installs_everything_the_demo_needs() -> None:
+    listed = (Path(__file__).parents[1] / "requirements-demo.txt").read_text(encoding="utf-8").split()
+    needed = {d.path for g in GENERATIONS for d in g.requires}
+    assert needed <= set(listed), needed - set(listed)
+    assert "./plugins/o365" in listed
 
 
 def test_demo_refuses_the_database_of_an_earlier_run(tmp_path: Path) -> None:

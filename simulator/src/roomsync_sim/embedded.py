@@ -9,6 +9,10 @@ servers for as long as it runs (``roomsync demo`` starts one per Exchange genera
     with serve("exchange2010", seed) as server:
         ...  # server.ews_url, server.ca_file, server.simulator
 
+    with serve("o365", seed, tls_dir=path) as server:   # Exchange Online: msal needs https
+        ...  # server.graph_url, server.login_url, server.tenant_id, server.client_id,
+             # server.client_secret, server.access_token()
+
 Schema validation is off by default here: it costs time at start and per request, and a
 program trying things out needs answers, not a check of its requests (tests use
 ``roomsync_sim.testing.running_simulator``, which validates).
@@ -45,6 +49,47 @@ class EmbeddedServer:
     def control_url(self) -> str:
         return f"{self.base_url}/_sim/"
 
+    # --- the o365 dialect: Microsoft Graph and its sign-in endpoints (roomsync_sim.graph) --------
+
+    def _graph(self) -> Any:
+        if self.simulator.graph is None:
+            raise AttributeError(f"the {self.dialect} dialect serves no Microsoft Graph")
+        return self.simulator.graph
+
+    @property
+    def graph_url(self) -> str:
+        """Microsoft Graph's service root, ``…/v1.0``."""
+        self._graph()
+        return f"{self.base_url}/v1.0"
+
+    @property
+    def login_url(self) -> str:
+        """The sign-in instance: an authority is ``f"{login_url}/{tenant_id}"``."""
+        self._graph()
+        return self.base_url
+
+    @property
+    def tenant_id(self) -> str:
+        """The first tenant's id."""
+        return str(next(iter(self._graph().tenants.values())).id)
+
+    @property
+    def client_id(self) -> str:
+        """The first app registration of the first tenant."""
+        return str(self._first_app().client_id)
+
+    @property
+    def client_secret(self) -> str:
+        """That app's first client secret."""
+        return str(self._first_app().secrets[0])
+
+    def _first_app(self) -> Any:
+        return next(iter(next(iter(self._graph().tenants.values())).apps.values()))
+
+    def access_token(self, tenant_id: str | None = None, client_id: str | None = None) -> str:
+        """An access token minted in-process, as the token endpoint would issue it."""
+        return str(self._graph().access_token(tenant_id, client_id))
+
 
 def dialects() -> list[str]:
     """The Exchange generations a simulated server can speak (``exchange2007``, ...)."""
@@ -64,8 +109,10 @@ def serve(
 ) -> Iterator[EmbeddedServer]:
     """Serve EWS in ``dialect`` until the block ends; HTTPS with a fresh CA when ``tls_dir`` is given.
 
-    ``port`` 0 takes a free port. ``seed`` is the organisation (the built-in one when None);
-    ``auth`` the HTTP schemes offered, e.g. ``"basic,ntlm"``.
+    ``o365`` serves Microsoft Graph and its sign-in endpoints as well; Microsoft's sign-in library
+    (msal) accepts only https, so give ``tls_dir`` with it. ``port`` 0 takes a free port. ``seed``
+    is the organisation (the built-in one when None); ``auth`` the HTTP schemes offered, e.g.
+    ``"basic,ntlm"``.
     """
     if dialect not in DIALECTS:
         raise ValueError(f"unknown dialect {dialect!r}; choose one of {', '.join(dialects())}")

@@ -1,11 +1,12 @@
 """``roomsync demo``: the whole product on simulated Exchange servers, for a first look.
 
 It starts one simulated Exchange server per generation in this process (the generations are
-listed in :mod:`roomsync.cli.demo_generations`), gives each an environment in a throw-away
-installation (SQLite in a temporary directory) with one person and one room, and walks through
-what an administrator wants to see: bookings exported from ROOMS, an edit in Outlook merged with
-a change in ROOMS, a room invited from Outlook becoming a reservation, free/busy of persons and
-rooms, and the differences report, which must find none.
+listed in :mod:`roomsync.cli.demo_generations`: Exchange 2007, 2010 and 2013+ over EWS, Exchange
+Online over Microsoft Graph), gives each an environment in a throw-away installation (SQLite in
+a temporary directory) with one person and one room, and walks through what an administrator
+wants to see: bookings exported from ROOMS, an edit in Outlook merged with a change in ROOMS, a
+room invited from Outlook becoming a reservation, free/busy of persons and rooms, and the
+differences report, which must find none.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from zoneinfo import ZoneInfo
 
 import click
 from rich.console import Console
-from rich.table import Table
+from rich.table import Column, Table
 
 from roomsync.cli.context import AppContext, pass_app
 from roomsync.cli.demo_generations import (
@@ -115,7 +116,8 @@ class Walkthrough:
                     service=Mailbox(f"svc-roomsync@{g.domain}", "roomsync service"),
                     person=g.person,
                     room=g.room,
-                    password_file=self.data_dir / f"{g.environment}-service-password",
+                    password_file=self.data_dir / f"{g.environment}-secret",
+                    tls_dir=self.data_dir / f"{g.environment}-tls",
                 )
                 self.running[g.environment] = stack.enter_context(g.backend.run(g.plugin, organisation))
             self.settings = self._settings()
@@ -193,12 +195,11 @@ class Walkthrough:
 
     def setup(self, revision: str) -> None:
         self.step("Setup: a simulated Exchange server per generation, an environment for each")
-        table = Table("environment", "serves", "plugin", "server", "person, room")
+        table = Table("environment", "serves, plugin", "server", Column("person, room", overflow="fold"))
         for g in self.generations:
             table.add_row(
                 g.environment,
-                g.label,
-                g.plugin,
+                f"{g.label}\n{g.plugin}",
                 urlsplit(self.running[g.environment].endpoint).netloc,
                 f"{g.person.email}\n{g.room.email}",
             )
@@ -208,13 +209,16 @@ class Walkthrough:
                 uow.rooms.upsert_person(
                     Person(email=g.person.email, name=g.person.name, environment=g.environment)
                 )
-                uow.rooms.add_room(Room(name=g.room.name, mailbox=g.room.email, capacity=8))
+                uow.rooms.add_room(
+                    Room(name=g.room.name, mailbox=g.room.email, capacity=8, environment=g.environment)
+                )
             uow.commit()
         self.out.print(
             f"  ROOMS: SQLite in {self.data_dir} (schema {revision}), a person and a room per environment"
         )
-        if self.generations:
-            sample = self.generations[-1]
+        # One environment of each kind (EWS, Graph), as the administrator will write them.
+        samples = {type(g.backend): g for g in self.generations}.values()
+        for sample in samples:
             self.out.print(f"  The environment {sample.environment}, as roomsync.toml would hold it:")
             config = self.settings.environments[sample.environment]
             self.out.print(
@@ -243,7 +247,7 @@ class Walkthrough:
                 )
             uow.commit()
         self.cycle()
-        table = Table("calendar", "title", "time", "room invited", "stamp", title="Read back over EWS")
+        table = Table("calendar", "title", "time", "room invited", "stamp", title="Read back from Exchange")
         for g in self.generations:
             entry = self.entry_of(g)
             table.add_row(
@@ -320,27 +324,23 @@ class Walkthrough:
         self.step(
             f"4. Free/busy on {self.monday:%a %d %b}, 08:00-18:00 (ROOMS adds {SETUP_MINUTES} min setup)"
         )
-        table = Table("environment", "mailbox", "busy", "known to")
-        day = (self.monday.replace(hour=8), self.monday.replace(hour=18))
-        for g in self.generations:
-            # Each organisation has rooms of its own, and the engine asks for a room in the first
-            # environment of the settings: so each organisation is asked with settings of its own.
-            own = self.settings.model_copy(
-                update={"environments": {g.environment: self.settings.environments[g.environment]}}
+        table = Table("environment", Column("mailbox", overflow="fold"), "busy", "known to")
+        # Each mailbox is asked in its environment: a person's is set on the person, a room's on the room.
+        environment = {m.email: g.environment for g in self.generations for m in (g.person, g.room)}
+        answers = free_busy(
+            self.runner,
+            list(environment),
+            self.monday.replace(hour=8),
+            self.monday.replace(hour=18),
+        )
+        for answer in answers:
+            busy = [f"{self.hours(b.start, b.end)} {b.status.value}" for b in answer.busy]
+            table.add_row(
+                environment[answer.mailbox],
+                answer.mailbox,
+                "\n".join(busy + [f"[red]{e}[/red]" for e in answer.errors]) or "free",
+                "\n".join(SOURCES.get(b.source, b.source) for b in answer.busy),
             )
-            local = SyncRunner(own, self.database, self.runner.pm)
-            try:
-                answers = free_busy(local, [g.person.email, g.room.email], *day)
-            finally:
-                local.close()
-            for answer in answers:
-                busy = [f"{self.hours(b.start, b.end)} {b.status.value}" for b in answer.busy]
-                table.add_row(
-                    g.environment,
-                    answer.mailbox,
-                    "\n".join(busy + [f"[red]{e}[/red]" for e in answer.errors]) or "free",
-                    "\n".join(SOURCES.get(b.source, b.source) for b in answer.busy),
-                )
         self.out.print(table)
 
     def differences(self) -> int:

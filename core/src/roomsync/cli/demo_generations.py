@@ -3,8 +3,9 @@
 A generation is one row of :data:`GENERATIONS`: the connector plugin that serves it, the
 environment it gets in the demo's settings, the person and the room of its organisation, and a
 :class:`Backend` that brings up a server for it (a simulated Exchange in this process) and acts
-as the person in Outlook. Adding a generation (Exchange Online over Graph) is one more row with
-a backend of its own; the walkthrough in :mod:`roomsync.cli.demo` does not change.
+as the person in Outlook. The EWS generations share one backend (:mod:`roomsync.cli.demo_ews`),
+Exchange Online over Microsoft Graph has its own (:mod:`roomsync.cli.demo_graph`); the walkthrough
+in :mod:`roomsync.cli.demo` is the same for all.
 
 Nothing here imports a plugin or the simulator: the core installs and runs without them, and the
 demo says what to install when they are missing.
@@ -48,7 +49,11 @@ class Mailbox:
 
 
 class OutlookUser(Protocol):
-    """The person at their mail client: changes made outside roomsync, with their own credentials."""
+    """The person at their mail client: changes made outside roomsync, not through its connector.
+
+    Over EWS with the person's own password; the simulated Exchange Online tenant has no user
+    passwords, so there the client acts in the person's mailbox with an app token.
+    """
 
     def rename(self, item_id: str, fields: EventFields, title: str) -> None: ...
 
@@ -77,7 +82,10 @@ class Organisation:
     person: Mailbox
     room: Mailbox
     password_file: Path
-    """Holds the service account's password; the environment refers to it, as a real one would."""
+    """Holds the service account's password (Exchange Online: the app's client secret); the
+    environment refers to it, as a real one would."""
+    tls_dir: Path
+    """Where a server that speaks HTTPS keeps its certificate authority and certificate."""
 
 
 class Backend(Protocol):
@@ -110,6 +118,7 @@ class Generation:
 
 def _generations() -> tuple[Generation, ...]:
     from roomsync.cli.demo_ews import EwsSimulatorBackend
+    from roomsync.cli.demo_graph import GraphSimulatorBackend
 
     return (
         Generation(
@@ -139,6 +148,15 @@ def _generations() -> tuple[Generation, ...]:
             room=Mailbox("room.atlas@contoso.example", "Atlas"),
             backend=EwsSimulatorBackend("exchange2013"),
         ),
+        Generation(
+            label="Exchange Online",
+            plugin="o365",
+            environment="online",
+            domain="adatum.example",
+            person=Mailbox("dana@adatum.example", "Dana"),
+            room=Mailbox("room.draco@adatum.example", "Draco"),
+            backend=GraphSimulatorBackend(),
+        ),
     )
 
 
@@ -160,8 +178,8 @@ def install_hint(absent: list[Distribution]) -> str:
     names = ", ".join(d.name for d in absent)
     paths = " ".join(d.path for d in absent)
     return (
-        "roomsync demo runs on the Exchange simulator with the EWS plugins, and these are not "
-        f"installed: {names}.\n"
+        "roomsync demo runs on the Exchange simulator with the EWS and Exchange Online plugins, and "
+        f"these are not installed: {names}.\n"
         "From the root of a clone of the repository, install everything the demo needs with\n"
         "    pip install -r requirements-demo.txt\n"
         f"or only what is missing with\n    pip install {paths}"
