@@ -243,6 +243,8 @@ def start(
 ) -> tuple[SimHTTPServer, threading.Thread]:
     """Start serving in a background thread; returns the server (``server_address`` has the port)."""
     httpd = SimHTTPServer((host, port), simulator, ssl_context)
-    thread = threading.Thread(target=httpd.serve_forever, name="roomsync-sim", daemon=True)
+    thread = threading.Thread(
+        target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, name="roomsync-sim", daemon=True
+    )
     thread.start()
     return httpd, thread
