@@ -21,6 +21,7 @@ import logging
 import os
 import tempfile
 import threading
+import uuid
 from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
@@ -40,7 +41,7 @@ from exchangelib.errors import UnauthorizedError
 from exchangelib.ewsdatetime import EWSTimeZone
 from exchangelib.folders import Calendar, DistinguishedFolderId, Root
 from exchangelib.properties import Mailbox
-from exchangelib.protocol import BaseProtocol
+from exchangelib.protocol import BaseProtocol, Protocol
 from exchangelib.transport import BASIC, NTLM
 from exchangelib.version import EXCHANGE_2007_SP1, EXCHANGE_2010_SP1, EXCHANGE_2013, Build, Version
 
@@ -211,11 +212,10 @@ class AccountPool:
             EndpointTlsAdapter.register(options.url, verify)
             password = options.password.reveal().get_secret_value()
             own = self.own_connections
-            credentials = (
-                MarkedCredentials(options.username, password, own)
-                if own
-                else Credentials(username=options.username, password=password)
-            )
+            # exchangelib shares one Protocol (version, retry policy, connections) among all
+            # configurations with equal endpoint and credentials; a mark of this pool's own keeps
+            # two environments on one server (say a 2007 and a 2010 dialect) from sharing it.
+            credentials = MarkedCredentials(options.username, password, f"{own or 'sync'}:{uuid.uuid4()}")
             self._config = Configuration(
                 credentials=credentials,
                 service_endpoint=options.url,
@@ -256,6 +256,8 @@ class AccountPool:
                 protocol.close()
         if config is not None:
             EndpointTlsAdapter.unregister(self.options.url)
+            with contextlib.suppress(KeyError):
+                del Protocol[config]  # its cache would otherwise keep every closed pool's protocol
         if bundle is not None:
             with contextlib.suppress(OSError):
                 os.unlink(bundle)
