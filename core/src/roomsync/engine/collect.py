@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Collection
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 import pluggy
@@ -53,6 +53,38 @@ def read_exchange_changes(host: ConnectorHost, mailbox: str, sync_state: str | N
     if sync_state is None:
         reset = True  # a first read is a full listing too
     return ExchangeChanges(list(entries.values()), deleted, state or "", reset, pages)
+
+
+def relocate_links(uow: UnitOfWork, mailbox: str) -> list[str]:
+    """Forget the item ids of a mailbox that now lives on another server; answers their reservations.
+
+    A mailbox migration gives every item a new id and keeps its properties, the ROOMS stamp among
+    them. Each link keeps its snapshots (both sides as they were when last in step) and becomes
+    pending, so the cycle adopts the entry carrying its stamp and merges against them as usual;
+    an entry the new calendar lacks is looked up by its stamp and written anew only if absent.
+    """
+    moved = []
+    for link in uow.sync.links_in_mailbox(mailbox):
+        if link.item_id is None:
+            continue
+        state = LinkState.CREATING if link.state is LinkState.SYNCED else link.state
+        uow.sync.save_link(replace(link, item_id=None, change_key=None, state=state))
+        moved.append(link.reservation_id)
+    return moved
+
+
+def require_relocated(
+    mailbox: str, moved_from: str, changes: ExchangeChanges, moved: Collection[str], allowed: bool
+) -> None:
+    """A moved mailbox whose calendar holds none of its synced entries has not arrived yet."""
+    found = {entry.stamp for entry in changes.entries if entry.is_own and entry.stamp}
+    if moved and not found & set(moved) and not allowed:
+        raise MassDeletionRefused(
+            f"mailbox {mailbox} moved from environment {moved_from}, but none of its {len(moved)} "
+            "synced entries is in its calendar here; nothing was written. Once the mailbox's move is "
+            "complete the next cycle finds them by their stamps. To write them anew instead "
+            f"(invitations are sent again), run 'roomsync sync --person {mailbox} --allow-mass-delete'"
+        )
 
 
 def map_imported(pm: pluggy.PluginManager, entries: list[CalendarEntry]) -> list[CalendarEntry]:
@@ -121,11 +153,16 @@ def build_view(
         for rid, all_links in uow.sync.links_for_reservations(list(reservations)).items()
         if (others := [link for link in all_links if link.mailbox != mailbox])
     }
-    # Only an interrupted create needs the lookup: a new reservation has never been written.
+    # Only an interrupted create needs the lookup: a new reservation has never been written, and
+    # an entry the feed just returned is adopted by its stamp anyway.
+    listed = {entry.stamp for entry in entries if entry.is_own and entry.stamp}
     recovering = [
         rid
         for rid in candidates
-        if rid in links and links[rid].state is LinkState.CREATING and links[rid].item_id is None
+        if rid in links
+        and links[rid].state is LinkState.CREATING
+        and links[rid].item_id is None
+        and rid not in listed
     ]
     stamped: dict[str, CalendarEntry] = {}
     if recovering:

@@ -15,7 +15,13 @@ import pluggy
 from roomsync.config import SyncConfig
 from roomsync.connector import ConnectorHost
 from roomsync.engine.apply import HostFor, PlanApplier, now
-from roomsync.engine.collect import build_view, map_imported, read_exchange_changes
+from roomsync.engine.collect import (
+    build_view,
+    map_imported,
+    read_exchange_changes,
+    relocate_links,
+    require_relocated,
+)
 from roomsync.engine.plan import plan
 from roomsync.engine.report import CycleReport
 from roomsync.model import Person
@@ -45,14 +51,27 @@ def sync_mailbox(uow: UnitOfWork, host: ConnectorHost, person: Person, ctx: Cycl
     pass got, which now includes those entries; their echoes are recognised as our own, anything
     else that happened meanwhile is synchronised as usual. Without it, an entry deleted in
     Outlook before the next cycle would never cancel its reservation.
+
+    The mailbox state names the environment its sync state and links belong to; only a cycle
+    that succeeds moves it to the person's current one.
     """
     report = CycleReport(mailbox=person.email, environment=host.environment, started=now())
     state = uow.sync.mailbox_state(person.email)
     sync_state, cursor = state.sync_state, state.rooms_cursor
+    moved_from = state.environment if state.environment not in (None, host.environment) else None
+    moved: list[str] = []
+    if moved_from is not None:
+        # The person now lives in another environment (a mailbox migration): the old server's
+        # sync state and item ids mean nothing here. Read everything, find entries by stamp.
+        sync_state = None
+        moved = relocate_links(uow, person.email)
     notifications = []
     for _ in range(MAX_PASSES):
         created_before = report.created
         changes = read_exchange_changes(host, person.email, sync_state)
+        if moved_from is not None:
+            require_relocated(person.email, moved_from, changes, moved, ctx.allow_mass_delete)
+            moved_from = None
         changes.entries = map_imported(ctx.pm, changes.entries)
         report.exchange_changes += len(changes.entries) + len(changes.deleted)
         view, cursor = build_view(

@@ -172,6 +172,12 @@ def plan(view: MailboxView) -> Plan:
 def _link_by_stamp(view: MailboxView, entry: CalendarEntry, result: Plan) -> Link | None:
     """A stamped entry without a link by item id: adopt it if its reservation belongs here."""
     assert entry.stamp is not None
+    existing = view.links.get(entry.stamp)
+    if existing is not None and existing.item_id is None and existing.exchange_snapshot is not None:
+        # Written and in step before, now under a new id (the mailbox moved to another server):
+        # the same entry. Merged against the snapshots as usual, so no change on either side is lost.
+        state = LinkState.SYNCED if existing.state is LinkState.CREATING else existing.state
+        return replace(existing, item_id=entry.item_id, change_key=entry.change_key, state=state)
     reservation = view.reservations.get(entry.stamp)
     if reservation is None:
         result.notes.append(f"entry {entry.item_id} carries unknown ROOMS id {entry.stamp}; left alone")
@@ -252,6 +258,8 @@ def _reconcile(view: MailboxView, link: Link, entry: CalendarEntry, result: Plan
     if reservation is None:
         result.drop_links.add(key)
         return
+    if link != view.links.get(link.reservation_id):
+        result.keep(link)  # adopted by its stamp: where the entry is now, whatever follows
     if not reservation.active:
         result.deletes.append(Delete(reservation.id or "", view.mailbox, entry.item_id, entry.change_key))
         return

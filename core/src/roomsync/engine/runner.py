@@ -173,7 +173,8 @@ class SyncRunner:
     def _record_failure(self, person: Person, report: CycleReport) -> None:
         with self.database.unit_of_work() as uow:
             state = uow.sync.mailbox_state(person.email)
-            state.environment = person.environment
+            # The environment of the stored sync state and links: a failed cycle does not move it.
+            state.environment = state.environment or person.environment
             state.last_attempt = now()
             state.last_error = report.error
             state.consecutive_failures += 1
