@@ -1,0 +1,432 @@
+"""The runner through the o365 connector against the simulator's Exchange Online tenants: the whole path.
+
+ROOMS side in SQLite, the engine, the o365 plugin over real HTTPS (sign-in with msal, ``$batch``,
+delta, ``getSchedule``, webhooks), the simulator in its ``o365`` dialect with two tenants: one
+environment reaches the second through ``tenant_overrides``. "The user in Outlook" is a Graph
+client acting in the person's mailbox with a token of that person's tenant.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import pluggy
+import pytest
+
+from roomsync import hookspecs
+from roomsync.config import settings_from_mapping
+from roomsync.engine.freebusy import free_busy
+from roomsync.engine.report import CycleReport
+from roomsync.engine.runner import SyncRunner
+from roomsync.model import (
+    CalendarEntry,
+    ConflictPolicy,
+    EventFields,
+    Participant,
+    Person,
+    Reservation,
+    ReservationStatus,
+    Room,
+)
+from roomsync.storage import Database
+from roomsync.store import Origin
+from roomsync.testkit.notifications import NotificationRecorder
+from roomsync_o365.testing import SECRET_ENV, GraphUser, simulator_options, watching_options
+from roomsync_sim.testing import RunningSimulator, running_simulator
+
+ALICE, BOB = "alice@example.org", "bob@example.org"
+ERIN, FINN = "erin@subsidiary.example", "finn@subsidiary.example"
+ROOM1, ROOM2, ROOM_S = "room.1@example.org", "room.2@example.org", "room.s@subsidiary.example"
+ENVIRONMENT = "online"
+SUBSIDIARY = "00000000-0000-0000-0000-00000000cccc"
+SUBSIDIARY_CLIENT = "00000000-0000-0000-0000-00000000dddd"
+SUBSIDIARY_SECRET = "subsidiary-secret"
+SUBSIDIARY_SECRET_ENV = "ROOMSYNC_TEST_O365_SUBSIDIARY_SECRET"
+START = (datetime.now(UTC) + timedelta(days=5)).replace(hour=7, minute=0, second=0, microsecond=0)
+
+SEED: dict[str, Any] = {
+    "users": [
+        {"smtp": ALICE, "name": "Alice Adams"},
+        {"smtp": BOB, "name": "Bob Brown"},
+    ],
+    "rooms": [{"smtp": ROOM1, "name": "Room 1"}, {"smtp": ROOM2, "name": "Room 2"}],
+    "tenants": [
+        {
+            "id": SUBSIDIARY,
+            "domains": ["subsidiary.example"],
+            "users": [{"smtp": ERIN, "name": "Erin Evans"}, {"smtp": FINN, "name": "Finn Fox"}],
+            "rooms": [{"smtp": ROOM_S, "name": "Subsidiary room"}],
+            "apps": [{"client_id": SUBSIDIARY_CLIENT, "secrets": [SUBSIDIARY_SECRET]}],
+        }
+    ],
+}
+
+
+@dataclass
+class TenantGraph:
+    """What :class:`GraphUser` needs of a simulator, with the token of one tenant's app."""
+
+    sim: RunningSimulator
+    tenant_id: str
+    client_id: str
+
+    @property
+    def graph_url(self) -> str:
+        return self.sim.graph_url
+
+    @property
+    def ca_file(self) -> Path | None:
+        return self.sim.ca_file
+
+    def access_token(self) -> str:
+        return self.sim.access_token(self.tenant_id, self.client_id)
+
+
+@dataclass
+class Estate:
+    sim: RunningSimulator
+    runner: SyncRunner
+    database: Database
+    notes: NotificationRecorder
+    users: dict[str, GraphUser]  # mail domain -> Outlook in that tenant
+
+    def outlook(self, mailbox: str) -> GraphUser:
+        return self.users[mailbox.partition("@")[2]]
+
+    def book(
+        self, organizer: str, title: str, hour: int, *, extra: dict[str, Any] | None = None, **fields: Any
+    ) -> Reservation:
+        start = START + timedelta(hours=hour)
+        with self.database.unit_of_work() as uow:
+            made = uow.rooms.create_reservation(
+                Reservation(
+                    fields=EventFields(
+                        title=title,
+                        start=start,
+                        end=start + timedelta(hours=1),
+                        timezone="Europe/Berlin",
+                        **fields,
+                    ),
+                    organizer=organizer,
+                    **(extra or {}),
+                ),
+                origin=Origin.ROOMS,
+            )
+            uow.commit()
+        return made
+
+    def retitle_in_rooms(self, reservation_id: str, title: str) -> None:
+        with self.database.unit_of_work() as uow:
+            current = uow.rooms.get_reservation(reservation_id)
+            assert current is not None
+            uow.rooms.update_reservation(
+                reservation_id, fields=current.fields.model_copy(update={"title": title})
+            )
+            uow.commit()
+
+    def set_policy(self, email: str, policy: ConflictPolicy) -> None:
+        with self.database.unit_of_work() as uow:
+            person = uow.rooms.get_person(email)
+            assert person is not None
+            uow.rooms.upsert_person(person.model_copy(update={"conflict_policy": policy}))
+            uow.commit()
+
+    def reservation(self, reservation_id: str) -> Reservation:
+        with self.database.unit_of_work() as uow:
+            found = uow.rooms.get_reservation(reservation_id)
+        assert found is not None
+        return found
+
+    def entries(self, mailbox: str, stamp: str) -> list[CalendarEntry]:
+        return self.runner.host(ENVIRONMENT).find_by_stamp(mailbox, [stamp]).get(stamp, [])
+
+    def subjects(self, mailbox: str) -> list[str]:
+        """The subjects in a mailbox's calendar, as the tenant holding it stores them."""
+        for tenant in self.sim.tenants:
+            with tenant.store.lock:
+                found = tenant.store.mailbox(mailbox)
+                if found is not None:
+                    return sorted(
+                        i.props["Subject"].text or "" for i in found.folder("calendar").items.values()
+                    )
+        raise KeyError(mailbox)
+
+    def sync(self) -> list[CycleReport]:
+        reports = self.runner.sync_once()
+        assert all(r.ok for r in reports), [r.error for r in reports if not r.ok]
+        return reports
+
+
+@contextmanager
+def estate_on(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **options: Any) -> Iterator[Estate]:
+    with ExitStack() as stack:
+        sim = stack.enter_context(running_simulator("o365", SEED, tls_dir=tmp_path / "tls"))
+        monkeypatch.setenv(SECRET_ENV, sim.client_secret)
+        monkeypatch.setenv(SUBSIDIARY_SECRET_ENV, SUBSIDIARY_SECRET)
+        overrides = {
+            "subsidiary.example": {
+                "tenant_id": SUBSIDIARY,
+                "client_id": SUBSIDIARY_CLIENT,
+                "client_secret": {"env": SUBSIDIARY_SECRET_ENV},
+            }
+        }
+        settings = settings_from_mapping(
+            {
+                "environments": {
+                    ENVIRONMENT: {
+                        "plugin": "o365",
+                        "options": simulator_options(sim, tenant_overrides=overrides, **options),
+                    }
+                },
+                "sync": {"interval_seconds": 60},
+            }
+        )
+        database = Database(f"sqlite:///{tmp_path / 'rooms.db'}")
+        database.upgrade()
+        stack.callback(database.dispose)
+        with database.unit_of_work() as uow:
+            for email in (ALICE, BOB, ERIN):
+                uow.rooms.upsert_person(Person(email=email, environment=ENVIRONMENT))
+            for mailbox in (ROOM1, ROOM2, ROOM_S):
+                uow.rooms.add_room(Room(name=mailbox.split("@")[0], mailbox=mailbox, environment=ENVIRONMENT))
+            uow.commit()
+        pm = pluggy.PluginManager(hookspecs.PROJECT)
+        pm.add_hookspecs(hookspecs)
+        notes = NotificationRecorder()
+        pm.register(notes)
+        runner = SyncRunner(settings, database, pm)
+        stack.callback(runner.close)
+        users = {
+            "example.org": GraphUser(sim),
+            "subsidiary.example": GraphUser(TenantGraph(sim, SUBSIDIARY, SUBSIDIARY_CLIENT)),
+        }
+        for user in users.values():
+            stack.callback(user.close)
+        yield Estate(sim, runner, database, notes, users)
+
+
+@pytest.fixture
+def estate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Estate]:
+    with estate_on(tmp_path, monkeypatch) as found:
+        yield found
+
+
+def test_booking_edit_and_deletion_flow_both_ways(estate: Estate) -> None:
+    r = estate.book(ALICE, "Planning", 1, rooms=(ROOM1,), participants=(Participant(email=BOB),))
+    estate.sync()
+    [entry] = estate.entries(ALICE, r.id or "")
+    assert entry.fields.title == "Planning" and entry.fields.rooms == (ROOM1,)
+    assert [p.email for p in entry.fields.participants] == [BOB]
+    assert "Planning" in estate.subjects(BOB)  # Bob got the invitation, a copy of his own
+    assert "Planning" in estate.subjects(ROOM1)  # the room accepted
+
+    estate.outlook(ALICE).update(
+        ALICE, entry.item_id, entry.fields.model_copy(update={"title": "Planning (Outlook)"})
+    )
+    estate.sync()
+    assert estate.reservation(r.id or "").fields.title == "Planning (Outlook)"
+
+    estate.outlook(ALICE).delete(ALICE, entry.item_id)
+    estate.sync()
+    assert estate.reservation(r.id or "").status is ReservationStatus.CANCELLED
+    assert estate.entries(ALICE, r.id or "") == []
+
+
+def test_outlook_booking_of_a_room_becomes_a_reservation(estate: Estate) -> None:
+    start = START + timedelta(hours=3)
+    fields = EventFields(
+        title="From Outlook",
+        start=start,
+        end=start + timedelta(hours=1),
+        timezone="Europe/Berlin",
+        rooms=(ROOM2,),
+    )
+    item_id = estate.outlook(BOB).create(BOB, fields)
+    estate.sync()
+    with estate.database.unit_of_work() as uow:
+        [booked] = uow.rooms.reservations(organizer=BOB)
+    assert booked.fields.title == "From Outlook" and booked.fields.rooms == (ROOM2,)
+    [entry] = estate.entries(BOB, booked.id or "")
+    assert entry.item_id == item_id  # the same event, now stamped
+
+
+def test_organizer_change_moves_the_entry_and_a_quiet_cycle_writes_nothing(estate: Estate) -> None:
+    r = estate.book(ALICE, "Handover", 5)
+    estate.sync()
+    with estate.database.unit_of_work() as uow:
+        uow.rooms.update_reservation(r.id or "", organizer=BOB, origin=Origin.ROOMS)
+        uow.commit()
+    estate.sync()
+    assert estate.entries(ALICE, r.id or "") == []
+    [moved] = estate.entries(BOB, r.id or "")
+    assert moved.fields.title == "Handover"
+    counts = estate.sim.simulator.counts
+    writes = {kind: counts[kind] for kind in ("events.create", "events.update", "events.delete")}
+    assert not any(report.changed_anything for report in estate.sync())
+    assert {kind: counts[kind] for kind in writes} == writes
+
+
+@pytest.mark.parametrize("policy", list(ConflictPolicy))
+def test_a_conflict_is_settled_by_the_persons_policy(estate: Estate, policy: ConflictPolicy) -> None:
+    estate.set_policy(ALICE, policy)
+    r = estate.book(ALICE, "Disputed", 11)
+    estate.sync()
+    rounds = 2 if policy is ConflictPolicy.CANCEL else 1  # cancel: ROOMS wins once, then cancels
+    for n in range(rounds):
+        [entry] = estate.entries(ALICE, r.id or "")
+        estate.outlook(ALICE).update(
+            ALICE, entry.item_id, entry.fields.model_copy(update={"title": f"Outlook {n}"})
+        )
+        estate.retitle_in_rooms(r.id or "", f"ROOMS {n}")
+        estate.sync()
+
+    reservation = estate.reservation(r.id or "")
+    if policy is ConflictPolicy.EXCHANGE_WINS:
+        [entry] = estate.entries(ALICE, r.id or "")
+        assert reservation.fields.title == entry.fields.title == "Outlook 0"
+        assert estate.notes.sent == []
+    elif policy is ConflictPolicy.ROLLBACK:
+        [entry] = estate.entries(ALICE, r.id or "")
+        assert reservation.fields.title == entry.fields.title == "ROOMS 0"
+        assert [n.recipient for n in estate.notes.sent] == [ALICE]
+    else:
+        assert reservation.status is ReservationStatus.CANCELLED
+        assert estate.entries(ALICE, r.id or "") == []
+        assert [n.recipient for n in estate.notes.sent] == [ALICE, ALICE]  # the conflict, then the cancel
+
+
+def test_free_busy_of_persons_and_rooms_merges_exchange_and_rooms(estate: Estate) -> None:
+    booked = estate.book(ALICE, "Booked", 13, rooms=(ROOM1,), participants=(Participant(email=BOB),))
+    estate.sync()
+    start = START + timedelta(hours=15)
+    private = EventFields(title="Dentist", start=start, end=start + timedelta(hours=1), timezone="UTC")
+    estate.outlook(BOB).create(BOB, private)  # known to Exchange only
+
+    day_start = START.replace(hour=0)
+    views = {
+        v.mailbox: v
+        for v in free_busy(
+            estate.runner, [ALICE, BOB, ROOM1, ROOM2], day_start, day_start + timedelta(days=1)
+        )
+    }
+
+    meeting = (booked.fields.start, booked.fields.end)
+    assert all(not v.errors for v in views.values()), {m: v.errors for m, v in views.items()}
+    for mailbox in (ALICE, BOB, ROOM1):
+        assert meeting in {(b.start, b.end) for b in views[mailbox].busy}, mailbox
+    assert {b.source for b in views[ALICE].busy} == {"both"}  # Exchange agrees with ROOMS
+    assert (private.start, private.end) in {(b.start, b.end) for b in views[BOB].busy}
+    assert views[ROOM2].busy == []
+    assert estate.sim.simulator.counts["getSchedule"] == 1  # four mailboxes of one tenant, one request
+
+
+def test_two_tenants_in_one_environment_and_one_cycle(estate: Estate) -> None:
+    """Persons of two mail domains, each domain's mailboxes in its own tenant through the overrides."""
+    ours = estate.book(ALICE, "In the main tenant", 2, rooms=(ROOM1,))
+    theirs = estate.book(
+        ERIN, "In the subsidiary", 2, rooms=(ROOM_S,), participants=(Participant(email=FINN),)
+    )
+
+    reports = {r.mailbox: r for r in estate.sync()}
+
+    assert (reports[ALICE].created, reports[ERIN].created) == (1, 1)
+    main, subsidiary = estate.sim.tenants
+    assert subsidiary.store.mailbox(ALICE) is None and main.store.mailbox(ERIN) is None
+    assert estate.subjects(ERIN) == ["In the subsidiary"] and estate.subjects(FINN) == ["In the subsidiary"]
+    assert estate.subjects(ROOM_S) == ["In the subsidiary"]
+    assert estate.subjects(ALICE) == ["In the main tenant"]
+    [erins] = estate.entries(ERIN, theirs.id or "")
+    assert estate.entries(ALICE, theirs.id or "") == []
+
+    # An edit in the subsidiary's Outlook comes back in the same cycle as one in the main tenant's.
+    [alices] = estate.entries(ALICE, ours.id or "")
+    estate.outlook(ERIN).update(
+        ERIN, erins.item_id, erins.fields.model_copy(update={"title": "Erin's title"})
+    )
+    estate.outlook(ALICE).update(
+        ALICE, alices.item_id, alices.fields.model_copy(update={"title": "Alice's title"})
+    )
+    reports = {r.mailbox: r for r in estate.sync()}
+    assert (reports[ALICE].imported, reports[ERIN].imported) == (1, 1)
+    assert estate.reservation(theirs.id or "").fields.title == "Erin's title"
+    assert estate.reservation(ours.id or "").fields.title == "Alice's title"
+
+    # Free/busy of persons and rooms of both tenants in one call, each asked of its own tenant.
+    meeting = (START + timedelta(hours=2), START + timedelta(hours=3))
+    views = free_busy(
+        estate.runner,
+        [ALICE, ERIN, FINN, ROOM1, ROOM_S],
+        meeting[0] - timedelta(hours=2),
+        meeting[1] + timedelta(hours=2),
+    )
+    for view in views:
+        assert not view.errors, (view.mailbox, view.errors)
+        assert meeting in {(b.start, b.end) for b in view.busy}, view.mailbox
+        if view.mailbox in (ALICE, ERIN):
+            assert {b.source for b in view.busy} == {"both"}, view.mailbox
+
+
+def test_a_users_change_wakes_the_persons_cycle_without_waiting_for_the_interval(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``roomsync run`` with webhooks: the interval is a minute, so only a notification brings the cycle."""
+    with estate_on(tmp_path, monkeypatch, **watching_options()) as estate:
+        stop = threading.Event()
+        cycles: list[tuple[float, str]] = []
+        announced: list[tuple[str, bool, int]] = []
+
+        def progress(person: Person, report: CycleReport) -> None:
+            assert report.ok, report.error
+            cycles.append((time.monotonic(), person.email))
+
+        def cycled_since(mailbox: str, since: float) -> bool:
+            return mailbox in {email for at, email in cycles if at >= since}
+
+        def booked_by(organizer: str) -> bool:
+            with estate.database.unit_of_work() as uow:
+                return bool(uow.rooms.reservations(organizer=organizer))
+
+        thread = threading.Thread(
+            target=estate.runner.run, args=(stop, progress, lambda *a: announced.append(a)), daemon=True
+        )
+        thread.start()
+        try:
+            assert _eventually(lambda: {ALICE, BOB, ERIN} <= {email for _, email in cycles}, 20)
+            assert announced == [(ENVIRONMENT, True, 3)]
+            for mailbox, hour in ((ALICE, 1), (ERIN, 2)):  # one user in each tenant
+                start = START + timedelta(hours=hour)
+                since = time.monotonic()
+                estate.outlook(mailbox).create(
+                    mailbox,
+                    EventFields(
+                        title=f"Booked in Outlook by {mailbox}",
+                        start=start,
+                        end=start + timedelta(hours=1),
+                        timezone="Europe/Berlin",
+                        rooms=(ROOM1 if mailbox == ALICE else ROOM_S,),
+                    ),
+                )
+                assert _eventually(partial(booked_by, mailbox), 15)
+                assert time.monotonic() - since < 10  # the interval is 60 s
+                assert _eventually(partial(cycled_since, mailbox, since), 5)
+        finally:
+            stop.set()
+            thread.join(timeout=10)
+        assert not thread.is_alive()
+
+
+def _eventually(condition: Callable[[], bool], seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return False
