@@ -295,6 +295,19 @@ class TestO365Graph(O365SimulatorSuite):
             entry = echo.entries[result.item_id]
             assert (entry.stamp, entry.change_key) == (draft.stamp, result.change_key)
 
+    def test_own_series_without_exceptions_is_not_read_back(self, kit: ConnectorKit, sim: Any) -> None:
+        state = Changes(kit, None).state
+        weekly = Recurrence(frequency=Frequency.WEEKLY, weekdays=(Weekday.MO,), count=6)
+        series = kit.draft(kit.fields("Weekly echo", 43, 9, recurrence=weekly), known_new=True)
+        [series_id] = created_ids(kit.create([series]))
+        before = (sim.simulator.counts["events.get"], sim.simulator.counts["events.instances"])
+
+        echo = Changes(kit, state)
+
+        assert (sim.simulator.counts["events.get"], sim.simulator.counts["events.instances"]) == before
+        assert echo.entries[series_id].stamp == series.stamp
+        assert echo.entries[series_id].fields.recurrence == weekly
+
     def test_the_window_moves_forward_without_losing_changes(self, kit: ConnectorKit) -> None:
         connector = kit.host.connector
         assert isinstance(connector, O365Connector)

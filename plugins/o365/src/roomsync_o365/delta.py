@@ -37,8 +37,8 @@ from roomsync_o365.mapping import parse_time
 from roomsync_o365.written import WrittenEntries
 
 STATE_PREFIX = "graph1:"
-PAGE_SIZE = 50
-LIST_PAGE = 50
+PAGE_SIZE = 200
+LIST_PAGE = 200
 RENEW_AFTER = timedelta(days=7)
 DISCARD_PAGES = 20
 """Pages of a new round's first pass read per call while only its delta link is wanted."""
@@ -225,7 +225,16 @@ class DeltaReader:
             ):
                 known[item_id] = ours  # our own write, unchanged since: no need to read it
             elif item.get("type") in ("occurrence", "exception") and item.get("seriesMasterId"):
-                changed.setdefault(str(item["seriesMasterId"]))
+                master = str(item["seriesMasterId"])
+                key = str(item.get("changeKey") or "")
+                # A plain occurrence carries its master's change key: the same key as our own
+                # write means the whole series is still as written. An exception has its own.
+                ours = self.written.peek(mailbox, master, key) if item.get("type") == "occurrence" else None
+                if ours is not None and master not in changed:
+                    known[master] = ours
+                else:
+                    known.pop(master, None)
+                    changed.setdefault(master)
             else:
                 changed.setdefault(item_id)
         deleted: list[str] = []

@@ -66,8 +66,11 @@ class Writer:
         self.written = written if written is not None else WrittenEntries(limit=0)
 
     def _remember(self, result: WriteResult, entry: EntryDraft | EntryUpdate) -> None:
-        """A single entry as written, so delta's echo of it needs no read (series are read)."""
-        if result.ok and result.item_id and result.change_key and entry.fields.recurrence is None:
+        """An entry as written, so delta's echo of it needs no read.
+
+        A series is known by its master's change key, which its plain occurrences carry; one with
+        exceptions is read, since the exceptions' keys say nothing about the master."""
+        if result.ok and result.item_id and result.change_key and not entry.fields.occurrences:
             self.written.remember(
                 CalendarEntry(
                     item_id=result.item_id,

@@ -39,6 +39,14 @@ class WrittenEntries:
             return None
         return entry
 
+    def peek(self, mailbox: str, item_id: str, change_key: str) -> CalendarEntry | None:
+        """Like :meth:`take`, but kept: a series is reported once per occurrence."""
+        with self._lock:
+            entry = self._entries.get((mailbox, item_id))
+        if entry is None or not change_key or entry.change_key != change_key:
+            return None
+        return entry
+
     def forget(self, mailbox: str, item_id: str) -> None:
         with self._lock:
             self._entries.pop((mailbox, item_id), None)
