@@ -1,6 +1,6 @@
 """Engine benchmark on the reference connector: requests, wall time and memory per workload.
 
-    python benchmarks/engine.py [--reservations 1000] [--persons 200] [--database-url URL]
+    python benchmarks/engine.py [--reservations 1000] [--persons 200] [--postgresql-url URL]
 
 It measures the engine and the SQL store, not a server: the reference connector answers in
 microseconds, so wall time here is roomsync's own cost, and the request counts are what any
@@ -18,6 +18,8 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+from bench_database import database_for
 
 from roomsync.config import settings_from_mapping
 from roomsync.connectors.reference_directory import MailboxDirectory
@@ -47,12 +49,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reservations", type=int, default=1000)
     parser.add_argument("--persons", type=int, default=200)
-    parser.add_argument("--database-url", help="default: SQLite in a temporary directory")
+    parser.add_argument(
+        "--postgresql-url",
+        help="run on this PostgreSQL database, in a fresh schema made and dropped (default: SQLite)",
+    )
     args = parser.parse_args()
+    kind = "postgresql" if args.postgresql_url else "sqlite"
+    with database_for(kind, args.postgresql_url or "", Path(tempfile.mkdtemp())) as database:
+        run(args, database)
 
-    url = args.database_url or f"sqlite:///{Path(tempfile.mkdtemp()) / 'bench.db'}"
-    database = Database(url)
-    database.upgrade()
+
+def run(args: argparse.Namespace, database: Database) -> None:
     name = f"bench-{uuid.uuid4().hex}"
     settings = settings_from_mapping(
         {"environments": {"ref": {"plugin": "reference", "options": {"directory": name}}}}
@@ -98,7 +105,6 @@ def main() -> None:
         lambda: free_busy(runner, mailboxes, START, START + timedelta(days=7)),
     )
     runner.close()
-    database.dispose()
 
 
 if __name__ == "__main__":
