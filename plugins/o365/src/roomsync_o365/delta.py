@@ -37,7 +37,7 @@ from roomsync_o365.mapping import parse_time
 from roomsync_o365.written import WrittenEntries
 
 STATE_PREFIX = "graph1:"
-PAGE_SIZE = 200
+PAGE_SIZE = 1000
 LIST_PAGE = 200
 RENEW_AFTER = timedelta(days=7)
 DISCARD_PAGES = 20
