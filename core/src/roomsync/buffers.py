@@ -10,11 +10,12 @@ entry of its own; connectors keep companions out of what they report to the engi
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
-from roomsync.model import EventFields, OccurrenceChange, ShowAs
+from roomsync.model import EntryDraft, EntryUpdate, EventFields, OccurrenceChange, ShowAs
 
 SEPARATOR = "#"
 
@@ -56,6 +57,21 @@ def companions(fields: EventFields, setup_minutes: int, followup_minutes: int) -
         if companion is not None:
             found[kind] = companion
     return found
+
+
+def companion_drafts(written: Sequence[EntryDraft | EntryUpdate]) -> list[EntryDraft]:
+    """Drafts of the setup and follow-up entries of what is being written, in order.
+
+    A companion of a known-new entry is known new too: nothing was written for it before.
+    """
+    drafts = []
+    for entry in written:
+        known_new = isinstance(entry, EntryDraft) and entry.known_new
+        for kind, fields in companions(entry.fields, entry.setup_minutes, entry.followup_minutes).items():
+            drafts.append(
+                EntryDraft(stamp=companion_stamp(entry.stamp, kind), fields=fields, known_new=known_new)
+            )
+    return drafts
 
 
 def _companion(fields: EventFields, kind: Buffer, length: timedelta) -> EventFields | None:

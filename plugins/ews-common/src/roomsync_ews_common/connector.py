@@ -60,7 +60,7 @@ from exchangelib.properties import ItemId, OccurrenceItemId, RecurringMasterItem
 from exchangelib.services import SyncFolderItems, UpdateItem
 from pydantic import BaseModel
 
-from roomsync.buffers import companion_stamps, is_companion
+from roomsync.buffers import companion_drafts, companion_stamps, is_companion
 from roomsync.connector import probe_draft, run_check
 from roomsync.connectors.pending import PendingProtocolConnector, pending_phrase
 from roomsync.errors import AccessDenied, ConnectorError, TransientConnectorError
@@ -78,14 +78,13 @@ from roomsync.model import (
     WriteErrorKind,
     WriteResult,
 )
+from roomsync.written import WrittenEntries
 from roomsync_ews_common import mapping
 from roomsync_ews_common import stamp as props
 from roomsync_ews_common.account import AccountPool
 from roomsync_ews_common.availability import free_busy
-from roomsync_ews_common.companions import companion_drafts
 from roomsync_ews_common.notifications import EwsNotifications
 from roomsync_ews_common.options import EwsOptions
-from roomsync_ews_common.written import WrittenEntries
 
 log = logging.getLogger(__name__)
 

@@ -34,6 +34,7 @@ from roomsync.model import (
     ItemRef,
     WriteResult,
 )
+from roomsync.written import WrittenEntries
 from roomsync_o365 import schedule
 from roomsync_o365.batch import MAX_BATCH
 from roomsync_o365.delta import DeltaReader, reported
@@ -44,7 +45,6 @@ from roomsync_o365.options import O365Options
 from roomsync_o365.tokens import TokenRegistry
 from roomsync_o365.watch import Watcher
 from roomsync_o365.writes import Writer
-from roomsync_o365.written import WrittenEntries
 
 
 class O365Connector(Connector):

@@ -31,10 +31,10 @@ from typing import Any
 
 from roomsync.buffers import is_companion
 from roomsync.model import CalendarEntry, ChangeSet
+from roomsync.written import WrittenEntries
 from roomsync_o365.events import FULL, MailboxCalendar, utc_param
 from roomsync_o365.graph_client import READ_PREFER, GraphError, user
 from roomsync_o365.mapping import parse_time
-from roomsync_o365.written import WrittenEntries
 
 STATE_PREFIX = "graph1:"
 PAGE_SIZE = 1000

@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from roomsync.buffers import companion_stamp, companion_stamps, companions, is_companion
+from roomsync.buffers import companion_drafts, companion_stamps, is_companion
 from roomsync.model import (
     CalendarEntry,
     EntryDraft,
@@ -33,27 +33,15 @@ from roomsync.model import (
     WriteErrorKind,
     WriteResult,
 )
+from roomsync.written import WrittenEntries
 from roomsync_o365 import mapping
 from roomsync_o365 import properties as props
 from roomsync_o365.batch import BatchRequest
 from roomsync_o365.errors import write_failure
 from roomsync_o365.events import MailboxCalendar
 from roomsync_o365.graph_client import GraphError, Unreachable
-from roomsync_o365.written import WrittenEntries
 
 log = logging.getLogger(__name__)
-
-
-def companion_drafts(written: Sequence[EntryDraft | EntryUpdate]) -> list[EntryDraft]:
-    """Drafts of the buffer entries beside what is being written, in order."""
-    drafts = []
-    for entry in written:
-        known_new = isinstance(entry, EntryDraft) and entry.known_new
-        for kind, fields in companions(entry.fields, entry.setup_minutes, entry.followup_minutes).items():
-            drafts.append(
-                EntryDraft(stamp=companion_stamp(entry.stamp, kind), fields=fields, known_new=known_new)
-            )
-    return drafts
 
 
 def if_match(change_key: str) -> tuple[tuple[str, str], ...]:

@@ -1,9 +1,9 @@
-"""The entries this connector wrote itself, kept until the change feed reports them back.
+"""The entries a connector wrote itself, kept until its change feed reports them back.
 
-Exchange gives an item a new change key on every modification, so an item that the feed reports
-with the change key our own write received still holds exactly what we wrote: its entry is known
-without a GetItem. That saves reading back every created entry on the pass after an export (1,000
-creates would cost 10 more requests) and every updated entry on the next cycle.
+Exchange gives an item a new change key on every modification, whether written over EWS or
+Graph, so an item the feed reports with the change key our own write received still holds
+exactly what we wrote: its entry is known without reading it again. That saves reading back
+every created entry on the pass after an export and every updated entry on the next cycle.
 """
 
 from __future__ import annotations
@@ -35,6 +35,14 @@ class WrittenEntries:
         """The entry as written if the item is still in that version; forgotten either way."""
         with self._lock:
             entry = self._entries.pop((mailbox, item_id), None)
+        if entry is None or not change_key or entry.change_key != change_key:
+            return None
+        return entry
+
+    def peek(self, mailbox: str, item_id: str, change_key: str) -> CalendarEntry | None:
+        """Like :meth:`take`, but kept: a series is reported once per occurrence."""
+        with self._lock:
+            entry = self._entries.get((mailbox, item_id))
         if entry is None or not change_key or entry.change_key != change_key:
             return None
         return entry
