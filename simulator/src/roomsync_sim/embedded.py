@@ -26,6 +26,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from roomsync_sim.dialects import DIALECTS
 from roomsync_sim.server import start
@@ -40,6 +41,14 @@ class EmbeddedServer:
     base_url: str
     ca_file: Path | None
     simulator: Simulator
+
+    @property
+    def host(self) -> str:
+        return str(urlsplit(self.base_url).hostname)
+
+    @property
+    def port(self) -> int:
+        return int(urlsplit(self.base_url).port or 0)
 
     @property
     def ews_url(self) -> str:
@@ -69,9 +78,23 @@ class EmbeddedServer:
         return self.base_url
 
     @property
+    def instance_discovery_url(self) -> str:
+        """For msal's ``instance_discovery=`` (instead of ``instance_discovery=False``)."""
+        self._graph()
+        return f"{self.base_url}/common/discovery/instance"
+
+    @property
+    def tenants(self) -> list[Any]:
+        """Every tenant (``.id``, ``.domains``, ``.apps`` by client id, ``.store``)."""
+        return list(self._graph().tenants.values())
+
+    @property
     def tenant_id(self) -> str:
         """The first tenant's id."""
-        return str(next(iter(self._graph().tenants.values())).id)
+        return str(self.tenants[0].id)
+
+    def authority(self, tenant: str | None = None) -> str:
+        return f"{self.login_url}/{tenant or self.tenant_id}"
 
     @property
     def client_id(self) -> str:
@@ -84,7 +107,7 @@ class EmbeddedServer:
         return str(self._first_app().secrets[0])
 
     def _first_app(self) -> Any:
-        return next(iter(next(iter(self._graph().tenants.values())).apps.values()))
+        return next(iter(self.tenants[0].apps.values()))
 
     def access_token(self, tenant_id: str | None = None, client_id: str | None = None) -> str:
         """An access token minted in-process, as the token endpoint would issue it."""
@@ -105,18 +128,19 @@ def serve(
     port: int = 0,
     tls_dir: Path | None = None,
     validate: bool = False,
-    auth: str | None = None,
+    **options: Any,
 ) -> Iterator[EmbeddedServer]:
     """Serve EWS in ``dialect`` until the block ends; HTTPS with a fresh CA when ``tls_dir`` is given.
 
     ``o365`` serves Microsoft Graph and its sign-in endpoints as well; Microsoft's sign-in library
     (msal) accepts only https, so give ``tls_dir`` with it. ``port`` 0 takes a free port. ``seed``
-    is the organisation (the built-in one when None); ``auth`` the HTTP schemes offered, e.g.
-    ``"basic,ntlm"``.
+    is the organisation (the built-in one when None); ``options`` go to the
+    :class:`~roomsync_sim.simulator.Simulator`, e.g. ``auth="basic,ntlm"`` for the HTTP schemes
+    offered or ``token_lifetime`` for o365's access tokens.
     """
     if dialect not in DIALECTS:
         raise ValueError(f"unknown dialect {dialect!r}; choose one of {', '.join(dialects())}")
-    simulator = Simulator(dialect, seed, validate=validate, auth=auth)
+    simulator = Simulator(dialect, seed, validate=validate, **options)
     context: ssl.SSLContext | None = None
     ca_file = None
     if tls_dir is not None:
