@@ -380,20 +380,29 @@ def run_plugin(plugin: str, args: argparse.Namespace) -> bool:
     return all(f.failure is None for f in figures)
 
 
-def workloads(
+Step = Callable[[], list[str]]
+"""One workload: does its work and answers notes (raises WorkloadFailed when it could not)."""
+
+
+def steps(
+    runner: SyncRunner,
     settings: Settings,
     database: Database,
-    sim: SimulatorProcess,
     persons: list[str],
     rooms: list[str],
     start0: datetime,
-    args: argparse.Namespace,
-) -> list[Figures]:
-    """The three workloads on one runner (as the daemon keeps it), and the idle cycle once more on
-    a fresh runner, as each ``roomsync sync --once`` starts with one (shown, not judged)."""
-    n, p = args.reservations, len(persons)
-    traced = bool(args.tracemalloc)
-    runner = SyncRunner(settings, database)
+    reservations: int,
+    batch: int,
+    freebusy_batch: int,
+) -> list[tuple[str, int | None, Step]]:
+    """The workloads, each with its label and target (None: shown, not judged), in order.
+
+    Every plugin's benchmark runs these: the three workloads on one runner (as the daemon keeps
+    it), and the idle cycle once more on a fresh runner, as each ``roomsync sync --once`` starts
+    with one. ``batch`` and ``freebusy_batch`` are the protocol's items per write request and
+    mailboxes per free/busy request, which set the targets.
+    """
+    n, p = reservations, len(persons)
 
     def export() -> list[str]:
         reports = checked(runner.sync_once([persons[0]]))
@@ -428,20 +437,32 @@ def workloads(
         busy = sum(len(a.busy) for a in answers)
         return [f"{busy} busy intervals in {len(answers)} answers"]
 
+    return [
+        (f"1 first export of {n} reservations", math.ceil(n / batch) + 5, export),
+        (f"  (first cycle over {p} persons)", None, first_cycle),
+        (f"2 idle cycle over {p} persons", p, lambda: idle_on(runner)),
+        ("  (idle cycle, fresh runner: sync --once)", None, idle_fresh),
+        (
+            f"3 free/busy of {len(mailboxes)} mailboxes, {FREEBUSY_DAYS} days",
+            math.ceil(len(mailboxes) / freebusy_batch),
+            freebusy,
+        ),
+    ]
+
+
+def workloads(
+    settings: Settings,
+    database: Database,
+    sim: SimulatorProcess,
+    persons: list[str],
+    rooms: list[str],
+    start0: datetime,
+    args: argparse.Namespace,
+) -> list[Figures]:
+    runner = SyncRunner(settings, database)
     try:
-        return [
-            measure(sim, f"1 first export of {n} reservations", math.ceil(n / 100) + 5, export, traced),
-            measure(sim, f"  (first cycle over {p} persons)", None, first_cycle, traced),
-            measure(sim, f"2 idle cycle over {p} persons", p, lambda: idle_on(runner), traced),
-            measure(sim, "  (idle cycle, fresh runner: sync --once)", None, idle_fresh, traced),
-            measure(
-                sim,
-                f"3 free/busy of {len(mailboxes)} mailboxes, {FREEBUSY_DAYS} days",
-                math.ceil(len(mailboxes) / 100),
-                freebusy,
-                traced,
-            ),
-        ]
+        plan = steps(runner, settings, database, persons, rooms, start0, args.reservations, 100, 100)
+        return [measure(sim, label, target, step, bool(args.tracemalloc)) for label, target, step in plan]
     finally:
         runner.close()
 

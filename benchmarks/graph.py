@@ -47,7 +47,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import re
 import resource
@@ -63,7 +62,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 from unittest import mock
@@ -76,7 +75,6 @@ import requests.adapters
 from ews import (
     DOMAIN,
     ENVIRONMENT,
-    FREEBUSY_DAYS,
     FREEBUSY_MAILBOXES,
     POSTGRESQL_URL,
     ROOMS,
@@ -84,13 +82,12 @@ from ews import (
     ZONE,
     Figures,
     WorkloadFailed,
-    checked,
     database_for,
     populate,
+    steps,
 )
 
 from roomsync.config import Settings, settings_from_mapping
-from roomsync.engine.freebusy import free_busy
 from roomsync.engine.runner import SyncRunner
 from roomsync.storage import Database
 
@@ -398,59 +395,12 @@ def workloads(
     start0: datetime,
     args: argparse.Namespace,
 ) -> list[GraphFigures]:
-    """The three workloads on one runner (as the daemon keeps it), and the idle cycle once more on
-    a fresh runner, as each ``roomsync sync --once`` starts with one (shown, not judged)."""
-    n, p = args.reservations, len(persons)
-    traced = bool(args.tracemalloc)
+    """The EWS benchmark's workloads; Graph writes 20 per ``$batch`` and asks 20 schedules at once."""
     runner = SyncRunner(settings, database)
-
-    def export() -> list[str]:
-        reports = checked(runner.sync_once([persons[0]]))
-        created = sum(r.created for r in reports)
-        return [] if created == n else [f"created {created} entries for {n} reservations"]
-
-    def first_cycle() -> list[str]:
-        checked(runner.sync_once())
-        return []
-
-    def idle_on(cycle_runner: SyncRunner) -> list[str]:
-        reports = checked(cycle_runner.sync_once())
-        busy = [r for r in reports if r.changed_anything]
-        return [f"{len(busy)} persons changed something: {busy[0].summary()}"] if busy else []
-
-    def idle_fresh() -> list[str]:
-        fresh = SyncRunner(settings, database)
-        try:
-            return idle_on(fresh)
-        finally:
-            fresh.close()
-
-    mailboxes = [*persons[: FREEBUSY_MAILBOXES - len(rooms)], *rooms]
-
-    def freebusy() -> list[str]:
-        answers = free_busy(runner, mailboxes, start0, start0 + timedelta(days=FREEBUSY_DAYS))
-        errors = [a for a in answers if a.errors]
-        if errors:
-            raise WorkloadFailed(
-                f"{len(errors)} of {len(answers)} mailboxes answered errors; first: {errors[0].errors[0]}"
-            )
-        busy = sum(len(a.busy) for a in answers)
-        return [f"{busy} busy intervals in {len(answers)} answers"]
-
     try:
+        plan = steps(runner, settings, database, persons, rooms, start0, args.reservations, 20, 20)
         return [
-            measure(sim, trips, f"1 first export of {n} reservations", math.ceil(n / 20) + 5, export, traced),
-            measure(sim, trips, f"  (first cycle over {p} persons)", None, first_cycle, traced),
-            measure(sim, trips, f"2 idle cycle over {p} persons", p, lambda: idle_on(runner), traced),
-            measure(sim, trips, "  (idle cycle, fresh runner: sync --once)", None, idle_fresh, traced),
-            measure(
-                sim,
-                trips,
-                f"3 free/busy of {len(mailboxes)} mailboxes, {FREEBUSY_DAYS} days",
-                math.ceil(len(mailboxes) / 20),
-                freebusy,
-                traced,
-            ),
+            measure(sim, trips, label, target, step, bool(args.tracemalloc)) for label, target, step in plan
         ]
     finally:
         runner.close()
