@@ -10,10 +10,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import pluggy
 import pytest
+from rooms_side import RoomsSide
 
 from roomsync import hookspecs
 from roomsync.config import settings_from_mapping
@@ -25,7 +25,6 @@ from roomsync.model import (
     EventFields,
     Participant,
     Person,
-    Reservation,
     ReservationStatus,
     Room,
 )
@@ -42,62 +41,18 @@ START = (datetime.now(UTC) + timedelta(days=5)).replace(hour=8, minute=0, second
 
 
 @dataclass
-class Setup:
+class Setup(RoomsSide):
+    start = START  # not a field: the day the bookings are made for
     runner: SyncRunner
     database: Database
     user: SimulatorUser
     notes: NotificationRecorder
-
-    def book(
-        self, organizer: str, title: str, hour: int, *, extra: dict[str, Any] | None = None, **fields: Any
-    ) -> Reservation:
-        """A reservation made in ROOMS; ``extra`` sets reservation attributes (creator, buffers)."""
-        start = START + timedelta(hours=hour)
-        with self.database.unit_of_work() as uow:
-            made = uow.rooms.create_reservation(
-                Reservation(
-                    fields=EventFields(
-                        title=title,
-                        start=start,
-                        end=start + timedelta(hours=1),
-                        timezone="Europe/Berlin",
-                        **fields,
-                    ),
-                    organizer=organizer,
-                    **(extra or {}),
-                ),
-                origin=Origin.ROOMS,
-            )
-            uow.commit()
-        return made
-
-    def retitle_in_rooms(self, reservation_id: str, title: str) -> None:
-        with self.database.unit_of_work() as uow:
-            current = uow.rooms.get_reservation(reservation_id)
-            assert current is not None
-            uow.rooms.update_reservation(
-                reservation_id, fields=current.fields.model_copy(update={"title": title})
-            )
-            uow.commit()
-
-    def set_policy(self, email: str, policy: ConflictPolicy) -> None:
-        with self.database.unit_of_work() as uow:
-            person = uow.rooms.get_person(email)
-            assert person is not None
-            uow.rooms.upsert_person(person.model_copy(update={"conflict_policy": policy}))
-            uow.commit()
 
     def busy(self, mailbox: str, start: datetime, end: datetime) -> set[tuple[datetime, datetime]]:
         """What Exchange itself says (not ROOMS's merged view)."""
         [answer] = self.runner.host("onprem").free_busy([mailbox], start, end)
         assert answer.error is None
         return {(i.start, i.end) for i in answer.intervals}
-
-    def reservation(self, reservation_id: str) -> Reservation:
-        with self.database.unit_of_work() as uow:
-            found = uow.rooms.get_reservation(reservation_id)
-        assert found is not None
-        return found
 
     def entries(self, mailbox: str, stamp: str) -> list[CalendarEntry]:
         return self.runner.host("onprem").find_by_stamp(mailbox, [stamp]).get(stamp, [])

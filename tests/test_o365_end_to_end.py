@@ -20,6 +20,7 @@ from typing import Any
 
 import pluggy
 import pytest
+from rooms_side import RoomsSide
 
 from roomsync import hookspecs
 from roomsync.config import settings_from_mapping
@@ -32,7 +33,6 @@ from roomsync.model import (
     EventFields,
     Participant,
     Person,
-    Reservation,
     ReservationStatus,
     Room,
 )
@@ -91,7 +91,8 @@ class TenantGraph:
 
 
 @dataclass
-class Estate:
+class Estate(RoomsSide):
+    start = START  # not a field: the day the bookings are made for
     sim: RunningSimulator
     runner: SyncRunner
     database: Database
@@ -100,50 +101,6 @@ class Estate:
 
     def outlook(self, mailbox: str) -> GraphUser:
         return self.users[mailbox.partition("@")[2]]
-
-    def book(
-        self, organizer: str, title: str, hour: int, *, extra: dict[str, Any] | None = None, **fields: Any
-    ) -> Reservation:
-        start = START + timedelta(hours=hour)
-        with self.database.unit_of_work() as uow:
-            made = uow.rooms.create_reservation(
-                Reservation(
-                    fields=EventFields(
-                        title=title,
-                        start=start,
-                        end=start + timedelta(hours=1),
-                        timezone="Europe/Berlin",
-                        **fields,
-                    ),
-                    organizer=organizer,
-                    **(extra or {}),
-                ),
-                origin=Origin.ROOMS,
-            )
-            uow.commit()
-        return made
-
-    def retitle_in_rooms(self, reservation_id: str, title: str) -> None:
-        with self.database.unit_of_work() as uow:
-            current = uow.rooms.get_reservation(reservation_id)
-            assert current is not None
-            uow.rooms.update_reservation(
-                reservation_id, fields=current.fields.model_copy(update={"title": title})
-            )
-            uow.commit()
-
-    def set_policy(self, email: str, policy: ConflictPolicy) -> None:
-        with self.database.unit_of_work() as uow:
-            person = uow.rooms.get_person(email)
-            assert person is not None
-            uow.rooms.upsert_person(person.model_copy(update={"conflict_policy": policy}))
-            uow.commit()
-
-    def reservation(self, reservation_id: str) -> Reservation:
-        with self.database.unit_of_work() as uow:
-            found = uow.rooms.get_reservation(reservation_id)
-        assert found is not None
-        return found
 
     def entries(self, mailbox: str, stamp: str) -> list[CalendarEntry]:
         return self.runner.host(ENVIRONMENT).find_by_stamp(mailbox, [stamp]).get(stamp, [])
