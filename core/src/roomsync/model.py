@@ -274,9 +274,11 @@ class Person(BaseModel):
 class CalendarEntry(BaseModel):
     """An entry as a connector read it from a mailbox's calendar.
 
-    ``stamp`` is the ROOMS reservation id stamped on the item (an extended property); ``None``
-    for entries that roomsync never wrote. ``organizer`` is who organises the meeting: an entry
-    in ``mailbox`` organised by someone else is an invitation and never drives a reservation.
+    ``stamp`` is the stamp on the item (an extended property) as the connector read it; ``None``
+    for entries that roomsync never wrote. Connectors treat stamps as opaque strings; the core
+    turns them into reservation ids (see :mod:`roomsync.stamps`). ``organizer`` is who organises
+    the meeting: an entry in ``mailbox`` organised by someone else is an invitation and never
+    drives a reservation.
     """
 
     model_config = _FROZEN
@@ -289,6 +291,9 @@ class CalendarEntry(BaseModel):
     fields: EventFields
     setup_minutes: int = 0
     followup_minutes: int = 0
+    stamped_by: str | None = None
+    """Set by the core, never by a connector: the other installation whose stamp the entry
+    carries (``stamp`` is then ``None``). Such an entry is left alone."""
 
     @property
     def is_own(self) -> bool:

@@ -7,8 +7,10 @@ everything shown to a user is rendered with the password hidden.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -16,11 +18,13 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, delete, event, func, select
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-from roomsync.errors import RoomsyncError, SchemaTooNew
+from roomsync.errors import InvalidInput, RoomsyncError, SchemaTooNew
+from roomsync.stamps import Installation
+from roomsync.storage.models import InstallationRow, LinkRow, MailboxStateRow
 from roomsync.storage.rooms_sql import SqlRoomsStore
 from roomsync.storage.sync_sql import SqlSyncStore
 from roomsync.store import RoomsStore, SyncStore
@@ -122,6 +126,36 @@ class Database:
         known = {script.revision for script in ScriptDirectory.from_config(alembic_config()).walk_revisions()}
         if current not in known:
             raise SchemaTooNew(current, head)
+
+    # --- identity --------------------------------------------------------------------------
+
+    def installation(self) -> Installation:
+        """The identity this database gave its installation when it was created."""
+        with self._sessions() as session:
+            row = session.scalars(select(InstallationRow)).one()
+            return Installation(id=row.id, bare_stamps=row.bare_stamps)
+
+    def new_identity(self, force: bool = False) -> Installation:
+        """Give a copy of the database an identity of its own.
+
+        Entries already in Exchange carry the old identity and stay the original's: a copy that
+        has links refuses unless ``force``, which forgets the links and the mailboxes' sync states
+        so that the next cycle writes every current reservation anew under the new identity.
+        """
+        with self._sessions() as session, session.begin():
+            linked = session.scalar(select(func.count()).select_from(LinkRow)) or 0
+            if linked and not force:
+                raise InvalidInput(
+                    f"{linked} entries are linked to this installation's identity; a new identity "
+                    "leaves them to the installation that wrote them and writes every current "
+                    "reservation anew (invitations are sent again). Add --force to do that"
+                )
+            session.execute(delete(LinkRow))
+            session.execute(delete(MailboxStateRow))
+            session.execute(delete(InstallationRow))
+            row = InstallationRow(id=str(uuid.uuid4()), created_at=datetime.now(UTC), bare_stamps=False)
+            session.add(row)
+        return Installation(id=row.id, bare_stamps=False)
 
     # --- work ------------------------------------------------------------------------------
 

@@ -234,6 +234,15 @@ class LinkRow(Base):
     updated_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
+class InstallationRow(Base):
+    """The one row naming this installation: its stamps carry ``id`` (see roomsync.stamps)."""
+
+    __tablename__ = "installation"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    bare_stamps: Mapped[bool] = mapped_column(Boolean)
+
+
 class MailboxStateRow(Base):
     __tablename__ = "mailbox_states"
 
