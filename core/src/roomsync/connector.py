@@ -33,6 +33,7 @@ from roomsync.model import (
     ShowAs,
     WriteResult,
 )
+from roomsync.stamps import StampCodec
 
 T = TypeVar("T")
 Wake = Callable[[list[str]], None]
@@ -145,12 +146,21 @@ class ConnectorHost:
     """One environment's connector behind its own plugin manager.
 
     Extension plugins registered here as well can wrap the connector hooks. Batches are cut to the
-    connector's ``max_batch`` so connectors never see more than they declared.
+    connector's ``max_batch`` so connectors never see more than they declared. With ``stamps`` the
+    host speaks reservation ids to its caller and this installation's stamps to the connector;
+    without (the test kit), stamps pass unchanged.
     """
 
-    def __init__(self, environment: str, connector: Connector, extensions: Sequence[object] = ()) -> None:
+    def __init__(
+        self,
+        environment: str,
+        connector: Connector,
+        extensions: Sequence[object] = (),
+        stamps: StampCodec | None = None,
+    ) -> None:
         self.environment = environment
         self.connector = connector
+        self.stamps = stamps
         self.pm = pluggy.PluginManager(hookspecs.PROJECT)
         self.pm.add_hookspecs(hookspecs)
         self.pm.register(connector, name=f"connector:{environment}")
@@ -185,26 +195,48 @@ class ConnectorHost:
             results.extend(answer)
         return results
 
+    def _stamp(self, stamp: str) -> str:
+        return stamp if self.stamps is None else self.stamps.encode(stamp)
+
+    def _read(self, entries: Sequence[CalendarEntry]) -> list[CalendarEntry]:
+        return list(entries) if self.stamps is None else self.stamps.entries(entries)
+
     def create_entries(self, mailbox: str, drafts: Sequence[EntryDraft]) -> list[WriteResult]:
-        return self._batched(self.hook.roomsync_create_entries, "drafts", drafts, mailbox=mailbox)
+        stamped = [d.model_copy(update={"stamp": self._stamp(d.stamp)}) for d in drafts]
+        return self._batched(self.hook.roomsync_create_entries, "drafts", stamped, mailbox=mailbox)
 
     def update_entries(self, mailbox: str, updates: Sequence[EntryUpdate]) -> list[WriteResult]:
-        return self._batched(self.hook.roomsync_update_entries, "updates", updates, mailbox=mailbox)
+        stamped = [u.model_copy(update={"stamp": self._stamp(u.stamp)}) for u in updates]
+        return self._batched(self.hook.roomsync_update_entries, "updates", stamped, mailbox=mailbox)
 
     def delete_entries(self, mailbox: str, refs: Sequence[ItemRef]) -> list[WriteResult]:
-        return self._batched(self.hook.roomsync_delete_entries, "refs", refs, mailbox=mailbox)
+        stamped = [
+            r if r.stamp is None else r.model_copy(update={"stamp": self._stamp(r.stamp)}) for r in refs
+        ]
+        return self._batched(self.hook.roomsync_delete_entries, "refs", stamped, mailbox=mailbox)
 
     def changes(self, mailbox: str, sync_state: str | None) -> ChangeSet:
         result: ChangeSet = self.hook.roomsync_changes(mailbox=mailbox, sync_state=sync_state)
-        return result
+        if self.stamps is None:
+            return result
+        return result.model_copy(update={"entries": tuple(self._read(result.entries))})
 
     def list_entries(self, mailbox: str, start: datetime, end: datetime) -> list[CalendarEntry]:
-        return list(self.hook.roomsync_list_entries(mailbox=mailbox, start=start, end=end) or [])
+        return self._read(self.hook.roomsync_list_entries(mailbox=mailbox, start=start, end=end) or [])
 
     def find_by_stamp(self, mailbox: str, stamps: Sequence[str]) -> dict[str, list[CalendarEntry]]:
+        """Entries by the stamps asked for (reservation ids when the host has a codec)."""
+        wanted = {
+            stamp: [stamp] if self.stamps is None else self.stamps.lookups(stamp)
+            for stamp in dict.fromkeys(stamps)
+        }
+        asked = {raw: stamp for stamp, raws in wanted.items() for raw in raws}
         found: dict[str, list[CalendarEntry]] = {}
-        for chunk in chunked(stamps, self.capabilities().max_batch):
-            found.update(self.hook.roomsync_find_by_stamp(mailbox=mailbox, stamps=list(chunk)) or {})
+        for chunk in chunked(list(asked), self.capabilities().max_batch):
+            answer = self.hook.roomsync_find_by_stamp(mailbox=mailbox, stamps=list(chunk)) or {}
+            for raw, entries in answer.items():
+                if raw in asked:
+                    found.setdefault(asked[raw], []).extend(self._read(entries))
         return found
 
     def free_busy(self, mailboxes: Sequence[str], start: datetime, end: datetime) -> list[FreeBusy]:

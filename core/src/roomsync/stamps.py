@@ -18,7 +18,9 @@ from dataclasses import dataclass
 
 from roomsync.model import CalendarEntry
 
-_SCOPED = re.compile(r"^(?P<installation>[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}):(?P<id>.+)$")
+_SCOPED = re.compile(
+    r"^(?P<installation>[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}):(?P<id>.+)$"
+)
 UNSCOPED = "an installation from before stamps named their installation"
 """What a bare stamp's owner is called when this installation never wrote bare stamps."""
 

@@ -275,7 +275,11 @@ def test_diff_finds_and_resolves_differences(home: Path) -> None:
     dropped = book(home, "--start", f"{day}T12:00", "--end", f"{day}T13:00")
     ok(home, "sync", "--once")
     directory = _directory(home)
-    by_stamp = {e.stamp: e for e in directory.entries(ALICE)}
+    status = as_json(home, "db", "status")
+    assert isinstance(status, dict)
+    by_stamp = {
+        (e.stamp or "").removeprefix(f"{status['installation']}:"): e for e in directory.entries(ALICE)
+    }
     directory.user_update(ALICE, by_stamp[kept["id"]].item_id, title="Edited in Outlook")
     directory.user_delete(ALICE, by_stamp[dropped["id"]].item_id)
     found = as_json(home, "diff", "--days", "90", "--person", ALICE)

@@ -87,7 +87,12 @@ class World:
         with self.database.unit_of_work() as uow:
             return uow.rooms.reservations(organizer=organizer, include_cancelled=include_cancelled)
 
-    def entry(self, mailbox: str, stamp: str) -> CalendarEntry:
+    def stamp(self, reservation_id: str | None) -> str:
+        """The stamp this installation writes on the entry of ``reservation_id``."""
+        return self.runner.stamps().encode(reservation_id or "")
+
+    def entry(self, mailbox: str, reservation_id: str) -> CalendarEntry:
+        stamp = self.stamp(reservation_id)
         found = [e for e in self.exchange.entries(mailbox) if e.stamp == stamp]
         assert len(found) == 1, f"{len(found)} entries with stamp {stamp} in {mailbox}"
         return found[0]

@@ -58,7 +58,7 @@ def assert_converged(world: World) -> None:
         by_stamp.setdefault(entry.stamp, []).append(entry)
     assert None not in by_stamp, "an entry lost its stamp"
     for reservation in world.reservations(include_cancelled=True):
-        found = by_stamp.pop(reservation.id, [])
+        found = by_stamp.pop(world.stamp(reservation.id), [])
         if not reservation.active:
             assert found == [], f"cancelled reservation {reservation.id} still has entries"
             continue
@@ -241,7 +241,9 @@ class CrashMachine(RuleBasedStateMachine):
         if not stored.active:
             return
         if data.draw(st.booleans(), label="in outlook"):
-            found = [e for e in self.world.exchange.entries(stored.organizer) if e.stamp == rid]
+            found = [
+                e for e in self.world.exchange.entries(stored.organizer) if e.stamp == self.world.stamp(rid)
+            ]
             if found:
                 self.world.exchange.user_update(stored.organizer, found[0].item_id, title=title)
         else:

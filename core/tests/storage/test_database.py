@@ -30,6 +30,7 @@ TABLES = {
     "mailbox_states",
     "seen_entries",
     "sync_log",
+    "installation",
 }
 
 
@@ -129,3 +130,42 @@ def test_upgrade_from_the_first_revision_keeps_rooms(empty: Database) -> None:
     with empty.unit_of_work() as uow:
         stored = uow.rooms.room_by_mailbox("b@x.org")
         assert stored is not None and stored.environment == "onprem2013"
+
+
+def test_a_new_database_owns_no_bare_stamps(database: Database) -> None:
+    installation = database.installation()
+    assert not installation.bare_stamps and len(installation.id) == 36
+
+
+def test_an_existing_database_keeps_its_bare_stamps(empty: Database) -> None:
+    with empty.engine.begin() as connection:
+        command.upgrade(alembic_config(connection), "0002")
+        connection.execute(
+            text(
+                "INSERT INTO links (reservation_id, mailbox, state, rooms_version, conflicts, attempts) "
+                "VALUES ('1', 'a@x.org', 'synced', 1, 0, 0)"
+            )
+        )
+    empty.upgrade()
+
+    assert empty.installation().bare_stamps
+
+
+def test_a_new_identity_is_refused_while_entries_are_linked_unless_forced(database: Database) -> None:
+    before = database.installation()
+    with database.engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO links (reservation_id, mailbox, state, rooms_version, conflicts, attempts) "
+                "VALUES ('1', 'a@x.org', 'synced', 1, 0, 0)"
+            )
+        )
+    with pytest.raises(RoomsyncError, match="1 entries are linked"):
+        database.new_identity()
+    assert database.installation() == before
+
+    after = database.new_identity(force=True)
+
+    assert after.id != before.id and database.installation() == after
+    with database.unit_of_work() as uow:
+        assert uow.sync.links_in_mailbox("a@x.org") == []

@@ -57,10 +57,32 @@ def upgrade(app: AppContext) -> None:
 @db.command(name="status")
 @pass_app
 def db_status(app: AppContext) -> None:
-    """Show the database's schema revision and the one this roomsync needs."""
+    """Show the database's schema revision, the one this roomsync needs, and the installation."""
     database = app.database(check=False)
-    data = {"current": database.current_revision(), "head": database.head_revision()}
-    app.emit(data, f"current {data['current'] or 'empty'}, needed {data['head']}")
+    data: dict[str, object] = {"current": database.current_revision(), "head": database.head_revision()}
+    text = f"current {data['current'] or 'empty'}, needed {data['head']}"
+    if data["current"] == data["head"]:
+        installation = database.installation()
+        data["installation"] = installation.id
+        data["bare_stamps"] = installation.bare_stamps
+        text += f"\ninstallation {installation.id}"
+        if installation.bare_stamps:
+            text += " (also owns entries stamped before stamps named their installation)"
+    app.emit(data, text)
+
+
+@db.command(name="new-identity")
+@click.option("--force", is_flag=True, help="Also when entries are linked: forget the links and write anew.")
+@pass_app
+def db_new_identity(app: AppContext, force: bool) -> None:
+    """Give this database (a restored copy) an installation identity of its own."""
+    database = app.database()
+    before = database.installation().id
+    after = database.new_identity(force=force)
+    app.emit(
+        {"from": before, "to": after.id},
+        f"installation {before} is now {after.id}; entries stamped {before} belong to the original",
+    )
 
 
 @click.command()

@@ -112,7 +112,11 @@ def build_view(
     by_item = {link.item_id: link for link in links.values() if link.item_id}
 
     entries = []
+    foreign = []
     for entry in changes.entries:
+        if entry.stamped_by is not None:
+            foreign.append(entry)  # another installation's: never adopted, imported or changed
+            continue
         seen = uow.sync.seen_entry(mailbox, entry.item_id)
         if seen is not None and seen.change_key == entry.change_key:
             continue  # already refused in this version; the organizer was told
@@ -181,6 +185,7 @@ def build_view(
         links_elsewhere=elsewhere,
         candidates=candidates,
         entries=entries,
+        foreign=foreign,
         deleted=deleted,
         stamped=stamped,
         feed_stamps=frozenset(e.stamp for e in changes.entries if e.stamp),

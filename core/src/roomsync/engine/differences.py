@@ -27,6 +27,7 @@ class DifferenceKind(StrEnum):
     MISSING_IN_EXCHANGE = "missing-in-exchange"  # an active reservation has no entry
     MISSING_IN_ROOMS = "missing-in-rooms"  # a stamped entry has no active reservation
     FIELDS_DIFFER = "fields-differ"
+    ANOTHER_INSTALLATION = "another-installation"  # stamped by another installation: left alone
 
 
 class Resolution(StrEnum):
@@ -45,6 +46,7 @@ class Difference:
     keys: list[str] = field(default_factory=list)
     rooms: Reservation | None = None
     entry: CalendarEntry | None = None
+    owner: str | None = None  # the installation whose entry it is, for ANOTHER_INSTALLATION
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -106,6 +108,18 @@ def find_differences(
                         entry,
                     )
                 )
+        found.extend(
+            Difference(
+                DifferenceKind.ANOTHER_INSTALLATION,
+                person.email,
+                entry.fields.title,
+                item_id=entry.item_id,
+                owner=entry.stamped_by,
+                entry=entry,
+            )
+            for entry in listed
+            if entry.is_own and entry.stamped_by is not None
+        )
         for stamp, entry in by_stamp.items():
             if stamp in booked:
                 continue
@@ -132,6 +146,11 @@ def resolve(runner: SyncRunner, difference: Difference, resolution: Resolution) 
     if resolution is Resolution.IGNORE:
         _log(runner, d, f"difference ignored ({d.kind.value})")
         return "ignored"
+    if d.kind is DifferenceKind.ANOTHER_INSTALLATION:
+        raise InvalidInput(
+            f"entry '{d.title}' in {d.mailbox} belongs to installation {d.owner}; only that "
+            "installation may change it"
+        )
     host = runner.host(_environment(runner, d.mailbox))
     with runner.database.unit_of_work() as uow:
         if resolution is Resolution.USE_ROOMS:

@@ -52,6 +52,7 @@ class MailboxView:
     links_elsewhere: Mapping[str, Sequence[Link]]  # reservation id -> links in other mailboxes
     candidates: Sequence[str]  # reservations changed in ROOMS since the last cycle, or pending
     entries: Sequence[CalendarEntry]  # entries changed in Exchange since the last cycle
+    foreign: Sequence[CalendarEntry]  # changed entries stamped by another installation
     deleted: Collection[str]  # item ids gone from the calendar
     stamped: Mapping[str, CalendarEntry]  # reservation id -> entry found by stamp (recovery)
     feed_stamps: frozenset[str]  # stamps of every entry the change feed returned, refused ones too
@@ -150,6 +151,15 @@ def plan(view: MailboxView) -> Plan:
             continue
         handled.add(link.reservation_id)
         _reconcile(view, link, entry, result)
+
+    for entry in view.foreign:
+        link = by_item.get(entry.item_id)
+        if link is not None:  # restamped by another installation since: theirs now, kept as it is
+            handled.add(link.reservation_id)
+            result.notes.append(
+                f"entry {entry.item_id} of reservation {link.reservation_id} now carries the stamp of "
+                f"installation {entry.stamped_by}; left alone"
+            )
 
     for item_id in view.deleted:
         link = by_item.get(item_id)

@@ -26,6 +26,7 @@ from roomsync.errors import NotFound, PersonNotAssigned, RoomsyncError, UnknownE
 from roomsync.model import Person
 from roomsync.notify.message import Notification, NotificationKind
 from roomsync.plugins import extension_manager, open_connector
+from roomsync.stamps import StampCodec
 from roomsync.storage.database import Database
 from roomsync.store import LogEntry
 
@@ -50,6 +51,7 @@ class SyncRunner:
         self._lock = threading.Lock()
         self._last_cycle: dict[str, float] = {}  # monotonic time of each person's last cycle
         self._person_locks: dict[str, threading.Lock] = {}
+        self._stamps: StampCodec | None = None
 
     # --- connectors --------------------------------------------------------------------------
 
@@ -60,8 +62,16 @@ class SyncRunner:
                 if config is None:
                     raise UnknownEnvironment(environment, list(self.settings.environments))
                 source = str(self.settings.source) if self.settings.source else None
-                self._hosts[environment] = open_connector(environment, config, source, self.pm)
+                host = open_connector(environment, config, source, self.pm)
+                host.stamps = self.stamps()
+                self._hosts[environment] = host
             return self._hosts[environment]
+
+    def stamps(self) -> StampCodec:
+        """This installation's stamps, read from the database once."""
+        if self._stamps is None:
+            self._stamps = StampCodec(self.database.installation())
+        return self._stamps
 
     def host_for_person(self, person: Person) -> ConnectorHost:
         if not person.environment:
@@ -90,6 +100,7 @@ class SyncRunner:
             except Exception:  # closing must not hide the result of the work
                 log.exception("closing environment %s failed", host.environment)
         self._hosts.clear()
+        self._stamps = None  # read again: the database may have been given a new identity
 
     # --- cycles ------------------------------------------------------------------------------
 
