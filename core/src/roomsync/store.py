@@ -143,6 +143,10 @@ class Link:
     rooms_version: int = 0
     rooms_snapshot: dict[str, Any] | None = None
     exchange_snapshot: dict[str, Any] | None = None
+    written: dict[str, Any] | None = None
+    """The write in flight, recorded before it is sent: ``{"rooms": ..., "exchange": ...}``, the
+    snapshots both sides will have once it lands. A value on the server equal to it is roomsync's
+    own write, whether or not the answer arrived (see :func:`roomsync.engine.intent.recognise`)."""
     conflicts: int = 0
     attempts: int = 0
     last_error: str | None = None

@@ -19,6 +19,7 @@ import pluggy
 
 from roomsync.connector import ConnectorHost
 from roomsync.engine.collect import map_imported
+from roomsync.engine.intent import intent
 from roomsync.engine.merge import Snapshot, snapshot, with_foreign_resources
 from roomsync.engine.plan import Delete, Plan, Update
 from roomsync.engine.report import CycleReport
@@ -86,6 +87,8 @@ class PlanApplier:
         self.notifications: list[Notification] = list(plan.notifications)
         self.links: dict[tuple[str, str], Link] = {}
         self.updates: list[Update] = list(plan.updates)
+        self.drafts: list[tuple[Reservation, EntryDraft]] = []  # prepared and recorded by record()
+        self.rewrites: list[tuple[Reservation, EntryUpdate]] = []
 
     # --- step 1 ----------------------------------------------------------------------------
 
@@ -143,11 +146,47 @@ class PlanApplier:
         for key in self.plan.drop_links:
             self.links.pop(key, None)
             sync.delete_link(*key)
+        self._record_writes()
         for link in self.links.values():
             sync.save_link(replace(link, updated_at=now()))
         for note in self.plan.notes:
             self._log("info", "note", note)
         self.uow.commit()
+
+    def _record_writes(self) -> None:
+        """Prepare every create and update, and record each on its link before anything is sent."""
+        wanted = [c.reservation_id for c in self.plan.creates] + [u.reservation_id for u in self.updates]
+        found = self.uow.rooms.get_reservations(wanted)
+        for create in self.plan.creates:
+            reservation = found.get(create.reservation_id)
+            if reservation is None:
+                continue
+            draft = draft_for(self.pm, reservation).model_copy(update={"known_new": create.known_new})
+            key = (create.reservation_id, self.mailbox)
+            link = self.links.get(key) or Link(reservation_id=create.reservation_id, mailbox=self.mailbox)
+            written = intent(snapshot(reservation.fields), self._read_back(draft.stamp, draft.fields))
+            self.links[key] = replace(link, written=written)
+            self.drafts.append((reservation, draft))
+        for update in self.updates:
+            reservation = found.get(update.reservation_id)
+            key = (update.reservation_id, self.mailbox)
+            stored = self.links.get(key) or self._stored_link(*key)
+            if reservation is None or stored is None or stored.item_id is None:
+                continue
+            draft = draft_for(self.pm, reservation.model_copy(update={"fields": update.fields}))
+            entry_update = EntryUpdate(
+                item_id=stored.item_id,
+                change_key=stored.change_key,
+                stamp=draft.stamp,
+                fields=with_foreign_resources(draft.fields, stored.exchange_snapshot, self.known_rooms),
+                setup_minutes=draft.setup_minutes,
+                followup_minutes=draft.followup_minutes,
+            )
+            written = intent(
+                snapshot(reservation.fields), self._read_back(entry_update.stamp, entry_update.fields)
+            )
+            self.links[key] = replace(stored, written=written)
+            self.rewrites.append((reservation, entry_update))
 
     def _book_from_outlook(self, entry: CalendarEntry) -> None:
         rooms = tuple(r for r in entry.fields.rooms if r in self.known_rooms)
@@ -216,18 +255,11 @@ class PlanApplier:
                 self.uow.sync.save_link(replace(link, updated_at=now()))
 
     def _creates(self) -> set[str]:
-        found = self.uow.rooms.get_reservations([c.reservation_id for c in self.plan.creates])
-        creates = [c for c in self.plan.creates if c.reservation_id in found]
-        reservations = [found[c.reservation_id] for c in creates]
-        if not reservations:
+        if not self.drafts:
             return set()
-        drafts = [
-            draft_for(self.pm, r).model_copy(update={"known_new": c.known_new})
-            for r, c in zip(reservations, creates, strict=True)
-        ]
-        results = self.host.create_entries(self.mailbox, drafts)
+        results = self.host.create_entries(self.mailbox, [draft for _, draft in self.drafts])
         created = set()
-        for reservation, draft, result in zip(reservations, drafts, results, strict=True):
+        for (reservation, draft), result in zip(self.drafts, results, strict=True):
             assert reservation.id is not None
             key = (reservation.id, self.mailbox)
             link = self.links.get(key) or Link(reservation_id=reservation.id, mailbox=self.mailbox)
@@ -240,6 +272,7 @@ class PlanApplier:
                     rooms_version=reservation.version,
                     rooms_snapshot=snapshot(reservation.fields),
                     exchange_snapshot=self._read_back(draft.stamp, draft.fields),
+                    written=None,
                     attempts=0,
                     last_error=None,
                 )
@@ -251,34 +284,13 @@ class PlanApplier:
         return created
 
     def _updates(self) -> None:
-        todo: list[tuple[Reservation, Link, EntryUpdate]] = []
-        found = self.uow.rooms.get_reservations([u.reservation_id for u in self.updates])
-        for update in self.updates:
-            reservation = found.get(update.reservation_id)
-            key = (update.reservation_id, self.mailbox)
-            link = self.links.get(key) or self._stored_link(*key)
-            if reservation is None or link is None or link.item_id is None:
-                continue
-            draft = draft_for(self.pm, reservation.model_copy(update={"fields": update.fields}))
-            todo.append(
-                (
-                    reservation,
-                    link,
-                    EntryUpdate(
-                        item_id=link.item_id,
-                        change_key=link.change_key,
-                        stamp=draft.stamp,
-                        fields=with_foreign_resources(draft.fields, link.exchange_snapshot, self.known_rooms),
-                        setup_minutes=draft.setup_minutes,
-                        followup_minutes=draft.followup_minutes,
-                    ),
-                )
-            )
-        if not todo:
+        if not self.rewrites:
             return
-        results = self.host.update_entries(self.mailbox, [u for _, _, u in todo])
-        for (reservation, link, written), result in zip(todo, results, strict=True):
-            key = (link.reservation_id, self.mailbox)
+        results = self.host.update_entries(self.mailbox, [u for _, u in self.rewrites])
+        for (reservation, written), result in zip(self.rewrites, results, strict=True):
+            assert reservation.id is not None
+            key = (reservation.id, self.mailbox)
+            link = self.links[key]
             if result.ok:
                 self.links[key] = replace(
                     link,
@@ -287,6 +299,7 @@ class PlanApplier:
                     rooms_version=reservation.version,
                     rooms_snapshot=snapshot(reservation.fields),
                     exchange_snapshot=self._read_back(written.stamp, written.fields),
+                    written=None,
                     attempts=0,
                     last_error=None,
                 )

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from roomsync.config import SyncConfig
+from roomsync.engine.intent import adopted, recognise
 from roomsync.engine.merge import ROOM_KEYS, snapshot, take, three_way
 from roomsync.model import (
     CalendarEntry,
@@ -203,9 +204,15 @@ def _link_by_stamp(view: MailboxView, entry: CalendarEntry, result: Plan) -> Lin
         result.deletes.append(Delete(entry.stamp, view.mailbox, entry.item_id, entry.change_key))
         result.notes.append(f"duplicate entry {entry.item_id} of reservation {entry.stamp} removed")
         return None
-    # The add-in wrote both sides, or a create's outcome was lost: the entry is the one we wanted.
     base = existing or Link(reservation_id=entry.stamp, mailbox=view.mailbox)
-    # Both sides count as unchanged from here, so the reservation is written over any difference.
+    if base.written is not None:
+        # Our create whose outcome was lost: merged against what it wrote, so an Outlook edit
+        # made since is imported (or settled as a conflict), never written over unseen.
+        return replace(
+            adopted(base), item_id=entry.item_id, change_key=entry.change_key, state=LinkState.SYNCED
+        )
+    # The add-in wrote both sides: the entry is the one we wanted. Both sides count as unchanged
+    # from here, so the reservation is written over any difference.
     return replace(
         base,
         item_id=entry.item_id,
@@ -279,7 +286,9 @@ def _reconcile(view: MailboxView, link: Link, entry: CalendarEntry, result: Plan
         return
     if reservation.sync_disabled:
         return
-    link = replace(link, item_id=entry.item_id, change_key=entry.change_key)
+    link = recognise(
+        replace(link, item_id=entry.item_id, change_key=entry.change_key), snapshot(entry.fields)
+    )
     merge = three_way(reservation.fields, entry.fields, link.rooms_snapshot, link.exchange_snapshot)
     exchange_fields = _rooms_only(entry.fields, view.known_rooms)
     from_exchange = set(merge.from_exchange)
@@ -413,9 +422,14 @@ def _export(view: MailboxView, reservation_id: str, result: Plan) -> None:
         return
     if link is None or link.item_id is None:
         found = view.stamped.get(reservation_id)
+        if found is not None and link is not None and link.written is not None:
+            # The create happened but its outcome was lost: merge against what it wrote.
+            base = replace(adopted(link), item_id=found.item_id, change_key=found.change_key)
+            _reconcile(view, replace(base, state=LinkState.SYNCED), found, result)
+            return
         if found is not None:
-            # The create happened but its outcome was lost: adopt the entry, then bring it up to date.
-            adopted = Link(
+            # Created, outcome lost, nothing recorded of it: adopt it, then bring it up to date.
+            adopted_link = Link(
                 reservation_id=reservation_id,
                 mailbox=view.mailbox,
                 item_id=found.item_id,
@@ -426,7 +440,7 @@ def _export(view: MailboxView, reservation_id: str, result: Plan) -> None:
                 exchange_snapshot=snapshot(found.fields),
                 conflicts=link.conflicts if link else 0,
             )
-            _update_if_needed(reservation, found.fields, adopted, result)
+            _update_if_needed(reservation, found.fields, adopted_link, result)
             return
         # Every entry written after the stored sync state is in the feed just read, and a link
         # is only dropped once its entry is gone: without a link no older entry can exist.

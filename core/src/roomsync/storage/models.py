@@ -228,6 +228,7 @@ class LinkRow(Base):
     rooms_version: Mapped[int] = mapped_column(Integer)
     rooms_snapshot: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     exchange_snapshot: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    written: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     conflicts: Mapped[int] = mapped_column(Integer)
     attempts: Mapped[int] = mapped_column(Integer)
     last_error: Mapped[str | None] = mapped_column(Text)

@@ -63,6 +63,7 @@ class SqlSyncStore:
         # Copies: a snapshot changed in place would otherwise compare equal to itself and not be written.
         row.rooms_snapshot = deepcopy(link.rooms_snapshot)
         row.exchange_snapshot = deepcopy(link.exchange_snapshot)
+        row.written = deepcopy(link.written)
         row.conflicts = link.conflicts
         row.attempts = link.attempts
         row.last_error = link.last_error
@@ -171,6 +172,7 @@ def _link(row: LinkRow) -> Link:
         rooms_version=row.rooms_version,
         rooms_snapshot=deepcopy(row.rooms_snapshot),
         exchange_snapshot=deepcopy(row.exchange_snapshot),
+        written=deepcopy(row.written),
         conflicts=row.conflicts,
         attempts=row.attempts,
         last_error=row.last_error,
