@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
 import pluggy
-from pydantic import BaseModel, ConfigDict, ValidationError, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from roomsync import hookspecs
 from roomsync.errors import ConfigError, ConnectorError, RoomsyncError
@@ -65,6 +65,26 @@ class TlsOptions(BaseModel):
         if not value.is_file():
             raise ValueError(f"file not found: {value}")
         return value
+
+
+class TimeoutOptions(BaseModel):
+    """How long every HTTP request of a connector may wait, shared by the connectors that talk HTTP.
+
+    A server that accepts connections and never answers costs each request at most
+    ``connect_timeout_seconds`` to connect plus ``read_timeout_seconds`` of silence while waiting for
+    an answer; a request that timed out is not repeated within the cycle.
+    """
+
+    connect_timeout_seconds: float = Field(default=10, gt=0, le=300, allow_inf_nan=False)
+    """How long to wait for a connection (TCP and TLS) to the server."""
+
+    read_timeout_seconds: float = Field(default=60, gt=0, le=3600, allow_inf_nan=False)
+    """How long the server may stay silent while roomsync waits for (the rest of) an answer."""
+
+    @property
+    def timeouts(self) -> tuple[float, float]:
+        """``(connect, read)``, as ``requests`` takes them."""
+        return (self.connect_timeout_seconds, self.read_timeout_seconds)
 
 
 class Connector:

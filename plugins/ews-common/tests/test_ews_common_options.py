@@ -54,6 +54,20 @@ def test_time_zone_must_be_an_iana_name(zone: str) -> None:
     assert caught.value.errors()[0]["loc"] == ("timezone",)
 
 
+def test_requests_wait_10_s_to_connect_and_60_s_for_an_answer_unless_configured() -> None:
+    assert options().timeouts == (10, 60)
+    assert options(connect_timeout_seconds=2.5, read_timeout_seconds=30).timeouts == (2.5, 30)
+
+
+@pytest.mark.parametrize("key", ["connect_timeout_seconds", "read_timeout_seconds"])
+@pytest.mark.parametrize("value", [0, -1, float("inf"), float("nan"), "soon", 10_000])
+def test_time_outs_are_positive_finite_seconds(key: str, value: Any) -> None:
+    with pytest.raises(ValidationError) as caught:
+        options(**{key: value})
+
+    assert caught.value.errors()[0]["loc"] == (key,)
+
+
 def test_options_are_frozen() -> None:
     parsed = options()
 

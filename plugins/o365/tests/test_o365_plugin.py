@@ -76,6 +76,11 @@ def test_good_options_with_defaults() -> None:
         365,
         "127.0.0.1:8765",
     )
+    assert options.timeouts == (10, 60)
+
+
+def test_request_timeout_seconds_is_still_read_as_the_read_timeout() -> None:
+    assert connector(request_timeout_seconds=15).options.timeouts == (10, 15)
 
 
 def test_every_option_set(tmp_path: Path) -> None:
@@ -145,6 +150,10 @@ def test_mailboxes_use_their_domains_tenant() -> None:
         ({"notification_url": "http://hooks.example.org/x"}, "notification_url", "https"),
         ({"webhook_bind": "8765"}, "webhook_bind", "host:port"),
         ({"delta_past_days": 0}, "delta_past_days", "greater than or equal to 1"),
+        ({"connect_timeout_seconds": 0}, "connect_timeout_seconds", "greater than 0"),
+        ({"connect_timeout_seconds": float("inf")}, "connect_timeout_seconds", "finite number"),
+        ({"read_timeout_seconds": float("nan")}, "read_timeout_seconds", "finite number"),
+        ({"read_timeout_seconds": -1}, "read_timeout_seconds", "greater than 0"),
         ({"ca_file": "/nonexistent/ca.pem"}, "ca_file", "not found"),
         ({"ca_file": "ca.pem", "verify_tls": False}, "ca_file", "verify_tls"),
         (

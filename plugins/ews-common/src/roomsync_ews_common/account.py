@@ -1,4 +1,4 @@
-"""exchangelib accounts for one EWS environment: pinned version, bounded retries, TLS as configured.
+"""exchangelib accounts for one EWS environment: pinned version, bounded retries and waits, TLS.
 
 One :class:`AccountPool` per connector builds a single exchangelib ``Configuration`` (so every
 mailbox shares its connections) and one ``Account`` per mailbox, cached until :meth:`close`.
@@ -12,6 +12,11 @@ and looks the verification setting up per endpoint (scheme, host and port of the
 one setting per endpoint and process (two environments naming the same url share the one
 registered last), and a named CA file is trusted in addition to the ``certifi`` bundle that
 ``requests`` uses, not the operating system's store.
+
+Waits: every request of the pool's protocol has the environment's connect and read time-outs
+(exchangelib's own is 120 s). A request that got no answer (time-out, refused, reset) fails at once
+instead of being repeated after exchangelib's back-off; only a server that answers "busy" is
+waited for.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import sys
 import tempfile
 import threading
 import uuid
@@ -37,7 +43,7 @@ from exchangelib import (
     FailFast,
     FaultTolerance,
 )
-from exchangelib.errors import UnauthorizedError
+from exchangelib.errors import ErrorTimeoutExpired, UnauthorizedError
 from exchangelib.ewsdatetime import EWSTimeZone
 from exchangelib.folders import Calendar, DistinguishedFolderId, Root
 from exchangelib.properties import Mailbox
@@ -60,18 +66,34 @@ MAX_RETRY_WAIT_SECONDS = 60
 """How long exchangelib may back off for one request (ErrorServerBusy, 503) before giving up."""
 
 
-class LogonFailsAtOnce(FaultTolerance):
-    """exchangelib's bounded retries, except that HTTP 401 is a failed logon, reported at once.
+NO_ANSWER = "Reraised from "
+"""How exchangelib's ErrorTimeoutExpired begins when it stands for a request that got no answer
+(a time-out, a refused or reset connection) rather than for EWS's own ErrorTimeoutExpired."""
 
-    exchangelib retries a 401 like a busy server (some servers once answered 401 under load), so a
-    wrong password surfaced only after ``max_wait`` as "busy". Exchange throttles with
-    ErrorServerBusy and HTTP 503, which are still waited for.
+
+class LogonFailsAtOnce(FaultTolerance):
+    """exchangelib's bounded retries, except for what waiting cannot mend, which fails at once.
+
+    * HTTP 401 is a failed logon: exchangelib retries a 401 like a busy server (some servers once
+      answered 401 under load), so a wrong password surfaced only after ``max_wait`` as "busy".
+    * A request that got no answer: exchangelib backs off (10 s, 20 s, 40 s ...) and sends it again
+      while it has more than one connection, each attempt waiting the whole time-out again, so one
+      dead server cost minutes. The next cycle tries again instead.
+
+    Exchange throttles with ErrorServerBusy and HTTP 503, which are still waited for.
     """
 
     def raise_response_errors(self, response: Any) -> None:
         if response.status_code == 401:
             raise UnauthorizedError(f"Invalid credentials for {response.url}")
         super().raise_response_errors(response)
+
+    def back_off(self, seconds: Any) -> None:
+        # exchangelib asks for a back-off while it handles the failure that caused it.
+        cause = sys.exc_info()[1]
+        if isinstance(cause, ErrorTimeoutExpired) and str(cause).startswith(NO_ANSWER):
+            raise cause
+        super().back_off(seconds)
 
 
 def pinned_version(request_server_version: str) -> Version:
@@ -241,6 +263,8 @@ class AccountPool:
                     locale="en_US",
                 )
                 _address_folders_by_name(found)
+                # One protocol per configuration: the same one for every mailbox of the pool.
+                found.protocol.TIMEOUT = self.options.timeouts
                 self._accounts[mailbox] = found
             return found
 

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BeforeValidator, ConfigDict, Field, ValidationInfo, field_validator
 
 from roomsync.config import SecretRef
-from roomsync.connector import TlsOptions
+from roomsync.connector import TimeoutOptions, TlsOptions
 
 
 def _reference_only(value: Any) -> Any:
@@ -28,7 +28,7 @@ def _reference_only(value: Any) -> Any:
 Secret = Annotated[SecretRef, BeforeValidator(_reference_only)]
 
 
-class EwsOptions(TlsOptions):
+class EwsOptions(TlsOptions, TimeoutOptions):
     """How to reach one Exchange organisation over EWS and how to act in its mailboxes."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)

@@ -40,9 +40,10 @@ from roomsync_o365.batch import MAX_BATCH
 from roomsync_o365.delta import DeltaReader, reported
 from roomsync_o365.errors import from_graph_error
 from roomsync_o365.events import MailboxCalendar
-from roomsync_o365.graph_client import GraphClient, GraphError, new_session, user
+from roomsync_o365.graph_client import GraphClient, GraphError, user
 from roomsync_o365.options import O365Options
 from roomsync_o365.tokens import TokenRegistry
+from roomsync_o365.transport import new_session
 from roomsync_o365.watch import Watcher
 from roomsync_o365.writes import Writer
 
@@ -215,11 +216,11 @@ class O365Connector(Connector):
             if self._client is None or self._tokens is None:
                 options = self.options
                 self._session, self._bundle = new_session(options.verify_tls, options.ca_file)
-                self._tokens = TokenRegistry(options, self._session, options.request_timeout_seconds)
+                self._tokens = TokenRegistry(options, self._session, options.timeouts)
                 self._client = GraphClient(
                     options.graph_url,
                     self._session,
-                    options.request_timeout_seconds,
+                    options.timeouts,
                     options.max_retry_wait_seconds,
                 )
             return self._tokens, self._client

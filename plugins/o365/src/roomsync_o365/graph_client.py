@@ -4,7 +4,9 @@ Graph answers throttling with 429 (and overload with 503/504) and a ``Retry-Afte
 client waits that long and tries again, up to ``max_retry_wait_seconds`` in total, and then gives
 up with a :class:`GraphError` the connector turns into a transient error. Reads are repeated after
 a broken connection; writes are not, since their effect is unknown: the connector decides (a
-create is looked up by its stamp first).
+create is looked up by its stamp first). A request that timed out (no connection within the
+connect time-out, or silence longer than the read time-out) is not repeated at all: a server that
+does not answer would only cost the same wait again.
 """
 
 from __future__ import annotations
@@ -12,28 +14,23 @@ from __future__ import annotations
 import contextlib
 import email.utils
 import logging
-import os
-import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
-import certifi
 import requests
-import requests.adapters
 
 from roomsync_o365.tokens import TenantTokens
+from roomsync_o365.transport import timed_out
 
 log = logging.getLogger(__name__)
 
 RETRY_STATUSES = frozenset({429, 503, 504})
 MAX_ATTEMPTS = 8
 TRANSPORT_RETRIES = 2
-POOL_SIZE = 8
 READ_PREFER = 'outlook.timezone="UTC", outlook.body-content-type="text"'
 """Times in UTC (the model compares instants) and bodies as the plain text roomsync writes."""
 
@@ -121,36 +118,6 @@ def user(mailbox: str, *rest: str, params: Mapping[str, Any] | None = None) -> s
     return path("users", mailbox, *rest, params=params)
 
 
-def trust_bundle(ca_file: Path) -> str:
-    """A PEM with the usual authorities and the configured CA: that CA besides the usual ones.
-
-    The usual ones are those requests would use: ``REQUESTS_CA_BUNDLE`` when set, else certifi's.
-    """
-    usual = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or certifi.where()
-    handle, name = tempfile.mkstemp(prefix="roomsync-o365-ca-", suffix=".pem")
-    with os.fdopen(handle, "wb") as out:
-        out.write(Path(usual).read_bytes())
-        out.write(b"\n")
-        out.write(ca_file.read_bytes())
-    return name
-
-
-def new_session(verify_tls: bool, ca_file: Path | None) -> tuple[requests.Session, str | None]:
-    """The connector's session (connection pool) and the temporary CA bundle it uses, if any."""
-    session = requests.Session()
-    adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=POOL_SIZE, max_retries=0)
-    session.mount("https://", adapter)
-    session.mount("http://", adapter)
-    bundle = None
-    if not verify_tls:
-        session.verify = False
-    elif ca_file is not None:
-        bundle = trust_bundle(ca_file)
-        session.verify = bundle
-    session.headers["User-Agent"] = "roomsync-o365"
-    return session, bundle
-
-
 class GraphClient:
     """Sends requests to one Graph endpoint with the token of the tenant each request is for."""
 
@@ -158,7 +125,7 @@ class GraphClient:
         self,
         graph_url: str,
         session: requests.Session,
-        timeout: float,
+        timeout: float | tuple[float, float],
         max_wait: float,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
@@ -208,18 +175,21 @@ class GraphClient:
                     json=body,
                     headers=request_headers,
                     timeout=self.timeout,
-                    # Explicitly: requests lets REQUESTS_CA_BUNDLE override the session's setting.
+                    # Explicitly: requests would let REQUESTS_CA_BUNDLE override verify_tls = false.
                     verify=self.session.verify,
                 )
             except requests.RequestException as exc:
-                timed_out = isinstance(exc, requests.Timeout)
-                if idempotent and transport_failures < TRANSPORT_RETRIES:
+                silent = timed_out(exc)
+                if idempotent and not silent and transport_failures < TRANSPORT_RETRIES:
                     transport_failures += 1
                     log.info("Graph request %s %s failed (%s); trying again", method, _path_of(url), exc)
                     continue
                 raise Unreachable(
-                    f"cannot reach Microsoft Graph at {self.graph_url} ({type(exc).__name__})",
-                    timed_out=timed_out,
+                    f"Microsoft Graph at {self.graph_url} did not answer in time "
+                    f"(connect_timeout_seconds, read_timeout_seconds: {_seconds(self.timeout)})"
+                    if silent
+                    else f"cannot reach Microsoft Graph at {self.graph_url} ({type(exc).__name__})",
+                    timed_out=silent,
                 ) from None
             response = _response(raw)
             if response.status == 401 and not refreshed:
@@ -276,6 +246,10 @@ def _response(raw: requests.Response) -> GraphResponse:
         if body is None:
             body = raw.text
     return GraphResponse(raw.status_code, dict(raw.headers), body)
+
+
+def _seconds(timeout: float | tuple[float, float]) -> str:
+    return ", ".join(f"{t:g} s" for t in (timeout if isinstance(timeout, tuple) else (timeout,)))
 
 
 def _path_of(url: str) -> str:

@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     AfterValidator,
+    AliasChoices,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -27,7 +28,7 @@ from pydantic import (
 )
 
 from roomsync.config import SecretRef
-from roomsync.connector import TlsOptions
+from roomsync.connector import TimeoutOptions, TlsOptions
 
 _DOMAIN = re.compile(r"(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]{0,62}")
 _MULTI_TENANT = {"common", "organizations", "consumers"}
@@ -163,7 +164,7 @@ class TenantCredentials(BaseModel):
         return self
 
 
-class O365Options(TenantCredentials, TlsOptions):
+class O365Options(TenantCredentials, TlsOptions, TimeoutOptions):
     """The default tenant's credentials, the service endpoints and the per-domain overrides."""
 
     graph_url: HttpsBase = "https://graph.microsoft.com/v1.0"
@@ -200,8 +201,15 @@ class O365Options(TenantCredentials, TlsOptions):
     webhook_bind: str = "127.0.0.1:8765"
     """``host:port`` the webhook receiver listens on (behind the reverse proxy)."""
 
-    request_timeout_seconds: float = Field(default=60, gt=0, le=600)
-    """How long one HTTP request may take before it counts as timed out."""
+    read_timeout_seconds: float = Field(
+        default=60,
+        gt=0,
+        le=3600,
+        allow_inf_nan=False,
+        validation_alias=AliasChoices("read_timeout_seconds", "request_timeout_seconds"),
+    )
+    """How long the server may stay silent while roomsync waits for (the rest of) an answer
+    (``request_timeout_seconds``, its earlier name, is still read)."""
 
     max_retry_wait_seconds: float = Field(default=120, ge=0, le=3600)
     """Longest total wait for throttled (429) or busy (503) answers before giving up."""

@@ -20,6 +20,7 @@ from cryptography import x509
 from roomsync.config import SecretRef
 from roomsync.errors import ConfigError, ConnectorError, TransientConnectorError
 from roomsync_o365.options import TenantCredentials
+from roomsync_o365.transport import timed_out
 
 
 class SignInError(ConnectorError):
@@ -70,7 +71,7 @@ def certificate_credential(pem: str, passphrase: str | None, source: SecretRef) 
 class _TimedHttpClient:
     """The connector's session as msal's HTTP client, with the connector's time-out."""
 
-    def __init__(self, session: requests.Session, timeout: float) -> None:
+    def __init__(self, session: requests.Session, timeout: float | tuple[float, float]) -> None:
         self.session = session
         self.timeout = timeout
 
@@ -97,7 +98,7 @@ class TenantTokens:
         login_url: str,
         scope: str,
         session: requests.Session,
-        timeout: float,
+        timeout: float | tuple[float, float],
     ) -> None:
         self.credentials = credentials
         self.login_url = login_url
@@ -139,10 +140,7 @@ class TenantTokens:
                     token_cache=msal.TokenCache(),
                 )
             except requests.RequestException as exc:
-                raise TransientConnectorError(
-                    f"cannot reach the sign-in endpoint {self.authority} for {self.who} "
-                    f"({type(exc).__name__}); check login_url, the network path and the TLS settings"
-                ) from None
+                raise self.unreachable(exc) from None
             except ValueError as exc:
                 raise SignInError(
                     f"the sign-in endpoint {self.authority} does not know tenant "
@@ -157,15 +155,19 @@ class TenantTokens:
             try:
                 cached = app.acquire_token_for_client([self.scope])
             except requests.RequestException as exc:
-                raise TransientConnectorError(
-                    f"cannot reach the sign-in endpoint {self.authority} for {self.who} "
-                    f"({type(exc).__name__}); check login_url, the network path and the TLS settings"
-                ) from None
+                raise self.unreachable(exc) from None
             if cached and cached.get("token_source") == "identity_provider":
                 self.requests += 1
         if not cached or "access_token" not in cached:
             raise self.refused(cached or {})
         return str(cached["access_token"])
+
+    def unreachable(self, exc: requests.RequestException) -> TransientConnectorError:
+        why = "it did not answer in time" if timed_out(exc) else type(exc).__name__
+        return TransientConnectorError(
+            f"cannot reach the sign-in endpoint {self.authority} for {self.who} "
+            f"({why}); check login_url, the network path and the TLS settings"
+        )
 
     def refused(self, answer: dict[str, Any]) -> SignInError:
         creds = self.credentials
@@ -194,7 +196,7 @@ def _first_line(text: str) -> str:
 class TokenRegistry:
     """One :class:`TenantTokens` per app registration of the environment, chosen by mailbox."""
 
-    def __init__(self, options: Any, session: requests.Session, timeout: float) -> None:
+    def __init__(self, options: Any, session: requests.Session, timeout: float | tuple[float, float]) -> None:
         self.options = options
         self._session = session
         self._timeout = timeout
