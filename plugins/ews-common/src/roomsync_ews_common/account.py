@@ -10,8 +10,9 @@ TLS: exchangelib sends through ``requests`` with a class-wide HTTP adapter. Inst
 verification off for the whole process, :class:`EndpointTlsAdapter` is installed as that adapter
 and looks the verification setting up per endpoint (scheme, host and port of the EWS url). Limits:
 one setting per endpoint and process (two environments naming the same url share the one
-registered last), and a named CA file is trusted in addition to the ``certifi`` bundle that
-``requests`` uses, not the operating system's store.
+registered last), and a named CA file is trusted in addition to the bundle ``requests`` uses
+(``REQUESTS_CA_BUNDLE``, else ``certifi``'s), not the operating system's store. The CA is read into
+an in-memory SSL context, so no file is written that a killed process could leave behind.
 
 Waits: every request of the pool's protocol has the environment's connect and read time-outs
 (exchangelib's own is 120 s). A request that got no answer (time-out, refused, reset) fails at once
@@ -24,8 +25,8 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import ssl
 import sys
-import tempfile
 import threading
 import uuid
 from pathlib import Path
@@ -118,12 +119,12 @@ class EndpointTlsAdapter(requests.adapters.HTTPAdapter):
     the same process are not affected.
     """
 
-    _verify: ClassVar[dict[str, bool | str]] = {}
+    _verify: ClassVar[dict[str, bool | ssl.SSLContext]] = {}
     _users: ClassVar[dict[str, int]] = {}
     _lock: ClassVar[threading.Lock] = threading.Lock()
 
     @classmethod
-    def register(cls, url: str, verify: bool | str) -> None:
+    def register(cls, url: str, verify: bool | ssl.SSLContext) -> None:
         with cls._lock:
             key = endpoint_key(url)
             cls._verify[key] = verify
@@ -151,22 +152,43 @@ class EndpointTlsAdapter(requests.adapters.HTTPAdapter):
                 current.__name__,
             )
 
+    @classmethod
+    def _setting(cls, url: str) -> bool | ssl.SSLContext | None:
+        with cls._lock:
+            return cls._verify.get(endpoint_key(url))
+
     def send(self, request: Any, *args: Any, **kwargs: Any) -> Any:
-        with self._lock:
-            verify = self._verify.get(endpoint_key(request.url or ""))
+        verify = self._setting(request.url or "")
         if verify is not None:
-            kwargs["verify"] = verify
+            kwargs["verify"] = verify if isinstance(verify, bool) else True
         return super().send(request, *args, **kwargs)
 
+    def build_connection_pool_key_attributes(
+        self, request: Any, verify: Any, cert: Any = None
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        host, pool = super().build_connection_pool_key_attributes(request, verify, cert)
+        context = self._setting(request.url or "")
+        if verify is not False and isinstance(context, ssl.SSLContext):
+            pool["ssl_context"] = context  # its own pool: the key includes the context
+            pool.pop("ca_certs", None)
+            pool.pop("ca_cert_dir", None)
+        return host, pool
 
-def _trust_bundle(ca_file: Path) -> str:
-    """A PEM file holding the certifi bundle and the configured CA: that CA besides the usual ones."""
-    handle, name = tempfile.mkstemp(prefix="roomsync-ews-ca-", suffix=".pem")
-    with os.fdopen(handle, "wb") as out:
-        out.write(Path(certifi.where()).read_bytes())
-        out.write(b"\n")
-        out.write(ca_file.read_bytes())
-    return name
+    def cert_verify(self, conn: Any, url: str, verify: Any, cert: Any) -> None:
+        super().cert_verify(conn, url, verify, cert)
+        if verify is not False and isinstance(self._setting(url), ssl.SSLContext):
+            conn.ca_certs = conn.ca_cert_dir = None  # the context holds them already
+
+
+def trust_context(ca_file: Path) -> ssl.SSLContext:
+    """An SSL context trusting the usual authorities and the configured CA besides them.
+
+    The usual ones are those requests would use: ``REQUESTS_CA_BUNDLE`` when set, else certifi's.
+    """
+    usual = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or certifi.where()
+    context = ssl.create_default_context(cafile=usual)
+    context.load_verify_locations(cafile=str(ca_file))
+    return context
 
 
 def _address_folders_by_name(account: Account) -> None:
@@ -221,15 +243,13 @@ class AccountPool:
         self._accounts: dict[str, Account] = {}
         self._lock = threading.Lock()
         self._config: Configuration | None = None
-        self._bundle: str | None = None
 
     def _configuration(self) -> Configuration:
         if self._config is None:
             options = self.options
-            verify: bool | str = options.verify_tls
+            verify: bool | ssl.SSLContext = options.verify_tls
             if options.verify_tls and options.ca_file is not None:
-                self._bundle = _trust_bundle(options.ca_file)
-                verify = self._bundle
+                verify = trust_context(options.ca_file)
             EndpointTlsAdapter.install()
             EndpointTlsAdapter.register(options.url, verify)
             password = options.password.reveal().get_secret_value()
@@ -273,7 +293,6 @@ class AccountPool:
         with self._lock:
             accounts, self._accounts = list(self._accounts.values()), {}
             config, self._config = self._config, None
-            bundle, self._bundle = self._bundle, None
         protocols = {id(a.protocol): a.protocol for a in accounts}
         for protocol in protocols.values():
             with contextlib.suppress(Exception):
@@ -282,6 +301,3 @@ class AccountPool:
             EndpointTlsAdapter.unregister(self.options.url)
             with contextlib.suppress(KeyError):
                 del Protocol[config]  # its cache would otherwise keep every closed pool's protocol
-        if bundle is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(bundle)

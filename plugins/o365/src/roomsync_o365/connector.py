@@ -11,7 +11,6 @@ call into the core's errors, each naming the environment, the mailbox and what t
 from __future__ import annotations
 
 import contextlib
-import os
 import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -60,7 +59,6 @@ class O365Connector(Connector):
         super().__init__(environment, options)
         self._lock = threading.Lock()
         self._session: requests.Session | None = None
-        self._bundle: str | None = None
         self._tokens: TokenRegistry | None = None
         self._client: GraphClient | None = None
         self._written = WrittenEntries()
@@ -194,7 +192,6 @@ class O365Connector(Connector):
         with self._lock:
             watcher, self.watcher = self.watcher, None
             session, self._session = self._session, None
-            bundle, self._bundle = self._bundle, None
             self._tokens = None
             self._client = None
         if watcher is not None:
@@ -202,9 +199,6 @@ class O365Connector(Connector):
                 watcher.stop()
         if session is not None:
             session.close()
-        if bundle is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(bundle)
 
     def __repr__(self) -> str:
         return f"O365Connector(environment={self.environment!r}, tenant_id={self.options.tenant_id!r})"
@@ -215,7 +209,7 @@ class O365Connector(Connector):
         with self._lock:
             if self._client is None or self._tokens is None:
                 options = self.options
-                self._session, self._bundle = new_session(options.verify_tls, options.ca_file)
+                self._session = new_session(options.verify_tls, options.ca_file)
                 self._tokens = TokenRegistry(options, self._session, options.timeouts)
                 self._client = GraphClient(
                     options.graph_url,

@@ -1,10 +1,15 @@
-"""The HTTP session of the o365 connector: one connection pool, TLS as configured, time-outs told apart."""
+"""The HTTP session of the o365 connector: one connection pool, TLS as configured, time-outs told apart.
+
+A configured CA is read into an in-memory SSL context besides the usual authorities, so no file
+is written that a killed process could leave behind.
+"""
 
 from __future__ import annotations
 
 import os
-import tempfile
+import ssl
 from pathlib import Path
+from typing import Any
 
 import certifi
 import requests
@@ -14,34 +19,54 @@ import urllib3.exceptions
 POOL_SIZE = 8
 
 
-def trust_bundle(ca_file: Path) -> str:
-    """A PEM with the usual authorities and the configured CA: that CA besides the usual ones.
+def trust_context(ca_file: Path) -> ssl.SSLContext:
+    """An SSL context trusting the usual authorities and the configured CA besides them.
 
     The usual ones are those requests would use: ``REQUESTS_CA_BUNDLE`` when set, else certifi's.
     """
     usual = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or certifi.where()
-    handle, name = tempfile.mkstemp(prefix="roomsync-o365-ca-", suffix=".pem")
-    with os.fdopen(handle, "wb") as out:
-        out.write(Path(usual).read_bytes())
-        out.write(b"\n")
-        out.write(ca_file.read_bytes())
-    return name
+    context = ssl.create_default_context(cafile=usual)
+    context.load_verify_locations(cafile=str(ca_file))
+    return context
 
 
-def new_session(verify_tls: bool, ca_file: Path | None) -> tuple[requests.Session, str | None]:
-    """The connector's session (connection pool) and the temporary CA bundle it uses, if any."""
+class TrustingAdapter(requests.adapters.HTTPAdapter):
+    """An adapter verifying certificates with its own SSL context (when verification is on)."""
+
+    def __init__(self, context: ssl.SSLContext, **kwargs: Any) -> None:
+        self.context = context
+        super().__init__(**kwargs)
+
+    def build_connection_pool_key_attributes(
+        self, request: Any, verify: Any, cert: Any = None
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        host, pool = super().build_connection_pool_key_attributes(request, verify, cert)
+        if verify is not False:
+            pool["ssl_context"] = self.context
+            pool.pop("ca_certs", None)
+            pool.pop("ca_cert_dir", None)
+        return host, pool
+
+    def cert_verify(self, conn: Any, url: str, verify: Any, cert: Any) -> None:
+        super().cert_verify(conn, url, verify, cert)
+        if verify is not False:
+            conn.ca_certs = conn.ca_cert_dir = None  # the context holds them already
+
+
+def new_session(verify_tls: bool, ca_file: Path | None) -> requests.Session:
+    """The connector's session (connection pool), verifying as configured."""
     session = requests.Session()
-    adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=POOL_SIZE, max_retries=0)
+    pool: dict[str, Any] = {"pool_connections": 4, "pool_maxsize": POOL_SIZE, "max_retries": 0}
+    adapter = (
+        TrustingAdapter(trust_context(ca_file), **pool)
+        if verify_tls and ca_file is not None
+        else requests.adapters.HTTPAdapter(**pool)
+    )
     session.mount("https://", adapter)
     session.mount("http://", adapter)
-    bundle = None
-    if not verify_tls:
-        session.verify = False
-    elif ca_file is not None:
-        bundle = trust_bundle(ca_file)
-        session.verify = bundle
+    session.verify = verify_tls
     session.headers["User-Agent"] = "roomsync-o365"
-    return session, bundle
+    return session
 
 
 def timed_out(exc: requests.RequestException) -> bool:
