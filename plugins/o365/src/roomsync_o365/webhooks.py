@@ -13,14 +13,25 @@ Graph posts to the notification URL of a subscription:
 The receiver only checks and hands over; the :class:`Subscriptions` handler does the rest on its
 own thread, since Graph wants an answer within three seconds. Graph reaches it over https only:
 run it behind a reverse proxy that terminates TLS (``webhook_bind`` is the proxy's upstream).
+
+Whoever can reach the port can send anything, so the receiver bounds what a post may cost: a body
+needs a ``Content-Length`` of at most :data:`MAX_BODY` bytes (else 400 or 413) and JSON nested at
+most :data:`MAX_DEPTH` deep (else 400, before it is parsed); each connection has
+:data:`CONNECTION_SECONDS` in all to deliver its request, however slowly it trickles, and is then
+closed; at most :data:`MAX_CONNECTIONS` are served at once, any more are closed at once. Slow or
+idle connections thus hold a thread for a bounded time and never keep a real notification waiting.
 """
 
 from __future__ import annotations
 
 import hmac
+import io
 import json
 import logging
+import re
+import socket
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Protocol
 from urllib.parse import parse_qs, urlsplit
@@ -32,6 +43,15 @@ LIFECYCLE_SUFFIX = "/lifecycle"
 MAX_BODY = 1_000_000
 """Graph sends at most a few hundred notifications per post; anything larger is not Graph."""
 MAX_TOKEN = 4096
+MAX_DEPTH = 16
+"""Graph's notifications nest four or five levels; deeper JSON is not Graph (and would exhaust
+the parser's recursion)."""
+CONNECTION_SECONDS = 10.0
+"""How long one connection may take to deliver its request, from accept to the end of its body."""
+MAX_CONNECTIONS = 1024
+"""Connections served at once (each holds a thread for at most ``CONNECTION_SECONDS``)."""
+_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
+_BRACKET = re.compile(rb"[\[\]{}]")
 
 
 class Subscriptions(Protocol):
@@ -50,16 +70,69 @@ class Subscriptions(Protocol):
         ...
 
 
-class NotificationReceiver:
-    """Listens on ``bind`` until :meth:`stop`; one thread per request."""
+class _Server(ThreadingHTTPServer):
+    """One thread per connection, at most ``limit`` at once; any more are closed unanswered."""
 
-    def __init__(self, bind: tuple[str, int], subscriptions: Subscriptions) -> None:
+    daemon_threads = True
+    request_queue_size = 128  # a burst of connections waits in the kernel instead of being dropped
+
+    def __init__(self, bind: tuple[str, int], handler: type[BaseHTTPRequestHandler], limit: int) -> None:
+        super().__init__(bind, handler)
+        self._slots = threading.BoundedSemaphore(limit)
+        self.turned_away = 0
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self._slots.acquire(blocking=False):
+            self.turned_away += 1
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
+
+
+class _DeadlineReader(io.RawIOBase):
+    """Reads a socket until a deadline for the whole connection, however slowly bytes arrive."""
+
+    def __init__(self, sock: socket.socket, deadline: float) -> None:
+        self.sock = sock
+        self.deadline = deadline
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        remaining = self.deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError("the connection's time to deliver its request is over")
+        self.sock.settimeout(remaining)
+        return self.sock.recv_into(buffer)
+
+
+class NotificationReceiver:
+    """Listens on ``bind`` until :meth:`stop`; one thread per connection, each for a bounded time."""
+
+    def __init__(
+        self,
+        bind: tuple[str, int],
+        subscriptions: Subscriptions,
+        connection_seconds: float = CONNECTION_SECONDS,
+        max_connections: int = MAX_CONNECTIONS,
+    ) -> None:
         self.subscriptions = subscriptions
         self.rejected = 0
         """Notifications refused (forged, stale or malformed), for the status view and tests."""
+        self.connection_seconds = connection_seconds
         handler = type("Handler", (_Handler,), {"receiver": self})
-        self._server = ThreadingHTTPServer(bind, handler)
-        self._server.daemon_threads = True
+        self._server = _Server(bind, handler, max_connections)
         self._thread: threading.Thread | None = None
 
     @property
@@ -86,14 +159,14 @@ class NotificationReceiver:
 
     # --- the checks -------------------------------------------------------------------------
 
-    def handle(self, kind: str, body: bytes, client: str) -> int:
-        """The status to answer for a notification post of ``kind`` (``notify`` or ``lifecycle``)."""
+    def handle(self, kind: str, body: bytes, client: str) -> tuple[int, str]:
+        """The status and reason to answer a notification post of ``kind`` (``notify`` or ``lifecycle``)."""
         try:
             items = _items(body)
         except ValueError as exc:
             self.rejected += 1
             log.warning("refused a malformed Graph %s post from %s: %s", kind, client, exc)
-            return 400
+            return 400, f"malformed notification: {exc}"
         genuine: list[dict[str, Any]] = []
         forged = 0
         for item in items:
@@ -125,10 +198,21 @@ class NotificationReceiver:
                     self.subscriptions.lifecycle(item["subscriptionId"], event)
         elif genuine:
             self.subscriptions.changed(list(dict.fromkeys(item["subscriptionId"] for item in genuine)))
-        return 403 if forged else 202
+        return (403, "refused") if forged else (202, "")
+
+
+def _depth(body: bytes) -> int:
+    """How deep arrays and objects nest in a JSON text (brackets inside strings do not count)."""
+    deepest = depth = 0
+    for bracket in _BRACKET.findall(_STRING.sub(b'""', body)):
+        depth += 1 if bracket in b"[{" else -1
+        deepest = max(deepest, depth)
+    return deepest
 
 
 def _items(body: bytes) -> list[dict[str, Any]]:
+    if _depth(body) > MAX_DEPTH:
+        raise ValueError(f"JSON nested deeper than {MAX_DEPTH} levels")
     try:
         data = json.loads(body.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -146,11 +230,18 @@ class _Handler(BaseHTTPRequestHandler):
     server_version = "roomsync-o365"
     sys_version = ""
 
+    def setup(self) -> None:
+        super().setup()
+        self.rfile.close()  # read through the deadline instead
+        deadline = time.monotonic() + self.receiver.connection_seconds
+        self.rfile = io.BufferedReader(_DeadlineReader(self.connection, deadline))
+
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("webhook %s: " + format, self.client_address[0], *args)
 
     def _answer(self, status: int, text: str = "") -> None:
         body = text.encode("utf-8")
+        self.connection.settimeout(self.receiver.connection_seconds)  # a client that does not read
         self.send_response(status)
         self.send_header("Content-Type", "text/plain; charset=utf-8")
         self.send_header("Content-Length", str(len(body)))
@@ -177,19 +268,29 @@ class _Handler(BaseHTTPRequestHandler):
                 return
             self._answer(200, token[0])
             return
+        given = self.headers.get("Content-Length")
         try:
-            length = int(self.headers.get("Content-Length", ""))
+            length = int(given or "")
         except ValueError:
             length = -1
         if length < 0 or length > MAX_BODY:
             self.receiver.rejected += 1
             log.warning(
-                "refused a Graph %s post from %s: Content-Length %s", kind, self.client_address[0], length
+                "refused a Graph %s post from %s: Content-Length %s", kind, self.client_address[0], given
             )
-            self._answer(400 if length < 0 else 413, "bad length")
+            self.close_connection = True  # the body, if any, is not read
+            self._answer(
+                400 if length < 0 else 413,
+                f"a Content-Length of at most {MAX_BODY} bytes is required"
+                if length < 0
+                else f"the body is larger than {MAX_BODY} bytes",
+            )
             return
-        status = self.receiver.handle(kind, self.rfile.read(length), self.client_address[0])
-        self._answer(status, "" if status == 202 else "refused")
+        body = self.rfile.read(length)
+        if len(body) < length:
+            return  # the client left before its body was complete
+        status, reason = self.receiver.handle(kind, body, self.client_address[0])
+        self._answer(status, reason)
 
     def do_GET(self) -> None:
         self._answer(405, "POST only")
