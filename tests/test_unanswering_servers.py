@@ -7,6 +7,7 @@ hung server fails within the configured time-outs and the person on the simulato
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from exchangelib.errors import ErrorTimeoutExpired
 from rooms_side import RoomsSide
 from unanswering import Stall, unanswering_server
 
@@ -27,7 +29,10 @@ from roomsync.errors import TransientConnectorError
 from roomsync.model import Person
 from roomsync.plugins import connector_class
 from roomsync.storage import Database
+from roomsync_ews_common.account import AccountPool
 from roomsync_ews_common.connector import EwsConnector
+from roomsync_ews_common.notifications import _Stream
+from roomsync_ews_common.options import EwsOptions
 from roomsync_ews_common.testing import SIM_PASSWORD_ENV
 from roomsync_ews_common.testing import simulator_options as ews_options
 from roomsync_o365.testing import SECRET_ENV
@@ -41,8 +46,6 @@ CONNECT, READ = 1.0, 1.5
 TIMEOUTS = {"connect_timeout_seconds": CONNECT, "read_timeout_seconds": READ}
 BOUND = CONNECT + READ + 1.0
 """The longest a hung server may hold up a cycle here: one request's time-outs, and some slack."""
-
-STALLS: list[Stall] = ["silent", "headers"]
 
 
 @dataclass
@@ -100,7 +103,7 @@ def ews_sim() -> Iterator[Any]:
         yield sim
 
 
-@pytest.mark.parametrize("stall", STALLS)
+@pytest.mark.parametrize("stall", ["unaccepted", "headers"])
 def test_ews_person_on_a_hung_server_fails_in_time_and_the_other_is_synchronised(
     ews_sim: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, stall: Stall
 ) -> None:
@@ -141,6 +144,37 @@ def test_ews_request_without_answer_is_not_repeated_after_a_back_off(
             host.close()
 
 
+def test_ews_notification_stream_to_a_dead_server_fails_within_the_connect_time_out(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """exchangelib gives a stream one time-out, its whole lifetime (here 31 minutes)."""
+    monkeypatch.setenv(SIM_PASSWORD_ENV, "svc-password")
+    with unanswering_server("unaccepted") as port:
+        options = EwsOptions.model_validate(
+            ews_options(f"http://127.0.0.1:{port}/EWS/Exchange.asmx", **TIMEOUTS)
+        )
+        pool = AccountPool(options, "Exchange2013", own_connections="notifications")
+        outcome: list[BaseException] = []
+
+        def stream() -> None:
+            service = _Stream(account=pool.account(ALICE), opened=lambda response: None)
+            try:
+                list(service.call(subscription_ids=["subscription"], connection_timeout=30))
+            except Exception as exc:
+                outcome.append(exc)
+
+        try:
+            began = time.monotonic()
+            thread = threading.Thread(target=stream, daemon=True)
+            thread.start()
+            thread.join(timeout=BOUND + 2)
+            assert not thread.is_alive(), "the stream is still connecting"
+            assert time.monotonic() - began < BOUND
+            assert outcome and isinstance(outcome[0], ErrorTimeoutExpired)
+        finally:
+            pool.close()
+
+
 # --- Microsoft Graph ----------------------------------------------------------------------------
 
 
@@ -151,14 +185,21 @@ def graph_sim(tmp_path: Path) -> Iterator[tuple[Any, CertificatePaths]]:
         yield sim, CertificatePaths(tls / "ca.pem", tls / "server.pem", tls / "server-key.pem")
 
 
-@pytest.mark.parametrize("stall", STALLS)
-@pytest.mark.parametrize("hung_part", ["graph_url", "login_url"])
+@pytest.mark.parametrize(
+    ("hung_part", "stall"),
+    [
+        ("graph_url", "silent"),
+        ("graph_url", "headers"),
+        ("login_url", "unaccepted"),
+        ("login_url", "headers"),
+    ],
+)
 def test_graph_person_on_a_hung_server_fails_in_time_and_the_other_is_synchronised(
     graph_sim: tuple[Any, CertificatePaths],
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
-    stall: Stall,
     hung_part: str,
+    stall: Stall,
 ) -> None:
     sim, certificates = graph_sim
     monkeypatch.setenv(SECRET_ENV, sim.client_secret)

@@ -1,8 +1,10 @@
-"""Servers that take a connection and then let the client wait: what a hung Exchange looks like.
+"""Servers that let the client wait: what a hung Exchange looks like.
 
-``silent`` accepts and never sends a byte (over TLS: never completes the handshake); ``headers``
-reads the request, answers a status line and headers announcing a body, and then sends nothing
-more. Both listen on 127.0.0.1 and hold every connection until the block ends.
+``unaccepted`` never completes a TCP connection (its listen queue is full, so the kernel drops the
+client's SYN, as a firewall that drops packets does); ``silent`` accepts and never sends a byte
+(over TLS: never completes the handshake); ``headers`` reads the request, answers a status line
+and headers announcing a body, and then sends nothing more. All listen on 127.0.0.1 and hold
+every connection until the block ends.
 """
 
 from __future__ import annotations
@@ -14,13 +16,19 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from typing import Literal
 
-Stall = Literal["silent", "headers"]
+Stall = Literal["unaccepted", "silent", "headers"]
 HEADERS = b"HTTP/1.1 200 OK\r\nContent-Type: text/xml; charset=utf-8\r\nContent-Length: 100000\r\n\r\n<?xml"
 
 
 @contextmanager
 def unanswering_server(stall: Stall, tls: ssl.SSLContext | None = None) -> Iterator[int]:
     """The port of a server on 127.0.0.1 that stalls every connection as ``stall`` says."""
+    if stall == "unaccepted":
+        with socket.create_server(("127.0.0.1", 0), backlog=0) as listener:
+            port = int(listener.getsockname()[1])
+            with socket.create_connection(("127.0.0.1", port)):  # fills the queue of one
+                yield port
+        return
     listener = socket.create_server(("127.0.0.1", 0), backlog=64)
     listener.settimeout(0.05)
     stop = threading.Event()

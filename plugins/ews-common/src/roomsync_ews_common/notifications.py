@@ -407,6 +407,11 @@ class _Stream(GetStreamingEvents):
         self._on_open = opened
 
     def _get_response(self, payload: Any, api_version: str) -> Any:
+        # exchangelib gives the stream one time-out, its lifetime, which would let a connection
+        # attempt to a dead server hang for half an hour: connect as quickly as any request.
+        connect, lifetime = self.protocol.TIMEOUT, getattr(self, "timeout", None)
+        if isinstance(connect, tuple) and isinstance(lifetime, (int, float)):
+            self.timeout = (connect[0], lifetime)
         response = super()._get_response(payload=payload, api_version=api_version)
         self._on_open(response)
         return response
