@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
@@ -18,8 +18,8 @@ from typing import Any, ClassVar, TypeVar
 import pluggy
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
-from roomsync import hookspecs
-from roomsync.errors import ConfigError, ConnectorError, RoomsyncError
+from roomsync import contract, hookspecs
+from roomsync.errors import ConfigError, ConnectorError, PluginContractError, RoomsyncError
 from roomsync.model import (
     CalendarEntry,
     Capabilities,
@@ -162,32 +162,56 @@ def chunked(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
         yield items[offset : offset + size]
 
 
+class HostPluginManager(pluggy.PluginManager):
+    """The plugin manager of one environment: its connector answers, extensions may only wrap.
+
+    Every plugin registered besides the connector, also later through ``pm.register``, is held
+    to the hook page's rules and refused (:class:`~roomsync.errors.PluginContractError`) if it
+    breaks one, so no extension's answer ever stands in for the connector's.
+    """
+
+    def __init__(self, environment: str, connector: Connector) -> None:
+        super().__init__(hookspecs.PROJECT)
+        self.add_hookspecs(hookspecs)
+        self.environment = environment
+        self.connector = connector
+        self.register(connector, name=f"connector:{environment}")
+
+    def register(self, plugin: object, name: str | None = None) -> str | None:
+        registered = super().register(plugin, name)
+        try:
+            contract.check(self, plugin, connector=plugin is self.connector)
+        except PluginContractError as exc:
+            self.unregister(plugin)
+            raise PluginContractError(f"environment {self.environment!r}: {exc}") from None
+        return registered
+
+
 class ConnectorHost:
     """One environment's connector behind its own plugin manager.
 
-    Extension plugins registered here as well can wrap the connector hooks. Batches are cut to the
-    connector's ``max_batch`` so connectors never see more than they declared. With ``stamps`` the
-    host speaks reservation ids to its caller and this installation's stamps to the connector;
-    without (the test kit), stamps pass unchanged.
+    Extension plugins registered here as well can wrap the connector hooks where the hook page
+    allows it. Batches are cut to the connector's ``max_batch`` so connectors never see more than
+    they declared. With ``stamps`` the host speaks reservation ids to its caller and this
+    installation's stamps to the connector; without (the test kit), stamps pass unchanged.
     """
 
     def __init__(
         self,
         environment: str,
         connector: Connector,
-        extensions: Sequence[object] = (),
+        extensions: Iterable[tuple[str, object]] = (),
         stamps: StampCodec | None = None,
     ) -> None:
+        """``extensions`` are (name, plugin) pairs, as ``PluginManager.list_name_plugin()`` lists them."""
         self.environment = environment
         self.connector = connector
         self.stamps = stamps
-        self.pm = pluggy.PluginManager(hookspecs.PROJECT)
-        self.pm.add_hookspecs(hookspecs)
-        self.pm.register(connector, name=f"connector:{environment}")
-        for extension in extensions:
-            if self.pm.is_registered(extension):
+        self.pm = HostPluginManager(environment, connector)
+        for name, extension in extensions:
+            if extension is None or self.pm.is_registered(extension):  # None: a blocked name
                 continue
-            self.pm.register(extension)
+            self.pm.register(extension, name=name)
         self._capabilities: Capabilities | None = None
 
     @property

@@ -30,6 +30,10 @@ class PluginNotInstalled(RoomsyncError):
         )
 
 
+class PluginContractError(RoomsyncError):
+    """A plugin implements a hook in a way the hook page (``roomsync.hookspecs``) does not allow."""
+
+
 class UnknownEnvironment(RoomsyncError):
     def __init__(self, name: str, known: list[str]) -> None:
         self.name = name

@@ -2,15 +2,23 @@
 
 Two kinds of hooks live here.
 
-*Connector hooks* (``firstresult``) are what a connector promises: one connector object, chosen
-by name from the ``roomsync.connectors`` entry points for an environment in the configuration,
-implements them as methods marked with :data:`hookimpl`. Every environment gets its own plugin
-manager holding its connector, so a call goes to exactly one connector; extension plugins in the
-same manager may wrap those calls (``wrapper=True``) to measure, log or retry them.
+*Connector hooks* (``firstresult``, listed in :data:`CONNECTOR_HOOKS`) are what a connector
+promises: one connector object, chosen by name from the ``roomsync.connectors`` entry points for
+an environment in the configuration, implements them as methods marked with :data:`hookimpl`.
+Every environment gets its own plugin manager holding its connector, so a call goes to exactly one
+connector and its answer is the connector's. Extension plugins in the same manager may wrap those
+calls (``@hookimpl(wrapper=True)``, or pluggy's older ``hookwrapper=True``) to measure, log or
+retry them, except :func:`roomsync_capabilities`, which is the connector's declaration and cannot
+be wrapped. An extension that answers a connector hook itself (a plain ``@hookimpl``) or wraps
+``roomsync_capabilities`` is refused when the environment's connector is opened, with an error
+naming the plugin and the hook.
 
 *Extension hooks* are called on every plugin that implements them. Extension plugins are modules
 or objects registered under the ``roomsync.plugins`` entry-point group; the SMTP notifier that
-ships with the core is one of them.
+ships with the core is one of them. Entry-point plugins are registered in the order of their
+entry-point names; plugins registered in code (``pm.register``) come after them, in the order of
+their registration. That order matters only for the chained hooks, :func:`roomsync_map_export`
+and :func:`roomsync_map_import`.
 
 Mailboxes are e-mail addresses in lower case. Every batched hook answers one result per input, in
 the input's order; a failure of one item is a failed :class:`~roomsync.model.WriteResult`, not an
@@ -51,13 +59,40 @@ PROJECT = "roomsync"
 hookspec = pluggy.HookspecMarker(PROJECT)
 hookimpl = pluggy.HookimplMarker(PROJECT)
 
+CONNECTOR_HOOKS = frozenset(
+    {
+        "roomsync_capabilities",
+        "roomsync_check",
+        "roomsync_create_entries",
+        "roomsync_update_entries",
+        "roomsync_delete_entries",
+        "roomsync_changes",
+        "roomsync_list_entries",
+        "roomsync_find_by_stamp",
+        "roomsync_free_busy",
+        "roomsync_watch",
+        "roomsync_close",
+    }
+)
+"""Answered by the environment's connector alone; extensions may only wrap them."""
+
+CHAINED_HOOKS = frozenset({"roomsync_map_export", "roomsync_map_import"})
+"""Each implementation receives the previous one's result (see :func:`roomsync_map_export`)."""
+
+UNWRAPPABLE_HOOKS = frozenset({"roomsync_capabilities"}) | CHAINED_HOOKS
+"""Hooks no plugin may implement with ``wrapper=True`` or ``hookwrapper=True``."""
+
 
 # --- connector hooks -----------------------------------------------------------------------
 
 
 @hookspec(firstresult=True)
 def roomsync_capabilities() -> Capabilities:
-    """What this connector supports: recurrence, push, batch sizes, free/busy limits."""
+    """What this connector supports: recurrence, push, batch sizes, free/busy limits.
+
+    Asked once per environment; the host cuts batches to ``max_batch`` and
+    ``max_freebusy_mailboxes``. No extension may answer or wrap it.
+    """
 
 
 @hookspec(firstresult=True)
@@ -146,13 +181,26 @@ def roomsync_close() -> None:
 def roomsync_map_export(reservation: Reservation, draft: EntryDraft) -> EntryDraft | None:
     """Adjust an entry before it is written to Exchange; return a replacement or ``None``.
 
-    Called for creates and updates; replacements chain in registration order.
+    Called for creates and updates. Replacements chain: ``draft`` is what the previous
+    implementation returned (the engine's draft for the first), ``None`` passes it on unchanged,
+    and the last result is written; ``reservation`` is always the ROOMS reservation as stored.
+    The chain runs ``tryfirst`` implementations first, then the others, then ``trylast`` ones,
+    each group in registration order (see the top of this page): the plugin registered first
+    adjusts first. This is not pluggy's usual last-registered-first order, because the engine runs
+    the chain itself; wrappers (``wrapper=True``, ``hookwrapper=True``) are refused.
     """
 
 
 @hookspec
 def roomsync_map_import(entry: CalendarEntry) -> CalendarEntry | None:
-    """Adjust an entry read from Exchange before the engine compares it; chains like export."""
+    """Adjust an entry read from Exchange before the engine compares it; a replacement or ``None``.
+
+    Chains like :func:`roomsync_map_export`, in exactly the reverse order: ``trylast``
+    implementations first, then the others, then ``tryfirst`` ones, each group last-registered
+    first. Mappings thus nest: each plugin's import sees the entry as its own export left it, so
+    two plugins that each prefix the title on export (the first registered ``A:``, the second
+    ``B:``, giving ``B:A:T``) and strip their prefix on import give back ``T``.
+    """
 
 
 @hookspec

@@ -77,8 +77,24 @@ def extension_manager() -> pluggy.PluginManager:
 def _extension_manager() -> pluggy.PluginManager:
     pm = pluggy.PluginManager(hookspecs.PROJECT)
     pm.add_hookspecs(hookspecs)
-    pm.load_setuptools_entrypoints(EXTENSIONS)
+    load_extensions(pm)
     return pm
+
+
+def load_extensions(pm: pluggy.PluginManager) -> None:
+    """Register the installed extension plugins in the order of their entry-point names.
+
+    pluggy's own loader follows the order of distributions on ``sys.path``; the chained hooks
+    need an order an administrator can read off ``roomsync plugins``. A name taken already (by
+    an earlier distribution or by code) is skipped, as pluggy does, and so is a plugin registered
+    already under another name.
+    """
+    for ep in sorted(entry_points(group=EXTENSIONS), key=lambda ep: ep.name):
+        if pm.get_plugin(ep.name) is not None or pm.is_blocked(ep.name):
+            continue
+        plugin = ep.load()
+        if not pm.is_registered(plugin):
+            pm.register(plugin, name=ep.name)
 
 
 def open_connector(
@@ -90,5 +106,4 @@ def open_connector(
     """Load, configure and host the connector of one environment."""
     cls = connector_class(config.plugin, environment)
     connector = cls.from_config(environment, config.options, source)
-    extensions = list((pm or extension_manager()).get_plugins())
-    return ConnectorHost(environment, connector, extensions)
+    return ConnectorHost(environment, connector, (pm or extension_manager()).list_name_plugin())

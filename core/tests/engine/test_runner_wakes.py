@@ -15,7 +15,8 @@ from contextlib import contextmanager
 from typing import Any
 
 from roomsync import hookspecs
-from roomsync.connector import ConnectorHost, Wake
+from roomsync.connector import Connector, ConnectorHost, NoOptions, Wake
+from roomsync.connectors.reference import ReferenceConnector
 from roomsync.engine.report import CycleReport
 from roomsync.engine.runner import WAKE_DEBOUNCE_SECONDS
 from roomsync.errors import ConnectorError
@@ -111,14 +112,19 @@ def test_a_change_in_outlook_wakes_only_its_persons_cycle_at_once(database: Data
         assert set(run.persons_since(since)) == {ALICE}, run.persons_since(since)
 
 
-def test_without_watching_every_interval_still_syncs_everyone(database: Database) -> None:
-    class CannotWatch:
-        @hookspecs.hookimpl
-        def roomsync_watch(self, mailboxes: list[str], wake: Wake) -> bool:
-            return False
+class CannotWatch(ReferenceConnector):
+    """The reference connector, except that its server offers no notifications."""
 
+    @hookspecs.hookimpl
+    def roomsync_watch(self, mailboxes: list[str], wake: Wake) -> bool:
+        return False
+
+
+def test_without_watching_every_interval_still_syncs_everyone(database: Database) -> None:
     world = make_world(database, interval_seconds=0.2)
-    world.runner.host("ref").pm.register(CannotWatch())
+    # Only an environment's connector answers its hooks, so the connector itself is swapped.
+    options = world.settings.environments["ref"].options
+    world.runner._hosts["ref"] = ConnectorHost("ref", CannotWatch.from_config("ref", options))
     try:
         with running(world) as run:
             assert run.wait_for(lambda: ("ref", False, 3) in run.announced)
@@ -220,13 +226,13 @@ def test_two_cycles_of_one_person_never_overlap(world: World) -> None:
     assert all(later[0] >= earlier[1] for earlier, later in itertools.pairwise(spans))
 
 
-class Breaks:
+class Breaks(ReferenceConnector):
     @hookspecs.hookimpl
     def roomsync_watch(self, mailboxes: list[str], wake: Wake) -> bool:
         raise RuntimeError("the watcher thread could not start")
 
 
-class Silent:
+class Silent(Connector):
     """A connector without the hook: only what a minimal connector implements."""
 
     @hookspecs.hookimpl
@@ -235,15 +241,10 @@ class Silent:
 
 
 def test_host_watch_without_the_hook_or_with_a_failure() -> None:
-    from roomsync.connectors.reference import ReferenceConnector
-
-    host = ConnectorHost("plain", ReferenceConnector("plain", None))
-    host.pm.unregister(host.connector)
-    host.pm.register(Silent())
+    host = ConnectorHost("plain", Silent("plain", NoOptions()))
     assert host.watch([ALICE], WakeRecorder()) is False
 
-    failing = ConnectorHost("failing", ReferenceConnector("failing", None))
-    failing.pm.register(Breaks())
+    failing = ConnectorHost("failing", Breaks("failing", None))
     try:
         failing.watch([ALICE], WakeRecorder())
     except ConnectorError as exc:

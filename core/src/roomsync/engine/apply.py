@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 import pluggy
 
 from roomsync.connector import ConnectorHost
+from roomsync.contract import chained
 from roomsync.engine.collect import map_imported
 from roomsync.engine.intent import intent
 from roomsync.engine.merge import Snapshot, snapshot, with_foreign_resources
@@ -53,10 +54,8 @@ def draft_for(pm: pluggy.PluginManager, reservation: Reservation) -> EntryDraft:
         setup_minutes=reservation.setup_minutes,
         followup_minutes=reservation.followup_minutes,
     )
-    for answer in pm.hook.roomsync_map_export(reservation=reservation, draft=draft):
-        if answer is not None:
-            draft = answer
-    return draft
+    mapped: EntryDraft = chained(pm, "roomsync_map_export", "draft", draft, reservation=reservation)
+    return mapped
 
 
 def read_back(pm: pluggy.PluginManager, mailbox: str, stamp: str, fields: EventFields) -> Snapshot:

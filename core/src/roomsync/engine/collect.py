@@ -10,6 +10,7 @@ import pluggy
 
 from roomsync.config import SyncConfig
 from roomsync.connector import ConnectorHost
+from roomsync.contract import chained
 from roomsync.engine.plan import MailboxView
 from roomsync.errors import MassDeletionRefused
 from roomsync.model import CalendarEntry, Person
@@ -88,13 +89,8 @@ def require_relocated(
 
 
 def map_imported(pm: pluggy.PluginManager, entries: list[CalendarEntry]) -> list[CalendarEntry]:
-    mapped = []
-    for entry in entries:
-        for answer in pm.hook.roomsync_map_import(entry=entry):
-            if answer is not None:
-                entry = answer
-        mapped.append(entry)
-    return mapped
+    """Entries as the ``roomsync_map_import`` chain leaves them."""
+    return [chained(pm, "roomsync_map_import", "entry", entry) for entry in entries]
 
 
 def build_view(
