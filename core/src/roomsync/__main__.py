@@ -1,6 +1,6 @@
 """``python -m roomsync``: the same command line as the ``roomsync`` script."""
 
-from roomsync.cli.main import main
+from roomsync.cli.console import main
 
 if __name__ == "__main__":
     main()

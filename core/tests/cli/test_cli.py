@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import sqlite3
 import subprocess
 import sys
-import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -386,8 +388,8 @@ def _console(home: Path, *args: str, **kwargs: object) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [
             sys.executable,
-            "-c",
-            "from roomsync.cli.main import main; main()",
+            "-m",
+            "roomsync",  # as the console script starts
             "--config",
             str(home / "roomsync.toml"),
             *args,
@@ -399,16 +401,67 @@ def _console(home: Path, *args: str, **kwargs: object) -> subprocess.Popen[str]:
     )
 
 
-def test_daemon_stops_cleanly_on_sigterm(home: Path) -> None:
+@contextmanager
+def _blocked(*signals: signal.Signals) -> Iterator[None]:
+    """Signals blocked in this thread, and so in a process started meanwhile until it unblocks them."""
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, signals)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+def _outcome(process: subprocess.Popen[str]) -> tuple[int, str]:
+    try:
+        _, err = process.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        _, err = process.communicate()
+        raise AssertionError(f"the process did not stop: {err}") from None
+    return process.returncode, err
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_daemon_stops_cleanly_on_a_signal_sent_before_it_could_handle_one(
+    home: Path, signum: signal.Signals
+) -> None:
+    """The signal is pending from before the interpreter started: no moment is too early."""
+    seed(home)
+    with _blocked(signum):
+        process = _console(home, "run", "--interval", "0.2")
+    process.send_signal(signum)
+    returncode, err = _outcome(process)
+    assert returncode == 0, err
+    assert f"stopping after the current person ({signum.name})" in err
+    assert "stopped after 0 cycles" in err
+
+
+def test_daemon_stops_cleanly_on_sigterm_while_running(home: Path) -> None:
     seed(home)
     process = _console(home, "run", "--interval", "0.2")
-    time.sleep(2.5)
+    assert process.stderr is not None
+    announcement = "lab: watching 2 mailboxes for changes (and a full cycle every 0.2 s)\n"
+    lines = []
+    for line in process.stderr:  # up to the announcement, printed as the first cycle begins
+        lines.append(line)
+        if line == announcement:
+            break
+    assert lines and lines[-1] == announcement, lines
     process.send_signal(signal.SIGTERM)
-    _, err = process.communicate(timeout=30)
-    assert process.returncode == 0, err
+    returncode, err = _outcome(process)
+    assert returncode == 0, err
     assert "stopping after the current person (SIGTERM)" in err
-    assert "stopped after" in err
-    assert "lab: watching 2 mailboxes for changes (and a full cycle every 0.2 s)" in err
+    assert re.search(r"^stopped after \d+ cycles$", err, re.MULTILINE), err
+
+
+def test_other_commands_keep_the_usual_meaning_of_sigterm(home: Path) -> None:
+    """Only the daemon stops on request; a command that received SIGTERM while starting ends."""
+    seed(home)
+    with _blocked(signal.SIGTERM):
+        process = _console(home, "status")
+    process.send_signal(signal.SIGTERM)
+    returncode, err = _outcome(process)
+    assert returncode == -signal.SIGTERM, err
 
 
 def test_demo_runs_from_the_console_script(tmp_path: Path) -> None:

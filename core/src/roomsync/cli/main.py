@@ -10,6 +10,7 @@ import click
 
 from roomsync import __version__
 from roomsync.cli.context import AppContext
+from roomsync.cli.stopping import STOPS
 from roomsync.errors import RoomsyncError
 from roomsync.logs import configure as configure_logging
 
@@ -40,6 +41,8 @@ class RoomsyncGroup(click.Group):
 @click.pass_context
 def cli(ctx: click.Context, config: str, as_json: bool, verbose: int) -> None:
     """Keep ROOMS reservations and Exchange calendars in step."""
+    if ctx.invoked_subcommand != "run":
+        STOPS.release(redeliver=True)  # only the daemon stops on request; the rest as usual
     configure_logging(verbose)
     ctx.obj = AppContext(config_file=config, as_json=as_json)
     ctx.call_on_close(ctx.obj.close)

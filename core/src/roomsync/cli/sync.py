@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import signal
-import threading
 from datetime import UTC, datetime
-from types import FrameType
 
 import click
 from rich.progress import Progress
 from rich.table import Table
 
 from roomsync.cli.context import AppContext, pass_app
+from roomsync.cli.stopping import STOPS
 from roomsync.connector import NOT_TRIED
 from roomsync.engine.report import CycleReport
 from roomsync.errors import NotFound, RoomsyncError
@@ -59,16 +57,19 @@ def run(app: AppContext, interval: float | None) -> None:
     Persons whose calendars a connector reports changed get a cycle at once; everyone gets one
     every interval.
     """
+    STOPS.catch()  # nothing to do when the console script caught them at process start
+    try:
+        _run(app, interval)
+    finally:
+        STOPS.release(redeliver=False)
+
+
+def _run(app: AppContext, interval: float | None) -> None:
+    STOPS.listen(
+        lambda received: click.echo(f"stopping after the current person ({received.name})", err=True)
+    )
     if interval is not None:
         app.settings.sync.interval_seconds = interval
-    stop = threading.Event()
-
-    def request_stop(signum: int, frame: FrameType | None) -> None:
-        click.echo(f"stopping after the current person ({signal.Signals(signum).name})", err=True)
-        stop.set()
-
-    signal.signal(signal.SIGTERM, request_stop)
-    signal.signal(signal.SIGINT, request_stop)
 
     def progress(person: Person, report: CycleReport) -> None:
         if app.as_json:
@@ -89,7 +90,7 @@ def run(app: AppContext, interval: float | None) -> None:
         else:
             click.echo(f"{environment}: no change notifications; a full cycle every {every}", err=True)
 
-    cycles = app.runner.run(stop, progress, announce)
+    cycles = app.runner.run(STOPS.event, progress, announce)
     click.echo(f"stopped after {cycles} cycles", err=True)
 
 
