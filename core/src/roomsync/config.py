@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, m
 
 from roomsync.errors import ConfigError
 from roomsync.model import ConflictPolicy
+from roomsync.redaction import remember
 
 DEFAULT_CONFIG = "roomsync.toml"
 CONFIG_ENV = "ROOMSYNC_CONFIG"
@@ -35,17 +36,22 @@ class SecretRef(BaseModel):
         return self
 
     def reveal(self) -> SecretStr:
-        """Read the secret; the error names where it was looked for, never a value."""
+        """Read the secret; the error names where it was looked for, never a value.
+
+        The value is blanked from the logs from now on (:func:`roomsync.redaction.remember`).
+        """
         if self.env is not None:
             value = os.environ.get(self.env)
             if value is None:
                 raise ConfigError(f"environment variable {self.env} is not set")
-            return SecretStr(value)
-        assert self.file is not None
-        try:
-            return SecretStr(self.file.read_text(encoding="utf-8").splitlines()[0].strip())
-        except (OSError, IndexError) as exc:
-            raise ConfigError(f"cannot read secret file {self.file}: {type(exc).__name__}") from None
+        else:
+            assert self.file is not None
+            try:
+                value = self.file.read_text(encoding="utf-8").splitlines()[0].strip()
+            except (OSError, IndexError) as exc:
+                raise ConfigError(f"cannot read secret file {self.file}: {type(exc).__name__}") from None
+        remember(value)
+        return SecretStr(value)
 
     def __str__(self) -> str:
         return f"env:{self.env}" if self.env else f"file:{self.file}"
