@@ -1,14 +1,48 @@
-"""Errors that reach users: each says what is wrong and where, never a secret."""
+"""Errors that reach users: each says what is wrong and where, never a secret.
+
+Every error carries a :class:`Fault`, the kind of problem it is, so that whoever reports it can
+choose who hears of it without reading its text: faults of the installation (configuration,
+credentials, rights, TLS, the server) go to the administrators with the detail; the organizer
+only hears that their calendar or reservation is affected.
+"""
 
 from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Fault(StrEnum):
+    """What kind of problem an error is; each one is for the administrators to fix."""
+
+    CONFIGURATION = "configuration"  # a wrong value in roomsync.toml or an environment's options
+    CREDENTIALS = "credentials"  # the server refused the service account's or the app's sign-in
+    PERMISSION = "permission"  # the service account lacks a right on a mailbox
+    TLS = "tls"  # the server's certificate is not trusted, or the TLS handshake failed
+    SERVER = "server"  # unreachable, failing, busy or throttling beyond the retries
+    MAILBOX = "mailbox"  # the person's mailbox is not on the environment's server
+    PLUGIN = "plugin"  # the environment's plugin is not installed
+    ENVIRONMENT = "environment"  # the person has no environment, or an unknown one
+    DATABASE = "database"  # the database cannot be used as it is
+    SAFETY = "safety"  # a safety rule stopped the cycle (a mailbox that suddenly reads empty)
+    DATA = "data"  # stored data roomsync cannot use (an unknown id, an invalid value)
+    INTERNAL = "internal"  # an unexpected error: a defect in roomsync or a plugin
+
+
+def fault_of(exc: BaseException) -> Fault:
+    """The kind of any exception; one that is not ours is an internal fault."""
+    return exc.fault if isinstance(exc, RoomsyncError) else Fault.INTERNAL
 
 
 class RoomsyncError(Exception):
     """Base of every error roomsync reports to a user."""
 
+    fault: Fault = Fault.INTERNAL
+
 
 class ConfigError(RoomsyncError):
     """A configuration file or value is wrong; names the key and the file."""
+
+    fault = Fault.CONFIGURATION
 
     def __init__(self, message: str, *, file: str | None = None, key: str | None = None) -> None:
         self.file = file
@@ -19,6 +53,8 @@ class ConfigError(RoomsyncError):
 
 class PluginNotInstalled(RoomsyncError):
     """An environment names a connector plugin that is not installed."""
+
+    fault = Fault.PLUGIN
 
     def __init__(self, plugin: str, environment: str, installed: list[str]) -> None:
         self.plugin = plugin
@@ -35,6 +71,8 @@ class PluginContractError(RoomsyncError):
 
 
 class UnknownEnvironment(RoomsyncError):
+    fault = Fault.ENVIRONMENT
+
     def __init__(self, name: str, known: list[str]) -> None:
         self.name = name
         super().__init__(
@@ -44,6 +82,8 @@ class UnknownEnvironment(RoomsyncError):
 
 
 class PersonNotAssigned(RoomsyncError):
+    fault = Fault.ENVIRONMENT
+
     def __init__(self, email: str) -> None:
         self.email = email
         super().__init__(
@@ -55,12 +95,18 @@ class PersonNotAssigned(RoomsyncError):
 class NotFound(RoomsyncError):
     """An unknown person, room or reservation was named."""
 
+    fault = Fault.DATA
+
 
 class InvalidInput(RoomsyncError):
     """Input that cannot be stored (end before start, a taken room, a broken CSV row)."""
 
+    fault = Fault.DATA
+
 
 class SchemaTooNew(RoomsyncError):
+    fault = Fault.DATABASE
+
     def __init__(self, found: str, known: str) -> None:
         super().__init__(
             f"the database has schema revision {found}, newer than this roomsync knows ({known}); "
@@ -69,9 +115,20 @@ class SchemaTooNew(RoomsyncError):
 
 
 class ConnectorError(RoomsyncError):
-    """A connector could not talk to its server; ``transient`` errors are retried next cycle."""
+    """A connector could not talk to its server; ``transient`` errors are retried next cycle.
+
+    The connector that knows why passes the ``fault`` (a refused logon is
+    :attr:`Fault.CREDENTIALS`, an untrusted certificate :attr:`Fault.TLS`); without one the
+    server is at fault.
+    """
 
     transient = False
+    fault = Fault.SERVER
+
+    def __init__(self, message: str, *, fault: Fault | None = None) -> None:
+        super().__init__(message)
+        if fault is not None:
+            self.fault = fault
 
 
 class TransientConnectorError(ConnectorError):
@@ -81,6 +138,10 @@ class TransientConnectorError(ConnectorError):
 class AccessDenied(ConnectorError):
     """The service account lacks a right on a mailbox; the message names the right."""
 
+    fault = Fault.PERMISSION
+
 
 class MassDeletionRefused(RoomsyncError):
     """A mailbox suddenly reported most of its synced entries deleted; nothing was cancelled."""
+
+    fault = Fault.SAFETY

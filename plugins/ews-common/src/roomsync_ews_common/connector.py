@@ -63,7 +63,7 @@ from pydantic import BaseModel
 from roomsync.buffers import companion_drafts, companion_stamps, is_companion
 from roomsync.connector import probe_draft, run_check
 from roomsync.connectors.pending import PendingProtocolConnector, pending_phrase
-from roomsync.errors import AccessDenied, ConnectorError, TransientConnectorError
+from roomsync.errors import AccessDenied, ConnectorError, Fault, TransientConnectorError
 from roomsync.hookspecs import hookimpl
 from roomsync.model import (
     CalendarEntry,
@@ -389,7 +389,7 @@ class EwsConnector(EwsNotifications, PendingProtocolConnector):
             )
             return AccessDenied(f"{where}: access denied to the service account {account}; it needs {right}")
         if isinstance(exc, ErrorNonExistentMailbox):
-            return ConnectorError(f"{where}: the server has no mailbox {mailbox}")
+            return ConnectorError(f"{where}: the server has no mailbox {mailbox}", fault=Fault.MAILBOX)
         if isinstance(exc, UnauthorizedError):
             method = "Basic" if self.options.auth == "basic" else "Windows (NTLM)"
             return ConnectorError(
@@ -397,7 +397,8 @@ class EwsConnector(EwsNotifications, PendingProtocolConnector):
                 f"{method} authentication). Check the username, the password (read from "
                 f"{self.options.password}), that the account is neither locked nor expired, and that "
                 f"{method} authentication is on for the EWS virtual directory "
-                "(Get-WebServicesVirtualDirectory | Format-List BasicAuthentication,WindowsAuthentication)"
+                "(Get-WebServicesVirtualDirectory | Format-List BasicAuthentication,WindowsAuthentication)",
+                fault=Fault.CREDENTIALS,
             )
         from roomsync_ews_common.explain import endpoint_problem  # why the url could not be used
 
@@ -405,7 +406,8 @@ class EwsConnector(EwsNotifications, PendingProtocolConnector):
         if isinstance(exc, (TransportError, ErrorTimeoutExpired)) or not isinstance(exc, EWSError):
             problem = endpoint_problem(exc, self.options.url, account)
             if problem is not None:
-                return TransientConnectorError(f"{where}: {problem}")
+                fault, text = problem
+                return TransientConnectorError(f"{where}: {text}", fault=fault)
         if isinstance(exc, TRANSIENT):
             return TransientConnectorError(
                 f"{where}: the server at {self.options.url} is busy or did not answer in time, "
@@ -416,7 +418,8 @@ class EwsConnector(EwsNotifications, PendingProtocolConnector):
         if isinstance(exc, TransportError):
             return TransientConnectorError(
                 f"{where}: cannot reach the EWS endpoint {self.options.url} ({exc}); check the url, "
-                "the network path and the TLS settings (verify_tls, ca_file)"
+                "the network path and the TLS settings (verify_tls, ca_file)",
+                fault=Fault.SERVER,
             )
         if isinstance(exc, EWSError):
             return ConnectorError(f"{where}: the server answered {type(exc).__name__}: {exc}")

@@ -3,7 +3,9 @@
 exchangelib reports a wrong url, a name that does not resolve, a refused connection or an
 untrusted certificate as the message of the requests/urllib3 exception it wraps, which names
 Python classes rather than the setting to change. :func:`endpoint_problem` walks the chain of
-causes and names the option (``url``, ``ca_file``) and what to check on the Exchange side.
+causes and names the option (``url``, ``ca_file``) and what to check on the Exchange side,
+with the kind of fault it is (a certificate is :attr:`~roomsync.errors.Fault.TLS`, a url that
+points at a web page is :attr:`~roomsync.errors.Fault.CONFIGURATION`).
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 from exchangelib.errors import MalformedResponseError, RedirectError
+
+from roomsync.errors import Fault
 
 USUAL_PATH = "/EWS/Exchange.asmx"
 SHOW_EWS_URLS = "Get-WebServicesVirtualDirectory | Format-List Server,InternalUrl,ExternalUrl"
@@ -49,8 +53,10 @@ def usual_url(url: str) -> str:
     return f"{parts.scheme or 'https'}://{netloc}{USUAL_PATH}"
 
 
-def endpoint_problem(exc: BaseException, url: str, account: str = "SERVICE-ACCOUNT") -> str | None:
-    """What went wrong between roomsync and ``url`` and what to change; None for other failures."""
+def endpoint_problem(
+    exc: BaseException, url: str, account: str = "SERVICE-ACCOUNT"
+) -> tuple[Fault, str] | None:
+    """What kind of fault lies between roomsync and ``url`` and what to change; None for others."""
     parts = urlsplit(url)
     host = parts.hostname or url
     port = parts.port or (443 if parts.scheme == "https" else 80)
@@ -60,38 +66,38 @@ def endpoint_problem(exc: BaseException, url: str, account: str = "SERVICE-ACCOU
     if verify is not None or any("CERTIFICATE_VERIFY_FAILED" in str(c) for c in chain):
         reason = getattr(verify, "verify_message", None) or "certificate verify failed"
         if "hostname" in reason.lower():
-            return (
+            return Fault.TLS, (
                 f"the TLS certificate of {host} is not made out to that name ({reason}); use in the url "
                 "option the host name the certificate names (the one Outlook on the web uses)"
             )
-        return (
+        return Fault.TLS, (
             f"the TLS certificate of {host} is not trusted ({reason}); set the ca_file option to the "
             "PEM file of the certificate authority that issued it (or of your TLS-inspecting proxy)"
         )
     for cause in chain:
         if isinstance(cause, ssl.SSLError):
-            return (
+            return Fault.TLS, (
                 f"the TLS handshake with {host}:{port} failed ({_text(cause)}); check that the url's "
                 "port serves HTTPS and that the ca_file option names the right certificate authority"
             )
         if isinstance(cause, socket.gaierror):
-            return (
+            return Fault.SERVER, (
                 f"the host name {host} does not resolve ({cause.strerror or _text(cause)}); check the "
                 f"host in the url option ({url}) and the DNS servers this machine uses"
             )
         if isinstance(cause, ConnectionRefusedError):
-            return (
+            return Fault.SERVER, (
                 f"nothing accepts connections at {host}:{port} (connection refused); check the host "
                 f"and port of the url option ({url}), that IIS runs on the Exchange server and that "
                 "no firewall rejects this machine"
             )
         if isinstance(cause, (TimeoutError, socket.timeout)) or type(cause).__name__ == "ConnectTimeoutError":
-            return (
+            return Fault.SERVER, (
                 f"{host}:{port} did not answer in time; check the url option ({url}) and the network "
                 "path (a firewall that drops connections looks like this)"
             )
         if isinstance(cause, RedirectError):
-            return (
+            return Fault.CONFIGURATION, (
                 f"{url} redirects to {cause.url}; Exchange does not redirect EWS, so the url points at "
                 f"a web page (Outlook on the web, a sign-in portal): set it to the EWS endpoint; {usual}"
             )
@@ -100,36 +106,38 @@ def endpoint_problem(exc: BaseException, url: str, account: str = "SERVICE-ACCOU
     return None
 
 
-def _not_ews(message: str, url: str, usual: str, account: str) -> str:
+def _not_ews(message: str, url: str, usual: str, account: str) -> tuple[Fault, str]:
     """An answer that is not EWS: an HTTP error status, or a page that is no SOAP envelope."""
     found = re.search(r"Code: (\d{3})", message)
     if found is None:
-        return (
+        return Fault.CONFIGURATION, (
             f"{url} answered, but not with EWS (an HTML page or another document: {message}); the url "
             "probably points at Outlook on the web, a sign-in portal or a proxy. Check the url option; "
             f"{usual}"
         )
     code = int(found.group(1))
     if code == 404 and urlsplit(url).path.lower() == USUAL_PATH.lower():
-        return (
+        return Fault.CONFIGURATION, (
             f"{url} answered HTTP 404 (not found) on EWS's usual path: the host is not an Exchange "
             "server with the Client Access role, or its EWS virtual directory is missing "
             f"({SHOW_EWS_URLS})"
         )
     if code == 404:
-        return (
+        return Fault.CONFIGURATION, (
             f"{url} is not an EWS endpoint: the server answered HTTP 404 (not found). Check the url "
             f"option; {usual}"
         )
     if code == 403:
-        return (
+        return Fault.PERMISSION, (
             f"{url} answered HTTP 403 (forbidden): EWS may be disabled for the service account "
             f"(Get-CASMailbox {account} | Format-List EwsEnabled) or the virtual directory "
             "requires https or a client certificate"
         )
     if code >= 500:
-        return (
+        return Fault.SERVER, (
             f"the server at {url} failed with HTTP {code}; check the Exchange server's event log and "
             "that the IIS application pool of EWS (MSExchangeServicesAppPool) runs"
         )
-    return f"{url} answered HTTP {code}, which is not an EWS answer. Check the url option; {usual}"
+    return Fault.CONFIGURATION, (
+        f"{url} answered HTTP {code}, which is not an EWS answer. Check the url option; {usual}"
+    )

@@ -7,7 +7,7 @@ does not exist) are raised; an error of one item is a failed
 
 from __future__ import annotations
 
-from roomsync.errors import AccessDenied, ConnectorError, TransientConnectorError
+from roomsync.errors import AccessDenied, ConnectorError, Fault, TransientConnectorError
 from roomsync.model import WriteErrorKind, WriteResult
 from roomsync_o365.graph_client import RETRY_STATUSES, GraphError, GraphResponse
 
@@ -43,10 +43,13 @@ def mailbox_error(response: GraphResponse, mailbox: str, who: str, graph_url: st
     if response.status == 401:
         return ConnectorError(
             f"Graph at {graph_url} refused the token of {who} ({detail}); check that graph_url and "
-            "login_url belong to the same cloud and that the app registration is enabled"
+            "login_url belong to the same cloud and that the app registration is enabled",
+            fault=Fault.CREDENTIALS,
         )
     if response.status == 404:
-        return ConnectorError(f"Exchange Online has no mailbox {mailbox} reachable by {who} ({detail})")
+        return ConnectorError(
+            f"Exchange Online has no mailbox {mailbox} reachable by {who} ({detail})", fault=Fault.MAILBOX
+        )
     if response.status in RETRY_STATUSES:
         return TransientConnectorError(
             f"Graph at {graph_url} is throttling or busy for {mailbox} ({detail}), also after waiting"
@@ -57,7 +60,8 @@ def mailbox_error(response: GraphResponse, mailbox: str, who: str, graph_url: st
 def from_graph_error(exc: GraphError, mailbox: str, who: str, graph_url: str) -> ConnectorError:
     if exc.status == 0:
         return TransientConnectorError(
-            f"{exc}; check graph_url, the network path and the TLS settings (verify_tls, ca_file)"
+            f"{exc}; check graph_url, the network path and the TLS settings (verify_tls, ca_file)",
+            fault=Fault.TLS if exc.tls else Fault.SERVER,
         )
     return mailbox_error(exc.response, mailbox, who, graph_url)
 

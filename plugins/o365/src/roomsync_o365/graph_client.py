@@ -67,10 +67,18 @@ class GraphResponse:
 class GraphError(Exception):
     """A Graph answer that is an error, or no answer at all (``status`` 0)."""
 
-    def __init__(self, message: str, response: GraphResponse | None = None, *, timed_out: bool = False):
+    def __init__(
+        self,
+        message: str,
+        response: GraphResponse | None = None,
+        *,
+        timed_out: bool = False,
+        tls: bool = False,
+    ):
         super().__init__(message)
         self.response = response or GraphResponse(0)
         self.timed_out = timed_out
+        self.tls = tls  # no answer because the TLS handshake or the certificate failed
 
     @property
     def status(self) -> int:
@@ -190,6 +198,7 @@ class GraphClient:
                     if silent
                     else f"cannot reach Microsoft Graph at {self.graph_url} ({type(exc).__name__})",
                     timed_out=silent,
+                    tls=isinstance(exc, requests.exceptions.SSLError),
                 ) from None
             response = _response(raw)
             if response.status == 401 and not refreshed:

@@ -18,13 +18,15 @@ import requests
 from cryptography import x509
 
 from roomsync.config import SecretRef
-from roomsync.errors import ConfigError, ConnectorError, TransientConnectorError
+from roomsync.errors import ConfigError, ConnectorError, Fault, TransientConnectorError
 from roomsync_o365.options import TenantCredentials
 from roomsync_o365.transport import timed_out
 
 
 class SignInError(ConnectorError):
     """Entra ID refused the app's credentials (wrong tenant, client id, expired secret)."""
+
+    fault = Fault.CREDENTIALS
 
 
 def graph_scope(graph_url: str, resource: str | None = None) -> str:
@@ -166,7 +168,8 @@ class TenantTokens:
         why = "it did not answer in time" if timed_out(exc) else type(exc).__name__
         return TransientConnectorError(
             f"cannot reach the sign-in endpoint {self.authority} for {self.who} "
-            f"({why}); check login_url, the network path and the TLS settings"
+            f"({why}); check login_url, the network path and the TLS settings",
+            fault=Fault.TLS if isinstance(exc, requests.exceptions.SSLError) else Fault.SERVER,
         )
 
     def refused(self, answer: dict[str, Any]) -> SignInError:
