@@ -44,3 +44,8 @@ def test_a_connector_names_the_kind_it_knows() -> None:
     assert fault_of(untrusted) is Fault.TLS and untrusted.transient
     assert str(refused) == "the server refused the logon"
     assert fault_of(ConnectorError("other")) is Fault.SERVER  # the kind is the error's own
+
+
+def test_faults_of_a_whole_environment() -> None:
+    wide = {fault for fault in Fault if fault.environment_wide}
+    assert wide == {Fault.CONFIGURATION, Fault.CREDENTIALS, Fault.TLS, Fault.SERVER, Fault.PLUGIN}

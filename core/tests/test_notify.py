@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 import socket
 import ssl
 import subprocess
+import tomllib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from email import message_from_bytes, policy
@@ -18,10 +20,18 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
-from roomsync.config import SecretRef, Settings, SmtpConfig
+from roomsync.config import (
+    SAMPLE_CONFIG,
+    SecretRef,
+    Settings,
+    SmtpConfig,
+    load_settings,
+    settings_from_mapping,
+)
+from roomsync.errors import ConfigError
 from roomsync.notify import log as log_notifier
 from roomsync.notify import smtp as smtp_notifier
-from roomsync.notify.message import Notification, NotificationKind
+from roomsync.notify.message import Audience, Notification, NotificationKind
 from roomsync.notify.smtp import SmtpNotifier
 
 # The AUTH test servers accept logins without TLS, which aiosmtpd rightly warns about.
@@ -135,8 +145,7 @@ def notification(**changes: Any) -> Notification:
     values: dict[str, Any] = {
         "kind": NotificationKind.CONFLICT,
         "recipient": "ada@example.org",
-        "subject": "Your change to 'Board meeting' could not be applied",
-        "body": "Room 4.12 is taken at that time; the entry was reset.",
+        "facts": {"title": "Board meeting", "fields": "start, title"},
         "reservation_id": "R-4711",
     }
     values.update(changes)
@@ -176,38 +185,46 @@ def test_hooks_deliver_a_plain_text_mail(
     assert rcpt_tos == ["ada@example.org"]
     assert message["From"] == "roomsync@example.org"
     assert message["To"] == "ada@example.org"
-    assert message["Subject"] == "Your change to 'Board meeting' could not be applied"
+    assert message["Subject"] == "Change not applied: Board meeting"
     assert message["X-Roomsync-Kind"] == "conflict"
     assert message["X-Roomsync-Reservation"] == "R-4711"
     assert message["Message-ID"].endswith("@example.org>")
     assert message.get_content_type() == "text/plain"
     body = message.get_content()
-    assert "Room 4.12 is taken at that time; the entry was reset." in body
-    assert "R-4711" in body
+    assert "Your change to 'Board meeting' in Outlook (start, title) conflicts" in body
+    assert "Reservation R-4711." in body
 
 
 def test_body_without_reservation_has_no_reservation_header(server: Controller, collector: Collector) -> None:
     notifier = SmtpNotifier(config_for(server))
-    assert notifier.send(notification(kind=NotificationKind.FAILURE, reservation_id=None))
+    assert notifier.send(
+        notification(kind=NotificationKind.FAILURE, facts={"failures": 3}, reservation_id=None)
+    )
 
     message = collector.messages[0][2]
     assert message["X-Roomsync-Reservation"] is None
     assert message["X-Roomsync-Kind"] == "failure"
-    assert "reservation" not in message.get_content().lower()
+    assert "Reservation " not in message.get_content()
 
 
-def test_reservation_id_already_in_body_is_not_repeated(server: Controller, collector: Collector) -> None:
-    SmtpNotifier(config_for(server)).send(notification(body="Reservation R-4711 was cancelled."))
+def test_reservation_id_is_named_once(server: Controller, collector: Collector) -> None:
+    SmtpNotifier(config_for(server)).send(
+        notification(
+            kind=NotificationKind.CANCELLED,
+            facts={"title": "Board meeting", "fields": "start", "attempts": 2},
+        )
+    )
 
     assert collector.messages[0][2].get_content().count("R-4711") == 1
 
 
 def test_line_breaks_in_subject_cannot_inject_headers(server: Controller, collector: Collector) -> None:
-    SmtpNotifier(config_for(server)).send(notification(subject="Conflict\r\nBcc: eve@example.org"))
+    injected = notification(facts={"title": "Conflict\r\nBcc: eve@example.org", "fields": "title"})
+    SmtpNotifier(config_for(server)).send(injected)
 
     message = collector.messages[0][2]
     assert message["Bcc"] is None
-    assert message["Subject"] == "Conflict Bcc: eve@example.org"
+    assert message["Subject"] == "Change not applied: Conflict Bcc: eve@example.org"
     assert collector.messages[0][1] == ["ada@example.org"]
 
 
@@ -392,7 +409,8 @@ def test_implicit_tls(
 def test_log_notifier_logs_recipient_kind_and_subject(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO, logger="roomsync.notify")
 
-    log_notifier.roomsync_notify(notification(kind=NotificationKind.SYNC_DISABLED, subject="Sync stopped"))
+    facts = {"title": "Board meeting", "fields": "start", "attempts": 5}
+    log_notifier.roomsync_notify(notification(kind=NotificationKind.SYNC_DISABLED, facts=facts))
 
     [record] = caplog.records
     assert record.name == "roomsync.notify"
@@ -400,7 +418,7 @@ def test_log_notifier_logs_recipient_kind_and_subject(caplog: pytest.LogCaptureF
     message = record.getMessage()
     assert "ada@example.org" in message
     assert "sync-disabled" in message
-    assert "Sync stopped" in message
+    assert "Sync stopped: Board meeting" in message
     assert record.reservation_id == "R-4711"  # type: ignore[attr-defined]
 
 
@@ -410,3 +428,132 @@ def test_notifiers_are_registered_as_extension_plugins() -> None:
     names = {ep.name: ep.value for ep in entry_points(group="roomsync.plugins")}
     assert names["smtp-notifier"] == "roomsync.notify.smtp"
     assert names["log-notifier"] == "roomsync.notify.log"
+
+
+# --- the administrators ----------------------------------------------------------------
+
+ADMINS = ["ops@example.org", "exchange-team@example.org"]
+DETAIL = (
+    "roomsync-exchange2013, environment 'onprem': the server at https://mail.example.org/EWS/Exchange.asmx "
+    "refused the logon of svc@example.org (HTTP 401)"
+)
+
+
+def fault(**facts: Any) -> Notification:
+    values: dict[str, Any] = {
+        "fault": "credentials",
+        "person": "ada@example.org",
+        "environment": "onprem",
+        "failures": 3,
+        "detail": DETAIL,
+    }
+    values.update(facts)
+    return Notification(kind=NotificationKind.FAULT, facts=values)
+
+
+@pytest.fixture
+def module_log_notifier() -> Iterator[log_notifier.LogNotifier]:
+    yield log_notifier.notifier
+    log_notifier.notifier.configure(Settings())
+
+
+@pytest.mark.parametrize(
+    ("given", "stored"),
+    [
+        ("ops@example.org", ["ops@example.org"]),
+        (ADMINS, ADMINS),
+        ([], []),
+        (" ops@example.org ", ["ops@example.org"]),
+    ],
+)
+def test_admin_is_one_address_or_a_list(given: Any, stored: list[str]) -> None:
+    settings = settings_from_mapping({"smtp": {"admin": given}})
+    assert settings.smtp is not None and settings.smtp.admin == stored
+
+
+@pytest.mark.parametrize(
+    "given",
+    ["ops", ["ops@example.org", "not an address"], "Ops <ops@example.org>", "ops@example.org\nBcc: e@x.org"],
+)
+def test_admin_that_is_no_address_names_the_key_and_the_value(given: Any, tmp_path: Path) -> None:
+    config = tmp_path / "roomsync.toml"
+    value = given if isinstance(given, str) else given[-1]
+    config.write_text(f"[smtp]\nadmin = {json.dumps(given)}\n", encoding="utf-8")
+
+    with pytest.raises(ConfigError) as caught:
+        load_settings(config)
+
+    message = str(caught.value)
+    assert str(config) in message and "smtp.admin" in message
+    assert repr(value) in message and "is not an e-mail address" in message
+
+
+def test_the_sample_configuration_documents_admin() -> None:
+    smtp = SAMPLE_CONFIG[SAMPLE_CONFIG.index("# [smtp]") :]
+    uncommented = "\n".join(line.removeprefix("# ") for line in smtp.splitlines() if line.startswith("# "))
+    settings = settings_from_mapping(tomllib.loads(uncommented))
+    assert settings.smtp is not None and settings.smtp.admin == ["ops@example.org"]
+
+
+def test_a_fault_goes_to_every_administrator_and_to_no_one_else(
+    server: Controller, collector: Collector
+) -> None:
+    assert SmtpNotifier(config_for(server, admin=ADMINS)).send(fault())
+
+    [(_, rcpt_tos, message)] = collector.messages
+    assert rcpt_tos == ADMINS
+    assert message["To"] == "ops@example.org, exchange-team@example.org"
+    assert message["X-Roomsync-Kind"] == "fault"
+    assert message["Subject"] == "roomsync: credentials refused in environment onprem (ada@example.org)"
+    body = message.get_content()
+    assert DETAIL in body
+    assert "failed 3 times in a row: credentials refused (credentials)" in body
+    assert "roomsync test ada@example.org" in body
+
+
+def test_without_admin_a_fault_is_not_mailed_but_logged_as_an_error(
+    server: Controller,
+    collector: Collector,
+    module_notifier: SmtpNotifier,
+    module_log_notifier: log_notifier.LogNotifier,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    settings = Settings(smtp=config_for(server))
+    for plugin in (smtp_notifier, log_notifier):
+        plugin.roomsync_configure(settings)
+        plugin.roomsync_notify(fault())
+
+    assert collector.messages == []
+    [record] = [r for r in caplog.records if r.name == "roomsync.notify"]
+    assert record.levelno == logging.ERROR
+    assert "no [smtp] admin address is configured" in record.getMessage()
+    assert DETAIL in record.getMessage()
+
+
+def test_with_admin_the_log_notifier_logs_a_fault_as_any_notification(
+    module_log_notifier: log_notifier.LogNotifier, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="roomsync.notify")
+    log_notifier.roomsync_configure(Settings(smtp=SmtpConfig(admin=ADMINS)))
+    log_notifier.roomsync_notify(fault())
+
+    [record] = caplog.records
+    assert record.levelno == logging.INFO
+    assert "notification to administrators (fault)" in record.getMessage()
+
+
+def test_recipients_follow_the_audience() -> None:
+    with pytest.raises(ValueError, match="no recipient of its own"):
+        Notification(kind=NotificationKind.FAULT, recipient="ada@example.org", facts={})
+    with pytest.raises(ValueError, match="needs the organizer"):
+        Notification(kind=NotificationKind.FAILURE, facts={"failures": 3})
+    assert fault().audience is Audience.ADMINISTRATORS and fault().recipient is None
+    assert notification().audience is Audience.ORGANIZER
+
+
+def test_the_organizers_failure_names_nothing_internal() -> None:
+    told = Notification(kind=NotificationKind.FAILURE, recipient="ada@example.org", facts={"failures": 3})
+    text = f"{told.subject}\n{told.body}"
+    assert "not being synchronised" in told.subject
+    assert "The administrators have been told" in text
+    assert "@" not in text and "://" not in text and "onprem" not in text

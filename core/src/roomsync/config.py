@@ -8,10 +8,20 @@ from __future__ import annotations
 
 import os
 import tomllib
+from email.errors import HeaderParseError
+from email.headerregistry import Address
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    model_validator,
+)
 
 from roomsync.errors import ConfigError
 from roomsync.model import ConflictPolicy
@@ -67,12 +77,33 @@ class EnvironmentConfig(BaseModel):
     options: dict[str, Any] = Field(default_factory=dict)
 
 
+def _addresses(value: Any) -> Any:
+    """One address or a list of them; each a bare address (``ops@example.org``)."""
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list):
+        return value  # pydantic names the type that was expected
+    for address in value:
+        if not isinstance(address, str):
+            continue
+        try:
+            parsed = Address(addr_spec=address.strip())
+        except (ValueError, HeaderParseError):  # the email package's defects are ValueErrors
+            parsed = None
+        if parsed is None or not parsed.username or not parsed.domain:
+            raise ValueError(f"{address!r} is not an e-mail address such as ops@example.org")
+    return [address.strip() for address in value if isinstance(address, str)] or value
+
+
 class SmtpConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     host: str = "localhost"
     port: int = Field(default=25, ge=1, le=65535)
     sender: str = "roomsync@localhost"
+    # Who hears of faults of the installation (credentials, rights, TLS, the server) with their
+    # detail; organizers only hear that their calendar or reservation is affected.
+    admin: Annotated[list[str], BeforeValidator(_addresses)] = Field(default_factory=list)
     username: str | None = None
     password: SecretRef | None = None
     starttls: bool = False
@@ -174,12 +205,15 @@ state_file = "roomsync-data/reference-mailboxes.json"
 # username = "svc-roomsync@example.org"
 # password = { env = "ROOMSYNC_EXCHANGE_PASSWORD" }
 
-# Error e-mails to organizers (conflicts, failures).
+# E-mails: organizers hear in plain words of conflicts and of a calendar that is not being
+# synchronised; the administrators (admin) hear of the faults behind it (configuration,
+# credentials, rights, TLS, the server) with every detail. Without admin those are only logged.
 # [smtp]
 # host = "smtp.example.org"
 # port = 587
 # starttls = true
 # sender = "roomsync@example.org"
+# admin = "ops@example.org"        # or a list: ["ops@example.org", "exchange-team@example.org"]
 # username = "roomsync"
 # password = { env = "ROOMSYNC_SMTP_PASSWORD" }
 """

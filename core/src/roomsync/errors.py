@@ -27,6 +27,14 @@ class Fault(StrEnum):
     DATA = "data"  # stored data roomsync cannot use (an unknown id, an invalid value)
     INTERNAL = "internal"  # an unexpected error: a defect in roomsync or a plugin
 
+    @property
+    def environment_wide(self) -> bool:
+        """A fault that stops everyone in an environment alike, not one mailbox."""
+        return self in _ENVIRONMENT_WIDE
+
+
+_ENVIRONMENT_WIDE = frozenset({Fault.CONFIGURATION, Fault.CREDENTIALS, Fault.TLS, Fault.SERVER, Fault.PLUGIN})
+
 
 def fault_of(exc: BaseException) -> Fault:
     """The kind of any exception; one that is not ours is an internal fault."""

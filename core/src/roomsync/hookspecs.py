@@ -25,7 +25,11 @@ the input's order; a failure of one item is a failed :class:`~roomsync.model.Wri
 exception. Exceptions are for failures of the whole call: raise
 :class:`~roomsync.errors.AccessDenied` when the service account may not use the mailbox,
 :class:`~roomsync.errors.TransientConnectorError` for time-outs and throttling that outlasted the
-connector's own retries, :class:`~roomsync.errors.ConnectorError` for the rest.
+connector's own retries, :class:`~roomsync.errors.ConnectorError` for the rest. Pass the kind of
+fault where it is known (``fault=Fault.CREDENTIALS``, ``Fault.TLS``, ``Fault.CONFIGURATION``,
+``Fault.MAILBOX``; the default is ``Fault.SERVER``): it decides the administrators' subject and
+what they are told to check. The error's text, with every hint for the administrator, goes to the
+administrators only; organizers are told in plain words that their calendar waits.
 """
 
 from __future__ import annotations
@@ -205,7 +209,17 @@ def roomsync_map_import(entry: CalendarEntry) -> CalendarEntry | None:
 
 @hookspec
 def roomsync_notify(notification: Notification) -> None:
-    """Deliver a message to a person (a conflict, a sync failure); every notifier gets it."""
+    """Deliver a message (a conflict, a sync failure, a fault); every notifier gets it.
+
+    A notification is data: a ``kind``, its ``audience`` (which follows from the kind) and the
+    ``facts``; ``subject`` and ``body`` render it in English (:mod:`roomsync.notify.wording`).
+    ``Audience.ORGANIZER`` goes to ``recipient`` and says only what concerns that person, in plain
+    words. ``Audience.ADMINISTRATORS`` (kind ``fault``) has no recipient: it carries the technical
+    detail (the error, the environment, the person, the kind of fault) and goes to the
+    administrators the notifier knows (the SMTP notifier: ``[smtp] admin``), never to an
+    organizer. Connectors choose its kind by raising errors with a
+    :class:`~roomsync.errors.Fault` (``ConnectorError(..., fault=Fault.CREDENTIALS)``).
+    """
 
 
 @hookspec

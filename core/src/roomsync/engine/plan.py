@@ -33,7 +33,7 @@ from roomsync.model import (
     EventFields,
     Reservation,
 )
-from roomsync.notify.message import Notification, NotificationKind
+from roomsync.notify.message import Fact, Notification, NotificationKind
 from roomsync.recurrence import occurrences
 from roomsync.store import Link, LinkState
 
@@ -238,12 +238,12 @@ def _consider_new(view: MailboxView, entry: CalendarEntry, result: Plan) -> None
             Notification(
                 kind=NotificationKind.REJECTED,
                 recipient=view.mailbox,
-                subject=f"Not booked: {entry.fields.title}",
-                body=(
-                    f"Your calendar entry '{entry.fields.title}' starting {entry.fields.start.isoformat()} "
-                    f"invites {', '.join(rooms)}, but {reason}. No reservation was made; "
-                    "choose another time or room in Outlook or in ROOMS."
-                ),
+                facts={
+                    "title": entry.fields.title,
+                    "start": entry.fields.start.isoformat(),
+                    "rooms": ", ".join(rooms),
+                    "taken": ", ".join(taken),
+                },
             )
         )
         return
@@ -341,19 +341,12 @@ def _settle_conflict(
     """Apply the policy's escalation; True when the reservation needs nothing more this cycle."""
     limits = view.limits
     fields = ", ".join(sorted(conflicts))
-    title = reservation.fields.title
     if view.policy is ConflictPolicy.CANCEL and link.conflicts >= limits.cancel_attempts:
         result.cancels.append(Cancel(link.reservation_id, f"conflict in {fields}"))
         result.deletes.append(Delete(link.reservation_id, view.mailbox, entry.item_id, entry.change_key))
         result.keep(replace(link, state=LinkState.DELETING))
         result.notifications.append(
-            _notice(
-                NotificationKind.CANCELLED,
-                reservation,
-                f"Reservation cancelled: {title}",
-                f"Your changes to '{title}' in Outlook conflicted with the reservation ({fields}) "
-                f"{link.conflicts} times, so the reservation was cancelled as your sync policy says.",
-            )
+            _notice(NotificationKind.CANCELLED, reservation, fields, attempts=link.conflicts)
         )
         return True
     if view.policy is ConflictPolicy.ROLLBACK and link.conflicts >= limits.rollback_attempts:
@@ -362,33 +355,18 @@ def _settle_conflict(
             replace(link, state=LinkState.SYNCED, last_error=f"sync disabled after conflicts in {fields}")
         )
         result.notifications.append(
-            _notice(
-                NotificationKind.SYNC_DISABLED,
-                reservation,
-                f"Sync stopped: {title}",
-                f"Your changes to '{title}' in Outlook could not be applied {link.conflicts} times "
-                f"({fields}). The reservation no longer syncs; please edit it in ROOMS.",
-            )
+            _notice(NotificationKind.SYNC_DISABLED, reservation, fields, attempts=link.conflicts)
         )
         return True
-    result.notifications.append(
-        _notice(
-            NotificationKind.CONFLICT,
-            reservation,
-            f"Change not applied: {title}",
-            f"Your change to '{title}' in Outlook ({fields}) conflicts with the reservation in ROOMS; "
-            "the calendar entry was reset to the reservation.",
-        )
-    )
+    result.notifications.append(_notice(NotificationKind.CONFLICT, reservation, fields))
     return False
 
 
-def _notice(kind: NotificationKind, reservation: Reservation, subject: str, body: str) -> Notification:
+def _notice(kind: NotificationKind, reservation: Reservation, fields: str, **facts: Fact) -> Notification:
     return Notification(
         kind=kind,
         recipient=reservation.organizer,
-        subject=subject,
-        body=f"{body}\n\nReservation {reservation.id}.",
+        facts={"title": reservation.fields.title, "fields": fields, **facts},
         reservation_id=reservation.id,
     )
 

@@ -22,7 +22,14 @@ from roomsync.engine.cycle import CycleContext, deliver, sync_mailbox
 from roomsync.engine.report import CycleReport
 from roomsync.engine.wakes import WakeQueue
 from roomsync.engine.watching import Announce, Watches
-from roomsync.errors import NotFound, PersonNotAssigned, RoomsyncError, UnknownEnvironment
+from roomsync.errors import (
+    Fault,
+    NotFound,
+    PersonNotAssigned,
+    RoomsyncError,
+    UnknownEnvironment,
+    fault_of,
+)
 from roomsync.model import Person
 from roomsync.notify.message import Notification, NotificationKind
 from roomsync.plugins import extension_manager, open_connector
@@ -31,7 +38,8 @@ from roomsync.storage.database import Database
 from roomsync.store import LogEntry
 
 log = logging.getLogger("roomsync.runner")
-# The organizer hears of a failing sync once, when it has failed this many cycles in a row.
+# A failing sync is told once, when it has failed this many cycles in a row: to the organizer in
+# plain words, to the administrators with the detail.
 NOTIFY_AFTER_FAILURES = 3
 # Wakes of one mailbox within this many seconds become one cycle (an item and its folder, a batch).
 WAKE_DEBOUNCE_SECONDS = 0.5
@@ -52,6 +60,9 @@ class SyncRunner:
         self._last_cycle: dict[str, float] = {}  # monotonic time of each person's last cycle
         self._person_locks: dict[str, threading.Lock] = {}
         self._stamps: StampCodec | None = None
+        # (environment, fault) the administrators know of: a fault of a whole environment is told
+        # once, not once per person, until a cycle in that environment succeeds again.
+        self._faults_told: set[tuple[str, Fault]] = set()
 
     # --- connectors --------------------------------------------------------------------------
 
@@ -166,8 +177,10 @@ class SyncRunner:
                 ok=False,
                 error=str(exc) if isinstance(exc, RoomsyncError) else f"{type(exc).__name__}: {exc}",
             )
-            self._record_failure(person, report)
+            self._record_failure(person, report, fault_of(exc))
         if report.ok:
+            with self._lock:
+                self._faults_told = {told for told in self._faults_told if told[0] != report.environment}
             log.info(
                 "cycle of %s: %s",
                 report.mailbox,
@@ -181,7 +194,7 @@ class SyncRunner:
         self.pm.hook.roomsync_cycle_finished(report=report)
         return report
 
-    def _record_failure(self, person: Person, report: CycleReport) -> None:
+    def _record_failure(self, person: Person, report: CycleReport, fault: Fault) -> None:
         with self.database.unit_of_work() as uow:
             state = uow.sync.mailbox_state(person.email)
             # The environment of the stored sync state and links: a failed cycle does not move it.
@@ -199,19 +212,38 @@ class SyncRunner:
             report.error,
             extra={"mailbox": person.email, "environment": person.environment, "failures": failures},
         )
-        if failures == NOTIFY_AFTER_FAILURES and person.environment:
-            deliver(
-                self.pm,
-                Notification(
-                    kind=NotificationKind.FAILURE,
-                    recipient=person.email,
-                    subject="Your calendar is not being synchronised",
-                    body=(
-                        f"The last {failures} attempts to synchronise your calendar with ROOMS failed:\n"
-                        f"{report.error}\n\nYour administrator has been told in the sync status."
-                    ),
-                ),
+        if failures == NOTIFY_AFTER_FAILURES:
+            self._tell(person, report.error or "failed", fault, failures)
+
+    def _tell(self, person: Person, detail: str, fault: Fault, failures: int) -> None:
+        """The organizer hears that their calendar waits; the administrators hear why."""
+        if person.environment:  # a person never assigned has no calendar in sync to miss
+            organizer = Notification(
+                kind=NotificationKind.FAILURE, recipient=person.email, facts={"failures": failures}
             )
+            deliver(self.pm, organizer)
+        environment = person.environment or "(none)"
+        told = (environment, fault)
+        with self._lock:
+            already = fault.environment_wide and told in self._faults_told
+            self._faults_told.add(told)
+        if already:
+            log.info(
+                "administrators already told of %s in environment %s; not again for %s",
+                fault.value,
+                environment,
+                person.email,
+                extra={"mailbox": person.email, "environment": environment, "fault": fault.value},
+            )
+            return
+        facts = {
+            "fault": fault.value,
+            "person": person.email,
+            "environment": environment,
+            "failures": failures,
+            "detail": detail,
+        }
+        deliver(self.pm, Notification(kind=NotificationKind.FAULT, facts=facts))
 
     def run(
         self, stop: threading.Event, progress: Progress | None = None, announce: Announce | None = None

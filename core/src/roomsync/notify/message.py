@@ -1,25 +1,75 @@
-"""A message for a person, independent of how it is delivered."""
+"""A message for a person or the administrators, as data: a kind, an audience and the facts.
+
+The words are not part of it: :mod:`roomsync.notify.wording` renders a notification in English
+from its kind and facts, so other languages need only other wordings. A notification for an
+organizer holds only what concerns them; faults of the installation go to the administrators
+(``[smtp] admin``) as a separate :attr:`NotificationKind.FAULT` with the detail.
+"""
 
 from __future__ import annotations
 
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class Audience(StrEnum):
+    ORGANIZER = "organizer"  # the person in ``recipient``: plain words, nothing internal
+    ADMINISTRATORS = "administrators"  # the ``[smtp] admin`` addresses: every technical detail
 
 
 class NotificationKind(StrEnum):
+    # For the organizer:
     CONFLICT = "conflict"  # an Exchange change could not be applied
     REJECTED = "rejected"  # an Outlook entry could not become a reservation (room taken)
     SYNC_DISABLED = "sync-disabled"  # a reservation stopped syncing after repeated conflicts
     CANCELLED = "cancelled"  # a reservation was cancelled by the conflict policy
-    FAILURE = "failure"  # a person's sync keeps failing
+    FAILURE = "failure"  # a person's sync keeps failing; the administrators were told why
+    # For the administrators:
+    FAULT = "fault"  # what failed, where, of which kind, and what to check
+
+
+AUDIENCES: dict[NotificationKind, Audience] = {
+    kind: Audience.ADMINISTRATORS if kind is NotificationKind.FAULT else Audience.ORGANIZER
+    for kind in NotificationKind
+}
+"""Who each kind is for; a notification's audience follows from its kind."""
+
+Fact = str | int
 
 
 class Notification(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    """One notification. The facts each kind holds are listed in :mod:`roomsync.notify.wording`."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
     kind: NotificationKind
-    recipient: str
-    subject: str
-    body: str
+    recipient: str | None = None  # the organizer; None for the administrators, whom notifiers know
+    facts: dict[str, Fact] = Field(default_factory=dict)
     reservation_id: str | None = None
+
+    @model_validator(mode="after")
+    def _recipient_fits_audience(self) -> Notification:
+        if self.audience is Audience.ORGANIZER and not self.recipient:
+            raise ValueError(f"a {self.kind.value} notification needs the organizer as recipient")
+        if self.audience is Audience.ADMINISTRATORS and self.recipient is not None:
+            raise ValueError("a notification for the administrators has no recipient of its own")
+        return self
+
+    @property
+    def audience(self) -> Audience:
+        return AUDIENCES[self.kind]
+
+    @property
+    def subject(self) -> str:
+        """The English subject line."""
+        from roomsync.notify.wording import subject
+
+        return subject(self)
+
+    @property
+    def body(self) -> str:
+        """The English text."""
+        from roomsync.notify.wording import body
+
+        return body(self)

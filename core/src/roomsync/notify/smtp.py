@@ -1,7 +1,10 @@
-"""The SMTP notifier: tells organizers by e-mail about conflicts and failures.
+"""The SMTP notifier: tells organizers by e-mail about conflicts and failures, and the
+administrators (``[smtp] admin``) about the faults behind a failure.
 
 An extension plugin (``roomsync.plugins`` entry point ``smtp-notifier``). It is configured once
-through ``roomsync_configure`` from the ``[smtp]`` table and does nothing without one. A mail
+through ``roomsync_configure`` from the ``[smtp]`` table and does nothing without one; a
+notification for the administrators goes to the ``admin`` addresses only, never to an
+organizer, and without them is left to the log notifier. A mail
 server that is down or refuses the login must never stop a sync cycle, so delivery failures are
 logged as warnings (naming the server, never the password) and not raised.
 """
@@ -17,7 +20,7 @@ from email.utils import formatdate, make_msgid
 from roomsync.config import Settings, SmtpConfig
 from roomsync.errors import ConfigError
 from roomsync.hookspecs import hookimpl
-from roomsync.notify.message import Notification
+from roomsync.notify.message import Audience, Notification
 
 logger = logging.getLogger(__name__)
 
@@ -52,13 +55,19 @@ class SmtpNotifier:
     def configure(self, config: SmtpConfig | None) -> None:
         self.config = config
 
+    def recipients(self, notification: Notification) -> list[str]:
+        """The organizer, or every administrator address (none when ``admin`` is not set)."""
+        if notification.audience is Audience.ADMINISTRATORS:
+            return list(self.config.admin) if self.config is not None else []
+        return [notification.recipient] if notification.recipient else []
+
     def build_message(self, notification: Notification) -> EmailMessage:
         """The e-mail for a notification; the reservation id is in a header and in the text."""
         if self.config is None:
             raise ValueError("the SMTP notifier is not configured")
         message = EmailMessage()
         message["From"] = self.config.sender
-        message["To"] = notification.recipient
+        message["To"] = ", ".join(self.recipients(notification))
         message["Subject"] = _one_line(notification.subject)
         message["Date"] = formatdate(localtime=True)
         domain = self.config.sender.rpartition("@")[2] or None
@@ -67,15 +76,14 @@ class SmtpNotifier:
         body = notification.body.rstrip("\n")
         if notification.reservation_id is not None:
             message[RESERVATION_HEADER] = _one_line(notification.reservation_id)
-            if notification.reservation_id not in body:
-                body = f"{body}\n\nROOMS reservation: {notification.reservation_id}"
         message.set_content(body + "\n")
         return message
 
     def send(self, notification: Notification) -> bool:
         """Deliver one notification; ``False`` (and a warning in the log) when it could not be."""
         config = self.config
-        if config is None:
+        recipients = self.recipients(notification)
+        if config is None or not recipients:
             return False
         where = f"{config.host}:{config.port}"
         password = ""
@@ -83,7 +91,7 @@ class SmtpNotifier:
             if config.password is None:
                 logger.warning(
                     "cannot send e-mail to %s through %s: smtp.username is set but smtp.password is not",
-                    notification.recipient,
+                    ", ".join(recipients),
                     where,
                 )
                 return False
@@ -92,7 +100,7 @@ class SmtpNotifier:
             except ConfigError as exc:
                 logger.warning(
                     "cannot send e-mail to %s through %s: smtp.password: %s",
-                    notification.recipient,
+                    ", ".join(recipients),
                     where,
                     exc,
                 )
@@ -108,7 +116,7 @@ class SmtpNotifier:
                 detail = detail.replace(password, "***")
             logger.warning(
                 "cannot send e-mail to %s through %s: %s: %s",
-                notification.recipient,
+                ", ".join(recipients),
                 where,
                 _error_name(exc),
                 detail,
