@@ -162,6 +162,19 @@ def test_outlook_entry_with_taken_room_is_rejected_once(world: World) -> None:
     assert len([n for n in world.notes.sent if n.kind is NotificationKind.REJECTED]) == 1
 
 
+def test_a_taken_room_is_named_to_the_organizer_as_rooms_calls_it(world: World) -> None:
+    world.book(ALICE, title="First", rooms=(ROOM_A,))
+    world.sync_ok()
+    world.exchange.user_create(BOB, world.fields("Second", rooms=(ROOM_A, ROOM_B)))
+    world.sync_ok()
+
+    [rejected] = [n for n in world.notes.sent if n.kind is NotificationKind.REJECTED]
+    name_a, name_b = ROOM_A.split("@")[0], ROOM_B.split("@")[0]  # the names the world gives them
+    assert rejected.facts["rooms"] == f"{name_a}, {name_b}" and rejected.facts["taken"] == name_a
+    assert f"invites {name_a}, {name_b}, but {name_a} is not free at that time" in rejected.body
+    assert "@" not in rejected.body and "@" not in rejected.subject
+
+
 def test_stamped_entry_from_the_add_in_is_linked(world: World) -> None:
     r = world.book(ALICE, title="Add-in")
     # the add-in wrote the entry with the stamp itself before roomsync ever ran

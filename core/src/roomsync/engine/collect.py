@@ -171,7 +171,8 @@ def build_view(
             if own:
                 stamped[stamp] = own[0]
 
-    known_rooms = frozenset(room.mailbox for room in uow.rooms.list_rooms())
+    rooms = uow.rooms.list_rooms()
+    known_rooms = frozenset(room.mailbox for room in rooms)
     view = MailboxView(
         mailbox=mailbox,
         policy=person.conflict_policy,
@@ -186,6 +187,7 @@ def build_view(
         stamped=stamped,
         feed_stamps=frozenset(e.stamp for e in changes.entries if e.stamp),
         known_rooms=known_rooms,
+        room_names={room.mailbox: room.name for room in rooms},
         syncable=syncable,
         room_is_free=uow.rooms.room_is_free,
         not_before=not_before,

@@ -61,6 +61,7 @@ class MailboxView:
     syncable: Callable[[str], bool]  # whether a person is assigned to an environment
     room_is_free: RoomCheck
     not_before: datetime  # entries over before this are history: never booked from Outlook
+    room_names: Mapping[str, str] = field(default_factory=dict)  # room mailbox -> name, for organizers
 
 
 @dataclass(frozen=True)
@@ -241,8 +242,8 @@ def _consider_new(view: MailboxView, entry: CalendarEntry, result: Plan) -> None
                 facts={
                     "title": entry.fields.title,
                     "start": entry.fields.start.isoformat(),
-                    "rooms": ", ".join(rooms),
-                    "taken": ", ".join(taken),
+                    "rooms": ", ".join(view.room_names.get(room, room) for room in rooms),
+                    "taken": ", ".join(view.room_names.get(room, room) for room in taken),
                 },
             )
         )

@@ -3,7 +3,8 @@
 The facts of each kind (all of them strings unless marked):
 
 - ``conflict``: ``title``, ``fields`` (the conflicting fields, comma-separated)
-- ``rejected``: ``title``, ``start`` (ISO 8601), ``rooms`` (the rooms invited), ``taken``
+- ``rejected``: ``title``, ``start`` (ISO 8601), ``rooms`` (the names of the rooms invited),
+  ``taken`` (of those that are not free)
 - ``sync-disabled`` and ``cancelled``: ``title``, ``fields``, ``attempts`` (int)
 - ``failure``: ``failures`` (int, the failed cycles in a row)
 - ``fault``: ``fault`` (a :class:`~roomsync.errors.Fault` value), ``person``, ``environment``,
@@ -14,6 +15,8 @@ server, account, secret, setting or error text. Those are in the administrators'
 """
 
 from __future__ import annotations
+
+from datetime import datetime
 
 from roomsync.errors import Fault
 from roomsync.notify.message import Notification, NotificationKind
@@ -95,8 +98,8 @@ def _body(notification: Notification) -> str:
             )
         case NotificationKind.REJECTED:
             return (
-                f"Your calendar entry '{f['title']}' starting {f['start']} invites {f['rooms']}, but "
-                f"room {f['taken']} is not free at that time. No reservation was made; choose another "
+                f"Your calendar entry '{f['title']}' on {_when(str(f['start']))} invites {f['rooms']}, "
+                f"but {f['taken']} is not free at that time. No reservation was made; choose another "
                 "time or room in Outlook or in ROOMS."
             )
         case NotificationKind.SYNC_DISABLED:
@@ -129,6 +132,12 @@ def _body(notification: Notification) -> str:
                 "calendar is not synchronised at the moment and that the administrators know, "
                 "without these details."
             )
+
+
+def _when(iso: str) -> str:
+    """A start as people write it, in the entry's own time zone: Monday 7 December 2026, 08:00."""
+    start = datetime.fromisoformat(iso)
+    return f"{start:%A} {start.day} {start:%B %Y, %H:%M}"
 
 
 def _others(fault: Fault, environment: str) -> str:
