@@ -367,3 +367,22 @@ def test_a_refused_app_secret_on_exchange_online_reaches_the_administrators(
         ],
     )
     assert all(WRONG_PASSWORD not in m.text for m in room.mails)
+
+
+def test_an_untrusted_certificate_on_exchange_online_is_a_tls_fault(
+    tmp_path: Path, mailroom: tuple[Mailroom, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    room, port = mailroom
+    with running_simulator("o365", tls_dir=tmp_path / "tls") as sim:
+        monkeypatch.setenv(o365_testing.SECRET_ENV, sim.client_secret)
+        options = {k: v for k, v in o365_testing.simulator_options(sim).items() if k != "ca_file"}
+        with installation(tmp_path, {"plugin": "o365", "options": options}, smtp_table(port)) as setup:
+            setup.cycles()
+
+    assert_told(
+        room,
+        [ALICE, BOB],
+        "tls",
+        detail=["a TLS failure", "SSLError", "check login_url"],
+        internal=[sim.graph_url, sim.login_url, sim.tenant_id, o365_testing.SECRET_ENV, "TLS", "ca_file"],
+    )

@@ -19,7 +19,7 @@ import pluggy
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from roomsync import contract, hookspecs
-from roomsync.errors import ConfigError, ConnectorError, PluginContractError, RoomsyncError
+from roomsync.errors import ConfigError, ConnectorError, Fault, PluginContractError, RoomsyncError
 from roomsync.model import (
     CalendarEntry,
     Capabilities,
@@ -310,7 +310,8 @@ class ConnectorHost:
         except Exception as exc:
             raise ConnectorError(
                 f"connector of environment {self.environment!r} could not watch {len(wanted)} "
-                f"mailboxes: {type(exc).__name__}: {exc}"
+                f"mailboxes: {type(exc).__name__}: {exc}",
+                fault=Fault.INTERNAL,  # the connector broke its contract
             ) from exc
         return bool(answer)
 

@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import ClassVar
 
 from roomsync.connector import Connector
-from roomsync.errors import ConnectorError
+from roomsync.errors import ConnectorError, Fault
 from roomsync.hookspecs import hookimpl
 from roomsync.model import (
     CalendarEntry,
@@ -49,7 +49,8 @@ class PendingProtocolConnector(Connector):
     def _pending(self, hook: str, doing: str) -> ConnectorError:
         return ConnectorError(
             f"{self.pending_note()}: environment {self.environment!r} cannot {doing} ({hook}); "
-            "protocol support comes in a later release"
+            "protocol support comes in a later release",
+            fault=Fault.PLUGIN,  # the installed plugin cannot serve the environment yet
         )
 
     @hookimpl

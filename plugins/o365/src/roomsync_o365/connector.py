@@ -20,7 +20,7 @@ import requests
 from pydantic import BaseModel
 
 from roomsync.connector import Connector, probe_draft, run_check
-from roomsync.errors import ConfigError, ConnectorError
+from roomsync.errors import ConfigError, ConnectorError, Fault
 from roomsync.hookspecs import hookimpl
 from roomsync.model import (
     CalendarEntry,
@@ -237,13 +237,13 @@ class O365Connector(Connector):
         try:
             yield
         except ConnectorError as exc:
-            raise type(exc)(f"{where}: {exc}") from None
+            raise type(exc)(f"{where}: {exc}", fault=exc.fault) from None
         except GraphError as exc:
             who = self._registry().for_mailbox(mailbox).who if mailbox else "the app"
             error = from_graph_error(exc, mailbox, who, self.options.graph_url)
-            raise type(error)(f"{where}: {error}") from None
+            raise type(error)(f"{where}: {error}", fault=error.fault) from None
         except ConfigError as exc:
-            raise ConnectorError(f"{where}: {exc}") from None
+            raise ConnectorError(f"{where}: {exc}", fault=Fault.CONFIGURATION) from None
 
     # --- the check --------------------------------------------------------------------------
 
