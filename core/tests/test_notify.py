@@ -488,6 +488,11 @@ def test_admin_that_is_no_address_names_the_key_and_the_value(given: Any, tmp_pa
     assert repr(value) in message and "is not an e-mail address" in message
 
 
+def test_admin_that_is_no_string_is_reported_not_dropped() -> None:
+    with pytest.raises(ConfigError, match=r"smtp\.admin\.1"):
+        settings_from_mapping({"smtp": {"admin": ["ops@example.org", 5]}})
+
+
 def test_the_sample_configuration_documents_admin() -> None:
     smtp = SAMPLE_CONFIG[SAMPLE_CONFIG.index("# [smtp]") :]
     uncommented = "\n".join(line.removeprefix("# ") for line in smtp.splitlines() if line.startswith("# "))

@@ -92,7 +92,7 @@ def _addresses(value: Any) -> Any:
             parsed = None
         if parsed is None or not parsed.username or not parsed.domain:
             raise ValueError(f"{address!r} is not an e-mail address such as ops@example.org")
-    return [address.strip() for address in value if isinstance(address, str)] or value
+    return [address.strip() if isinstance(address, str) else address for address in value]
 
 
 class SmtpConfig(BaseModel):
