@@ -153,3 +153,9 @@ class MassDeletionRefused(RoomsyncError):
     """A mailbox suddenly reported most of its synced entries deleted; nothing was cancelled."""
 
     fault = Fault.SAFETY
+
+class DatabaseUnavailable(RoomsyncError):
+    """The database cannot be used: a malformed URL, a driver not installed, a server that
+    cannot be reached or refuses the login. The message shows the URL without its password."""
+
+    fault = Fault.DATABASE

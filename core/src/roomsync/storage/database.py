@@ -2,7 +2,9 @@
 
 The schema is only ever created or changed by the Alembic migrations inside this package, run
 programmatically (no ``alembic.ini`` at run time). The URL's password never leaves the engine:
-everything shown to a user is rendered with the password hidden.
+everything shown to a user is rendered with the password hidden. A database that cannot be used
+(malformed URL, driver not installed, server unreachable, login refused) is one
+:class:`~roomsync.errors.DatabaseUnavailable` saying what to do, never a driver's traceback.
 """
 
 from __future__ import annotations
@@ -20,9 +22,10 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, create_engine, delete, event, func, select
 from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 from sqlalchemy.orm import Session, sessionmaker
 
-from roomsync.errors import InvalidInput, RoomsyncError, SchemaTooNew
+from roomsync.errors import DatabaseUnavailable, InvalidInput, RoomsyncError, SchemaTooNew
 from roomsync.stamps import Installation
 from roomsync.storage.models import InstallationRow, LinkRow, MailboxStateRow
 from roomsync.storage.rooms_sql import SqlRoomsStore
@@ -32,6 +35,11 @@ from roomsync.store import RoomsStore, SyncStore
 MIGRATIONS = Path(__file__).parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 UPGRADE_HINT = "run 'roomsync db upgrade'"
+CONNECT_TIMEOUT_SECONDS = 10  # an unreachable server fails in seconds, not after the OS's minutes
+URL_EXAMPLES = (
+    "postgresql+psycopg://roomsync@db.example.org/roomsync or sqlite:////var/lib/roomsync/roomsync.db"
+)
+POSTGRESQL_DRIVER_HINT = "pip install 'roomsync[postgresql]' (the psycopg driver)"
 
 
 def alembic_config(connection: Connection | None = None) -> Config:
@@ -68,12 +76,15 @@ class Database:
     """One roomsync database (SQLite file or PostgreSQL) given by an SQLAlchemy URL."""
 
     def __init__(self, url: str) -> None:
-        self._url: URL = make_url(url)
+        self._url: URL = check_database_url(url)
         sqlite = self._url.get_backend_name() == "sqlite"
         if sqlite:
             _create_sqlite_directory(self._url)
+        connect_args: dict[str, Any] = {}
+        if self._url.get_backend_name() == "postgresql" and "connect_timeout" not in self._url.query:
+            connect_args["connect_timeout"] = CONNECT_TIMEOUT_SECONDS
         # A long-running runner outlives server restarts and idle timeouts: test before use.
-        self.engine: Engine = create_engine(self._url, pool_pre_ping=not sqlite)
+        self.engine: Engine = create_engine(self._url, pool_pre_ping=not sqlite, connect_args=connect_args)
         if sqlite:
             event.listen(self.engine, "connect", _sqlite_on_connect)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
@@ -95,8 +106,13 @@ class Database:
 
     def current_revision(self) -> str | None:
         """The revision the database is at; ``None`` for a database never upgraded."""
-        with self.engine.connect() as connection:
-            return MigrationContext.configure(connection).get_current_revision()
+        try:
+            with self.engine.connect() as connection:
+                return MigrationContext.configure(connection).get_current_revision()
+        except DBAPIError as exc:
+            if exc.connection_invalidated or not _is_connect_failure(exc):
+                raise
+            raise DatabaseUnavailable(_connect_failure(self._url, exc)) from None
 
     def check_schema(self) -> None:
         """Refuse to work on a database whose schema is not exactly the one this code expects."""
@@ -176,11 +192,81 @@ class Database:
         self.engine.dispose()
 
 
+def check_database_url(url: str) -> URL:
+    """``url`` parsed, with its dialect and driver importable; nothing is connected."""
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError):
+        # The text is not repeated: a malformed URL may still hold a password.
+        raise DatabaseUnavailable(f"the database URL is malformed; give one such as {URL_EXAMPLES}") from None
+    shown = parsed.render_as_string(hide_password=True)
+    try:
+        dialect = parsed.get_dialect()
+    except NoSuchModuleError:
+        raise DatabaseUnavailable(
+            f"the database URL {shown} names a kind of database SQLAlchemy does not know "
+            f"({parsed.drivername!r}); use a URL such as {URL_EXAMPLES}"
+        ) from None
+    try:
+        dialect.import_dbapi()
+    except ImportError as exc:
+        raise DatabaseUnavailable(_missing_driver(parsed, shown, exc.name)) from None
+    return parsed
+
+
+def _missing_driver(url: URL, shown: str, module: str | None) -> str:
+    driver = module or url.get_driver_name()
+    if url.get_backend_name() != "postgresql":
+        return f"the database URL {shown} needs the Python driver {driver}, which is not installed"
+    if url.get_driver_name() == "psycopg":
+        return (
+            f"the database URL {shown} needs the PostgreSQL driver, which is not installed: "
+            f"{POSTGRESQL_DRIVER_HINT}"
+        )
+    return (
+        f"the database URL {shown} needs the driver {driver}, which is not installed; roomsync is "
+        f"tested with postgresql+psycopg:// and {POSTGRESQL_DRIVER_HINT}"
+    )
+
+
+def _is_connect_failure(exc: DBAPIError) -> bool:
+    """Raised while opening the connection, not by a statement (a statement has its text)."""
+    return not exc.statement
+
+
+def _connect_failure(url: URL, exc: DBAPIError) -> str:
+    shown = url.render_as_string(hide_password=True)
+    reason = str(exc.orig).strip().splitlines()[0] if str(exc.orig).strip() else type(exc.orig).__name__
+    # psycopg: 'connection failed: connection to server at "h", port 5432 failed: FATAL:  <why>'
+    reason = reason.rpartition(" failed: ")[2].removeprefix("FATAL:").strip()
+    if url.password:
+        reason = reason.replace(str(url.password), "***")
+    lowered = reason.lower()
+    if url.get_backend_name() == "sqlite":
+        hint = "check that the file's directory exists and roomsync may write there"
+    elif "password" in lowered or "role" in lowered or "authentication" in lowered:
+        hint = "check the user name and the password that database_url gives"
+    elif "database" in lowered and "does not exist" in lowered:
+        hint = f"create the database ('createdb {url.database}') or correct its name in database_url"
+    elif any(word in lowered for word in ("refused", "timeout", "resolve host", "translate host")):
+        hint = "is the server running, and are the host and port in database_url right?"
+    else:
+        hint = "check database_url and the database server"
+    return f"cannot connect to the database {shown}: {reason}; {hint}"
+
+
 def _create_sqlite_directory(url: URL) -> None:
     database = url.database
     if not database or database == ":memory:" or database.startswith("file:"):
         return
-    Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    directory = Path(database).expanduser().parent
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DatabaseUnavailable(
+            f"cannot create the directory {directory} of the SQLite database: "
+            f"{exc.strerror or type(exc).__name__}; set data_dir to a directory roomsync may write"
+        ) from None
 
 
 def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
