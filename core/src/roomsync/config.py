@@ -1,13 +1,16 @@
 """The configuration file (TOML), validated at start with errors that name the key and the file.
 
 Secrets are never written in the file: a secret value is a reference, ``{ env = "NAME" }`` or
-``{ file = "/run/secrets/name" }``, read only when a connection needs it.
+``{ file = "/run/secrets/name" }``, read only when a connection needs it. Every problem of a file
+is reported at once; the options of each environment's plugin are checked by
+:mod:`roomsync.config_check`, which needs the installed plugins.
 """
 
 from __future__ import annotations
 
 import os
 import tomllib
+from collections.abc import Sequence
 from email.errors import HeaderParseError
 from email.headerregistry import Address
 from pathlib import Path
@@ -20,10 +23,11 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
+    field_validator,
     model_validator,
 )
 
-from roomsync.errors import ConfigError
+from roomsync.errors import ConfigError, ConfigProblem
 from roomsync.model import ConflictPolicy
 from roomsync.redaction import remember
 
@@ -96,7 +100,7 @@ def _addresses(value: Any) -> Any:
 
 
 class SmtpConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     host: str = "localhost"
     port: int = Field(default=25, ge=1, le=65535)
@@ -112,7 +116,8 @@ class SmtpConfig(BaseModel):
 
 
 class SyncConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # inf passes "greater than 0" and would make the daemon sleep for ever.
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     interval_seconds: float = Field(default=60, gt=0)
     # Persons whose environment watches their mailbox (notifications) are woken on changes; the
@@ -132,13 +137,35 @@ class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     data_dir: Path = Path("roomsync-data")
-    database_url: str | None = None
+    database_url: str | SecretRef | None = None
+    """An SQLAlchemy URL, or a reference to one when it holds a password."""
     environments: dict[str, EnvironmentConfig] = Field(default_factory=dict)
     sync: SyncConfig = Field(default_factory=SyncConfig)
     smtp: SmtpConfig | None = None
     source: Path | None = None
 
+    @field_validator("database_url", mode="before")
+    @classmethod
+    def _url_or_reference(cls, value: Any) -> Any:
+        # One error at the key itself rather than one per member of the union.
+        if isinstance(value, dict):
+            try:
+                return SecretRef.model_validate(value)
+            except ValidationError as exc:
+                raise ValueError(_plain(exc.errors()[0]["msg"])) from None
+        if value is not None and not isinstance(value, str):
+            raise ValueError('must be a URL string or a reference such as { env = "ROOMSYNC_DATABASE_URL" }')
+        return value
+
     def resolved_database_url(self) -> str:
+        """The database URL, read from its reference if it is one (the result holds a password:
+        show only :attr:`roomsync.storage.database.Database.display_url`)."""
+        if isinstance(self.database_url, SecretRef):
+            try:
+                return self.database_url.reveal().get_secret_value()
+            except ConfigError as exc:
+                file = str(self.source) if self.source else None
+                raise ConfigError(str(exc), file=file, key="database_url") from None
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'roomsync.db').resolve()}"
@@ -148,13 +175,47 @@ def config_path(explicit: str | os.PathLike[str] | None) -> Path:
     return Path(explicit or os.environ.get(CONFIG_ENV) or DEFAULT_CONFIG)
 
 
+def _plain(message: str) -> str:
+    return message.removeprefix("Value error, ")
+
+
+def problems_from(
+    exc: ValidationError, file: str | None = None, prefix: Sequence[str] = ()
+) -> list[ConfigProblem]:
+    """Every error pydantic found, each with its dotted key below ``prefix``.
+
+    The rejected value is never repeated: it may be a secret written where a reference belongs.
+    """
+    return [
+        ConfigProblem(
+            _plain(error["msg"]),
+            key=".".join([*prefix, *(str(part) for part in error["loc"])]) or None,
+            file=file,
+        )
+        for error in exc.errors()
+    ]
+
+
 def load_settings(path: str | os.PathLike[str]) -> Settings:
     """Read and validate a configuration file; relative paths in it are relative to the file."""
     path = Path(path)
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        data = path.read_bytes()
     except FileNotFoundError:
         raise ConfigError("file not found; create one with 'roomsync init'", file=str(path)) from None
+    except OSError as exc:
+        raise ConfigError(f"cannot be read: {exc.strerror or type(exc).__name__}", file=str(path)) from None
+    if b"\0" in data:
+        raise ConfigError("is a binary file, not a TOML configuration", file=str(path))
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"is not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start}); save it as UTF-8",
+            file=str(path),
+        ) from None
+    try:
+        raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"not valid TOML: {exc}", file=str(path)) from None
     return settings_from_mapping(raw, source=path)
@@ -164,10 +225,7 @@ def settings_from_mapping(raw: dict[str, Any], source: Path | None = None) -> Se
     try:
         settings = Settings.model_validate(raw)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        key = ".".join(str(part) for part in first["loc"])
-        more = f" (and {exc.error_count() - 1} more problems)" if exc.error_count() > 1 else ""
-        raise ConfigError(f"{first['msg']}{more}", file=str(source) if source else None, key=key) from None
+        raise ConfigError(problems=problems_from(exc, str(source) if source else None)) from None
     settings.source = source
     if source is not None and not settings.data_dir.is_absolute():
         settings.data_dir = (source.parent / settings.data_dir).resolve()
@@ -182,6 +240,8 @@ SAMPLE_CONFIG = """\
 data_dir = "roomsync-data"
 # Another database instead of the embedded SQLite, e.g.
 # database_url = "postgresql+psycopg://roomsync@db.example.org/roomsync"
+# or, when the URL holds a password, a reference to it:
+# database_url = { env = "ROOMSYNC_DATABASE_URL" }
 
 [sync]
 interval_seconds = 60              # pause between cycles of 'roomsync run'

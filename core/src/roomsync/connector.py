@@ -19,6 +19,7 @@ import pluggy
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from roomsync import contract, hookspecs
+from roomsync.config import problems_from
 from roomsync.errors import ConfigError, ConnectorError, Fault, PluginContractError, RoomsyncError
 from roomsync.model import (
     CalendarEntry,
@@ -104,13 +105,18 @@ class Connector:
     def from_config(
         cls, environment: str, raw_options: dict[str, Any], source: str | None = None
     ) -> Connector:
+        return cls(environment, cls.validated_options(environment, raw_options, source))
+
+    @classmethod
+    def validated_options(
+        cls, environment: str, raw_options: dict[str, Any], source: str | None = None
+    ) -> BaseModel:
+        """The environment's options as ``Options``; a :class:`ConfigError` lists every problem."""
         try:
-            options = cls.Options.model_validate(raw_options)
+            return cls.Options.model_validate(raw_options)
         except ValidationError as exc:
-            first = exc.errors()[0]
-            key = ".".join(["environments", environment, "options", *(str(p) for p in first["loc"])])
-            raise ConfigError(first["msg"], file=source, key=key) from None
-        return cls(environment, options)
+            problems = problems_from(exc, source, ("environments", environment, "options"))
+            raise ConfigError(problems=problems) from None
 
 
 PROBE_PREFIX = "roomsync-probe-"

@@ -8,6 +8,8 @@ only hears that their calendar or reservation is affected.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from enum import StrEnum
 
 
@@ -47,16 +49,44 @@ class RoomsyncError(Exception):
     fault: Fault = Fault.INTERNAL
 
 
+@dataclass(frozen=True)
+class ConfigProblem:
+    """One thing wrong in a configuration: the file, the dotted key and what is wrong there."""
+
+    message: str
+    key: str | None = None
+    file: str | None = None
+
+    def __str__(self) -> str:
+        return ": ".join(part for part in (self.file, self.key, self.message) if part)
+
+
 class ConfigError(RoomsyncError):
-    """A configuration file or value is wrong; names the key and the file."""
+    """A configuration file or value is wrong; names the key and the file.
+
+    ``problems`` holds every problem found, so that one run of ``roomsync config check`` lists
+    them all; ``file`` and ``key`` are those of the first.
+    """
 
     fault = Fault.CONFIGURATION
 
-    def __init__(self, message: str, *, file: str | None = None, key: str | None = None) -> None:
-        self.file = file
-        self.key = key
-        where = ", ".join(part for part in (file and f"file {file}", key and f"key {key}") if part)
-        super().__init__(f"{where}: {message}" if where else message)
+    def __init__(
+        self,
+        message: str = "",
+        *,
+        file: str | None = None,
+        key: str | None = None,
+        problems: Sequence[ConfigProblem] = (),
+    ) -> None:
+        self.problems = list(problems) or [ConfigProblem(message, key=key, file=file)]
+        self.file = self.problems[0].file
+        self.key = self.problems[0].key
+        if len(self.problems) == 1:
+            text = str(self.problems[0])
+        else:
+            listed = "\n".join(f"  {problem}" for problem in self.problems)
+            text = f"{len(self.problems)} problems in the configuration:\n{listed}"
+        super().__init__(text)
 
 
 class PluginNotInstalled(RoomsyncError):
@@ -153,6 +183,7 @@ class MassDeletionRefused(RoomsyncError):
     """A mailbox suddenly reported most of its synced entries deleted; nothing was cancelled."""
 
     fault = Fault.SAFETY
+
 
 class DatabaseUnavailable(RoomsyncError):
     """The database cannot be used: a malformed URL, a driver not installed, a server that

@@ -55,6 +55,11 @@ def connector_names() -> list[str]:
 
 
 def connector_class(plugin: str, environment: str) -> type[Connector]:
+    # Asked first so that a name not installed is reported once, with the remedy, and not also
+    # logged by stevedore as a warning.
+    installed = sorted({ep.name for ep in entry_points(group=CONNECTORS)})
+    if plugin not in installed:
+        raise PluginNotInstalled(plugin, environment, installed)
     try:
         manager: DriverManager[type[Connector]] = DriverManager(CONNECTORS, plugin, invoke_on_load=False)
     except NoMatches:

@@ -115,8 +115,9 @@ def test_the_command_line_shows_one_line_and_never_the_password(
     server: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     url = make_url(server).set(port=free_port()).render_as_string(hide_password=False)
+    monkeypatch.setenv("ROOMSYNC_TEST_DATABASE_URL", url)
     config = tmp_path / "roomsync.toml"
-    config.write_text(f'database_url = "{url}"\n', encoding="utf-8")
+    config.write_text('database_url = { env = "ROOMSYNC_TEST_DATABASE_URL" }\n', encoding="utf-8")
     for command in (["status"], ["db", "upgrade"], ["persons", "list"]):
         result = CliRunner().invoke(cli, ["--config", str(config), *command], catch_exceptions=False)
         assert result.exit_code == 1

@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from roomsync.config import Settings, load_settings
+from roomsync.config_check import check_configuration
 from roomsync.engine.runner import SyncRunner
 from roomsync.plugins import extension_manager
 from roomsync.storage.database import Database
@@ -24,6 +25,7 @@ class AppContext:
     _settings: Settings | None = None
     _database: Database | None = None
     _runner: SyncRunner | None = None
+    _checked: bool = False
     console: Console = field(default_factory=Console)
 
     @property
@@ -35,7 +37,17 @@ class AppContext:
 
     def use_settings(self, settings: Settings) -> None:
         self._settings = settings
+        self._checked = False
         extension_manager().hook.roomsync_configure(settings=settings)
+
+    @property
+    def checked_settings(self) -> Settings:
+        """The settings with every environment's plugin and options checked: what a command
+        that synchronises needs, so that it refuses a broken configuration before any cycle."""
+        if not self._checked:
+            check_configuration(self.settings)
+            self._checked = True
+        return self.settings
 
     def database(self, check: bool = True) -> Database:
         if self._database is None:
@@ -47,7 +59,7 @@ class AppContext:
     @property
     def runner(self) -> SyncRunner:
         if self._runner is None:
-            self._runner = SyncRunner(self.settings, self.database())
+            self._runner = SyncRunner(self.checked_settings, self.database())
         return self._runner
 
     def close(self) -> None:

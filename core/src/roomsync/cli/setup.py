@@ -1,4 +1,4 @@
-"""Setting up: ``init``, ``db upgrade`` and ``plugins``."""
+"""Setting up: ``init``, ``config check``, ``db upgrade`` and ``plugins``."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ from rich.table import Table
 
 from roomsync.cli.context import AppContext, pass_app
 from roomsync.config import SAMPLE_CONFIG, load_settings
-from roomsync.errors import RoomsyncError
-from roomsync.plugins import installed_plugins
+from roomsync.config_check import configuration_problems
+from roomsync.errors import ConfigError, ConfigProblem, InvalidInput, RoomsyncError
+from roomsync.plugins import installed_plugins, open_connector
 
 
 @click.command()
@@ -25,7 +26,14 @@ def init(app: AppContext, force: bool) -> None:
         path.write_text(SAMPLE_CONFIG, encoding="utf-8")
     settings = load_settings(path)
     app.use_settings(settings)
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(
+            f"the data directory {settings.data_dir} cannot be created: {exc.strerror or type(exc).__name__}",
+            file=str(path),
+            key="data_dir",
+        ) from None
     revision = app.database(check=False).upgrade()
     config_line = f"{path} exists; keeping it (use --force to overwrite)" if kept else f"wrote {path}"
     app.emit(
@@ -85,27 +93,61 @@ def db_new_identity(app: AppContext, force: bool) -> None:
     )
 
 
+@click.group(name="config")
+def config_group() -> None:
+    """The configuration file."""
+
+
+def _problem_rows(problems: list[ConfigProblem]) -> list[dict[str, str | None]]:
+    return [{"file": p.file, "key": p.key, "message": p.message} for p in problems]
+
+
+@config_group.command(name="check")
+@pass_app
+def config_check(app: AppContext) -> None:
+    """Check the whole configuration, every environment's plugin options included; list every
+    problem with its file and key (exit code 1 if there is any)."""
+    try:
+        problems = configuration_problems(app.settings)
+    except ConfigError as exc:  # the file itself: not readable, not TOML or not valid
+        problems = exc.problems
+    if app.as_json:
+        app.emit({"ok": not problems, "problems": _problem_rows(problems)})
+    elif not problems:
+        click.echo(f"{app.config_file}: configuration OK")
+    else:
+        for problem in problems:
+            click.echo(str(problem), err=True)
+        click.echo(f"{len(problems)} problem{'s' if len(problems) > 1 else ''} found", err=True)
+    if problems:
+        raise click.exceptions.Exit(1)
+
+
 @click.command()
 @pass_app
 def plugins(app: AppContext) -> None:
-    """Installed plugins, and the capabilities of each configured environment's connector."""
+    """Installed plugins, and the capabilities of each configured environment's connector
+    (exit code 1 if the configuration has problems)."""
     installed = [
         {"name": p.name, "kind": p.kind, "distribution": p.distribution, "version": p.version}
         for p in installed_plugins()
     ]
     environments = []
+    problems: list[ConfigProblem] = []
     if Path(app.config_file).exists():
-        for name, env in app.settings.environments.items():
-            row: dict[str, object] = {"environment": name, "plugin": env.plugin}
-            try:
-                row["capabilities"] = app.runner.host(name).capabilities().model_dump(mode="json")
-            except RoomsyncError as exc:
-                row["error"] = str(exc)
-            environments.append(row)
+        try:
+            settings = app.settings
+            problems = configuration_problems(settings)
+        except ConfigError as exc:
+            problems = exc.problems
+        else:
+            environments = [_environment_row(app, name, problems) for name in settings.environments]
     table = Table("plugin", "kind", "distribution", "version", title="Installed plugins")
     for item in installed:
         table.add_row(*(str(item[k]) for k in ("name", "kind", "distribution", "version")))
-    app.emit({"installed": installed, "environments": environments}, table)
+    app.emit(
+        {"installed": installed, "environments": environments, "problems": _problem_rows(problems)}, table
+    )
     if not app.as_json and environments:
         envs = Table("environment", "plugin", "capabilities", title="Configured environments")
         for row in environments:
@@ -117,9 +159,37 @@ def plugins(app: AppContext) -> None:
             )
             envs.add_row(str(row["environment"]), str(row["plugin"]), text)
         app.console.print(envs)
+    if problems:
+        if not app.as_json:
+            for problem in problems:
+                click.echo(str(problem), err=True)
+        raise InvalidInput(f"the configuration has {len(problems)} problems; see 'roomsync config check'")
+
+
+def _environment_row(app: AppContext, name: str, problems: list[ConfigProblem]) -> dict[str, object]:
+    env = app.settings.environments[name]
+    row: dict[str, object] = {"environment": name, "plugin": env.plugin}
+    own = [p.message for p in problems if (p.key or "").startswith(f"environments.{name}.")]
+    if own:
+        row["error"] = "; ".join(own)
+        return row
+    source = str(app.settings.source) if app.settings.source else None
+    try:
+        host = open_connector(name, env, source)
+    except RoomsyncError as exc:
+        row["error"] = str(exc)
+        return row
+    try:
+        row["capabilities"] = host.capabilities().model_dump(mode="json")
+    except RoomsyncError as exc:
+        row["error"] = str(exc)
+    finally:
+        host.close()
+    return row
 
 
 def register(cli: click.Group) -> None:
     cli.add_command(init)
+    cli.add_command(config_group)
     cli.add_command(db)
     cli.add_command(plugins)

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BeforeValidator, ConfigDict, Field, ValidationInfo, field_validator
 
 from roomsync.config import SecretRef
 from roomsync.connector import TimeoutOptions, TlsOptions
+from roomsync.zones import iana_zone
 
 
 def _reference_only(value: Any) -> Any:
@@ -87,10 +87,4 @@ class EwsOptions(TlsOptions, TimeoutOptions):
     @field_validator("timezone")
     @classmethod
     def _timezone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(
-                f"unknown time zone {value!r}; use an IANA name such as Europe/Berlin (not a Windows name)"
-            ) from None
-        return value
+        return iana_zone(value)  # a Windows name gets its IANA name suggested

@@ -14,7 +14,6 @@ import re
 import uuid
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     AfterValidator,
@@ -29,6 +28,7 @@ from pydantic import (
 
 from roomsync.config import SecretRef
 from roomsync.connector import TimeoutOptions, TlsOptions
+from roomsync.zones import iana_zone
 
 _DOMAIN = re.compile(r"(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]{0,62}")
 _MULTI_TENANT = {"common", "organizations", "consumers"}
@@ -108,23 +108,13 @@ def _notification_url(value: str) -> str:
     return _plain_url(value, loopback_http=True)
 
 
-def _iana_zone(value: str) -> str:
-    try:
-        ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(
-            f"unknown time zone {value!r}; use an IANA name such as Europe/Berlin (not a Windows name)"
-        ) from None
-    return value
-
-
 TenantId = Annotated[str, AfterValidator(_tenant)]
 ClientId = Annotated[str, AfterValidator(_guid)]
 Secret = Annotated[SecretRef, BeforeValidator(_reference_only)]
 MailDomain = Annotated[str, AfterValidator(_mail_domain)]
 HttpsBase = Annotated[str, AfterValidator(_https_base)]
 NotificationUrl = Annotated[str, AfterValidator(_notification_url)]
-IanaZone = Annotated[str, AfterValidator(_iana_zone)]
+IanaZone = Annotated[str, AfterValidator(iana_zone)]  # a Windows name gets its IANA name suggested
 
 
 class TenantCredentials(BaseModel):
