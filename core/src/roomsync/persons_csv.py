@@ -14,6 +14,7 @@ import re
 from collections.abc import Collection
 from dataclasses import dataclass, field
 
+from roomsync.errors import InvalidInput
 from roomsync.model import ConflictPolicy, Person
 
 COLUMNS = ("email", "name", "environment", "conflict_policy", "sync_enabled")
@@ -27,6 +28,33 @@ _POLICIES = ", ".join(policy.value for policy in ConflictPolicy)
 # One "@", no spaces or list separators, a dotted domain: what a mailbox address looks like.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _EMAIL = re.compile(r"[^@\s,;<>\"]+@[^@\s,;<>\"]+\.[^@\s,;<>\".]+")
+
+
+def address_problem(value: str) -> str | None:
+    """What is wrong with ``value`` as a mailbox address, or ``None``: the check a row's email
+    gets, for the command line to check an address given there the same way."""
+    if not value.strip():
+        return "is empty"
+    if _CONTROL.search(value):
+        return "contains a line break or another control character"
+    if not _EMAIL.fullmatch(value.strip().lower()):
+        return "is not an e-mail address"
+    return None
+
+
+def decode_persons_csv(data: bytes, source: str) -> str:
+    """The text of a persons file; a file that is not UTF-8 text is refused with what to do."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise InvalidInput(f"{source}: is UTF-16 text; save it as 'CSV UTF-8' (or any UTF-8 CSV)")
+    if b"\0" in data:
+        raise InvalidInput(f"{source}: is a binary file, not CSV text")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidInput(
+            f"{source}: is not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start}); "
+            "save it as 'CSV UTF-8' (or any UTF-8 CSV)"
+        ) from None
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ from rich.table import Table
 
 from roomsync.cli.context import AppContext, pass_app
 from roomsync.engine.differences import MAX_DAYS, Resolution, find_differences, resolve
-from roomsync.errors import RoomsyncError
+from roomsync.errors import NotFound, RoomsyncError
 
 
 @click.command()
@@ -29,6 +29,12 @@ def diff(
     reservation_ids: tuple[str, ...],
 ) -> None:
     """Compare ROOMS and Exchange over the next DAYS days (at most 90)."""
+    if reservation_ids:
+        with app.database().unit_of_work() as uow:
+            known = uow.rooms.get_reservations(reservation_ids)
+        unknown = [rid for rid in reservation_ids if rid.strip() not in known]
+        if unknown:
+            raise NotFound(f"no reservation {', '.join(unknown)}")
     found = find_differences(app.runner, days, list(persons) or None)
     rows = []
     for d in found:

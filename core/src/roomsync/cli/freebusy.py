@@ -8,6 +8,7 @@ import click
 from rich.table import Table
 
 from roomsync.cli.context import AppContext, pass_app
+from roomsync.cli.persons import checked_address
 from roomsync.cli.reservations import parse_time
 from roomsync.engine.freebusy import free_busy
 
@@ -20,6 +21,7 @@ from roomsync.engine.freebusy import free_busy
 @pass_app
 def freebusy(app: AppContext, emails: tuple[str, ...], start_text: str, end_text: str, zone: str) -> None:
     """Merged free/busy of EMAILS (persons or room mailboxes)."""
+    emails = tuple(checked_address(email, "mailbox") for email in emails)
     start = parse_time(start_text, zone, "--start")
     end = parse_time(end_text, zone, "--end")
     answers = free_busy(app.runner, list(emails), start, end)

@@ -10,7 +10,24 @@ from rich.table import Table
 from roomsync.cli.context import AppContext, pass_app
 from roomsync.errors import InvalidInput, NotFound, UnknownEnvironment
 from roomsync.model import ConflictPolicy, Person, Room
-from roomsync.persons_csv import parse_persons_csv
+from roomsync.persons_csv import address_problem, decode_persons_csv, parse_persons_csv
+
+
+def checked_address(value: str, what: str) -> str:
+    """``value`` as a mailbox address, checked as a persons file's email column is."""
+    problem = address_problem(value)
+    if problem is not None:
+        raise InvalidInput(f"{what} {value!r} {problem}")
+    return value.strip().lower()
+
+
+def checked_name(value: str, what: str, *, required: bool = False) -> str:
+    value = value.strip()
+    if required and not value:
+        raise InvalidInput(f"{what} is empty")
+    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+        raise InvalidInput(f"{what} contains a line break or another control character")
+    return value
 
 
 @click.group()
@@ -32,8 +49,12 @@ def import_persons(app: AppContext, file: Path, on_error: str) -> None:
     """Create or update persons from a CSV file (columns: email, name, environment,
     conflict_policy, sync_enabled)."""
     settings = app.settings
+    try:
+        data = file.read_bytes()
+    except OSError as exc:
+        raise InvalidInput(f"{file}: cannot be read: {exc.strerror or type(exc).__name__}") from None
     result = parse_persons_csv(
-        file.read_text(encoding="utf-8"),
+        decode_persons_csv(data, str(file)),
         file.name,
         default_conflict_policy=settings.sync.default_conflict_policy,
         environments=list(settings.environments),
@@ -142,6 +163,8 @@ def set_person(
 @pass_app
 def add_person(app: AppContext, email: str, name: str, environment: str | None) -> None:
     """Add one person (or update their name and environment)."""
+    email = checked_address(email, "email")
+    name = checked_name(name, "--name")
     if environment and environment not in app.settings.environments:
         raise UnknownEnvironment(environment, list(app.settings.environments))
     with app.database().unit_of_work() as uow:
@@ -171,6 +194,8 @@ def add_room(
     environment: str | None,
 ) -> None:
     """Add a room with its Exchange room mailbox."""
+    name = checked_name(name, "the room's name", required=True)
+    mailbox = checked_address(mailbox, "mailbox")
     if environment is not None and environment not in app.settings.environments:
         raise UnknownEnvironment(environment, list(app.settings.environments))
     with app.database().unit_of_work() as uow:

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 import click
 from pydantic import ValidationError
 from rich.table import Table
 
 from roomsync.cli.context import AppContext, pass_app
+from roomsync.cli.persons import checked_address
 from roomsync.errors import InvalidInput, NotFound
 from roomsync.model import EventFields, Frequency, Participant, Recurrence, Reservation, ShowAs, Weekday
-from roomsync.store import Origin
+from roomsync.store import Origin, UnitOfWork
+from roomsync.zones import iana_zone
 
 
 def parse_time(value: str, zone: str, option: str) -> datetime:
@@ -25,6 +27,31 @@ def parse_time(value: str, zone: str, option: str) -> datetime:
             f"{value!r} is not a time like 2026-12-01T09:30", param_hint=option
         ) from None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=ZoneInfo(zone))
+
+
+def not_found(reservation_id: str) -> NotFound:
+    return NotFound(f"no reservation {reservation_id}")
+
+
+def checked_title(title: str) -> str:
+    if not title.strip():
+        raise InvalidInput("--title is empty; a reservation needs a title")
+    if any(ord(c) < 32 or ord(c) == 127 for c in title):
+        raise InvalidInput("--title contains a line break or another control character")
+    return title
+
+
+def check_times(start: datetime, end: datetime, recurrence: Recurrence | None, zone: str) -> None:
+    """What the models would refuse, said in the options' words; and a series ending before it
+    starts, which they accept but no calendar can hold (it would fail every cycle)."""
+    if end <= start:
+        raise InvalidInput(f"end {end.isoformat()} is not after start {start.isoformat()}")
+    until: date | None = recurrence.until if recurrence else None
+    first_day = start.astimezone(ZoneInfo(zone)).date()
+    if until is not None and until < first_day:
+        raise InvalidInput(
+            f"--until {until.isoformat()} is before the series starts ({first_day.isoformat()})"
+        )
 
 
 def validation_message(exc: ValidationError) -> str:
@@ -63,6 +90,8 @@ def reservations() -> None:
 def list_reservations(app: AppContext, organizer: str | None, include_cancelled: bool) -> None:
     """Reservations, ordered by start."""
     with app.database().unit_of_work() as uow:
+        if organizer is not None and uow.rooms.get_person(organizer) is None:
+            raise NotFound(f"unknown person {organizer}")
         found = uow.rooms.reservations(organizer=organizer, include_cancelled=include_cancelled)
     rows = [reservation_row(r) for r in found]
     table = Table("id", "title", "start", "end", "organizer", "rooms", "status")
@@ -87,7 +116,7 @@ def show(app: AppContext, reservation_id: str) -> None:
     with app.database().unit_of_work() as uow:
         found = uow.rooms.get_reservation(reservation_id)
         if found is None:
-            raise NotFound(f"no reservation {reservation_id}")
+            raise not_found(reservation_id)
         links = uow.sync.links_for_reservation(reservation_id)
         journal = uow.rooms.journal(reservation_id)
     data: dict[str, Any] = {
@@ -196,12 +225,24 @@ def create(
 ) -> None:
     """Book a reservation."""
     try:
-        ZoneInfo(zone)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise click.BadParameter(f"unknown IANA time zone {zone!r}", param_hint="--timezone") from None
+        iana_zone(zone)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--timezone") from None
+    title = checked_title(title)
+    organizer = checked_address(organizer, "--organizer")
+    booked_by = checked_address(booked_by, "--booked-by") if booked_by is not None else None
+    rooms = tuple(checked_address(room, "--room") for room in rooms)
+    participants = tuple(checked_address(person, "--participant") for person in participants)
     start = parse_time(start_text, zone, "--start")
     end = parse_time(end_text, zone, "--end")
     until = parse_time(until_text, zone, "--until") if until_text else None
+    if until is not None and repeat is None:
+        raise click.UsageError("--until belongs to a series: give --repeat too")
+    try:
+        recurrence = _recurrence(repeat, interval, weekdays, count, until, start, zone)
+    except ValidationError as exc:
+        raise InvalidInput(validation_message(exc)) from None
+    check_times(start, end, recurrence, zone)
     try:
         fields = EventFields(
             title=title,
@@ -214,7 +255,7 @@ def create(
             private=private,
             show_as=ShowAs(show_as),
             body=comment,
-            recurrence=_recurrence(repeat, interval, weekdays, count, until, start, zone),
+            recurrence=recurrence,
         )
         reservation = Reservation(
             fields=fields,
@@ -251,14 +292,16 @@ def update(
     reminder: int | None,
 ) -> None:
     """Change a reservation (title, times, rooms, organizer)."""
+    organizer = checked_address(organizer, "--organizer") if organizer is not None else None
+    rooms = tuple(checked_address(room, "--room") for room in rooms)
     with app.database().unit_of_work() as uow:
         current = uow.rooms.get_reservation(reservation_id)
         if current is None:
-            raise NotFound(f"no reservation {reservation_id}")
+            raise not_found(reservation_id)
         zone = current.fields.timezone
         changes: dict[str, Any] = {}
         if title is not None:
-            changes["title"] = title
+            changes["title"] = checked_title(title)
         if start_text:
             changes["start"] = parse_time(start_text, zone, "--start")
         if end_text:
@@ -267,6 +310,12 @@ def update(
             changes["rooms"] = rooms
         if reminder is not None:
             changes["reminder_minutes"] = reminder
+        check_times(
+            changes.get("start", current.fields.start),
+            changes.get("end", current.fields.end),
+            current.fields.recurrence,
+            zone,
+        )
         try:
             fields = EventFields.model_validate({**current.fields.model_dump(), **changes})
         except ValidationError as exc:
@@ -289,9 +338,17 @@ def update(
 def cancel(app: AppContext, reservation_id: str, reason: str) -> None:
     """Cancel a reservation; its calendar entry is removed at the next sync."""
     with app.database().unit_of_work() as uow:
+        existing(uow, reservation_id)
         stored = uow.rooms.cancel_reservation(reservation_id, origin=Origin.ROOMS, reason=reason)
         uow.commit()
     app.emit(reservation_row(stored), f"reservation {stored.id} cancelled")
+
+
+def existing(uow: UnitOfWork, reservation_id: str) -> Reservation:
+    found = uow.rooms.get_reservation(reservation_id)
+    if found is None:
+        raise not_found(reservation_id)
+    return found
 
 
 def register(cli: click.Group) -> None:
