@@ -124,3 +124,6 @@ def test_the_command_line_shows_one_line_and_never_the_password(
         [line] = result.output.splitlines()
         assert line.startswith("Error: cannot connect to the database postgresql+psycopg://")
         assert SECRET not in result.output
+    debug = CliRunner().invoke(cli, ["-vv", "--config", str(config), "db", "status"], catch_exceptions=False)
+    assert debug.exit_code == 1
+    assert "cannot connect to the database" in debug.output and SECRET not in debug.output
