@@ -158,3 +158,10 @@ def test_a_data_dir_that_cannot_be_created_is_one_clear_line(tmp_path: Path) -> 
         assert (
             f"{tmp_path / 'a-file' / 'data'}" in line and "cannot be created" in line
         ) or "cannot create" in line
+
+
+def test_the_daemon_interval_on_the_command_line_must_be_a_finite_number(home: Path) -> None:
+    for value in ("inf", "nan", "0"):
+        result = run(home, "run", "--interval", value)
+        assert result.exit_code == 2, value
+        assert "--interval" in result.output

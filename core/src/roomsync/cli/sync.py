@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime
 
 import click
@@ -46,9 +47,19 @@ def sync(app: AppContext, once: bool, persons: tuple[str, ...], allow_mass_delet
         raise click.exceptions.Exit(1)
 
 
+def _finite(ctx: click.Context, param: click.Parameter, value: float | None) -> float | None:
+    # FloatRange lets inf and nan through (nan compares false with either bound).
+    if value is not None and not math.isfinite(value):
+        raise click.BadParameter(f"{value} is not a number of seconds", ctx=ctx, param=param)
+    return value
+
+
 @click.command()
 @click.option(
-    "--interval", type=click.FloatRange(min=0.1), help="Seconds between cycles (overrides the file)."
+    "--interval",
+    type=click.FloatRange(min=0.1),
+    callback=_finite,
+    help="Seconds between cycles (overrides the file).",
 )
 @pass_app
 def run(app: AppContext, interval: float | None) -> None:
