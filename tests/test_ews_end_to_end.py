@@ -11,11 +11,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import pluggy
 import pytest
 from rooms_side import RoomsSide
 
-from roomsync import hookspecs
 from roomsync.config import settings_from_mapping
 from roomsync.engine.freebusy import free_busy
 from roomsync.engine.runner import SyncRunner
@@ -28,6 +26,7 @@ from roomsync.model import (
     ReservationStatus,
     Room,
 )
+from roomsync.plugins import plugin_manager
 from roomsync.storage import Database
 from roomsync.store import Origin
 from roomsync.testkit.notifications import NotificationRecorder
@@ -77,11 +76,8 @@ def setup(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.Mo
             for mailbox in (ROOM1, ROOM2):
                 uow.rooms.add_room(Room(name=mailbox.split("@")[0], mailbox=mailbox))
             uow.commit()
-        pm = pluggy.PluginManager(hookspecs.PROJECT)
-        pm.add_hookspecs(hookspecs)
         notes = NotificationRecorder()
-        pm.register(notes)
-        runner = SyncRunner(settings, database, pm)
+        runner = SyncRunner(settings, database, plugin_manager(notes))
         connector = runner.host("onprem").connector
         assert isinstance(connector, EwsConnector)
         user = SimulatorUser(sim.ews_url, connector.request_server_version, type(connector))

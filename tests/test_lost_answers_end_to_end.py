@@ -14,15 +14,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import pluggy
 import pytest
 from rooms_side import RoomsSide
 
-from roomsync import hookspecs
 from roomsync.config import settings_from_mapping
 from roomsync.engine.runner import SyncRunner
 from roomsync.model import ConflictPolicy, Person
 from roomsync.notify.message import NotificationKind
+from roomsync.plugins import plugin_manager
 from roomsync.storage import Database
 from roomsync.testkit.notifications import NotificationRecorder
 from roomsync_ews_common.testing import SIM_PASSWORD_ENV, SIM_USERS
@@ -80,11 +79,8 @@ def estate_for(dialect: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, st
     with database.unit_of_work() as uow:
         uow.rooms.upsert_person(Person(email=ALICE, environment="exchange"))
         uow.commit()
-    pm = pluggy.PluginManager(hookspecs.PROJECT)
-    pm.add_hookspecs(hookspecs)
     notes = NotificationRecorder()
-    pm.register(notes)
-    runner = SyncRunner(settings, database, pm)
+    runner = SyncRunner(settings, database, plugin_manager(notes))
     stack.callback(runner.close)
     return Estate(sim, database, runner, notes, dialect)
 

@@ -18,11 +18,9 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-import pluggy
 import pytest
 from rooms_side import RoomsSide
 
-from roomsync import hookspecs
 from roomsync.config import settings_from_mapping
 from roomsync.engine.freebusy import free_busy
 from roomsync.engine.report import CycleReport
@@ -36,6 +34,7 @@ from roomsync.model import (
     ReservationStatus,
     Room,
 )
+from roomsync.plugins import plugin_manager
 from roomsync.storage import Database
 from roomsync.store import Origin
 from roomsync.testkit.notifications import NotificationRecorder
@@ -155,11 +154,8 @@ def estate_on(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **options: Any) -
             for mailbox in (ROOM1, ROOM2, ROOM_S):
                 uow.rooms.add_room(Room(name=mailbox.split("@")[0], mailbox=mailbox, environment=ENVIRONMENT))
             uow.commit()
-        pm = pluggy.PluginManager(hookspecs.PROJECT)
-        pm.add_hookspecs(hookspecs)
         notes = NotificationRecorder()
-        pm.register(notes)
-        runner = SyncRunner(settings, database, pm)
+        runner = SyncRunner(settings, database, plugin_manager(notes))
         stack.callback(runner.close)
         users = {
             "example.org": GraphUser(sim),

@@ -80,9 +80,17 @@ def extension_manager() -> pluggy.PluginManager:
 
 @lru_cache(maxsize=1)
 def _extension_manager() -> pluggy.PluginManager:
+    pm = plugin_manager()
+    load_extensions(pm)
+    return pm
+
+
+def plugin_manager(*plugins: object) -> pluggy.PluginManager:
+    """A manager of roomsync's hooks with just ``plugins`` (no installed extension loaded)."""
     pm = pluggy.PluginManager(hookspecs.PROJECT)
     pm.add_hookspecs(hookspecs)
-    load_extensions(pm)
+    for plugin in plugins:
+        pm.register(plugin)
     return pm
 
 

@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import pluggy
 import pytest
 
 from roomsync import hookspecs
@@ -18,6 +17,7 @@ from roomsync.connectors.reference_directory import MailboxDirectory
 from roomsync.engine.report import CycleReport
 from roomsync.engine.runner import SyncRunner
 from roomsync.model import CalendarEntry, EventFields, Person, Reservation, Room
+from roomsync.plugins import plugin_manager
 from roomsync.storage import Database
 from roomsync.store import Origin
 from roomsync.testkit.notifications import NotificationRecorder
@@ -145,11 +145,8 @@ def make_world(database: Database, **sync: Any) -> World:
             uow.rooms.add_room(Room(name=mailbox.split("@")[0], mailbox=mailbox))
             exchange.add_room(mailbox)
         uow.commit()
-    pm = pluggy.PluginManager(hookspecs.PROJECT)
-    pm.add_hookspecs(hookspecs)
     notes = NotificationRecorder()
-    pm.register(notes)
-    return World(settings, database, exchange, SyncRunner(settings, database, pm), notes)
+    return World(settings, database, exchange, SyncRunner(settings, database, plugin_manager(notes)), notes)
 
 
 @pytest.fixture

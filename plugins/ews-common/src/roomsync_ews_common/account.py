@@ -24,16 +24,13 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import ssl
 import sys
 import threading
 import uuid
-from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
-import certifi
 import requests.adapters
 from exchangelib import (
     DELEGATE,
@@ -52,6 +49,7 @@ from exchangelib.protocol import BaseProtocol, Protocol
 from exchangelib.transport import BASIC, NTLM
 from exchangelib.version import EXCHANGE_2007_SP1, EXCHANGE_2010_SP1, EXCHANGE_2013, Build, Version
 
+from roomsync.tls import trust_context
 from roomsync_ews_common.options import EwsOptions
 
 log = logging.getLogger(__name__)
@@ -178,17 +176,6 @@ class EndpointTlsAdapter(requests.adapters.HTTPAdapter):
         super().cert_verify(conn, url, verify, cert)
         if verify is not False and isinstance(self._setting(url), ssl.SSLContext):
             conn.ca_certs = conn.ca_cert_dir = None  # the context holds them already
-
-
-def trust_context(ca_file: Path) -> ssl.SSLContext:
-    """An SSL context trusting the usual authorities and the configured CA besides them.
-
-    The usual ones are those requests would use: ``REQUESTS_CA_BUNDLE`` when set, else certifi's.
-    """
-    usual = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or certifi.where()
-    context = ssl.create_default_context(cafile=usual)
-    context.load_verify_locations(cafile=str(ca_file))
-    return context
 
 
 def _address_folders_by_name(account: Account) -> None:
