@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 
 from roomsync.config import SyncConfig
 from roomsync.engine.intent import adopted, recognise
-from roomsync.engine.merge import ROOM_KEYS, snapshot, take, three_way
+from roomsync.engine.merge import room_keys, snapshot, take, three_way
 from roomsync.model import (
     CalendarEntry,
     ConflictPolicy,
@@ -298,11 +298,11 @@ def _reconcile(view: MailboxView, link: Link, entry: CalendarEntry, result: Plan
         from_exchange |= conflicts
         conflicts = set()
     merged = take(reservation.fields, exchange_fields, from_exchange)
-    if from_exchange & ROOM_KEYS:
+    if room_keys(from_exchange):
         taken = [room for room in merged.rooms if not view.room_is_free(room, merged, reservation.id)]
         if taken:
             # The room cannot follow the Outlook change: a conflict whatever the policy.
-            blocked = from_exchange & ROOM_KEYS
+            blocked = room_keys(from_exchange)
             from_exchange -= blocked
             conflicts |= blocked
             merged = take(reservation.fields, exchange_fields, from_exchange)
