@@ -20,6 +20,9 @@ from sqlalchemy.engine import URL, Engine, make_url
 
 from roomsync.model import Person, Room
 from roomsync.storage import Database, SqlUnitOfWork
+from roomsync.testkit.convergence import register_profiles
+
+register_profiles()  # hypothesis profiles: "ci" by default, "long" with --hypothesis-profile=long
 
 POSTGRESQL_URL = os.environ.get(
     "ROOMSYNC_TEST_POSTGRESQL_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"

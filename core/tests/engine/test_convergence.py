@@ -25,10 +25,13 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, precondition, rule
 
+from roomsync.connectors.reference_directory import MailboxDirectory
 from roomsync.engine.merge import snapshot
+from roomsync.model import CalendarEntry, EventFields, OccurrenceChange
 from roomsync.storage import Database
+from roomsync.testkit.convergence import Estate, run_convergence
 
-from .conftest import ALICE, BOB, CAROL, World, make_world
+from .conftest import ALICE, BASE, BOB, CAROL, ROOM_A, ROOM_B, World, make_world
 
 PERSONS = [ALICE, BOB, CAROL]
 TITLES = st.sampled_from(["alpha", "beta", "gamma"])
@@ -282,3 +285,60 @@ TestModel = pytest.mark.slow(ModelMachine.TestCase)
 TestModel.settings = machine_settings
 TestCrash = pytest.mark.slow(CrashMachine.TestCase)
 TestCrash.settings = machine_settings
+
+
+# --- the test kit's machine (the one every connector runs) on the reference connector ---------
+
+
+@dataclass
+class ReferenceEstate(Estate):
+    exchange: MailboxDirectory | None = None
+
+    @property
+    def directory(self) -> MailboxDirectory:
+        assert self.exchange is not None
+        return self.exchange
+
+    def outlook_create(self, mailbox: str, fields: EventFields) -> None:
+        self.directory.user_create(mailbox, fields)
+
+    def outlook_update(self, entry: CalendarEntry, fields: EventFields) -> None:
+        self.directory.user_update(entry.mailbox, entry.item_id, **dict(fields))
+
+    def outlook_occurrence(self, entry: CalendarEntry, index: int, change: OccurrenceChange) -> None:
+        kept = [c for c in entry.fields.occurrences if c.original_start != change.original_start]
+        self.directory.user_update(entry.mailbox, entry.item_id, occurrences=(*kept, change))
+
+    def outlook_delete(self, entry: CalendarEntry) -> None:
+        self.directory.user_delete(entry.mailbox, entry.item_id, to_deleted_items=True)
+
+    def fault(self, kind: str) -> None:
+        for operation in ("create_entries", "update_entries", "delete_entries"):
+            if kind == "drop_after_apply":
+                self.directory.drop_after_write(operation)
+            else:
+                self.directory.fail_next(operation)
+
+    def clear_faults(self) -> None:
+        self.directory.clear_faults()
+
+
+def reference_estate() -> Estate:
+    world = fresh_world()
+    return ReferenceEstate(
+        database=world.database,
+        runner=world.runner,
+        environment="ref",
+        persons=(ALICE, BOB),
+        rooms=(ROOM_A, ROOM_B),
+        start=BASE,
+        faults=("timeout", "drop_after_apply"),
+        exchange=world.exchange,
+    )
+
+
+@pytest.mark.slow
+def test_the_kits_machine_converges_on_the_reference_connector() -> None:
+    counts = run_convergence(reference_estate, "Reference")
+    print(f"\nconvergence reference: {dict(sorted(counts.items()))}")
+    assert counts["examples"] >= 1
