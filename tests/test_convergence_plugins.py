@@ -42,7 +42,7 @@ EWS_FAULTS = ("server_busy", "http_503", "reset", "drop_after_apply")
 DIALECTS = ["exchange2007", "exchange2010", "exchange2013", "o365"]
 WRITE_OPERATIONS = {
     "ews": ["CreateItem", "UpdateItem", "DeleteItem"],
-    "graph": ["events.create", "events.update", "events.delete", "batch"],
+    "graph": ["events.create", "events.update", "events.delete", "$batch"],
 }
 
 

@@ -220,6 +220,15 @@ def test_mailbox_concurrency_and_faults(graph: Graph, running: RunningSimulator)
     assert stats["graph"]["tenants"][0]["id"] == running.tenant_id
 
 
+def test_a_batch_can_lose_its_answer_after_its_writes_ran(graph: Graph, running: RunningSimulator) -> None:
+    running.simulator.faults.add("drop_after_apply", count=1, operations=["$batch"])
+    create = {"id": "1", "method": "POST", "url": f"{ALICE}/events", "body": event("In a batch", soon())}
+    with pytest.raises(requests.ConnectionError):
+        graph.post("/$batch", {"requests": [create]})
+    assert [e["subject"] for e in graph.get(f"{ALICE}/events").json()["value"]] == ["In a batch"]
+    assert graph.post("/$batch", {"requests": [{**create, "body": event("Answered", soon(8))}]}).ok
+
+
 def test_migration_from_an_ews_store(graph: Graph, running: RunningSimulator) -> None:
     from exchangelib import (
         DELEGATE,

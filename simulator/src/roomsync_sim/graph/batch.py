@@ -4,7 +4,8 @@ Every request of a batch goes through the same checks as a request of its own (p
 access policy, MailboxConcurrency, faults), with the batch's token. They run in order; one that
 ``dependsOn`` a request that failed is answered 424 Failed Dependency without running. A batch of
 more than 20 requests, with duplicate or missing ids, or a ``dependsOn`` naming an unknown id is
-refused as a whole with 400.
+refused as a whole with 400. The batch itself can lose its answer after its requests ran
+(``drop_after_apply`` on the operation ``$batch``), as any connection can.
 """
 
 from __future__ import annotations
@@ -92,4 +93,4 @@ def _one(call: Call, entry: dict[str, Any]) -> Reply:
 
 
 def register(router: Router) -> None:
-    router.add("POST", r"/\$batch", "$batch", batch, mailbox=False, locked=False)
+    router.add("POST", r"/\$batch", "$batch", batch, mailbox=False, locked=False, writes=True)
