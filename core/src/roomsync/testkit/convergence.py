@@ -9,7 +9,8 @@ the commit, and after every clean cycle checks the invariants (:meth:`Convergenc
 * no reservation has two entries, and none has an entry outside its organizer's calendar;
 * no reservation was cancelled that no one cancelled;
 * no attendee holds two copies of one meeting (no invitation sent twice);
-* a field changed on one side only holds that change.
+* a field changed on one side only holds that change;
+* the cycle after a clean one writes nothing (no echo is taken for a change).
 
 A connector's tests provide an :class:`Estate` and run the machine with :func:`run_convergence`;
 the size of a run comes from the hypothesis profile (:func:`register_profiles`: ``ci`` by
@@ -515,6 +516,10 @@ class ConvergenceMachine(RuleBasedStateMachine):
         self._adopt_outlook_bookings()
         self.check()
         _counted(self.estate, "clean cycle")
+        # Quiescent: with nothing changed on either side, the next cycle writes nothing.
+        again = self.estate.sync()
+        busy = [r.as_dict() for r in again if not r.ok or r.changed_anything]
+        assert not busy, f"a cycle after a clean one still changed something: {busy}"
 
     def _adopt_outlook_bookings(self) -> None:
         for reservation in self.estate.reservations():
