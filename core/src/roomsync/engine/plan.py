@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from roomsync.config import SyncConfig
 from roomsync.engine.intent import adopted, recognise
@@ -34,11 +34,12 @@ from roomsync.model import (
     Reservation,
 )
 from roomsync.notify.message import Fact, Notification, NotificationKind
-from roomsync.recurrence import occurrences
+from roomsync.recurrence import occurrences, overlaps
 from roomsync.store import Link, LinkState
 
 RoomCheck = Callable[[str, EventFields, str | None], bool]
 _FAR_FUTURE = datetime(9999, 1, 1, tzinfo=UTC)
+_CLAIM_SPAN = timedelta(days=3 * 366)  # as far as ROOMS looks for conflicts of an open-ended series
 
 
 @dataclass(frozen=True)
@@ -130,9 +131,30 @@ class Plan:
     notifications: list[Notification] = field(default_factory=list)
     conflicts: list[tuple[str, frozenset[str]]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    # Times this plan gives rooms from Exchange (new bookings, imports), with the reservation.
+    claims: list[tuple[EventFields, str | None]] = field(default_factory=list)
 
     def keep(self, link: Link) -> None:
         self.links[(link.reservation_id, link.mailbox)] = link
+
+
+def _room_is_free(
+    view: MailboxView, result: Plan, room: str, fields: EventFields, exclude: str | None
+) -> bool:
+    """Free in ROOMS and not given to another Exchange change of this same plan.
+
+    Two Outlook changes of one cycle may each find a room free that only one of them can have;
+    the apply step would refuse the second, failing the cycle, and every cycle after it.
+    """
+    if not view.room_is_free(room, fields, exclude):
+        return False
+    for claimed, owner in result.claims:
+        if (owner is not None and owner == exclude) or room not in claimed.rooms:
+            continue
+        since = min(fields.start, claimed.start)
+        if overlaps(fields, claimed, since, since + _CLAIM_SPAN):
+            return False
+    return True
 
 
 def plan(view: MailboxView) -> Plan:
@@ -231,7 +253,7 @@ def _consider_new(view: MailboxView, entry: CalendarEntry, result: Plan) -> None
         return  # a private appointment: not ours
     if next(occurrences(entry.fields, view.not_before, _FAR_FUTURE), None) is None:
         return  # over: a past meeting is not booked afterwards
-    taken = [room for room in rooms if not view.room_is_free(room, entry.fields, None)]
+    taken = [room for room in rooms if not _room_is_free(view, result, room, entry.fields, None)]
     if taken:
         reason = f"room {', '.join(taken)} is not free at that time"
         result.rejects.append(Reject(entry, reason))
@@ -249,6 +271,7 @@ def _consider_new(view: MailboxView, entry: CalendarEntry, result: Plan) -> None
         )
         return
     result.new_reservations.append(ImportNew(entry))
+    result.claims.append((entry.fields, None))
 
 
 def _deleted_in_exchange(view: MailboxView, link: Link, result: Plan) -> None:
@@ -299,7 +322,9 @@ def _reconcile(view: MailboxView, link: Link, entry: CalendarEntry, result: Plan
         conflicts = set()
     merged = take(reservation.fields, exchange_fields, from_exchange)
     if room_keys(from_exchange):
-        taken = [room for room in merged.rooms if not view.room_is_free(room, merged, reservation.id)]
+        taken = [
+            room for room in merged.rooms if not _room_is_free(view, result, room, merged, reservation.id)
+        ]
         if taken:
             # The room cannot follow the Outlook change: a conflict whatever the policy.
             blocked = room_keys(from_exchange)
@@ -316,6 +341,8 @@ def _reconcile(view: MailboxView, link: Link, entry: CalendarEntry, result: Plan
 
     if from_exchange:
         result.imports.append(Import(link.reservation_id, merged, reservation.version))
+        if room_keys(from_exchange):
+            result.claims.append((merged, reservation.id))
     entry_needs = snapshot(merged) != snapshot(exchange_fields) or link.state is LinkState.FAILED
     if entry_needs:
         result.updates.append(Update(link.reservation_id, merged))

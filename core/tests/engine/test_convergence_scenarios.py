@@ -1,0 +1,44 @@
+"""Scenarios the convergence runs found, each reproduced as a plain test."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from zoneinfo import ZoneInfo
+
+from roomsync.model import Frequency, Recurrence, Weekday
+
+from .conftest import ALICE, ROOM_A, World
+
+
+def test_two_outlook_changes_of_one_cycle_claiming_the_same_room_do_not_block_the_person(
+    world: World,
+) -> None:
+    """Found on exchange2007: in one cycle a single entry became a weekly series in Outlook and a
+    new Outlook entry booked the same room at the series' second occurrence. Each found the room
+    free in ROOMS; applying the second failed the person's cycle, and every cycle after it."""
+    r = world.book(ALICE, title="Weekly", hour=0, rooms=(ROOM_A,))
+    world.sync_ok()
+    entry = world.entry(ALICE, r.id or "")
+    local = entry.fields.start.astimezone(ZoneInfo("Europe/Berlin"))
+    weekly = Recurrence(frequency=Frequency.WEEKLY, weekdays=(list(Weekday)[local.weekday()],), count=3)
+    world.exchange.user_update(ALICE, entry.item_id, recurrence=weekly)
+    week = timedelta(days=7)
+    world.exchange.user_create(
+        ALICE,
+        world.fields("Outlook booking", rooms=(ROOM_A,)).model_copy(
+            update={"start": entry.fields.start + week, "end": entry.fields.end + week}
+        ),
+    )
+
+    world.sync_ok()
+    world.sync_ok()
+
+    second = entry.fields.start + week
+    holding = [
+        reservation
+        for reservation in world.reservations(ALICE)
+        if ROOM_A in reservation.fields.rooms
+        and (reservation.fields.recurrence is not None or reservation.fields.start == second)
+    ]
+    assert len(holding) == 1, [h.fields for h in holding]  # one of the two got the room, not both
+    assert not any(report.changed_anything for report in world.sync_ok())
