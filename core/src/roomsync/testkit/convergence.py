@@ -390,6 +390,9 @@ class ConvergenceMachine(RuleBasedStateMachine):
                 if not self.estate.edit(rid, fields, organizer=new):
                     return
                 self.tracked[rid].organizer = new
+                # The old organizer's entry is replaced by the new one's: an Outlook edit made to
+                # it since the last cycle goes with it (the engine's rule; only equality is promised).
+                self.tracked[rid].disturbed = True
                 kind = "series" if stored.fields.recurrence else "single"
                 _counted(self.estate, f"change the organizer of a {kind} in ROOMS")
 
