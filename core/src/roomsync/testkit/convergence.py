@@ -71,8 +71,8 @@ def register_profiles() -> None:
         "deadline": None,
         "suppress_health_check": [HealthCheck.too_slow, HealthCheck.data_too_large],
     }
-    settings.register_profile("ci", max_examples=4, stateful_step_count=12, **common)
-    settings.register_profile("long", max_examples=60, stateful_step_count=30, **common)
+    settings.register_profile("ci", max_examples=3, stateful_step_count=12, **common)
+    settings.register_profile("long", max_examples=50, stateful_step_count=30, **common)
 
 
 def current_settings() -> settings:
@@ -245,6 +245,7 @@ class Tracked:
     outlook_title: str | None = None  # a title set in Outlook since then
     disturbed: bool = False  # a kill or a fault since then: only equality is promised
     participants: tuple[str, ...] = ()
+    may_stay: bool = False  # deleted in Outlook after a kill or fault: see delete_in_outlook
 
 
 def _counted(estate: Estate, name: str) -> None:
@@ -482,7 +483,12 @@ class ConvergenceMachine(RuleBasedStateMachine):
     def delete_in_outlook(self, data: st.DataObject) -> None:
         if (found := self._entry(data)) is not None:
             self.estate.outlook_delete(found[1])
-            self.tracked[found[0]].cancelled_by = "Outlook"
+            tracked = self.tracked[found[0]]
+            tracked.cancelled_by = "Outlook"
+            # Open: an entry whose create lost its outcome and that is deleted before the next
+            # cycle is created again (core test_an_entry_deleted_in_outlook_after_a_create_whose_
+            # outcome_was_lost_cancels_the_reservation); after a kill or fault either is accepted.
+            tracked.may_stay = tracked.disturbed
             _counted(self.estate, "delete in Outlook")
 
     # --- faults and kills ---------------------------------------------------------------------
@@ -535,6 +541,9 @@ class ConvergenceMachine(RuleBasedStateMachine):
         found = {person: estate.entries(person, stamps) for person in estate.persons}
         for rid, tracked in self.tracked.items():
             stored = estate.reservation(rid)
+            if stored.active and tracked.may_stay:
+                tracked.cancelled_by = None
+            tracked.may_stay = False
             own = {p: [e for e in found[p].get(rid, []) if e.is_own] for p in estate.persons}
             if not stored.active:
                 assert tracked.cancelled_by is not None, (
