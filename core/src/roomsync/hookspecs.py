@@ -96,6 +96,12 @@ def roomsync_capabilities() -> Capabilities:
 
     Asked once per environment; the host cuts batches to ``max_batch`` and
     ``max_freebusy_mailboxes``. No extension may answer or wrap it.
+
+    ``limits`` (:class:`~roomsync.model.WriteLimits`) declares the values the server takes in one
+    entry: title length, attendees per meeting, the range of times, whether text must be XML 1.0
+    characters. The engine checks every draft and update against them before calling the write
+    hooks and leaves out what is beyond them, so declare every limit whose violation would fail
+    more than the one item (a request the server refuses whole, a client library that raises).
     """
 
 
@@ -117,12 +123,20 @@ def roomsync_create_entries(mailbox: str, drafts: list[EntryDraft]) -> list[Writ
     organizer. A retried create (the first attempt timed out) must not leave two entries: look
     the stamp up before writing again. Drafts marked ``known_new`` by the engine cannot have an
     entry yet, so their lookup may be skipped (a create whose answer was lost is still looked up).
+
+    One item the server refuses must not fail the others: if the server refuses a whole request
+    for the content of one item, write the items one by one. An item refused for its content is
+    an ``INVALID`` result, which the engine reports to the organizer and does not send again until
+    the reservation changes; anything that may pass on a later try must be another kind.
     """
 
 
 @hookspec(firstresult=True)
 def roomsync_update_entries(mailbox: str, updates: list[EntryUpdate]) -> list[WriteResult]:
-    """Replace the synced fields of existing entries. A stale change key gives ``STALE``."""
+    """Replace the synced fields of existing entries. A stale change key gives ``STALE``.
+
+    Content the server refuses gives ``INVALID`` for that item alone, as for creates.
+    """
 
 
 @hookspec(firstresult=True)

@@ -402,6 +402,28 @@ class FreeBusy(BaseModel):
     error: str | None = None
 
 
+class WriteLimits(BaseModel):
+    """The values a connector's server takes in one entry; unset: no limit of that kind.
+
+    The engine checks every entry against them before writing (:mod:`roomsync.engine.limits`):
+    an entry beyond them is not sent, so one bad reservation never fails its batch.
+    """
+
+    model_config = _FROZEN
+
+    max_title_length: int | None = Field(default=None, ge=1)
+    """Characters of a title (and of a modified occurrence's title)."""
+    max_attendees: int | None = Field(default=None, ge=1)
+    """Participants and rooms together: the recipients of one meeting request."""
+    earliest: datetime | None = None
+    """The first instant an entry's times may take."""
+    latest: datetime | None = None
+    """The instant before which an entry's times, and a series' end, must lie."""
+    xml_text: bool = False
+    """Text travels in XML 1.0, which cannot carry most control characters, U+FFFE, U+FFFF and
+    lone surrogates (EWS refuses the whole request that holds one)."""
+
+
 class Capabilities(BaseModel):
     """What a connector can do; the engine and the test kit adapt to it."""
 
@@ -414,6 +436,7 @@ class Capabilities(BaseModel):
     max_batch: int = Field(default=100, ge=1)
     max_freebusy_mailboxes: int = Field(default=100, ge=1)
     max_freebusy_days: int = Field(default=42, ge=1)
+    limits: WriteLimits = WriteLimits()
     notes: tuple[str, ...] = ()
 
 

@@ -125,6 +125,9 @@ class LinkState(StrEnum):
     SYNCED = "synced"
     DELETING = "deleting"  # the entry must go from this mailbox (organizer change, cancel)
     FAILED = "failed"  # the last write failed; retried next cycle
+    # The server cannot take the reservation as it is (rooms_version names that version):
+    # written again only once the reservation changes.
+    REFUSED = "refused"
 
 
 @dataclass

@@ -52,6 +52,7 @@ from roomsync.model import (
     EntryUpdate,
     FreeBusy,
     ItemRef,
+    WriteLimits,
     WriteResult,
 )
 
@@ -74,6 +75,7 @@ class ReferenceOptions(BaseModel):
     state_file: Path | None = None  # keep the mailboxes in this file instead of in memory
     page_size: int = Field(default=100, ge=1)
     max_batch: int = Field(default=100, ge=1)
+    limits: WriteLimits = WriteLimits()  # declared like a server's, to try out what the engine does
 
 
 class ReferenceConnector(Connector):
@@ -111,6 +113,7 @@ class ReferenceConnector(Connector):
             recurrence=True,
             push=True,
             max_batch=self.options.max_batch,
+            limits=self.options.limits,
             notes=(
                 f"mailboxes kept in {self.options.state_file}"
                 if self.options.state_file

@@ -6,14 +6,20 @@
 2. *Write*: batched connector calls; creates before the deletes of an organizer change.
 3. *Settle*: the outcome of each write is stored in its link; the caller then stores the new
    sync state and journal cursor in the same commit.
+
+An entry holding a value the server cannot take (beyond the limits its connector declares, or
+refused by the server) is *refused* on its own: the rest of the batch is written, the organizer
+is told in plain words, and it is not sent again until the reservation changes.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
+from typing import TypeVar
+from zoneinfo import ZoneInfo
 
 import pluggy
 
@@ -21,6 +27,7 @@ from roomsync.connector import ConnectorHost
 from roomsync.contract import chained
 from roomsync.engine.collect import map_imported
 from roomsync.engine.intent import intent
+from roomsync.engine.limits import Problem, problems
 from roomsync.engine.merge import Snapshot, snapshot, with_foreign_resources
 from roomsync.engine.plan import Delete, Plan, Update
 from roomsync.engine.report import CycleReport
@@ -35,10 +42,11 @@ from roomsync.model import (
     WriteErrorKind,
     WriteResult,
 )
-from roomsync.notify.message import Notification
+from roomsync.notify.message import Notification, NotificationKind
 from roomsync.store import Link, LinkState, LogEntry, Origin, SeenEntry, UnitOfWork
 
 HostFor = Callable[[str], ConnectorHost | None]
+W = TypeVar("W", EntryDraft, EntryUpdate)
 
 
 def now() -> datetime:
@@ -256,9 +264,10 @@ class PlanApplier:
     def _creates(self) -> set[str]:
         if not self.drafts:
             return set()
-        results = self.host.create_entries(self.mailbox, [draft for _, draft in self.drafts])
+        drafts = [draft for _, draft in self.drafts]
+        results, refused = self._within_limits(drafts, self.host.create_entries)
         created = set()
-        for (reservation, draft), result in zip(self.drafts, results, strict=True):
+        for (reservation, draft), result, bad in zip(self.drafts, results, refused, strict=True):
             assert reservation.id is not None
             key = (reservation.id, self.mailbox)
             link = self.links.get(key) or Link(reservation_id=reservation.id, mailbox=self.mailbox)
@@ -277,6 +286,8 @@ class PlanApplier:
                 )
                 created.add(reservation.id)
                 self.report.created += 1
+            elif bad or result.error_kind is WriteErrorKind.INVALID:
+                self._refuse(reservation, link, "create", result, bad)
             else:
                 self.links[key] = replace(link, attempts=link.attempts + 1, last_error=result.error)
                 self._failed(reservation.id, "create", result)
@@ -285,8 +296,8 @@ class PlanApplier:
     def _updates(self) -> None:
         if not self.rewrites:
             return
-        results = self.host.update_entries(self.mailbox, [u for _, u in self.rewrites])
-        for (reservation, written), result in zip(self.rewrites, results, strict=True):
+        results, refused = self._within_limits([u for _, u in self.rewrites], self.host.update_entries)
+        for (reservation, written), result, bad in zip(self.rewrites, results, refused, strict=True):
             assert reservation.id is not None
             key = (reservation.id, self.mailbox)
             link = self.links[key]
@@ -314,6 +325,8 @@ class PlanApplier:
                 self.links.pop(key, None)
                 self.uow.sync.delete_link(*key)
                 self.report.cancelled += 1
+            elif bad or result.error_kind is WriteErrorKind.INVALID:
+                self._refuse(reservation, link, "update", result, bad)
             else:
                 self.links[key] = replace(
                     link, state=LinkState.FAILED, attempts=link.attempts + 1, last_error=result.error
@@ -340,6 +353,65 @@ class PlanApplier:
                     )
                 self._failed(delete.reservation_id, "delete", result)
 
+    # --- values the server cannot take -------------------------------------------------------
+
+    def _within_limits(
+        self, items: Sequence[W], write: Callable[[str, Sequence[W]], list[WriteResult]]
+    ) -> tuple[list[WriteResult], list[list[Problem]]]:
+        """Results of writing the items within the connector's limits; the others are not sent."""
+        limits = self.host.capabilities().limits
+        found = [problems(item.fields, limits) for item in items]
+        sent = [item for item, bad in zip(items, found, strict=True) if not bad]
+        answers = iter(write(self.mailbox, sent) if sent else [])
+        results = [
+            WriteResult.failure(WriteErrorKind.INVALID, "; ".join(map(str, bad))) if bad else next(answers)
+            for bad in found
+        ]
+        return results, found
+
+    def _refuse(
+        self, reservation: Reservation, link: Link, operation: str, result: WriteResult, found: list[Problem]
+    ) -> None:
+        """Keep the reservation out of the writes until it changes, and tell its organizer why."""
+        assert reservation.id is not None
+        key = (reservation.id, self.mailbox)
+        if found:
+            why = "; ".join(f"its {p.field} {p.reason}" for p in found)
+            detail = (
+                f"{operation} of reservation {reservation.id} in {self.mailbox} not sent: the connector of "
+                f"environment {self.host.environment!r} declares limits it is beyond: "
+                + "; ".join(map(str, found))
+            )
+        else:
+            why = "the calendar server did not accept one of its values"
+            detail = f"{operation} of reservation {reservation.id} in {self.mailbox} refused: {result.error}"
+        self.links[key] = replace(
+            link,
+            state=LinkState.REFUSED,
+            rooms_version=reservation.version,
+            attempts=link.attempts + 1,
+            last_error=detail,
+        )
+        self.report.refused += 1
+        self._log("error", "refused", detail, reservation.id)
+        title = readable(reservation.fields.title)
+        start = reservation.fields.start.astimezone(ZoneInfo(reservation.fields.timezone)).isoformat()
+        self.notifications.append(
+            Notification(
+                kind=NotificationKind.NOT_WRITTEN,
+                recipient=reservation.organizer,
+                facts={"title": title, "start": start, "why": why},
+                reservation_id=reservation.id,
+            )
+        )
+        self.notifications.append(
+            Notification(
+                kind=NotificationKind.WRITE_REFUSED,
+                facts={"person": self.mailbox, "environment": self.host.environment, "detail": detail},
+                reservation_id=reservation.id,
+            )
+        )
+
     # --- helpers -----------------------------------------------------------------------------
 
     def _read_back(self, stamp: str, fields: EventFields) -> Snapshot:
@@ -362,3 +434,9 @@ class PlanApplier:
         self.uow.sync.log(entry)
         if level != "info" or event == "note":
             self.report.notes.append(message)
+
+
+def readable(text: str, limit: int = 80) -> str:
+    """A title as a message can show it: what cannot be printed dropped, cut to ``limit``."""
+    shown = "".join(c if c.isprintable() else " " for c in text).strip()
+    return shown if len(shown) <= limit else shown[: limit - 1] + "…"

@@ -426,6 +426,16 @@ def _export(view: MailboxView, reservation_id: str, result: Plan) -> None:
         return
     if reservation.sync_disabled:
         return
+    if link is not None and link.state is LinkState.REFUSED:
+        if reservation.version == link.rooms_version:
+            return  # refused as it is: nothing is sent until it changes
+        if link.item_id is None:
+            result.creates.append(Create(reservation_id))
+            result.keep(replace(link, state=LinkState.CREATING))
+        else:
+            result.updates.append(Update(reservation_id, reservation.fields))
+            result.keep(replace(link, state=LinkState.FAILED, last_error="not yet written"))
+        return
     if link is None or link.item_id is None:
         found = view.stamped.get(reservation_id)
         if found is not None and link is not None and link.written is not None:

@@ -24,6 +24,7 @@ class CycleReport:
     conflicts: int = 0
     rejected: int = 0
     failed_writes: int = 0
+    refused: int = 0  # reservations not written: a value the server cannot take
     exchange_changes: int = 0
     notes: list[str] = field(default_factory=list)
 
@@ -57,6 +58,7 @@ class CycleReport:
                 (self.conflicts, "conflicts"),
                 (self.rejected, "rejected"),
                 (self.failed_writes, "failed writes"),
+                (self.refused, "not written (values refused)"),
             )
             if count
         ]

@@ -25,12 +25,16 @@ class NotificationKind(StrEnum):
     SYNC_DISABLED = "sync-disabled"  # a reservation stopped syncing after repeated conflicts
     CANCELLED = "cancelled"  # a reservation was cancelled by the conflict policy
     FAILURE = "failure"  # a person's sync keeps failing; the administrators were told why
+    NOT_WRITTEN = "not-written"  # a reservation holds a value Exchange cannot take
     # For the administrators:
     FAULT = "fault"  # what failed, where, of which kind, and what to check
+    WRITE_REFUSED = "write-refused"  # the values of one reservation, and the limit or server answer
 
 
 AUDIENCES: dict[NotificationKind, Audience] = {
-    kind: Audience.ADMINISTRATORS if kind is NotificationKind.FAULT else Audience.ORGANIZER
+    kind: Audience.ADMINISTRATORS
+    if kind in (NotificationKind.FAULT, NotificationKind.WRITE_REFUSED)
+    else Audience.ORGANIZER
     for kind in NotificationKind
 }
 """Who each kind is for; a notification's audience follows from its kind."""

@@ -76,6 +76,12 @@ def subject(notification: Notification) -> str:
             return f"Reservation cancelled: {f['title']}"
         case NotificationKind.FAILURE:
             return "Your calendar is not being synchronised at the moment"
+        case NotificationKind.NOT_WRITTEN:
+            return f"Not in your calendar: {f['title']}"
+        case NotificationKind.WRITE_REFUSED:
+            return (
+                f"roomsync: a reservation of {f['person']} was not written (environment {f['environment']})"
+            )
         case NotificationKind.FAULT:
             name = FAULTS[Fault(str(f["fault"]))][0]
             return f"roomsync: {name} in environment {f['environment']} ({f['person']})"
@@ -118,6 +124,17 @@ def _body(notification: Notification) -> str:
                 "not succeed. The administrators have been told and are looking into it.\n\n"
                 "Your reservations in ROOMS are safe: changes made in the meantime, in ROOMS or in "
                 "Outlook, are synchronised once it works again. You need not do anything."
+            )
+        case NotificationKind.NOT_WRITTEN:
+            return (
+                f"Your reservation '{f['title']}' on {_when(str(f['start']))} could not be put into "
+                f"your Outlook calendar: {f['why']}. Please change it in ROOMS; it is written to your "
+                "calendar as soon as it changes."
+            )
+        case NotificationKind.WRITE_REFUSED:
+            return (
+                f"{f['detail']}\n\nThe organizer {f['person']} was told in plain words which value to "
+                "change. Nothing is sent for this reservation again until it changes in ROOMS."
             )
         case NotificationKind.FAULT:
             fault = Fault(str(f["fault"]))
