@@ -20,7 +20,7 @@ from urllib.parse import urlencode
 
 from lxml import etree
 
-from roomsync_sim import meetings, recurrence
+from roomsync_sim import limits, meetings, recurrence
 from roomsync_sim.graph import convert, extprops, ids, odata, timefmt
 from roomsync_sim.graph.errors import GraphError, bad_request, not_found
 from roomsync_sim.graph.router import CAL, EVENT, USER, Router
@@ -189,6 +189,7 @@ def get_event(call: Call) -> Reply:
 
 def create_event(call: Call) -> Reply:
     mbx = _mailbox(call)
+    _check_text(call.body)
     changes = convert.read_event(call.body)
     transaction = call.body.get("transactionId")
     view = call.view()
@@ -202,6 +203,7 @@ def create_event(call: Call) -> Reply:
         props["Subject"] = convert._el("Subject", "")
     convert.check_times(props)
     _check_recurrence(props)
+    _check_values(props)
     ctx = call.context()
     fill_attendees(props, ctx)
     item = call.tenant.store.add_item(mbx.folder("calendar"), "CalendarItem", props, dict(changes.extended))
@@ -217,6 +219,7 @@ def update_event(call: Call) -> Reply:
     _check_etag(call, item)
     target = item.exceptions.setdefault(occ.index, {}) if occ is not None else item.props
     current = {**item.props, **target} if occ is not None else item.props
+    _check_text(call.body)
     changes = convert.read_event(call.body, current)
     changes.props.pop("TransactionId", None)
     backup = (
@@ -247,6 +250,7 @@ def update_event(call: Call) -> Reply:
             item.extended[key] = elem
         fill_attendees(target, call.context())
         convert.check_times({**item.props, **target} if occ is not None else item.props)
+        _check_values({**item.props, **target} if occ is not None else item.props)
         if occ is None:
             _check_recurrence(item.props)
     except GraphError:
@@ -383,6 +387,28 @@ def _check_recurrence(props: dict[str, etree._Element]) -> None:
             )
     except recurrence.InvalidRecurrence as e:
         raise GraphError(400, "ErrorInvalidRecurrence", str(e)) from None
+
+
+def _check_values(props: dict[str, etree._Element]) -> None:
+    try:
+        limits.check_item(props)
+    except limits.ValueRefused as exc:
+        raise GraphError(400, exc.code, exc.text) from None
+
+
+def _check_text(body: Any, name: str = "event") -> None:
+    """Every string of a request body, before any is stored (see :mod:`roomsync_sim.limits`)."""
+    try:
+        if isinstance(body, str):
+            limits.check_text(name, body)
+        elif isinstance(body, dict):
+            for key, value in body.items():
+                _check_text(value, str(key))
+        elif isinstance(body, list):
+            for value in body:
+                _check_text(value, name)
+    except limits.ValueRefused as exc:
+        raise GraphError(400, exc.code, exc.text) from None
 
 
 def _check_etag(call: Call, item: Item) -> None:

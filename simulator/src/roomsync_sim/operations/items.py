@@ -11,7 +11,7 @@ import copy
 
 from lxml import etree
 
-from roomsync_sim import ids, meetings, recurrence
+from roomsync_sim import ids, limits, meetings, recurrence
 from roomsync_sim.context import Context, OperationError
 from roomsync_sim.operations import operation
 from roomsync_sim.operations.common import item_ids, resolve_folder, resolve_item
@@ -60,6 +60,19 @@ def _check_calendar(props: dict[str, etree._Element]) -> None:
             raise OperationError("ErrorInvalidRecurrence", str(exc)) from None
 
 
+def _check_values(ctx: Context, props: dict[str, etree._Element]) -> None:
+    """The store's limits on one item's values (:mod:`roomsync_sim.limits`), refused per item."""
+    code = (
+        "ErrorInvalidRecipients"
+        if ctx.dialect.name in ("exchange2007", "exchange2010")
+        else "ErrorExceededMaxRecipientLimit"
+    )
+    try:
+        limits.check_item(props, code)
+    except limits.ValueRefused as exc:
+        raise OperationError(exc.code, exc.text) from None
+
+
 @operation("CreateItem", writes=True)
 def create_item(ctx: Context, request: etree._Element, messages: etree._Element) -> None:
     invitations = request.get("SendMeetingInvitations")
@@ -83,6 +96,7 @@ def create_item(ctx: Context, request: etree._Element, messages: etree._Element)
             normalise_times(props, ctx)
             if kind == "CalendarItem":
                 _check_calendar(props)
+                _check_values(ctx, props)
                 fill_attendees(props, ctx)
             item = ctx.store.add_item(target, kind, props, extended)
             ensure_uid(item)
@@ -168,6 +182,7 @@ def _apply(ctx: Context, item: Item, occ: OccurrenceView | None, updates: etree.
     # Times are read in the zone of the item (an occurrence has its master's).
     normalise_times(target if occ is None else {**item.props, **target}, ctx)
     if item.kind == "CalendarItem":
+        _check_values(ctx, target if occ is None else {**item.props, **target})
         fill_attendees(target, ctx)
         if occ is None:
             _check_calendar(item.props)
