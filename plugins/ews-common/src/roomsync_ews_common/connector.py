@@ -13,6 +13,9 @@ How the parts that every connector must get right are done here:
 * create is idempotent by stamp: stamps are looked up before writing, and a create whose answer
   was lost (time-out, dropped connection) is looked up again before anything is repeated;
 * updates carry the change key with ``NeverOverwrite``, so a change made meanwhile gives ``STALE``;
+* one item never fails its batch: the values Exchange refuses are declared in the capabilities
+  (:data:`LIMITS`) for the engine to check first, and a request refused whole for its content
+  (exchangelib's own checks, ``ErrorSchemaValidation``) is sent again item by item;
 * change detection is ``SyncFolderItems`` on the calendar, one page (at most 512 changes) per
   call, the state wrapped so that anything not ours, or refused by the server, starts over with
   ``reset``; created and changed items are read in full, series with their exceptions.
@@ -22,25 +25,37 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from exchangelib import CalendarItem, EWSTimeZone
 from exchangelib.errors import (
     ErrorAccessDenied,
+    ErrorCalendarDurationIsTooLong,
+    ErrorCalendarEndDateIsEarlierThanStartDate,
+    ErrorCalendarInvalidPropertyValue,
     ErrorCalendarOccurrenceIsDeletedFromRecurrence,
+    ErrorCalendarOutOfRange,
     ErrorChangeKeyRequiredForWriteOperations,
+    ErrorDataSizeLimitExceeded,
     ErrorExceededConnectionCount,
     ErrorImpersonateUserDenied,
     ErrorImpersonationDenied,
     ErrorInvalidChangeKey,
+    ErrorInvalidPropertySet,
+    ErrorInvalidRecipients,
     ErrorInvalidSyncStateData,
+    ErrorInvalidValueForProperty,
     ErrorIrresolvableConflict,
     ErrorItemNotFound,
     ErrorNonExistentMailbox,
+    ErrorPropertyValidationFailure,
+    ErrorRecurrenceHasNoOccurrence,
+    ErrorSchemaValidation,
     ErrorServerBusy,
     ErrorTimeoutExpired,
+    ErrorValueOutOfRange,
     EWSError,
     RateLimitError,
     ResponseMessageError,
@@ -57,12 +72,13 @@ from exchangelib.items import (
     SEND_TO_NONE,
 )
 from exchangelib.properties import ItemId, OccurrenceItemId, RecurringMasterItemId
-from exchangelib.services import SyncFolderItems, UpdateItem
+from exchangelib.services import CreateItem, SyncFolderItems, UpdateItem
 from pydantic import BaseModel
 
 from roomsync.buffers import companion_drafts, companion_stamps, is_companion
 from roomsync.connector import probe_draft, run_check
 from roomsync.connectors.pending import PendingProtocolConnector, pending_phrase
+from roomsync.engine.limits import problems
 from roomsync.errors import AccessDenied, ConnectorError, Fault, TransientConnectorError
 from roomsync.hookspecs import hookimpl
 from roomsync.model import (
@@ -76,6 +92,7 @@ from roomsync.model import (
     FreeBusy,
     ItemRef,
     WriteErrorKind,
+    WriteLimits,
     WriteResult,
 )
 from roomsync.written import WrittenEntries
@@ -87,6 +104,7 @@ from roomsync_ews_common.notifications import EwsNotifications
 from roomsync_ews_common.options import EwsOptions
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 PROTOCOL_PENDING = pending_phrase("EWS")
 
@@ -99,12 +117,81 @@ BATCH = 100
 
 TRANSIENT = (ErrorServerBusy, ErrorTimeoutExpired, RateLimitError, ErrorExceededConnectionCount)
 STALE = (ErrorIrresolvableConflict, ErrorInvalidChangeKey, ErrorChangeKeyRequiredForWriteOperations)
+# What refuses a whole batch for the content of its items: exchangelib's checks of field values
+# before sending (a Subject over 255 characters, text lxml cannot write) and the server's schema
+# validation. Sent again one by one, only the bad items fail.
+REFUSED_WHOLE = (ValueError, ErrorSchemaValidation)
+
+LIMITS = WriteLimits(
+    max_title_length=255,  # Subject: "limited to 255 characters"; exchangelib refuses more
+    max_attendees=500,  # the default recipient limit of a message (MaxRecipientEnvelopeLimit)
+    earliest=datetime(1601, 1, 1, tzinfo=UTC),  # the store's times are FILETIMEs
+    latest=datetime(4501, 1, 1, tzinfo=UTC),  # Outlook's "none" date; ErrorCalendarOutOfRange beyond
+    xml_text=True,  # ErrorSchemaValidation for the whole request
+)
+"""The values Exchange takes in one calendar item, on every generation."""
+XML_ONLY = WriteLimits(xml_text=True)
+
+
+def unsendable(fields: EventFields) -> WriteResult | None:
+    """The refusal of text XML cannot carry, which exchangelib would write with '?' in its place."""
+    found = problems(fields, XML_ONLY)
+    if not found:
+        return None
+    return WriteResult.failure(WriteErrorKind.INVALID, "not sent: " + "; ".join(map(str, found)))
+
+
+def each_alone(write: Callable[[list[T]], list[Any]], items: list[T]) -> list[Any]:
+    """``write(items)``; when the whole request is refused for its content, each item on its own,
+    a refused one answering its exception."""
+    try:
+        return write(items)
+    except REFUSED_WHOLE as exc:
+        if len(items) == 1:
+            return [exc]
+    answers: list[Any] = []
+    for item in items:
+        try:
+            answers.extend(write([item]))
+        except REFUSED_WHOLE as exc:
+            answers.append(exc)
+    return answers
+
+
+# What Exchange answers for one item whose values it does not take. exchangelib raises them, and
+# an unknown code (ErrorExceededMaxRecipientLimit) as a TransportError, for the whole batch; here
+# they are that item's answer. Only codes of response messages, which each belong to one item.
+REFUSED_ITEM = (
+    ErrorDataSizeLimitExceeded,
+    ErrorCalendarOutOfRange,
+    ErrorInvalidRecipients,
+    ErrorCalendarEndDateIsEarlierThanStartDate,
+    ErrorCalendarDurationIsTooLong,
+    ErrorCalendarInvalidPropertyValue,
+    ErrorRecurrenceHasNoOccurrence,
+    ErrorPropertyValidationFailure,
+    ErrorInvalidValueForProperty,
+    ErrorValueOutOfRange,
+    ErrorInvalidPropertySet,
+    TransportError,
+)
+
+
+class PerItemCreate(CreateItem):
+    """CreateItem answering an item's refused values for that item alone."""
+
+    ERRORS_TO_CATCH_IN_RESPONSE = (*CreateItem.ERRORS_TO_CATCH_IN_RESPONSE, *REFUSED_ITEM)
 
 
 class PerItemUpdate(UpdateItem):
-    """UpdateItem answering a stale change key per item: exchangelib would fail the whole batch."""
+    """UpdateItem answering a stale change key, or refused values, per item: exchangelib would fail
+    the whole batch."""
 
-    ERRORS_TO_CATCH_IN_RESPONSE = (*UpdateItem.ERRORS_TO_CATCH_IN_RESPONSE, ErrorIrresolvableConflict)
+    ERRORS_TO_CATCH_IN_RESPONSE = (
+        *UpdateItem.ERRORS_TO_CATCH_IN_RESPONSE,
+        ErrorIrresolvableConflict,
+        *REFUSED_ITEM,
+    )
 
 
 def bulk_update(
@@ -187,6 +274,7 @@ class EwsConnector(EwsNotifications, PendingProtocolConnector):
             max_batch=BATCH,
             max_freebusy_mailboxes=100,
             max_freebusy_days=42,
+            limits=LIMITS,
             notes=(
                 self.status_note(),
                 f"for {self.serves}; EWS dialect {self.request_server_version}",
@@ -560,7 +648,10 @@ class EwsConnector(EwsNotifications, PendingProtocolConnector):
         }
         missing: dict[str, EntryDraft] = {}
         for draft in drafts:
-            if draft.stamp not in made:
+            refused = unsendable(draft.fields)
+            if refused is not None:
+                made.setdefault(draft.stamp, refused)
+            elif draft.stamp not in made:
                 missing.setdefault(draft.stamp, draft)  # the same stamp twice in a batch: one entry
         if missing:
             try:
@@ -642,45 +733,54 @@ class EwsConnector(EwsNotifications, PendingProtocolConnector):
             )
 
     def _bulk_create(self, account: Any, drafts: list[EntryDraft]) -> list[Any]:
-        items = [
-            self.build_item(account, d.fields, d.stamp, d.setup_minutes, d.followup_minutes) for d in drafts
-        ]
-        return list(
-            account.bulk_create(
-                folder=account.calendar,
-                items=items,
-                send_meeting_invitations=self._send(),
-                chunk_size=BATCH,
+        def create(some: list[EntryDraft]) -> list[Any]:
+            items = [
+                self.build_item(account, d.fields, d.stamp, d.setup_minutes, d.followup_minutes) for d in some
+            ]
+            service = PerItemCreate(account=account, chunk_size=BATCH)
+            return list(
+                service.call(
+                    folder=account.calendar,
+                    items=items,
+                    message_disposition=SAVE_ONLY,
+                    send_meeting_invitations=self._send(),
+                )
             )
-        )
+
+        return each_alone(create, drafts)
 
     def _update(self, mailbox: str, updates: list[EntryUpdate]) -> list[WriteResult]:
         account = self._account(mailbox)
         results: list[WriteResult | None] = [None] * len(updates)
+        for n, update in enumerate(updates):
+            results[n] = unsendable(update.fields)
         # With a change key the server refuses to overwrite a newer version; without one the
         # caller asked to overwrite.
         for keyed in (True, False):
-            chosen = [n for n, u in enumerate(updates) if bool(u.change_key) is keyed]
+            chosen = [n for n, u in enumerate(updates) if bool(u.change_key) is keyed and results[n] is None]
             if not chosen:
                 continue
-            batch = []
-            for n in chosen:
-                update = updates[n]
-                identity: dict[str, Any] = {"id": update.item_id}
-                if update.change_key:
-                    identity["changekey"] = update.change_key
-                item = self.build_item(
-                    account,
-                    update.fields,
-                    update.stamp,
-                    update.setup_minutes,
-                    update.followup_minutes,
-                    **identity,
+
+            def rewrite(some: list[EntryUpdate], keyed: bool = keyed) -> list[Any]:
+                batch = []
+                for update in some:
+                    identity: dict[str, Any] = {"id": update.item_id}
+                    if update.change_key:
+                        identity["changekey"] = update.change_key
+                    item = self.build_item(
+                        account,
+                        update.fields,
+                        update.stamp,
+                        update.setup_minutes,
+                        update.followup_minutes,
+                        **identity,
+                    )
+                    batch.append((item, list(self.update_fields)))
+                return bulk_update(
+                    account, batch, NEVER_OVERWRITE if keyed else ALWAYS_OVERWRITE, self._send()
                 )
-                batch.append((item, list(self.update_fields)))
-            answers = bulk_update(
-                account, batch, NEVER_OVERWRITE if keyed else ALWAYS_OVERWRITE, self._send()
-            )
+
+            answers = each_alone(rewrite, [updates[n] for n in chosen])
             for n, answer in zip(chosen, answers, strict=True):
                 if isinstance(answer, Exception):
                     results[n] = self._failure(answer, updates[n].item_id)
