@@ -31,6 +31,7 @@ from roomsync.model import (
     EntryUpdate,
     FreeBusy,
     ItemRef,
+    WriteLimits,
     WriteResult,
 )
 from roomsync.written import WrittenEntries
@@ -45,6 +46,17 @@ from roomsync_o365.tokens import TokenRegistry
 from roomsync_o365.transport import new_session
 from roomsync_o365.watch import Watcher
 from roomsync_o365.writes import Writer
+
+LIMITS = WriteLimits(
+    max_title_length=255,  # the store's Subject, as over EWS
+    max_attendees=500,  # Exchange Online's recipients per message
+    earliest=datetime(1601, 1, 1, tzinfo=UTC),
+    latest=datetime(4501, 1, 1, tzinfo=UTC),
+    # JSON could carry them, but the body must be UTF-8 (no lone surrogates) and the store
+    # serves every item over EWS and MAPI too, whose XML cannot carry control characters.
+    xml_text=True,
+)
+"""The values Exchange Online takes in one event; the engine checks drafts against them."""
 
 
 class O365Connector(Connector):
@@ -81,6 +93,7 @@ class O365Connector(Connector):
             max_batch=MAX_BATCH,
             max_freebusy_mailboxes=schedule.MAX_MAILBOXES,
             max_freebusy_days=schedule.MAX_WINDOW.days,
+            limits=LIMITS,
             notes=(
                 f"{self.distribution()} speaks Microsoft Graph v1.0 at {options.graph_url}; changes by "
                 "calendarView/delta"
