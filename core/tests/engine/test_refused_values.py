@@ -187,7 +187,7 @@ def test_a_draft_beyond_the_limits_is_not_sent_and_the_others_are_written(
     [report] = world.sync_ok()
     assert (report.created, report.refused, report.failed_writes) == (3, 1, 0)
     assert titles(world) == ["Good 0", "Good 1", "Good 2"]
-    assert bad.id not in recorder.created
+    assert world.stamp(bad.id) not in recorder.created
     assert link_state(world, bad.id or "") is LinkState.REFUSED
     [note, admins] = world.notes.sent
     assert note.kind is NotificationKind.NOT_WRITTEN and note.recipient == ALICE
@@ -228,13 +228,13 @@ def test_a_create_the_server_refuses_is_not_retried_until_the_reservation_change
     recorder.created.clear()
     world.edit(good.id or "", title="Good, edited")
     world.sync_ok()
-    assert recorder.created == [] and bad.id not in recorder.updated
+    assert recorder.created == [] and world.stamp(bad.id) not in recorder.updated
     assert len(world.notes.sent) == 2
 
     recorder.refuse = None
     world.edit(bad.id or "", title="Accepted")
     world.sync_ok()
-    assert recorder.created == [bad.id]
+    assert recorder.created == [world.stamp(bad.id)]
     assert titles(world) == ["Accepted", "Good, edited"]
 
 
@@ -250,14 +250,14 @@ def test_an_update_beyond_the_limits_keeps_the_entry_and_waits_for_the_next_edit
     recorder.updated.clear()
     [report] = world.sync_ok()
     assert (report.updated, report.refused) == (1, 1)
-    assert recorder.updated == [other.id]
+    assert recorder.updated == [world.stamp(other.id)]
     assert world.entry(ALICE, r.id or "").fields.body == ""
     assert link_state(world, r.id or "") is LinkState.REFUSED
     note, _admins = world.notes.sent
     assert "its description holds the character U+0007 at position 6" in note.body
 
     world.sync_ok()
-    assert recorder.updated == [other.id]
+    assert recorder.updated == [world.stamp(other.id)]
     world.edit(r.id or "", body="bell")
     [fixed] = world.sync_ok()
     assert fixed.updated == 1 and world.entry(ALICE, r.id or "").fields.body == "bell"
