@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from roomsync.errors import DatabaseUnavailable, InvalidInput, RoomsyncError, SchemaTooNew
 from roomsync.stamps import Installation
+from roomsync.storage.leases import LeaseStore
 from roomsync.storage.models import InstallationRow, LinkRow, MailboxStateRow
 from roomsync.storage.rooms_sql import SqlRoomsStore
 from roomsync.storage.sync_sql import SqlSyncStore
@@ -174,6 +175,11 @@ class Database:
         return Installation(id=row.id, bare_stamps=False)
 
     # --- work ------------------------------------------------------------------------------
+
+    @property
+    def leases(self) -> LeaseStore:
+        """Mailbox leases and daemon registrations, outside any unit of work."""
+        return LeaseStore(self.engine)
 
     @contextmanager
     def unit_of_work(self) -> Iterator[SqlUnitOfWork]:

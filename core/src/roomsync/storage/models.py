@@ -257,6 +257,35 @@ class MailboxStateRow(Base):
     consecutive_failures: Mapped[int] = mapped_column(Integer)
 
 
+class RunnerRow(Base):
+    """A ``roomsync run`` daemon working on this database, while its heartbeat is fresh."""
+
+    __tablename__ = "runners"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    heartbeat_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class MailboxLeaseRow(Base):
+    """The one cycle of a mailbox in progress: held by one runner until released or expired.
+
+    ``runner_id`` is the random id of the holding process's runner (a :class:`RunnerRow` only
+    for daemons, so no foreign key); ``expires_at`` is renewed while the cycle runs.
+    """
+
+    __tablename__ = "mailbox_leases"
+
+    mailbox: Mapped[str] = mapped_column(EMAIL, primary_key=True)
+    runner_id: Mapped[str] = mapped_column(String(32))
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    acquired_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
 class SeenEntryRow(Base):
     __tablename__ = "seen_entries"
 
