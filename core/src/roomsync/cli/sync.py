@@ -61,21 +61,25 @@ def _finite(ctx: click.Context, param: click.Parameter, value: float | None) -> 
     callback=_finite,
     help="Seconds between cycles (overrides the file).",
 )
+@click.option(
+    "--share", is_flag=True, help="Start alongside other daemons on this database and share the persons."
+)
 @pass_app
-def run(app: AppContext, interval: float | None) -> None:
+def run(app: AppContext, interval: float | None, share: bool) -> None:
     """Run as a daemon; SIGTERM or Ctrl-C stops after the person in progress.
 
     Persons whose calendars a connector reports changed get a cycle at once; everyone gets one
-    every interval.
+    every interval. A second daemon on the same database refuses to start, naming the first,
+    unless --share; a person's cycle never runs in two processes at once either way.
     """
     STOPS.catch()  # nothing to do when the console script caught them at process start
     try:
-        _run(app, interval)
+        _run(app, interval, share)
     finally:
         STOPS.release(redeliver=False)
 
 
-def _run(app: AppContext, interval: float | None) -> None:
+def _run(app: AppContext, interval: float | None, share: bool) -> None:
     STOPS.listen(
         lambda received: click.echo(f"stopping after the current person ({received.name})", err=True)
     )
@@ -101,14 +105,21 @@ def _run(app: AppContext, interval: float | None) -> None:
         else:
             click.echo(f"{environment}: no change notifications; a full cycle every {every}", err=True)
 
-    cycles = app.runner.run(STOPS.event, progress, announce)
+    with app.runner.registered(share):
+        cycles = app.runner.run(STOPS.event, progress, announce)
     click.echo(f"stopped after {cycles} cycles", err=True)
 
 
 @click.command()
 @pass_app
 def status(app: AppContext) -> None:
-    """Per person: environment, last success, failures, pending writes; the recent problems."""
+    """Per person: environment, last success, failures, pending writes; the recent problems.
+
+    Also the daemons working on the database and the cycles in progress (held leases).
+    """
+    at = datetime.now(UTC)
+    leases = app.database().leases
+    daemons, cycles = leases.registrations(at), leases.leases(at)
     with app.database().unit_of_work() as uow:
         people = uow.rooms.list_persons()
         states = {s.mailbox: s for s in uow.sync.mailbox_states()}
@@ -144,6 +155,25 @@ def status(app: AppContext) -> None:
         )
     data = {
         "persons": rows,
+        "runners": [
+            {
+                "host": daemon.holder.host,
+                "pid": daemon.holder.pid,
+                "since": daemon.started_at.isoformat(),
+                "heartbeat": daemon.heartbeat_at.isoformat(),
+            }
+            for daemon in daemons
+        ],
+        "cycles_in_progress": [
+            {
+                "mailbox": c.mailbox,
+                "host": c.holder.host,
+                "pid": c.holder.pid,
+                "since": c.acquired_at.isoformat(),
+                "expires": c.expires_at.isoformat(),
+            }
+            for c in cycles
+        ],
         "problems": [
             {
                 "at": e.at.isoformat(),
@@ -157,6 +187,13 @@ def status(app: AppContext) -> None:
         ],
     }
     app.emit(data, table)
+    if not app.as_json and (daemons or cycles):
+        running = Table("runner", "since", "cycle in progress", title="Running")
+        for daemon in daemons:
+            running.add_row(daemon.holder.describe(), f"{daemon.started_at:%Y-%m-%d %H:%M:%S}", "")
+        for c in cycles:
+            running.add_row(c.holder.describe(), f"{c.acquired_at:%Y-%m-%d %H:%M:%S}", c.mailbox)
+        app.console.print(running)
     if not app.as_json and problems:
         log_table = Table("at", "person", "event", "message", title="Recent problems")
         for e in problems:

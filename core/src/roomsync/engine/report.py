@@ -27,6 +27,7 @@ class CycleReport:
     refused: int = 0  # reservations not written: a value the server cannot take
     exchange_changes: int = 0
     notes: list[str] = field(default_factory=list)
+    skipped: str | None = None  # why no cycle ran: another runner was synchronising the mailbox
 
     @property
     def seconds(self) -> float:
@@ -46,6 +47,8 @@ class CycleReport:
     def summary(self) -> str:
         if not self.ok:
             return f"failed: {self.error}"
+        if self.skipped:
+            return f"skipped: {self.skipped}"
         parts = [
             f"{count} {label}"
             for count, label in (

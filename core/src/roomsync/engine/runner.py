@@ -4,6 +4,11 @@ Each person is synchronised through the connector of the environment they are as
 unit of work of their own, so one failing person never rolls back or blocks another. As a daemon
 it also listens to connectors that watch their mailboxes and gives a woken person a cycle at
 once, keeping the full cycle every interval as the safety net.
+
+Every cycle holds its mailbox's lease in the database (:mod:`roomsync.storage.leases`), so two
+runners (daemons, ``sync`` commands, later workers) never run one person's cycle at the same
+time: a cycle whose mailbox another runner is synchronising is skipped, not waited for, and the
+person gets the next one.
 """
 
 from __future__ import annotations
@@ -11,7 +16,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
 
 import pluggy
 
@@ -19,6 +26,7 @@ from roomsync.config import Settings
 from roomsync.connector import ConnectorHost, Wake
 from roomsync.engine.apply import now
 from roomsync.engine.cycle import CycleContext, deliver, sync_mailbox
+from roomsync.engine.heartbeat import heartbeat
 from roomsync.engine.report import CycleReport
 from roomsync.engine.wakes import WakeQueue
 from roomsync.engine.watching import Announce, Watches
@@ -35,6 +43,7 @@ from roomsync.notify.message import Notification, NotificationKind
 from roomsync.plugins import extension_manager, open_connector
 from roomsync.stamps import StampCodec
 from roomsync.storage.database import Database
+from roomsync.storage.leases import LEASE_SECONDS, Holder, Lease
 from roomsync.store import LogEntry
 
 log = logging.getLogger("roomsync.runner")
@@ -63,6 +72,8 @@ class SyncRunner:
         # (environment, fault) the administrators know of: a fault of a whole environment is told
         # once, not once per person, until a cycle in that environment succeeds again.
         self._faults_told: set[tuple[str, Fault]] = set()
+        self.holder = Holder.of_this_process()  # this runner, as the holder of its leases
+        self.lease_seconds = LEASE_SECONDS
 
     # --- connectors --------------------------------------------------------------------------
 
@@ -147,7 +158,11 @@ class SyncRunner:
         return reports
 
     def sync_person(self, person: Person, allow_mass_delete: bool = False) -> CycleReport:
-        """One cycle of ``person``; a second call for the same person waits for the first."""
+        """One cycle of ``person``; a second call for the same person waits for the first.
+
+        While another runner holds the mailbox's lease the cycle is skipped: the report says by
+        whom (``skipped``) and no ``roomsync_cycle_finished`` is called.
+        """
         with self._lock:
             person_lock = self._person_locks.setdefault(person.email, threading.Lock())
         with person_lock:
@@ -163,9 +178,12 @@ class SyncRunner:
             allow_mass_delete=allow_mass_delete,
         )
         try:
-            host = self.host_for_person(person)
-            with self.database.unit_of_work() as uow:
-                report = sync_mailbox(uow, host, person, ctx)
+            with self._mailbox_lease(person.email) as other:
+                if other is not None:
+                    return self._skipped(person, started, other)
+                host = self.host_for_person(person)
+                with self.database.unit_of_work() as uow:
+                    report = sync_mailbox(uow, host, person, ctx)
         except Exception as exc:  # one person's failure is recorded, never propagated
             if not isinstance(exc, RoomsyncError):
                 log.exception("sync of %s failed unexpectedly", person.email)
@@ -193,6 +211,51 @@ class SyncRunner:
             )
         self.pm.hook.roomsync_cycle_finished(report=report)
         return report
+
+    @contextmanager
+    def _mailbox_lease(self, mailbox: str) -> Iterator[Lease | None]:
+        """Hold the mailbox's lease for the block (None), or answer the other holder's lease.
+
+        The lease is renewed while the block runs and released when it ends, also on errors; a
+        release that fails leaves the lease to expire.
+        """
+        leases = self.database.leases
+        lease = leases.acquire(mailbox, self.holder, now(), self.lease_seconds)
+        if lease.holder != self.holder:
+            yield lease
+            return
+
+        def renew() -> None:
+            if mailbox not in leases.renew(self.holder, now(), self.lease_seconds):
+                log.warning("the lease of %s was lost during its cycle", mailbox, extra={"mailbox": mailbox})
+
+        try:
+            with heartbeat(self.lease_seconds / 6, renew, f"lease of {mailbox}"):
+                yield None
+        finally:
+            try:
+                leases.release(mailbox, self.holder)
+            except Exception as exc:  # it expires on its own
+                log.warning("releasing the lease of %s failed: %s: %s", mailbox, type(exc).__name__, exc)
+
+    def _skipped(self, person: Person, started: datetime, other: Lease) -> CycleReport:
+        why = (
+            f"in a cycle of another runner ({other.holder.describe()}) "
+            f"since {other.acquired_at:%Y-%m-%d %H:%M:%S} UTC"
+        )
+        log.info(
+            "cycle of %s skipped: %s",
+            person.email,
+            why,
+            extra={"mailbox": person.email, "environment": person.environment},
+        )
+        return CycleReport(
+            mailbox=person.email,
+            environment=person.environment,
+            started=started,
+            finished=now(),
+            skipped=why,
+        )
 
     def _record_failure(self, person: Person, report: CycleReport, fault: Fault) -> None:
         with self.database.unit_of_work() as uow:
@@ -244,6 +307,30 @@ class SyncRunner:
             "detail": detail,
         }
         deliver(self.pm, Notification(kind=NotificationKind.FAULT, facts=facts))
+
+    @contextmanager
+    def registered(self, share: bool = False) -> Iterator[None]:
+        """Work as a daemon of the database for the block, its registration kept alive meanwhile.
+
+        Unless ``share``, refuses (:class:`~roomsync.storage.leases.AnotherRunnerActive`, naming
+        it) while another daemon is registered and alive. Daemons that share the database still
+        never run one mailbox together: the mailbox leases keep them apart.
+        """
+        leases = self.database.leases
+        leases.register(self.holder, now(), share)
+
+        def beat() -> None:
+            if not leases.heartbeat(self.holder, now()):
+                log.warning("this runner's registration was removed as stale; its leases still hold")
+
+        try:
+            with heartbeat(self.lease_seconds / 6, beat, "runner registration"):
+                yield
+        finally:
+            try:
+                leases.unregister(self.holder)
+            except Exception as exc:  # it goes stale on its own
+                log.warning("unregistering this runner failed: %s: %s", type(exc).__name__, exc)
 
     def run(
         self, stop: threading.Event, progress: Progress | None = None, announce: Announce | None = None
@@ -339,7 +426,9 @@ class SyncRunner:
         return served
 
     def _cycle(self, person: Person, progress: Progress | None) -> None:
-        self._last_cycle[person.email] = time.monotonic()
+        began = time.monotonic()
         report = self.sync_person(person)
+        if report.skipped is None:  # a skipped person is due again at the next full cycle
+            self._last_cycle[person.email] = began
         if progress is not None:
             progress(person, report)
