@@ -21,7 +21,6 @@ from typing import Any
 
 import pluggy
 import pytest
-import requests
 
 from roomsync import hookspecs
 from roomsync.config import settings_from_mapping
@@ -144,16 +143,7 @@ class GraphEstate(SimulatorEstate):
     user: Any = None
 
     def _send(self, method: str, mailbox: str, rest: str, body: Any = None) -> Any:
-        response = requests.request(
-            method,
-            f"{self.sim.graph_url}/users/{mailbox}/{rest}",
-            json=body,
-            headers={"Authorization": f"Bearer {self.sim.access_token()}"},
-            verify=str(self.sim.ca_file),
-            timeout=30,
-        )
-        assert response.ok, f"{method} {rest}: {response.status_code} {response.text}"
-        return response.json() if response.content else None
+        return self.user.send(method, f"/users/{mailbox}/{rest}", body)
 
     def outlook_create(self, mailbox: str, fields: EventFields) -> None:
         self.user.create(mailbox, fields)

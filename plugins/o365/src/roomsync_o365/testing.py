@@ -38,7 +38,8 @@ class GraphUser:
         self.session = requests.Session()
         self.session.verify = str(sim.ca_file)
 
-    def _send(self, method: str, relative: str, body: Any = None) -> Any:
+    def send(self, method: str, relative: str, body: Any = None) -> Any:
+        """One Graph request as the person, ``relative`` to the Graph root; the answer's JSON."""
         response = self.session.request(
             method,
             f"{self.sim.graph_url}{relative}",
@@ -51,15 +52,15 @@ class GraphUser:
         return response.json() if response.content else None
 
     def create(self, mailbox: str, fields: EventFields) -> str:
-        created = self._send("POST", user(mailbox, "calendar", "events"), mapping.to_event(fields, None))
+        created = self.send("POST", user(mailbox, "calendar", "events"), mapping.to_event(fields, None))
         return str(created["id"])
 
     def update(self, mailbox: str, item_id: str, fields: EventFields) -> None:
-        self._send("PATCH", user(mailbox, "events", item_id), mapping.to_event(fields, None))
+        self.send("PATCH", user(mailbox, "events", item_id), mapping.to_event(fields, None))
 
     def delete(self, mailbox: str, item_id: str, to_deleted_items: bool = False) -> None:
         # Graph's DELETE moves the event to Deleted Items; the simulator has no permanentDelete.
-        self._send("DELETE", user(mailbox, "events", item_id))
+        self.send("DELETE", user(mailbox, "events", item_id))
 
     def close(self) -> None:
         self.session.close()
