@@ -23,11 +23,11 @@ from bench_database import database_for
 
 from roomsync.config import settings_from_mapping
 from roomsync.connectors.reference_directory import MailboxDirectory
+from roomsync.domain import EventFields, Person, Reservation, Room
 from roomsync.engine.freebusy import free_busy
 from roomsync.engine.runner import SyncRunner
-from roomsync.model import EventFields, Person, Reservation, Room
 from roomsync.storage import Database
-from roomsync.store import Origin
+from roomsync.storage.protocols import Origin
 
 START = (datetime.now(UTC) + timedelta(days=2)).replace(hour=6, minute=0, second=0, microsecond=0)
 

@@ -55,10 +55,7 @@ from zoneinfo import ZoneInfo
 from bench_database import database_for
 
 from roomsync.config import Settings, settings_from_mapping
-from roomsync.engine.freebusy import free_busy
-from roomsync.engine.report import CycleReport
-from roomsync.engine.runner import SyncRunner
-from roomsync.model import (
+from roomsync.domain import (
     EventFields,
     Frequency,
     Participant,
@@ -68,9 +65,12 @@ from roomsync.model import (
     Room,
     Weekday,
 )
+from roomsync.engine.freebusy import free_busy
+from roomsync.engine.report import CycleReport
+from roomsync.engine.runner import SyncRunner
 from roomsync.plugins import connector_class
 from roomsync.storage import Database
-from roomsync.store import Origin
+from roomsync.storage.protocols import Origin
 
 PLUGINS = ("exchange2010", "exchange2013", "exchange2007")
 ENVIRONMENT = "bench"

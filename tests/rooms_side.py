@@ -9,9 +9,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from roomsync.model import ConflictPolicy, EventFields, Reservation
+from roomsync.domain import ConflictPolicy, EventFields, Reservation
 from roomsync.storage import Database
-from roomsync.store import Origin
+from roomsync.storage.protocols import Origin
 
 
 class RoomsSide:

@@ -25,8 +25,8 @@ from aiosmtpd.controller import Controller
 
 from roomsync import hookspecs
 from roomsync.config import Settings, settings_from_mapping
+from roomsync.domain import Person
 from roomsync.engine.runner import NOTIFY_AFTER_FAILURES, SyncRunner
-from roomsync.model import Person
 from roomsync.notify import log as log_notifier
 from roomsync.notify import smtp as smtp_notifier
 from roomsync.storage import Database

@@ -21,9 +21,10 @@ from rooms_side import RoomsSide
 
 from roomsync import hookspecs
 from roomsync.config import settings_from_mapping
+from roomsync.connector.types import EntryDraft, EntryUpdate, WriteErrorKind
+from roomsync.domain import EventFields, Participant, Person
 from roomsync.engine.report import CycleReport
 from roomsync.engine.runner import SyncRunner
-from roomsync.model import EntryDraft, EntryUpdate, EventFields, Participant, Person, WriteErrorKind
 from roomsync.notify.message import NotificationKind
 from roomsync.storage import Database
 from roomsync.testkit.notifications import NotificationRecorder

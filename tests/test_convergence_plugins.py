@@ -24,9 +24,10 @@ import pytest
 
 from roomsync import hookspecs
 from roomsync.config import settings_from_mapping
+from roomsync.connector.types import CalendarEntry
+from roomsync.domain import EventFields, Frequency, OccurrenceChange, Person, Recurrence, Room
 from roomsync.engine.merge import snapshot
 from roomsync.engine.runner import SyncRunner
-from roomsync.model import CalendarEntry, EventFields, Frequency, OccurrenceChange, Person, Recurrence, Room
 from roomsync.storage import Database
 from roomsync.testkit.convergence import Estate, run_convergence
 from roomsync_ews_common.connector import EwsConnector

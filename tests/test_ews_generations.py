@@ -16,11 +16,11 @@ from typing import Any
 import pytest
 
 from roomsync.config import settings_from_mapping
+from roomsync.domain import EventFields, Person, Reservation, Room
 from roomsync.engine.freebusy import free_busy
 from roomsync.engine.runner import SyncRunner
-from roomsync.model import EventFields, Person, Reservation, Room
 from roomsync.storage import Database
-from roomsync.store import Origin
+from roomsync.storage.protocols import Origin
 from roomsync_ews_common.connector import EwsConnector
 from roomsync_ews_common.testing import SIM_PASSWORD_ENV, SIM_USERS, SimulatorUser, simulator_options
 from roomsync_sim.testing import RunningSimulator, running_simulator

@@ -17,9 +17,9 @@ import pytest
 
 from roomsync import hookspecs
 from roomsync.config import settings_from_mapping
+from roomsync.domain import EventFields, Person, Room
 from roomsync.engine.report import CycleReport
 from roomsync.engine.runner import SyncRunner
-from roomsync.model import EventFields, Person, Room
 from roomsync.plugins import connector_class
 from roomsync.storage import Database
 from roomsync_ews_common.notifications import PullWatcher

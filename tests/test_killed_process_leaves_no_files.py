@@ -22,7 +22,7 @@ from roomsync_sim.testing import running_simulator
 CHILD = """
 import json, sys, time
 from datetime import UTC, datetime, timedelta
-from roomsync.connector import ConnectorHost
+from roomsync.connector.host import ConnectorHost
 from roomsync.plugins import connector_class
 
 plugin, options = sys.argv[1], json.loads(sys.argv[2])

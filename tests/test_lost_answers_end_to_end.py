@@ -18,8 +18,8 @@ import pytest
 from rooms_side import RoomsSide
 
 from roomsync.config import settings_from_mapping
+from roomsync.domain import ConflictPolicy, Person
 from roomsync.engine.runner import SyncRunner
-from roomsync.model import ConflictPolicy, Person
 from roomsync.notify.message import NotificationKind
 from roomsync.plugins import plugin_manager
 from roomsync.storage import Database

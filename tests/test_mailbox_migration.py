@@ -21,10 +21,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from roomsync.config import settings_from_mapping
-from roomsync.engine.report import CycleReport
-from roomsync.engine.runner import SyncRunner
-from roomsync.model import (
-    CalendarEntry,
+from roomsync.connector.types import CalendarEntry
+from roomsync.domain import (
     EventFields,
     Frequency,
     OccurrenceChange,
@@ -36,9 +34,11 @@ from roomsync.model import (
     Room,
     Weekday,
 )
+from roomsync.engine.report import CycleReport
+from roomsync.engine.runner import SyncRunner
 from roomsync.recurrence import occurrences
 from roomsync.storage import Database
-from roomsync.store import LinkState, Origin
+from roomsync.storage.protocols import LinkState, Origin
 from roomsync_ews_common.connector import EwsConnector
 from roomsync_ews_common.testing import SIM_PASSWORD_ENV, SIM_USERS, SimulatorUser
 from roomsync_ews_common.testing import simulator_options as ews_options

@@ -22,21 +22,14 @@ import pytest
 from rooms_side import RoomsSide
 
 from roomsync.config import settings_from_mapping
+from roomsync.connector.types import CalendarEntry
+from roomsync.domain import ConflictPolicy, EventFields, Participant, Person, ReservationStatus, Room
 from roomsync.engine.freebusy import free_busy
 from roomsync.engine.report import CycleReport
 from roomsync.engine.runner import SyncRunner
-from roomsync.model import (
-    CalendarEntry,
-    ConflictPolicy,
-    EventFields,
-    Participant,
-    Person,
-    ReservationStatus,
-    Room,
-)
 from roomsync.plugins import plugin_manager
 from roomsync.storage import Database
-from roomsync.store import Origin
+from roomsync.storage.protocols import Origin
 from roomsync.testkit.notifications import NotificationRecorder
 from roomsync_o365.testing import SECRET_ENV, GraphUser, simulator_options, watching_options
 from roomsync_sim.testing import RunningSimulator, running_simulator

@@ -28,10 +28,10 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from roomsync.domain import EventFields, Person, Reservation
 from roomsync.engine.apply import now
-from roomsync.model import EventFields, Person, Reservation
 from roomsync.storage import Database
-from roomsync.store import Origin
+from roomsync.storage.protocols import Origin
 from roomsync_ews_common.testing import SIM_PASSWORD_ENV
 from roomsync_sim.seed import DEFAULT_SEED
 from roomsync_sim.testing import running_simulator

@@ -19,10 +19,11 @@ import pytest
 from rooms_side import RoomsSide
 
 from roomsync.config import settings_from_mapping
-from roomsync.connector import ConnectorHost
+from roomsync.connector.host import ConnectorHost
+from roomsync.connector.types import CalendarEntry
+from roomsync.domain import Person, Room
 from roomsync.engine.differences import DifferenceKind, find_differences
 from roomsync.engine.runner import SyncRunner
-from roomsync.model import CalendarEntry, Person, Room
 from roomsync.storage import Database
 from roomsync_ews_common.connector import EwsConnector
 from roomsync_ews_common.testing import SIM_PASSWORD_ENV, SIM_USERS, SimulatorUser

@@ -22,11 +22,11 @@ from rooms_side import RoomsSide
 from unanswering import Stall, unanswering_server
 
 from roomsync.config import settings_from_mapping
-from roomsync.connector import ConnectorHost
+from roomsync.connector.host import ConnectorHost
+from roomsync.domain import Person
 from roomsync.engine.report import CycleReport
 from roomsync.engine.runner import SyncRunner
 from roomsync.errors import TransientConnectorError
-from roomsync.model import Person
 from roomsync.plugins import connector_class
 from roomsync.storage import Database
 from roomsync_ews_common.account import AccountPool

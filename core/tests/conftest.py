@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import URL, Engine, make_url
 
-from roomsync.model import Person, Room
+from roomsync.domain import Person, Room
 from roomsync.storage import Database, SqlUnitOfWork
 from roomsync.testkit.convergence import register_profiles
 

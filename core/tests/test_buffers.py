@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from roomsync.buffers import Buffer, companion_stamp, companion_stamps, companions, is_companion
-from roomsync.model import EventFields, OccurrenceChange, Participant, Recurrence, ShowAs
+from roomsync.connector.companions import Buffer, companion_stamp, companion_stamps, companions, is_companion
+from roomsync.domain import EventFields, OccurrenceChange, Participant, Recurrence, ShowAs
 
 START = datetime(2026, 3, 23, 8, 0, tzinfo=UTC)  # a Monday, 09:00 in Berlin
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from roomsync.model import ConflictPolicy, Person
+from roomsync.domain import ConflictPolicy, Person
 from roomsync.persons_csv import COLUMNS, PersonsCsvResult, RowError, parse_persons_csv
 
 

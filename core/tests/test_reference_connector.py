@@ -16,22 +16,11 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from roomsync.connector import ConnectorHost
+from roomsync.connector.host import ConnectorHost
+from roomsync.connector.types import BusyInterval, EntryDraft, EntryUpdate, ItemRef, WriteErrorKind
 from roomsync.connectors.reference import DirectoryUser, MailboxDirectory, ReferenceConnector
+from roomsync.domain import EventFields, OccurrenceChange, Participant, Recurrence, ShowAs, Weekday
 from roomsync.errors import AccessDenied, ConfigError, TransientConnectorError
-from roomsync.model import (
-    BusyInterval,
-    EntryDraft,
-    EntryUpdate,
-    EventFields,
-    ItemRef,
-    OccurrenceChange,
-    Participant,
-    Recurrence,
-    ShowAs,
-    Weekday,
-    WriteErrorKind,
-)
 from roomsync.plugins import connector_class
 from roomsync.testkit import ConnectorKit, ConnectorSuite
 

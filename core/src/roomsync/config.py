@@ -27,8 +27,8 @@ from pydantic import (
     model_validator,
 )
 
+from roomsync.domain import ConflictPolicy
 from roomsync.errors import ConfigError, ConfigProblem
-from roomsync.model import ConflictPolicy
 from roomsync.redaction import remember
 
 DEFAULT_CONFIG = "roomsync.toml"

@@ -21,7 +21,7 @@ their registration. That order matters only for the chained hooks, :func:`roomsy
 and :func:`roomsync_map_import`.
 
 Mailboxes are e-mail addresses in lower case. Every batched hook answers one result per input, in
-the input's order; a failure of one item is a failed :class:`~roomsync.model.WriteResult`, not an
+the input's order; a failure of one item is a failed :class:`~roomsync.connector.types.WriteResult`, not an
 exception. Exceptions are for failures of the whole call: raise
 :class:`~roomsync.errors.AccessDenied` when the service account may not use the mailbox,
 :class:`~roomsync.errors.TransientConnectorError` for time-outs and throttling that outlasted the
@@ -44,8 +44,7 @@ if TYPE_CHECKING:
 
     import click
 
-    from roomsync.engine.report import CycleReport
-    from roomsync.model import (
+    from roomsync.connector.types import (
         CalendarEntry,
         Capabilities,
         ChangeSet,
@@ -54,9 +53,10 @@ if TYPE_CHECKING:
         EntryUpdate,
         FreeBusy,
         ItemRef,
-        Reservation,
         WriteResult,
     )
+    from roomsync.domain import Reservation
+    from roomsync.engine.report import CycleReport
     from roomsync.notify.message import Notification
 
 PROJECT = "roomsync"
@@ -97,7 +97,7 @@ def roomsync_capabilities() -> Capabilities:
     Asked once per environment; the host cuts batches to ``max_batch`` and
     ``max_freebusy_mailboxes``. No extension may answer or wrap it.
 
-    ``limits`` (:class:`~roomsync.model.WriteLimits`) declares the values the server takes in one
+    ``limits`` (:class:`~roomsync.connector.types.WriteLimits`) declares the values the server takes in one
     entry: title length, attendees per meeting, the range of times, whether text must be XML 1.0
     characters. The engine checks every draft and update against them before calling the write
     hooks and leaves out what is beyond them, so declare every limit whose violation would fail

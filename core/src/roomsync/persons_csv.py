@@ -14,8 +14,8 @@ import re
 from collections.abc import Collection
 from dataclasses import dataclass, field
 
+from roomsync.domain import ConflictPolicy, Person
 from roomsync.errors import InvalidInput
-from roomsync.model import ConflictPolicy, Person
 
 COLUMNS = ("email", "name", "environment", "conflict_policy", "sync_enabled")
 """The columns a persons file may have, in the order a new file should use them."""

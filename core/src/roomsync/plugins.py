@@ -17,7 +17,8 @@ from stevedore.exception import NoMatches
 
 from roomsync import hookspecs
 from roomsync.config import EnvironmentConfig
-from roomsync.connector import Connector, ConnectorHost
+from roomsync.connector.base import Connector
+from roomsync.connector.host import ConnectorHost
 from roomsync.errors import ConfigError, PluginNotInstalled
 
 CONNECTORS = "roomsync.connectors"

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 from dateutil import rrule
 
-from roomsync.model import EventFields, Frequency, Recurrence, Weekday
+from roomsync.domain import EventFields, Frequency, Recurrence, Weekday
 
 _FREQ = {
     Frequency.DAILY: rrule.DAILY,

@@ -16,7 +16,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from roomsync.model import CalendarEntry
+from roomsync.connector.types import CalendarEntry
 
 _SCOPED = re.compile(
     r"^(?P<installation>[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}):(?P<id>.+)$"

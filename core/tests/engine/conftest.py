@@ -13,13 +13,14 @@ import pytest
 
 from roomsync import hookspecs
 from roomsync.config import Settings, settings_from_mapping
+from roomsync.connector.types import CalendarEntry
 from roomsync.connectors.reference_directory import MailboxDirectory
+from roomsync.domain import EventFields, Person, Reservation, Room
 from roomsync.engine.report import CycleReport
 from roomsync.engine.runner import SyncRunner
-from roomsync.model import CalendarEntry, EventFields, Person, Reservation, Room
 from roomsync.plugins import plugin_manager
 from roomsync.storage import Database
-from roomsync.store import Origin
+from roomsync.storage.protocols import Origin
 from roomsync.testkit.notifications import NotificationRecorder
 
 ALICE, BOB, CAROL = "alice@example.org", "bob@example.org", "carol@example.org"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from roomsync.model import ConflictPolicy, ReservationStatus
+from roomsync.domain import ConflictPolicy, ReservationStatus
 from roomsync.notify.message import NotificationKind
 
 from .conftest import ALICE, BOB, ROOM_A, World

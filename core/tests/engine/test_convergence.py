@@ -25,9 +25,10 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, precondition, rule
 
+from roomsync.connector.types import CalendarEntry
 from roomsync.connectors.reference_directory import MailboxDirectory
+from roomsync.domain import EventFields, OccurrenceChange
 from roomsync.engine.merge import snapshot
-from roomsync.model import CalendarEntry, EventFields, OccurrenceChange
 from roomsync.storage import Database
 from roomsync.testkit.convergence import Estate, run_convergence
 

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from roomsync.model import Frequency, Recurrence, Weekday
+from roomsync.domain import Frequency, Recurrence, Weekday
 
 from .conftest import ALICE, ROOM_A, World
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from roomsync.model import EntryDraft, Participant, Recurrence, ReservationStatus
+from roomsync.connector.types import EntryDraft
+from roomsync.domain import Participant, Recurrence, ReservationStatus
 from roomsync.notify.message import NotificationKind
 
 from .conftest import ALICE, BASE, BOB, CAROL, ROOM_A, ROOM_B, World

@@ -12,11 +12,12 @@ import pytest
 from click.testing import CliRunner
 
 from roomsync import hookspecs, plugins
+from roomsync.connector.types import CalendarEntry, Capabilities, ChangeSet, EntryDraft
+from roomsync.domain import Reservation
 from roomsync.engine.differences import find_differences
 from roomsync.engine.report import CycleReport
 from roomsync.errors import PluginContractError
 from roomsync.hookspecs import hookimpl
-from roomsync.model import CalendarEntry, Capabilities, ChangeSet, EntryDraft, Reservation
 
 from .conftest import ALICE, BOB, CAROL, World
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import update
 
-from roomsync.model import EntryDraft
+from roomsync.connector.types import EntryDraft
 from roomsync.stamps import Installation, StampCodec
 from roomsync.storage.models import InstallationRow
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from roomsync import hookspecs
-from roomsync.model import ConflictPolicy
+from roomsync.domain import ConflictPolicy
 from roomsync.notify.message import NotificationKind
 
 from .conftest import ALICE, World

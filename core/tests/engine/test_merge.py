@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from roomsync.domain import EventFields, Frequency, OccurrenceChange, Participant, Recurrence, canonical
 from roomsync.engine.merge import occurrence_key, readable, room_keys, snapshot, take, three_way
-from roomsync.model import EventFields, Frequency, OccurrenceChange, Participant, Recurrence, canonical
 
 START = datetime(2030, 5, 6, 9, tzinfo=UTC)
 BASE = EventFields(

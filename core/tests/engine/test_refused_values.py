@@ -12,23 +12,14 @@ import pytest
 
 from roomsync import hookspecs
 from roomsync.config import settings_from_mapping
+from roomsync.connector.types import WriteErrorKind, WriteLimits, WriteResult
 from roomsync.connectors.reference_directory import MailboxDirectory
+from roomsync.domain import EventFields, Frequency, OccurrenceChange, Participant, Person, Recurrence
 from roomsync.engine.limits import problems
 from roomsync.engine.runner import SyncRunner
-from roomsync.model import (
-    EventFields,
-    Frequency,
-    OccurrenceChange,
-    Participant,
-    Person,
-    Recurrence,
-    WriteErrorKind,
-    WriteLimits,
-    WriteResult,
-)
 from roomsync.notify.message import NotificationKind
 from roomsync.storage import Database
-from roomsync.store import LinkState
+from roomsync.storage.protocols import LinkState
 from roomsync.testkit.notifications import NotificationRecorder
 
 from .conftest import ALICE, BASE, World

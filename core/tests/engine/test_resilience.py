@@ -6,8 +6,9 @@ from collections.abc import Generator
 from typing import Any
 
 from roomsync import hookspecs
+from roomsync.connector.types import EntryDraft
+from roomsync.domain import ReservationStatus
 from roomsync.errors import AccessDenied, TransientConnectorError
-from roomsync.model import EntryDraft, ReservationStatus
 from roomsync.storage import Database
 
 from .conftest import ALICE, BOB, CAROL, World, make_world

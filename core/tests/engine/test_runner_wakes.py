@@ -15,12 +15,14 @@ from contextlib import contextmanager
 from typing import Any
 
 from roomsync import hookspecs
-from roomsync.connector import Connector, ConnectorHost, NoOptions, Wake
+from roomsync.connector.base import Connector, Wake
+from roomsync.connector.host import ConnectorHost
+from roomsync.connector.options import NoOptions
 from roomsync.connectors.reference import ReferenceConnector
+from roomsync.domain import Person
 from roomsync.engine.report import CycleReport
 from roomsync.engine.runner import WAKE_DEBOUNCE_SECONDS
 from roomsync.errors import ConnectorError
-from roomsync.model import Person
 from roomsync.storage import Database
 from roomsync.testkit.wakes import WakeRecorder
 

@@ -11,8 +11,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect, text
 
+from roomsync.domain import Person, Room
 from roomsync.errors import RoomsyncError, SchemaTooNew
-from roomsync.model import Person, Room
 from roomsync.storage import Database
 from roomsync.storage.database import alembic_config
 from roomsync.storage.models import Base

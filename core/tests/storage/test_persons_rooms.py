@@ -6,8 +6,8 @@ import re
 
 import pytest
 
+from roomsync.domain import ConflictPolicy, Person, Room
 from roomsync.errors import InvalidInput, NotFound
-from roomsync.model import ConflictPolicy, Person, Room
 from roomsync.storage import Database, SqlUnitOfWork
 
 

@@ -8,8 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from roomsync.errors import InvalidInput, NotFound
-from roomsync.model import (
+from roomsync.domain import (
     EventFields,
     Frequency,
     OccurrenceChange,
@@ -20,8 +19,9 @@ from roomsync.model import (
     ShowAs,
     Weekday,
 )
+from roomsync.errors import InvalidInput, NotFound
 from roomsync.storage import Database, SqlUnitOfWork
-from roomsync.store import Origin
+from roomsync.storage.protocols import Origin
 
 ALICE, BOB, CAROL = "alice@example.org", "bob@example.org", "carol@example.org"
 ROOM_A, ROOM_B, ROOM_C = "room-a@example.org", "room-b@example.org", "room-c@example.org"

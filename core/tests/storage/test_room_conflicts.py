@@ -7,8 +7,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from roomsync.domain import EventFields, Frequency, OccurrenceChange, Recurrence, Reservation, Weekday
 from roomsync.errors import InvalidInput
-from roomsync.model import EventFields, Frequency, OccurrenceChange, Recurrence, Reservation, Weekday
 from roomsync.storage import SqlUnitOfWork
 
 ALICE, BOB = "alice@example.org", "bob@example.org"

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy.exc import StatementError
 
 from roomsync.storage import Database, SqlUnitOfWork
-from roomsync.store import Link, LinkState, LogEntry, MailboxState, SeenEntry
+from roomsync.storage.protocols import Link, LinkState, LogEntry, MailboxState, SeenEntry
 
 MAILBOX, OTHER = "alice@example.org", "bob@example.org"
 PLUS_TWO = timezone(timedelta(hours=2))

@@ -7,11 +7,11 @@ from datetime import UTC, datetime
 
 import pytest
 
-from roomsync.model import EventFields, Person, Reservation
+from roomsync.domain import EventFields, Person, Reservation
 from roomsync.storage import Database, SqlUnitOfWork
+from roomsync.storage.protocols import Link, LogEntry, RoomsStore, SyncStore, UnitOfWork
 from roomsync.storage.rooms_sql import SqlRoomsStore
 from roomsync.storage.sync_sql import SqlSyncStore
-from roomsync.store import Link, LogEntry, RoomsStore, SyncStore, UnitOfWork
 
 AT = datetime(2025, 3, 3, 8, 0, tzinfo=UTC)
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from exchangelib.errors import ErrorServerBusy, ErrorTimeoutExpired
 
-from roomsync.model import EventFields
+from roomsync.domain import EventFields
 from roomsync.testkit.wakes import WakeRecorder
 from roomsync_ews_common.account import AccountPool
 from roomsync_ews_common.notifications import Backoff, StreamingWatcher

@@ -10,9 +10,10 @@ from zoneinfo import ZoneInfo
 import pytest
 from lxml import etree
 
-from roomsync.connector import ConnectorHost
+from roomsync.connector.host import ConnectorHost
+from roomsync.connector.types import WriteErrorKind
+from roomsync.domain import EventFields, Frequency, Recurrence, Weekday
 from roomsync.errors import AccessDenied
-from roomsync.model import EventFields, Frequency, Recurrence, Weekday, WriteErrorKind
 from roomsync.recurrence import occurrences
 from roomsync.testkit import ConnectorKit
 from roomsync.testkit.suite import Changes, created_ids, first_local, span, spans

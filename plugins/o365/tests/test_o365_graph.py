@@ -22,21 +22,11 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
-from roomsync.connector import ConnectorHost
+from roomsync.connector.host import ConnectorHost
+from roomsync.connector.types import EntryDraft, EntryUpdate, ItemRef, WriteErrorKind
+from roomsync.domain import EventFields, Frequency, OccurrenceChange, Participant, Recurrence, Weekday
 from roomsync.engine.merge import snapshot
 from roomsync.errors import AccessDenied, ConnectorError
-from roomsync.model import (
-    EntryDraft,
-    EntryUpdate,
-    EventFields,
-    Frequency,
-    ItemRef,
-    OccurrenceChange,
-    Participant,
-    Recurrence,
-    Weekday,
-    WriteErrorKind,
-)
 from roomsync.plugins import connector_class
 from roomsync.recurrence import occurrences
 from roomsync.testkit import ConnectorKit, WakeRecorder

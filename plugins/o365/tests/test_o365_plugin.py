@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from roomsync.connector import ConnectorHost
+from roomsync.connector.host import ConnectorHost
 from roomsync.errors import ConfigError, ConnectorError
 from roomsync.plugins import connector_class, installed_plugins
 from roomsync.testkit.hook_calls import server_hook_calls

@@ -12,9 +12,9 @@ import pytest
 import requests
 
 from roomsync.config import SecretRef
+from roomsync.domain import EventFields, Frequency, OccurrenceChange, Participant, Recurrence, ShowAs, Weekday
 from roomsync.engine.merge import snapshot
 from roomsync.errors import ConfigError
-from roomsync.model import EventFields, Frequency, OccurrenceChange, Participant, Recurrence, ShowAs, Weekday
 from roomsync_o365 import mapping, schedule
 from roomsync_o365 import properties as props
 from roomsync_o365 import recurrence as series

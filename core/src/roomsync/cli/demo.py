@@ -36,13 +36,13 @@ from roomsync.cli.demo_generations import (
     missing,
 )
 from roomsync.config import Settings, settings_from_mapping
+from roomsync.domain import EventFields, Person, Reservation, Room
 from roomsync.engine.differences import find_differences
 from roomsync.engine.freebusy import free_busy
 from roomsync.engine.runner import SyncRunner
-from roomsync.model import EventFields, Person, Reservation, Room
 from roomsync.plugins import connector_class
 from roomsync.storage.database import Database
-from roomsync.store import Origin
+from roomsync.storage.protocols import Origin
 
 ZONE = "Europe/Berlin"
 TITLE, OUTLOOK_TITLE, OUTLOOK_BOOKING = "Sprint planning", "Sprint planning #42", "Lunch & learn"

@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from roomsync.cli.demo_generations import EWS_COMMON, SIMULATOR, Distribution, Mailbox, Organisation, Running
-from roomsync.model import EventFields
+from roomsync.domain import EventFields
 
 # The demo organisation lives for one run, on loopback; these passwords protect nothing.
 PERSON_PASSWORD = "outlook-password"

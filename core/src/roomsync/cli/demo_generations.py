@@ -20,7 +20,7 @@ from importlib.metadata import PackageNotFoundError, distribution
 from pathlib import Path
 from typing import Any, Protocol
 
-from roomsync.model import EventFields
+from roomsync.domain import EventFields
 
 
 @dataclass(frozen=True)

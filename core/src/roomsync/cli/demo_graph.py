@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from roomsync.cli.demo_generations import SIMULATOR, Distribution, Mailbox, Organisation, Running
-from roomsync.model import EventFields
+from roomsync.domain import EventFields
 
 if TYPE_CHECKING:
     import requests

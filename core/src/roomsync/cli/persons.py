@@ -8,8 +8,8 @@ import click
 from rich.table import Table
 
 from roomsync.cli.context import AppContext, pass_app
+from roomsync.domain import ConflictPolicy, Person, Room
 from roomsync.errors import InvalidInput, NotFound, UnknownEnvironment
-from roomsync.model import ConflictPolicy, Person, Room
 from roomsync.persons_csv import address_problem, decode_persons_csv, parse_persons_csv
 
 

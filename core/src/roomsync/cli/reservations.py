@@ -12,9 +12,9 @@ from rich.table import Table
 
 from roomsync.cli.context import AppContext, pass_app
 from roomsync.cli.persons import checked_address
+from roomsync.domain import EventFields, Frequency, Participant, Recurrence, Reservation, ShowAs, Weekday
 from roomsync.errors import InvalidInput, NotFound
-from roomsync.model import EventFields, Frequency, Participant, Recurrence, Reservation, ShowAs, Weekday
-from roomsync.store import Origin, UnitOfWork
+from roomsync.storage.protocols import Origin, UnitOfWork
 from roomsync.zones import iana_zone
 
 

@@ -11,10 +11,11 @@ from rich.table import Table
 
 from roomsync.cli.context import AppContext, pass_app
 from roomsync.cli.stopping import STOPS
-from roomsync.connector import NOT_TRIED
+from roomsync.connector.checks import NOT_TRIED
+from roomsync.connector.types import CheckStep
+from roomsync.domain import Person
 from roomsync.engine.report import CycleReport
 from roomsync.errors import NotFound, RoomsyncError
-from roomsync.model import CheckStep, Person
 from roomsync.plugins import installed_plugins
 
 

@@ -12,10 +12,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import ClassVar
 
-from roomsync.connector import Connector
-from roomsync.errors import ConnectorError, Fault
-from roomsync.hookspecs import hookimpl
-from roomsync.model import (
+from roomsync.connector.base import Connector
+from roomsync.connector.types import (
     CalendarEntry,
     ChangeSet,
     CheckStep,
@@ -25,6 +23,8 @@ from roomsync.model import (
     ItemRef,
     WriteResult,
 )
+from roomsync.errors import ConnectorError, Fault
+from roomsync.hookspecs import hookimpl
 
 
 def pending_phrase(protocol: str) -> str:

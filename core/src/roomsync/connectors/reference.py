@@ -32,18 +32,9 @@ from typing import Any, cast
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from roomsync.connector import Connector, Wake, probe_draft, run_check
-from roomsync.connectors.reference_directory import (
-    DirectoryUser,
-    MailboxDirectory,
-    Operation,
-    SyncPage,
-    require_window,
-)
-from roomsync.connectors.reference_file import FileBackedDirectory
-from roomsync.connectors.reference_watch import DirectoryWatch
-from roomsync.hookspecs import hookimpl
-from roomsync.model import (
+from roomsync.connector.base import Connector, Wake
+from roomsync.connector.checks import probe_draft, run_check
+from roomsync.connector.types import (
     CalendarEntry,
     Capabilities,
     ChangeSet,
@@ -55,6 +46,16 @@ from roomsync.model import (
     WriteLimits,
     WriteResult,
 )
+from roomsync.connectors.reference_directory import (
+    DirectoryUser,
+    MailboxDirectory,
+    Operation,
+    SyncPage,
+    require_window,
+)
+from roomsync.connectors.reference_file import FileBackedDirectory
+from roomsync.connectors.reference_watch import DirectoryWatch
+from roomsync.hookspecs import hookimpl
 
 __all__ = [
     "DirectoryUser",

@@ -23,19 +23,18 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, ClassVar, Literal, NamedTuple, TypeVar, cast, get_args
 
-from roomsync.errors import AccessDenied, ConnectorError, TransientConnectorError
-from roomsync.model import (
+from roomsync.connector.types import (
     BusyInterval,
     CalendarEntry,
     EntryDraft,
     EntryUpdate,
-    EventFields,
     FreeBusy,
     ItemRef,
-    ShowAs,
     WriteErrorKind,
     WriteResult,
 )
+from roomsync.domain import EventFields, ShowAs
+from roomsync.errors import AccessDenied, ConnectorError, TransientConnectorError
 from roomsync.recurrence import occurrences
 
 Operation = Literal[

@@ -19,8 +19,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar, cast
 
+from roomsync.connector.types import CalendarEntry
 from roomsync.connectors.reference_directory import MailboxDirectory, _Mailbox
-from roomsync.model import CalendarEntry
 
 F = TypeVar("F", bound=Callable[..., Any])
 _READS = ("entries", "deleted_items", "connect", "changes", "list_entries", "find_by_stamp", "free_busy")

@@ -12,7 +12,7 @@ import logging
 import threading
 from collections.abc import Callable, Sequence
 
-from roomsync.connector import Wake
+from roomsync.connector.base import Wake
 from roomsync.connectors.reference_directory import Listener, MailboxDirectory
 from roomsync.connectors.reference_file import FileBackedDirectory
 from roomsync.errors import ConnectorError

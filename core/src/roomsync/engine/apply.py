@@ -23,27 +23,26 @@ from zoneinfo import ZoneInfo
 
 import pluggy
 
-from roomsync.connector import ConnectorHost
+from roomsync.connector.host import ConnectorHost
+from roomsync.connector.types import (
+    CalendarEntry,
+    EntryDraft,
+    EntryUpdate,
+    ItemRef,
+    WriteErrorKind,
+    WriteResult,
+)
 from roomsync.contract import chained
-from roomsync.engine.collect import map_imported
+from roomsync.domain import EventFields, Reservation
 from roomsync.engine.intent import intent
 from roomsync.engine.limits import Problem, problems
 from roomsync.engine.merge import Snapshot, snapshot, with_foreign_resources
 from roomsync.engine.plan import Delete, Plan, Update
+from roomsync.engine.read_phase import map_imported
 from roomsync.engine.report import CycleReport
 from roomsync.errors import InvalidInput, RoomsyncError, TransientConnectorError
-from roomsync.model import (
-    CalendarEntry,
-    EntryDraft,
-    EntryUpdate,
-    EventFields,
-    ItemRef,
-    Reservation,
-    WriteErrorKind,
-    WriteResult,
-)
 from roomsync.notify.message import Notification, NotificationKind
-from roomsync.store import Link, LinkState, LogEntry, Origin, SeenEntry, UnitOfWork
+from roomsync.storage.protocols import Link, LinkState, LogEntry, Origin, SeenEntry, UnitOfWork
 
 HostFor = Callable[[str], ConnectorHost | None]
 W = TypeVar("W", EntryDraft, EntryUpdate)

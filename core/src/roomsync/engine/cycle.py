@@ -13,19 +13,19 @@ from dataclasses import dataclass
 import pluggy
 
 from roomsync.config import SyncConfig
-from roomsync.connector import ConnectorHost
+from roomsync.connector.host import ConnectorHost
+from roomsync.domain import Person
 from roomsync.engine.apply import HostFor, PlanApplier, now
-from roomsync.engine.collect import (
+from roomsync.engine.plan import plan
+from roomsync.engine.read_phase import (
     build_view,
     map_imported,
     read_exchange_changes,
     relocate_links,
     require_relocated,
 )
-from roomsync.engine.plan import plan
 from roomsync.engine.report import CycleReport
-from roomsync.model import Person
-from roomsync.store import UnitOfWork
+from roomsync.storage.protocols import UnitOfWork
 
 log = logging.getLogger("roomsync.engine")
 

@@ -12,13 +12,14 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
+from roomsync.connector.types import CalendarEntry, EntryUpdate, ItemRef
+from roomsync.domain import Reservation
 from roomsync.engine.apply import draft_for, read_back
-from roomsync.engine.collect import map_imported
 from roomsync.engine.merge import Snapshot, differing_keys, snapshot
+from roomsync.engine.read_phase import map_imported
 from roomsync.engine.runner import SyncRunner
 from roomsync.errors import InvalidInput, RoomsyncError
-from roomsync.model import CalendarEntry, EntryUpdate, ItemRef, Reservation
-from roomsync.store import Link, LinkState, LogEntry, Origin
+from roomsync.storage.protocols import Link, LinkState, LogEntry, Origin
 
 MAX_DAYS = 90
 

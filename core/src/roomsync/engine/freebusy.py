@@ -11,9 +11,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from roomsync.domain import ShowAs
 from roomsync.engine.runner import SyncRunner
 from roomsync.errors import InvalidInput, RoomsyncError
-from roomsync.model import ShowAs
 from roomsync.recurrence import occurrences
 
 # Which status wins where intervals of different status overlap.

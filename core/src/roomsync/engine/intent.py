@@ -13,7 +13,7 @@ from dataclasses import replace
 from typing import Any
 
 from roomsync.engine.merge import Snapshot
-from roomsync.store import Link
+from roomsync.storage.protocols import Link
 
 
 def intent(rooms: Snapshot, exchange: Snapshot) -> dict[str, Any]:

@@ -12,7 +12,8 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
-from roomsync.model import EventFields, WriteLimits
+from roomsync.connector.types import WriteLimits
+from roomsync.domain import EventFields
 
 # Everything outside XML 1.0's Char production: C0 controls but tab, newline and carriage
 # return, lone surrogates, U+FFFE and U+FFFF.

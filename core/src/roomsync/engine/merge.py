@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from roomsync.model import EventFields, OccurrenceChange, canonical
+from roomsync.domain import EventFields, OccurrenceChange, canonical
 from roomsync.recurrence import occurrences
 
 MERGE_KEYS: dict[str, tuple[str, ...]] = {

@@ -25,17 +25,13 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 from roomsync.config import SyncConfig
+from roomsync.connector.types import CalendarEntry
+from roomsync.domain import ConflictPolicy, EventFields, Reservation
 from roomsync.engine.intent import adopted, recognise
 from roomsync.engine.merge import room_keys, snapshot, take, three_way
-from roomsync.model import (
-    CalendarEntry,
-    ConflictPolicy,
-    EventFields,
-    Reservation,
-)
 from roomsync.notify.message import Fact, Notification, NotificationKind
 from roomsync.recurrence import occurrences, overlaps
-from roomsync.store import Link, LinkState
+from roomsync.storage.protocols import Link, LinkState
 
 RoomCheck = Callable[[str, EventFields, str | None], bool]
 _FAR_FUTURE = datetime(9999, 1, 1, tzinfo=UTC)

@@ -23,7 +23,9 @@ from datetime import datetime
 import pluggy
 
 from roomsync.config import Settings
-from roomsync.connector import ConnectorHost, Wake
+from roomsync.connector.base import Wake
+from roomsync.connector.host import ConnectorHost
+from roomsync.domain import Person
 from roomsync.engine.apply import now
 from roomsync.engine.cycle import CycleContext, deliver, sync_mailbox
 from roomsync.engine.heartbeat import heartbeat
@@ -38,13 +40,12 @@ from roomsync.errors import (
     UnknownEnvironment,
     fault_of,
 )
-from roomsync.model import Person
 from roomsync.notify.message import Notification, NotificationKind
 from roomsync.plugins import extension_manager, open_connector
 from roomsync.stamps import StampCodec
 from roomsync.storage.database import Database
 from roomsync.storage.leases import LEASE_SECONDS, Holder, Lease
-from roomsync.store import LogEntry
+from roomsync.storage.protocols import LogEntry
 
 log = logging.getLogger("roomsync.runner")
 # A failing sync is told once, when it has failed this many cycles in a row: to the organizer in

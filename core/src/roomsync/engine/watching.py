@@ -11,8 +11,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 
-from roomsync.connector import ConnectorHost, Wake
-from roomsync.model import Person
+from roomsync.connector.base import Wake
+from roomsync.connector.host import ConnectorHost
+from roomsync.domain import Person
 
 log = logging.getLogger("roomsync.runner")
 

@@ -29,9 +29,9 @@ from roomsync.errors import DatabaseUnavailable, InvalidInput, RoomsyncError, Sc
 from roomsync.stamps import Installation
 from roomsync.storage.leases import LeaseStore
 from roomsync.storage.models import InstallationRow, LinkRow, MailboxStateRow
+from roomsync.storage.protocols import RoomsStore, SyncStore
 from roomsync.storage.rooms_sql import SqlRoomsStore
 from roomsync.storage.sync_sql import SqlSyncStore
-from roomsync.store import RoomsStore, SyncStore
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -57,7 +57,7 @@ class SqlUnitOfWork:
     """Both stores over one session, so a sync step changes both sides atomically or not at all.
 
     ``rooms`` and ``sync`` are an :class:`SqlRoomsStore` and an :class:`SqlSyncStore`; they are
-    typed as the interfaces so that this class is a :class:`~roomsync.store.UnitOfWork` to a type
+    typed as the interfaces so that this class is a :class:`~roomsync.storage.protocols.UnitOfWork` to a type
     checker (and the checker verifies that the stores implement them).
     """
 

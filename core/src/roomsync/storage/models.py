@@ -195,7 +195,7 @@ class OccurrenceChangeRow(Base):
 
 class JournalRow(Base):
     """One change of a reservation as seen by one organizer; ``seq`` is the cursor of
-    :meth:`~roomsync.store.RoomsStore.changes_since`."""
+    :meth:`~roomsync.storage.protocols.RoomsStore.changes_since`."""
 
     __tablename__ = "journal"
     __table_args__ = (Index("ix_journal_organizer_seq", "organizer", "seq"), {"sqlite_autoincrement": True})
@@ -215,7 +215,7 @@ class JournalRow(Base):
 
 class LinkRow(Base):
     """A reservation's entry in one mailbox. ``reservation_id`` is the store's string id and has
-    no foreign key: the ROOMS side may live behind another :class:`~roomsync.store.RoomsStore`."""
+    no foreign key: the ROOMS side may live behind another :class:`~roomsync.storage.protocols.RoomsStore`."""
 
     __tablename__ = "links"
     __table_args__ = (Index("ix_links_mailbox_item_id", "mailbox", "item_id"),)

@@ -17,8 +17,7 @@ from sqlalchemy import and_, func, or_, select, text
 from sqlalchemy.orm import Session, selectinload
 from sqlalchemy.orm.exc import StaleDataError
 
-from roomsync.errors import InvalidInput, NotFound
-from roomsync.model import (
+from roomsync.domain import (
     ConflictPolicy,
     EventFields,
     Frequency,
@@ -32,6 +31,7 @@ from roomsync.model import (
     ShowAs,
     Weekday,
 )
+from roomsync.errors import InvalidInput, NotFound
 from roomsync.recurrence import occurrences, overlaps, rule
 from roomsync.storage.models import (
     IN_CHUNK,
@@ -44,7 +44,7 @@ from roomsync.storage.models import (
     RoomRow,
     SeriesRow,
 )
-from roomsync.store import JournalEntry, Origin
+from roomsync.storage.protocols import JournalEntry, Origin
 
 # How far an open-ended series is followed when looking for room conflicts.
 OPEN_ENDED_CONFLICT_SPAN = relativedelta(years=3)
@@ -75,7 +75,7 @@ def _row_id(reservation_id: str | None) -> int | None:
 
 
 class SqlRoomsStore:
-    """:class:`~roomsync.store.RoomsStore` over an SQLAlchemy session; the caller commits."""
+    """:class:`~roomsync.storage.protocols.RoomsStore` over an SQLAlchemy session; the caller commits."""
 
     def __init__(self, session: Session) -> None:
         self.session = session

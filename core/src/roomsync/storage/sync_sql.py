@@ -10,11 +10,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from roomsync.storage.models import IN_CHUNK, LinkRow, LogRow, MailboxStateRow, SeenEntryRow
-from roomsync.store import Link, LinkState, LogEntry, MailboxState, SeenEntry
+from roomsync.storage.protocols import Link, LinkState, LogEntry, MailboxState, SeenEntry
 
 
 class SqlSyncStore:
-    """:class:`~roomsync.store.SyncStore` over an SQLAlchemy session; the caller commits."""
+    """:class:`~roomsync.storage.protocols.SyncStore` over an SQLAlchemy session; the caller commits."""
 
     def __init__(self, session: Session) -> None:
         self.session = session

@@ -37,12 +37,8 @@ from hypothesis.stateful import (
 )
 
 from roomsync import hookspecs
-from roomsync.engine.merge import snapshot
-from roomsync.engine.report import CycleReport
-from roomsync.engine.runner import SyncRunner
-from roomsync.errors import InvalidInput
-from roomsync.model import (
-    CalendarEntry,
+from roomsync.connector.types import CalendarEntry
+from roomsync.domain import (
     EventFields,
     Frequency,
     OccurrenceChange,
@@ -51,9 +47,13 @@ from roomsync.model import (
     Reservation,
     Weekday,
 )
+from roomsync.engine.merge import snapshot
+from roomsync.engine.report import CycleReport
+from roomsync.engine.runner import SyncRunner
+from roomsync.errors import InvalidInput
 from roomsync.recurrence import occurrences
 from roomsync.storage import Database
-from roomsync.store import Origin
+from roomsync.storage.protocols import Origin
 
 WRITES = ("create_entries", "update_entries", "delete_entries")
 TITLES = st.sampled_from(["alpha", "beta", "gamma"])

@@ -11,8 +11,9 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from roomsync.connector import ConnectorHost
-from roomsync.model import EntryDraft, EntryUpdate, EventFields, ItemRef
+from roomsync.connector.host import ConnectorHost
+from roomsync.connector.types import EntryDraft, EntryUpdate, ItemRef
+from roomsync.domain import EventFields
 
 START = datetime(2030, 5, 6, 9, 0, tzinfo=UTC)
 FIELDS = EventFields(title="Board meeting", start=START, end=START + timedelta(hours=1))

@@ -12,8 +12,9 @@ from datetime import date, datetime, time, timedelta
 from typing import Any, Protocol, TypeVar
 from zoneinfo import ZoneInfo
 
-from roomsync.connector import ConnectorHost
-from roomsync.model import Capabilities, EntryDraft, EventFields, ItemRef, WriteResult
+from roomsync.connector.host import ConnectorHost
+from roomsync.connector.types import Capabilities, EntryDraft, ItemRef, WriteResult
+from roomsync.domain import EventFields
 
 T = TypeVar("T")
 

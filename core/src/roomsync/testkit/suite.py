@@ -17,25 +17,27 @@ from typing import Any, ClassVar
 
 import pytest
 
-from roomsync.engine.merge import snapshot
-from roomsync.errors import ConnectorError
-from roomsync.model import (
+from roomsync.connector.types import (
     CalendarEntry,
     ChangeSet,
     EntryUpdate,
-    EventFields,
     FreeBusy,
-    Frequency,
     ItemRef,
+    WriteErrorKind,
+    WriteResult,
+)
+from roomsync.domain import (
+    EventFields,
+    Frequency,
     OccurrenceChange,
     Participant,
     Recurrence,
     ShowAs,
     Weekday,
-    WriteErrorKind,
-    WriteResult,
     canonical,
 )
+from roomsync.engine.merge import snapshot
+from roomsync.errors import ConnectorError
 from roomsync.recurrence import occurrences, rule
 from roomsync.testkit.kit import ConnectorKit
 from roomsync.testkit.wakes import WakeRecorder

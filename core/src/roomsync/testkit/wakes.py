@@ -8,7 +8,7 @@ from collections.abc import Iterable
 
 
 class WakeRecorder:
-    """Pass it as ``wake`` to :meth:`~roomsync.connector.ConnectorHost.watch`; then wait on it."""
+    """Pass it as ``wake`` to :meth:`~roomsync.connector.host.ConnectorHost.watch`; then wait on it."""
 
     def __init__(self) -> None:
         self.calls: list[tuple[float, list[str]]] = []  # (monotonic time, mailboxes) per wake

@@ -27,7 +27,8 @@ from exchangelib.properties import (
 )
 from exchangelib.services import GetUserAvailability
 
-from roomsync.model import BusyInterval, FreeBusy, ShowAs
+from roomsync.connector.types import BusyInterval, FreeBusy
+from roomsync.domain import ShowAs
 from roomsync_ews_common.mapping import ews_time
 
 MAX_WINDOW = timedelta(days=42)

@@ -75,27 +75,27 @@ from exchangelib.properties import ItemId, OccurrenceItemId, RecurringMasterItem
 from exchangelib.services import CreateItem, SyncFolderItems, UpdateItem
 from pydantic import BaseModel
 
-from roomsync.buffers import companion_drafts, companion_stamps, is_companion
-from roomsync.connector import probe_draft, run_check
-from roomsync.connectors.pending import PendingProtocolConnector, pending_phrase
-from roomsync.engine.limits import problems
-from roomsync.errors import AccessDenied, ConnectorError, Fault, TransientConnectorError
-from roomsync.hookspecs import hookimpl
-from roomsync.model import (
+from roomsync.connector.checks import probe_draft, run_check
+from roomsync.connector.companions import companion_drafts, companion_stamps, is_companion
+from roomsync.connector.own_writes import WrittenEntries
+from roomsync.connector.types import (
     CalendarEntry,
     Capabilities,
     ChangeSet,
     CheckStep,
     EntryDraft,
     EntryUpdate,
-    EventFields,
     FreeBusy,
     ItemRef,
     WriteErrorKind,
     WriteLimits,
     WriteResult,
 )
-from roomsync.written import WrittenEntries
+from roomsync.connectors.pending import PendingProtocolConnector, pending_phrase
+from roomsync.domain import EventFields
+from roomsync.engine.limits import problems
+from roomsync.errors import AccessDenied, ConnectorError, Fault, TransientConnectorError
+from roomsync.hookspecs import hookimpl
 from roomsync_ews_common import mapping
 from roomsync_ews_common import stamp as props
 from roomsync_ews_common.account import AccountPool

@@ -28,16 +28,8 @@ from exchangelib.recurrence import (
 )
 from exchangelib.recurrence import Recurrence as EwsRecurrence
 
-from roomsync.model import (
-    CalendarEntry,
-    EventFields,
-    Frequency,
-    OccurrenceChange,
-    Participant,
-    Recurrence,
-    ShowAs,
-    Weekday,
-)
+from roomsync.connector.types import CalendarEntry
+from roomsync.domain import EventFields, Frequency, OccurrenceChange, Participant, Recurrence, ShowAs, Weekday
 from roomsync.recurrence import rule
 from roomsync_ews_common import stamp as props
 

@@ -60,7 +60,7 @@ from exchangelib.services import (
     Unsubscribe,
 )
 
-from roomsync.connector import Wake
+from roomsync.connector.base import Wake
 from roomsync.hookspecs import hookimpl
 from roomsync_ews_common.account import AccountPool
 from roomsync_ews_common.options import EwsOptions

@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 from pydantic import BeforeValidator, ConfigDict, Field, ValidationInfo, field_validator
 
 from roomsync.config import SecretRef
-from roomsync.connector import TimeoutOptions, TlsOptions
+from roomsync.connector.options import TimeoutOptions, TlsOptions
 from roomsync.zones import iana_zone
 
 

@@ -18,9 +18,10 @@ from typing import Any, ClassVar
 import pytest
 
 from roomsync.config import SecretRef
-from roomsync.connector import ConnectorHost
+from roomsync.connector.host import ConnectorHost
+from roomsync.connector.types import EntryUpdate, ItemRef
+from roomsync.domain import EventFields, Frequency, Recurrence, Weekday
 from roomsync.errors import AccessDenied, ConfigError, ConnectorError
-from roomsync.model import EntryUpdate, EventFields, Frequency, ItemRef, Recurrence, Weekday
 from roomsync.plugins import connector_class, installed_plugins
 from roomsync.testkit import ConnectorKit, ConnectorSuite
 from roomsync.testkit.hook_calls import server_hook_calls

@@ -16,7 +16,7 @@ from typing import Any
 from exchangelib import CalendarItem
 from exchangelib.properties import OccurrenceItemId
 
-from roomsync.model import EventFields
+from roomsync.domain import EventFields
 from roomsync_ews_common import EwsConnector
 from roomsync_ews_common.connector import BATCH
 from roomsync_exchange2007 import items, reading

@@ -23,7 +23,7 @@ from exchangelib import CalendarItem, EWSTimeZone
 from exchangelib.properties import Fields, OccurrenceItemId
 from exchangelib.recurrence import WeeklyPattern
 
-from roomsync.model import EventFields, Recurrence, Weekday
+from roomsync.domain import EventFields, Recurrence, Weekday
 from roomsync_ews_common import mapping
 from roomsync_ews_common import stamp as props
 from roomsync_exchange2007.timezones import MeetingTimeZoneField

@@ -19,10 +19,10 @@ from typing import ClassVar
 import requests
 from pydantic import BaseModel
 
-from roomsync.connector import Connector, probe_draft, run_check
-from roomsync.errors import ConfigError, ConnectorError, Fault
-from roomsync.hookspecs import hookimpl
-from roomsync.model import (
+from roomsync.connector.base import Connector
+from roomsync.connector.checks import probe_draft, run_check
+from roomsync.connector.own_writes import WrittenEntries
+from roomsync.connector.types import (
     CalendarEntry,
     Capabilities,
     ChangeSet,
@@ -34,7 +34,8 @@ from roomsync.model import (
     WriteLimits,
     WriteResult,
 )
-from roomsync.written import WrittenEntries
+from roomsync.errors import ConfigError, ConnectorError, Fault
+from roomsync.hookspecs import hookimpl
 from roomsync_o365 import schedule
 from roomsync_o365.batch import MAX_BATCH
 from roomsync_o365.delta import DeltaReader, reported

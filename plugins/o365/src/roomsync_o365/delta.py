@@ -29,9 +29,9 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
-from roomsync.buffers import is_companion
-from roomsync.model import CalendarEntry, ChangeSet
-from roomsync.written import WrittenEntries
+from roomsync.connector.companions import is_companion
+from roomsync.connector.own_writes import WrittenEntries
+from roomsync.connector.types import CalendarEntry, ChangeSet
 from roomsync_o365.events import FULL, MailboxCalendar, utc_param
 from roomsync_o365.graph_client import READ_PREFER, GraphError, user
 from roomsync_o365.mapping import parse_time

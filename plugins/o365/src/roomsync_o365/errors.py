@@ -2,13 +2,13 @@
 
 Errors that concern the whole mailbox (the app may not use it, the sign-in failed, the mailbox
 does not exist) are raised; an error of one item is a failed
-:class:`~roomsync.model.WriteResult` of the kind the engine acts on.
+:class:`~roomsync.connector.types.WriteResult` of the kind the engine acts on.
 """
 
 from __future__ import annotations
 
+from roomsync.connector.types import WriteErrorKind, WriteResult
 from roomsync.errors import AccessDenied, ConnectorError, Fault, TransientConnectorError
-from roomsync.model import WriteErrorKind, WriteResult
 from roomsync_o365.graph_client import RETRY_STATUSES, GraphError, GraphResponse
 
 MAILBOX_CODES = frozenset(

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from roomsync.model import CalendarEntry
+from roomsync.connector.types import CalendarEntry
 from roomsync_o365 import batch, mapping
 from roomsync_o365 import properties as props
 from roomsync_o365 import recurrence as series

@@ -16,13 +16,8 @@ from html.parser import HTMLParser
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from roomsync.model import (
-    CalendarEntry,
-    EventFields,
-    OccurrenceChange,
-    Participant,
-    ShowAs,
-)
+from roomsync.connector.types import CalendarEntry
+from roomsync.domain import EventFields, OccurrenceChange, Participant, ShowAs
 from roomsync_o365 import properties as props
 from roomsync_o365 import recurrence as series
 from roomsync_o365.timezones import same_zone, to_iana, to_windows

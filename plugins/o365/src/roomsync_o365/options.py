@@ -27,7 +27,7 @@ from pydantic import (
 )
 
 from roomsync.config import SecretRef
-from roomsync.connector import TimeoutOptions, TlsOptions
+from roomsync.connector.options import TimeoutOptions, TlsOptions
 from roomsync.zones import iana_zone
 
 _DOMAIN = re.compile(r"(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]{0,62}")

@@ -1,4 +1,4 @@
-"""Series between the model's :class:`~roomsync.model.Recurrence` and Graph's ``patternedRecurrence``.
+"""Series between the model's :class:`~roomsync.domain.Recurrence` and Graph's ``patternedRecurrence``.
 
 Graph v1.0 lists a series' occurrences and exceptions (``/instances``) but not its cancelled
 occurrences, so those are found as the pattern's occurrences that ``/instances`` lacks; for that
@@ -11,7 +11,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from roomsync.model import Frequency, Recurrence, Weekday
+from roomsync.domain import Frequency, Recurrence, Weekday
 from roomsync.recurrence import MAX_OCCURRENCES, rule
 
 DAY_NAMES = {

@@ -12,7 +12,8 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from roomsync.model import BusyInterval, FreeBusy, ShowAs
+from roomsync.connector.types import BusyInterval, FreeBusy
+from roomsync.domain import ShowAs
 from roomsync_o365.errors import mailbox_error
 from roomsync_o365.graph_client import GraphClient, GraphResponse, user
 from roomsync_o365.mapping import parse_time

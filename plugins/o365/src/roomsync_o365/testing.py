@@ -16,8 +16,8 @@ from typing import Any, ClassVar
 import pytest
 import requests
 
-from roomsync.connector import ConnectorHost
-from roomsync.model import EventFields
+from roomsync.connector.host import ConnectorHost
+from roomsync.domain import EventFields
 from roomsync.plugins import connector_class
 from roomsync.testkit import ConnectorKit, ConnectorSuite
 from roomsync_o365 import mapping

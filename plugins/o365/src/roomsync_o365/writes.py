@@ -11,7 +11,7 @@
   (``/instances``): moved or retitled ones patched, cancelled ones deleted, and exceptions ROOMS
   no longer has put back into the pattern.
 * Setup and follow-up buffers are written as companion entries beside the entry
-  (:mod:`roomsync.buffers`), kept in line on every update and removed with it; a companion that
+  (:mod:`roomsync.connector.companions`), kept in line on every update and removed with it; a companion that
   cannot be written is logged, never the entry's failure.
 """
 
@@ -23,17 +23,17 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from roomsync.buffers import companion_drafts, companion_stamps, is_companion
-from roomsync.model import (
+from roomsync.connector.companions import companion_drafts, companion_stamps, is_companion
+from roomsync.connector.own_writes import WrittenEntries
+from roomsync.connector.types import (
     CalendarEntry,
     EntryDraft,
     EntryUpdate,
-    EventFields,
     ItemRef,
     WriteErrorKind,
     WriteResult,
 )
-from roomsync.written import WrittenEntries
+from roomsync.domain import EventFields
 from roomsync_o365 import mapping
 from roomsync_o365 import properties as props
 from roomsync_o365.batch import BatchRequest

@@ -15,7 +15,8 @@ from datetime import timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
-from roomsync.model import EntryDraft, EntryUpdate, EventFields, OccurrenceChange, ShowAs
+from roomsync.connector.types import EntryDraft, EntryUpdate
+from roomsync.domain import EventFields, OccurrenceChange, ShowAs
 
 SEPARATOR = "#"
 

@@ -1,171 +1,31 @@
-"""The base class of connectors and the host that calls one through its hooks.
-
-A connector plugin is a distribution that registers a :class:`Connector` subclass under the
-``roomsync.connectors`` entry-point group; an environment in the configuration names it. The
-class declares its options as a pydantic model, so a typo in the configuration is reported with
-the environment's key path before anything connects.
-"""
+"""The host that calls one environment's connector through its hooks."""
 
 from __future__ import annotations
 
 import logging
-import uuid
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from datetime import datetime, timedelta
-from pathlib import Path
-from typing import Any, ClassVar, TypeVar
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
 
 import pluggy
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from roomsync import contract, hookspecs
-from roomsync.config import problems_from
-from roomsync.errors import ConfigError, ConnectorError, Fault, PluginContractError, RoomsyncError
-from roomsync.model import (
+from roomsync.connector.base import Connector, Wake, chunked
+from roomsync.connector.types import (
     CalendarEntry,
     Capabilities,
     ChangeSet,
     CheckStep,
     EntryDraft,
     EntryUpdate,
-    EventFields,
     FreeBusy,
     ItemRef,
-    ShowAs,
     WriteResult,
 )
+from roomsync.errors import ConnectorError, Fault, PluginContractError, RoomsyncError
 from roomsync.stamps import StampCodec
 
-T = TypeVar("T")
-Wake = Callable[[list[str]], None]
-"""What a watching connector calls with the mailboxes whose calendars changed."""
-
 log = logging.getLogger("roomsync.connector")
-
-
-class NoOptions(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class TlsOptions(BaseModel):
-    """TLS options every connector that talks HTTPS shares: verification is on by default."""
-
-    verify_tls: bool = True
-
-    ca_file: Path | None = None
-    """PEM file of a certificate authority to trust besides the system's (a private CA, a
-    TLS-inspecting proxy, the Exchange simulator's ``--tls``)."""
-
-    @field_validator("ca_file")
-    @classmethod
-    def _ca_file(cls, value: Path | None, info: ValidationInfo) -> Path | None:
-        if value is None:
-            return None
-        if info.data.get("verify_tls") is False:
-            raise ValueError("is not used when verify_tls = false; remove one of the two")
-        if not value.is_file():
-            raise ValueError(f"file not found: {value}")
-        return value
-
-
-class TimeoutOptions(BaseModel):
-    """How long every HTTP request of a connector may wait, shared by the connectors that talk HTTP.
-
-    A server that accepts connections and never answers costs each request at most
-    ``connect_timeout_seconds`` to connect plus ``read_timeout_seconds`` of silence while waiting for
-    an answer; a request that timed out is not repeated within the cycle.
-    """
-
-    connect_timeout_seconds: float = Field(default=10, gt=0, le=300, allow_inf_nan=False)
-    """How long to wait for a connection (TCP and TLS) to the server."""
-
-    read_timeout_seconds: float = Field(default=60, gt=0, le=3600, allow_inf_nan=False)
-    """How long the server may stay silent while roomsync waits for (the rest of) an answer."""
-
-    @property
-    def timeouts(self) -> tuple[float, float]:
-        """``(connect, read)``, as ``requests`` takes them."""
-        return (self.connect_timeout_seconds, self.read_timeout_seconds)
-
-
-class Connector:
-    """Base of connector plugins: holds the environment's name and validated options.
-
-    Subclasses set ``Options`` and implement the connector hooks of :mod:`roomsync.hookspecs`
-    as methods marked ``@hookimpl``.
-    """
-
-    Options: ClassVar[type[BaseModel]] = NoOptions
-
-    def __init__(self, environment: str, options: BaseModel) -> None:
-        self.environment = environment
-        self.options = options
-
-    @classmethod
-    def from_config(
-        cls, environment: str, raw_options: dict[str, Any], source: str | None = None
-    ) -> Connector:
-        return cls(environment, cls.validated_options(environment, raw_options, source))
-
-    @classmethod
-    def validated_options(
-        cls, environment: str, raw_options: dict[str, Any], source: str | None = None
-    ) -> BaseModel:
-        """The environment's options as ``Options``; a :class:`ConfigError` lists every problem."""
-        try:
-            return cls.Options.model_validate(raw_options)
-        except ValidationError as exc:
-            problems = problems_from(exc, source, ("environments", environment, "options"))
-            raise ConfigError(problems=problems) from None
-
-
-PROBE_PREFIX = "roomsync-probe-"
-
-
-def probe_draft(now: datetime) -> EntryDraft:
-    """The entry a sync test writes and removes: tomorrow, five minutes, free, no reminder."""
-    start = now.replace(second=0, microsecond=0) + timedelta(days=1)
-    return EntryDraft(
-        stamp=f"{PROBE_PREFIX}{uuid.uuid4().hex}",
-        fields=EventFields(
-            title="roomsync probe (safe to delete)",
-            start=start,
-            end=start + timedelta(minutes=5),
-            reminder_minutes=None,
-            show_as=ShowAs.FREE,
-        ),
-    )
-
-
-NOT_TRIED = "not tried"
-"""How the detail of a step that was not tried starts, so a report can tell it from a failure."""
-
-
-def run_check(connect: Callable[[], str], steps: Sequence[tuple[str, Callable[[], str]]]) -> list[CheckStep]:
-    """The sync test's steps in order, each ok with its detail or failed with the reason.
-
-    Nothing is tried after a failed ``connect`` (every later step would fail for the same reason
-    and bury it); the check reports every failure, it never raises.
-    """
-
-    def run(name: str, action: Callable[[], str]) -> CheckStep:
-        try:
-            return CheckStep(name=name, ok=True, detail=action())
-        except Exception as exc:
-            return CheckStep(name=name, ok=False, detail=str(exc) or type(exc).__name__)
-
-    first = run("connect", connect)
-    if not first.ok:
-        return [first] + [
-            CheckStep(name=name, ok=False, detail=f"{NOT_TRIED}: the connect step failed")
-            for name, _ in steps
-        ]
-    return [first] + [run(name, action) for name, action in steps]
-
-
-def chunked(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
-    for offset in range(0, len(items), size):
-        yield items[offset : offset + size]
 
 
 class HostPluginManager(pluggy.PluginManager):

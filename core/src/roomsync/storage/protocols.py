@@ -15,7 +15,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol
 
-from roomsync.model import EventFields, Person, Reservation, Room
+from roomsync.domain import EventFields, Person, Reservation, Room
 
 
 class Origin(StrEnum):

@@ -9,12 +9,13 @@ from datetime import UTC, datetime, timedelta
 import pluggy
 
 from roomsync.config import SyncConfig
-from roomsync.connector import ConnectorHost
+from roomsync.connector.host import ConnectorHost
+from roomsync.connector.types import CalendarEntry
 from roomsync.contract import chained
+from roomsync.domain import Person
 from roomsync.engine.plan import MailboxView
 from roomsync.errors import MassDeletionRefused
-from roomsync.model import CalendarEntry, Person
-from roomsync.store import Link, LinkState, UnitOfWork
+from roomsync.storage.protocols import Link, LinkState, UnitOfWork
 
 PENDING = (LinkState.CREATING, LinkState.FAILED, LinkState.DELETING)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 
-from roomsync.model import CalendarEntry
+from roomsync.connector.types import CalendarEntry
 
 LIMIT = 20_000
 """Entries kept at most; the oldest go first. A forgotten entry is read again, nothing more."""
