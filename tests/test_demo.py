@@ -8,10 +8,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from roomsync.cli import demo_generations
-from roomsync.cli.demo_generations import GENERATIONS, Distribution
 from roomsync.cli.main import cli
-from roomsync.plugins import connector_class
+from roomsync_sim.demo.generations import GENERATIONS, installed
+from roomsync_sim.demo.organisation import SIMULATOR, Distribution
 
 
 def test_demo_syncs_every_generation_and_finds_no_differences() -> None:
@@ -21,13 +20,12 @@ def test_demo_syncs_every_generation_and_finds_no_differences() -> None:
     out = result.output
     assert "0 differences between ROOMS and Exchange over the next 30 days" in out
     for g in GENERATIONS:
-        speaks = g.backend.unavailable(connector_class(g.plugin, g.environment)) is None
-        assert (f"{g.label} skipped" not in out) is speaks
-        assert (g.person.email in out) is speaks
-        if speaks:  # the merge of an Outlook rename and a move in ROOMS, and the Outlook booking
-            merged = "Sprint planning #42, 10:00-11:00"
-            assert re.search(rf"{g.person.name} \({g.environment}\)\s+│ {merged}\s+│ {merged}", out), out
-            assert f"sync {g.person.email}: 1 updated, 1 booked from Outlook" in out
+        assert f"{g.label} skipped" not in out
+        assert g.person.email in out
+        # the merge of an Outlook rename and a move in ROOMS, and the Outlook booking
+        merged = "Sprint planning #42, 10:00-11:00"
+        assert re.search(rf"{g.person.name} \({g.environment}\)\s+│ {merged}\s+│ {merged}", out), out
+        assert f"sync {g.person.email}: 1 updated, 1 booked from Outlook" in out
     assert "[environments.ex2013.options]" in out
     assert "[environments.online.options]" in out
 
@@ -65,27 +63,57 @@ def test_demo_syncs_an_exchange_online_person_over_graph() -> None:
     assert "0 differences between ROOMS and Exchange over the next 30 days" in out
 
 
-def test_demo_says_exactly_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
-    absent = {"roomsync-exchange-simulator", "roomsync-exchange2010", "roomsync-o365"}
+def test_demo_shows_the_installed_generations_and_says_what_to_install(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    absent = {"roomsync-exchange2010", "roomsync-o365"}
     real = Distribution.installed
     monkeypatch.setattr(Distribution, "installed", lambda self: self.name not in absent and real(self))
+
+    result = CliRunner(env={"COLUMNS": "140"}).invoke(cli, ["demo"], catch_exceptions=False)
+
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert (
+        "Exchange 2010 skipped: not installed: roomsync-exchange2010 (pip install ./plugins/exchange2010)"
+        in out
+    )
+    assert "Exchange Online skipped: not installed: roomsync-o365 (pip install ./plugins/o365)" in out
+    for g in GENERATIONS:
+        assert (g.person.email in out) is (g.environment in ("ex2007", "ex2013"))
+    assert "0 differences between ROOMS and Exchange over the next 30 days" in out
+
+
+def test_without_ews_common_every_ews_generation_names_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    real = Distribution.installed
+    monkeypatch.setattr(
+        Distribution, "installed", lambda self: self.name != "roomsync-ews-common" and real(self)
+    )
+
+    shown, skipped = installed()
+
+    assert [g.plugin for g in shown] == ["o365"]
+    assert skipped == {
+        label: "not installed: roomsync-ews-common (pip install ./plugins/ews-common)"
+        for label in ("Exchange 2007", "Exchange 2010", "Exchange 2013+")
+    }
+
+
+def test_demo_without_any_generation_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(Distribution, "installed", lambda self: False)
 
     result = CliRunner().invoke(cli, ["demo"], catch_exceptions=False)
 
     assert result.exit_code == 1
-    assert "not installed: roomsync-exchange-simulator, roomsync-exchange2010, roomsync-o365" in result.output
+    assert (
+        "Exchange 2013+ skipped: not installed: roomsync-ews-common, roomsync-exchange2013" in result.output
+    )
     assert "pip install -r requirements-demo.txt" in result.output
-    assert "pip install ./simulator ./plugins/exchange2010 ./plugins/o365" in result.output
-    assert demo_generations.missing() == [
-        Distribution("roomsync-exchange-simulator", "./simulator"),
-        Distribution("roomsync-exchange2010", "./plugins/exchange2010"),
-        Distribution("roomsync-o365", "./plugins/o365"),
-    ]
 
 
 def test_requirements_demo_installs_everything_the_demo_needs() -> None:
     listed = (Path(__file__).parents[1] / "requirements-demo.txt").read_text(encoding="utf-8").split()
-    needed = {d.path for g in GENERATIONS for d in g.requires}
+    needed = {SIMULATOR.path} | {d.path for g in GENERATIONS for d in g.requires}
     assert needed <= set(listed), needed - set(listed)
     assert "./plugins/o365" in listed
 

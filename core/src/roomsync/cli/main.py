@@ -1,7 +1,7 @@
 """The ``roomsync`` command line: one click group, commands in modules by topic.
 
 Installed packages add commands through the ``roomsync_register_commands`` hook (the Exchange
-simulator adds ``roomsync sim`` that way).
+simulator adds ``roomsync sim`` and ``roomsync demo`` that way).
 """
 
 from __future__ import annotations
@@ -25,39 +25,46 @@ class RoomsyncGroup(click.Group):
             raise click.ClickException(str(exc)) from None
 
 
-@click.group(cls=RoomsyncGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option(
-    "--config",
-    "config",
-    envvar="ROOMSYNC_CONFIG",
-    default="roomsync.toml",
-    show_default=True,
-    type=click.Path(dir_okay=False),
-    help="Configuration file (also ROOMSYNC_CONFIG).",
-)
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-@click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
-@click.version_option(__version__, prog_name="roomsync")
-@click.pass_context
-def cli(ctx: click.Context, config: str, as_json: bool, verbose: int) -> None:
-    """Keep ROOMS reservations and Exchange calendars in step."""
-    if ctx.invoked_subcommand != "run":
-        STOPS.release(redeliver=True)  # only the daemon stops on request; the rest as usual
-    configure_logging(verbose)
-    ctx.obj = AppContext(config_file=config, as_json=as_json)
-    ctx.call_on_close(ctx.obj.close)
+def build_cli(*, plugin_commands: bool = True) -> click.Group:
+    """The ``roomsync`` group: the core's commands, then those of the installed plugins.
 
+    A plugin's command replaces a core command of the same name: the core's ``demo`` only says
+    to install the simulator, whose distribution brings the demo itself.
+    """
 
-def _register_commands() -> None:
-    from roomsync.cli import demo, diff, freebusy, persons, reservations, setup, sync
+    @click.group(cls=RoomsyncGroup, context_settings={"help_option_names": ["-h", "--help"]})
+    @click.option(
+        "--config",
+        "config",
+        envvar="ROOMSYNC_CONFIG",
+        default="roomsync.toml",
+        show_default=True,
+        type=click.Path(dir_okay=False),
+        help="Configuration file (also ROOMSYNC_CONFIG).",
+    )
+    @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+    @click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
+    @click.version_option(__version__, prog_name="roomsync")
+    @click.pass_context
+    def cli(ctx: click.Context, config: str, as_json: bool, verbose: int) -> None:
+        """Keep ROOMS reservations and Exchange calendars in step."""
+        if ctx.invoked_subcommand != "run":
+            STOPS.release(redeliver=True)  # only the daemon stops on request; the rest as usual
+        configure_logging(verbose)
+        ctx.obj = AppContext(config_file=config, as_json=as_json)
+        ctx.call_on_close(ctx.obj.close)
+
+    from roomsync.cli import demo_hint, diff, freebusy, persons, reservations, setup, sync
     from roomsync.plugins import extension_manager
 
-    for module in (setup, persons, reservations, sync, freebusy, diff, demo):
+    for module in (setup, persons, reservations, sync, freebusy, diff, demo_hint):
         module.register(cli)
-    extension_manager().hook.roomsync_register_commands(cli=cli)
+    if plugin_commands:
+        extension_manager().hook.roomsync_register_commands(cli=cli)
+    return cli
 
 
-_register_commands()
+cli = build_cli()
 
 
 def main() -> None:

@@ -1,8 +1,7 @@
 """The demo's EWS generations: a simulated Exchange server in this process, and Outlook over EWS.
 
-Imported only when the demo runs and its requirements are installed; the simulator, the EWS
-plugins and exchangelib are imported inside the functions that use them, so the core never
-depends on them.
+The EWS plugins and exchangelib are imported inside the functions that use them: the demo runs
+(and skips these generations) where they are not installed.
 """
 
 from __future__ import annotations
@@ -11,8 +10,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from roomsync.cli.demo_generations import EWS_COMMON, SIMULATOR, Distribution, Mailbox, Organisation, Running
 from roomsync.domain import EventFields
+from roomsync.plugins import connector_class
+from roomsync_sim.demo.organisation import EWS_COMMON, Distribution, Mailbox, Organisation, Running
+from roomsync_sim.embedded import serve
 
 # The demo organisation lives for one run, on loopback; these passwords protect nothing.
 PERSON_PASSWORD = "outlook-password"
@@ -24,21 +25,11 @@ class EwsSimulatorBackend:
 
     def __init__(self, dialect: str) -> None:
         self.dialect = dialect
-        self.requires: tuple[Distribution, ...] = (SIMULATOR, EWS_COMMON)
-
-    def unavailable(self, connector_class: type) -> str | None:
-        speaks = getattr(connector_class, "speaks_ews", None)
-        if speaks is not None and not speaks():
-            note: str = connector_class.pending_note()  # type: ignore[attr-defined]
-            return note
-        return None
+        self.requires: tuple[Distribution, ...] = (EWS_COMMON,)
 
     @contextmanager
     def run(self, plugin: str, organisation: Organisation) -> Iterator[Running]:
-        from roomsync_sim.embedded import serve
-
-        organisation.password_file.write_text(SERVICE_PASSWORD + "\n", encoding="utf-8")
-        organisation.password_file.chmod(0o600)
+        organisation.write_secret(SERVICE_PASSWORD)
         with serve(self.dialect, _seed(organisation)) as server:
             options = {
                 "url": server.ews_url,
@@ -87,7 +78,6 @@ class EwsOutlookUser:
         from exchangelib import DELEGATE, Account, Configuration, Credentials
         from exchangelib.transport import NTLM
 
-        from roomsync.plugins import connector_class
         from roomsync_ews_common.account import pinned_version
 
         self.connector = connector_class(plugin, "demo")

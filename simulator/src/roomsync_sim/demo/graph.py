@@ -5,8 +5,8 @@ The simulator's ``o365`` dialect serves Microsoft Graph and the sign-in endpoint
 the environment trusts through ``ca_file``. roomsync signs in as an app registration with a client
 secret read from a file, as it would in a real tenant.
 
-Imported only when the demo runs; the simulator, the plugin and requests are imported inside the
-functions that use them, so the core never depends on them.
+The plugin and requests are imported inside the functions that use them: the demo runs (and
+skips this generation) where they are not installed.
 """
 
 from __future__ import annotations
@@ -16,8 +16,9 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from roomsync.cli.demo_generations import SIMULATOR, Distribution, Mailbox, Organisation, Running
 from roomsync.domain import EventFields
+from roomsync_sim.demo.organisation import Distribution, Mailbox, Organisation, Running
+from roomsync_sim.embedded import serve
 
 if TYPE_CHECKING:
     import requests
@@ -34,17 +35,11 @@ class GraphSimulatorBackend:
     """Exchange Online: a tenant of the simulator's ``o365`` dialect, over HTTPS."""
 
     def __init__(self) -> None:
-        self.requires: tuple[Distribution, ...] = (SIMULATOR,)
-
-    def unavailable(self, connector_class: type) -> str | None:
-        return None
+        self.requires: tuple[Distribution, ...] = ()
 
     @contextmanager
     def run(self, plugin: str, organisation: Organisation) -> Iterator[Running]:
-        from roomsync_sim.embedded import serve
-
-        organisation.password_file.write_text(CLIENT_SECRET + "\n", encoding="utf-8")
-        organisation.password_file.chmod(0o600)
+        organisation.write_secret(CLIENT_SECRET)
         with serve("o365", _seed(organisation), tls_dir=organisation.tls_dir) as server:
             assert server.ca_file is not None
             ca_file = str(server.ca_file)

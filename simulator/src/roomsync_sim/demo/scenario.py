@@ -1,18 +1,17 @@
-"""``roomsync demo``: the whole product on simulated Exchange servers, for a first look.
+"""The steps ``roomsync demo`` shows, the same for every generation, one table per step.
 
 It starts one simulated Exchange server per generation in this process (the generations are
-listed in :mod:`roomsync.cli.demo_generations`: Exchange 2007, 2010 and 2013+ over EWS, Exchange
-Online over Microsoft Graph), gives each an environment in a throw-away installation (SQLite in
-a temporary directory) with one person and one room, and walks through what an administrator
-wants to see: bookings exported from ROOMS, an edit in Outlook merged with a change in ROOMS, a
-room invited from Outlook becoming a reservation, free/busy of persons and rooms, and the
-differences report, which must find none.
+listed in :mod:`.generations`: Exchange 2007, 2010 and 2013+ over EWS, Exchange Online over
+Microsoft Graph), gives each an environment in a throw-away installation (SQLite in a temporary
+directory) with one person and one room, and walks through what an administrator wants to see:
+bookings exported from ROOMS, an edit in Outlook merged with a change in ROOMS, a room invited
+from Outlook becoming a reservation, free/busy of persons and rooms, and the differences report,
+which must find none.
 """
 
 from __future__ import annotations
 
 import json
-import tempfile
 from contextlib import ExitStack
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -24,25 +23,16 @@ import click
 from rich.console import Console
 from rich.table import Column, Table
 
-from roomsync.cli.context import AppContext, pass_app
-from roomsync.cli.demo_generations import (
-    GENERATIONS,
-    Generation,
-    Mailbox,
-    Organisation,
-    OutlookUser,
-    Running,
-    install_hint,
-    missing,
-)
+from roomsync.cli.context import AppContext
 from roomsync.config import Settings, settings_from_mapping
 from roomsync.domain import EventFields, Person, Reservation, Room
 from roomsync.engine.differences import find_differences
 from roomsync.engine.freebusy import free_busy
 from roomsync.engine.runner import SyncRunner
-from roomsync.plugins import connector_class
 from roomsync.storage.database import Database
 from roomsync.storage.protocols import Origin
+from roomsync_sim.demo.generations import GENERATIONS, Generation
+from roomsync_sim.demo.organisation import Mailbox, Organisation, OutlookUser, Running
 
 ZONE = "Europe/Berlin"
 TITLE, OUTLOOK_TITLE, OUTLOOK_BOOKING = "Sprint planning", "Sprint planning #42", "Lunch & learn"
@@ -50,37 +40,10 @@ SETUP_MINUTES = 15
 SOURCES = {"rooms": "ROOMS", "exchange": "Exchange", "both": "ROOMS, Exchange"}
 
 
-@click.command()
-@click.option(
-    "--data-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Keep the demo's database here (default: a temporary directory).",
-)
-@pass_app
-def demo(app: AppContext, data_dir: Path | None) -> None:
-    """Sync ROOMS with a simulated Exchange server of each generation, in this process."""
-    absent = missing()
-    if absent:
-        raise click.ClickException(install_hint(absent))
-    out = Console(quiet=True) if app.as_json else app.console
-    if data_dir is None:
-        with tempfile.TemporaryDirectory(prefix="roomsync-demo-") as tmp:
-            differences = Walkthrough(app, out, Path(tmp)).run()
-    else:
-        if (data_dir / "roomsync.db").exists():  # the simulated servers start empty every time
-            raise click.ClickException(
-                f"{data_dir} holds the database of an earlier demo; name a new directory"
-            )
-        data_dir.mkdir(parents=True, exist_ok=True)
-        differences = Walkthrough(app, out, data_dir).run()
-    if differences:
-        raise click.exceptions.Exit(1)
-
-
 class Walkthrough:
     """The demo's steps over every generation this release can show, one table per step."""
 
-    def __init__(self, app: AppContext, out: Console, data_dir: Path) -> None:
+    def __init__(self, app: AppContext, out: Console, data_dir: Path, generations: list[Generation]) -> None:
         self.app = app
         self.out = out
         self.data_dir = data_dir
@@ -89,23 +52,12 @@ class Walkthrough:
         self.monday = (today + timedelta(days=7 - today.weekday())).replace(
             hour=9, minute=0, second=0, microsecond=0
         )
-        self.generations = self._choose()
+        self.generations = generations
         self.running: dict[str, Running] = {}
         self.outlook: dict[str, OutlookUser] = {}
         self.booked: dict[str, Reservation] = {}
 
     # --- the frame ------------------------------------------------------------------------------
-
-    def _choose(self) -> list[Generation]:
-        """The generations this release can show; each one skipped is said in one line."""
-        chosen = []
-        for g in GENERATIONS:
-            reason = g.backend.unavailable(connector_class(g.plugin, g.environment))
-            if reason is None:
-                chosen.append(g)
-            else:
-                self.out.print(f"[yellow]{g.label} skipped:[/yellow] {reason}")
-        return chosen
 
     def run(self) -> int:
         """All steps; answers the number of differences the report found."""
@@ -372,7 +324,3 @@ def _toml(environment: str, plugin: str, options: dict[str, Any]) -> str:
     ]
     lines += [f"{key} = {value(v)}" for key, v in options.items()]
     return "\n".join(f"    {line}" for line in lines)
-
-
-def register(cli: click.Group) -> None:
-    cli.add_command(demo)
