@@ -1,17 +1,22 @@
-"""Running simulated Exchange servers inside another program: demos, trials, integration tools.
+"""Running simulated Exchange servers for another program: demos, trials, benchmarks.
 
-``roomsync sim serve`` runs one server as a process of its own; a program that wants a few
-servers for as long as it runs (``roomsync demo`` starts one per Exchange generation) uses
-:func:`serve` instead, which runs each in background threads of the calling process::
+A program that wants a few servers for as long as it runs (``roomsync demo`` starts one per
+Exchange generation) uses :func:`serve`, which runs each in background threads of the calling
+process; one that measures itself against a server (the benchmarks) uses :func:`serve_process`,
+which runs ``roomsync sim serve`` as a child process, so the server's CPU time is not the
+caller's. Both wait until the server answers and stop it when the block ends::
 
-    from roomsync_sim.embedded import serve
+    from roomsync_sim.embedded import serve, serve_process
 
-    with serve("exchange2010", seed) as server:
-        ...  # server.ews_url, server.ca_file, server.simulator
+    with serve("exchange2010", seed, latency_ms=20) as server:
+        ...  # server.ews_url, server.ca_file, server.simulator, server.counts()
 
     with serve("o365", seed, tls_dir=path) as server:   # Exchange Online: msal needs https
         ...  # server.graph_url, server.login_url, server.tenant_id, server.client_id,
              # server.client_secret, server.access_token()
+
+    with serve_process("o365", seed, directory=path, latency_ms=20, tls=True) as server:
+        ...  # the same addresses, tenant_id, client_id, client_secret, stats(), counts()
 
 Schema validation is off by default here: it costs time at start and per request, and a
 program trying things out needs answers, not a check of its requests (tests use
@@ -20,12 +25,19 @@ program trying things out needs answers, not a check of its requests (tests use
 
 from __future__ import annotations
 
+import json
+import re
 import ssl
+import subprocess
+import sys
+import time
+import urllib.request
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 from urllib.parse import urlsplit
 
 from roomsync_sim.dialects import DIALECTS
@@ -34,13 +46,12 @@ from roomsync_sim.simulator import Simulator
 
 
 @dataclass(frozen=True)
-class EmbeddedServer:
-    """One running simulated server: where to reach it and the simulator behind it."""
+class ServerAddress:
+    """Where a running simulated server answers, and its counters over the control endpoint."""
 
     dialect: str
     base_url: str
     ca_file: Path | None
-    simulator: Simulator
 
     @property
     def host(self) -> str:
@@ -58,30 +69,51 @@ class EmbeddedServer:
     def control_url(self) -> str:
         return f"{self.base_url}/_sim/"
 
+    def stats(self) -> dict[str, Any]:
+        """``GET /_sim/stats``: the dialect, request counts per operation, faults, violations."""
+        context = ssl.create_default_context(cafile=str(self.ca_file)) if self.ca_file else None
+        with urllib.request.urlopen(f"{self.control_url}stats", timeout=30, context=context) as answer:
+            stats: dict[str, Any] = json.load(answer)
+        return stats
+
+    def counts(self) -> Counter[str]:
+        """The requests served so far, per operation."""
+        return Counter({str(k): int(v) for k, v in self.stats()["counts"].items()})
+
     # --- the o365 dialect: Microsoft Graph and its sign-in endpoints (roomsync_sim.graph) --------
 
-    def _graph(self) -> Any:
-        if self.simulator.graph is None:
+    def _require_graph(self) -> None:
+        if not DIALECTS[self.dialect].graph:
             raise AttributeError(f"the {self.dialect} dialect serves no Microsoft Graph")
-        return self.simulator.graph
 
     @property
     def graph_url(self) -> str:
         """Microsoft Graph's service root, ``…/v1.0``."""
-        self._graph()
+        self._require_graph()
         return f"{self.base_url}/v1.0"
 
     @property
     def login_url(self) -> str:
         """The sign-in instance: an authority is ``f"{login_url}/{tenant_id}"``."""
-        self._graph()
+        self._require_graph()
         return self.base_url
 
     @property
     def instance_discovery_url(self) -> str:
         """For msal's ``instance_discovery=`` (instead of ``instance_discovery=False``)."""
-        self._graph()
+        self._require_graph()
         return f"{self.base_url}/common/discovery/instance"
+
+
+@dataclass(frozen=True)
+class EmbeddedServer(ServerAddress):
+    """One simulated server running in this process: its addresses and the simulator behind it."""
+
+    simulator: Simulator
+
+    def _graph(self) -> Any:
+        self._require_graph()
+        return self.simulator.graph
 
     @property
     def tenants(self) -> list[Any]:
@@ -128,19 +160,23 @@ def serve(
     port: int = 0,
     tls_dir: Path | None = None,
     validate: bool = False,
+    latency_ms: int = 0,
     **options: Any,
 ) -> Iterator[EmbeddedServer]:
     """Serve EWS in ``dialect`` until the block ends; HTTPS with a fresh CA when ``tls_dir`` is given.
 
     ``o365`` serves Microsoft Graph and its sign-in endpoints as well; Microsoft's sign-in library
     (msal) accepts only https, so give ``tls_dir`` with it. ``port`` 0 takes a free port. ``seed``
-    is the organisation (the built-in one when None); ``options`` go to the
+    is the organisation (the built-in one when None); ``latency_ms`` is added to every request
+    (each request of a Graph ``$batch`` too); ``options`` go to the
     :class:`~roomsync_sim.simulator.Simulator`, e.g. ``auth="basic,ntlm"`` for the HTTP schemes
     offered or ``token_lifetime`` for o365's access tokens.
     """
     if dialect not in DIALECTS:
         raise ValueError(f"unknown dialect {dialect!r}; choose one of {', '.join(dialects())}")
     simulator = Simulator(dialect, seed, validate=validate, **options)
+    if latency_ms:
+        simulator.faults.add("latency", ms=latency_ms)
     context: ssl.SSLContext | None = None
     ca_file = None
     if tls_dir is not None:
@@ -160,3 +196,100 @@ def serve(
         httpd.shutdown()
         httpd.server_close()
         thread.join(timeout=5)
+
+
+_TENANT_LINE = re.compile(r"^(?P<tenant>\S+) \([^)]*\) client_id: (?P<client>\S+) secret: (?P<secret>\S+)$")
+
+
+@dataclass(frozen=True)
+class ServerProcess(ServerAddress):
+    """A simulated server in a child process: its addresses and its first tenant's app (o365)."""
+
+    app: dict[str, str]
+    """``tenant``, ``client`` and ``secret`` of the first app registration ``serve`` printed."""
+
+    def _first(self, key: str) -> str:
+        self._require_graph()
+        return self.app[key]
+
+    @property
+    def tenant_id(self) -> str:
+        return self._first("tenant")
+
+    @property
+    def client_id(self) -> str:
+        return self._first("client")
+
+    @property
+    def client_secret(self) -> str:
+        return self._first("secret")
+
+
+@contextmanager
+def serve_process(
+    dialect: str = "exchange2013",
+    seed: dict[str, Any] | None = None,
+    *,
+    directory: Path,
+    latency_ms: int = 0,
+    tls: bool = False,
+    start_seconds: float = 60,
+) -> Iterator[ServerProcess]:
+    """``roomsync sim serve`` in a child process until the block ends (then SIGTERM, as Ctrl-C).
+
+    ``directory`` receives the seed (``seed.json``), the server's log (``simulator.log``, quoted
+    when it does not start within ``start_seconds``) and with ``tls`` its certificates
+    (``tls/``). The server's CPU time is not the caller's, which is what a benchmark wants.
+    """
+    if dialect not in DIALECTS:
+        raise ValueError(f"unknown dialect {dialect!r}; choose one of {', '.join(dialects())}")
+    command = [sys.executable, "-c", "from roomsync.cli.main import main; main()", "sim", "serve"]
+    command += ["--dialect", dialect, "--latency-ms", str(latency_ms)]
+    if seed is not None:
+        (directory / "seed.json").write_text(json.dumps(seed), encoding="utf-8")
+        command += ["--seed", str(directory / "seed.json")]
+    if tls:
+        command += ["--tls", "--tls-dir", str(directory / "tls")]
+    log_file = directory / "simulator.log"
+    with log_file.open("w", encoding="utf-8") as log:
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log, text=True)
+        try:
+            assert process.stdout is not None
+            server = _announced(dialect, process.stdout, time.monotonic() + start_seconds)
+            if server is None:
+                log.flush()
+                tail = log_file.read_text(encoding="utf-8", errors="replace").strip()[-2000:]
+                raise RuntimeError(f"the simulator did not start: {tail or '(no output)'}")
+            server.stats()  # it answers
+            yield server
+        finally:
+            _stop(process)
+
+
+def _announced(dialect: str, stdout: IO[str], deadline: float) -> ServerProcess | None:
+    """The server that ``roomsync sim serve`` announced up to its ``ready`` line, if it did."""
+    values: dict[str, str] = {}
+    app: dict[str, str] = {}
+    while time.monotonic() < deadline:
+        key, _, value = stdout.readline().strip().partition(": ")
+        if not key or key == "ready":
+            break
+        if key == "tenant" and not app and (found := _TENANT_LINE.match(value)):
+            app = found.groupdict()
+        values.setdefault(key, value)
+    if "control_url" not in values:
+        return None
+    base_url = values["control_url"].removesuffix("/_sim/")
+    ca_file = Path(values["ca_file"]) if "ca_file" in values else None
+    return ServerProcess(dialect, base_url, ca_file, app)
+
+
+def _stop(process: subprocess.Popen[str]) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+    if process.stdout is not None:
+        process.stdout.close()
