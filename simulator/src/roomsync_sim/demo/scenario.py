@@ -41,7 +41,7 @@ SOURCES = {"rooms": "ROOMS", "exchange": "Exchange", "both": "ROOMS, Exchange"}
 
 
 class Walkthrough:
-    """The demo's steps over every generation this release can show, one table per step."""
+    """The demo's steps over every installed generation, one table per step."""
 
     def __init__(self, app: AppContext, out: Console, data_dir: Path, generations: list[Generation]) -> None:
         self.app = app
