@@ -2,14 +2,21 @@
 
 A vendor imports from here: :class:`Connector` with its ``Options`` model (HTTP(S) connectors
 inherit :class:`TlsOptions` and :class:`TimeoutOptions`), the hook types of
-:mod:`roomsync.connector.types`, the sync test's :func:`run_check` and :func:`probe_draft`. The
-hooks themselves are specified in :mod:`roomsync.hookspecs`; the engine calls a connector through
-:class:`roomsync.connector.host.ConnectorHost`, which cuts batches to ``max_batch`` and speaks
-stamps.
+:mod:`roomsync.connector.types`, the sync test's :func:`sync_test` (over :func:`run_check` and
+:func:`probe_draft`). The hooks themselves are specified in :mod:`roomsync.hookspecs`; the engine
+calls a connector through :class:`roomsync.connector.host.ConnectorHost`, which cuts batches to
+``max_batch`` and speaks stamps.
 """
 
 from roomsync.connector.base import Connector, Wake, chunked
-from roomsync.connector.checks import NOT_TRIED, PROBE_PREFIX, probe_draft, run_check
+from roomsync.connector.checks import (
+    NOT_TRIED,
+    PROBE_PREFIX,
+    SyncTestActions,
+    probe_draft,
+    run_check,
+    sync_test,
+)
 from roomsync.connector.options import NoOptions, TimeoutOptions, TlsOptions
 from roomsync.connector.types import (
     BusyInterval,
@@ -40,6 +47,7 @@ __all__ = [
     "FreeBusy",
     "ItemRef",
     "NoOptions",
+    "SyncTestActions",
     "TimeoutOptions",
     "TlsOptions",
     "Wake",
@@ -49,4 +57,5 @@ __all__ = [
     "chunked",
     "probe_draft",
     "run_check",
+    "sync_test",
 ]

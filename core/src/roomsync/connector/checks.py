@@ -1,13 +1,15 @@
-"""The sync test's shared parts: the probe entry and the running of steps in order."""
+"""The sync test's shared parts: the probe entry, the steps every connector runs, their order."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Sequence
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
-from roomsync.connector.types import CheckStep, EntryDraft
+from roomsync.connector.types import CalendarEntry, CheckStep, EntryDraft, FreeBusy, ItemRef, WriteResult
 from roomsync.domain import EventFields, ShowAs
+from roomsync.errors import ConnectorError
 
 PROBE_PREFIX = "roomsync-probe-"
 
@@ -51,3 +53,61 @@ def run_check(connect: Callable[[], str], steps: Sequence[tuple[str, Callable[[]
             for name, _ in steps
         ]
     return [first] + [run(name, action) for name, action in steps]
+
+
+@dataclass(frozen=True)
+class SyncTestActions:
+    """What a connector does for each step of the sync test; :func:`sync_test` does the rest.
+
+    Each action reaches the server as the hook it stands for would, and raises what it cannot do;
+    the wording of every step's detail is the same for all connectors.
+    """
+
+    connect: Callable[[], str]
+    """Open the mailbox's calendar; answers what was opened and where."""
+    list_entries: Callable[[datetime, datetime], Sequence[CalendarEntry]]
+    create: Callable[[list[EntryDraft]], list[WriteResult]]
+    delete: Callable[[list[ItemRef]], list[WriteResult]]
+    free_busy: Callable[[list[str], datetime, datetime], list[FreeBusy]]
+    changes: Callable[[], str]
+    """Read the first page of changes; answers what the change detection said."""
+    free_busy_request: str = ""
+    """The server's request for free/busy (``getSchedule``), named when it answers an error."""
+
+
+def sync_test(mailbox: str, actions: SyncTestActions, now: datetime | None = None) -> list[CheckStep]:
+    """The connector's part of ``roomsync test``: connect, read, write, free/busy, change detection."""
+    now = now if now is not None else datetime.now(UTC)
+    return run_check(
+        actions.connect,
+        [
+            ("read", lambda: _read(actions, now)),
+            ("write", lambda: _write_probe(actions, now)),
+            ("free/busy", lambda: _free_busy(mailbox, actions, now)),
+            ("change detection", actions.changes),
+        ],
+    )
+
+
+def _read(actions: SyncTestActions, now: datetime) -> str:
+    entries = actions.list_entries(now, now + timedelta(days=7))
+    return f"read {len(entries)} entries of the next 7 days"
+
+
+def _write_probe(actions: SyncTestActions, now: datetime) -> str:
+    [created] = actions.create([probe_draft(now)])
+    if not created.ok or created.item_id is None:
+        raise RuntimeError(f"could not create a probe entry: {created.error}")
+    [removed] = actions.delete([ItemRef(item_id=created.item_id)])
+    if not removed.ok:
+        raise RuntimeError(f"created probe entry {created.item_id} but could not remove it: {removed.error}")
+    return "created and removed a probe entry"
+
+
+def _free_busy(mailbox: str, actions: SyncTestActions, now: datetime) -> str:
+    [answer] = actions.free_busy([mailbox], now, now + timedelta(days=1))
+    if answer.error:
+        if actions.free_busy_request:
+            raise ConnectorError(f"{actions.free_busy_request} answered for {mailbox}: {answer.error}")
+        raise RuntimeError(answer.error)
+    return f"{len(answer.intervals)} busy intervals in the next 24 hours"

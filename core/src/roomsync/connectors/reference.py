@@ -26,14 +26,14 @@ Configuration::
 from __future__ import annotations
 
 import threading
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any, cast
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from roomsync.connector.base import Connector, Wake
-from roomsync.connector.checks import probe_draft, run_check
+from roomsync.connector.checks import SyncTestActions, sync_test
 from roomsync.connector.types import (
     CalendarEntry,
     Capabilities,
@@ -128,15 +128,16 @@ class ReferenceConnector(Connector):
             self.directory.connect(mailbox)
             return f"opened mailbox {mailbox} in directory {self.directory.name!r}"
 
-        now = datetime.now(UTC)
-        return run_check(
-            connect,
-            [
-                ("read", lambda: self._read(mailbox, now)),
-                ("write", lambda: self._probe(mailbox, now)),
-                ("free/busy", lambda: self._read_free_busy(mailbox, now)),
-                ("change detection", lambda: self._read_changes(mailbox)),
-            ],
+        return sync_test(
+            mailbox,
+            SyncTestActions(
+                connect=connect,
+                list_entries=lambda start, end: self.directory.list_entries(mailbox, start, end),
+                create=lambda drafts: self.roomsync_create_entries(mailbox, drafts),
+                delete=lambda refs: self.directory.delete_entries(mailbox, refs),
+                free_busy=self.directory.free_busy,
+                changes=lambda: self._read_changes(mailbox),
+            ),
         )
 
     @hookimpl
@@ -224,28 +225,6 @@ class ReferenceConnector(Connector):
             return None
         position = int(seq)
         return position if position <= self.directory.last_seq else None
-
-    def _read(self, mailbox: str, now: datetime) -> str:
-        entries = self.directory.list_entries(mailbox, now, now + timedelta(days=7))
-        return f"read {len(entries)} entries of the next 7 days"
-
-    def _probe(self, mailbox: str, now: datetime) -> str:
-        draft = probe_draft(now)
-        [created] = self.roomsync_create_entries(mailbox, [draft])
-        if not created.ok or created.item_id is None:
-            raise RuntimeError(f"could not create a probe entry: {created.error}")
-        [removed] = self.directory.delete_entries(mailbox, [ItemRef(item_id=created.item_id)])
-        if not removed.ok:
-            raise RuntimeError(
-                f"created probe entry {created.item_id} but could not remove it: {removed.error}"
-            )
-        return "created and removed a probe entry"
-
-    def _read_free_busy(self, mailbox: str, now: datetime) -> str:
-        [answer] = self.directory.free_busy([mailbox], now, now + timedelta(days=1))
-        if answer.error:
-            raise RuntimeError(answer.error)
-        return f"{len(answer.intervals)} busy intervals in the next 24 hours"
 
     def _read_changes(self, mailbox: str) -> str:
         page = self.directory.changes(mailbox, 0, 1)

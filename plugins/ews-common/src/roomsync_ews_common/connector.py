@@ -26,7 +26,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any, ClassVar, TypeVar
 
 from exchangelib import CalendarItem, EWSTimeZone
@@ -75,7 +75,7 @@ from exchangelib.properties import ItemId, OccurrenceItemId, RecurringMasterItem
 from exchangelib.services import CreateItem, SyncFolderItems, UpdateItem
 from pydantic import BaseModel
 
-from roomsync.connector.checks import probe_draft, run_check
+from roomsync.connector.checks import SyncTestActions, sync_test
 from roomsync.connector.companions import companion_drafts, companion_stamps, is_companion
 from roomsync.connector.own_writes import WrittenEntries
 from roomsync.connector.types import (
@@ -286,23 +286,18 @@ class EwsConnector(EwsNotifications, PendingProtocolConnector):
     def roomsync_check(self, mailbox: str) -> list[CheckStep]:
         if not self.speaks_ews():
             return super().roomsync_check(mailbox)
-        now = datetime.now(UTC)
-        return run_check(
-            lambda: self._connect(mailbox),
-            [
-                ("read", lambda: self._check_read(mailbox, now)),
-                ("write", lambda: self._check_write(mailbox, now)),
-                ("free/busy", lambda: self._check_free_busy(mailbox, now)),
-                ("change detection", lambda: self._check_changes(mailbox)),
-            ],
+        return sync_test(
+            mailbox,
+            SyncTestActions(
+                connect=lambda: self._connect(mailbox),
+                list_entries=lambda start, end: self.roomsync_list_entries(mailbox, start, end),
+                create=lambda drafts: self.roomsync_create_entries(mailbox, drafts),
+                delete=lambda refs: self._remove_probe(mailbox, refs),
+                free_busy=self._check_free_busy,
+                changes=lambda: self._check_changes(mailbox),
+                free_busy_request="GetUserAvailability",
+            ),
         )
-
-    def _check_free_busy(self, mailbox: str, now: datetime) -> str:
-        with self._calling("roomsync_check", mailbox, f"read free/busy of {mailbox}"):
-            [answer] = self._free_busy([mailbox], now, now + timedelta(days=1))
-        if answer.error:
-            raise ConnectorError(f"GetUserAvailability answered for {mailbox}: {answer.error}")
-        return f"{len(answer.intervals)} busy intervals in the next 24 hours"
 
     @hookimpl
     def roomsync_create_entries(self, mailbox: str, drafts: list[EntryDraft]) -> list[WriteResult]:
@@ -868,21 +863,22 @@ class EwsConnector(EwsNotifications, PendingProtocolConnector):
             calendar = type(account.calendar).get_distinguished(root=account.root)
             return f"opened the calendar of {mailbox} ({calendar.name}) at {self.options.url}"
 
-    def _check_read(self, mailbox: str, now: datetime) -> str:
-        entries = self.roomsync_list_entries(mailbox, now, now + timedelta(days=7))
-        return f"read {len(entries)} entries of the next 7 days"
-
-    def _check_write(self, mailbox: str, now: datetime) -> str:
-        draft = probe_draft(now)
-        [created] = self.roomsync_create_entries(mailbox, [draft])
-        if not created.ok or created.item_id is None:
-            raise RuntimeError(f"could not create a probe entry: {created.error}")
+    def _remove_probe(self, mailbox: str, refs: list[ItemRef]) -> list[WriteResult]:
+        """Removes the probe for good: it never reaches Deleted Items."""
         with self._calling("roomsync_check", mailbox, f"remove the probe entry from {mailbox}"):
-            account = self._account(mailbox)
-            [removed] = account.bulk_delete([ItemId(id=created.item_id)], delete_type="HardDelete")
-        if removed is not True:
-            raise RuntimeError(f"created probe entry {created.item_id} but could not remove it: {removed}")
-        return "created and removed a probe entry"
+            answers = self._account(mailbox).bulk_delete(
+                [ItemId(id=ref.item_id) for ref in refs], delete_type="HardDelete"
+            )
+        return [
+            WriteResult.success(ref.item_id, "")
+            if answer is True
+            else WriteResult.failure(WriteErrorKind.INVALID, str(answer), ref.item_id)
+            for ref, answer in zip(refs, answers, strict=True)
+        ]
+
+    def _check_free_busy(self, mailboxes: list[str], start: datetime, end: datetime) -> list[FreeBusy]:
+        with self._calling("roomsync_check", mailboxes[0], f"read free/busy of {mailboxes[0]}"):
+            return self._free_busy(mailboxes, start, end)
 
     def _check_changes(self, mailbox: str) -> str:
         page = self.roomsync_changes(mailbox, None)

@@ -13,14 +13,14 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import ClassVar
 
 import requests
 from pydantic import BaseModel
 
 from roomsync.connector.base import Connector
-from roomsync.connector.checks import probe_draft, run_check
+from roomsync.connector.checks import SyncTestActions, sync_test
 from roomsync.connector.own_writes import WrittenEntries
 from roomsync.connector.types import (
     CalendarEntry,
@@ -112,15 +112,17 @@ class O365Connector(Connector):
 
     @hookimpl
     def roomsync_check(self, mailbox: str) -> list[CheckStep]:
-        now = datetime.now(UTC)
-        return run_check(
-            lambda: self._connect(mailbox),
-            [
-                ("read", lambda: self._check_read(mailbox, now)),
-                ("write", lambda: self._check_write(mailbox, now)),
-                ("free/busy", lambda: self._check_free_busy(mailbox, now)),
-                ("change detection", lambda: self._check_changes(mailbox)),
-            ],
+        return sync_test(
+            mailbox,
+            SyncTestActions(
+                connect=lambda: self._connect(mailbox),
+                list_entries=lambda start, end: self.roomsync_list_entries(mailbox, start, end),
+                create=lambda drafts: self.roomsync_create_entries(mailbox, drafts),
+                delete=lambda refs: self.roomsync_delete_entries(mailbox, refs),
+                free_busy=self.roomsync_free_busy,
+                changes=lambda: self._check_changes(mailbox),
+                free_busy_request="getSchedule",
+            ),
         )
 
     @hookimpl
@@ -269,27 +271,6 @@ class O365Connector(Connector):
                 f"opened the calendar of {mailbox} ({body.get('name', 'Calendar')}) at "
                 f"{self.options.graph_url} as {calendar.tokens.who}"
             )
-
-    def _check_read(self, mailbox: str, now: datetime) -> str:
-        entries = self.roomsync_list_entries(mailbox, now, now + timedelta(days=7))
-        return f"read {len(entries)} entries of the next 7 days"
-
-    def _check_write(self, mailbox: str, now: datetime) -> str:
-        [created] = self.roomsync_create_entries(mailbox, [probe_draft(now)])
-        if not created.ok or created.item_id is None:
-            raise RuntimeError(f"could not create a probe entry: {created.error}")
-        [removed] = self.roomsync_delete_entries(mailbox, [ItemRef(item_id=created.item_id)])
-        if not removed.ok:
-            raise RuntimeError(
-                f"created probe entry {created.item_id} but could not remove it: {removed.error}"
-            )
-        return "created and removed a probe entry"
-
-    def _check_free_busy(self, mailbox: str, now: datetime) -> str:
-        [answer] = self.roomsync_free_busy([mailbox], now, now + timedelta(days=1))
-        if answer.error:
-            raise ConnectorError(f"getSchedule answered for {mailbox}: {answer.error}")
-        return f"{len(answer.intervals)} busy intervals in the next 24 hours"
 
     def _check_changes(self, mailbox: str) -> str:
         page = self.roomsync_changes(mailbox, None)
