@@ -6,11 +6,16 @@ knows nothing of that, so a connector that wants the buffers busy in Exchange wr
 invited to the preparation), the meeting's own times untouched. A companion carries the
 meeting's stamp with a suffix, so it is found with the same lookup and never mistaken for an
 entry of its own; connectors keep companions out of what they report to the engine.
+
+A connector creates the companions of new entries with :func:`companion_drafts`; after updates
+it looks up :func:`companion_lookups` and lets :func:`reconcile_companions` say which companions
+to rewrite, add and remove, so that only the writing is its own.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo
@@ -73,6 +78,45 @@ def companion_drafts(written: Sequence[EntryDraft | EntryUpdate]) -> list[EntryD
                 EntryDraft(stamp=companion_stamp(entry.stamp, kind), fields=fields, known_new=known_new)
             )
     return drafts
+
+
+def companion_lookups(updates: Sequence[EntryUpdate]) -> list[str]:
+    """The stamps under which the companions of updated entries may exist."""
+    return [stamp for update in updates for stamp in companion_stamps(update.stamp)]
+
+
+@dataclass(frozen=True)
+class CompanionChanges:
+    """What brings the companions of updated entries in line with them."""
+
+    update: tuple[EntryUpdate, ...] = ()
+    """Companions that exist and are rewritten (without a change key: they are ours alone)."""
+    create: tuple[EntryDraft, ...] = ()
+    """Companions an update now needs; ``known_new``, since their lookup found none."""
+    delete: tuple[str, ...] = ()
+    """Item ids of companions no update needs any more."""
+
+
+def reconcile_companions(updates: Sequence[EntryUpdate], existing: Mapping[str, str]) -> CompanionChanges:
+    """Which companions to rewrite, create and delete after ``updates`` were written.
+
+    ``existing`` maps the stamps of the companions found (under :func:`companion_lookups`) to
+    their item ids.
+    """
+    wanted = {draft.stamp: draft for draft in companion_drafts(updates)}
+    return CompanionChanges(
+        update=tuple(
+            EntryUpdate(item_id=existing[stamp], stamp=stamp, fields=draft.fields)
+            for stamp, draft in wanted.items()
+            if stamp in existing
+        ),
+        create=tuple(
+            draft.model_copy(update={"known_new": True})
+            for stamp, draft in wanted.items()
+            if stamp not in existing
+        ),
+        delete=tuple(item_id for stamp, item_id in existing.items() if stamp not in wanted),
+    )
 
 
 def _companion(fields: EventFields, kind: Buffer, length: timedelta) -> EventFields | None:

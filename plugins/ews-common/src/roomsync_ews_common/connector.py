@@ -76,7 +76,13 @@ from exchangelib.services import CreateItem, SyncFolderItems, UpdateItem
 from pydantic import BaseModel
 
 from roomsync.connector.checks import SyncTestActions, sync_test
-from roomsync.connector.companions import companion_drafts, companion_stamps, is_companion
+from roomsync.connector.companions import (
+    companion_drafts,
+    companion_lookups,
+    companion_stamps,
+    is_companion,
+    reconcile_companions,
+)
 from roomsync.connector.own_writes import WrittenEntries
 from roomsync.connector.types import (
     CalendarEntry,
@@ -681,25 +687,23 @@ class EwsConnector(EwsNotifications, PendingProtocolConnector):
         if not updates:
             return
         account = self._account(mailbox)
-        stamps = [stamp for update in updates for stamp in companion_stamps(update.stamp)]
         existing = {
             stamp: item.id
-            for item in self._stamped(account.calendar, stamps)
+            for item in self._stamped(account.calendar, companion_lookups(updates))
             if (stamp := getattr(item, props.STAMP, None))
         }
-        wanted = {d.stamp: d for d in companion_drafts(updates)}
-        rewrite = [
-            EntryUpdate(item_id=existing[stamp], stamp=stamp, fields=draft.fields)
-            for stamp, draft in wanted.items()
-            if stamp in existing
-        ]
-        create = [d.model_copy(update={"known_new": True}) for s, d in wanted.items() if s not in existing]
-        remove = [ItemId(id=item_id) for stamp, item_id in existing.items() if stamp not in wanted]
-        failed = [r for r in self._update(mailbox, rewrite) if not r.ok] if rewrite else []
-        failed += [r for r in self._create(mailbox, create) if not r.ok] if create else []
-        if remove:
+        changes = reconcile_companions(updates, existing)
+        failed = (
+            [r for r in self._update(mailbox, list(changes.update)) if not r.ok] if changes.update else []
+        )
+        failed += (
+            [r for r in self._create(mailbox, list(changes.create)) if not r.ok] if changes.create else []
+        )
+        if changes.delete:
             answers = account.bulk_delete(
-                remove, delete_type=MOVE_TO_DELETED_ITEMS, send_meeting_cancellations=self._send()
+                [ItemId(id=item_id) for item_id in changes.delete],
+                delete_type=MOVE_TO_DELETED_ITEMS,
+                send_meeting_cancellations=self._send(),
             )
             failed += [self._failure(a) for a in answers if a is not True]
         for result in failed:

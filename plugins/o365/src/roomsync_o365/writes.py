@@ -23,7 +23,13 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from roomsync.connector.companions import companion_drafts, companion_stamps, is_companion
+from roomsync.connector.companions import (
+    companion_drafts,
+    companion_lookups,
+    companion_stamps,
+    is_companion,
+    reconcile_companions,
+)
 from roomsync.connector.own_writes import WrittenEntries
 from roomsync.connector.types import (
     CalendarEntry,
@@ -159,19 +165,12 @@ class Writer:
         """Rewrite, add or remove the buffer entries beside updated entries."""
         if not updates:
             return
-        stamps = [stamp for update in updates for stamp in companion_stamps(update.stamp)]
-        existing = {e.stamp: e.item_id for e in self.calendar.find_stamped(stamps) if e.stamp and e.is_own}
-        wanted = {d.stamp: d for d in companion_drafts(updates)}
-        rewrite = [
-            EntryUpdate(item_id=existing[stamp], stamp=stamp, fields=draft.fields)
-            for stamp, draft in wanted.items()
-            if stamp in existing
-        ]
-        create = [d.model_copy(update={"known_new": True}) for s, d in wanted.items() if s not in existing]
-        remove = [ItemRef(item_id=item_id) for stamp, item_id in existing.items() if stamp not in wanted]
-        failed = [r for r in self._update(rewrite) if not r.ok] if rewrite else []
-        failed += [r for r in self._create(create) if not r.ok] if create else []
-        failed += [r for r in self._delete(remove) if not r.ok] if remove else []
+        found = self.calendar.find_stamped(companion_lookups(updates))
+        changes = reconcile_companions(updates, {e.stamp: e.item_id for e in found if e.stamp and e.is_own})
+        removed = [ItemRef(item_id=item_id) for item_id in changes.delete]
+        failed = [r for r in self._update(changes.update) if not r.ok] if changes.update else []
+        failed += [r for r in self._create(changes.create) if not r.ok] if changes.create else []
+        failed += [r for r in self._delete(removed) if not r.ok] if removed else []
         for result in failed:
             log.warning("buffer entry in %s not brought up to date: %s", self.calendar.mailbox, result.error)
 
