@@ -28,19 +28,12 @@ from exchangelib.properties import (
 from exchangelib.services import GetUserAvailability
 
 from roomsync.connector.types import BusyInterval, FreeBusy
+from roomsync.connector.windows import split_window
 from roomsync.domain import ShowAs
 from roomsync_ews_common.mapping import ews_time
 
 MAX_WINDOW = timedelta(days=42)
 _STATUS = {"Tentative": ShowAs.TENTATIVE, "Busy": ShowAs.BUSY, "OOF": ShowAs.OOF}  # Free, NoData: not busy
-
-
-def windows(start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
-    pieces = []
-    while start < end:
-        pieces.append((start, min(start + MAX_WINDOW, end)))
-        start += MAX_WINDOW
-    return pieces
 
 
 SUNDAY = 7  # exchangelib's weekday numbers start with Monday = 1
@@ -84,7 +77,7 @@ def free_busy(protocol: Any, mailboxes: list[str], start: datetime, end: datetim
     utc = EWSTimeZone("UTC")
     busy: dict[str, set[tuple[datetime, datetime, ShowAs]]] = {m: set() for m in mailboxes}
     errors: dict[str, str] = {}
-    for piece_start, piece_end in windows(start, end):
+    for piece_start, piece_end in split_window(start, end, MAX_WINDOW):
         views = ask_in_utc(protocol, mailboxes, ews_time(piece_start, utc), ews_time(piece_end, utc))
         for mailbox, view in zip(mailboxes, views, strict=True):
             if isinstance(view, Exception):

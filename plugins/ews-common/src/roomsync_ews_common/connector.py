@@ -97,6 +97,7 @@ from roomsync.connector.types import (
     WriteLimits,
     WriteResult,
 )
+from roomsync.connector.windows import require_window
 from roomsync.connectors.pending import PendingProtocolConnector, pending_phrase
 from roomsync.domain import EventFields
 from roomsync.engine.limits import problems
@@ -105,7 +106,7 @@ from roomsync.hookspecs import hookimpl
 from roomsync_ews_common import mapping
 from roomsync_ews_common import stamp as props
 from roomsync_ews_common.account import AccountPool
-from roomsync_ews_common.availability import free_busy
+from roomsync_ews_common.availability import MAX_WINDOW, free_busy
 from roomsync_ews_common.notifications import EwsNotifications
 from roomsync_ews_common.options import EwsOptions
 
@@ -279,7 +280,7 @@ class EwsConnector(EwsNotifications, PendingProtocolConnector):
             free_busy=True,
             max_batch=BATCH,
             max_freebusy_mailboxes=100,
-            max_freebusy_days=42,
+            max_freebusy_days=MAX_WINDOW.days,
             limits=LIMITS,
             notes=(
                 self.status_note(),
@@ -363,7 +364,7 @@ class EwsConnector(EwsNotifications, PendingProtocolConnector):
 
     @hookimpl
     def roomsync_list_entries(self, mailbox: str, start: datetime, end: datetime) -> list[CalendarEntry]:
-        _require_window(start, end)
+        require_window(start, end)
         with self._calling("roomsync_list_entries", mailbox, f"read the calendar of {mailbox}"):
             return self._list(mailbox, start, end)
 
@@ -378,7 +379,7 @@ class EwsConnector(EwsNotifications, PendingProtocolConnector):
 
     @hookimpl
     def roomsync_free_busy(self, mailboxes: list[str], start: datetime, end: datetime) -> list[FreeBusy]:
-        _require_window(start, end)
+        require_window(start, end)
         if not self.speaks_ews():
             return super().roomsync_free_busy(mailboxes, start, end)
         doing = f"read free/busy of {len(mailboxes)} mailboxes"
@@ -891,16 +892,6 @@ class EwsConnector(EwsNotifications, PendingProtocolConnector):
 
 def series_ids(series: Sequence[tuple[str, EventFields]]) -> list[str]:
     return list(dict.fromkeys(item_id for item_id, _ in series))
-
-
-def _require_window(start: datetime, end: datetime) -> None:
-    for name, value in (("start", start), ("end", end)):
-        if value.tzinfo is None or value.utcoffset() is None:
-            raise ValueError(f"{name} must carry a time zone offset")
-    if end <= start:
-        raise ValueError(
-            f"the window ends ({end.isoformat()}) before or when it starts ({start.isoformat()})"
-        )
 
 
 __all__ = ["PROTOCOL_PENDING", "SPOKEN_DIALECTS", "EwsConnector"]

@@ -34,6 +34,7 @@ from roomsync.connector.types import (
     WriteLimits,
     WriteResult,
 )
+from roomsync.connector.windows import require_window
 from roomsync.errors import ConfigError, ConnectorError, Fault
 from roomsync.hookspecs import hookimpl
 from roomsync_o365 import schedule
@@ -153,7 +154,7 @@ class O365Connector(Connector):
 
     @hookimpl
     def roomsync_list_entries(self, mailbox: str, start: datetime, end: datetime) -> list[CalendarEntry]:
-        _require_window(start, end)
+        require_window(start, end)
         with self._calling(mailbox, f"read the calendar of {mailbox}"):
             calendar = self._calendar(mailbox)
             entries, _ = calendar.read_entries(calendar.window_ids(start, end))
@@ -170,7 +171,7 @@ class O365Connector(Connector):
 
     @hookimpl
     def roomsync_free_busy(self, mailboxes: list[str], start: datetime, end: datetime) -> list[FreeBusy]:
-        _require_window(start, end)
+        require_window(start, end)
         if not mailboxes:
             return []
         with self._calling(mailboxes[0], f"read free/busy of {len(mailboxes)} mailboxes"):
@@ -275,16 +276,6 @@ class O365Connector(Connector):
     def _check_changes(self, mailbox: str) -> str:
         page = self.roomsync_changes(mailbox, None)
         return f"calendarView/delta answered ({len(page.entries)} entries on the first page)"
-
-
-def _require_window(start: datetime, end: datetime) -> None:
-    for name, value in (("start", start), ("end", end)):
-        if value.tzinfo is None or value.utcoffset() is None:
-            raise ValueError(f"{name} must carry a time zone offset")
-    if end <= start:
-        raise ValueError(
-            f"the window ends ({end.isoformat()}) before or when it starts ({start.isoformat()})"
-        )
 
 
 __all__ = ["O365Connector"]

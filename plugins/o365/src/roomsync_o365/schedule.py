@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from roomsync.connector.types import BusyInterval, FreeBusy
+from roomsync.connector.windows import split_window
 from roomsync.domain import ShowAs
 from roomsync_o365.errors import mailbox_error
 from roomsync_o365.graph_client import GraphClient, GraphResponse, user
@@ -29,11 +30,8 @@ _STATUS = {"tentative": ShowAs.TENTATIVE, "busy": ShowAs.BUSY, "oof": ShowAs.OOF
 
 
 def windows(start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
-    pieces = []
-    while start < end:
-        pieces.append((start, min(start + MAX_WINDOW, end)))
-        start += MAX_WINDOW
-    return pieces
+    """The pieces ``getSchedule`` is asked for, each under 62 days."""
+    return split_window(start, end, MAX_WINDOW)
 
 
 def _time(value: datetime) -> dict[str, str]:
