@@ -29,7 +29,7 @@ PASSWORD_ENV = "ROOMSYNC_TEST_EXPLAIN_PASSWORD"
 
 def _speaks(plugin: str) -> bool:
     found = connector_class(plugin, "onprem")
-    return issubclass(found, EwsConnector) and found.speaks_ews()
+    return issubclass(found, EwsConnector)
 
 
 SPEAKING = [p for p in ("exchange2007", "exchange2010", "exchange2013") if _speaks(p)]

@@ -49,20 +49,3 @@ def test_a_connector_names_the_kind_it_knows() -> None:
 def test_faults_of_a_whole_environment() -> None:
     wide = {fault for fault in Fault if fault.environment_wide}
     assert wide == {Fault.CONFIGURATION, Fault.CREDENTIALS, Fault.TLS, Fault.SERVER, Fault.PLUGIN}
-
-
-def test_a_plugin_that_cannot_speak_its_protocol_yet_is_a_plugin_fault() -> None:
-    from pydantic import BaseModel
-
-    from roomsync.connectors.pending import PendingProtocolConnector
-
-    class Options(BaseModel):
-        pass
-
-    class Later(PendingProtocolConnector):
-        name = "later"
-        protocol = "CalDAV"
-
-    with pytest.raises(ConnectorError) as caught:
-        Later("lab", Options()).roomsync_changes(mailbox="ada@example.org", sync_state=None)
-    assert fault_of(caught.value) is Fault.PLUGIN

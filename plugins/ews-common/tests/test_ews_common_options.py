@@ -84,7 +84,9 @@ def test_the_base_builds_its_notes_from_the_class_attributes() -> None:
     capabilities = Trial("env", options()).roomsync_capabilities()
 
     assert capabilities.notes[:2] == (
-        "this release of roomsync-trial validates configuration but does not yet speak EWS to servers",
+        "this release of roomsync-trial speaks EWS; changes arrive by streaming notifications "
+        "(impersonation only: delegate access is polled), and SyncFolderItems every cycle catches "
+        "whatever they miss",
         "for a test; EWS dialect Exchange2016",
     )
 

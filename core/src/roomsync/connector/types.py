@@ -179,7 +179,6 @@ class Capabilities(BaseModel):
 
     recurrence: bool = True
     push: bool = False
-    stamped_lookup: bool = True
     free_busy: bool = True
     max_batch: int = Field(default=100, ge=1)
     max_freebusy_mailboxes: int = Field(default=100, ge=1)

@@ -1,9 +1,8 @@
 """The connector base of the EWS plugins: every connector hook over exchangelib, written once.
 
 A version plugin subclasses :class:`EwsConnector` and sets its class attributes (the pinned
-dialect, what it serves, its notes and the impersonation right of its generation). Dialects in
-:data:`SPOKEN_DIALECTS` speak EWS; any other answers every server hook with the clear "protocol
-pending" error. A generation whose EWS differs from what exchangelib writes and reads (Exchange
+dialect, what it serves, its notes and the impersonation right of its generation). A generation
+whose EWS differs from what exchangelib writes and reads (Exchange
 2007) overrides the few extension points: :meth:`EwsConnector.build_item`,
 :meth:`EwsConnector.build_occurrence`, :attr:`EwsConnector.update_fields`,
 :meth:`EwsConnector._fetch` and :meth:`EwsConnector._free_busy`.
@@ -75,6 +74,7 @@ from exchangelib.properties import ItemId, OccurrenceItemId, RecurringMasterItem
 from exchangelib.services import CreateItem, SyncFolderItems, UpdateItem
 from pydantic import BaseModel
 
+from roomsync.connector.base import Connector
 from roomsync.connector.checks import SyncTestActions, sync_test
 from roomsync.connector.companions import (
     companion_drafts,
@@ -98,7 +98,6 @@ from roomsync.connector.types import (
     WriteResult,
 )
 from roomsync.connector.windows import require_window
-from roomsync.connectors.pending import PendingProtocolConnector, pending_phrase
 from roomsync.domain import EventFields
 from roomsync.engine.limits import problems
 from roomsync.errors import AccessDenied, ConnectorError, Fault, TransientConnectorError
@@ -112,11 +111,6 @@ from roomsync_ews_common.options import EwsOptions
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-
-PROTOCOL_PENDING = pending_phrase("EWS")
-
-SPOKEN_DIALECTS = frozenset({"Exchange2007_SP1", "Exchange2010_SP1", "Exchange2013"})
-"""Dialects this release speaks."""
 
 STATE_PREFIX = "ews1:"
 PAGE_SIZE = 512  # SyncFolderItems' MaxChangesReturned maximum
@@ -219,10 +213,13 @@ def bulk_update(
     )
 
 
-class EwsConnector(EwsNotifications, PendingProtocolConnector):
+class EwsConnector(EwsNotifications, Connector):
     """Base of the EWS connectors; a subclass sets the class attributes below and nothing else."""
 
     Options: ClassVar[type[BaseModel]] = EwsOptions
+
+    name: ClassVar[str] = ""
+    """The plugin's name, its entry point in ``roomsync.connectors``."""
 
     protocol: ClassVar[str] = "EWS"
 
@@ -256,13 +253,11 @@ class EwsConnector(EwsNotifications, PendingProtocolConnector):
         self._written = WrittenEntries()
 
     @classmethod
-    def speaks_ews(cls) -> bool:
-        return cls.request_server_version in SPOKEN_DIALECTS
+    def distribution(cls) -> str:
+        return f"roomsync-{cls.name}"
 
     @classmethod
     def status_note(cls) -> str:
-        if not cls.speaks_ews():
-            return cls.pending_note()
         return (
             f"this release of {cls.distribution()} speaks EWS; changes arrive by {cls.notifications} "
             "notifications (impersonation only: delegate access is polled), and SyncFolderItems every "
@@ -291,8 +286,6 @@ class EwsConnector(EwsNotifications, PendingProtocolConnector):
 
     @hookimpl
     def roomsync_check(self, mailbox: str) -> list[CheckStep]:
-        if not self.speaks_ews():
-            return super().roomsync_check(mailbox)
         return sync_test(
             mailbox,
             SyncTestActions(
@@ -308,7 +301,7 @@ class EwsConnector(EwsNotifications, PendingProtocolConnector):
 
     @hookimpl
     def roomsync_create_entries(self, mailbox: str, drafts: list[EntryDraft]) -> list[WriteResult]:
-        with self._calling("roomsync_create_entries", mailbox, f"create entries in {mailbox}"):
+        with self._calling(mailbox, f"create entries in {mailbox}"):
             extra = companion_drafts(drafts)
             results = self._create(mailbox, [*drafts, *extra])
             self._log_companion_failures(mailbox, extra, results[len(drafts) :])
@@ -316,14 +309,14 @@ class EwsConnector(EwsNotifications, PendingProtocolConnector):
 
     @hookimpl
     def roomsync_update_entries(self, mailbox: str, updates: list[EntryUpdate]) -> list[WriteResult]:
-        with self._calling("roomsync_update_entries", mailbox, f"update entries in {mailbox}"):
+        with self._calling(mailbox, f"update entries in {mailbox}"):
             results = self._update(mailbox, updates)
             self._update_companions(mailbox, [u for u, r in zip(updates, results, strict=True) if r.ok])
             return results
 
     @hookimpl
     def roomsync_delete_entries(self, mailbox: str, refs: list[ItemRef]) -> list[WriteResult]:
-        with self._calling("roomsync_delete_entries", mailbox, f"delete entries in {mailbox}"):
+        with self._calling(mailbox, f"delete entries in {mailbox}"):
             account = self._account(mailbox)
             stamps = [stamp for ref in refs if ref.stamp for stamp in companion_stamps(ref.stamp)]
             extra = [ItemId(id=item.id) for item in self._stamped(account.calendar, stamps)] if stamps else []
@@ -340,7 +333,7 @@ class EwsConnector(EwsNotifications, PendingProtocolConnector):
 
     @hookimpl
     def roomsync_changes(self, mailbox: str, sync_state: str | None) -> ChangeSet:
-        with self._calling("roomsync_changes", mailbox, f"read the changes of {mailbox}"):
+        with self._calling(mailbox, f"read the changes of {mailbox}"):
             state: str | None = None
             usable = True
             if sync_state is not None:
@@ -365,12 +358,12 @@ class EwsConnector(EwsNotifications, PendingProtocolConnector):
     @hookimpl
     def roomsync_list_entries(self, mailbox: str, start: datetime, end: datetime) -> list[CalendarEntry]:
         require_window(start, end)
-        with self._calling("roomsync_list_entries", mailbox, f"read the calendar of {mailbox}"):
+        with self._calling(mailbox, f"read the calendar of {mailbox}"):
             return self._list(mailbox, start, end)
 
     @hookimpl
     def roomsync_find_by_stamp(self, mailbox: str, stamps: list[str]) -> dict[str, list[CalendarEntry]]:
-        with self._calling("roomsync_find_by_stamp", mailbox, f"look up stamped entries in {mailbox}"):
+        with self._calling(mailbox, f"look up stamped entries in {mailbox}"):
             found: dict[str, list[CalendarEntry]] = {}
             for entry in self._find(mailbox, stamps):
                 if entry.stamp is not None:
@@ -380,10 +373,8 @@ class EwsConnector(EwsNotifications, PendingProtocolConnector):
     @hookimpl
     def roomsync_free_busy(self, mailboxes: list[str], start: datetime, end: datetime) -> list[FreeBusy]:
         require_window(start, end)
-        if not self.speaks_ews():
-            return super().roomsync_free_busy(mailboxes, start, end)
         doing = f"read free/busy of {len(mailboxes)} mailboxes"
-        with self._calling("roomsync_free_busy", mailboxes[0] if mailboxes else "", doing):
+        with self._calling(mailboxes[0] if mailboxes else "", doing):
             return self._free_busy(mailboxes, start, end)
 
     @hookimpl
@@ -451,10 +442,8 @@ class EwsConnector(EwsNotifications, PendingProtocolConnector):
         return SEND_TO_ALL_AND_SAVE_COPY if self.options.send_invitations != "none" else SEND_TO_NONE
 
     @contextlib.contextmanager
-    def _calling(self, hook: str, mailbox: str, doing: str) -> Iterator[None]:
+    def _calling(self, mailbox: str, doing: str) -> Iterator[None]:
         """Runs a hook's server work, turning exchangelib's failures of the whole call into ours."""
-        if not self.speaks_ews():
-            raise self._pending(hook, doing)
         try:
             yield
         except ConnectorError:
@@ -862,7 +851,7 @@ class EwsConnector(EwsNotifications, PendingProtocolConnector):
     # --- the check --------------------------------------------------------------------------
 
     def _connect(self, mailbox: str) -> str:
-        with self._calling("roomsync_check", mailbox, f"open the calendar of {mailbox}"):
+        with self._calling(mailbox, f"open the calendar of {mailbox}"):
             account = self._account(mailbox)
             # A real GetFolder: the account addresses its calendar without asking the server.
             calendar = type(account.calendar).get_distinguished(root=account.root)
@@ -870,7 +859,7 @@ class EwsConnector(EwsNotifications, PendingProtocolConnector):
 
     def _remove_probe(self, mailbox: str, refs: list[ItemRef]) -> list[WriteResult]:
         """Removes the probe for good: it never reaches Deleted Items."""
-        with self._calling("roomsync_check", mailbox, f"remove the probe entry from {mailbox}"):
+        with self._calling(mailbox, f"remove the probe entry from {mailbox}"):
             answers = self._account(mailbox).bulk_delete(
                 [ItemId(id=ref.item_id) for ref in refs], delete_type="HardDelete"
             )
@@ -882,7 +871,7 @@ class EwsConnector(EwsNotifications, PendingProtocolConnector):
         ]
 
     def _check_free_busy(self, mailboxes: list[str], start: datetime, end: datetime) -> list[FreeBusy]:
-        with self._calling("roomsync_check", mailboxes[0], f"read free/busy of {mailboxes[0]}"):
+        with self._calling(mailboxes[0], f"read free/busy of {mailboxes[0]}"):
             return self._free_busy(mailboxes, start, end)
 
     def _check_changes(self, mailbox: str) -> str:
@@ -894,4 +883,4 @@ def series_ids(series: Sequence[tuple[str, EventFields]]) -> list[str]:
     return list(dict.fromkeys(item_id for item_id, _ in series))
 
 
-__all__ = ["PROTOCOL_PENDING", "SPOKEN_DIALECTS", "EwsConnector"]
+__all__ = ["EwsConnector"]

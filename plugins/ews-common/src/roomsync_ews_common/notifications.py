@@ -586,13 +586,9 @@ class EwsNotifications:
     _watcher: Watcher | None = None
     _watcher_lock: ClassVar[threading.Lock] = threading.Lock()
 
-    @classmethod
-    def speaks_ews(cls) -> bool:
-        raise NotImplementedError
-
     def can_watch(self) -> bool:
-        """Exchange refuses subscriptions through delegate access; a pending dialect speaks no EWS."""
-        return self.speaks_ews() and self.options.access == "impersonation"
+        """Exchange refuses subscriptions through delegate access."""
+        return self.options.access == "impersonation"
 
     @hookimpl
     def roomsync_watch(self, mailboxes: list[str], wake: Wake) -> bool:

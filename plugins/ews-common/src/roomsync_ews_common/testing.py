@@ -27,7 +27,7 @@ from roomsync.testkit import ConnectorKit, ConnectorSuite
 from roomsync.testkit.hook_calls import server_hook_calls
 from roomsync.testkit.suite import Changes, created_ids, first_local, only_entry
 from roomsync_ews_common import stamp as props
-from roomsync_ews_common.connector import PROTOCOL_PENDING, EwsConnector
+from roomsync_ews_common.connector import EwsConnector
 from roomsync_ews_common.notifications import PullWatcher
 from roomsync_ews_common.options import EwsOptions
 
@@ -160,14 +160,12 @@ class EwsPluginContract:
     def test_server_hooks_fail_clearly_without_a_server(
         self, hook: str, monkeypatch: pytest.MonkeyPatch
     ) -> None:
-        """Pending: every hook says so. Speaking EWS: an endpoint nobody listens on is named."""
+        """An endpoint nobody listens on is named; the sync test reports it, never raises."""
         monkeypatch.setenv(PASSWORD_ENV, PASSWORD)
-        speaks = self.connector_class.speaks_ews()
-        changes = {"url": UNREACHABLE_URL, "allow_http": True, "auth": "basic"} if speaks else {}
-        host = ConnectorHost(ENVIRONMENT, self.connector(**changes))
+        host = ConnectorHost(ENVIRONMENT, self.connector(url=UNREACHABLE_URL, allow_http=True, auth="basic"))
 
-        if speaks and hook == "roomsync_check":
-            steps = host.check("ada@example.org")  # the check reports, it never raises
+        if hook == "roomsync_check":
+            steps = host.check("ada@example.org")
             assert not steps[0].ok and all(not s.ok for s in steps)
             assert f"roomsync-{self.plugin}" in steps[0].detail
             assert UNREACHABLE_URL in steps[0].detail
@@ -180,13 +178,9 @@ class EwsPluginContract:
         assert f"roomsync-{self.plugin}" in message
         assert repr(ENVIRONMENT) in message
         assert PASSWORD not in message
-        if speaks and hook != "roomsync_free_busy":
+        if hook != "roomsync_free_busy":
             assert UNREACHABLE_URL in message
             assert caught.value.transient
-        elif not speaks:
-            assert PROTOCOL_PENDING in message
-            assert hook in message
-            assert not caught.value.transient
         host.close()
 
     def test_capabilities_and_close_answer_without_a_server(self) -> None:
@@ -196,7 +190,7 @@ class EwsPluginContract:
         assert capabilities.max_batch == 100
         assert capabilities.max_freebusy_mailboxes == 100
         # Watching needs impersonation: Exchange refuses subscriptions through delegate access.
-        assert capabilities.push is self.connector_class.speaks_ews()
+        assert capabilities.push
         delegate = ConnectorHost(ENVIRONMENT, self.connector(access="delegate"))
         assert not delegate.capabilities().push
         assert delegate.watch(["ada@example.org"], lambda mailboxes: None) is False
