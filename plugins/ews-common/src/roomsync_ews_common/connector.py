@@ -26,6 +26,7 @@ import contextlib
 import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any, ClassVar, TypeVar
 
 from exchangelib import CalendarItem, EWSTimeZone
@@ -628,49 +629,44 @@ class EwsConnector(EwsNotifications, Connector):
 
     def _create(self, mailbox: str, drafts: list[EntryDraft]) -> list[WriteResult]:
         account = self._account(mailbox)
-        calendar = account.calendar
         stamps = list(dict.fromkeys(d.stamp for d in drafts if not d.known_new))
         # A create whose answer was lost may have been carried out: look the stamps up first,
         # unless the engine knows there cannot be an entry yet (a FindItem saved per batch).
-        made: dict[str, WriteResult] = {
-            item_stamp: WriteResult.success(item.id, item.changekey)
-            for item in (self._stamped(calendar, stamps) if stamps else ())
-            if (item_stamp := getattr(item, props.STAMP, None))
-        }
-        missing: dict[str, EntryDraft] = {}
-        for draft in drafts:
-            refused = unsendable(draft.fields)
-            if refused is not None:
-                made.setdefault(draft.stamp, refused)
-            elif draft.stamp not in made:
-                missing.setdefault(draft.stamp, draft)  # the same stamp twice in a batch: one entry
+        made = dict(self._found(account.calendar, stamps)) if stamps else {}
+        missing = _to_create(drafts, made)
         if missing:
-            try:
-                answers = self._bulk_create(account, list(missing.values()))
-            except (ErrorTimeoutExpired, TransportError):
-                # The request may have been applied before the connection broke: never twice.
-                for item in self._stamped(calendar, list(missing)):
-                    item_stamp = getattr(item, props.STAMP, None)
-                    if item_stamp in missing:
-                        made[item_stamp] = WriteResult.success(item.id, item.changekey)
-                        del missing[item_stamp]
-                answers = self._bulk_create(account, list(missing.values())) if missing else []
-            series: list[tuple[str, EventFields]] = []
-            for item_stamp, answer in zip(missing, answers, strict=True):
-                if isinstance(answer, Exception):
-                    made[item_stamp] = self._failure(answer)
-                else:
-                    made[item_stamp] = WriteResult.success(answer.id, answer.changekey)
-                    if missing[item_stamp].fields.occurrences:
-                        series.append((answer.id, missing[item_stamp].fields))
+            answers = self._create_once(account, missing, made)
+            series = _record_created(missing, answers, made, self._failure)
             if series:
                 keys = self._apply_occurrences(mailbox, series)
-                for item_stamp, result in list(made.items()):
-                    if result.ok and result.item_id in keys:
-                        made[item_stamp] = WriteResult.success(result.item_id, keys[result.item_id])
+                made = {stamp: rekeyed(result, keys) for stamp, result in made.items()}
             for item_stamp, draft in missing.items():
                 self._remember(mailbox, made[item_stamp], draft)
         return [made[d.stamp] for d in drafts]
+
+    def _found(self, calendar: Any, stamps: Sequence[str]) -> list[tuple[str, WriteResult]]:
+        """The items carrying these stamps, as the results of having created them."""
+        return [
+            (item_stamp, WriteResult.success(item.id, item.changekey))
+            for item in self._stamped(calendar, stamps)
+            if (item_stamp := getattr(item, props.STAMP, None))
+        ]
+
+    def _create_once(
+        self, account: Any, missing: dict[str, EntryDraft], made: dict[str, WriteResult]
+    ) -> list[Any]:
+        """Create the missing drafts; after a lost answer, only those still missing, never twice.
+
+        Drafts found after all leave ``missing`` for ``made``."""
+        try:
+            return self._bulk_create(account, list(missing.values()))
+        except (ErrorTimeoutExpired, TransportError):
+            # The request may have been applied before the connection broke: look again first.
+            for item_stamp, result in self._found(account.calendar, list(missing)):
+                if item_stamp in missing:
+                    made[item_stamp] = result
+                    del missing[item_stamp]
+            return self._bulk_create(account, list(missing.values())) if missing else []
 
     def _update_companions(self, mailbox: str, updates: list[EntryUpdate]) -> None:
         """Bring the buffer entries beside updated entries in line: rewrite, add or remove them."""
@@ -740,63 +736,47 @@ class EwsConnector(EwsNotifications, Connector):
 
     def _update(self, mailbox: str, updates: list[EntryUpdate]) -> list[WriteResult]:
         account = self._account(mailbox)
-        results: list[WriteResult | None] = [None] * len(updates)
-        for n, update in enumerate(updates):
-            results[n] = unsendable(update.fields)
+        found: list[WriteResult | None] = [unsendable(update.fields) for update in updates]
         # With a change key the server refuses to overwrite a newer version; without one the
         # caller asked to overwrite.
         for keyed in (True, False):
-            chosen = [n for n, u in enumerate(updates) if bool(u.change_key) is keyed and results[n] is None]
-            if not chosen:
-                continue
-
-            def rewrite(some: list[EntryUpdate], keyed: bool = keyed) -> list[Any]:
-                batch = []
-                for update in some:
-                    identity: dict[str, Any] = {"id": update.item_id}
-                    if update.change_key:
-                        identity["changekey"] = update.change_key
-                    item = self.build_item(
-                        account,
-                        update.fields,
-                        update.stamp,
-                        update.setup_minutes,
-                        update.followup_minutes,
-                        **identity,
-                    )
-                    batch.append((item, list(self.update_fields)))
-                return bulk_update(
-                    account, batch, NEVER_OVERWRITE if keyed else ALWAYS_OVERWRITE, self._send()
-                )
-
-            answers = each_alone(rewrite, [updates[n] for n in chosen])
-            for n, answer in zip(chosen, answers, strict=True):
-                if isinstance(answer, Exception):
-                    results[n] = self._failure(answer, updates[n].item_id)
-                else:
-                    item_id, change_key = answer
-                    results[n] = WriteResult.success(item_id, change_key)
-        series = [
-            (r.item_id, u.fields)
-            for r, u in zip(results, updates, strict=True)
-            if r is not None
-            and r.ok
-            and r.item_id
-            and u.fields.recurrence is not None
-            and u.fields.occurrences
-        ]
+            chosen = [n for n, u in enumerate(updates) if bool(u.change_key) is keyed and found[n] is None]
+            if chosen:
+                answers = each_alone(partial(self._rewrite, account, keyed), [updates[n] for n in chosen])
+                for n, answer in zip(chosen, answers, strict=True):
+                    found[n] = self._updated(answer, updates[n].item_id)
+        results = [r for r in found if r is not None]
+        series = _rewritten_series(results, updates)
         if series:
             keys = self._apply_occurrences(mailbox, series)
-            results = [
-                WriteResult.success(r.item_id, keys[r.item_id])
-                if r is not None and r.ok and r.item_id in keys
-                else r
-                for r in results
-            ]
-        done = [r for r in results if r is not None]
-        for result, update in zip(done, updates, strict=True):
+            results = [rekeyed(result, keys) for result in results]
+        for result, update in zip(results, updates, strict=True):
             self._remember(mailbox, result, update)
-        return done
+        return results
+
+    def _rewrite(self, account: Any, keyed: bool, updates: list[EntryUpdate]) -> list[Any]:
+        """One UpdateItem of these entries, guarded by their change keys when ``keyed``."""
+        batch = []
+        for update in updates:
+            identity: dict[str, Any] = {"id": update.item_id}
+            if update.change_key:
+                identity["changekey"] = update.change_key
+            item = self.build_item(
+                account,
+                update.fields,
+                update.stamp,
+                update.setup_minutes,
+                update.followup_minutes,
+                **identity,
+            )
+            batch.append((item, list(self.update_fields)))
+        return bulk_update(account, batch, NEVER_OVERWRITE if keyed else ALWAYS_OVERWRITE, self._send())
+
+    def _updated(self, answer: Any, item_id: str) -> WriteResult:
+        if isinstance(answer, Exception):
+            return self._failure(answer, item_id)
+        new_id, change_key = answer
+        return WriteResult.success(new_id, change_key)
 
     def _apply_occurrences(self, mailbox: str, series: list[tuple[str, EventFields]]) -> dict[str, str]:
         """Make the exceptions of freshly written series as drafted; answers the masters' change keys."""
@@ -808,45 +788,64 @@ class EwsConnector(EwsNotifications, Connector):
         cancel: list[Any] = []
         for master_id, fields in series:
             master = masters.get(master_id)
-            if master is None:
-                continue
-            already_gone = {d.start.astimezone(UTC) for d in master.deleted_occurrences or ()}
-            for change in fields.occurrences:
-                index = mapping.occurrence_index(fields, change.original_start)
-                occurrence_id = OccurrenceItemId(id=master_id, instance_index=index)
-                if change.cancelled:
-                    if change.original_start.astimezone(UTC) not in already_gone:
-                        cancel.append(occurrence_id)
-                    continue
-                assert change.start is not None and change.end is not None
-                occurrence = self.build_occurrence(
-                    account,
-                    occurrence_id,
-                    change.title or fields.title,
-                    change.start,
-                    change.end,
-                    fields.timezone,
-                )
-                modify.append((occurrence, ["subject", "start", "end"]))
-        if modify:
-            for answer in bulk_update(account, modify, ALWAYS_OVERWRITE, self._send()):
-                if isinstance(answer, Exception):
-                    raise answer
-        if cancel:
-            for answer in account.bulk_delete(
-                cancel,
-                delete_type=MOVE_TO_DELETED_ITEMS,
-                send_meeting_cancellations=self._send(),
-                chunk_size=BATCH,
-            ):
-                if isinstance(answer, Exception) and not isinstance(
-                    answer, ErrorCalendarOccurrenceIsDeletedFromRecurrence
-                ):
-                    raise answer
+            if master is not None:
+                self._occurrence_changes(account, master, fields, modify, cancel)
         if not (modify or cancel):
             return {master_id: master.changekey for master_id, master in masters.items()}
+        self._modify_occurrences(account, modify)
+        self._cancel_occurrences(account, cancel)
         fresh = self._read_items(mailbox, [ItemId(id=i) for i in masters])
         return {item.id: item.changekey for item in fresh}
+
+    def _occurrence_changes(
+        self,
+        account: Any,
+        master: Any,
+        fields: EventFields,
+        modify: list[tuple[Any, list[str]]],
+        cancel: list[Any],
+    ) -> None:
+        """Adds what makes the occurrences of ``master`` as ``fields`` draft them to the two lists."""
+        already_gone = {d.start.astimezone(UTC) for d in master.deleted_occurrences or ()}
+        for change in fields.occurrences:
+            index = mapping.occurrence_index(fields, change.original_start)
+            occurrence_id = OccurrenceItemId(id=master.id, instance_index=index)
+            if change.cancelled:
+                if change.original_start.astimezone(UTC) not in already_gone:
+                    cancel.append(occurrence_id)
+                continue
+            assert change.start is not None and change.end is not None
+            occurrence = self.build_occurrence(
+                account,
+                occurrence_id,
+                change.title or fields.title,
+                change.start,
+                change.end,
+                fields.timezone,
+            )
+            modify.append((occurrence, ["subject", "start", "end"]))
+
+    def _modify_occurrences(self, account: Any, modify: list[tuple[Any, list[str]]]) -> None:
+        if not modify:
+            return
+        for answer in bulk_update(account, modify, ALWAYS_OVERWRITE, self._send()):
+            if isinstance(answer, Exception):
+                raise answer
+
+    def _cancel_occurrences(self, account: Any, cancel: list[Any]) -> None:
+        if not cancel:
+            return
+        answers = account.bulk_delete(
+            cancel,
+            delete_type=MOVE_TO_DELETED_ITEMS,
+            send_meeting_cancellations=self._send(),
+            chunk_size=BATCH,
+        )
+        for answer in answers:
+            if isinstance(answer, Exception) and not isinstance(
+                answer, ErrorCalendarOccurrenceIsDeletedFromRecurrence
+            ):
+                raise answer
 
     # --- the check --------------------------------------------------------------------------
 
@@ -881,6 +880,55 @@ class EwsConnector(EwsNotifications, Connector):
 
 def series_ids(series: Sequence[tuple[str, EventFields]]) -> list[str]:
     return list(dict.fromkeys(item_id for item_id, _ in series))
+
+
+def rekeyed(result: WriteResult, keys: dict[str, str]) -> WriteResult:
+    """The result with the change key its item got since (writing a series' exceptions)."""
+    if result.ok and result.item_id in keys:
+        return WriteResult.success(result.item_id, keys[result.item_id])
+    return result
+
+
+def _to_create(drafts: Sequence[EntryDraft], made: dict[str, WriteResult]) -> dict[str, EntryDraft]:
+    """The drafts to send, by stamp; a draft XML cannot carry gets its refusal in ``made``."""
+    missing: dict[str, EntryDraft] = {}
+    for draft in drafts:
+        refused = unsendable(draft.fields)
+        if refused is not None:
+            made.setdefault(draft.stamp, refused)
+        elif draft.stamp not in made:
+            missing.setdefault(draft.stamp, draft)  # the same stamp twice in a batch: one entry
+    return missing
+
+
+def _record_created(
+    missing: dict[str, EntryDraft],
+    answers: Sequence[Any],
+    made: dict[str, WriteResult],
+    failure: Callable[[Any], WriteResult],
+) -> list[tuple[str, EventFields]]:
+    """Puts CreateItem's answers into ``made``; answers the created series with exceptions."""
+    series: list[tuple[str, EventFields]] = []
+    for item_stamp, answer in zip(missing, answers, strict=True):
+        if isinstance(answer, Exception):
+            made[item_stamp] = failure(answer)
+            continue
+        made[item_stamp] = WriteResult.success(answer.id, answer.changekey)
+        if missing[item_stamp].fields.occurrences:
+            series.append((answer.id, missing[item_stamp].fields))
+    return series
+
+
+def _rewritten_series(
+    results: Sequence[WriteResult], updates: Sequence[EntryUpdate]
+) -> list[tuple[str, EventFields]]:
+    """The series rewritten with exceptions, which are to be made next."""
+    series = []
+    for result, update in zip(results, updates, strict=True):
+        fields = update.fields
+        if result.ok and result.item_id and fields.recurrence is not None and fields.occurrences:
+            series.append((result.item_id, fields))
+    return series
 
 
 __all__ = ["EwsConnector"]
