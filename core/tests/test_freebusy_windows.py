@@ -41,3 +41,21 @@ def test_naive_times_and_empty_windows_are_refused() -> None:
         require_window(START, (START + DAY).replace(tzinfo=None))
     with pytest.raises(ValueError, match="before or when it starts"):
         require_window(START, START)
+
+
+def test_pieces_are_joined_one_answer_per_mailbox_each_time_once() -> None:
+    from roomsync.connector.windows import joined
+    from roomsync.domain import ShowAs
+
+    late = (START + 2 * DAY, START + 3 * DAY, ShowAs.OOF)
+    early = (START, START + DAY, ShowAs.BUSY)
+    answers = joined(
+        ["ada@example.org", "bob@example.org"],
+        {"ada@example.org": {late, early}, "bob@example.org": set()},
+        {"bob@example.org": "ErrorMailRecipientNotFound"},
+    )
+
+    ada, bob = answers
+    assert ada.mailbox == "ada@example.org" and ada.error is None
+    assert [(i.start, i.end, i.status) for i in ada.intervals] == [early, late]
+    assert bob.intervals == () and bob.error == "ErrorMailRecipientNotFound"

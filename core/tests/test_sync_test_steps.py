@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from roomsync.connector.checks import NOT_TRIED, PROBE_PREFIX, SyncTestActions, sync_test
+from roomsync.connector.checks import NOT_TRIED, PROBE_PREFIX, SyncTestActions, sync_test, through_hooks
 from roomsync.connector.types import (
     BusyInterval,
     CalendarEntry,
@@ -122,3 +122,58 @@ def test_nothing_is_tried_after_a_failed_connect() -> None:
     assert steps[0].detail == "nobody listens"
     assert all(s.detail.startswith(NOT_TRIED) for s in steps[1:])
     assert server.created == [] and server.windows == []
+
+
+class HookConnector:
+    """A connector as the sync test sees it through its hooks, with what each was asked."""
+
+    def __init__(self) -> None:
+        self.server = Server()
+        self.asked: list[str] = []
+
+    def roomsync_list_entries(self, mailbox: str, start: datetime, end: datetime) -> list[CalendarEntry]:
+        self.asked.append(f"list {mailbox}")
+        return self.server.list_entries(start, end)
+
+    def roomsync_create_entries(self, mailbox: str, drafts: list[EntryDraft]) -> list[WriteResult]:
+        self.asked.append(f"create {mailbox}")
+        return self.server.create(drafts)
+
+    def roomsync_delete_entries(self, mailbox: str, refs: list[ItemRef]) -> list[WriteResult]:
+        self.asked.append(f"delete {mailbox}")
+        return self.server.delete(refs)
+
+    def roomsync_free_busy(self, mailboxes: list[str], start: datetime, end: datetime) -> list[FreeBusy]:
+        self.asked.append(f"free/busy {','.join(mailboxes)}")
+        return self.server.free_busy(mailboxes, start, end)
+
+
+def test_through_hooks_reads_writes_and_asks_through_the_connectors_hooks() -> None:
+    connector = HookConnector()
+
+    actions = through_hooks(connector, MAILBOX, lambda: "opened", lambda: "first page read", "getSchedule")
+    steps = sync_test(MAILBOX, actions, now=NOW)
+
+    assert all(s.ok for s in steps) and len(steps) == 5
+    assert connector.asked == [
+        f"list {MAILBOX}",
+        f"create {MAILBOX}",
+        f"delete {MAILBOX}",
+        f"free/busy {MAILBOX}",
+    ]
+    assert actions.free_busy_request == "getSchedule"
+
+
+def test_through_hooks_takes_a_replacement_for_one_action() -> None:
+    connector = HookConnector()
+    removed: list[str] = []
+
+    def remove(refs: list[ItemRef]) -> list[WriteResult]:
+        removed.extend(ref.item_id for ref in refs)
+        return [WriteResult.success(ref.item_id, "") for ref in refs]
+
+    actions = through_hooks(connector, MAILBOX, lambda: "opened", lambda: "read", delete=remove)
+    sync_test(MAILBOX, actions, now=NOW)
+
+    assert removed == ["item-1"]
+    assert f"delete {MAILBOX}" not in connector.asked

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
 
 from roomsync.connector.types import CalendarEntry, CheckStep, EntryDraft, FreeBusy, ItemRef, WriteResult
 from roomsync.domain import EventFields, ShowAs
@@ -73,6 +74,37 @@ class SyncTestActions:
     """Read the first page of changes; answers what the change detection said."""
     free_busy_request: str = ""
     """The server's request for free/busy (``getSchedule``), named when it answers an error."""
+
+
+class _Hooks(Protocol):
+    def roomsync_list_entries(self, mailbox: str, start: datetime, end: datetime) -> list[CalendarEntry]: ...
+    def roomsync_create_entries(self, mailbox: str, drafts: list[EntryDraft]) -> list[WriteResult]: ...
+    def roomsync_delete_entries(self, mailbox: str, refs: list[ItemRef]) -> list[WriteResult]: ...
+    def roomsync_free_busy(self, mailboxes: list[str], start: datetime, end: datetime) -> list[FreeBusy]: ...
+
+
+def through_hooks(
+    connector: _Hooks,
+    mailbox: str,
+    connect: Callable[[], str],
+    changes: Callable[[], str],
+    free_busy_request: str = "",
+    **instead: Any,
+) -> SyncTestActions:
+    """The actions of a connector whose steps read, write and ask free/busy through its own hooks.
+
+    ``instead`` replaces some of them (``delete=...``), by the names of :class:`SyncTestActions`.
+    """
+    actions = SyncTestActions(
+        connect=connect,
+        list_entries=lambda start, end: connector.roomsync_list_entries(mailbox, start, end),
+        create=lambda drafts: connector.roomsync_create_entries(mailbox, drafts),
+        delete=lambda refs: connector.roomsync_delete_entries(mailbox, refs),
+        free_busy=connector.roomsync_free_busy,
+        changes=changes,
+        free_busy_request=free_busy_request,
+    )
+    return replace(actions, **instead)
 
 
 def sync_test(mailbox: str, actions: SyncTestActions, now: datetime | None = None) -> list[CheckStep]:

@@ -7,7 +7,14 @@ the pieces :func:`split_window` cuts, joining the answers again.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
+
+from roomsync.connector.types import BusyInterval, FreeBusy
+from roomsync.domain import ShowAs
+
+Busy = tuple[datetime, datetime, ShowAs]
+"""A busy time as the pieces answer it; an interval across a piece boundary comes in both."""
 
 
 def require_window(start: datetime, end: datetime) -> None:
@@ -30,3 +37,17 @@ def split_window(start: datetime, end: datetime, longest: timedelta) -> list[tup
         pieces.append((start, min(start + longest, end)))
         start += longest
     return pieces
+
+
+def joined(
+    mailboxes: Sequence[str], busy: Mapping[str, set[Busy]], errors: Mapping[str, str]
+) -> list[FreeBusy]:
+    """One answer per mailbox, in order, from the busy times of all pieces, each time once."""
+    return [
+        FreeBusy(
+            mailbox=mailbox,
+            intervals=tuple(BusyInterval(start=s, end=e, status=st) for s, e, st in sorted(busy[mailbox])),
+            error=errors.get(mailbox),
+        )
+        for mailbox in mailboxes
+    ]

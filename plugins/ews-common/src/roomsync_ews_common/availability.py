@@ -27,8 +27,8 @@ from exchangelib.properties import (
 )
 from exchangelib.services import GetUserAvailability
 
-from roomsync.connector.types import BusyInterval, FreeBusy
-from roomsync.connector.windows import split_window
+from roomsync.connector.types import FreeBusy
+from roomsync.connector.windows import Busy, joined, split_window
 from roomsync.domain import ShowAs
 from roomsync_ews_common.mapping import ews_time
 
@@ -75,7 +75,7 @@ def ask_in_utc(protocol: Any, mailboxes: list[str], start: datetime, end: dateti
 
 def free_busy(protocol: Any, mailboxes: list[str], start: datetime, end: datetime) -> list[FreeBusy]:
     utc = EWSTimeZone("UTC")
-    busy: dict[str, set[tuple[datetime, datetime, ShowAs]]] = {m: set() for m in mailboxes}
+    busy: dict[str, set[Busy]] = {m: set() for m in mailboxes}
     errors: dict[str, str] = {}
     for piece_start, piece_end in split_window(start, end, MAX_WINDOW):
         views = ask_in_utc(protocol, mailboxes, ews_time(piece_start, utc), ews_time(piece_end, utc))
@@ -88,14 +88,7 @@ def free_busy(protocol: Any, mailboxes: list[str], start: datetime, end: datetim
                 if status is not None:
                     # An event across a piece boundary comes back in both pieces: the set joins it.
                     busy[mailbox].add((_utc(event.start), _utc(event.end), status))
-    return [
-        FreeBusy(
-            mailbox=mailbox,
-            intervals=tuple(BusyInterval(start=s, end=e, status=st) for s, e, st in sorted(busy[mailbox])),
-            error=errors.get(mailbox),
-        )
-        for mailbox in mailboxes
-    ]
+    return joined(mailboxes, busy, errors)
 
 
 def _utc(value: Any) -> datetime:

@@ -76,7 +76,7 @@ from exchangelib.services import CreateItem, SyncFolderItems, UpdateItem
 from pydantic import BaseModel
 
 from roomsync.connector.base import Connector
-from roomsync.connector.checks import SyncTestActions, sync_test
+from roomsync.connector.checks import sync_test, through_hooks
 from roomsync.connector.companions import (
     companion_drafts,
     companion_lookups,
@@ -177,6 +177,27 @@ REFUSED_ITEM = (
     ErrorInvalidPropertySet,
     TransportError,
 )
+
+
+def occurrence_item(
+    account: Any,
+    occurrence_id: OccurrenceItemId,
+    title: str,
+    start: datetime,
+    end: datetime,
+    zone: str,
+    item_cls: type[CalendarItem] = CalendarItem,
+) -> CalendarItem:
+    """A modified occurrence of a series, its times in the series' zone."""
+    ews_zone = EWSTimeZone(zone)
+    return item_cls(
+        account=account,
+        folder=account.calendar,
+        _id=occurrence_id,
+        subject=title,
+        start=mapping.ews_time(start, ews_zone),
+        end=mapping.ews_time(end, ews_zone),
+    )
 
 
 class PerItemCreate(CreateItem):
@@ -287,18 +308,16 @@ class EwsConnector(EwsNotifications, Connector):
 
     @hookimpl
     def roomsync_check(self, mailbox: str) -> list[CheckStep]:
-        return sync_test(
+        actions = through_hooks(
+            self,
             mailbox,
-            SyncTestActions(
-                connect=lambda: self._connect(mailbox),
-                list_entries=lambda start, end: self.roomsync_list_entries(mailbox, start, end),
-                create=lambda drafts: self.roomsync_create_entries(mailbox, drafts),
-                delete=lambda refs: self._remove_probe(mailbox, refs),
-                free_busy=self._check_free_busy,
-                changes=lambda: self._check_changes(mailbox),
-                free_busy_request="GetUserAvailability",
-            ),
+            connect=lambda: self._connect(mailbox),
+            changes=lambda: self._check_changes(mailbox),
+            free_busy_request="GetUserAvailability",
+            delete=lambda refs: self._remove_probe(mailbox, refs),
+            free_busy=self._check_free_busy,
         )
+        return sync_test(mailbox, actions)
 
     @hookimpl
     def roomsync_create_entries(self, mailbox: str, drafts: list[EntryDraft]) -> list[WriteResult]:
@@ -390,39 +409,13 @@ class EwsConnector(EwsNotifications, Connector):
 
     # --- what a generation may do differently -----------------------------------------------
 
-    @classmethod
-    def build_item(
-        cls,
-        account: Any,
-        fields: EventFields,
-        stamp: str,
-        setup_minutes: int = 0,
-        followup_minutes: int = 0,
-        **identity: Any,
-    ) -> CalendarItem:
-        """The item written for an entry (created, or updated when ``identity`` names it)."""
-        return mapping.to_item(account, fields, stamp, setup_minutes, followup_minutes, **identity)
+    build_item: ClassVar[Callable[..., CalendarItem]] = staticmethod(mapping.to_item)
+    """The item written for an entry (created, or updated when ``identity`` names it):
+    ``build_item(account, fields, stamp, setup_minutes, followup_minutes, **identity)``."""
 
-    @classmethod
-    def build_occurrence(
-        cls,
-        account: Any,
-        occurrence_id: OccurrenceItemId,
-        title: str,
-        start: datetime,
-        end: datetime,
-        zone: str,
-    ) -> CalendarItem:
-        """A modified occurrence of a series: its subject, start and end are updated."""
-        ews_zone = EWSTimeZone(zone)
-        return CalendarItem(
-            account=account,
-            folder=account.calendar,
-            _id=occurrence_id,
-            subject=title,
-            start=mapping.ews_time(start, ews_zone),
-            end=mapping.ews_time(end, ews_zone),
-        )
+    build_occurrence: ClassVar[Callable[..., CalendarItem]] = staticmethod(occurrence_item)
+    """A modified occurrence of a series, whose subject, start and end are updated:
+    ``build_occurrence(account, occurrence_id, title, start, end, zone)``."""
 
     def _fetch(self, account: Any, ids: list[Any]) -> Iterable[Any]:
         """GetItem of full calendar items; answers (items or errors) in the order of ``ids``."""

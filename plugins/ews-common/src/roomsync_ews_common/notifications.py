@@ -164,6 +164,14 @@ class Watcher:
     def watch(self, mailboxes: Iterable[str], wake: Wake) -> None:
         raise NotImplementedError
 
+    def _take(self, mailboxes: Iterable[str], wake: Wake) -> bool:
+        """Takes the mailboxes to watch and whom to wake, under the lock; ``False`` once closed."""
+        if self._closed.is_set():
+            return False
+        self._wake = wake
+        self.wanted = frozenset(mailboxes)
+        return True
+
     def close(self) -> None:
         self._closed.set()
         for thread in self._retiring:
@@ -229,10 +237,8 @@ class StreamingWatcher(Watcher):
 
     def watch(self, mailboxes: Iterable[str], wake: Wake) -> None:
         with self._lock:
-            if self._closed.is_set():
+            if not self._take(mailboxes, wake):
                 return
-            self._wake = wake
-            self.wanted = frozenset(mailboxes)
             # Members stay in their group (their subscriptions share its server); new ones fill up.
             layout = [set(group.members & self.wanted) for group in self.groups]
             layout = [members for members in layout if members]
@@ -453,10 +459,8 @@ class PullWatcher(Watcher):
 
     def watch(self, mailboxes: Iterable[str], wake: Wake) -> None:
         with self._lock:
-            if self._closed.is_set():
+            if not self._take(mailboxes, wake):
                 return
-            self._wake = wake
-            self.wanted = frozenset(mailboxes)
             retired = {m: s[0] for m, s in self.subscriptions.items() if m not in self.wanted}
             for mailbox in retired:
                 del self.subscriptions[mailbox]

@@ -10,13 +10,8 @@ included: it states its time zone itself, so 2007's missing GetServerTimeZones i
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
 from typing import Any
 
-from exchangelib import CalendarItem
-from exchangelib.properties import OccurrenceItemId
-
-from roomsync.domain import EventFields
 from roomsync_ews_common import EwsConnector
 from roomsync_ews_common.connector import BATCH
 from roomsync_exchange2007 import items, reading
@@ -71,29 +66,8 @@ class Exchange2007Connector(EwsConnector):
             "-AccessRights FullAccess)"
         )
 
-    @classmethod
-    def build_item(
-        cls,
-        account: Any,
-        fields: EventFields,
-        stamp: str,
-        setup_minutes: int = 0,
-        followup_minutes: int = 0,
-        **identity: Any,
-    ) -> CalendarItem:
-        return items.to_item(account, fields, stamp, setup_minutes, followup_minutes, **identity)
-
-    @classmethod
-    def build_occurrence(
-        cls,
-        account: Any,
-        occurrence_id: OccurrenceItemId,
-        title: str,
-        start: datetime,
-        end: datetime,
-        zone: str,
-    ) -> CalendarItem:
-        return items.occurrence_item(account, occurrence_id, title, start, end)
+    build_item = staticmethod(items.to_item)
+    build_occurrence = staticmethod(items.occurrence_item)
 
     def _fetch(self, account: Any, ids: list[Any]) -> Iterable[Any]:
         return reading.fetch(account, ids, BATCH)

@@ -24,7 +24,7 @@ from exchangelib.properties import Fields, OccurrenceItemId
 from exchangelib.recurrence import WeeklyPattern
 
 from roomsync.domain import EventFields, Recurrence, Weekday
-from roomsync_ews_common import mapping
+from roomsync_ews_common import connector, mapping
 from roomsync_ews_common import stamp as props
 from roomsync_exchange2007.timezones import MeetingTimeZoneField
 
@@ -90,14 +90,9 @@ def to_item(
 
 
 def occurrence_item(
-    account: Any, occurrence_id: OccurrenceItemId, title: str, start: datetime, end: datetime
+    account: Any, occurrence_id: OccurrenceItemId, title: str, start: datetime, end: datetime, zone: str = ""
 ) -> CalendarItem2007:
-    """A modified occurrence in UTC; it keeps its series' zone, so none is written."""
-    return CalendarItem2007(
-        account=account,
-        folder=account.calendar,
-        _id=occurrence_id,
-        subject=title,
-        start=mapping.ews_time(start, UTC),
-        end=mapping.ews_time(end, UTC),
-    )
+    """A modified occurrence in UTC; it keeps its series' zone, so ``zone`` is not written."""
+    item = connector.occurrence_item(account, occurrence_id, title, start, end, "UTC", CalendarItem2007)
+    assert isinstance(item, CalendarItem2007)
+    return item

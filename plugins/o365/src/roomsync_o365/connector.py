@@ -20,7 +20,7 @@ import requests
 from pydantic import BaseModel
 
 from roomsync.connector.base import Connector
-from roomsync.connector.checks import SyncTestActions, sync_test
+from roomsync.connector.checks import sync_test, through_hooks
 from roomsync.connector.own_writes import WrittenEntries
 from roomsync.connector.types import (
     CalendarEntry,
@@ -113,18 +113,10 @@ class O365Connector(Connector):
 
     @hookimpl
     def roomsync_check(self, mailbox: str) -> list[CheckStep]:
-        return sync_test(
-            mailbox,
-            SyncTestActions(
-                connect=lambda: self._connect(mailbox),
-                list_entries=lambda start, end: self.roomsync_list_entries(mailbox, start, end),
-                create=lambda drafts: self.roomsync_create_entries(mailbox, drafts),
-                delete=lambda refs: self.roomsync_delete_entries(mailbox, refs),
-                free_busy=self.roomsync_free_busy,
-                changes=lambda: self._check_changes(mailbox),
-                free_busy_request="getSchedule",
-            ),
+        actions = through_hooks(
+            self, mailbox, lambda: self._connect(mailbox), lambda: self._check_changes(mailbox), "getSchedule"
         )
+        return sync_test(mailbox, actions)
 
     @hookimpl
     def roomsync_create_entries(self, mailbox: str, drafts: list[EntryDraft]) -> list[WriteResult]:

@@ -12,8 +12,8 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from roomsync.connector.types import BusyInterval, FreeBusy
-from roomsync.connector.windows import split_window
+from roomsync.connector.types import FreeBusy
+from roomsync.connector.windows import Busy, joined, split_window
 from roomsync.domain import ShowAs
 from roomsync_o365.errors import mailbox_error
 from roomsync_o365.graph_client import GraphClient, GraphResponse, user
@@ -49,7 +49,7 @@ def free_busy(
     end: datetime,
 ) -> list[FreeBusy]:
     """One answer per mailbox, in order; a mailbox Graph could not read carries its error."""
-    busy: dict[str, set[tuple[datetime, datetime, ShowAs]]] = {m: set() for m in mailboxes}
+    busy: dict[str, set[Busy]] = {m: set() for m in mailboxes}
     errors: dict[str, str] = {}
     groups: dict[int, tuple[TenantTokens, list[str]]] = {}
     for mailbox in dict.fromkeys(mailboxes):
@@ -79,14 +79,7 @@ def free_busy(
                                     status,
                                 )
                             )
-    return [
-        FreeBusy(
-            mailbox=mailbox,
-            intervals=tuple(BusyInterval(start=s, end=e, status=st) for s, e, st in sorted(busy[mailbox])),
-            error=errors.get(mailbox),
-        )
-        for mailbox in mailboxes
-    ]
+    return joined(mailboxes, busy, errors)
 
 
 def _ask(
