@@ -30,6 +30,46 @@ fault where it is known (``fault=Fault.CREDENTIALS``, ``Fault.TLS``, ``Fault.CON
 ``Fault.MAILBOX``; the default is ``Fault.SERVER``): it decides the administrators' subject and
 what they are told to check. The error's text, with every hint for the administrator, goes to the
 administrators only; organizers are told in plain words that their calendar waits.
+
+What a connector vendor must know
+---------------------------------
+
+* **The class.** Subclass :class:`roomsync.connector.Connector` and set its ``Options`` to a
+  pydantic model with ``extra="forbid"``; the environment's ``options`` table is validated with
+  it before anything connects. A connector that talks HTTP(S) inherits
+  :class:`~roomsync.connector.TlsOptions` (``verify_tls``, ``ca_file``) and
+  :class:`~roomsync.connector.TimeoutOptions` (``connect_timeout_seconds``,
+  ``read_timeout_seconds``; ``timeouts`` is the pair ``requests`` takes) into it. Register the
+  class under the ``roomsync.connectors`` entry-point group; its name is the environment's
+  ``plugin``.
+* **Batches.** The engine calls through :class:`roomsync.connector.host.ConnectorHost`, which
+  cuts every batched call (writes, stamp lookups) to the declared ``max_batch`` and free/busy to
+  ``max_freebusy_mailboxes`` per call: a connector never sees more than it declared.
+* **Stamps.** Each entry carries the stamp it was drafted with (``EntryDraft.stamp``), which the
+  connector stores with the entry and finds again with :func:`roomsync_find_by_stamp`. Stamps are
+  opaque: the host encodes them for this installation, and a connector never reads meaning into
+  one beyond the companion suffix below.
+* **Buffers.** A meeting's setup and follow-up time (``setup_minutes``, ``followup_minutes``) are
+  written as *companion* entries beside it, so the server's free/busy shows them busy:
+  :mod:`roomsync.connector.companions` computes them. :func:`~roomsync.connector.companions.companion_drafts`
+  gives those of new entries, each stamped with the meeting's stamp and the suffix
+  ``#setup`` or ``#followup`` (:func:`~roomsync.connector.companions.companion_stamp`); after an
+  update, look up :func:`~roomsync.connector.companions.companion_lookups` and carry out what
+  :func:`~roomsync.connector.companions.reconcile_companions` answers (rewrite, create,
+  delete); on delete, remove the companions with the entry. Companions are the connector's own:
+  keep them out of what the read hooks answer (:func:`~roomsync.connector.companions.is_companion`),
+  and never let a companion's failure fail its entry (log it).
+* **Free/busy windows.** Refuse a window with naive times or no length before any request
+  (:func:`roomsync.connector.windows.require_window`). Declare the longest window the server
+  takes as ``max_freebusy_days``, ask a longer one in the pieces
+  :func:`~roomsync.connector.windows.split_window` cuts to it and join the answers with
+  :func:`~roomsync.connector.windows.joined`.
+* **The sync test.** :func:`roomsync_check` is :func:`roomsync.connector.checks.sync_test` with
+  the connector's :class:`~roomsync.connector.checks.SyncTestActions`;
+  :func:`~roomsync.connector.checks.through_hooks` builds them from the connector's own hooks
+  and takes how to connect and how to read the first page of changes. The steps' names and
+  wording are then the same for every connector.
+* **Proof.** The connector passes :class:`roomsync.testkit.ConnectorSuite` against a test server.
 """
 
 from __future__ import annotations

@@ -2,10 +2,12 @@
 
 A vendor imports from here: :class:`Connector` with its ``Options`` model (HTTP(S) connectors
 inherit :class:`TlsOptions` and :class:`TimeoutOptions`), the hook types of
-:mod:`roomsync.connector.types`, the sync test's :func:`sync_test` (over :func:`run_check` and
-:func:`probe_draft`). The hooks themselves are specified in :mod:`roomsync.hookspecs`; the engine
-calls a connector through :class:`roomsync.connector.host.ConnectorHost`, which cuts batches to
-``max_batch`` and speaks stamps.
+:mod:`roomsync.connector.types`, the sync test's :func:`sync_test` and :func:`through_hooks`
+(over :func:`run_check` and :func:`probe_draft`). Buffers as companion entries are in
+:mod:`roomsync.connector.companions`, free/busy windows in :mod:`roomsync.connector.windows`. The
+hooks themselves are specified in :mod:`roomsync.hookspecs`, whose docstring is the hook page;
+the engine calls a connector through :class:`roomsync.connector.host.ConnectorHost`, which cuts
+batches to ``max_batch`` and speaks stamps.
 """
 
 from roomsync.connector.base import Connector, Wake, chunked
@@ -16,6 +18,7 @@ from roomsync.connector.checks import (
     probe_draft,
     run_check,
     sync_test,
+    through_hooks,
 )
 from roomsync.connector.options import NoOptions, TimeoutOptions, TlsOptions
 from roomsync.connector.types import (
@@ -58,4 +61,5 @@ __all__ = [
     "probe_draft",
     "run_check",
     "sync_test",
+    "through_hooks",
 ]

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol, cast
 
 import pluggy
 
@@ -26,6 +26,36 @@ from roomsync.errors import ConnectorError, Fault, PluginContractError, Roomsync
 from roomsync.stamps import StampCodec
 
 log = logging.getLogger("roomsync.connector")
+
+
+class ConnectorHooks(Protocol):
+    """The connector hooks as the host calls them through pluggy: keyword arguments only.
+
+    The signatures are those of :mod:`roomsync.hookspecs`; a hook the connector does not
+    implement answers ``None``, which the host turns into an empty answer where it can.
+    """
+
+    def roomsync_capabilities(self) -> Capabilities | None: ...
+    def roomsync_check(self, *, mailbox: str) -> list[CheckStep] | None: ...
+    def roomsync_create_entries(
+        self, *, mailbox: str, drafts: list[EntryDraft]
+    ) -> list[WriteResult] | None: ...
+    def roomsync_update_entries(
+        self, *, mailbox: str, updates: list[EntryUpdate]
+    ) -> list[WriteResult] | None: ...
+    def roomsync_delete_entries(self, *, mailbox: str, refs: list[ItemRef]) -> list[WriteResult] | None: ...
+    def roomsync_changes(self, *, mailbox: str, sync_state: str | None) -> ChangeSet: ...
+    def roomsync_list_entries(
+        self, *, mailbox: str, start: datetime, end: datetime
+    ) -> list[CalendarEntry] | None: ...
+    def roomsync_find_by_stamp(
+        self, *, mailbox: str, stamps: list[str]
+    ) -> dict[str, list[CalendarEntry]] | None: ...
+    def roomsync_free_busy(
+        self, *, mailboxes: list[str], start: datetime, end: datetime
+    ) -> list[FreeBusy]: ...
+    def roomsync_watch(self, *, mailboxes: list[str], wake: Wake) -> bool | None: ...
+    def roomsync_close(self) -> None: ...
 
 
 class HostPluginManager(pluggy.PluginManager):
@@ -81,8 +111,9 @@ class ConnectorHost:
         self._capabilities: Capabilities | None = None
 
     @property
-    def hook(self) -> Any:
-        return self.pm.hook
+    def hook(self) -> ConnectorHooks:
+        """The environment's connector hooks, wrapped by its extensions where they may."""
+        return cast(ConnectorHooks, self.pm.hook)
 
     def capabilities(self) -> Capabilities:
         if self._capabilities is None:
@@ -93,7 +124,9 @@ class ConnectorHost:
     def check(self, mailbox: str) -> list[CheckStep]:
         return list(self.hook.roomsync_check(mailbox=mailbox) or [])
 
-    def _batched(self, hook: Any, key: str, items: Sequence[Any], **kwargs: Any) -> list[WriteResult]:
+    def _batched(
+        self, hook: Callable[..., list[WriteResult] | None], key: str, items: Sequence[Any], **kwargs: Any
+    ) -> list[WriteResult]:
         results: list[WriteResult] = []
         for chunk in chunked(items, self.capabilities().max_batch):
             answer = hook(**kwargs, **{key: list(chunk)})

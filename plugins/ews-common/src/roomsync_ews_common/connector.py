@@ -3,8 +3,8 @@
 A version plugin subclasses :class:`EwsConnector` and sets its class attributes (the pinned
 dialect, what it serves, its notes and the impersonation right of its generation). A generation
 whose EWS differs from what exchangelib writes and reads (Exchange
-2007) overrides the few extension points: :meth:`EwsConnector.build_item`,
-:meth:`EwsConnector.build_occurrence`, :attr:`EwsConnector.update_fields`,
+2007) overrides the few extension points: :attr:`EwsConnector.build_item`,
+:attr:`EwsConnector.build_occurrence`, :attr:`EwsConnector.update_fields`,
 :meth:`EwsConnector._fetch` and :meth:`EwsConnector._free_busy`.
 
 How the parts that every connector must get right are done here:
