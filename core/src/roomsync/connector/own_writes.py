@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 
-from roomsync.connector.types import CalendarEntry
+from roomsync.connector.types import CalendarEntry, EntryDraft, EntryUpdate, WriteResult
 
 LIMIT = 20_000
 """Entries kept at most; the oldest go first. A forgotten entry is read again, nothing more."""
@@ -30,6 +30,22 @@ class WrittenEntries:
             self._entries.move_to_end(key)
             while len(self._entries) > self._limit:
                 self._entries.popitem(last=False)
+
+    def remember_write(self, mailbox: str, result: WriteResult, written: EntryDraft | EntryUpdate) -> None:
+        """The entry as a successful write left it in ``mailbox``, the organizer's own calendar."""
+        if result.ok and result.item_id and result.change_key:
+            self.remember(
+                CalendarEntry(
+                    item_id=result.item_id,
+                    change_key=result.change_key,
+                    mailbox=mailbox,
+                    organizer=mailbox,
+                    stamp=written.stamp or None,
+                    fields=written.fields,
+                    setup_minutes=written.setup_minutes,
+                    followup_minutes=written.followup_minutes,
+                )
+            )
 
     def take(self, mailbox: str, item_id: str, change_key: str) -> CalendarEntry | None:
         """The entry as written if the item is still in that version; forgotten either way."""

@@ -634,7 +634,7 @@ class EwsConnector(EwsNotifications, Connector):
                 keys = self._apply_occurrences(mailbox, series)
                 made = {stamp: rekeyed(result, keys) for stamp, result in made.items()}
             for item_stamp, draft in missing.items():
-                self._remember(mailbox, made[item_stamp], draft)
+                self._written.remember_write(mailbox, made[item_stamp], draft)
         return [made[d.stamp] for d in drafts]
 
     def _found(self, calendar: Any, stamps: Sequence[str]) -> list[tuple[str, WriteResult]]:
@@ -695,21 +695,6 @@ class EwsConnector(EwsNotifications, Connector):
             if not result.ok:
                 log.warning("buffer entry %s not written in %s: %s", draft.stamp, mailbox, result.error)
 
-    def _remember(self, mailbox: str, result: WriteResult, written: EntryDraft | EntryUpdate) -> None:
-        if result.ok and result.item_id and result.change_key:
-            self._written.remember(
-                CalendarEntry(
-                    item_id=result.item_id,
-                    change_key=result.change_key,
-                    mailbox=mailbox,
-                    organizer=mailbox,
-                    stamp=written.stamp or None,
-                    fields=written.fields,
-                    setup_minutes=written.setup_minutes,
-                    followup_minutes=written.followup_minutes,
-                )
-            )
-
     def _bulk_create(self, account: Any, drafts: list[EntryDraft]) -> list[Any]:
         def create(some: list[EntryDraft]) -> list[Any]:
             items = [
@@ -744,7 +729,7 @@ class EwsConnector(EwsNotifications, Connector):
             keys = self._apply_occurrences(mailbox, series)
             results = [rekeyed(result, keys) for result in results]
         for result, update in zip(results, updates, strict=True):
-            self._remember(mailbox, result, update)
+            self._written.remember_write(mailbox, result, update)
         return results
 
     def _rewrite(self, account: Any, keyed: bool, updates: list[EntryUpdate]) -> list[Any]:

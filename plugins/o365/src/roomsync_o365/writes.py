@@ -32,7 +32,6 @@ from roomsync.connector.companions import (
 )
 from roomsync.connector.own_writes import WrittenEntries
 from roomsync.connector.types import (
-    CalendarEntry,
     EntryDraft,
     EntryUpdate,
     ItemRef,
@@ -64,19 +63,8 @@ class Writer:
 
         A series is known by its master's change key, which its plain occurrences carry; one with
         exceptions is read, since the exceptions' keys say nothing about the master."""
-        if result.ok and result.item_id and result.change_key and not entry.fields.occurrences:
-            self.written.remember(
-                CalendarEntry(
-                    item_id=result.item_id,
-                    change_key=result.change_key,
-                    mailbox=self.calendar.mailbox,
-                    organizer=self.calendar.mailbox,
-                    stamp=entry.stamp,
-                    fields=entry.fields,
-                    setup_minutes=entry.setup_minutes,
-                    followup_minutes=entry.followup_minutes,
-                )
-            )
+        if not entry.fields.occurrences:
+            self.written.remember_write(self.calendar.mailbox, result, entry)
 
     # --- create ------------------------------------------------------------------------------
 
