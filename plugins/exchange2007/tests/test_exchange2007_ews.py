@@ -3,7 +3,8 @@ and what only 2007 asks of a client."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time, timedelta
+from contextlib import closing
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -14,9 +15,16 @@ from roomsync.connector.host import ConnectorHost
 from roomsync.connector.types import WriteErrorKind
 from roomsync.domain import EventFields, Frequency, Recurrence, Weekday
 from roomsync.errors import AccessDenied
-from roomsync.recurrence import occurrences
 from roomsync.testkit import ConnectorKit
-from roomsync.testkit.suite import Changes, created_ids, first_local, span, spans
+from roomsync.testkit.suite import (
+    Changes,
+    created_ids,
+    occurrence_spans,
+    series,
+    span,
+    spans,
+    weekly_across_dst,
+)
 from roomsync_ews_common.account import pinned_version
 from roomsync_ews_common.testing import (
     ENVIRONMENT,
@@ -29,18 +37,6 @@ from roomsync_exchange2007 import Exchange2007Connector
 
 T = "{http://schemas.microsoft.com/exchange/services/2006/types}"
 NEW_YORK = "America/New_York"
-
-
-def dst_change(zone: ZoneInfo, after: date) -> date:
-    """The first day after ``after`` whose noon has another UTC offset than the day before."""
-    for n in range(1, 400):
-        day = after + timedelta(days=n)
-        if (
-            datetime.combine(day, time(12), zone).utcoffset()
-            != datetime.combine(after, time(12), zone).utcoffset()
-        ):
-            return day
-    raise AssertionError(f"{zone} has no DST change")
 
 
 def written(user: SimulatorUser, mailbox: str, fields: EventFields) -> etree._Element:
@@ -57,14 +53,8 @@ class TestExchange2007Ews(EwsSimulatorSuite):
 
     def test_items_are_written_the_2007_way(self, kit: ConnectorKit, user: SimulatorUser) -> None:
         recurrence = Recurrence(frequency=Frequency.WEEKLY, weekdays=(Weekday.MO, Weekday.TH), count=4)
-        start = first_local(kit, recurrence, 7, 0).replace(minute=30)  # the day before, in UTC
-        fields = EventFields(
-            title="Early",
-            start=start,
-            end=start + timedelta(hours=1),
-            timezone=kit.timezone,
-            recurrence=recurrence,
-        )
+        fields = series(kit, "Early", recurrence, 7, 0, 30)
+        start = fields.start  # the day before, in UTC
 
         elem = written(user, kit.mailbox, fields)
 
@@ -95,17 +85,10 @@ class TestExchange2007Ews(EwsSimulatorSuite):
         self, kit: ConnectorKit, recurrence: Recurrence
     ) -> None:
         """00:30 in Berlin is the day before in UTC: the series' first day is the local one."""
-        start = first_local(kit, recurrence, 7, 0).replace(minute=30)
-        fields = EventFields(
-            title="Night shift",
-            start=start,
-            end=start + timedelta(minutes=45),
-            timezone=kit.timezone,
-            recurrence=recurrence,
-        )
+        fields = series(kit, "Night shift", recurrence, 7, 0, 30, minutes=45)
         self._series_round_trip(kit, fields)
-        window = (start - timedelta(days=1), start + timedelta(days=30))
-        expected = {span(o.start, o.end) for o in occurrences(fields, *window)}
+        window = (fields.start - timedelta(days=1), fields.start + timedelta(days=30))
+        expected = occurrence_spans(fields, *window)
         [answer] = kit.host.free_busy([kit.mailbox], *window)
         assert len(expected) == recurrence.count and expected <= spans(answer)
 
@@ -113,18 +96,11 @@ class TestExchange2007Ews(EwsSimulatorSuite):
         recurrence = Recurrence(
             frequency=Frequency.WEEKLY, interval=2, weekdays=(Weekday.TU, Weekday.FR), count=6
         )
-        start = first_local(kit, recurrence, 7, 15)
-        fields = EventFields(
-            title="Fortnightly",
-            start=start,
-            end=start + timedelta(hours=1),
-            timezone=kit.timezone,
-            recurrence=recurrence,
-        )
+        fields = series(kit, "Fortnightly", recurrence, 7, 15)
         self._series_round_trip(kit, fields)
-        window = (start - timedelta(days=1), start + timedelta(days=45))
+        window = (fields.start - timedelta(days=1), fields.start + timedelta(days=45))
         [answer] = kit.host.free_busy([kit.mailbox], *window)
-        assert {span(o.start, o.end) for o in occurrences(fields, *window)} <= spans(answer)
+        assert occurrence_spans(fields, *window) <= spans(answer)
 
     def test_a_series_every_two_weeks_on_sunday_and_other_days_is_refused_alone(
         self, kit: ConnectorKit
@@ -133,15 +109,8 @@ class TestExchange2007Ews(EwsSimulatorSuite):
         recurrence = Recurrence(
             frequency=Frequency.WEEKLY, interval=2, weekdays=(Weekday.MO, Weekday.SU), count=4
         )
-        start = first_local(kit, recurrence, 7, 10)
-        fields = EventFields(
-            title="Ambiguous",
-            start=start,
-            end=start + timedelta(hours=1),
-            timezone=kit.timezone,
-            recurrence=recurrence,
-        )
-        good = EventFields(title="Plain", start=start, end=start + timedelta(hours=1), timezone=kit.timezone)
+        fields = series(kit, "Ambiguous", recurrence, 7, 10)
+        good = EventFields(title="Plain", start=fields.start, end=fields.end, timezone=kit.timezone)
         refused, written = kit.create([kit.draft(fields), kit.draft(good)])
         assert refused.error_kind is WriteErrorKind.INVALID and "Sunday" in (refused.error or "")
         assert written.ok  # the other item of the batch is not held back
@@ -167,25 +136,16 @@ class TestExchange2007Ews(EwsSimulatorSuite):
         assert listed.fields.timezone == NEW_YORK
 
     def test_an_outlook_series_across_a_dst_change_keeps_its_zone_and_times(self, kit: ConnectorKit) -> None:
-        zone = ZoneInfo(NEW_YORK)
-        first_day = dst_change(zone, kit.today + timedelta(days=21)) - timedelta(days=14)
-        weekday = list(Weekday)[first_day.weekday()]
-        starts = [datetime.combine(first_day + timedelta(weeks=n), time(9), zone) for n in range(4)]
-        assert len({s.utcoffset() for s in starts}) == 2
-        series = EventFields(
-            title="New York weekly",
-            start=starts[0],
-            end=starts[0] + timedelta(hours=1),
-            timezone=NEW_YORK,
-            recurrence=Recurrence(frequency=Frequency.WEEKLY, weekdays=(weekday,), count=4),
-        )
-        item_id = kit.user_create(series)
+        across = weekly_across_dst(ZoneInfo(NEW_YORK), kit.today + timedelta(days=21), 4, "New York weekly")
+        assert across is not None, f"{NEW_YORK} has no DST change"
+        weekly, starts = across
+        item_id = kit.user_create(weekly)
 
         [entry] = [
             e for e in kit.host.list_entries(kit.mailbox, starts[0], starts[-1]) if e.item_id == item_id
         ]
 
-        assert entry.fields.timezone == NEW_YORK and entry.fields.recurrence == series.recurrence
+        assert entry.fields.timezone == NEW_YORK and entry.fields.recurrence == weekly.recurrence
         [answer] = kit.host.free_busy(
             [kit.mailbox], starts[0] - timedelta(days=1), starts[-1] + timedelta(days=1)
         )
@@ -203,18 +163,23 @@ class TestExchange2007Ews(EwsSimulatorSuite):
         assert sim.simulator.counts["GetUserAvailability"] - before.get("GetUserAvailability", 0) == 1
         assert sim.simulator.counts.get("GetServerTimeZones", 0) == before.get("GetServerTimeZones", 0)
 
+    def _denied_to_bob(self, kit: ConnectorKit, sim: Any, **options: Any) -> str:
+        """The message of the AccessDenied a connector signed in as bob, who has no rights, meets."""
+        bob = "bob@example.org"
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setenv(SIM_PASSWORD_ENV, SIM_USERS[bob])  # read when the connector signs in
+            connector = self.build(sim.ews_url, username=bob, **options)
+            with (
+                closing(ConnectorHost(ENVIRONMENT, connector)) as host,
+                pytest.raises(AccessDenied) as caught,
+            ):
+                host.list_entries(kit.mailbox, kit.at(1, 0), kit.at(2, 0))
+        return str(caught.value)
+
     def test_denied_impersonation_names_both_rights_and_the_commands(
         self, kit: ConnectorKit, sim: Any
     ) -> None:
-        with pytest.MonkeyPatch.context() as patch:
-            patch.setenv(SIM_PASSWORD_ENV, SIM_USERS["bob@example.org"])
-            host = ConnectorHost(ENVIRONMENT, self.build(sim.ews_url, username="bob@example.org"))
-            try:
-                with pytest.raises(AccessDenied) as caught:
-                    host.list_entries(kit.mailbox, kit.at(1, 0), kit.at(2, 0))
-            finally:
-                host.close()
-        message = str(caught.value)
+        message = self._denied_to_bob(kit, sim)
         assert "ms-Exch-EPI-Impersonation" in message and "ms-Exch-EPI-May-Impersonate" in message
         assert "Add-ADPermission -Identity (Get-ExchangeServer CAS01).DistinguishedName" in message
         assert "-User bob@example.org -ExtendedRights ms-Exch-EPI-May-Impersonate" in message
@@ -222,17 +187,7 @@ class TestExchange2007Ews(EwsSimulatorSuite):
 
     def test_denied_delegate_access_names_a_command_2007_has(self, kit: ConnectorKit, sim: Any) -> None:
         """Add-MailboxFolderPermission came with Exchange 2010; 2007's shell grants mailbox access."""
-        with pytest.MonkeyPatch.context() as patch:
-            patch.setenv(SIM_PASSWORD_ENV, SIM_USERS["bob@example.org"])
-            host = ConnectorHost(
-                ENVIRONMENT, self.build(sim.ews_url, username="bob@example.org", access="delegate")
-            )
-            try:
-                with pytest.raises(AccessDenied) as caught:
-                    host.list_entries(kit.mailbox, kit.at(1, 0), kit.at(2, 0))
-            finally:
-                host.close()
-        message = str(caught.value)
+        message = self._denied_to_bob(kit, sim, access="delegate")
         assert (
             "Add-MailboxPermission -Identity alice@example.org -User bob@example.org -AccessRights FullAccess"
             in message

@@ -14,12 +14,14 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import date, datetime, time, timedelta
 from typing import Any, ClassVar
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from roomsync.connector.types import (
     CalendarEntry,
     ChangeSet,
+    EntryDraft,
     EntryUpdate,
     FreeBusy,
     ItemRef,
@@ -91,6 +93,13 @@ def only_entry(kit: ConnectorKit, stamp: str) -> CalendarEntry:
     return found[0]
 
 
+def stored_as(kit: ConnectorKit, draft: EntryDraft, fields: EventFields, change_key: str | None) -> None:
+    """The one entry stamped as ``draft`` holds ``fields`` under ``change_key``."""
+    entry = only_entry(kit, draft.stamp)
+    same_fields(entry.fields, fields)
+    assert entry.change_key == change_key
+
+
 def spans(answer: FreeBusy, status: bool = False) -> set[tuple[Any, ...]]:
     """The intervals of one free/busy answer as comparable instants (and statuses)."""
     assert answer.error is None, answer.error
@@ -104,20 +113,84 @@ def span(start: datetime, end: datetime, status: ShowAs | None = None) -> tuple[
     return (canonical(start), canonical(end), *((status.value,) if status else ()))
 
 
-def first_local(kit: ConnectorKit, recurrence: Recurrence, days: int, hour: int) -> datetime:
+def occurrence_spans(fields: EventFields, start: datetime, end: datetime) -> set[tuple[Any, ...]]:
+    """The spans of the occurrences of ``fields`` in ``[start, end)``, as free/busy shows them."""
+    return {span(o.start, o.end) for o in occurrences(fields, start, end)}
+
+
+def first_local(kit: ConnectorKit, recurrence: Recurrence, days: int, hour: int, minute: int = 0) -> datetime:
     """The first occurrence of ``recurrence`` at least ``days`` from today, at ``hour`` local time."""
-    after = datetime.combine(kit.today + timedelta(days=days), time(hour))
+    after = datetime.combine(kit.today + timedelta(days=days), time(hour, minute))
     return next(iter(rule(recurrence, after))).replace(tzinfo=kit.zone)
 
 
-def next_dst_change(kit: ConnectorKit, after: date) -> date | None:
+def series(
+    kit: ConnectorKit,
+    title: str,
+    recurrence: Recurrence,
+    days: int,
+    hour: int,
+    minute: int = 0,
+    minutes: int = 60,
+    **more: Any,
+) -> EventFields:
+    """A series in the kit's zone, first at :func:`first_local`, each occurrence ``minutes`` long;
+    ``more`` sets the rest (as :meth:`ConnectorKit.fields` does for single entries)."""
+    start = first_local(kit, recurrence, days, hour, minute)
+    return EventFields(
+        title=title,
+        start=start,
+        end=start + timedelta(minutes=minutes),
+        timezone=kit.timezone,
+        recurrence=recurrence,
+        **more,
+    )
+
+
+def next_dst_change(zone: ZoneInfo, after: date) -> date | None:
     """The first day after ``after`` whose noon has another UTC offset than the day before."""
-    offset = datetime.combine(after, time(12), kit.zone).utcoffset()
+    offset = datetime.combine(after, time(12), zone).utcoffset()
     for n in range(1, 400):
         day = after + timedelta(days=n)
-        if datetime.combine(day, time(12), kit.zone).utcoffset() != offset:
+        if datetime.combine(day, time(12), zone).utcoffset() != offset:
             return day
     return None
+
+
+def weekly_across_dst(
+    zone: ZoneInfo, after: date, weeks: int, title: str
+) -> tuple[EventFields, list[datetime]] | None:
+    """A weekly series of ``weeks`` hour-long occurrences at 09:00 in ``zone`` whose middle lies
+    on the first DST change after ``after``, and the local starts of its occurrences; None where
+    ``zone`` has no DST change in the coming year."""
+    change = next_dst_change(zone, after)
+    if change is None:
+        return None
+    first_day = change - timedelta(days=14)
+    starts = [datetime.combine(first_day + timedelta(weeks=n), time(9), zone) for n in range(weeks)]
+    assert len({s.utcoffset() for s in starts}) == 2, "the series must cross the DST change"
+    fields = EventFields(
+        title=title,
+        start=starts[0],
+        end=starts[0] + timedelta(hours=1),
+        timezone=zone.key,
+        recurrence=Recurrence(
+            frequency=Frequency.WEEKLY, weekdays=(_WEEKDAYS[first_day.weekday()],), count=weeks
+        ),
+    )
+    return fields, starts
+
+
+def update_one(
+    kit: ConnectorKit, draft: EntryDraft, written: WriteResult, fields: EventFields
+) -> WriteResult:
+    """Update the entry ``draft`` was written as to ``fields``, with the change key ``written`` answered."""
+    assert written.item_id, "a successful create must return the item id"
+    update = EntryUpdate(
+        item_id=written.item_id, change_key=written.change_key, stamp=draft.stamp, fields=fields
+    )
+    [result] = kit.host.update_entries(kit.mailbox, [update])
+    return result
 
 
 class ConnectorSuite:
@@ -222,43 +295,23 @@ class ConnectorSuite:
             show_as=ShowAs.TENTATIVE,
             body="new agenda",
         )
-        update = EntryUpdate(
-            item_id=created.item_id, change_key=created.change_key, stamp=draft.stamp, fields=changed
-        )
-        [result] = kit.host.update_entries(kit.mailbox, [update])
+        result = update_one(kit, draft, created, changed)
         assert result.ok, result.error
         assert result.item_id == created.item_id
         assert result.change_key and result.change_key != created.change_key
-        entry = only_entry(kit, draft.stamp)
-        same_fields(entry.fields, changed)
-        assert entry.change_key == result.change_key
+        stored_as(kit, draft, changed, result.change_key)
 
     def test_update_with_stale_change_key_changes_nothing(self, kit: ConnectorKit) -> None:
         draft = kit.draft(kit.fields("Review", 6, 9))
         [created] = kit.create([draft])
         assert created.item_id
         second = kit.fields("Review, second version", 6, 10)
-        [ok] = kit.host.update_entries(
-            kit.mailbox,
-            [
-                EntryUpdate(
-                    item_id=created.item_id, change_key=created.change_key, stamp=draft.stamp, fields=second
-                )
-            ],
-        )
+        ok = update_one(kit, draft, created, second)
         assert ok.ok, ok.error
-        stale = EntryUpdate(
-            item_id=created.item_id,
-            change_key=created.change_key,
-            stamp=draft.stamp,
-            fields=kit.fields("Review, lost update", 6, 11),
-        )
-        [result] = kit.host.update_entries(kit.mailbox, [stale])
+        result = update_one(kit, draft, created, kit.fields("Review, lost update", 6, 11))
         assert not result.ok
         assert result.error_kind is WriteErrorKind.STALE
-        entry = only_entry(kit, draft.stamp)
-        same_fields(entry.fields, second)
-        assert entry.change_key == ok.change_key
+        stored_as(kit, draft, second, ok.change_key)
 
     def test_user_edit_makes_the_change_key_stale(self, kit: ConnectorKit) -> None:
         draft = kit.draft(kit.fields("Standup", 7, 9))
@@ -266,10 +319,7 @@ class ConnectorSuite:
         assert created.item_id
         edited = kit.fields("Standup (edited in Outlook)", 7, 9, 30)
         kit.user.update(kit.mailbox, created.item_id, edited)
-        ours = EntryUpdate(
-            item_id=created.item_id, change_key=created.change_key, stamp=draft.stamp, fields=draft.fields
-        )
-        [result] = kit.host.update_entries(kit.mailbox, [ours])
+        result = update_one(kit, draft, created, draft.fields)
         assert result.error_kind is WriteErrorKind.STALE
         same_fields(only_entry(kit, draft.stamp).fields, edited)
 
@@ -344,10 +394,7 @@ class ConnectorSuite:
         new = kit.draft(kit.fields("New", 11, 14))
         [created] = kit.create([new])
         changed = kit.fields("Kept, changed", 11, 9, 30)
-        update = EntryUpdate(
-            item_id=kept_id, change_key=results[0].change_key, stamp=kept.stamp, fields=changed
-        )
-        [updated] = kit.host.update_entries(kit.mailbox, [update])
+        updated = update_one(kit, kept, results[0], changed)
         assert updated.ok, updated.error
         kit.host.delete_entries(kit.mailbox, [ItemRef(item_id=removed_id)])
 
@@ -450,15 +497,8 @@ class ConnectorSuite:
     def test_weekly_series_with_exceptions_round_trips(self, kit: ConnectorKit) -> None:
         self._needs_recurrence(kit)
         recurrence = Recurrence(frequency=Frequency.WEEKLY, weekdays=(Weekday.MO, Weekday.TH), count=6)
-        start = first_local(kit, recurrence, 7, 10)
-        plain = EventFields(
-            title="Team weekly",
-            start=start,
-            end=start + timedelta(hours=1),
-            timezone=kit.timezone,
-            recurrence=recurrence,
-            rooms=(kit.room,),
-        )
+        plain = series(kit, "Team weekly", recurrence, 7, 10, rooms=(kit.room,))
+        start = plain.start
         occ = list(occurrences(plain, start, start + timedelta(days=60)))
         assert len(occ) == 6
         moved = OccurrenceChange(
@@ -476,7 +516,7 @@ class ConnectorSuite:
                 [kit.mailbox], start - timedelta(days=1), start + timedelta(days=30)
             )
             found = spans(answer)
-            expected = {span(o.start, o.end) for o in occurrences(fields, start, start + timedelta(days=30))}
+            expected = occurrence_spans(fields, start, start + timedelta(days=30))
             assert len(expected) == 5 and expected <= found
             assert span(occ[1].start, occ[1].end) not in found, "a moved occurrence leaves its slot"
             assert span(occ[3].start, occ[3].end) not in found, "a cancelled occurrence is not busy"
@@ -495,17 +535,10 @@ class ConnectorSuite:
             until=kit.today + timedelta(days=200),
         )
         for title, recurrence, hour in (("Jour fixe", second_tuesday, 14), ("Month end", last_friday, 16)):
-            start = first_local(kit, recurrence, 7, hour)
-            fields = EventFields(
-                title=title,
-                start=start,
-                end=start + timedelta(minutes=90),
-                timezone=kit.timezone,
-                recurrence=recurrence,
-            )
+            fields = series(kit, title, recurrence, 7, hour, minutes=90)
             self._series_round_trip(kit, fields)
-            window = (start, start + timedelta(days=100))
-            expected = {span(o.start, o.end) for o in occurrences(fields, *window)}
+            window = (fields.start, fields.start + timedelta(days=100))
+            expected = occurrence_spans(fields, *window)
             assert len(expected) >= 3
 
             def busy(window: tuple[datetime, datetime] = window, expected: set[Any] = expected) -> None:
@@ -516,20 +549,10 @@ class ConnectorSuite:
 
     def test_series_across_a_dst_change_keeps_its_wall_clock_time(self, kit: ConnectorKit) -> None:
         self._needs_recurrence(kit)
-        change = next_dst_change(kit, kit.today + timedelta(days=21))
-        if change is None:
+        across = weekly_across_dst(kit.zone, kit.today + timedelta(days=21), 5, "Across DST")
+        if across is None:
             pytest.skip(f"time zone {kit.timezone} has no DST change in the coming year")
-        first_day = change - timedelta(days=14)
-        weekday = _WEEKDAYS[first_day.weekday()]
-        starts = [datetime.combine(first_day + timedelta(weeks=n), time(9), kit.zone) for n in range(5)]
-        assert len({s.utcoffset() for s in starts}) == 2, "the series must cross the DST change"
-        fields = EventFields(
-            title="Across DST",
-            start=starts[0],
-            end=starts[0] + timedelta(hours=1),
-            timezone=kit.timezone,
-            recurrence=Recurrence(frequency=Frequency.WEEKLY, weekdays=(weekday,), count=5),
-        )
+        fields, starts = across
         self._series_round_trip(kit, fields)
 
         def busy() -> None:
