@@ -18,6 +18,7 @@ from roomsync.connectors.reference_directory import MailboxDirectory
 from roomsync.domain import EventFields, Person, Reservation, Room
 from roomsync.engine.report import CycleReport
 from roomsync.engine.runner import SyncRunner
+from roomsync.hookspecs import hookimpl
 from roomsync.plugins import plugin_manager
 from roomsync.storage import Database
 from roomsync.storage.protocols import Origin
@@ -35,6 +36,17 @@ class KillAfterCreate:
     def roomsync_create_entries(self, mailbox: str, drafts: list[Any]) -> Generator[None, Any, Any]:
         yield
         raise KeyboardInterrupt("killed after the server committed")
+
+
+class CycleRecorder:
+    """An extension plugin that keeps the report of every finished cycle."""
+
+    def __init__(self) -> None:
+        self.reports: list[CycleReport] = []
+
+    @hookimpl
+    def roomsync_cycle_finished(self, report: CycleReport) -> None:
+        self.reports.append(report)
 
 
 @dataclass
@@ -69,6 +81,18 @@ class World:
             stored = uow.rooms.update_reservation(reservation_id, fields=fields, organizer=organizer)
             uow.commit()
         return stored
+
+    def synced_then_handed_over(self, title: str, old: str = ALICE, new: str = BOB) -> Reservation:
+        """A reservation of ``old``'s, synchronised into ``old``'s calendar, then given to ``new``
+        in ROOMS (not yet synchronised)."""
+        booked = self.book(old, title=title)
+        self.sync_ok()
+        return self.edit(booked.id or "", organizer=new)
+
+    def moved_entry(self, reservation_id: str | None, old: str = ALICE, new: str = BOB) -> CalendarEntry:
+        """The entry of a reservation handed from ``old`` to ``new``: in ``new``'s calendar alone."""
+        assert self.exchange.entries(old) == []
+        return self.entry(new, reservation_id or "")
 
     def cancel(self, reservation_id: str) -> Reservation:
         with self.database.unit_of_work() as uow:

@@ -15,11 +15,10 @@ from roomsync import hookspecs, plugins
 from roomsync.connector.types import CalendarEntry, Capabilities, ChangeSet, EntryDraft
 from roomsync.domain import Reservation
 from roomsync.engine.differences import find_differences
-from roomsync.engine.report import CycleReport
 from roomsync.errors import PluginContractError
 from roomsync.hookspecs import hookimpl
 
-from .conftest import ALICE, BOB, CAROL, World
+from .conftest import ALICE, BOB, CAROL, CycleRecorder, World
 
 
 class Tagging:
@@ -136,17 +135,8 @@ def test_map_hooks_shape_both_directions_without_echo_loops(world: World) -> Non
     assert world.reservation(r.id or "").fields.title == "Review v2"
 
 
-class Finished:
-    def __init__(self) -> None:
-        self.reports: list[CycleReport] = []
-
-    @hookimpl
-    def roomsync_cycle_finished(self, report: CycleReport) -> None:
-        self.reports.append(report)
-
-
 def test_cycle_finished_sees_every_person_including_failures(world: World) -> None:
-    seen = Finished()
+    seen = CycleRecorder()
     world.runner.pm.register(seen)
     world.exchange.deny(ALICE)
     returned = world.sync()

@@ -137,32 +137,25 @@ def test_killed_create_then_organizer_change_leaves_one_entry(world: World) -> N
     world.edit(r.id or "", organizer=BOB)
     world.sync_ok()
     world.sync_ok()
-    assert world.exchange.entries(ALICE) == []
-    assert world.entry(BOB, r.id or "").fields.title == "Moves"
+    assert world.moved_entry(r.id).fields.title == "Moves"
 
 
 def test_killed_create_in_new_organizer_still_removes_the_old_entry(world: World) -> None:
     # found by the crash state machine: the adopted entry never triggered the old one's removal
-    r = world.book(ALICE, title="Moves")
-    world.sync_ok()
-    world.edit(r.id or "", organizer=BOB)
+    r = world.synced_then_handed_over("Moves")
     assert world.killed_sync(BOB)
     world.sync_ok()
-    assert world.exchange.entries(ALICE) == []
-    assert world.entry(BOB, r.id or "").fields.title == "Moves"
+    assert world.moved_entry(r.id).fields.title == "Moves"
 
 
 def test_old_entry_is_removed_later_when_its_mailbox_was_unreachable(world: World) -> None:
-    r = world.book(ALICE, title="Moves")
-    world.sync_ok()
-    world.edit(r.id or "", organizer=BOB)
+    r = world.synced_then_handed_over("Moves")
     world.exchange.deny(ALICE)
     world.sync_ok(BOB)
     assert len(world.exchange.entries(ALICE)) == 1
     world.exchange.allow(ALICE)
     world.sync_ok(ALICE)  # the old mailbox's own cycle finishes the move
-    assert world.exchange.entries(ALICE) == []
-    assert world.entry(BOB, r.id or "")
+    assert world.moved_entry(r.id)
 
 
 def test_a_mailbox_that_reads_empty_is_not_believed(world: World) -> None:

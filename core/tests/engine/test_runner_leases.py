@@ -16,23 +16,14 @@ from roomsync.errors import TransientConnectorError
 from roomsync.hookspecs import hookimpl
 from roomsync.storage.leases import AnotherRunnerActive, Holder
 
-from .conftest import ALICE, BOB, World
+from .conftest import ALICE, BOB, CycleRecorder, World
 
 OTHER = Holder("f" * 32, "other-host", 4242)
 
 
-class Finished:
-    def __init__(self) -> None:
-        self.reports: list[CycleReport] = []
-
-    @hookimpl
-    def roomsync_cycle_finished(self, report: CycleReport) -> None:
-        self.reports.append(report)
-
-
 def test_a_mailbox_another_runner_synchronises_is_skipped_and_synced_next_time(world: World) -> None:
     booked = world.book(ALICE)
-    finished = Finished()
+    finished = CycleRecorder()
     world.runner.pm.register(finished)
     world.database.leases.acquire(ALICE, OTHER, now())
 
