@@ -30,7 +30,7 @@ from roomsync.errors import AccessDenied, ConnectorError
 from roomsync.plugins import connector_class
 from roomsync.recurrence import occurrences
 from roomsync.testkit import ConnectorKit, WakeRecorder
-from roomsync.testkit.suite import Changes, created_ids, only_entry, same_fields
+from roomsync.testkit.suite import Changes, created_ids, only_entry, same_fields, weekly
 from roomsync_o365 import O365Connector
 from roomsync_o365 import properties as props
 from roomsync_o365.delta import DeltaReader, SyncState
@@ -344,14 +344,7 @@ class TestO365Graph(O365SimulatorSuite):
 
     def test_a_cancelled_occurrence_comes_back_as_a_changed_master(self, kit: ConnectorKit, sim: Any) -> None:
         start = kit.at(35, 10)
-        weekday = list(Weekday)[start.weekday()]
-        fields = EventFields(
-            title="Weekly review",
-            start=start,
-            end=start + timedelta(hours=1),
-            timezone=kit.timezone,
-            recurrence=Recurrence(frequency=Frequency.WEEKLY, weekdays=(weekday,), count=4),
-        )
+        fields = weekly("Weekly review", start, kit.timezone, 4)
         draft = kit.draft(fields)
         [master_id] = created_ids(kit.create([draft]))
         state = Changes(kit, None).state
@@ -631,15 +624,7 @@ def test_entries_written_over_ews_keep_their_stamps_after_a_move_to_exchange_onl
     ews = pytest.importorskip("roomsync_ews_common.testing")
     zone = "Europe/Berlin"
     start = datetime.combine(datetime.now(UTC).date() + timedelta(days=14), dt_time(9), ZoneInfo(zone))
-    weekday = list(Weekday)[start.weekday()]
-    series = EventFields(
-        title="Moved series",
-        start=start,
-        end=start + timedelta(hours=1),
-        timezone=zone,
-        recurrence=Recurrence(frequency=Frequency.WEEKLY, weekdays=(weekday,), count=4),
-        rooms=("room.1@example.org",),
-    )
+    series = weekly("Moved series", start, zone, 4, rooms=("room.1@example.org",))
     third = list(occurrences(series, start, start + timedelta(days=30)))[2]
     series = EventFields.model_validate(
         {

@@ -169,16 +169,21 @@ def weekly_across_dst(
     first_day = change - timedelta(days=14)
     starts = [datetime.combine(first_day + timedelta(weeks=n), time(9), zone) for n in range(weeks)]
     assert len({s.utcoffset() for s in starts}) == 2, "the series must cross the DST change"
-    fields = EventFields(
+    return weekly(title, starts[0], zone.key, weeks), starts
+
+
+def weekly(title: str, start: datetime, timezone: str, count: int, **more: Any) -> EventFields:
+    """A weekly series of ``count`` hour-long occurrences on the weekday ``start`` has in
+    ``timezone``; ``more`` sets the rest."""
+    weekday = _WEEKDAYS[start.astimezone(ZoneInfo(timezone)).weekday()]
+    return EventFields(
         title=title,
-        start=starts[0],
-        end=starts[0] + timedelta(hours=1),
-        timezone=zone.key,
-        recurrence=Recurrence(
-            frequency=Frequency.WEEKLY, weekdays=(_WEEKDAYS[first_day.weekday()],), count=weeks
-        ),
+        start=start,
+        end=start + timedelta(hours=1),
+        timezone=timezone,
+        recurrence=Recurrence(frequency=Frequency.WEEKLY, weekdays=(weekday,), count=count),
+        **more,
     )
-    return fields, starts
 
 
 def update_one(
