@@ -21,7 +21,6 @@ import pytest
 from roomsync.connector.types import (
     CalendarEntry,
     ChangeSet,
-    EntryDraft,
     EntryUpdate,
     FreeBusy,
     ItemRef,
@@ -93,9 +92,9 @@ def only_entry(kit: ConnectorKit, stamp: str) -> CalendarEntry:
     return found[0]
 
 
-def stored_as(kit: ConnectorKit, draft: EntryDraft, fields: EventFields, change_key: str | None) -> None:
-    """The one entry stamped as ``draft`` holds ``fields`` under ``change_key``."""
-    entry = only_entry(kit, draft.stamp)
+def stored_as(kit: ConnectorKit, stamp: str, fields: EventFields, change_key: str | None) -> None:
+    """The one entry stamped ``stamp`` holds ``fields`` under ``change_key``."""
+    entry = only_entry(kit, stamp)
     same_fields(entry.fields, fields)
     assert entry.change_key == change_key
 
@@ -186,14 +185,10 @@ def weekly(title: str, start: datetime, timezone: str, count: int, **more: Any) 
     )
 
 
-def update_one(
-    kit: ConnectorKit, draft: EntryDraft, written: WriteResult, fields: EventFields
-) -> WriteResult:
-    """Update the entry ``draft`` was written as to ``fields``, with the change key ``written`` answered."""
+def update_one(kit: ConnectorKit, stamp: str, written: WriteResult, fields: EventFields) -> WriteResult:
+    """Update the entry ``written`` answered for to ``fields``, with the change key it answered."""
     assert written.item_id, "a successful create must return the item id"
-    update = EntryUpdate(
-        item_id=written.item_id, change_key=written.change_key, stamp=draft.stamp, fields=fields
-    )
+    update = EntryUpdate(item_id=written.item_id, change_key=written.change_key, stamp=stamp, fields=fields)
     [result] = kit.host.update_entries(kit.mailbox, [update])
     return result
 
@@ -300,23 +295,23 @@ class ConnectorSuite:
             show_as=ShowAs.TENTATIVE,
             body="new agenda",
         )
-        result = update_one(kit, draft, created, changed)
+        result = update_one(kit, draft.stamp, created, changed)
         assert result.ok, result.error
         assert result.item_id == created.item_id
         assert result.change_key and result.change_key != created.change_key
-        stored_as(kit, draft, changed, result.change_key)
+        stored_as(kit, draft.stamp, changed, result.change_key)
 
     def test_update_with_stale_change_key_changes_nothing(self, kit: ConnectorKit) -> None:
         draft = kit.draft(kit.fields("Review", 6, 9))
         [created] = kit.create([draft])
         assert created.item_id
         second = kit.fields("Review, second version", 6, 10)
-        ok = update_one(kit, draft, created, second)
+        ok = update_one(kit, draft.stamp, created, second)
         assert ok.ok, ok.error
-        result = update_one(kit, draft, created, kit.fields("Review, lost update", 6, 11))
+        result = update_one(kit, draft.stamp, created, kit.fields("Review, lost update", 6, 11))
         assert not result.ok
         assert result.error_kind is WriteErrorKind.STALE
-        stored_as(kit, draft, second, ok.change_key)
+        stored_as(kit, draft.stamp, second, ok.change_key)
 
     def test_user_edit_makes_the_change_key_stale(self, kit: ConnectorKit) -> None:
         draft = kit.draft(kit.fields("Standup", 7, 9))
@@ -324,7 +319,7 @@ class ConnectorSuite:
         assert created.item_id
         edited = kit.fields("Standup (edited in Outlook)", 7, 9, 30)
         kit.user.update(kit.mailbox, created.item_id, edited)
-        result = update_one(kit, draft, created, draft.fields)
+        result = update_one(kit, draft.stamp, created, draft.fields)
         assert result.error_kind is WriteErrorKind.STALE
         same_fields(only_entry(kit, draft.stamp).fields, edited)
 
@@ -399,7 +394,7 @@ class ConnectorSuite:
         new = kit.draft(kit.fields("New", 11, 14))
         [created] = kit.create([new])
         changed = kit.fields("Kept, changed", 11, 9, 30)
-        updated = update_one(kit, kept, results[0], changed)
+        updated = update_one(kit, kept.stamp, results[0], changed)
         assert updated.ok, updated.error
         kit.host.delete_entries(kit.mailbox, [ItemRef(item_id=removed_id)])
 
