@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -11,6 +11,7 @@ import pytest
 from exchangelib.errors import ErrorServerBusy, ErrorTimeoutExpired
 
 from roomsync.domain import EventFields
+from roomsync.testkit.kit import eventually_true
 from roomsync.testkit.wakes import WakeRecorder
 from roomsync_ews_common.account import AccountPool
 from roomsync_ews_common.notifications import Backoff, StreamingWatcher
@@ -45,15 +46,6 @@ def sim(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     assert [v for v in running.simulator.violations if v.direction == "response"] == []
 
 
-def eventually(condition: Callable[[], bool], seconds: float = 10) -> bool:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.02)
-    return True
-
-
 def test_groups_share_a_connection_and_follow_the_watched_set(
     sim: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -69,7 +61,7 @@ def test_groups_share_a_connection_and_follow_the_watched_set(
         assert woken.wait_for(four, 10)
         assert sorted(sorted(group.members) for group in watcher.groups) == [[ALICE, BOB], [ROOM1, ROOM2]]
         # Two connections carry the four subscriptions.
-        assert eventually(lambda: all(s.connections == 1 for s in notifier.subscriptions.values()))
+        assert eventually_true(lambda: all(s.connections == 1 for s in notifier.subscriptions.values()))
         assert counts["GetStreamingEvents"] == 2 and counts["Subscribe"] == 4
 
         since = time.monotonic()
@@ -79,13 +71,15 @@ def test_groups_share_a_connection_and_follow_the_watched_set(
 
         # One mailbox less: its group is rebuilt without it, the other group keeps its connection.
         watcher.watch([ALICE, BOB, ROOM1], woken)
-        assert eventually(lambda: len(notifier.subscriptions) == 3), "the dropped mailbox is unsubscribed"
+        assert eventually_true(lambda: len(notifier.subscriptions) == 3), (
+            "the dropped mailbox is unsubscribed"
+        )
         assert {s.mailbox for s in notifier.subscriptions.values()} == {ALICE, BOB, ROOM1}
         assert counts["Subscribe"] == 4, "the mailboxes still watched keep their subscriptions"
-        assert eventually(lambda: counts["GetStreamingEvents"] == 3)
+        assert eventually_true(lambda: counts["GetStreamingEvents"] == 3)
         groups = list(watcher.groups)
     finally:
         watcher.close()
         user.close()
     # Closing shuts the open connections down: their threads end at once, not at a keep-alive.
-    assert eventually(lambda: not any(group.thread.is_alive() for group in groups), 2)
+    assert eventually_true(lambda: not any(group.thread.is_alive() for group in groups), 2)

@@ -30,6 +30,7 @@ from roomsync.errors import AccessDenied, ConnectorError
 from roomsync.plugins import connector_class
 from roomsync.recurrence import occurrences
 from roomsync.testkit import ConnectorKit, WakeRecorder
+from roomsync.testkit.kit import eventually_true
 from roomsync.testkit.suite import Changes, created_ids, only_entry, same_fields, weekly
 from roomsync_o365 import O365Connector
 from roomsync_o365 import properties as props
@@ -90,6 +91,13 @@ SEED: dict[str, Any] = {
         }
     ],
 }
+
+
+def subscriptions_of(sim: Any, mailbox: str) -> list[Any]:
+    """The simulator's Graph subscriptions for ``mailbox``, read under its lock."""
+    subscriptions = sim.simulator.graph.subscriptions
+    with subscriptions.cond:
+        return [s for s in subscriptions.items.values() if s.smtp == mailbox]
 
 
 class TestO365Graph(O365SimulatorSuite):
@@ -387,9 +395,7 @@ class TestO365Graph(O365SimulatorSuite):
         try:
             assert woken.wait_for([kit.mailbox], kit.wake_seconds)
             url = self._receiver(kit)
-            subscriptions = sim.simulator.graph.subscriptions
-            with subscriptions.cond:
-                [subscription] = [s for s in subscriptions.items.values() if s.smtp == kit.mailbox]
+            [subscription] = subscriptions_of(sim, kit.mailbox)
             genuine = {"subscriptionId": subscription.id, "changeType": "updated", "resource": "x"}
             since = time.monotonic()
             forged = requests.post(
@@ -438,35 +444,27 @@ class TestO365Graph(O365SimulatorSuite):
         subscriptions = sim.simulator.graph.subscriptions
         try:
             assert woken.wait_for([kit.mailbox], kit.wake_seconds)
-            with subscriptions.cond:
-                [first] = [s for s in subscriptions.items.values() if s.smtp == kit.mailbox]
+            [first] = subscriptions_of(sim, kit.mailbox)
             since = time.monotonic()
             subscriptions.lifecycle(first.id, "missed")
             assert woken.wait_for([kit.mailbox], kit.wake_seconds, since), "missed wakes the mailbox"
 
             first.reauthorization_sent = True
             subscriptions.lifecycle(first.id, "reauthorizationRequired")
-            deadline = time.monotonic() + kit.wake_seconds
-            while first.reauthorization_sent and time.monotonic() < deadline:
-                time.sleep(0.1)
-            assert not first.reauthorization_sent, "reauthorizationRequired must reauthorize the subscription"
+            assert eventually_true(lambda: not first.reauthorization_sent, kit.wake_seconds), (
+                "reauthorizationRequired must reauthorize the subscription"
+            )
 
             since = time.monotonic()
             subscriptions.lifecycle(first.id, "subscriptionRemoved")
             assert woken.wait_for([kit.mailbox], kit.wake_seconds, since)
-            with subscriptions.cond:
-                now = [s for s in subscriptions.items.values() if s.smtp == kit.mailbox]
+            now = subscriptions_of(sim, kit.mailbox)
             assert len(now) == 1 and now[0].id != first.id, "a removed subscription is made again"
         finally:
             kit.host.watch([], WakeRecorder())
-        deadline = time.monotonic() + kit.wake_seconds
-        while time.monotonic() < deadline:
-            with subscriptions.cond:
-                if not [s for s in subscriptions.items.values() if s.smtp == kit.mailbox]:
-                    break
-            time.sleep(0.1)
-        else:
-            pytest.fail("a mailbox no longer watched keeps its subscription")
+        assert eventually_true(lambda: not subscriptions_of(sim, kit.mailbox), kit.wake_seconds), (
+            "a mailbox no longer watched keeps its subscription"
+        )
 
     def test_subscriptions_are_renewed_before_they_expire(self, kit: ConnectorKit, sim: Any) -> None:
         woken = WakeRecorder()
@@ -474,11 +472,9 @@ class TestO365Graph(O365SimulatorSuite):
         connector = kit.host.connector
         assert isinstance(connector, O365Connector) and connector.watcher is not None
         manager = connector.watcher.manager
-        subscriptions = sim.simulator.graph.subscriptions
         try:
             assert woken.wait_for([kit.mailbox], kit.wake_seconds)
-            with subscriptions.cond:
-                [theirs] = [s for s in subscriptions.items.values() if s.smtp == kit.mailbox]
+            [theirs] = subscriptions_of(sim, kit.mailbox)
             soon = datetime.now(UTC) + timedelta(hours=1)
             theirs.expires = soon
             with manager._lock:
@@ -488,8 +484,7 @@ class TestO365Graph(O365SimulatorSuite):
             assert sim.simulator.counts["subscriptions.update"] - before >= 1
             assert theirs.expires > datetime.now(UTC) + timedelta(hours=60)
             assert manager.watched()[kit.mailbox] > datetime.now(UTC) + timedelta(hours=60)
-            with subscriptions.cond:
-                assert [s.id for s in subscriptions.items.values() if s.smtp == kit.mailbox] == [theirs.id]
+            assert [s.id for s in subscriptions_of(sim, kit.mailbox)] == [theirs.id]
         finally:
             kit.host.watch([], WakeRecorder())
 

@@ -19,6 +19,20 @@ from roomsync.domain import EventFields
 T = TypeVar("T")
 
 
+def eventually_true(condition: Callable[[], bool], seconds: float = 10.0) -> bool:
+    """Whether ``condition()`` comes true within ``seconds``, asked every tenth of a second.
+
+    For what a test cannot be woken by (a background thread's state); a failed assertion that may
+    pass later is :meth:`ConnectorKit.eventually`'s job.
+    """
+    deadline = clock.monotonic() + seconds
+    while not condition():
+        if clock.monotonic() >= deadline:
+            return False
+        clock.sleep(0.1)
+    return True
+
+
 class MailboxUser(Protocol):
     """A person acting on their own calendar the way Outlook would, outside the connector.
 

@@ -1,4 +1,4 @@
-"""The connector suite's builders of series: the days, times and zones they promise."""
+"""The test kit's helpers: the series builders' days, times and zones, and the poller."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import pytest
 
 from roomsync.domain import EventFields, Frequency, Recurrence, Weekday
 from roomsync.testkit import ConnectorKit
+from roomsync.testkit.kit import eventually_true
 from roomsync.testkit.suite import next_dst_change, occurrence_spans, series, span, weekly, weekly_across_dst
 
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -71,3 +72,16 @@ def test_occurrence_spans_are_the_occurrences_in_the_window() -> None:
     }
     single = EventFields(title="Once", start=start, end=start + timedelta(hours=1), timezone="Europe/Berlin")
     assert occurrence_spans(single, start + timedelta(hours=2), window_end) == set()
+
+
+def test_eventually_true_waits_for_a_condition_until_its_time_is_up() -> None:
+    asked: list[int] = []
+
+    def third_time() -> bool:
+        asked.append(1)
+        return len(asked) == 3
+
+    assert eventually_true(third_time, seconds=5)
+    assert len(asked) == 3
+    assert eventually_true(lambda: True, seconds=0)
+    assert not eventually_true(lambda: False, seconds=0.2)
