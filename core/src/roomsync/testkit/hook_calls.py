@@ -1,8 +1,7 @@
 """One call of each connector hook that needs a server, through the host as the engine calls it.
 
-For tests that check every such hook behaves alike: a connector whose protocol is pending
-raises the same clear error from each, a connector without network answers each with its
-"cannot reach" error.
+For tests that check every such hook behaves alike: a connector whose server nobody answers
+raises the same clear error, naming its plugin and the endpoint, from each.
 """
 
 from __future__ import annotations
