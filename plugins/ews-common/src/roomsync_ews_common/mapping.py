@@ -287,43 +287,68 @@ def _reminder(item: Any) -> int | None:
     return minutes if item.reminder_is_set else None
 
 
+def rooms_of(item: Any) -> tuple[str, ...]:
+    """The item's rooms: the addresses among its resources, sorted."""
+    return tuple(sorted({a for a in (_address(r.mailbox) for r in item.resources or ()) if a}))
+
+
+def participants_of(item: Any, mailbox: str, organizer: str, rooms: Sequence[str]) -> tuple[Participant, ...]:
+    """Required and optional attendees other than the mailbox, the organizer and the rooms."""
+    found: dict[str, Participant] = {}
+    for attendee in [*(item.required_attendees or ()), *(item.optional_attendees or ())]:
+        email = _address(attendee.mailbox)
+        if email and email not in (mailbox, organizer) and email not in rooms:
+            found[email] = Participant(email=email, name=attendee.mailbox.name or "")
+    return tuple(found.values())
+
+
+def _series(
+    item: Any, subjects: dict[str, str | None], zone: ZoneInfo
+) -> tuple[Recurrence | None, tuple[OccurrenceChange, ...]]:
+    """The item's pattern and its exceptions; a single item has neither."""
+    recurrence = from_ews_recurrence(item.recurrence) if item.recurrence is not None else None
+    if recurrence is None:
+        return None, ()
+    return recurrence, occurrence_changes(item, subjects, zone)
+
+
+def _fields(
+    item: Any, mailbox: str, organizer: str, zone_name: str, subjects: dict[str, str | None]
+) -> EventFields:
+    zone = ZoneInfo(zone_name)
+    rooms = rooms_of(item)
+    participants = participants_of(item, mailbox, organizer, rooms)
+    recurrence, occurrences = _series(item, subjects, zone)
+    start, end = _bounds(item, zone)
+    return EventFields(
+        title=item.subject or "",
+        start=start,
+        end=end,
+        timezone=zone_name,
+        rooms=rooms,
+        participants=participants,
+        reminder_minutes=_reminder(item),
+        private=item.sensitivity in ("Private", "Confidential"),
+        show_as=EWS_TO_SHOW_AS.get(item.legacy_free_busy_status or "Busy", ShowAs.BUSY),
+        body=str(item.body or "").replace("\r\n", "\n"),
+        recurrence=recurrence,
+        occurrences=occurrences,
+    )
+
+
 def to_entry(
     item: Any, mailbox: str, default_zone: str, subjects: dict[str, str | None] | None = None
 ) -> CalendarEntry:
     """The entry of a calendar item (a single entry or a series master) as the engine sees it."""
     zone_name = _zone_name(item, default_zone)
-    zone = ZoneInfo(zone_name)
-    rooms = sorted({a for a in (_address(r.mailbox) for r in item.resources or ()) if a})
     organizer = _address(item.organizer) or mailbox
-    participants: dict[str, Participant] = {}
-    for attendee in [*(item.required_attendees or ()), *(item.optional_attendees or ())]:
-        email = _address(attendee.mailbox)
-        if email and email not in (mailbox, organizer) and email not in rooms:
-            participants[email] = Participant(email=email, name=attendee.mailbox.name or "")
-    recurrence = from_ews_recurrence(item.recurrence) if item.recurrence is not None else None
-    body = item.body or ""
-    start, end = _bounds(item, zone)
-    fields = EventFields(
-        title=item.subject or "",
-        start=start,
-        end=end,
-        timezone=zone_name,
-        rooms=tuple(rooms),
-        participants=tuple(participants.values()),
-        reminder_minutes=_reminder(item),
-        private=item.sensitivity in ("Private", "Confidential"),
-        show_as=EWS_TO_SHOW_AS.get(item.legacy_free_busy_status or "Busy", ShowAs.BUSY),
-        body=str(body).replace("\r\n", "\n"),
-        recurrence=recurrence,
-        occurrences=occurrence_changes(item, subjects or {}, zone) if recurrence is not None else (),
-    )
     return CalendarEntry(
         item_id=item.id,
         change_key=item.changekey or "",
         mailbox=mailbox,
         organizer=organizer,
         stamp=getattr(item, props.STAMP, None),
-        fields=fields,
+        fields=_fields(item, mailbox, organizer, zone_name, subjects or {}),
         setup_minutes=getattr(item, props.SETUP, None) or 0,
         followup_minutes=getattr(item, props.FOLLOWUP, None) or 0,
     )
