@@ -17,7 +17,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from roomsync.connector.types import CalendarEntry
-from roomsync.domain import EventFields, OccurrenceChange, Participant, ShowAs
+from roomsync.domain import EventFields, OccurrenceChange, Participant, Recurrence, ShowAs
 from roomsync_o365 import properties as props
 from roomsync_o365 import recurrence as series
 from roomsync_o365.timezones import same_zone, to_iana, to_windows
@@ -250,6 +250,80 @@ def occurrence_changes(
     return tuple(changes)
 
 
+def rooms_of(attendees: Iterable[dict[str, Any]]) -> tuple[str, ...]:
+    """The addresses of the resource attendees, sorted."""
+    return tuple(sorted({a for a in (_address(x) for x in attendees if x.get("type") == "resource") if a}))
+
+
+def participants_of(
+    attendees: Iterable[dict[str, Any]], mailbox: str, organizer: str, rooms: Sequence[str]
+) -> tuple[Participant, ...]:
+    """The attendees other than resources, the mailbox, the organizer and the rooms.
+
+    A name that only repeats the address reads as no name.
+    """
+    found: dict[str, Participant] = {}
+    for attendee in attendees:
+        email = _address(attendee)
+        if attendee.get("type") == "resource" or not email or email in (mailbox, organizer) or email in rooms:
+            continue
+        name = ((attendee.get("emailAddress") or {}).get("name")) or ""
+        found[email] = Participant(email=email, name="" if name.lower() == email else str(name))
+    return tuple(found.values())
+
+
+def _series(
+    event: dict[str, Any],
+    start: datetime,
+    end: datetime,
+    zone: str,
+    instances: Sequence[dict[str, Any]] | None,
+    instances_end: datetime | None,
+) -> tuple[Recurrence | None, tuple[OccurrenceChange, ...]]:
+    """The event's pattern and, when its ``instances`` were read, its exceptions."""
+    recurrence = (
+        series.from_graph(event.get("recurrence"))
+        if event.get("type") == "seriesMaster" or event.get("recurrence")
+        else None
+    )
+    if recurrence is None or instances is None or instances_end is None:
+        return recurrence, ()
+    return recurrence, occurrence_changes(
+        event, start, end - start, recurrence, zone, instances, instances_end
+    )
+
+
+def _fields(
+    event: dict[str, Any],
+    mailbox: str,
+    organizer: str,
+    zone_name: str,
+    instances: Sequence[dict[str, Any]] | None,
+    instances_end: datetime | None,
+) -> EventFields:
+    zone = ZoneInfo(zone_name)
+    attendees = list(event.get("attendees") or ())
+    rooms = rooms_of(attendees)
+    participants = participants_of(attendees, mailbox, organizer, rooms)
+    start = parse_time(event.get("start")).astimezone(zone)
+    end = parse_time(event.get("end")).astimezone(zone)
+    recurrence, occurrences = _series(event, start, end, zone_name, instances, instances_end)
+    return EventFields(
+        title=event.get("subject") or "",
+        start=start,
+        end=end,
+        timezone=zone_name,
+        rooms=rooms,
+        participants=participants,
+        reminder_minutes=_reminder(event),
+        private=str(event.get("sensitivity") or "normal").lower() in ("private", "confidential"),
+        show_as=GRAPH_TO_SHOW_AS.get(str(event.get("showAs") or "busy").lower(), ShowAs.BUSY),
+        body=body_text(event.get("body")),
+        recurrence=recurrence,
+        occurrences=occurrences,
+    )
+
+
 def to_entry(
     event: dict[str, Any],
     mailbox: str,
@@ -265,43 +339,8 @@ def to_entry(
     mailbox = mailbox.lower()
     ours = props.values(event)
     zone_name = zone_of(event, ours.get(props.TIMEZONE), default_zone)
-    zone = ZoneInfo(zone_name)
     organizer = _address(event.get("organizer")) or mailbox
-    attendees = list(event.get("attendees") or ())
-    rooms = sorted({a for a in (_address(x) for x in attendees if x.get("type") == "resource") if a})
-    participants: dict[str, Participant] = {}
-    for attendee in attendees:
-        email = _address(attendee)
-        if attendee.get("type") == "resource" or not email or email in (mailbox, organizer) or email in rooms:
-            continue
-        name = ((attendee.get("emailAddress") or {}).get("name")) or ""
-        participants[email] = Participant(email=email, name="" if name.lower() == email else str(name))
-    start = parse_time(event.get("start")).astimezone(zone)
-    end = parse_time(event.get("end")).astimezone(zone)
-    recurrence = (
-        series.from_graph(event.get("recurrence"))
-        if event.get("type") == "seriesMaster" or event.get("recurrence")
-        else None
-    )
-    occurrences: tuple[OccurrenceChange, ...] = ()
-    if recurrence is not None and instances is not None and instances_end is not None:
-        occurrences = occurrence_changes(
-            event, start, end - start, recurrence, zone_name, instances, instances_end
-        )
-    fields = EventFields(
-        title=event.get("subject") or "",
-        start=start,
-        end=end,
-        timezone=zone_name,
-        rooms=tuple(rooms),
-        participants=tuple(participants.values()),
-        reminder_minutes=_reminder(event),
-        private=str(event.get("sensitivity") or "normal").lower() in ("private", "confidential"),
-        show_as=GRAPH_TO_SHOW_AS.get(str(event.get("showAs") or "busy").lower(), ShowAs.BUSY),
-        body=body_text(event.get("body")),
-        recurrence=recurrence,
-        occurrences=occurrences,
-    )
+    fields = _fields(event, mailbox, organizer, zone_name, instances, instances_end)
     return CalendarEntry(
         item_id=str(event["id"]),
         change_key=str(event.get("changeKey") or ""),
