@@ -209,62 +209,79 @@ class DeltaReader:
     def _page(
         self, state: SyncState, items: Iterable[dict[str, Any]], window_text: tuple[str, str]
     ) -> tuple[list[CalendarEntry], list[str]]:
-        changed: dict[str, None] = {}
-        removed: dict[str, None] = {}
-        known: dict[str, CalendarEntry] = {}
-        mailbox = self.calendar.mailbox
+        page = _Page()
         for item in items:
-            item_id = str(item.get("id") or "")
-            if not item_id:
-                continue
-            if "@removed" in item:
-                self.written.forget(mailbox, item_id)
-                removed.setdefault(item_id)
-            elif item.get("type") == "singleInstance" and (
-                ours := self.written.take(mailbox, item_id, str(item.get("changeKey") or ""))
-            ):
-                known[item_id] = ours  # our own write, unchanged since: no need to read it
-            elif item.get("type") in ("occurrence", "exception") and item.get("seriesMasterId"):
-                master = str(item["seriesMasterId"])
-                key = str(item.get("changeKey") or "")
-                # A plain occurrence carries its master's change key: the same key as our own
-                # write means the whole series is still as written. An exception has its own.
-                ours = self.written.peek(mailbox, master, key) if item.get("type") == "occurrence" else None
-                if ours is not None and master not in changed:
-                    known[master] = ours
-                else:
-                    known.pop(master, None)
-                    changed.setdefault(master)
-            else:
-                changed.setdefault(item_id)
-        deleted: list[str] = []
-        if removed:
-            window = (datetime.fromisoformat(window_text[0]), datetime.fromisoformat(window_text[1]))
-            present = self.calendar.locate(list(removed))
-            gone = [item_id for item_id, event in present.items() if event is None]
-            deleted.extend(gone)
-            for item_id, event in present.items():
-                if event is None:
-                    continue
-                if event.get("type") in ("occurrence", "exception"):
-                    changed.setdefault(str(event.get("seriesMasterId") or item_id))
-                elif event.get("type") != "seriesMaster" and _overlaps(event, window):
-                    deleted.append(item_id)  # in the window yet removed: it left the calendar
-                else:
-                    changed.setdefault(item_id)  # changed outside the window
-            if any(item_id not in state.masters for item_id in gone):
-                changed.update(dict.fromkeys(self._masters_changed(state, deleted)))
-        entries, gone_now = self.calendar.read_entries(
-            i for i in changed if i not in deleted and i not in known
-        )
-        entries += [
-            entry for item_id, entry in known.items() if item_id not in deleted and item_id not in changed
-        ]
-        deleted.extend(gone_now)
-        deleted = list(dict.fromkeys(deleted))
-        entries = [e for e in entries if e.item_id not in deleted]
+            self._sort(page, item)
+        deleted = self._removed(state, page, window_text) if page.removed else []
+        entries, deleted = self._entries(page, deleted)
         self._remember(state, entries, deleted)
         return reported(entries), deleted
+
+    def _entries(self, page: _Page, deleted: list[str]) -> tuple[list[CalendarEntry], list[str]]:
+        """The page's entries, those read and those known, and all its deleted ids."""
+        entries, gone_now = self.calendar.read_entries(
+            i for i in page.changed if i not in deleted and i not in page.known
+        )
+        entries += [
+            entry
+            for item_id, entry in page.known.items()
+            if item_id not in deleted and item_id not in page.changed
+        ]
+        deleted = list(dict.fromkeys([*deleted, *gone_now]))
+        return [e for e in entries if e.item_id not in deleted], deleted
+
+    def _sort(self, page: _Page, item: dict[str, Any]) -> None:
+        """Note one item of a delta page by its kind: removed, occurrence or exception, single, master."""
+        item_id = str(item.get("id") or "")
+        if not item_id:
+            return
+        if "@removed" in item:
+            self.written.forget(self.calendar.mailbox, item_id)
+            page.removed.setdefault(item_id)
+        elif item.get("type") in ("occurrence", "exception") and item.get("seriesMasterId"):
+            self._sort_occurrence(page, item)
+        elif item.get("type") == "singleInstance":
+            ours = self.written.take(self.calendar.mailbox, item_id, str(item.get("changeKey") or ""))
+            if ours:
+                page.known[item_id] = ours  # our own write, unchanged since: no need to read it
+            else:
+                page.changed.setdefault(item_id)
+        else:
+            page.changed.setdefault(item_id)
+
+    def _sort_occurrence(self, page: _Page, item: dict[str, Any]) -> None:
+        """An occurrence or exception stands for its master."""
+        master = str(item["seriesMasterId"])
+        key = str(item.get("changeKey") or "")
+        # A plain occurrence carries its master's change key: the same key as our own
+        # write means the whole series is still as written. An exception has its own.
+        ours = (
+            self.written.peek(self.calendar.mailbox, master, key)
+            if item.get("type") == "occurrence"
+            else None
+        )
+        if ours is not None and master not in page.changed:
+            page.known[master] = ours
+        else:
+            page.known.pop(master, None)
+            page.changed.setdefault(master)
+
+    def _removed(self, state: SyncState, page: _Page, window_text: tuple[str, str]) -> list[str]:
+        """The removed ids that are deleted; those still in the calendar join ``page.changed``."""
+        window = (datetime.fromisoformat(window_text[0]), datetime.fromisoformat(window_text[1]))
+        present = self.calendar.locate(list(page.removed))
+        gone = [item_id for item_id, event in present.items() if event is None]
+        deleted = list(gone)
+        for item_id, event in present.items():
+            if event is None:
+                continue
+            if left_calendar(event, window):
+                deleted.append(item_id)
+            else:
+                page.changed.setdefault(entry_id(event, item_id))
+        if any(item_id not in state.masters for item_id in gone):
+            page.changed.update(dict.fromkeys(self._masters_changed(state, deleted)))
+        return deleted
 
     def _masters_changed(self, state: SyncState, deleted: list[str]) -> list[str]:
         """Known masters that changed (an occurrence was cancelled); the gone ones join ``deleted``."""
@@ -303,6 +320,34 @@ class DeltaReader:
     def _require_ours(self, link: str) -> None:
         if not self.calendar.client.owns(link):
             raise GraphError(f"Graph answered a link outside {self.calendar.client.graph_url}")
+
+
+@dataclass
+class _Page:
+    """What one delta page says, by id (dicts as ordered sets)."""
+
+    changed: dict[str, None] = field(default_factory=dict)
+    """Entries to read in full."""
+    removed: dict[str, None] = field(default_factory=dict)
+    """Reported ``@removed``: deleted, or changed outside the window (see the module)."""
+    known: dict[str, CalendarEntry] = field(default_factory=dict)
+    """Entries as roomsync wrote them and still unchanged: no need to read them."""
+
+
+def left_calendar(event: dict[str, Any], window: tuple[datetime, datetime]) -> bool:
+    """Whether an event reported removed but still found left the calendar (moved to Deleted Items).
+
+    A single event inside the window was; an occurrence, an exception or a series master, or an
+    event outside the window, changed instead.
+    """
+    return event.get("type") not in ("occurrence", "exception", "seriesMaster") and _overlaps(event, window)
+
+
+def entry_id(event: dict[str, Any], item_id: str) -> str:
+    """The id of the entry an event belongs to: an occurrence's or exception's master, else its own."""
+    if event.get("type") in ("occurrence", "exception"):
+        return str(event.get("seriesMasterId") or item_id)
+    return item_id
 
 
 def reported(entries: Iterable[CalendarEntry]) -> list[CalendarEntry]:
