@@ -80,33 +80,27 @@ class MailboxCalendar:
 
     def read_events(self, ids: Iterable[str]) -> dict[str, dict[str, Any] | None]:
         """Events in full by id; ``None`` for an id that is gone."""
-        unique = list(dict.fromkeys(ids))
-        answers = self.batch([batch.get(self.event_url(i, params=FULL), READ_PREFER) for i in unique])
-        found: dict[str, dict[str, Any] | None] = {}
-        for item_id, answer in zip(unique, answers, strict=True):
-            if answer.status == 404:
-                found[item_id] = None
-            elif answer.ok and isinstance(answer.body, dict):
-                found[item_id] = answer.body
-            else:
-                raise GraphError(f"reading event of {self.mailbox}: {answer.describe()}", answer)
-        return found
+        return self.get_each({i: self.event_url(i, params=FULL) for i in ids}, "reading event")
 
     def locate(self, ids: Iterable[str]) -> dict[str, dict[str, Any] | None]:
         """Where events are, if still in the calendar (not deleted, not in Deleted Items)."""
-        unique = list(dict.fromkeys(ids))
         params = {"$select": "id,type,seriesMasterId,start,end"}
-        urls = [user(self.mailbox, "calendar", "events", i, params=params) for i in unique]
+        urls = {i: user(self.mailbox, "calendar", "events", i, params=params) for i in ids}
+        return self.get_each(urls, "looking up events")
+
+    def get_each(
+        self, urls: dict[str, str], doing: str, prefer: str | None = READ_PREFER
+    ) -> dict[str, dict[str, Any] | None]:
+        """One GET per id, batched: each id's answer, ``None`` for an id that is gone (404)."""
+        answers = self.batch([batch.get(url, prefer) for url in urls.values()])
         found: dict[str, dict[str, Any] | None] = {}
-        for item_id, answer in zip(
-            unique, self.batch([batch.get(u, READ_PREFER) for u in urls]), strict=True
-        ):
+        for item_id, answer in zip(urls, answers, strict=True):
             if answer.status == 404:
                 found[item_id] = None
             elif answer.ok and isinstance(answer.body, dict):
                 found[item_id] = answer.body
             else:
-                raise GraphError(f"looking up events of {self.mailbox}: {answer.describe()}", answer)
+                raise GraphError(f"{doing} of {self.mailbox}: {answer.describe()}", answer)
         return found
 
     def instances(
@@ -219,16 +213,6 @@ class MailboxCalendar:
 
     def change_keys(self, ids: Iterable[str]) -> dict[str, str | None]:
         """Current change keys of events; ``None`` for those that are gone."""
-        unique = list(dict.fromkeys(ids))
-        answers = self.batch(
-            [batch.get(self.event_url(i, params={"$select": "id,changeKey"})) for i in unique]
-        )
-        found: dict[str, str | None] = {}
-        for item_id, answer in zip(unique, answers, strict=True):
-            if answer.status == 404:
-                found[item_id] = None
-            elif answer.ok and isinstance(answer.body, dict):
-                found[item_id] = str(answer.body.get("changeKey") or "")
-            else:
-                raise GraphError(f"reading change keys of {self.mailbox}: {answer.describe()}", answer)
-        return found
+        urls = {i: self.event_url(i, params={"$select": "id,changeKey"}) for i in ids}
+        found = self.get_each(urls, "reading change keys", prefer=None)
+        return {i: None if event is None else str(event.get("changeKey") or "") for i, event in found.items()}
