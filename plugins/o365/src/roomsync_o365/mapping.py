@@ -272,25 +272,11 @@ def participants_of(
     return tuple(found.values())
 
 
-def _series(
-    event: dict[str, Any],
-    start: datetime,
-    end: datetime,
-    zone: str,
-    instances: Sequence[dict[str, Any]] | None,
-    instances_end: datetime | None,
-) -> tuple[Recurrence | None, tuple[OccurrenceChange, ...]]:
-    """The event's pattern and, when its ``instances`` were read, its exceptions."""
-    recurrence = (
-        series.from_graph(event.get("recurrence"))
-        if event.get("type") == "seriesMaster" or event.get("recurrence")
-        else None
-    )
-    if recurrence is None or instances is None or instances_end is None:
-        return recurrence, ()
-    return recurrence, occurrence_changes(
-        event, start, end - start, recurrence, zone, instances, instances_end
-    )
+def _recurrence(event: dict[str, Any]) -> Recurrence | None:
+    """A series master's pattern; a single event has none."""
+    if event.get("type") == "seriesMaster" or event.get("recurrence"):
+        return series.from_graph(event.get("recurrence"))
+    return None
 
 
 def _fields(
@@ -307,7 +293,13 @@ def _fields(
     participants = participants_of(attendees, mailbox, organizer, rooms)
     start = parse_time(event.get("start")).astimezone(zone)
     end = parse_time(event.get("end")).astimezone(zone)
-    recurrence, occurrences = _series(event, start, end, zone_name, instances, instances_end)
+    recurrence = _recurrence(event)
+    occurrences: tuple[OccurrenceChange, ...] = ()
+    if recurrence is not None and instances is not None and instances_end is not None:
+        # without the master's instances a series reads without exceptions
+        occurrences = occurrence_changes(
+            event, start, end - start, recurrence, zone_name, instances, instances_end
+        )
     return EventFields(
         title=event.get("subject") or "",
         start=start,
