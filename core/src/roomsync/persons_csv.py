@@ -11,11 +11,15 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Collection
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from roomsync.domain import ConflictPolicy, Person
 from roomsync.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from _csv import Reader as _Reader
 
 COLUMNS = ("email", "name", "environment", "conflict_policy", "sync_enabled")
 """The columns a persons file may have, in the order a new file should use them."""
@@ -98,6 +102,22 @@ def _delimiter(header: str) -> str:
         return ","
 
 
+class _Problems:
+    """The problems of one file, each message prefixed with the file and the line."""
+
+    def __init__(self, source: str, errors: list[RowError]) -> None:
+        self.source = source
+        self.errors = errors
+
+    def __call__(self, line: int, message: str, column: str | None = None) -> None:
+        self.errors.append(
+            RowError(line=line, message=f"{self.source} line {line}: {message}", column=column)
+        )
+
+    def __len__(self) -> int:
+        return len(self.errors)
+
+
 def parse_persons_csv(
     text: str,
     source: str,
@@ -111,9 +131,7 @@ def parse_persons_csv(
     ``environments`` given, a row naming another environment is an error.
     """
     result = PersonsCsvResult()
-
-    def error(line: int, message: str, column: str | None = None) -> None:
-        result.errors.append(RowError(line=line, message=f"{source} line {line}: {message}", column=column))
+    error = _Problems(source, result.errors)
 
     text = text.removeprefix("\ufeff")
     header_text = next((line for line in io.StringIO(text, newline="") if line.strip()), None)
@@ -122,113 +140,23 @@ def parse_persons_csv(
         return result
 
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(header_text), strict=True)
-    rows = iter(reader)
-    try:
-        header = next(row for row in rows if any(cell.strip() for cell in row))
-    except csv.Error as exc:
-        error(reader.line_num, f"cannot read the header: {exc}")
-        return result
-    header_line = reader.line_num
-    names = [_normal_column(cell) for cell in header]
-
-    if "email" not in names and any("@" in cell for cell in header):
-        error(
-            header_line,
-            f"no header; the first line must name the columns, e.g. {','.join(COLUMNS)} "
-            "(this line looks like a person)",
-        )
-        return result
-    if "email" not in names:
-        error(header_line, "the header has no 'email' column", "email")
-    unknown = [cell.strip() for cell, name in zip(header, names, strict=True) if name and name not in COLUMNS]
-    if unknown:
-        listed = ", ".join(repr(cell) for cell in unknown)
-        plural = "s" if len(unknown) > 1 else ""
-        error(header_line, f"unknown column{plural} {listed}; expected {', '.join(COLUMNS)}")
-    repeated = sorted({name for name in names if name and names.count(name) > 1})
-    if repeated:
-        error(header_line, f"column{'s' if len(repeated) > 1 else ''} {', '.join(repeated)} given twice")
-    if result.errors:
+    names = _read_header(reader, error)
+    if names is None or result.errors:
         return result
     result.columns = tuple(name for name in names if name)
 
     first_seen: dict[str, int] = {}
-    end_of_previous = header_line
-    while True:
-        line = end_of_previous + 1  # a quoted value may span lines; report where the row starts
-        try:
-            row = next(rows)
-        except StopIteration:
-            break
-        except csv.Error as exc:  # broken quoting: the reader goes on with the next line
-            hint = "; a quote opened here is never closed" if "end of data" in str(exc) else ""
-            error(line, f"cannot read the row: {exc}{hint}")
-            end_of_previous = reader.line_num
-            continue
-        end_of_previous = reader.line_num
-        cells = [cell.strip() for cell in row]
-        if not any(cells):
-            continue
+    for line, cells in _data_rows(reader, error):
         if len(cells) > len(names):
             error(line, f"{len(cells)} values, but the header has {len(names)} columns")
             continue
-        errors_before = len(result.errors)
-        values: dict[str, str] = {}
-        # Missing trailing values are empty; a column without a name (a trailing delimiter in
-        # every line, as spreadsheets write them) must stay empty.
-        for number, (name, cell) in enumerate(zip(names, cells, strict=False), start=1):
-            if not name:
-                if cell:
-                    error(line, f"value {cell!r} in column {number}, which the header does not name")
-            elif _CONTROL.search(cell):
-                error(line, f"{name} contains a line break or another control character", name)
-            values[name] = cell
-
-        email = values.get("email", "").lower()
-        if _CONTROL.search(email):
-            pass  # reported with the other control characters above
-        elif not email:
-            error(line, "email is empty", "email")
-        elif not _EMAIL.fullmatch(email):
-            error(line, f"email {values['email']!r} is not an e-mail address", "email")
-        elif email in first_seen:
-            error(line, f"email {email} is already on line {first_seen[email]}", "email")
-        else:
-            first_seen[email] = line
-
-        environment = values.get("environment") or None
-        if environment is not None and environments is not None and environment not in environments:
-            configured = ", ".join(sorted(environments)) or "none"
-            error(
-                line,
-                f"environment {environment!r} is not in the configuration; configured: {configured}",
-                "environment",
-            )
-
-        policy = default_conflict_policy
-        policy_text = values.get("conflict_policy", "").lower()
-        if policy_text:
-            try:
-                policy = ConflictPolicy(policy_text)
-            except ValueError:
-                error(
-                    line,
-                    f"conflict_policy {values['conflict_policy']!r} is not one of {_POLICIES}",
-                    "conflict_policy",
-                )
-
-        sync_enabled = True
-        sync_text = values.get("sync_enabled", "").lower()
-        if sync_text in _FALSE:
-            sync_enabled = False
-        elif sync_text and sync_text not in _TRUE:
-            error(
-                line,
-                f"sync_enabled {values['sync_enabled']!r} is not one of {_BOOLEANS}",
-                "sync_enabled",
-            )
-
-        if len(result.errors) == errors_before:
+        errors_before = len(error)
+        values = _row_values(line, names, cells, error)
+        email = _row_email(line, values, first_seen, error)
+        environment = _row_environment(line, values, environments, error)
+        policy = _row_policy(line, values, default_conflict_policy, error)
+        sync_enabled = _row_sync_enabled(line, values, error)
+        if len(error) == errors_before:
             result.persons.append(
                 Person(
                     email=email,
@@ -239,3 +167,134 @@ def parse_persons_csv(
                 )
             )
     return result
+
+
+def _read_header(reader: _Reader, error: _Problems) -> list[str] | None:
+    """The normalised column names of the first non-blank row, the header's problems reported;
+    ``None`` when there is no header to go on with."""
+    try:
+        header = next(row for row in reader if any(cell.strip() for cell in row))
+    except csv.Error as exc:
+        error(reader.line_num, f"cannot read the header: {exc}")
+        return None
+    header_line = reader.line_num
+    names = [_normal_column(cell) for cell in header]
+
+    if "email" not in names and any("@" in cell for cell in header):
+        error(
+            header_line,
+            f"no header; the first line must name the columns, e.g. {','.join(COLUMNS)} "
+            "(this line looks like a person)",
+        )
+        return None
+    _column_problems(header_line, header, names, error)
+    return names
+
+
+def _column_problems(line: int, header: list[str], names: list[str], error: _Problems) -> None:
+    """A missing ``email`` column, unknown columns, columns given twice."""
+    if "email" not in names:
+        error(line, "the header has no 'email' column", "email")
+    unknown = [cell.strip() for cell, name in zip(header, names, strict=True) if name and name not in COLUMNS]
+    if unknown:
+        listed = ", ".join(repr(cell) for cell in unknown)
+        plural = "s" if len(unknown) > 1 else ""
+        error(line, f"unknown column{plural} {listed}; expected {', '.join(COLUMNS)}")
+    repeated = sorted({name for name in names if name and names.count(name) > 1})
+    if repeated:
+        error(line, f"column{'s' if len(repeated) > 1 else ''} {', '.join(repeated)} given twice")
+
+
+def _data_rows(reader: _Reader, error: _Problems) -> Iterator[tuple[int, list[str]]]:
+    """The non-blank rows after the header with the line each starts on, their cells stripped;
+    a row the reader cannot read is reported and skipped."""
+    end_of_previous = reader.line_num
+    while True:
+        line = end_of_previous + 1  # a quoted value may span lines; report where the row starts
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:  # broken quoting: the reader goes on with the next line
+            hint = "; a quote opened here is never closed" if "end of data" in str(exc) else ""
+            error(line, f"cannot read the row: {exc}{hint}")
+            end_of_previous = reader.line_num
+            continue
+        end_of_previous = reader.line_num
+        cells = [cell.strip() for cell in row]
+        if any(cells):
+            yield line, cells
+
+
+def _row_values(line: int, names: list[str], cells: list[str], error: _Problems) -> dict[str, str]:
+    """One row's values by column name; missing trailing values are empty, and a column without
+    a name (a trailing delimiter in every line, as spreadsheets write them) must stay empty."""
+    values: dict[str, str] = {}
+    for number, (name, cell) in enumerate(zip(names, cells, strict=False), start=1):
+        if not name:
+            if cell:
+                error(line, f"value {cell!r} in column {number}, which the header does not name")
+        elif _CONTROL.search(cell):
+            error(line, f"{name} contains a line break or another control character", name)
+        values[name] = cell
+    return values
+
+
+def _row_email(line: int, values: dict[str, str], first_seen: dict[str, int], error: _Problems) -> str:
+    """The row's address in lower case; an address seen on an earlier line is an error."""
+    email = values.get("email", "").lower()
+    if _CONTROL.search(email):
+        pass  # reported with the other control characters in _row_values
+    elif not email:
+        error(line, "email is empty", "email")
+    elif not _EMAIL.fullmatch(email):
+        error(line, f"email {values['email']!r} is not an e-mail address", "email")
+    elif email in first_seen:
+        error(line, f"email {email} is already on line {first_seen[email]}", "email")
+    else:
+        first_seen[email] = line
+    return email
+
+
+def _row_environment(
+    line: int, values: dict[str, str], environments: Collection[str] | None, error: _Problems
+) -> str | None:
+    environment = values.get("environment") or None
+    if environment is not None and environments is not None and environment not in environments:
+        configured = ", ".join(sorted(environments)) or "none"
+        error(
+            line,
+            f"environment {environment!r} is not in the configuration; configured: {configured}",
+            "environment",
+        )
+    return environment
+
+
+def _row_policy(
+    line: int, values: dict[str, str], default: ConflictPolicy, error: _Problems
+) -> ConflictPolicy:
+    policy_text = values.get("conflict_policy", "").lower()
+    if not policy_text:
+        return default
+    try:
+        return ConflictPolicy(policy_text)
+    except ValueError:
+        error(
+            line,
+            f"conflict_policy {values['conflict_policy']!r} is not one of {_POLICIES}",
+            "conflict_policy",
+        )
+        return default
+
+
+def _row_sync_enabled(line: int, values: dict[str, str], error: _Problems) -> bool:
+    sync_text = values.get("sync_enabled", "").lower()
+    if sync_text in _FALSE:
+        return False
+    if sync_text and sync_text not in _TRUE:
+        error(
+            line,
+            f"sync_enabled {values['sync_enabled']!r} is not one of {_BOOLEANS}",
+            "sync_enabled",
+        )
+    return True
