@@ -8,6 +8,7 @@ import click
 from rich.table import Table
 
 from roomsync.cli.context import AppContext, pass_app
+from roomsync.cli.person_rows import last_success, persons_with_states
 from roomsync.domain import ConflictPolicy, Person, Room
 from roomsync.errors import InvalidInput, NotFound, UnknownEnvironment
 from roomsync.persons_csv import address_problem, decode_persons_csv, parse_persons_csv
@@ -86,22 +87,19 @@ def import_persons(app: AppContext, file: Path, on_error: str) -> None:
 def list_persons(app: AppContext) -> None:
     """Persons with their environment and last sync."""
     with app.database().unit_of_work() as uow:
-        people = uow.rooms.list_persons()
-        states = {s.mailbox: s for s in uow.sync.mailbox_states()}
-    rows = []
-    for p in people:
-        state = states.get(p.email)
-        rows.append(
-            {
-                "email": p.email,
-                "name": p.name,
-                "environment": p.environment,
-                "conflict_policy": p.conflict_policy.value,
-                "sync_enabled": p.sync_enabled,
-                "last_success": state.last_success.isoformat() if state and state.last_success else None,
-                "last_error": state.last_error if state else None,
-            }
-        )
+        people = persons_with_states(uow)
+    rows = [
+        {
+            "email": p.email,
+            "name": p.name,
+            "environment": p.environment,
+            "conflict_policy": p.conflict_policy.value,
+            "sync_enabled": p.sync_enabled,
+            "last_success": last_success(state),
+            "last_error": state.last_error if state else None,
+        }
+        for p, state in people
+    ]
     table = Table("email", "name", "environment", "policy", "sync", "last success", "last error")
     for r in rows:
         table.add_row(

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import math
 from datetime import UTC, datetime
+from typing import Any
 
 import click
 from rich.progress import Progress
 from rich.table import Table
 
 from roomsync.cli.context import AppContext, pass_app
+from roomsync.cli.person_rows import last_success, persons_with_states
 from roomsync.cli.stopping import STOPS
 from roomsync.connector.checks import NOT_TRIED
 from roomsync.connector.types import CheckStep
@@ -17,6 +19,8 @@ from roomsync.domain import Person
 from roomsync.engine.report import CycleReport
 from roomsync.errors import NotFound, RoomsyncError
 from roomsync.plugins import installed_plugins
+from roomsync.storage.leases import Holder, Lease, Registration
+from roomsync.storage.protocols import LogEntry, UnitOfWork
 
 
 def _report_table(reports: list[CycleReport]) -> Table:
@@ -122,27 +126,72 @@ def status(app: AppContext) -> None:
     leases = app.database().leases
     daemons, cycles = leases.registrations(at), leases.leases(at)
     with app.database().unit_of_work() as uow:
-        people = uow.rooms.list_persons()
-        states = {s.mailbox: s for s in uow.sync.mailbox_states()}
-        pending = {
-            p.email: [link for link in uow.sync.links_in_mailbox(p.email) if link.state.value != "synced"]
-            for p in people
-        }
+        rows = _person_status(uow)
         problems = [e for e in uow.sync.recent_log(limit=20) if e.level != "info"]
+    data = {
+        "persons": rows,
+        "runners": [_runner_data(daemon) for daemon in daemons],
+        "cycles_in_progress": [_cycle_data(c) for c in cycles],
+        "problems": [_problem_data(e) for e in problems],
+    }
+    app.emit(data, _status_table(rows))
+    if not app.as_json and (daemons or cycles):
+        app.console.print(_running_table(daemons, cycles))
+    if not app.as_json and problems:
+        app.console.print(_problems_table(problems))
+
+
+def _person_status(uow: UnitOfWork) -> list[dict[str, Any]]:
     rows = []
-    for p in people:
-        s = states.get(p.email)
+    for p, s in persons_with_states(uow):
+        pending = [link for link in uow.sync.links_in_mailbox(p.email) if link.state.value != "synced"]
         rows.append(
             {
                 "email": p.email,
                 "environment": p.environment,
                 "sync_enabled": p.sync_enabled,
-                "last_success": s.last_success.isoformat() if s and s.last_success else None,
+                "last_success": last_success(s),
                 "consecutive_failures": s.consecutive_failures if s else 0,
                 "last_error": s.last_error if s else None,
-                "pending": len(pending[p.email]),
+                "pending": len(pending),
             }
         )
+    return rows
+
+
+def _holder_data(holder: Holder) -> dict[str, Any]:
+    return {"host": holder.host, "pid": holder.pid}
+
+
+def _runner_data(daemon: Registration) -> dict[str, Any]:
+    return {
+        **_holder_data(daemon.holder),
+        "since": daemon.started_at.isoformat(),
+        "heartbeat": daemon.heartbeat_at.isoformat(),
+    }
+
+
+def _cycle_data(c: Lease) -> dict[str, Any]:
+    return {
+        "mailbox": c.mailbox,
+        **_holder_data(c.holder),
+        "since": c.acquired_at.isoformat(),
+        "expires": c.expires_at.isoformat(),
+    }
+
+
+def _problem_data(e: LogEntry) -> dict[str, Any]:
+    return {
+        "at": e.at.isoformat(),
+        "mailbox": e.mailbox,
+        "level": e.level,
+        "event": e.event,
+        "message": e.message,
+        "reservation_id": e.reservation_id,
+    }
+
+
+def _status_table(rows: list[dict[str, Any]]) -> Table:
     table = Table("person", "environment", "last success", "failures", "pending", "last error")
     for r in rows:
         failures = str(r["consecutive_failures"])
@@ -154,52 +203,23 @@ def status(app: AppContext) -> None:
             str(r["pending"]),
             str(r["last_error"] or ""),
         )
-    data = {
-        "persons": rows,
-        "runners": [
-            {
-                "host": daemon.holder.host,
-                "pid": daemon.holder.pid,
-                "since": daemon.started_at.isoformat(),
-                "heartbeat": daemon.heartbeat_at.isoformat(),
-            }
-            for daemon in daemons
-        ],
-        "cycles_in_progress": [
-            {
-                "mailbox": c.mailbox,
-                "host": c.holder.host,
-                "pid": c.holder.pid,
-                "since": c.acquired_at.isoformat(),
-                "expires": c.expires_at.isoformat(),
-            }
-            for c in cycles
-        ],
-        "problems": [
-            {
-                "at": e.at.isoformat(),
-                "mailbox": e.mailbox,
-                "level": e.level,
-                "event": e.event,
-                "message": e.message,
-                "reservation_id": e.reservation_id,
-            }
-            for e in problems
-        ],
-    }
-    app.emit(data, table)
-    if not app.as_json and (daemons or cycles):
-        running = Table("runner", "since", "cycle in progress", title="Running")
-        for daemon in daemons:
-            running.add_row(daemon.holder.describe(), f"{daemon.started_at:%Y-%m-%d %H:%M:%S}", "")
-        for c in cycles:
-            running.add_row(c.holder.describe(), f"{c.acquired_at:%Y-%m-%d %H:%M:%S}", c.mailbox)
-        app.console.print(running)
-    if not app.as_json and problems:
-        log_table = Table("at", "person", "event", "message", title="Recent problems")
-        for e in problems:
-            log_table.add_row(f"{e.at:%Y-%m-%d %H:%M:%S}", e.mailbox or "-", e.event, e.message)
-        app.console.print(log_table)
+    return table
+
+
+def _running_table(daemons: list[Registration], cycles: list[Lease]) -> Table:
+    running = Table("runner", "since", "cycle in progress", title="Running")
+    for daemon in daemons:
+        running.add_row(daemon.holder.describe(), f"{daemon.started_at:%Y-%m-%d %H:%M:%S}", "")
+    for c in cycles:
+        running.add_row(c.holder.describe(), f"{c.acquired_at:%Y-%m-%d %H:%M:%S}", c.mailbox)
+    return running
+
+
+def _problems_table(problems: list[LogEntry]) -> Table:
+    log_table = Table("at", "person", "event", "message", title="Recent problems")
+    for e in problems:
+        log_table.add_row(f"{e.at:%Y-%m-%d %H:%M:%S}", e.mailbox or "-", e.event, e.message)
+    return log_table
 
 
 @click.command(name="test")
