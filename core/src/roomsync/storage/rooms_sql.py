@@ -8,7 +8,8 @@ cursor can then never skip a change committed late with a lower number.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -72,6 +73,17 @@ def _row_id(reservation_id: str | None) -> int | None:
     if reservation_id is None or not reservation_id.strip().isdigit():
         return None
     return int(reservation_id)
+
+
+@dataclass(frozen=True)
+class _Write:
+    """What a write of a reservation records in the journal: one row per organizer."""
+
+    organizers: Sequence[str]
+    origin: Origin
+    action: str
+    actor: str | None = None
+    reason: str = ""
 
 
 class SqlRoomsStore:
@@ -220,7 +232,7 @@ class SqlRoomsStore:
         _write_fields(row, reservation.fields)
         self.session.add(row)
         self.session.flush()
-        self._journal(row, [row.organizer], origin, "created", actor)
+        self._journal(row, _Write([row.organizer], origin, "created", actor))
         return _reservation(row)
 
     def update_reservation(
@@ -266,9 +278,9 @@ class SqlRoomsStore:
         row.setup_minutes = target.setup_minutes
         row.followup_minutes = target.followup_minutes
         if target.organizer != current.organizer:
-            self._bump(row, [current.organizer, target.organizer], origin, "organizer-changed", actor)
+            self._bump(row, _Write([current.organizer, target.organizer], origin, "organizer-changed", actor))
         else:
-            self._bump(row, [row.organizer], origin, "updated", actor)
+            self._bump(row, _Write([row.organizer], origin, "updated", actor))
         return _reservation(row)
 
     def cancel_reservation(
@@ -284,7 +296,7 @@ class SqlRoomsStore:
         row = self._row_for_write(reservation_id)
         if row.status != ReservationStatus.CANCELLED.value:
             row.status = ReservationStatus.CANCELLED.value
-            self._bump(row, [row.organizer], origin, "cancelled", actor, reason)
+            self._bump(row, _Write([row.organizer], origin, "cancelled", actor, reason))
         return _reservation(row)
 
     def set_sync_disabled(self, reservation_id: str, disabled: bool, reason: str = "") -> Reservation:
@@ -295,7 +307,7 @@ class SqlRoomsStore:
         if row.sync_disabled != disabled:
             row.sync_disabled = disabled
             action = "sync-disabled" if disabled else "sync-enabled"
-            self._bump(row, [row.organizer], Origin.ADMIN, action, None, reason)
+            self._bump(row, _Write([row.organizer], Origin.ADMIN, action, None, reason))
         return _reservation(row)
 
     def reservations(
@@ -387,15 +399,7 @@ class SqlRoomsStore:
             raise NotFound(f"unknown reservation {reservation_id}")
         return row
 
-    def _bump(
-        self,
-        row: ReservationRow,
-        organizers: Iterable[str],
-        origin: Origin,
-        action: str,
-        actor: str | None,
-        reason: str = "",
-    ) -> None:
+    def _bump(self, row: ReservationRow, write: _Write) -> None:
         """Record a write: a new version (checked against the version read) and journal rows."""
         row.version += 1
         row.modified_at = _now()
@@ -403,28 +407,20 @@ class SqlRoomsStore:
             self.session.flush()
         except StaleDataError:
             raise InvalidInput(f"reservation {row.id} was changed meanwhile; read it again") from None
-        self._journal(row, organizers, origin, action, actor, reason)
+        self._journal(row, write)
 
-    def _journal(
-        self,
-        row: ReservationRow,
-        organizers: Iterable[str],
-        origin: Origin,
-        action: str,
-        actor: str | None,
-        reason: str = "",
-    ) -> None:
+    def _journal(self, row: ReservationRow, write: _Write) -> None:
         at = _now()
-        for organizer in organizers:
+        for organizer in write.organizers:
             self.session.add(
                 JournalRow(
                     reservation_id=row.id,
                     organizer=organizer,
-                    origin=origin.value,
-                    action=action,
+                    origin=write.origin.value,
+                    action=write.action,
                     at=at,
-                    actor=actor,
-                    reason=reason or None,
+                    actor=write.actor,
+                    reason=write.reason or None,
                 )
             )
         self.session.flush()

@@ -5,12 +5,41 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from copy import deepcopy
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from roomsync.storage.models import IN_CHUNK, LinkRow, LogRow, MailboxStateRow, SeenEntryRow
 from roomsync.storage.protocols import Link, LinkState, LogEntry, MailboxState, SeenEntry
+
+# The attributes that are the same on a record and its row, copied as they are.
+_LINK_FIELDS = ("item_id", "change_key", "rooms_version", "conflicts", "attempts", "last_error", "updated_at")
+_LINK_SNAPSHOTS = ("rooms_snapshot", "exchange_snapshot", "written")
+_MAILBOX_STATE_FIELDS = (
+    "environment",
+    "sync_state",
+    "rooms_cursor",
+    "last_success",
+    "last_attempt",
+    "last_error",
+    "consecutive_failures",
+)
+_LOG_FIELDS = ("at", "mailbox", "level", "event", "message", "reservation_id")
+
+
+def _values(source: object, names: Sequence[str]) -> dict[str, Any]:
+    return {name: getattr(source, name) for name in names}
+
+
+def _copies(source: object, names: Sequence[str]) -> dict[str, Any]:
+    """Deep copies, so that a snapshot changed in place is not the stored one changed too."""
+    return {name: deepcopy(getattr(source, name)) for name in names}
+
+
+def _assign(row: object, values: dict[str, Any]) -> None:
+    for name, value in values.items():
+        setattr(row, name, value)
 
 
 class SqlSyncStore:
@@ -56,18 +85,10 @@ class SqlSyncStore:
             row = LinkRow(reservation_id=link.reservation_id, mailbox=link.mailbox)
             self.session.add(row)
         link.updated_at = datetime.now(UTC)
-        row.item_id = link.item_id
-        row.change_key = link.change_key
+        _assign(row, _values(link, _LINK_FIELDS))
         row.state = link.state.value
-        row.rooms_version = link.rooms_version
         # Copies: a snapshot changed in place would otherwise compare equal to itself and not be written.
-        row.rooms_snapshot = deepcopy(link.rooms_snapshot)
-        row.exchange_snapshot = deepcopy(link.exchange_snapshot)
-        row.written = deepcopy(link.written)
-        row.conflicts = link.conflicts
-        row.attempts = link.attempts
-        row.last_error = link.last_error
-        row.updated_at = link.updated_at
+        _assign(row, _copies(link, _LINK_SNAPSHOTS))
 
     def delete_link(self, reservation_id: str, mailbox: str) -> None:
         self._delete(self.session.get(LinkRow, (reservation_id, mailbox)))
@@ -83,13 +104,7 @@ class SqlSyncStore:
         if row is None:
             row = MailboxStateRow(mailbox=state.mailbox)
             self.session.add(row)
-        row.environment = state.environment
-        row.sync_state = state.sync_state
-        row.rooms_cursor = state.rooms_cursor
-        row.last_success = state.last_success
-        row.last_attempt = state.last_attempt
-        row.last_error = state.last_error
-        row.consecutive_failures = state.consecutive_failures
+        _assign(row, _values(state, _MAILBOX_STATE_FIELDS))
         self.session.flush()
 
     def mailbox_states(self) -> list[MailboxState]:
@@ -126,17 +141,7 @@ class SqlSyncStore:
     # --- log -------------------------------------------------------------------------------
 
     def log(self, entry: LogEntry) -> None:
-        self.session.add(
-            LogRow(
-                at=entry.at,
-                mailbox=entry.mailbox,
-                level=entry.level,
-                event=entry.event,
-                message=entry.message,
-                reservation_id=entry.reservation_id,
-                data=deepcopy(dict(entry.data)),
-            )
-        )
+        self.session.add(LogRow(**_values(entry, _LOG_FIELDS), data=deepcopy(dict(entry.data))))
         self.session.flush()
 
     def recent_log(
@@ -149,15 +154,7 @@ class SqlSyncStore:
         if event is not None:
             stmt = stmt.where(LogRow.event == event)
         return [
-            LogEntry(
-                at=row.at,
-                mailbox=row.mailbox,
-                level=row.level,
-                event=row.event,
-                message=row.message,
-                reservation_id=row.reservation_id,
-                data=deepcopy(row.data or {}),
-            )
+            LogEntry(**_values(row, _LOG_FIELDS), data=deepcopy(row.data or {}))
             for row in self.session.scalars(stmt)
         ]
 
@@ -166,28 +163,11 @@ def _link(row: LinkRow) -> Link:
     return Link(
         reservation_id=row.reservation_id,
         mailbox=row.mailbox,
-        item_id=row.item_id,
-        change_key=row.change_key,
         state=LinkState(row.state),
-        rooms_version=row.rooms_version,
-        rooms_snapshot=deepcopy(row.rooms_snapshot),
-        exchange_snapshot=deepcopy(row.exchange_snapshot),
-        written=deepcopy(row.written),
-        conflicts=row.conflicts,
-        attempts=row.attempts,
-        last_error=row.last_error,
-        updated_at=row.updated_at,
+        **_values(row, _LINK_FIELDS),
+        **_copies(row, _LINK_SNAPSHOTS),
     )
 
 
 def _mailbox_state(row: MailboxStateRow) -> MailboxState:
-    return MailboxState(
-        mailbox=row.mailbox,
-        environment=row.environment,
-        sync_state=row.sync_state,
-        rooms_cursor=row.rooms_cursor,
-        last_success=row.last_success,
-        last_attempt=row.last_attempt,
-        last_error=row.last_error,
-        consecutive_failures=row.consecutive_failures,
-    )
+    return MailboxState(mailbox=row.mailbox, **_values(row, _MAILBOX_STATE_FIELDS))
