@@ -9,7 +9,7 @@ import socket
 import ssl
 import subprocess
 import tomllib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -245,18 +245,28 @@ def test_without_smtp_settings_nothing_is_sent(
 # --- login ------------------------------------------------------------------------------
 
 
-def test_login_with_the_password_from_its_reference(
-    auth_server: Controller,
-    collector: Collector,
-    authenticator: Authenticator,
-    monkeypatch: pytest.MonkeyPatch,
-    caplog: pytest.LogCaptureFixture,
-) -> None:
+@pytest.fixture
+def login_as(
+    auth_server: Controller, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> Callable[[str], SmtpConfig]:
+    """The configuration logging in to ``auth_server`` as a user with the password referenced in
+    the environment; all that roomsync logs is captured, to show the password is not in it."""
     monkeypatch.setenv(PASSWORD_ENV, PASSWORD)
     caplog.set_level(logging.DEBUG, logger="roomsync")
-    config = config_for(auth_server, username="roomsync", password=SecretRef(env=PASSWORD_ENV))
 
-    assert SmtpNotifier(config).send(notification())
+    def config(username: str) -> SmtpConfig:
+        return config_for(auth_server, username=username, password=SecretRef(env=PASSWORD_ENV))
+
+    return config
+
+
+def test_login_with_the_password_from_its_reference(
+    login_as: Callable[[str], SmtpConfig],
+    collector: Collector,
+    authenticator: Authenticator,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    assert SmtpNotifier(login_as("roomsync")).send(notification())
 
     assert authenticator.attempts == ["roomsync"]
     assert len(collector.messages) == 1
@@ -276,16 +286,12 @@ def test_password_read_from_a_file(
 
 def test_failed_login_is_a_warning_without_the_password(
     auth_server: Controller,
+    login_as: Callable[[str], SmtpConfig],
     collector: Collector,
     authenticator: Authenticator,
-    monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    monkeypatch.setenv(PASSWORD_ENV, PASSWORD)
-    caplog.set_level(logging.DEBUG, logger="roomsync")
-    config = config_for(auth_server, username="intruder", password=SecretRef(env=PASSWORD_ENV))
-
-    assert not SmtpNotifier(config).send(notification())
+    assert not SmtpNotifier(login_as("intruder")).send(notification())
 
     assert set(authenticator.attempts) == {"intruder"}  # smtplib tries each mechanism it shares
     assert collector.messages == []
