@@ -12,7 +12,7 @@ import spnego
 from exchangelib import NTLM
 from exchangelib.errors import UnauthorizedError
 
-from roomsync_sim.md4 import md4
+from roomsync_sim.ews.md4 import md4
 from roomsync_sim.seed import SeedError, parse_seed
 from roomsync_sim.testing import RunningSimulator, running_simulator
 from sim_support import SEED, Org
@@ -127,7 +127,7 @@ def test_ntlm_authenticates_the_connection(sim: RunningSimulator) -> None:
 
 
 def test_challenge_target_info(sim: RunningSimulator) -> None:
-    from roomsync_sim import ntlm
+    from roomsync_sim.ews import ntlm
 
     conn = _connect(sim)
     challenge = _token(_post(conn, "NTLM " + _b64(_client().step())))

@@ -19,7 +19,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from roomsync_sim import ntlm
+from roomsync_sim.ews import ntlm
 from roomsync_sim.seed import Seed, User, parse_auth
 
 REALM = "roomsync-exchange-simulator"

@@ -13,7 +13,7 @@ from roomsync_sim.seed import User
 from roomsync_sim.store import Mailbox, Store
 
 if TYPE_CHECKING:
-    from roomsync_sim.notifications import Notifier
+    from roomsync_sim.ews.notifications import Notifier
 
 VERSION_ORDER = (
     "Exchange2007",

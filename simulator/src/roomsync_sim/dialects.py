@@ -1,4 +1,5 @@
-"""The three EWS dialects the simulator speaks.
+"""The four dialects the simulator speaks: exchange2007, exchange2010 and exchange2013 over EWS,
+o365 over Microsoft Graph (with EWS beside it, as Exchange Online keeps it until its shutdown).
 
 One simulator instance serves one dialect, the way one Exchange server speaks the schema
 generation of its release. A dialect names the ``RequestServerVersion`` values it accepts, the

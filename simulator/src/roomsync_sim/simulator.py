@@ -19,13 +19,13 @@ from typing import Any
 
 from lxml import etree
 
-from roomsync_sim import validation
 from roomsync_sim.auth import ConnectionAuth, Continue, Directory
 from roomsync_sim.context import Context
 from roomsync_sim.dialects import Dialect, get_dialect
+from roomsync_sim.ews import validation
+from roomsync_sim.ews.notifications import Notifier
+from roomsync_sim.ews.operations import WRITES, load_all
 from roomsync_sim.faults import FaultPlan
-from roomsync_sim.notifications import Notifier
-from roomsync_sim.operations import WRITES, load_all
 from roomsync_sim.seed import DEFAULT_SEED, Seed, User, parse_seed
 from roomsync_sim.soap import (
     DEFAULT_MAX_BODY,

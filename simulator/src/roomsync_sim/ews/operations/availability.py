@@ -24,8 +24,8 @@ from lxml import etree
 
 from roomsync_sim import zonerules
 from roomsync_sim.context import Context
-from roomsync_sim.operations import operation
-from roomsync_sim.operations.convert import hex_entry_id
+from roomsync_sim.ews.operations import operation
+from roomsync_sim.ews.operations.convert import hex_entry_id
 from roomsync_sim.properties import master_times, occurrences
 from roomsync_sim.soap import E, SoapFault, m, response_message, t
 from roomsync_sim.store import Item

@@ -26,8 +26,8 @@ from lxml import etree
 
 from roomsync_sim import ids
 from roomsync_sim.context import Context
-from roomsync_sim.operations import operation
-from roomsync_sim.operations.common import item_ids
+from roomsync_sim.ews.operations import operation
+from roomsync_sim.ews.operations.common import item_ids
 from roomsync_sim.soap import XSI, m, response_message
 
 _PROVIDER = bytes.fromhex("9A1B5C3D8E0F47A6B2C4D6E8F0A1B3C5")

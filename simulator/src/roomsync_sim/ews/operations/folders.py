@@ -5,8 +5,8 @@ from __future__ import annotations
 from lxml import etree
 
 from roomsync_sim.context import Context, OperationError
-from roomsync_sim.operations import operation
-from roomsync_sim.operations.common import item_ids, resolve_folder
+from roomsync_sim.ews.operations import operation
+from roomsync_sim.ews.operations.common import item_ids, resolve_folder
 from roomsync_sim.properties import path_children
 from roomsync_sim.soap import m, response_message, t
 from roomsync_sim.store import Folder

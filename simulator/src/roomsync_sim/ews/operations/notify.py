@@ -1,4 +1,4 @@
-"""Subscribe, GetEvents, GetStreamingEvents and Unsubscribe (see :mod:`roomsync_sim.notifications`).
+"""Subscribe, GetEvents, GetStreamingEvents and Unsubscribe (see :mod:`roomsync_sim.ews.notifications`).
 
 A subscription belongs to the account that created it (another account gets
 ``ErrorSubscriptionAccessDenied``) and watches one mailbox: the caller's own or an impersonated
@@ -13,9 +13,9 @@ import time
 from lxml import etree
 
 from roomsync_sim.context import Context, OperationError
-from roomsync_sim.notifications import Notifier, Subscription
-from roomsync_sim.operations import operation
-from roomsync_sim.operations.common import item_ids, resolve_folder
+from roomsync_sim.ews.notifications import Notifier, Subscription
+from roomsync_sim.ews.operations import operation
+from roomsync_sim.ews.operations.common import item_ids, resolve_folder
 from roomsync_sim.soap import M, T, m, response_message, schema_fault, t
 
 _KINDS = {

@@ -13,8 +13,8 @@ from lxml import etree
 
 from roomsync_sim import ids, limits, meetings, recurrence
 from roomsync_sim.context import Context, OperationError
-from roomsync_sim.operations import operation
-from roomsync_sim.operations.common import item_ids, resolve_folder, resolve_item
+from roomsync_sim.ews.operations import operation
+from roomsync_sim.ews.operations.common import item_ids, resolve_folder, resolve_item
 from roomsync_sim.properties import (
     TYPE_OF,
     OccurrenceView,

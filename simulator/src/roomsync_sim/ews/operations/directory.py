@@ -14,8 +14,8 @@ from __future__ import annotations
 from lxml import etree
 
 from roomsync_sim.context import Context
-from roomsync_sim.operations import operation
-from roomsync_sim.operations.availability import bare_response
+from roomsync_sim.ews.operations import operation
+from roomsync_sim.ews.operations.availability import bare_response
 from roomsync_sim.seed import Group, User
 from roomsync_sim.soap import m, response_message, t
 

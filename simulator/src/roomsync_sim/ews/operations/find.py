@@ -7,8 +7,9 @@ from datetime import datetime
 from lxml import etree
 
 from roomsync_sim.context import Context, OperationError
-from roomsync_sim.operations import operation
-from roomsync_sim.operations.common import item_ids, resolve_folder
+from roomsync_sim.ews.operations import operation
+from roomsync_sim.ews.operations.common import item_ids, resolve_folder
+from roomsync_sim.ews.restrictions import matches
 from roomsync_sim.properties import (
     OccurrenceView,
     Path,
@@ -19,7 +20,6 @@ from roomsync_sim.properties import (
     render_item,
     text_values,
 )
-from roomsync_sim.restrictions import matches
 from roomsync_sim.soap import m, response_message, t
 from roomsync_sim.store import Item
 from roomsync_sim.timezones import parse_datetime

@@ -44,7 +44,7 @@ from roomsync_sim.dialects import Dialect
 from roomsync_sim.soap import SOAP, M, T, m, new_envelope, serialize, t
 from roomsync_sim.store import StoreEvent
 
-log = logging.getLogger("roomsync_sim.notifications")
+log = logging.getLogger("roomsync_sim.ews.notifications")
 
 MAX_EVENTS_PER_NOTIFICATION = 50  # a simulator choice: more events set MoreEvents
 RETAINED_EVENTS = 100_000  # older watermarks are ErrorInvalidWatermark

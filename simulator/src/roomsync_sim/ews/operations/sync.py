@@ -15,8 +15,8 @@ import struct
 from lxml import etree
 
 from roomsync_sim.context import Context, OperationError
-from roomsync_sim.operations import operation
-from roomsync_sim.operations.common import item_ids, resolve_folder
+from roomsync_sim.ews.operations import operation
+from roomsync_sim.ews.operations.common import item_ids, resolve_folder
 from roomsync_sim.properties import parse_shape, render_item
 from roomsync_sim.soap import M, T, m, response_message, schema_fault, t
 from roomsync_sim.store import Change, Folder

@@ -16,7 +16,7 @@ import struct
 import time
 from dataclasses import dataclass
 
-from roomsync_sim.md4 import md4
+from roomsync_sim.ews.md4 import md4
 
 SIGNATURE = b"NTLMSSP\x00"
 
