@@ -2,8 +2,9 @@
 
 Following vdirsyncer's design, everything is decided before anything is written: the plan reads
 the ROOMS reservations that changed, the Exchange entries that changed, and each link's last
-synchronised snapshots, and returns what to write where. Nothing here performs I/O; room
-availability is asked through a read-only callable so the decision stays reproducible.
+synchronised snapshots, and returns what to write where. Nothing here performs I/O: the read
+phase (:mod:`roomsync.engine.read_phase`) loads the rooms' bookings and which organizers can be
+synchronised, so a plan is decided from its view alone and can be tested without a database.
 
 The rules (core/README.md gives the reasoning):
 
@@ -20,7 +21,7 @@ The rules (core/README.md gives the reasoning):
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
@@ -31,9 +32,9 @@ from roomsync.engine.intent import adopted, recognise
 from roomsync.engine.merge import room_keys, snapshot, take, three_way
 from roomsync.notify.message import Fact, Notification, NotificationKind
 from roomsync.recurrence import occurrences, overlaps
+from roomsync.room_bookings import first_conflict
 from roomsync.storage.protocols import Link, LinkState
 
-RoomCheck = Callable[[str, EventFields, str | None], bool]
 _FAR_FUTURE = datetime(9999, 1, 1, tzinfo=UTC)
 _CLAIM_SPAN = timedelta(days=3 * 366)  # as far as ROOMS looks for conflicts of an open-ended series
 
@@ -55,8 +56,8 @@ class MailboxView:
     stamped: Mapping[str, CalendarEntry]  # reservation id -> entry found by stamp (recovery)
     feed_stamps: frozenset[str]  # stamps of every entry the change feed returned, refused ones too
     known_rooms: frozenset[str]
-    syncable: Callable[[str], bool]  # whether a person is assigned to an environment
-    room_is_free: RoomCheck
+    syncable: frozenset[str]  # organizers of these reservations assigned to a usable environment
+    room_bookings: Sequence[Reservation]  # active bookings of the rooms this cycle may give
     not_before: datetime  # entries over before this are history: never booked from Outlook
     room_names: Mapping[str, str] = field(default_factory=dict)  # room mailbox -> name, for organizers
 
@@ -142,7 +143,7 @@ def _room_is_free(
     Two Outlook changes of one cycle may each find a room free that only one of them can have;
     the apply step would refuse the second, failing the cycle, and every cycle after it.
     """
-    if not view.room_is_free(room, fields, exclude):
+    if first_conflict(view.room_bookings, room, fields, exclude) is not None:
         return False
     for claimed, owner in result.claims:
         if (owner is not None and owner == exclude) or room not in claimed.rooms:
@@ -301,7 +302,7 @@ def _reconcile(view: MailboxView, link: Link, entry: CalendarEntry, result: Plan
         result.deletes.append(Delete(reservation.id or "", view.mailbox, entry.item_id, entry.change_key))
         return
     if reservation.organizer != view.mailbox or link.state is LinkState.DELETING:
-        if not view.syncable(reservation.organizer) or link.state is LinkState.DELETING:
+        if reservation.organizer not in view.syncable or link.state is LinkState.DELETING:
             result.deletes.append(Delete(reservation.id or "", view.mailbox, entry.item_id, entry.change_key))
         return
     if reservation.sync_disabled:
@@ -515,7 +516,7 @@ def _left_this_mailbox(view: MailboxView, reservation: Reservation, link: Link |
         # once the new organizer's entry exists.
         link = replace(link, item_id=found.item_id, change_key=found.change_key, state=LinkState.SYNCED)
         result.keep(link)
-    if reservation.active and view.syncable(reservation.organizer) and link.state is not LinkState.DELETING:
+    if reservation.active and reservation.organizer in view.syncable and link.state is not LinkState.DELETING:
         return  # the new organizer's cycle creates the new entry first, then removes this one
     assert link.item_id is not None
     result.deletes.append(Delete(link.reservation_id, view.mailbox, link.item_id, link.change_key))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
@@ -12,9 +12,10 @@ from roomsync.config import SyncConfig
 from roomsync.connector.host import ConnectorHost
 from roomsync.connector.types import CalendarEntry
 from roomsync.contract import chained
-from roomsync.domain import Person
+from roomsync.domain import Person, Reservation
 from roomsync.engine.plan import MailboxView
 from roomsync.errors import MassDeletionRefused
+from roomsync.room_bookings import span
 from roomsync.storage.protocols import Link, LinkState, UnitOfWork
 
 PENDING = (LinkState.CREATING, LinkState.FAILED, LinkState.DELETING)
@@ -104,13 +105,48 @@ def build_view(
     syncable: Callable[[str], bool],
     allow_mass_delete: bool,
 ) -> tuple[MailboxView, int]:
+    """Everything the plan needs of one mailbox, read in named steps; the new ROOMS cursor."""
     mailbox = person.email
     links = {link.reservation_id: link for link in uow.sync.links_in_mailbox(mailbox)}
     by_item = {link.item_id: link for link in links.values() if link.item_id}
+    entries, foreign = _fresh_entries(uow, mailbox, changes.entries)
+    deleted = _deleted_items(changes, by_item)
+    _guard_mass_deletion(mailbox, deleted, by_item, links, limits, allow_mass_delete)
+    _guard_empty_listing(mailbox, changes, deleted, allow_mass_delete)
+    not_before = datetime.now(UTC) - timedelta(days=limits.past_days)
+    candidates, cursor = _candidates(uow, mailbox, rooms_cursor, links, not_before)
+    wanted = _wanted(candidates, entries, deleted, by_item)
+    reservations = uow.rooms.get_reservations(wanted)
+    stamped = _recovered_by_stamp(host, mailbox, candidates, links, entries)
+    rooms = uow.rooms.list_rooms()
+    view = MailboxView(
+        mailbox=mailbox,
+        policy=person.conflict_policy,
+        limits=limits,
+        reservations=reservations,
+        links=links,
+        links_elsewhere=_links_elsewhere(uow, mailbox, reservations),
+        candidates=candidates,
+        entries=entries,
+        foreign=foreign,
+        deleted=deleted,
+        stamped=stamped,
+        feed_stamps=frozenset(e.stamp for e in changes.entries if e.stamp),
+        known_rooms=frozenset(room.mailbox for room in rooms),
+        room_names={room.mailbox: room.name for room in rooms},
+        syncable=frozenset(o for o in {r.organizer for r in reservations.values()} if syncable(o)),
+        room_bookings=_room_bookings(uow, reservations.values(), [*entries, *stamped.values()]),
+        not_before=not_before,
+    )
+    return view, cursor
 
-    entries = []
-    foreign = []
-    for entry in changes.entries:
+
+def _fresh_entries(
+    uow: UnitOfWork, mailbox: str, changed: Sequence[CalendarEntry]
+) -> tuple[list[CalendarEntry], list[CalendarEntry]]:
+    """The changed entries to plan on, and those another installation stamped (never touched)."""
+    entries, foreign = [], []
+    for entry in changed:
         if entry.stamped_by is not None:
             foreign.append(entry)  # another installation's: never adopted, imported or changed
             continue
@@ -118,44 +154,68 @@ def build_view(
         if seen is not None and seen.change_key == entry.change_key:
             continue  # already refused in this version; the organizer was told
         entries.append(entry)
+    return entries, foreign
 
+
+def _deleted_items(changes: ExchangeChanges, by_item: Mapping[str, Link]) -> set[str]:
     deleted = set(changes.deleted)
     if changes.reset:
         # A full listing reports no deletions: whatever linked item it lacks is gone.
         listed = {entry.item_id for entry in changes.entries}
         deleted |= {item for item in by_item if item not in listed}
         deleted = {item for item in deleted if item in by_item}
-    _guard_mass_deletion(mailbox, deleted, by_item, links, limits, allow_mass_delete)
-    if changes.reset and not changes.entries and deleted and not allow_mass_delete:
-        # A full listing that comes back empty while entries are linked: more likely a lost
-        # mailbox, a permission or a migration than a person who deleted everything.
-        raise MassDeletionRefused(
-            f"mailbox {mailbox} reads empty although {len(deleted)} synced entries should be there; "
-            "nothing was cancelled. If they really were deleted, run "
-            f"'roomsync sync --person {mailbox} --allow-mass-delete'"
-        )
+    return deleted
 
-    candidate_ids, cursor = uow.rooms.changes_since(rooms_cursor, mailbox)
-    not_before = datetime.now(UTC) - timedelta(days=limits.past_days)
+
+def _candidates(
+    uow: UnitOfWork, mailbox: str, rooms_cursor: int | None, links: Mapping[str, Link], not_before: datetime
+) -> tuple[list[str], int]:
+    """Reservations changed in ROOMS since the cursor, then those whose write is pending."""
+    changed, cursor = uow.rooms.changes_since(rooms_cursor, mailbox)
     if rooms_cursor is None:
         # A person's first cycle exports what is current, not years of history.
         current = {r.id for r in uow.rooms.reservations(organizer=mailbox, start=not_before)}
-        candidate_ids = [rid for rid in candidate_ids if rid in current]
+        changed = [rid for rid in changed if rid in current]
     pending = [link.reservation_id for link in links.values() if link.state in PENDING]
-    candidates = list(dict.fromkeys([*candidate_ids, *pending]))
+    return list(dict.fromkeys([*changed, *pending])), cursor
 
+
+def _wanted(
+    candidates: Sequence[str],
+    entries: Sequence[CalendarEntry],
+    deleted: Collection[str],
+    by_item: Mapping[str, Link],
+) -> set[str]:
+    """Every reservation the plan may look at: candidates, and those changed entries concern."""
     wanted = set(candidates)
     wanted |= {by_item[e.item_id].reservation_id for e in entries if e.item_id in by_item}
     wanted |= {e.stamp for e in entries if e.stamp}
     wanted |= {by_item[item].reservation_id for item in deleted if item in by_item}
-    reservations = uow.rooms.get_reservations(wanted)
-    elsewhere = {
+    return wanted
+
+
+def _links_elsewhere(
+    uow: UnitOfWork, mailbox: str, reservations: Mapping[str, Reservation]
+) -> dict[str, list[Link]]:
+    return {
         rid: others
         for rid, all_links in uow.sync.links_for_reservations(list(reservations)).items()
         if (others := [link for link in all_links if link.mailbox != mailbox])
     }
-    # Only an interrupted create needs the lookup: a new reservation has never been written, and
-    # an entry the feed just returned is adopted by its stamp anyway.
+
+
+def _recovered_by_stamp(
+    host: ConnectorHost,
+    mailbox: str,
+    candidates: Sequence[str],
+    links: Mapping[str, Link],
+    entries: Sequence[CalendarEntry],
+) -> dict[str, CalendarEntry]:
+    """Own entries of interrupted creates, looked up by stamp.
+
+    Only an interrupted create needs the lookup: a new reservation has never been written, and
+    an entry the feed just returned is adopted by its stamp anyway.
+    """
     listed = {entry.stamp for entry in entries if entry.is_own and entry.stamp}
     recovering = [
         rid
@@ -171,29 +231,33 @@ def build_view(
             own = [entry for entry in found_entries if entry.is_own]
             if own:
                 stamped[stamp] = own[0]
+    return stamped
 
-    rooms = uow.rooms.list_rooms()
-    known_rooms = frozenset(room.mailbox for room in rooms)
-    view = MailboxView(
-        mailbox=mailbox,
-        policy=person.conflict_policy,
-        limits=limits,
-        reservations=reservations,
-        links=links,
-        links_elsewhere=elsewhere,
-        candidates=candidates,
-        entries=entries,
-        foreign=foreign,
-        deleted=deleted,
-        stamped=stamped,
-        feed_stamps=frozenset(e.stamp for e in changes.entries if e.stamp),
-        known_rooms=known_rooms,
-        room_names={room.mailbox: room.name for room in rooms},
-        syncable=syncable,
-        room_is_free=uow.rooms.room_is_free,
-        not_before=not_before,
-    )
-    return view, cursor
+
+def _room_bookings(
+    uow: UnitOfWork, reservations: Iterable[Reservation], entries: Iterable[CalendarEntry]
+) -> list[Reservation]:
+    """The bookings of every room this cycle may give, from the earliest time it may ask about.
+
+    What the plan merges takes each value from the reservation or the entry, so their rooms and
+    their earliest start bound every question the plan asks of a room.
+    """
+    fields = [r.fields for r in reservations] + [e.fields for e in entries]
+    rooms = {room for f in fields for room in f.rooms}
+    if not rooms:
+        return []
+    return uow.rooms.room_bookings(rooms, min(span(f)[0] for f in fields))
+
+
+def _guard_empty_listing(mailbox: str, changes: ExchangeChanges, deleted: set[str], allowed: bool) -> None:
+    """A full listing that comes back empty while entries are linked: more likely a lost
+    mailbox, a permission or a migration than a person who deleted everything."""
+    if changes.reset and not changes.entries and deleted and not allowed:
+        raise MassDeletionRefused(
+            f"mailbox {mailbox} reads empty although {len(deleted)} synced entries should be there; "
+            "nothing was cancelled. If they really were deleted, run "
+            f"'roomsync sync --person {mailbox} --allow-mass-delete'"
+        )
 
 
 def _guard_mass_deletion(

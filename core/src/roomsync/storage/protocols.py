@@ -57,6 +57,11 @@ class RoomsStore(Protocol):
         """No active reservation other than ``exclude`` holds the room during any occurrence."""
         ...
 
+    def room_bookings(self, rooms: Collection[str], since: datetime) -> list[Reservation]:
+        """The active reservations holding any of ``rooms``: every series, and every single one
+        ending after ``since`` (what :func:`roomsync.room_bookings.first_conflict` looks through)."""
+        ...
+
     # reservations
     def get_reservation(self, reservation_id: str) -> Reservation | None: ...
     def get_reservations(self, reservation_ids: Collection[str]) -> dict[str, Reservation]:

@@ -7,13 +7,10 @@ cursor can then never skip a change committed late with a lower number.
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, time, timedelta
-from zoneinfo import ZoneInfo
+from datetime import UTC, datetime
 
-from dateutil.relativedelta import relativedelta
 from sqlalchemy import and_, func, or_, select, text
 from sqlalchemy.orm import Session, selectinload
 from sqlalchemy.orm.exc import StaleDataError
@@ -33,7 +30,8 @@ from roomsync.domain import (
     Weekday,
 )
 from roomsync.errors import InvalidInput, NotFound
-from roomsync.recurrence import occurrences, overlaps, rule
+from roomsync.recurrence import occurrences
+from roomsync.room_bookings import first_conflict, span
 from roomsync.storage.models import (
     IN_CHUNK,
     JournalRow,
@@ -48,7 +46,6 @@ from roomsync.storage.models import (
 from roomsync.storage.protocols import JournalEntry, Origin
 
 # How far an open-ended series is followed when looking for room conflicts.
-OPEN_ENDED_CONFLICT_SPAN = relativedelta(years=3)
 _EARLIEST = datetime.min.replace(tzinfo=UTC)
 _LATEST = datetime.max.replace(tzinfo=UTC)
 _ACTIVE = ReservationStatus.ACTIVE.value
@@ -154,30 +151,34 @@ class SqlRoomsStore:
 
     def _conflict(self, mailbox: str, fields: EventFields, exclude: int | None) -> str | None:
         """The id of an active reservation holding ``mailbox`` during an occurrence of ``fields``."""
-        span_start, span_end = _span(fields)
+        span_start, span_end = span(fields)
+        found = self._holding([mailbox], span_start, span_end)
+        return first_conflict(found, mailbox, fields, None if exclude is None else str(exclude))
+
+    def room_bookings(self, rooms: Collection[str], since: datetime) -> list[Reservation]:
+        if not rooms:
+            return []
+        return self._holding(sorted({_email(room) for room in rooms}), since, None)
+
+    def _holding(self, mailboxes: Sequence[str], start: datetime, end: datetime | None) -> list[Reservation]:
+        """Active reservations holding one of ``mailboxes``: every series, and the single ones
+        overlapping ``start`` to ``end`` (no end: all after ``start``)."""
+        overlapping = ReservationRow.end_at > start
+        if end is not None:
+            overlapping = and_(ReservationRow.start_at < end, overlapping)
         stmt = (
             select(ReservationRow)
-            .join(ReservationRoomRow)
-            .where(ReservationRoomRow.mailbox == mailbox, ReservationRow.status == _ACTIVE)
             .where(
-                or_(
-                    ReservationRow.series.has(),
-                    and_(ReservationRow.start_at < span_end, ReservationRow.end_at > span_start),
+                ReservationRow.id.in_(
+                    select(ReservationRoomRow.reservation_id).where(ReservationRoomRow.mailbox.in_(mailboxes))
                 )
             )
+            .where(ReservationRow.status == _ACTIVE)
+            .where(or_(ReservationRow.series.has(), overlapping))
             .order_by(ReservationRow.start_at, ReservationRow.id)
             .options(*_LOAD)
         )
-        if exclude is not None:
-            stmt = stmt.where(ReservationRow.id != exclude)
-        for row in self.session.scalars(stmt):
-            other = _fields(row)
-            if other.recurrence is None and fields.recurrence is None:
-                return str(row.id)  # the query compared the two intervals already
-            other_start, other_end = _span(other)
-            if overlaps(fields, other, min(span_start, other_start), max(span_end, other_end)):
-                return str(row.id)
-        return None
+        return [_reservation(row) for row in self.session.scalars(stmt)]
 
     def _check_rooms(self, fields: EventFields, *, must_be_free: bool, exclude: int | None) -> None:
         for mailbox in fields.rooms:
@@ -547,30 +548,3 @@ def _write_fields(row: ReservationRow, fields: EventFields) -> None:
 
 
 # --- conflict windows ------------------------------------------------------------------------
-
-
-def _span(fields: EventFields) -> tuple[datetime, datetime]:
-    """From the earliest start to the latest end of any occurrence (open-ended series capped)."""
-    start, end = fields.start, fields.end
-    if fields.recurrence is not None:
-        end = max(end, _series_end(fields))
-    for change in fields.occurrences:
-        if change.start is not None and change.end is not None:
-            start, end = min(start, change.start), max(end, change.end)
-    return start.astimezone(UTC), end.astimezone(UTC)
-
-
-def _series_end(fields: EventFields) -> datetime:
-    recurrence = fields.recurrence
-    assert recurrence is not None
-    if recurrence.open_ended:
-        return fields.start + OPEN_ENDED_CONFLICT_SPAN
-    zone = ZoneInfo(fields.timezone)
-    if recurrence.until is not None:
-        after_last_day = datetime.combine(recurrence.until + timedelta(days=1), time(), zone)
-        return after_last_day.astimezone(UTC) + fields.duration
-    # Ends by count: walk the rule to its last start (at most 999 of them).
-    last = deque(rule(recurrence, fields.start.astimezone(zone).replace(tzinfo=None)), maxlen=1)
-    if not last:
-        return fields.end
-    return last[0].replace(tzinfo=zone).astimezone(UTC) + fields.duration
