@@ -13,7 +13,7 @@ from enum import StrEnum
 from typing import Any
 
 from roomsync.connector.types import CalendarEntry, EntryUpdate, ItemRef
-from roomsync.domain import Reservation
+from roomsync.domain import Person, Reservation
 from roomsync.engine.apply import draft_for, read_back
 from roomsync.engine.merge import Snapshot, differing_keys, snapshot
 from roomsync.engine.read_phase import map_imported
@@ -66,78 +66,110 @@ def find_differences(
     end = start + timedelta(days=days)
     found: list[Difference] = []
     for person in runner.persons(persons):
-        if not person.environment:
-            continue
-        host = runner.host_for_person(person)
-        listed = map_imported(runner.pm, host.list_entries(person.email, start, end))
-        by_stamp = {e.stamp: e for e in listed if e.is_own and e.stamp}
-        with runner.database.unit_of_work() as uow:
-            booked = {
-                str(r.id): r
-                for r in uow.rooms.reservations(organizer=person.email, start=start, end=end)
-                if not r.sync_disabled
-            }
-            known_rooms = {room.mailbox for room in uow.rooms.list_rooms()}
-            others = {stamp: uow.rooms.get_reservation(stamp) for stamp in by_stamp if stamp not in booked}
-        for reservation_id, reservation in booked.items():
-            entry = by_stamp.get(reservation_id)
-            if entry is None:
-                found.append(
-                    Difference(
-                        DifferenceKind.MISSING_IN_EXCHANGE,
-                        person.email,
-                        reservation.fields.title,
-                        reservation_id,
-                        rooms=reservation,
-                    )
-                )
-                continue
-            theirs = entry.fields.model_copy(
-                update={"rooms": tuple(r for r in entry.fields.rooms if r in known_rooms)}
+        if person.environment:
+            found.extend(_person_differences(runner, person, start, end))
+    return found
+
+
+def _person_differences(
+    runner: SyncRunner, person: Person, start: datetime, end: datetime
+) -> list[Difference]:
+    """One person's calendar against their reservations over ``start`` to ``end``."""
+    host = runner.host_for_person(person)
+    listed = map_imported(runner.pm, host.list_entries(person.email, start, end))
+    by_stamp = {e.stamp: e for e in listed if e.is_own and e.stamp}
+    with runner.database.unit_of_work() as uow:
+        booked = {
+            str(r.id): r
+            for r in uow.rooms.reservations(organizer=person.email, start=start, end=end)
+            if not r.sync_disabled
+        }
+        known_rooms = {room.mailbox for room in uow.rooms.list_rooms()}
+        others = {stamp: uow.rooms.get_reservation(stamp) for stamp in by_stamp if stamp not in booked}
+    found = [
+        difference
+        for reservation_id, reservation in booked.items()
+        if (
+            difference := _compared(
+                person, reservation_id, reservation, by_stamp.get(reservation_id), known_rooms
             )
-            keys = sorted(differing_keys(reservation.fields, theirs))
-            if keys:
-                found.append(
-                    Difference(
-                        DifferenceKind.FIELDS_DIFFER,
-                        person.email,
-                        reservation.fields.title,
-                        reservation_id,
-                        entry.item_id,
-                        keys,
-                        reservation,
-                        entry,
-                    )
-                )
-        found.extend(
+        )
+    ]
+    found.extend(
+        Difference(
+            DifferenceKind.ANOTHER_INSTALLATION,
+            person.email,
+            entry.fields.title,
+            item_id=entry.item_id,
+            owner=entry.stamped_by,
+            entry=entry,
+        )
+        for entry in listed
+        if entry.is_own and entry.stamped_by is not None
+    )
+    found.extend(_missing_in_rooms(person, by_stamp, booked, others))
+    return found
+
+
+def _compared(
+    person: Person,
+    reservation_id: str,
+    reservation: Reservation,
+    entry: CalendarEntry | None,
+    known_rooms: set[str],
+) -> Difference | None:
+    """How a reservation and its entry differ: missing, fields differing, or not at all."""
+    if entry is None:
+        return Difference(
+            DifferenceKind.MISSING_IN_EXCHANGE,
+            person.email,
+            reservation.fields.title,
+            reservation_id,
+            rooms=reservation,
+        )
+    theirs = entry.fields.model_copy(
+        update={"rooms": tuple(r for r in entry.fields.rooms if r in known_rooms)}
+    )
+    keys = sorted(differing_keys(reservation.fields, theirs))
+    if not keys:
+        return None
+    return Difference(
+        DifferenceKind.FIELDS_DIFFER,
+        person.email,
+        reservation.fields.title,
+        reservation_id,
+        entry.item_id,
+        keys,
+        reservation,
+        entry,
+    )
+
+
+def _missing_in_rooms(
+    person: Person,
+    by_stamp: dict[str, CalendarEntry],
+    booked: dict[str, Reservation],
+    others: dict[str, Reservation | None],
+) -> list[Difference]:
+    """Stamped entries whose reservation this person no longer organises (none in a hand-over)."""
+    found = []
+    for stamp, entry in by_stamp.items():
+        if stamp in booked:
+            continue
+        other = others.get(stamp)
+        if other is not None and other.active and other.organizer != person.email:
+            continue  # an organizer change in progress: the sync moves it
+        found.append(
             Difference(
-                DifferenceKind.ANOTHER_INSTALLATION,
+                DifferenceKind.MISSING_IN_ROOMS,
                 person.email,
                 entry.fields.title,
-                item_id=entry.item_id,
-                owner=entry.stamped_by,
+                stamp,
+                entry.item_id,
+                rooms=other,
                 entry=entry,
             )
-            for entry in listed
-            if entry.is_own and entry.stamped_by is not None
         )
-        for stamp, entry in by_stamp.items():
-            if stamp in booked:
-                continue
-            other = others.get(stamp)
-            if other is not None and other.active and other.organizer != person.email:
-                continue  # an organizer change in progress: the sync moves it
-            found.append(
-                Difference(
-                    DifferenceKind.MISSING_IN_ROOMS,
-                    person.email,
-                    entry.fields.title,
-                    stamp,
-                    entry.item_id,
-                    rooms=other,
-                    entry=entry,
-                )
-            )
     return found
 
 

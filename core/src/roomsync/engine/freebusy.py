@@ -11,10 +11,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from roomsync.domain import ShowAs
+from roomsync.domain import Reservation, ShowAs
 from roomsync.engine.runner import SyncRunner
 from roomsync.errors import InvalidInput, RoomsyncError
 from roomsync.recurrence import occurrences
+from roomsync.storage.protocols import UnitOfWork
 
 # Which status wins where intervals of different status overlap.
 _WEIGHT = {ShowAs.FREE: 0, ShowAs.TENTATIVE: 1, ShowAs.BUSY: 2, ShowAs.OOF: 3}
@@ -43,49 +44,74 @@ def free_busy(
     mailboxes = [m.strip().lower() for m in mailboxes]
     result = {m: MailboxFreeBusy(m) for m in mailboxes}
     raw: dict[str, list[Busy]] = defaultdict(list)
-    by_environment: dict[str, list[str]] = defaultdict(list)
     with runner.database.unit_of_work() as uow:
-        default_env = next(iter(runner.settings.environments), None)
-        room_env = {room.mailbox: room.environment for room in uow.rooms.list_rooms()}
-        for mailbox in mailboxes:
-            person = uow.rooms.get_person(mailbox)
-            env = (person.environment if person else None) or room_env.get(mailbox) or default_env
-            if env:
-                by_environment[env].append(mailbox)
+        by_environment = _by_environment(uow, runner, mailboxes)
         booked = uow.rooms.reservations(start=start - timedelta(days=1), end=end + timedelta(days=1))
-    wanted = set(mailboxes)
     for reservation in booked:
-        f = reservation.fields
-        if f.show_as is ShowAs.FREE:
-            continue
-        involved = wanted & {reservation.organizer, *f.rooms, *(p.email for p in f.participants)}
-        if not involved:
-            continue
-        before = timedelta(minutes=reservation.setup_minutes)
-        after = timedelta(minutes=reservation.followup_minutes)
-        for occ in occurrences(f, start - before, end + after):
-            span = Busy(max(occ.start - before, start), min(occ.end + after, end), f.show_as, "rooms")
-            for mailbox in involved:
-                raw[mailbox].append(span)
+        _add_rooms_booking(raw, reservation, set(mailboxes), start, end)
     for env, group in by_environment.items():
-        try:
-            answers = runner.host(env).free_busy(group, start, end)
-        except RoomsyncError as exc:
-            for mailbox in group:
-                result[mailbox].errors.append(f"{env}: {exc}")
-            continue
-        for answer in answers:
-            if answer.error:
-                result[answer.mailbox].errors.append(answer.error)
-            for interval in answer.intervals:
-                if interval.status is not ShowAs.FREE:
-                    raw[answer.mailbox].append(
-                        Busy(max(interval.start, start), min(interval.end, end), interval.status, "exchange")
-                    )
+        _add_exchange_answers(raw, result, runner, env, group, start, end)
     for mailbox, intervals in raw.items():
         if mailbox in result:
             result[mailbox].busy = merge_intervals(intervals)
     return [result[m] for m in mailboxes]
+
+
+def _by_environment(uow: UnitOfWork, runner: SyncRunner, mailboxes: Sequence[str]) -> dict[str, list[str]]:
+    """Each mailbox under the environment that answers for it: its person's, its room's, else the first."""
+    default_env = next(iter(runner.settings.environments), None)
+    room_env = {room.mailbox: room.environment for room in uow.rooms.list_rooms()}
+    by_environment: dict[str, list[str]] = defaultdict(list)
+    for mailbox in mailboxes:
+        person = uow.rooms.get_person(mailbox)
+        env = (person.environment if person else None) or room_env.get(mailbox) or default_env
+        if env:
+            by_environment[env].append(mailbox)
+    return by_environment
+
+
+def _add_rooms_booking(
+    raw: dict[str, list[Busy]], reservation: Reservation, wanted: set[str], start: datetime, end: datetime
+) -> None:
+    """A ROOMS booking, with its buffers, as busy time of every asked mailbox it involves."""
+    f = reservation.fields
+    if f.show_as is ShowAs.FREE:
+        return
+    involved = wanted & {reservation.organizer, *f.rooms, *(p.email for p in f.participants)}
+    if not involved:
+        return
+    before = timedelta(minutes=reservation.setup_minutes)
+    after = timedelta(minutes=reservation.followup_minutes)
+    for occ in occurrences(f, start - before, end + after):
+        span = Busy(max(occ.start - before, start), min(occ.end + after, end), f.show_as, "rooms")
+        for mailbox in involved:
+            raw[mailbox].append(span)
+
+
+def _add_exchange_answers(
+    raw: dict[str, list[Busy]],
+    result: dict[str, MailboxFreeBusy],
+    runner: SyncRunner,
+    env: str,
+    group: list[str],
+    start: datetime,
+    end: datetime,
+) -> None:
+    """Exchange's busy time of one environment's mailboxes; a failure is each mailbox's error."""
+    try:
+        answers = runner.host(env).free_busy(group, start, end)
+    except RoomsyncError as exc:
+        for mailbox in group:
+            result[mailbox].errors.append(f"{env}: {exc}")
+        return
+    for answer in answers:
+        if answer.error:
+            result[answer.mailbox].errors.append(answer.error)
+        for interval in answer.intervals:
+            if interval.status is not ShowAs.FREE:
+                raw[answer.mailbox].append(
+                    Busy(max(interval.start, start), min(interval.end, end), interval.status, "exchange")
+                )
 
 
 def merge_intervals(intervals: list[Busy]) -> list[Busy]:

@@ -292,50 +292,78 @@ def _deleted_in_exchange(view: MailboxView, link: Link, result: Plan) -> None:
 
 def _reconcile(view: MailboxView, link: Link, entry: CalendarEntry, result: Plan) -> None:
     reservation = view.reservations.get(link.reservation_id)
-    key = (link.reservation_id, view.mailbox)
     if reservation is None:
-        result.drop_links.add(key)
+        result.drop_links.add((link.reservation_id, view.mailbox))
         return
     if link != view.links.get(link.reservation_id):
         result.keep(link)  # adopted by its stamp: where the entry is now, whatever follows
-    if not reservation.active:
+    if _entry_goes(view, reservation, link):
         result.deletes.append(Delete(reservation.id or "", view.mailbox, entry.item_id, entry.change_key))
         return
-    if reservation.organizer != view.mailbox or link.state is LinkState.DELETING:
-        if reservation.organizer not in view.syncable or link.state is LinkState.DELETING:
-            result.deletes.append(Delete(reservation.id or "", view.mailbox, entry.item_id, entry.change_key))
-        return
-    if reservation.sync_disabled:
-        return
+    if reservation.organizer != view.mailbox or reservation.sync_disabled:
+        return  # the new organizer's cycle moves it; a disabled reservation is left as it is
     link = recognise(
         replace(link, item_id=entry.item_id, change_key=entry.change_key), snapshot(entry.fields)
     )
-    merge = three_way(reservation.fields, entry.fields, link.rooms_snapshot, link.exchange_snapshot)
     exchange_fields = _rooms_only(entry.fields, view.known_rooms)
+    merged, from_exchange, conflicts = _merged(view, reservation, link, entry, exchange_fields, result)
+    if conflicts:
+        link = replace(link, conflicts=link.conflicts + 1)
+        result.conflicts.append((link.reservation_id, frozenset(conflicts)))
+        if _settle_conflict(view, reservation, link, entry, conflicts, result):
+            return
+    _take_merged(view, reservation, link, entry, exchange_fields, merged, from_exchange, result)
+
+
+def _entry_goes(view: MailboxView, reservation: Reservation, link: Link) -> bool:
+    """The entry is deleted here: its reservation was cancelled, is being removed from this
+    mailbox, or moved to an organizer who is not synchronised."""
+    if not reservation.active or link.state is LinkState.DELETING:
+        return True
+    return reservation.organizer != view.mailbox and reservation.organizer not in view.syncable
+
+
+def _merged(
+    view: MailboxView,
+    reservation: Reservation,
+    link: Link,
+    entry: CalendarEntry,
+    exchange_fields: EventFields,
+    result: Plan,
+) -> tuple[EventFields, set[str], set[str]]:
+    """The three-way merge under the person's policy: the fields, those taken from Exchange,
+    those in conflict. A room that cannot follow an Outlook change is a conflict whatever the
+    policy."""
+    merge = three_way(reservation.fields, entry.fields, link.rooms_snapshot, link.exchange_snapshot)
     from_exchange = set(merge.from_exchange)
     conflicts = set(merge.conflicts)
     if view.policy is ConflictPolicy.EXCHANGE_WINS:
         from_exchange |= conflicts
         conflicts = set()
     merged = take(reservation.fields, exchange_fields, from_exchange)
-    if room_keys(from_exchange):
-        taken = [
-            room for room in merged.rooms if not _room_is_free(view, result, room, merged, reservation.id)
-        ]
-        if taken:
-            # The room cannot follow the Outlook change: a conflict whatever the policy.
-            blocked = room_keys(from_exchange)
-            from_exchange -= blocked
-            conflicts |= blocked
-            merged = take(reservation.fields, exchange_fields, from_exchange)
-            result.notes.append(f"room {', '.join(taken)} taken for reservation {reservation.id}")
+    if not room_keys(from_exchange):
+        return merged, from_exchange, conflicts
+    taken = [room for room in merged.rooms if not _room_is_free(view, result, room, merged, reservation.id)]
+    if taken:
+        blocked = room_keys(from_exchange)
+        from_exchange -= blocked
+        conflicts |= blocked
+        merged = take(reservation.fields, exchange_fields, from_exchange)
+        result.notes.append(f"room {', '.join(taken)} taken for reservation {reservation.id}")
+    return merged, from_exchange, conflicts
 
-    if conflicts:
-        link = replace(link, conflicts=link.conflicts + 1)
-        result.conflicts.append((link.reservation_id, frozenset(conflicts)))
-        if _settle_conflict(view, reservation, link, entry, conflicts, result):
-            return
 
+def _take_merged(
+    view: MailboxView,
+    reservation: Reservation,
+    link: Link,
+    entry: CalendarEntry,
+    exchange_fields: EventFields,
+    merged: EventFields,
+    from_exchange: set[str],
+    result: Plan,
+) -> None:
+    """Import what Exchange contributed, update the entry where it lacks the merge, keep the link."""
     if from_exchange:
         result.imports.append(Import(link.reservation_id, merged, reservation.version))
         if room_keys(from_exchange):
@@ -411,66 +439,77 @@ def _export(view: MailboxView, reservation_id: str, result: Plan) -> None:
     if reservation is None:
         if link is not None and link.item_id:
             result.deletes.append(Delete(reservation_id, view.mailbox, link.item_id, link.change_key))
-        return
-    if reservation.organizer != view.mailbox:
+    elif reservation.organizer != view.mailbox:
         _left_this_mailbox(view, reservation, link, result)
+    elif not reservation.active:
+        _export_cancelled(view, reservation_id, link, result)
+    elif reservation.sync_disabled:
         return
-    if not reservation.active:
-        if link is not None and link.item_id:
-            result.deletes.append(Delete(reservation_id, view.mailbox, link.item_id, link.change_key))
-        elif link is not None:
-            result.drop_links.add((reservation_id, view.mailbox))
-        return
-    if reservation.sync_disabled:
-        return
-    if link is not None and link.state is LinkState.REFUSED:
-        if reservation.version == link.rooms_version:
-            return  # refused as it is: nothing is sent until it changes
-        if link.item_id is None:
-            result.creates.append(Create(reservation_id))
-            result.keep(replace(link, state=LinkState.CREATING))
-        else:
-            result.updates.append(Update(reservation_id, reservation.fields))
-            result.keep(replace(link, state=LinkState.FAILED, last_error="not yet written"))
-        return
-    if link is None or link.item_id is None:
-        found = view.stamped.get(reservation_id)
-        if found is not None and link is not None and link.written is not None:
-            # The create happened but its outcome was lost: merge against what it wrote.
-            base = replace(adopted(link), item_id=found.item_id, change_key=found.change_key)
-            _reconcile(view, replace(base, state=LinkState.SYNCED), found, result)
-            return
-        if found is not None:
-            # Created, outcome lost, nothing recorded of it: adopt it, then bring it up to date.
-            adopted_link = Link(
-                reservation_id=reservation_id,
-                mailbox=view.mailbox,
-                item_id=found.item_id,
-                change_key=found.change_key,
-                state=LinkState.SYNCED,
-                rooms_version=reservation.version,
-                rooms_snapshot=snapshot(reservation.fields),
-                exchange_snapshot=snapshot(found.fields),
-                conflicts=link.conflicts if link else 0,
-            )
-            _update_if_needed(reservation, found.fields, adopted_link, result)
-            return
-        # Every entry written after the stored sync state is in the feed just read, and a link
-        # is only dropped once its entry is gone: without a link no older entry can exist.
-        known_new = link is None and reservation_id not in view.feed_stamps
-        result.creates.append(Create(reservation_id, known_new))
-        result.keep(
-            replace(link, state=LinkState.CREATING)
-            if link is not None
-            else Link(reservation_id=reservation_id, mailbox=view.mailbox, state=LinkState.CREATING)
-        )
-        return
-    if link.state is LinkState.DELETING:
+    elif link is not None and link.state is LinkState.REFUSED:
+        _export_refused(reservation, link, result)
+    elif link is None or link.item_id is None:
+        _export_unwritten(view, reservation_id, reservation, link, result)
+    elif link.state is LinkState.DELETING:
         result.deletes.append(Delete(reservation_id, view.mailbox, link.item_id, link.change_key))
-        return
-    if reservation.version != link.rooms_version or link.state is LinkState.FAILED:
+    elif reservation.version != link.rooms_version or link.state is LinkState.FAILED:
         result.updates.append(Update(reservation_id, reservation.fields))
         result.keep(replace(link, state=LinkState.FAILED, last_error="not yet written"))
+
+
+def _export_cancelled(view: MailboxView, reservation_id: str, link: Link | None, result: Plan) -> None:
+    """Cancelled in ROOMS: the entry goes; a link that never got an entry is forgotten."""
+    if link is not None and link.item_id:
+        result.deletes.append(Delete(reservation_id, view.mailbox, link.item_id, link.change_key))
+    elif link is not None:
+        result.drop_links.add((reservation_id, view.mailbox))
+
+
+def _export_refused(reservation: Reservation, link: Link, result: Plan) -> None:
+    """Refused by the server as it was: sent again only once it changed."""
+    if reservation.version == link.rooms_version:
+        return
+    if link.item_id is None:
+        result.creates.append(Create(link.reservation_id))
+        result.keep(replace(link, state=LinkState.CREATING))
+    else:
+        result.updates.append(Update(link.reservation_id, reservation.fields))
+        result.keep(replace(link, state=LinkState.FAILED, last_error="not yet written"))
+
+
+def _export_unwritten(
+    view: MailboxView, reservation_id: str, reservation: Reservation, link: Link | None, result: Plan
+) -> None:
+    """No entry known yet: adopt one an interrupted create left, else create it."""
+    found = view.stamped.get(reservation_id)
+    if found is not None and link is not None and link.written is not None:
+        # The create happened but its outcome was lost: merge against what it wrote.
+        base = replace(adopted(link), item_id=found.item_id, change_key=found.change_key)
+        _reconcile(view, replace(base, state=LinkState.SYNCED), found, result)
+        return
+    if found is not None:
+        # Created, outcome lost, nothing recorded of it: adopt it, then bring it up to date.
+        adopted_link = Link(
+            reservation_id=reservation_id,
+            mailbox=view.mailbox,
+            item_id=found.item_id,
+            change_key=found.change_key,
+            state=LinkState.SYNCED,
+            rooms_version=reservation.version,
+            rooms_snapshot=snapshot(reservation.fields),
+            exchange_snapshot=snapshot(found.fields),
+            conflicts=link.conflicts if link else 0,
+        )
+        _update_if_needed(reservation, found.fields, adopted_link, result)
+        return
+    # Every entry written after the stored sync state is in the feed just read, and a link
+    # is only dropped once its entry is gone: without a link no older entry can exist.
+    known_new = link is None and reservation_id not in view.feed_stamps
+    result.creates.append(Create(reservation_id, known_new))
+    result.keep(
+        replace(link, state=LinkState.CREATING)
+        if link is not None
+        else Link(reservation_id=reservation_id, mailbox=view.mailbox, state=LinkState.CREATING)
+    )
 
 
 def _update_if_needed(reservation: Reservation, current: EventFields, link: Link, result: Plan) -> None:
