@@ -11,8 +11,10 @@ import copy
 import functools
 import pathlib
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
+from typing import Any
 
 from lxml import etree
 
@@ -372,7 +374,7 @@ def _occurrence_info(name: str, occ: OccurrenceView) -> etree._Element:
     return e
 
 
-def _duration(start: datetime, end: datetime) -> str:
+def _iso_duration(start: datetime, end: datetime) -> str:
     secs = int((end - start).total_seconds())
     days, rest = divmod(secs, 86400)
     h, rest = divmod(rest, 3600)
@@ -391,104 +393,150 @@ def ensure_uid(item: Item) -> None:
         item.props["UID"] = _el("UID", uid)
 
 
+@dataclass
+class _Asked:
+    """One computed property asked of an item (or of one occurrence of a series)."""
+
+    item: Item
+    name: str
+    ctx: Context
+    occ: OccurrenceView | None
+
+    @property
+    def is_cal(self) -> bool:
+        return self.item.kind == "CalendarItem"
+
+    @property
+    def is_master(self) -> bool:
+        return self.is_cal and "Recurrence" in self.item.props
+
+    @property
+    def meeting(self) -> dict[str, Any]:
+        return self.item.meeting  # set on attendee copies and organizer items (roomsync_sim.meetings)
+
+    @property
+    def attendees(self) -> bool:
+        props = self.item.props
+        return any(
+            props.get(n) is not None and len(props[n])
+            for n in ("RequiredAttendees", "OptionalAttendees", "Resources")
+        )
+
+    def value(self, text: str | None, attrs: dict[str, str] | None = None) -> list[etree._Element]:
+        return [_el(self.name, text, attrs)]
+
+
+def _item_id(a: _Asked) -> list[etree._Element]:
+    item = a.item
+    if a.occ is not None:
+        return a.value(None, {"Id": a.occ.id, "ChangeKey": ids.change_key(item.key, item.version)})
+    return a.value(None, {"Id": item.id, "ChangeKey": item.change_key})
+
+
+def _display(a: _Asked) -> list[etree._Element]:
+    group = a.item.props.get("RequiredAttendees" if a.name == "DisplayTo" else "OptionalAttendees")
+    names = [x.findtext(f"{t('Mailbox')}/{t('Name')}") or "" for x in group] if group is not None else []
+    return a.value("; ".join(names))
+
+
+def _last_modified_name(a: _Asked) -> list[etree._Element]:
+    user = a.ctx.directory.user(a.item.mailbox.smtp)
+    return a.value(user.name if user else a.item.mailbox.smtp)
+
+
+def _calendar_item_type(a: _Asked) -> list[etree._Element]:
+    if a.occ is not None:
+        return a.value("Exception" if a.occ.is_exception else "Occurrence")
+    return a.value("RecurringMaster" if a.is_master else "Single")
+
+
+def _appointment_state(a: _Asked) -> list[etree._Element]:
+    # bit 1: meeting, bit 2: received (an attendee's copy), bit 4: cancelled
+    state = (1 if a.attendees else 0) | (2 if "organizer" in a.meeting else 0)
+    return a.value(str(state | (4 if a.meeting.get("cancelled") else 0)))
+
+
+def _meeting_request_was_sent(a: _Asked) -> list[etree._Element]:
+    sent = a.attendees and a.item.field_versions.get("_sent", 0) > 0 and "organizer" not in a.meeting
+    return a.value(_bool(sent))
+
+
+def _duration(a: _Asked) -> list[etree._Element]:
+    if "Start" not in a.item.props or "End" not in a.item.props:
+        return []
+    s, e = (a.occ.start, a.occ.end) if a.occ else master_times(a.item)
+    return a.value(_iso_duration(s, e))
+
+
+def _constant(text: str) -> Callable[[_Asked], list[etree._Element]]:
+    return lambda a: a.value(text)
+
+
+# Properties every item has; then those of calendar items only.
+_ITEM_VALUES: dict[str, Callable[[_Asked], list[etree._Element]]] = {
+    "ItemId": _item_id,
+    "ParentFolderId": lambda a: a.value(
+        None, {"Id": a.item.folder.id, "ChangeKey": a.item.folder.change_key}
+    ),
+    "ItemClass": lambda a: [
+        a.item.props.get("ItemClass", _el("ItemClass", ITEM_CLASS.get(a.item.kind, "IPM")))
+    ],
+    "Size": lambda a: a.value(str(sum(len(etree.tostring(e)) for e in a.item.props.values()) + 512)),
+    "DateTimeReceived": lambda a: a.value(format_datetime(a.item.created)),
+    "DateTimeCreated": lambda a: a.value(format_datetime(a.item.created)),
+    "LastModifiedTime": lambda a: a.value(format_datetime(a.item.modified)),
+    "LastModifiedName": _last_modified_name,
+    **dict.fromkeys(
+        ("HasAttachments", "IsAssociated", "IsDraft", "IsSubmitted", "IsResend", "IsUnmodified", "IsFromMe"),
+        _constant("false"),
+    ),
+    "Sensitivity": _constant("Normal"),
+    "Importance": _constant("Normal"),
+    "ReminderIsSet": lambda a: a.value("true" if a.is_cal else "false"),
+    "ReminderMinutesBeforeStart": lambda a: a.value("15") if a.is_cal else [],
+    "DisplayTo": _display,
+    "DisplayCc": _display,
+}
+_CALENDAR_VALUES: dict[str, Callable[[_Asked], list[etree._Element]]] = {
+    "CalendarItemType": _calendar_item_type,
+    "IsRecurring": lambda a: a.value(_bool(a.is_master or a.occ is not None)),
+    "IsAllDayEvent": _constant("false"),
+    "IsCancelled": lambda a: a.value(_bool(bool(a.meeting.get("cancelled")))),
+    "LegacyFreeBusyStatus": _constant("Busy"),
+    "IsMeeting": lambda a: a.value(_bool(a.attendees)),
+    "MeetingRequestWasSent": _meeting_request_was_sent,
+    "IsResponseRequested": _constant("true"),
+    "MyResponseType": lambda a: a.value(a.meeting.get("response", "Organizer")),
+    "Organizer": lambda a: [_mailbox("Organizer", a.ctx, a.meeting.get("organizer", a.item.mailbox.smtp))],
+    "ConflictingMeetingCount": _constant("0"),
+    "AdjacentMeetingCount": _constant("0"),
+    "AppointmentState": _appointment_state,
+    "AppointmentSequenceNumber": _constant("0"),
+    "AllowNewTimeProposal": _constant("true"),
+    "Duration": _duration,
+}
+_OCCURRENCE_TIMES: dict[str, Callable[[OccurrenceView], datetime]] = {
+    "Start": lambda occ: occ.start,
+    "End": lambda occ: occ.end,
+    "RecurrenceId": lambda occ: occ.original_start,
+    "OriginalStart": lambda occ: occ.original_start,
+}
+_MASTER_INFO = ("FirstOccurrence", "LastOccurrence", "ModifiedOccurrences", "DeletedOccurrences")
+
+
 def computed(item: Item, name: str, ctx: Context, occ: OccurrenceView | None) -> list[etree._Element]:
     """The server-derived elements for ``name`` (empty when the item has no such value)."""
-    props = item.props
-    is_cal = item.kind == "CalendarItem"
-    is_master = is_cal and "Recurrence" in props
-    if name == "ItemId":
-        if occ is not None:
-            return [_el("ItemId", None, {"Id": occ.id, "ChangeKey": ids.change_key(item.key, item.version)})]
-        return [_el("ItemId", None, {"Id": item.id, "ChangeKey": item.change_key})]
-    if name == "ParentFolderId":
-        return [_el("ParentFolderId", None, {"Id": item.folder.id, "ChangeKey": item.folder.change_key})]
-    if name == "ItemClass":
-        return [props.get("ItemClass", _el("ItemClass", ITEM_CLASS.get(item.kind, "IPM")))]
-    if name == "Size":
-        return [_el("Size", str(sum(len(etree.tostring(e)) for e in props.values()) + 512))]
-    if name in ("DateTimeReceived", "DateTimeCreated"):
-        return [_el(name, format_datetime(item.created))]
-    if name == "LastModifiedTime":
-        return [_el(name, format_datetime(item.modified))]
-    if name == "LastModifiedName":
-        user = ctx.directory.user(item.mailbox.smtp)
-        return [_el(name, user.name if user else item.mailbox.smtp)]
-    if name in ("HasAttachments", "IsAssociated", "IsDraft", "IsSubmitted", "IsResend", "IsUnmodified"):
-        return [_el(name, "false")]
-    if name == "IsFromMe":
-        return [_el(name, "false")]
-    if name == "Sensitivity":
-        return [_el(name, "Normal")]
-    if name == "Importance":
-        return [_el(name, "Normal")]
-    if name == "ReminderIsSet":
-        return [_el(name, "true" if is_cal else "false")]
-    if name == "ReminderMinutesBeforeStart" and is_cal:
-        return [_el(name, "15")]
-    if name in ("DisplayTo", "DisplayCc"):
-        group = props.get("RequiredAttendees" if name == "DisplayTo" else "OptionalAttendees")
-        names = [a.findtext(f"{t('Mailbox')}/{t('Name')}") or "" for a in group] if group is not None else []
-        return [_el(name, "; ".join(names))]
-    if not is_cal:
+    asked = _Asked(item, name, ctx, occ)
+    if name in _ITEM_VALUES:
+        return _ITEM_VALUES[name](asked)
+    if not asked.is_cal:
         return []
-    if name == "CalendarItemType":
-        kind = "Single"
-        if occ is not None:
-            kind = "Exception" if occ.is_exception else "Occurrence"
-        elif is_master:
-            kind = "RecurringMaster"
-        return [_el(name, kind)]
-    if name == "IsRecurring":
-        return [_el(name, _bool(is_master or occ is not None))]
-    meeting = item.meeting  # set on attendee copies and organizer items (roomsync_sim.meetings)
-    if name == "IsAllDayEvent":
-        return [_el(name, "false")]
-    if name == "IsCancelled":
-        return [_el(name, _bool(bool(meeting.get("cancelled"))))]
-    if name == "LegacyFreeBusyStatus":
-        return [_el(name, "Busy")]
-    attendees = any(
-        props.get(n) is not None and len(props[n])
-        for n in ("RequiredAttendees", "OptionalAttendees", "Resources")
-    )
-    if name == "IsMeeting":
-        return [_el(name, _bool(attendees))]
-    if name == "MeetingRequestWasSent":
-        sent = attendees and item.field_versions.get("_sent", 0) > 0 and "organizer" not in meeting
-        return [_el(name, _bool(sent))]
-    if name == "IsResponseRequested":
-        return [_el(name, "true")]
-    if name == "MyResponseType":
-        return [_el(name, meeting.get("response", "Organizer"))]
-    if name == "Organizer":
-        return [_mailbox("Organizer", ctx, meeting.get("organizer", item.mailbox.smtp))]
-    if name in ("ConflictingMeetingCount", "AdjacentMeetingCount"):
-        return [_el(name, "0")]
-    if name == "AppointmentState":
-        # bit 1: meeting, bit 2: received (an attendee's copy), bit 4: cancelled
-        state = (1 if attendees else 0) | (2 if "organizer" in meeting else 0)
-        return [_el(name, str(state | (4 if meeting.get("cancelled") else 0)))]
-    if name == "AppointmentSequenceNumber":
-        return [_el(name, "0")]
-    if name == "AllowNewTimeProposal":
-        return [_el(name, "true")]
-    if name == "Duration" and "Start" in props and "End" in props:
-        s, e = (occ.start, occ.end) if occ else master_times(item)
-        return [_el(name, _duration(s, e))]
+    if name in _CALENDAR_VALUES:
+        return _CALENDAR_VALUES[name](asked)
     if occ is not None:
-        if name == "Start":
-            return [_el(name, format_datetime(occ.start))]
-        if name == "End":
-            return [_el(name, format_datetime(occ.end))]
-        if name in ("RecurrenceId", "OriginalStart"):
-            return [_el(name, format_datetime(occ.original_start))]
-        return []
-    if is_master and name in (
-        "FirstOccurrence",
-        "LastOccurrence",
-        "ModifiedOccurrences",
-        "DeletedOccurrences",
-    ):
+        when = _OCCURRENCE_TIMES.get(name)
+        return [_el(name, format_datetime(when(occ)))] if when else []
+    if asked.is_master and name in _MASTER_INFO:
         return _master_info(item, name)
     return []
 
