@@ -10,6 +10,7 @@ OData error Graph gives.
 from __future__ import annotations
 
 import html
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -181,8 +182,6 @@ def read_event(body: Any, current: dict[str, etree._Element] | None = None) -> C
     """The changes a POST or PATCH body makes; ``current`` holds the item's properties."""
     if not isinstance(body, dict):
         raise bad_request("The request body must be a JSON object.", "RequestBodyRead")
-    current = current or {}
-    changes = Changes()
     for key in body:
         if key not in WRITABLE and key not in IGNORED and not key.startswith("@"):
             raise bad_request(
@@ -190,67 +189,118 @@ def read_event(body: Any, current: dict[str, etree._Element] | None = None) -> C
                 "property names that are defined by the type or mark the type as open type.",
                 "RequestBodyRead",
             )
-    if "subject" in body:
-        changes.set("Subject", None if body["subject"] is None else _el("Subject", str(body["subject"])))
-    if "body" in body:
-        value = body["body"] or {}
-        kind = "HTML" if str(value.get("contentType") or "text").lower() == "html" else "Text"
-        changes.set("Body", _el("Body", str(value.get("content") or ""), BodyType=kind))
-    for name, ews in (("start", "Start"), ("end", "End")):
-        if name in body:
-            instant, zone_name = timefmt.read_dtz(body[name], name)
-            changes.set(ews, _el(ews, format_datetime(instant)))
-            zone_id = "UTC" if timefmt.zone(zone_name) is timefmt.zone(None) else zone_name
-            changes.set(f"{ews}TimeZone", _el(f"{ews}TimeZone", Id=zone_id))
-    if "isAllDay" in body:
-        changes.set("IsAllDayEvent", _el("IsAllDayEvent", _bool(body["isAllDay"], "isAllDay")))
+    changes = Changes()
+    for keys, read in _READERS:
+        if any(key in body for key in keys):
+            read(body, current or {}, changes)
+    _read_extended(body, changes)
+    return changes
+
+
+Reader = Callable[[dict[str, Any], dict[str, etree._Element], Changes], None]
+
+
+def _read_subject(body: dict[str, Any], current: dict[str, etree._Element], changes: Changes) -> None:
+    changes.set("Subject", None if body["subject"] is None else _el("Subject", str(body["subject"])))
+
+
+def _read_body(body: dict[str, Any], current: dict[str, etree._Element], changes: Changes) -> None:
+    value = body["body"] or {}
+    kind = "HTML" if str(value.get("contentType") or "text").lower() == "html" else "Text"
+    changes.set("Body", _el("Body", str(value.get("content") or ""), BodyType=kind))
+
+
+def _time_reader(name: str, ews: str) -> Reader:
+    def read(body: dict[str, Any], current: dict[str, etree._Element], changes: Changes) -> None:
+        instant, zone_name = timefmt.read_dtz(body[name], name)
+        changes.set(ews, _el(ews, format_datetime(instant)))
+        zone_id = "UTC" if timefmt.zone(zone_name) is timefmt.zone(None) else zone_name
+        changes.set(f"{ews}TimeZone", _el(f"{ews}TimeZone", Id=zone_id))
+
+    return read
+
+
+def _read_location(body: dict[str, Any], current: dict[str, etree._Element], changes: Changes) -> None:
     location = body.get("location")
     if location is None and body.get("locations"):
         location = body["locations"][0]
-    if "location" in body or "locations" in body:
-        display = location.get("displayName") if isinstance(location, dict) else None
-        changes.set("Location", _el("Location", str(display)) if display else None)
-    if "showAs" in body:
-        changes.set(
-            "LegacyFreeBusyStatus",
-            _el("LegacyFreeBusyStatus", _choice(body["showAs"], SHOW_AS, "freeBusyStatus")),
+    display = location.get("displayName") if isinstance(location, dict) else None
+    changes.set("Location", _el("Location", str(display)) if display else None)
+
+
+def _choice_reader(name: str, ews: str, choices: Any, type_name: str) -> Reader:
+    def read(body: dict[str, Any], current: dict[str, etree._Element], changes: Changes) -> None:
+        changes.set(ews, _el(ews, _choice(body[name], choices, type_name)))
+
+    return read
+
+
+def _bool_reader(name: str, ews: str) -> Reader:
+    def read(body: dict[str, Any], current: dict[str, etree._Element], changes: Changes) -> None:
+        changes.set(ews, _el(ews, _bool(body[name], name)))
+
+    return read
+
+
+def _read_reminder(body: dict[str, Any], current: dict[str, etree._Element], changes: Changes) -> None:
+    value = body["reminderMinutesBeforeStart"]
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise bad_request(
+            f"Cannot convert the literal '{value}' to the expected type 'Edm.Int32'.", "RequestBodyRead"
         )
-    if "sensitivity" in body:
-        changes.set(
-            "Sensitivity", _el("Sensitivity", _choice(body["sensitivity"], SENSITIVITY, "sensitivity"))
-        )
-    if "importance" in body:
-        changes.set("Importance", _el("Importance", _choice(body["importance"], IMPORTANCE, "importance")))
-    if "isReminderOn" in body:
-        changes.set("ReminderIsSet", _el("ReminderIsSet", _bool(body["isReminderOn"], "isReminderOn")))
-    if "reminderMinutesBeforeStart" in body:
-        value = body["reminderMinutesBeforeStart"]
-        if not isinstance(value, int) or isinstance(value, bool):
-            raise bad_request(
-                f"Cannot convert the literal '{value}' to the expected type 'Edm.Int32'.", "RequestBodyRead"
-            )
-        changes.set("ReminderMinutesBeforeStart", _el("ReminderMinutesBeforeStart", str(value)))
-    if "categories" in body:
-        cats = _el("Categories")
-        for c in body["categories"] or []:
-            etree.SubElement(cats, t("String")).text = str(c)
-        changes.set("Categories", cats if len(cats) else None)
-    if "attendees" in body:
-        for group, elem in _attendees(body["attendees"] or [], existing_attendees(current)).items():
-            changes.set(group, elem)
-    if "recurrence" in body:
-        changes.set(
-            "Recurrence", None if body["recurrence"] is None else recurrence.to_element(body["recurrence"])
-        )
-    if "transactionId" in body and body["transactionId"] is not None:
+    changes.set("ReminderMinutesBeforeStart", _el("ReminderMinutesBeforeStart", str(value)))
+
+
+def _read_categories(body: dict[str, Any], current: dict[str, etree._Element], changes: Changes) -> None:
+    cats = _el("Categories")
+    for c in body["categories"] or []:
+        etree.SubElement(cats, t("String")).text = str(c)
+    changes.set("Categories", cats if len(cats) else None)
+
+
+def _read_attendees(body: dict[str, Any], current: dict[str, etree._Element], changes: Changes) -> None:
+    for group, elem in _attendees(body["attendees"] or [], existing_attendees(current)).items():
+        changes.set(group, elem)
+
+
+def _read_recurrence(body: dict[str, Any], current: dict[str, etree._Element], changes: Changes) -> None:
+    changes.set(
+        "Recurrence", None if body["recurrence"] is None else recurrence.to_element(body["recurrence"])
+    )
+
+
+def _read_transaction(body: dict[str, Any], current: dict[str, etree._Element], changes: Changes) -> None:
+    if body["transactionId"] is not None:
         changes.set("TransactionId", _el("TransactionId", str(body["transactionId"])))
+
+
+def _read_extended(body: dict[str, Any], changes: Changes) -> None:
     for entry in body.get("singleValueExtendedProperties") or []:
         if not isinstance(entry, dict) or "id" not in entry:
             raise bad_request("An extended property needs an id and a value.", "RequestBodyRead")
         ptype, key = extprops.parse_id(str(entry["id"]))
         changes.extended[key] = extprops.element(ptype, key, entry.get("value"))
         changes.names.append(f"ext:{key}")
-    return changes
+
+
+# In the order Exchange stores them; each runs when one of its keys is in the body.
+_READERS: list[tuple[tuple[str, ...], Reader]] = [
+    (("subject",), _read_subject),
+    (("body",), _read_body),
+    (("start",), _time_reader("start", "Start")),
+    (("end",), _time_reader("end", "End")),
+    (("isAllDay",), _bool_reader("isAllDay", "IsAllDayEvent")),
+    (("location", "locations"), _read_location),
+    (("showAs",), _choice_reader("showAs", "LegacyFreeBusyStatus", SHOW_AS, "freeBusyStatus")),
+    (("sensitivity",), _choice_reader("sensitivity", "Sensitivity", SENSITIVITY, "sensitivity")),
+    (("importance",), _choice_reader("importance", "Importance", IMPORTANCE, "importance")),
+    (("isReminderOn",), _bool_reader("isReminderOn", "ReminderIsSet")),
+    (("reminderMinutesBeforeStart",), _read_reminder),
+    (("categories",), _read_categories),
+    (("attendees",), _read_attendees),
+    (("recurrence",), _read_recurrence),
+    (("transactionId",), _read_transaction),
+]
 
 
 def body_text(elem: etree._Element | None) -> tuple[str, str]:
