@@ -8,29 +8,27 @@ across daylight saving changes.
 
 from __future__ import annotations
 
-import json
 import re
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
-from functools import cache
-from importlib.resources import files
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from lxml import etree
+from tzlocal.windows_tz import win_tz
 
 from roomsync_sim.soap import T
 
 _DURATION = re.compile(r"^(-)?P(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d+)?)S)?)?$")
 
 
-@cache
 def _windows_map() -> dict[str, str]:
-    return dict(json.loads((files("roomsync_sim") / "windows_zones.json").read_text()))
+    """CLDR's Windows-zone mapping, as tzlocal ships it (the one table the repository uses)."""
+    return win_tz
 
 
 def zone_from_windows_id(ms_id: str | None) -> tzinfo | None:
     if not ms_id:
         return None
-    if ms_id in ("UTC", "Greenwich Standard Time"):
+    if ms_id in ("UTC", "Greenwich Standard Time", "tzone://Microsoft/Utc"):
         return UTC
     iana = _windows_map().get(ms_id)
     if iana is None:
