@@ -17,7 +17,6 @@ from typing import Any
 
 import pluggy
 import pytest
-from rooms_side import RoomsSide
 
 from roomsync import hookspecs
 from roomsync.config import settings_from_mapping
@@ -27,6 +26,7 @@ from roomsync.engine.report import CycleReport
 from roomsync.engine.runner import SyncRunner
 from roomsync.notify.message import NotificationKind
 from roomsync.storage import Database
+from roomsync.testkit.end_to_end import RoomsSide
 from roomsync.testkit.notifications import NotificationRecorder
 from roomsync_sim.testing import RunningSimulator, running_simulator
 

@@ -6,39 +6,46 @@ in that dialect; "the user in Outlook" is exchangelib with the person's own cred
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from rooms_side import RoomsSide
 
 from roomsync.config import settings_from_mapping
 from roomsync.connector.types import CalendarEntry
-from roomsync.domain import ConflictPolicy, EventFields, Participant, Person, ReservationStatus, Room
-from roomsync.engine.freebusy import free_busy
+from roomsync.domain import Person, ReservationStatus, Room
 from roomsync.engine.runner import SyncRunner
 from roomsync.plugins import plugin_manager
 from roomsync.storage import Database
-from roomsync.storage.protocols import Origin
+from roomsync.testkit.end_to_end import ALICE, BOB, ROOM1, ROOM2, EndToEndSuite, Estate
 from roomsync.testkit.notifications import NotificationRecorder
 from roomsync_ews_common.connector import EwsConnector
 from roomsync_ews_common.testing import SIM_PASSWORD_ENV, SimulatorUser, simulator_options
 from roomsync_sim.testing import running_simulator
 
-ALICE, BOB = "alice@example.org", "bob@example.org"
-ROOM1, ROOM2 = "room.1@example.org", "room.2@example.org"
 START = (datetime.now(UTC) + timedelta(days=5)).replace(hour=8, minute=0, second=0, microsecond=0)
 
 
 @dataclass
-class Setup(RoomsSide):
+class Setup(Estate):
     start = START  # not a field: the day the bookings are made for
     runner: SyncRunner
     database: Database
     user: SimulatorUser
     notes: NotificationRecorder
+    counts: Counter[str]
+
+    def outlook(self, mailbox: str) -> SimulatorUser:
+        return self.user
+
+    def subjects(self, mailbox: str) -> list[str]:
+        return sorted(i.subject for i in self.user.account(mailbox).calendar.all().only("subject"))
+
+    def writes(self) -> int:
+        return sum(self.counts[operation] for operation in ("CreateItem", "UpdateItem", "DeleteItem"))
 
     def busy(self, mailbox: str, start: datetime, end: datetime) -> set[tuple[datetime, datetime]]:
         """What Exchange itself says (not ROOMS's merged view)."""
@@ -48,10 +55,6 @@ class Setup(RoomsSide):
 
     def entries(self, mailbox: str, stamp: str) -> list[CalendarEntry]:
         return self.runner.host("onprem").find_by_stamp(mailbox, [stamp]).get(stamp, [])
-
-    def sync(self) -> None:
-        reports = self.runner.sync_once()
-        assert all(r.ok for r in reports), [r.error for r in reports if not r.ok]
 
 
 @pytest.fixture(params=["exchange2007", "exchange2010", "exchange2013"])
@@ -75,7 +78,7 @@ def setup(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.Mo
         assert isinstance(connector, EwsConnector)
         user = SimulatorUser(sim.ews_url, connector.request_server_version, type(connector))
         try:
-            yield Setup(runner, database, user, notes)
+            yield Setup(runner, database, user, notes, sim.simulator.counts)
         finally:
             user.close()
             runner.close()
@@ -83,54 +86,12 @@ def setup(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.Mo
         assert [v for v in sim.simulator.violations if v.direction == "response"] == []
 
 
-def test_booking_edit_and_deletion_flow_both_ways(setup: Setup) -> None:
-    r = setup.book(ALICE, "Planning", 1, rooms=(ROOM1,), participants=(Participant(email=BOB),))
-    setup.sync()
-    [entry] = setup.entries(ALICE, r.id or "")
-    assert entry.fields.title == "Planning" and entry.fields.rooms == (ROOM1,)
-    # Bob got the meeting request as a tentative entry of his own, which roomsync leaves alone
-    bob_items = [i.subject for i in setup.user.account(BOB).calendar.all().only("subject")]
-    assert "Planning" in bob_items
+class TestEwsEndToEnd(EndToEndSuite):
+    """The end-to-end scenarios of the test kit, on each EWS generation."""
 
-    setup.user.update(ALICE, entry.item_id, entry.fields.model_copy(update={"title": "Planning (Outlook)"}))
-    setup.sync()
-    assert setup.reservation(r.id or "").fields.title == "Planning (Outlook)"
-
-    setup.user.delete(ALICE, entry.item_id, to_deleted_items=True)
-    setup.sync()
-    assert setup.reservation(r.id or "").status is ReservationStatus.CANCELLED
-
-
-def test_outlook_booking_of_a_room_becomes_a_reservation(setup: Setup) -> None:
-    start = START + timedelta(hours=3)
-    fields = EventFields(
-        title="From Outlook",
-        start=start,
-        end=start + timedelta(hours=1),
-        timezone="Europe/Berlin",
-        rooms=(ROOM2,),
-    )
-    item_id = setup.user.create(BOB, fields)
-    setup.sync()
-    with setup.database.unit_of_work() as uow:
-        [booked] = uow.rooms.reservations(organizer=BOB)
-    assert booked.fields.title == "From Outlook" and booked.fields.rooms == (ROOM2,)
-    [entry] = setup.entries(BOB, booked.id or "")
-    assert entry.item_id == item_id  # the same item, now stamped
-
-
-def test_organizer_change_moves_the_entry_and_a_quiet_cycle_writes_nothing(setup: Setup) -> None:
-    r = setup.book(ALICE, "Handover", 5)
-    setup.sync()
-    with setup.database.unit_of_work() as uow:
-        uow.rooms.update_reservation(r.id or "", organizer=BOB, origin=Origin.ROOMS)
-        uow.commit()
-    setup.sync()
-    assert setup.entries(ALICE, r.id or "") == []
-    [moved] = setup.entries(BOB, r.id or "")
-    assert moved.fields.title == "Handover"
-    reports = setup.runner.sync_once()
-    assert not any(report.changed_anything for report in reports)
+    @pytest.fixture
+    def estate(self, setup: Setup) -> Setup:
+        return setup
 
 
 def test_conflict_resets_the_outlook_entry_and_tells_the_organizer(setup: Setup) -> None:
@@ -157,51 +118,6 @@ def test_booking_made_for_someone_else_lands_in_the_organizers_calendar(setup: S
     [entry] = setup.entries(ALICE, r.id or "")
     assert entry.organizer == ALICE and entry.fields.rooms == (ROOM1,)
     assert setup.entries(BOB, r.id or "") == []
-
-
-@pytest.mark.parametrize("policy", list(ConflictPolicy))
-def test_a_conflict_is_settled_by_the_persons_policy(setup: Setup, policy: ConflictPolicy) -> None:
-    setup.set_policy(ALICE, policy)
-    r = setup.book(ALICE, "Disputed", 11)
-    setup.sync()
-    rounds = 2 if policy is ConflictPolicy.CANCEL else 1  # cancel: ROOMS wins once, then cancels
-    for n in range(rounds):
-        [entry] = setup.entries(ALICE, r.id or "")
-        setup.user.update(ALICE, entry.item_id, entry.fields.model_copy(update={"title": f"Outlook {n}"}))
-        setup.retitle_in_rooms(r.id or "", f"ROOMS {n}")
-        setup.sync()
-
-    reservation = setup.reservation(r.id or "")
-    if policy is ConflictPolicy.EXCHANGE_WINS:
-        [entry] = setup.entries(ALICE, r.id or "")
-        assert reservation.fields.title == entry.fields.title == "Outlook 0"
-        assert setup.notes.sent == []
-    elif policy is ConflictPolicy.ROLLBACK:
-        [entry] = setup.entries(ALICE, r.id or "")
-        assert reservation.fields.title == entry.fields.title == "ROOMS 0"
-        assert [n.recipient for n in setup.notes.sent] == [ALICE]
-    else:
-        assert reservation.status is ReservationStatus.CANCELLED
-        assert setup.entries(ALICE, r.id or "") == []
-        assert ALICE in [n.recipient for n in setup.notes.sent]
-
-
-def test_free_busy_of_persons_and_rooms_merges_exchange_and_rooms(setup: Setup) -> None:
-    booked = setup.book(ALICE, "Booked", 13, rooms=(ROOM1,), participants=(Participant(email=BOB),))
-    setup.sync()
-    start = START + timedelta(hours=15)
-    private = EventFields(title="Dentist", start=start, end=start + timedelta(hours=1), timezone="UTC")
-    setup.user.create(BOB, private)  # known to Exchange only
-
-    day_start, day_end = START.replace(hour=0), START.replace(hour=0) + timedelta(days=1)
-    views = {v.mailbox: v for v in free_busy(setup.runner, [ALICE, BOB, ROOM1, ROOM2], day_start, day_end)}
-
-    meeting = (booked.fields.start, booked.fields.end)
-    assert all(not v.errors for v in views.values())
-    for mailbox in (ALICE, BOB, ROOM1):
-        assert meeting in {(b.start, b.end) for b in views[mailbox].busy}
-    assert (private.start, private.end) in {(b.start, b.end) for b in views[BOB].busy}
-    assert views[ROOM2].busy == []
 
 
 def test_buffers_are_busy_in_exchange_and_leave_with_the_entry(setup: Setup) -> None:

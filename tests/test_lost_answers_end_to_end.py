@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from rooms_side import RoomsSide
 
 from roomsync.config import settings_from_mapping
 from roomsync.domain import ConflictPolicy, Person
@@ -23,6 +22,7 @@ from roomsync.engine.runner import SyncRunner
 from roomsync.notify.message import NotificationKind
 from roomsync.plugins import plugin_manager
 from roomsync.storage import Database
+from roomsync.testkit.end_to_end import RoomsSide
 from roomsync.testkit.notifications import NotificationRecorder
 from roomsync_ews_common.testing import SIM_PASSWORD_ENV, SIM_USERS
 from roomsync_ews_common.testing import simulator_options as ews_options

@@ -19,24 +19,23 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from rooms_side import RoomsSide
 
 from roomsync.config import settings_from_mapping
 from roomsync.connector.types import CalendarEntry
-from roomsync.domain import ConflictPolicy, EventFields, Participant, Person, ReservationStatus, Room
-from roomsync.engine.freebusy import free_busy
+from roomsync.domain import EventFields, Participant, Person, Room
+from roomsync.engine.freebusy import MailboxFreeBusy, free_busy
 from roomsync.engine.report import CycleReport
 from roomsync.engine.runner import SyncRunner
 from roomsync.plugins import plugin_manager
 from roomsync.storage import Database
-from roomsync.storage.protocols import Origin
+from roomsync.testkit.end_to_end import ALICE, BOB, ROOM1, ROOM2, EndToEndSuite
+from roomsync.testkit.end_to_end import Estate as EndToEndEstate
 from roomsync.testkit.notifications import NotificationRecorder
 from roomsync_o365.testing import SECRET_ENV, GraphUser, simulator_options, watching_options
 from roomsync_sim.testing import RunningSimulator, running_simulator
 
-ALICE, BOB = "alice@example.org", "bob@example.org"
 ERIN, FINN = "erin@subsidiary.example", "finn@subsidiary.example"
-ROOM1, ROOM2, ROOM_S = "room.1@example.org", "room.2@example.org", "room.s@subsidiary.example"
+ROOM_S = "room.s@subsidiary.example"
 ENVIRONMENT = "online"
 SUBSIDIARY = "00000000-0000-0000-0000-00000000cccc"
 SUBSIDIARY_CLIENT = "00000000-0000-0000-0000-00000000dddd"
@@ -83,7 +82,7 @@ class TenantGraph:
 
 
 @dataclass
-class Estate(RoomsSide):
+class Estate(EndToEndEstate):
     start = START  # not a field: the day the bookings are made for
     sim: RunningSimulator
     runner: SyncRunner
@@ -108,10 +107,9 @@ class Estate(RoomsSide):
                     )
         raise KeyError(mailbox)
 
-    def sync(self) -> list[CycleReport]:
-        reports = self.runner.sync_once()
-        assert all(r.ok for r in reports), [r.error for r in reports if not r.ok]
-        return reports
+    def writes(self) -> int:
+        counts = self.sim.simulator.counts
+        return sum(counts[kind] for kind in ("events.create", "events.update", "events.delete"))
 
 
 @contextmanager
@@ -165,113 +163,22 @@ def estate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Estate]:
         yield found
 
 
-def test_booking_edit_and_deletion_flow_both_ways(estate: Estate) -> None:
-    r = estate.book(ALICE, "Planning", 1, rooms=(ROOM1,), participants=(Participant(email=BOB),))
-    estate.sync()
-    [entry] = estate.entries(ALICE, r.id or "")
-    assert entry.fields.title == "Planning" and entry.fields.rooms == (ROOM1,)
-    assert [p.email for p in entry.fields.participants] == [BOB]
-    assert "Planning" in estate.subjects(BOB)  # Bob got the invitation, a copy of his own
-    assert "Planning" in estate.subjects(ROOM1)  # the room accepted
+class TestGraphEndToEnd(EndToEndSuite):
+    """The end-to-end scenarios of the test kit, on an Exchange Online tenant over Graph."""
 
-    estate.outlook(ALICE).update(
-        ALICE, entry.item_id, entry.fields.model_copy(update={"title": "Planning (Outlook)"})
-    )
-    estate.sync()
-    assert estate.reservation(r.id or "").fields.title == "Planning (Outlook)"
+    @pytest.fixture
+    def estate(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Estate]:
+        with estate_on(tmp_path, monkeypatch) as found:
+            yield found
 
-    estate.outlook(ALICE).delete(ALICE, entry.item_id)
-    estate.sync()
-    assert estate.reservation(r.id or "").status is ReservationStatus.CANCELLED
-    assert estate.entries(ALICE, r.id or "") == []
+    def after_booking(self, estate: EndToEndEstate, entry: CalendarEntry) -> None:
+        assert isinstance(estate, Estate)
+        assert [p.email for p in entry.fields.participants] == [BOB]
+        assert "Planning" in estate.subjects(ROOM1)  # the room accepted
 
-
-def test_outlook_booking_of_a_room_becomes_a_reservation(estate: Estate) -> None:
-    start = START + timedelta(hours=3)
-    fields = EventFields(
-        title="From Outlook",
-        start=start,
-        end=start + timedelta(hours=1),
-        timezone="Europe/Berlin",
-        rooms=(ROOM2,),
-    )
-    item_id = estate.outlook(BOB).create(BOB, fields)
-    estate.sync()
-    with estate.database.unit_of_work() as uow:
-        [booked] = uow.rooms.reservations(organizer=BOB)
-    assert booked.fields.title == "From Outlook" and booked.fields.rooms == (ROOM2,)
-    [entry] = estate.entries(BOB, booked.id or "")
-    assert entry.item_id == item_id  # the same event, now stamped
-
-
-def test_organizer_change_moves_the_entry_and_a_quiet_cycle_writes_nothing(estate: Estate) -> None:
-    r = estate.book(ALICE, "Handover", 5)
-    estate.sync()
-    with estate.database.unit_of_work() as uow:
-        uow.rooms.update_reservation(r.id or "", organizer=BOB, origin=Origin.ROOMS)
-        uow.commit()
-    estate.sync()
-    assert estate.entries(ALICE, r.id or "") == []
-    [moved] = estate.entries(BOB, r.id or "")
-    assert moved.fields.title == "Handover"
-    counts = estate.sim.simulator.counts
-    writes = {kind: counts[kind] for kind in ("events.create", "events.update", "events.delete")}
-    assert not any(report.changed_anything for report in estate.sync())
-    assert {kind: counts[kind] for kind in writes} == writes
-
-
-@pytest.mark.parametrize("policy", list(ConflictPolicy))
-def test_a_conflict_is_settled_by_the_persons_policy(estate: Estate, policy: ConflictPolicy) -> None:
-    estate.set_policy(ALICE, policy)
-    r = estate.book(ALICE, "Disputed", 11)
-    estate.sync()
-    rounds = 2 if policy is ConflictPolicy.CANCEL else 1  # cancel: ROOMS wins once, then cancels
-    for n in range(rounds):
-        [entry] = estate.entries(ALICE, r.id or "")
-        estate.outlook(ALICE).update(
-            ALICE, entry.item_id, entry.fields.model_copy(update={"title": f"Outlook {n}"})
-        )
-        estate.retitle_in_rooms(r.id or "", f"ROOMS {n}")
-        estate.sync()
-
-    reservation = estate.reservation(r.id or "")
-    if policy is ConflictPolicy.EXCHANGE_WINS:
-        [entry] = estate.entries(ALICE, r.id or "")
-        assert reservation.fields.title == entry.fields.title == "Outlook 0"
-        assert estate.notes.sent == []
-    elif policy is ConflictPolicy.ROLLBACK:
-        [entry] = estate.entries(ALICE, r.id or "")
-        assert reservation.fields.title == entry.fields.title == "ROOMS 0"
-        assert [n.recipient for n in estate.notes.sent] == [ALICE]
-    else:
-        assert reservation.status is ReservationStatus.CANCELLED
-        assert estate.entries(ALICE, r.id or "") == []
-        assert [n.recipient for n in estate.notes.sent] == [ALICE, ALICE]  # the conflict, then the cancel
-
-
-def test_free_busy_of_persons_and_rooms_merges_exchange_and_rooms(estate: Estate) -> None:
-    booked = estate.book(ALICE, "Booked", 13, rooms=(ROOM1,), participants=(Participant(email=BOB),))
-    estate.sync()
-    start = START + timedelta(hours=15)
-    private = EventFields(title="Dentist", start=start, end=start + timedelta(hours=1), timezone="UTC")
-    estate.outlook(BOB).create(BOB, private)  # known to Exchange only
-
-    day_start = START.replace(hour=0)
-    views = {
-        v.mailbox: v
-        for v in free_busy(
-            estate.runner, [ALICE, BOB, ROOM1, ROOM2], day_start, day_start + timedelta(days=1)
-        )
-    }
-
-    meeting = (booked.fields.start, booked.fields.end)
-    assert all(not v.errors for v in views.values()), {m: v.errors for m, v in views.items()}
-    for mailbox in (ALICE, BOB, ROOM1):
-        assert meeting in {(b.start, b.end) for b in views[mailbox].busy}, mailbox
-    assert {b.source for b in views[ALICE].busy} == {"both"}  # Exchange agrees with ROOMS
-    assert (private.start, private.end) in {(b.start, b.end) for b in views[BOB].busy}
-    assert views[ROOM2].busy == []
-    assert estate.sim.simulator.counts["getSchedule"] == 1  # four mailboxes of one tenant, one request
+    def after_free_busy(self, estate: EndToEndEstate, views: dict[str, MailboxFreeBusy]) -> None:
+        assert isinstance(estate, Estate)
+        assert estate.sim.simulator.counts["getSchedule"] == 1  # four mailboxes of one tenant, one request
 
 
 def test_two_tenants_in_one_environment_and_one_cycle(estate: Estate) -> None:

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from rooms_side import RoomsSide
 
 from roomsync.config import settings_from_mapping
 from roomsync.connector.host import ConnectorHost
@@ -25,6 +24,7 @@ from roomsync.domain import Person, Room
 from roomsync.engine.differences import DifferenceKind, find_differences
 from roomsync.engine.runner import SyncRunner
 from roomsync.storage import Database
+from roomsync.testkit.end_to_end import RoomsSide
 from roomsync_ews_common.connector import EwsConnector
 from roomsync_ews_common.testing import SIM_PASSWORD_ENV, SIM_USERS, SimulatorUser
 from roomsync_ews_common.testing import simulator_options as ews_options

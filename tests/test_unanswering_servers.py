@@ -18,7 +18,6 @@ from typing import Any
 
 import pytest
 from exchangelib.errors import ErrorTimeoutExpired
-from rooms_side import RoomsSide
 from unanswering import Stall, unanswering_server
 
 from roomsync.config import settings_from_mapping
@@ -29,6 +28,7 @@ from roomsync.engine.runner import SyncRunner
 from roomsync.errors import TransientConnectorError
 from roomsync.plugins import connector_class
 from roomsync.storage import Database
+from roomsync.testkit.end_to_end import RoomsSide
 from roomsync_ews_common.account import AccountPool
 from roomsync_ews_common.connector import EwsConnector
 from roomsync_ews_common.notifications import _Stream

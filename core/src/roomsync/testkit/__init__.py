@@ -12,7 +12,9 @@ returns a :class:`ConnectorKit`; the suite's tests then run against that connect
 import pytest
 
 # Before the suite is imported, so its plain asserts explain themselves when they fail.
-pytest.register_assert_rewrite("roomsync.testkit.kit", "roomsync.testkit.suite", "roomsync.testkit.wakes")
+pytest.register_assert_rewrite(
+    "roomsync.testkit.kit", "roomsync.testkit.suite", "roomsync.testkit.wakes", "roomsync.testkit.end_to_end"
+)
 
 from roomsync.testkit.kit import ConnectorKit, MailboxUser  # noqa: E402
 from roomsync.testkit.suite import ConnectorSuite  # noqa: E402
