@@ -152,17 +152,31 @@ def load_seed_file(path: str | Path) -> dict[str, Any]:
     return tomllib.loads(text.decode())
 
 
+def _entries(data: dict[str, Any], section: str) -> list[dict[str, Any]]:
+    """A seed section: a list of tables, else a SeedError naming it."""
+    found = data.get(section, [])
+    if not isinstance(found, list) or not all(isinstance(entry, dict) for entry in found):
+        raise SeedError(f"{section}: must be a list of tables ([[{section}]] in TOML)")
+    return found
+
+
+def _new_address(section: str, i: int, entry: dict[str, Any], seen: set[str]) -> str:
+    """The entry's address, once in the whole seed."""
+    smtp = str(entry.get("smtp", "")).strip().lower()
+    if "@" not in smtp:
+        raise SeedError(f"{section}[{i}]: 'smtp' must be an e-mail address")
+    if smtp in seen:
+        raise SeedError(f"{section}[{i}]: {smtp} appears twice")
+    seen.add(smtp)
+    return smtp
+
+
 def parse_seed(data: dict[str, Any]) -> Seed:
     users: list[User] = []
     seen: set[str] = set()
     for section, kind in (("users", "person"), ("rooms", "room")):
-        for i, entry in enumerate(data.get(section, [])):
-            smtp = str(entry.get("smtp", "")).strip().lower()
-            if "@" not in smtp:
-                raise SeedError(f"{section}[{i}]: 'smtp' must be an e-mail address")
-            if smtp in seen:
-                raise SeedError(f"{section}[{i}]: {smtp} appears twice")
-            seen.add(smtp)
+        for i, entry in enumerate(_entries(data, section)):
+            smtp = _new_address(section, i, entry, seen)
             users.append(
                 User(
                     smtp=smtp,
@@ -180,19 +194,19 @@ def parse_seed(data: dict[str, Any]) -> Seed:
     ad_impersonation: set[str] = set()
     ad_may_impersonate: dict[str, set[str] | None] = {}
     delegates: set[tuple[str, str]] = set()
-    for i, grant in enumerate(data.get("grants", [])):
-        kind = grant.get("kind")
+    for i, grant in enumerate(_entries(data, "grants")):
+        grant_kind = grant.get("kind")
         grantee = str(grant.get("grantee", "")).lower()
         if grantee not in seen:
             raise SeedError(f"grants[{i}]: unknown grantee {grantee!r}")
-        if kind in ("impersonation", "ad-may-impersonate"):
+        if grant_kind in ("impersonation", "ad-may-impersonate"):
             scope = grant.get("scope")
             mailboxes = None if scope is None else {str(s).lower() for s in scope}
-            target = impersonation if kind == "impersonation" else ad_may_impersonate
+            target = impersonation if grant_kind == "impersonation" else ad_may_impersonate
             target[grantee] = _widen(target, grantee, mailboxes)
-        elif kind == "ad-impersonation":
+        elif grant_kind == "ad-impersonation":
             ad_impersonation.add(grantee)
-        elif kind == "delegate":
+        elif grant_kind == "delegate":
             owner = str(grant.get("owner", "")).lower()
             if owner not in seen:
                 raise SeedError(f"grants[{i}]: unknown owner {owner!r}")
@@ -255,15 +269,10 @@ def _groups(data: dict[str, Any], seen: set[str]) -> list[Group]:
     """Distribution lists and room lists; members must exist (lists may name later lists)."""
     groups: list[Group] = []
     entries = [("distribution_lists", "dl", "members"), ("room_lists", "roomlist", "rooms")]
-    names = {str(e.get("smtp", "")).strip().lower() for s, _, _ in entries for e in data.get(s, [])}
+    names = {str(e.get("smtp", "")).strip().lower() for s, _, _ in entries for e in _entries(data, s)}
     for section, kind, key in entries:
-        for i, entry in enumerate(data.get(section, [])):
-            smtp = str(entry.get("smtp", "")).strip().lower()
-            if "@" not in smtp:
-                raise SeedError(f"{section}[{i}]: 'smtp' must be an e-mail address")
-            if smtp in seen:
-                raise SeedError(f"{section}[{i}]: {smtp} appears twice")
-            seen.add(smtp)
+        for i, entry in enumerate(_entries(data, section)):
+            smtp = _new_address(section, i, entry, seen)
             members = [str(x).strip().lower() for x in entry.get(key, [])]
             for member in members:
                 if member not in seen and member not in names:
