@@ -30,25 +30,21 @@ _DAYS = {
     "WeekendDay": [rrule.SA, rrule.SU],
 }
 _INDEX = {"First": 1, "Second": 2, "Third": 3, "Fourth": 4, "Last": -1}
-_MONTHS = {
-    m: i + 1
-    for i, m in enumerate(
-        [
-            "January",
-            "February",
-            "March",
-            "April",
-            "May",
-            "June",
-            "July",
-            "August",
-            "September",
-            "October",
-            "November",
-            "December",
-        ]
-    )
-}
+MONTH_NAMES = (
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+)
+_MONTHS = {m: i + 1 for i, m in enumerate(MONTH_NAMES)}
 
 # Open-ended series are expanded no further than this many occurrences.
 MAX_OCCURRENCES = 5000

@@ -150,14 +150,18 @@ class _Handler(BaseHTTPRequestHandler):
         if not self._graph():
             self._send(Answer(405, b"Method Not Allowed", [("Content-Type", "text/plain")]))
 
+    def _answered_elsewhere(self) -> bool:
+        """Control requests and Graph requests are answered before EWS sees them."""
+        if self.path.split("?", 1)[0].lower().startswith(control.PREFIX):
+            self._control()
+            return True
+        return self._graph()
+
     def do_POST(self) -> None:
+        if self._answered_elsewhere():
+            return
         sim = self.server.simulator
         path = self.path.split("?", 1)[0].lower()
-        if path.startswith(control.PREFIX):
-            self._control()
-            return
-        if self._graph():
-            return
         body = self._read_body()
         if body is None:
             self._send(sim.too_large())
@@ -176,14 +180,10 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(Answer(405, b"Method Not Allowed", [("Content-Type", "text/plain")]))
 
     def do_GET(self) -> None:
-        sim = self.server.simulator
+        if self._answered_elsewhere():
+            return
         path = self.path.split("?", 1)[0].lower()
-        if path.startswith(control.PREFIX):
-            self._control()
-            return
-        if self._graph():
-            return
-        answer = sim.schema_document(path, self.headers.get("Authorization"), self.auth)
+        answer = self.server.simulator.schema_document(path, self.headers.get("Authorization"), self.auth)
         self._send(answer or Answer(404, b"Not Found", [("Content-Type", "text/html")]))
 
     def _control(self) -> None:

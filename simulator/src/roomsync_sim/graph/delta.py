@@ -19,6 +19,7 @@ import itertools
 import json
 import threading
 from collections import OrderedDict
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -124,38 +125,37 @@ def _window_entries(call: Call, start: datetime, end: datetime) -> dict[str, tup
     return found
 
 
+def _generation(
+    call: Call, states: DeltaStates, token: str, expected: str, held: Mapping[int, Any]
+) -> tuple[int, Any]:
+    """The number of the generation a skip or delta token names; 410 Gone as Graph answers a
+    token of an earlier server epoch, another kind or mailbox, or a generation no longer held."""
+    epoch, kind, number, mailbox, start_text, end_text = states.decode(token)
+    fresh = _fresh_link(call, start_text, end_text)
+    if epoch != states.epoch:
+        raise _gone(
+            "resyncRequired",
+            "The delta token is no longer valid, and the app must reset the sync state.",
+            fresh,
+        )
+    found = held.get(number)
+    if kind != expected or found is None or mailbox != call.smtp:
+        raise _gone("syncStateNotFound", "The sync state generation is not found.", fresh)
+    return number, found
+
+
 def delta(call: Call) -> Reply:
     service_states: DeltaStates = call.service.delta
     skip = call.query.get("skiptoken")
     token = call.query.get("deltatoken")
     view = call.view()
     if skip:
-        epoch, kind, number, mailbox, start_text, end_text = service_states.decode(skip)
-        fresh = _fresh_link(call, start_text, end_text)
-        if epoch != service_states.epoch:
-            raise _gone(
-                "resyncRequired",
-                "The delta token is no longer valid, and the app must reset the sync state.",
-                fresh,
-            )
-        pages = service_states.pages.get(number)
-        if kind != "skip" or pages is None or mailbox != call.smtp:
-            raise _gone("syncStateNotFound", "The sync state generation is not found.", fresh)
+        number, pages = _generation(call, service_states, skip, "skip", service_states.pages)
         return _page(call, pages, number)
     start: datetime
     end: datetime
     if token:
-        epoch, kind, number, mailbox, start_text, end_text = service_states.decode(token)
-        fresh = _fresh_link(call, start_text, end_text)
-        if epoch != service_states.epoch:
-            raise _gone(
-                "resyncRequired",
-                "The delta token is no longer valid, and the app must reset the sync state.",
-                fresh,
-            )
-        previous = service_states.states.get(number)
-        if kind != "delta" or previous is None or mailbox != call.smtp:
-            raise _gone("syncStateNotFound", "The sync state generation is not found.", fresh)
+        _, previous = _generation(call, service_states, token, "delta", service_states.states)
         start, end, known = previous.start, previous.end, previous.known
     else:
         start = timefmt.query_time(call.query.get("startdatetime"), "startDateTime")

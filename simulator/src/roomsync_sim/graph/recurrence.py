@@ -12,6 +12,7 @@ from typing import Any
 from lxml import etree
 
 from roomsync_sim.graph.errors import GraphError
+from roomsync_sim.recurrence import MONTH_NAMES
 from roomsync_sim.soap import t
 
 _PATTERNS = {
@@ -35,20 +36,7 @@ _RANGES = {"enddate": "EndDateRecurrence", "noend": "NoEndRecurrence", "numbered
 _GRAPH_RANGE = {"EndDateRecurrence": "endDate", "NoEndRecurrence": "noEnd", "NumberedRecurrence": "numbered"}
 _DAYS = ("sunday", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday")
 _INDEX = ("first", "second", "third", "fourth", "last")
-_MONTHS = (
-    "January",
-    "February",
-    "March",
-    "April",
-    "May",
-    "June",
-    "July",
-    "August",
-    "September",
-    "October",
-    "November",
-    "December",
-)
+_MONTHS = MONTH_NAMES
 
 
 def _invalid(message: str) -> GraphError:
