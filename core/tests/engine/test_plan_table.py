@@ -270,3 +270,9 @@ def test_the_view_holds_no_callables() -> None:
     built = View([NEW], candidates=["1"]).build()
     assert not [name for name, value in vars(built).items() if callable(value)]
     assert replace(built, syncable=frozenset()) != built
+
+
+def test_an_update_says_what_an_entry_gone_meanwhile_means() -> None:
+    """Deleted in Outlook between the read and the write: the plan, not the write, decides."""
+    [update] = plan(View([RENAMED], [SYNCED], candidates=["1"]).build()).updates
+    assert update.if_gone == "deleted in Outlook"

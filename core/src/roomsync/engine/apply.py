@@ -94,7 +94,7 @@ class PlanApplier:
         self.links: dict[tuple[str, str], Link] = {}
         self.updates: list[Update] = list(plan.updates)
         self.drafts: list[tuple[Reservation, EntryDraft]] = []  # prepared and recorded by record()
-        self.rewrites: list[tuple[Reservation, EntryUpdate]] = []
+        self.rewrites: list[tuple[Reservation, EntryUpdate, Update]] = []
 
     # --- step 1 ----------------------------------------------------------------------------
 
@@ -192,7 +192,7 @@ class PlanApplier:
                 snapshot(reservation.fields), self._read_back(entry_update.stamp, entry_update.fields)
             )
             self.links[key] = replace(stored, written=written)
-            self.rewrites.append((reservation, entry_update))
+            self.rewrites.append((reservation, entry_update, update))
 
     def _book_from_outlook(self, entry: CalendarEntry) -> None:
         rooms = tuple(r for r in entry.fields.rooms if r in self.known_rooms)
@@ -295,8 +295,8 @@ class PlanApplier:
     def _updates(self) -> None:
         if not self.rewrites:
             return
-        results, refused = self._within_limits([u for _, u in self.rewrites], self.host.update_entries)
-        for (reservation, written), result, bad in zip(self.rewrites, results, refused, strict=True):
+        results, refused = self._within_limits([u for _, u, _ in self.rewrites], self.host.update_entries)
+        for (reservation, written, planned), result, bad in zip(self.rewrites, results, refused, strict=True):
             assert reservation.id is not None
             key = (reservation.id, self.mailbox)
             link = self.links[key]
@@ -313,13 +313,9 @@ class PlanApplier:
                     last_error=None,
                 )
                 self.report.updated += 1
-            elif result.error_kind is WriteErrorKind.NOT_FOUND:
-                # Gone from Outlook between the read and the write: a deletion like any other.
+            elif result.error_kind is WriteErrorKind.NOT_FOUND and planned.if_gone is not None:
                 self.uow.rooms.cancel_reservation(
-                    link.reservation_id,
-                    origin=Origin.EXCHANGE,
-                    actor=self.mailbox,
-                    reason="deleted in Outlook",
+                    link.reservation_id, origin=Origin.EXCHANGE, actor=self.mailbox, reason=planned.if_gone
                 )
                 self.links.pop(key, None)
                 self.uow.sync.delete_link(*key)

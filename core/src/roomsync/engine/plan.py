@@ -69,10 +69,16 @@ class Create:
     known_new: bool = False
 
 
+GONE_FROM_OUTLOOK = "deleted in Outlook"
+
+
 @dataclass(frozen=True)
 class Update:
     reservation_id: str
     fields: EventFields
+    # An entry gone between the read and the write was deleted in Outlook: the reservation is
+    # cancelled with this reason, as on any deletion (None: the failure is only reported).
+    if_gone: str | None = GONE_FROM_OUTLOOK
 
 
 @dataclass(frozen=True)
