@@ -87,15 +87,7 @@ class Estate(RoomsSide):
     notes: NotificationRecorder
 
     def subjects(self, mailbox: str) -> list[str]:
-        tenants = getattr(self.sim, "tenants", None) or [self.sim.simulator]
-        for tenant in tenants:
-            with tenant.store.lock:
-                found = tenant.store.mailbox(mailbox)
-                if found is not None:
-                    return sorted(
-                        i.props["Subject"].text or "" for i in found.folder("calendar").items.values()
-                    )
-        raise KeyError(mailbox)
+        return self.sim.calendar_subjects(mailbox)
 
     def requests(self) -> dict[str, int]:
         counts = self.sim.simulator.stats()["counts"]

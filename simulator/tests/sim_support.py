@@ -7,7 +7,11 @@ as invalid that the test did not expect to be refused.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from exchangelib import DELEGATE, Account, Build, Configuration, Credentials, Version
 
@@ -97,3 +101,22 @@ class CalendarItem2007(CalendarItem):  # type: ignore[misc]
 
 def calendar_item_class(dialect: str) -> type[CalendarItem]:
     return CalendarItem2007 if dialect == "exchange2007" else CalendarItem
+
+
+def serve_command(dialect: str, *args: str) -> tuple[subprocess.Popen[str], dict[str, str]]:
+    """``roomsync sim serve`` as a child process, once it announced itself ready: the process and
+    the ``key: value`` lines it printed (ews_url, control_url, ...)."""
+    proc = subprocess.Popen(
+        [str(Path(sys.executable).parent / "roomsync"), "sim", "serve", "--dialect", dialect, *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    lines: dict[str, str] = {}
+    while "ready" not in lines:
+        line = proc.stdout.readline()  # type: ignore[union-attr]
+        assert line, proc.stderr.read()  # type: ignore[union-attr]
+        key, _, value = line.strip().partition(": ")
+        lines[key] = value
+    return proc, lines

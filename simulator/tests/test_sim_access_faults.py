@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -19,7 +16,7 @@ from exchangelib.errors import (
     ErrorServerBusy,
 )
 
-from sim_support import Org
+from sim_support import Org, serve_command
 
 
 def test_impersonation_granted(org: Org) -> None:
@@ -109,29 +106,8 @@ def test_standalone_server_with_tls(tmp_path: Path) -> None:
     from exchangelib.protocol import BaseProtocol
     from requests.adapters import HTTPAdapter
 
-    proc = subprocess.Popen(
-        [
-            str(Path(sys.executable).parent / "roomsync"),
-            "sim",
-            "serve",
-            "--dialect",
-            "exchange2010",
-            "--tls",
-            "--tls-dir",
-            str(tmp_path),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
+    proc, lines = serve_command("exchange2010", "--tls", "--tls-dir", str(tmp_path))
     try:
-        lines: dict[str, str] = {}
-        while "ready" not in lines:
-            line = proc.stdout.readline()  # type: ignore[union-attr]
-            assert line, proc.stderr.read()  # type: ignore[union-attr]
-            key, _, value = line.strip().partition(": ")
-            lines[key] = value
         ca_file = lines["ca_file"]
         assert Path(ca_file).exists() and re.match(
             r"https://localhost:\d+/EWS/Exchange.asmx", lines["ews_url"]

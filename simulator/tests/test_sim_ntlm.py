@@ -15,7 +15,7 @@ from exchangelib.errors import UnauthorizedError
 from roomsync_sim.ews.md4 import md4
 from roomsync_sim.seed import SeedError, parse_seed
 from roomsync_sim.testing import RunningSimulator, running_simulator
-from sim_support import SEED, Org
+from sim_support import SEED, Org, serve_command
 
 # RFC 1320, appendix A.5.
 MD4_VECTORS = [
@@ -242,9 +242,6 @@ def test_exchangelib_with_negotiate_over_tls(tmp_path: Path) -> None:
 
 
 def test_cli_auth_option() -> None:
-    import os
-    import subprocess
-    import sys
 
     from click.testing import CliRunner
 
@@ -252,23 +249,8 @@ def test_cli_auth_option() -> None:
 
     refused = CliRunner().invoke(serve, ["--auth", "basic,kerberos"])
     assert refused.exit_code != 0 and "kerberos" in refused.output
-    proc = subprocess.Popen(
-        [
-            str(Path(sys.executable).parent / "roomsync"),
-            *("sim", "serve", "--dialect", "exchange2010", "--auth", "basic,ntlm"),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
+    proc, lines = serve_command("exchange2010", "--auth", "basic,ntlm")
     try:
-        lines: dict[str, str] = {}
-        while "ready" not in lines:
-            line = proc.stdout.readline()  # type: ignore[union-attr]
-            assert line, proc.stderr.read()  # type: ignore[union-attr]
-            key, _, value = line.strip().partition(": ")
-            lines[key] = value
         assert lines["auth"] == "basic,ntlm"
         host, port = lines["ews_url"].split("/")[2].rsplit(":", 1)
         conn = http.client.HTTPConnection(host, int(port), timeout=10)

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -18,7 +15,7 @@ from exchangelib.errors import ErrorExceededConnectionCount, ErrorTimeoutExpired
 
 from roomsync_sim.cli import parse_fault
 from roomsync_sim.testing import running_simulator
-from sim_support import DIALECTS, PASSWORDS, SEED, Org, calendar_item_class
+from sim_support import DIALECTS, PASSWORDS, SEED, Org, calendar_item_class, serve_command
 from test_sim_calendar import at
 
 GET_FOLDER = b"""<?xml version="1.0" encoding="utf-8"?>
@@ -163,23 +160,6 @@ def test_parse_fault_specs() -> None:
         parse_fault("reset:often")
 
 
-def _serve(*args: str) -> tuple[subprocess.Popen[str], dict[str, str]]:
-    proc = subprocess.Popen(
-        [str(Path(sys.executable).parent / "roomsync"), "sim", "serve", "--dialect", "exchange2013", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    lines: dict[str, str] = {}
-    while "ready" not in lines:
-        line = proc.stdout.readline()  # type: ignore[union-attr]
-        assert line, proc.stderr.read()  # type: ignore[union-attr]
-        key, _, value = line.strip().partition(": ")
-        lines[key] = value
-    return proc, lines
-
-
 def _account(ews_url: str) -> Account:
     config = Configuration(
         service_endpoint=ews_url,
@@ -192,7 +172,9 @@ def _account(ews_url: str) -> Account:
 
 def test_standalone_state_and_faults_from_the_command_line(tmp_path: Path) -> None:
     state = tmp_path / "org.state"
-    proc, lines = _serve("--state", str(state), "--fault", "concurrency:limit=2", "--minute-seconds", "1")
+    proc, lines = serve_command(
+        "exchange2013", "--state", str(state), "--fault", "concurrency:limit=2", "--minute-seconds", "1"
+    )
     try:
         stats: dict[str, Any] = requests.get(lines["control_url"] + "stats", timeout=5).json()
         assert [(r["kind"], r["limit"]) for r in stats["faults"]] == [("concurrency", 2)]
@@ -208,7 +190,7 @@ def test_standalone_state_and_faults_from_the_command_line(tmp_path: Path) -> No
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=10)
-    proc, lines = _serve("--state", str(state))
+    proc, lines = serve_command("exchange2013", "--state", str(state))
     try:
         account = _account(lines["ews_url"])
         assert [i.subject for i in account.calendar.all().only("subject")] == ["survives"]

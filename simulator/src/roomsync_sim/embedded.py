@@ -120,6 +120,18 @@ class EmbeddedServer(ServerAddress):
         """Every tenant (``.id``, ``.domains``, ``.apps`` by client id, ``.store``)."""
         return list(self._graph().tenants.values())
 
+    def calendar_subjects(self, mailbox: str) -> list[str]:
+        """The subjects in a mailbox's calendar as the server stores them (any tenant's)."""
+        stores = [tenant.store for tenant in self.tenants] if self.simulator.graph is not None else []
+        for store in stores or [self.simulator.store]:
+            with store.lock:
+                found = store.mailbox(mailbox)
+                if found is not None:
+                    return sorted(
+                        i.props["Subject"].text or "" for i in found.folder("calendar").items.values()
+                    )
+        raise KeyError(mailbox)
+
     @property
     def tenant_id(self) -> str:
         """The first tenant's id."""
