@@ -1,20 +1,38 @@
-"""The Microsoft identity platform's part: the OAuth 2.0 client-credentials token endpoint,
-OpenID metadata and signing keys, and the check of Graph's bearer tokens.
+"""The Microsoft identity platform's part: the OAuth 2.0 token endpoint (client-credentials and
+resource owner password credentials grants), OpenID metadata, signing keys, user realm discovery,
+and the check of Graph's bearer tokens.
 
-Tokens are JWTs (PyJWT) signed RS256 with a key made at start, carrying the claims of an app-only
-Graph token (``aud`` Graph, ``tid``, ``appid``, ``roles``, ``idtyp`` app, ``ver`` 1.0). Clients
-authenticate with a client secret (in the body or HTTP Basic) or with a client assertion: a JWT
-signed with the private key of a certificate registered on the app, named by its SHA-1 (``x5t``)
-or SHA-256 (``x5t#S256``) thumbprint, as msal writes it. Errors are the AADSTS ones of Entra ID.
+Client credentials (``grant_type=client_credentials``): tokens are JWTs (PyJWT) signed RS256 with a
+key made at start, carrying the claims of an app-only Graph token (``aud`` Graph, ``tid``,
+``appid``, ``roles``, ``idtyp`` app, ``ver`` 1.0). Clients authenticate with a client secret (in
+the body or HTTP Basic) or with a client assertion: a JWT signed with the private key of a
+certificate registered on the app, named by its SHA-1 (``x5t``) or SHA-256 (``x5t#S256``)
+thumbprint, as msal writes it. Errors are the AADSTS ones of Entra ID.
+
+Password (``grant_type=password``, msal's ``acquire_token_by_username_password``): a user of the
+tenant (``username`` their address, ``password`` the seed's) gets a v2.0 access token for a web
+API other than Graph, named by the scope's resource (``api://roomsync/access_as_user`` or
+``api://roomsync/.default``; ``openid``, ``profile``, ``email`` and ``offline_access``, which msal
+adds, are accepted and grant nothing more). It is signed by the same key, with the claims ``aud``
+(the resource, e.g. ``api://roomsync``), ``iss`` (``{base}/{tid}/v2.0``, the OpenID metadata's
+``issuer``), ``iat``, ``nbf``, ``exp``, ``tid``, ``oid`` (the user's object id, as Graph names the
+user), ``sub``, ``preferred_username``, ``name``, ``scp`` (the scope names, ``.default`` standing
+for ``access_as_user``), ``azp``, ``azpacr`` and ``ver`` 2.0. With ``openid`` the answer has an
+``id_token`` (``aud`` the client id), with ``client_info=1`` msal's ``client_info``; there is no
+refresh token. The client secret or assertion is optional (a public client); when given it is
+checked as for client credentials. Graph does not accept these tokens (no delegated Graph access).
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import hmac
+import json
 import time
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -25,10 +43,14 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from roomsync_sim.graph.errors import GraphError
 from roomsync_sim.graph.tenants import App, Tenant
+from roomsync_sim.seed import User
 
 GRAPH_RESOURCE = "https://graph.microsoft.com"
 GRAPH_APP_ID = "00000003-0000-0000-c000-000000000000"
 SCOPES = {f"{GRAPH_RESOURCE}/.default", f"{GRAPH_APP_ID}/.default", f"{GRAPH_RESOURCE}//.default"}
+GRAPH_AUDIENCES = frozenset({GRAPH_RESOURCE, GRAPH_APP_ID, f"{GRAPH_RESOURCE}/"})
+OIDC_SCOPES = frozenset({"openid", "profile", "email", "offline_access"})
+DEFAULT_USER_SCOPE = "access_as_user"  # what a web API's ``.default`` grants a user
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 WWW_AUTHENTICATE = (
     'Bearer realm="", authorization_uri="https://login.microsoftonline.com/common/oauth2/authorize", '
@@ -43,6 +65,28 @@ class Principal:
     tenant: Tenant
     app: App
     expires: float
+
+
+@dataclass(frozen=True)
+class UserGrant:
+    """What a password grant gives: a user's access to a web API (``resource``) through an app."""
+
+    tenant: Tenant
+    app: App
+    user: User
+    resource: str
+    names: tuple[str, ...]  # the scopes granted, without the resource (``scp``)
+    azpacr: str  # how the client authenticated: 0 public, 1 secret, 2 certificate
+    issuer: str
+
+    @property
+    def oid(self) -> str:
+        return self.tenant.user_id(self.user.smtp)
+
+    @property
+    def sub(self) -> str:
+        """Pairwise, as Entra's: the same user has another ``sub`` in each app."""
+        return _b64(hashlib.sha256(f"{self.tenant.id}/{self.app.client_id}/{self.oid}".encode()).digest())
 
 
 class TokenError(Exception):
@@ -168,8 +212,12 @@ class Issuer:
         form: bytes,
         authorization: str | None,
         endpoint: list[str],
+        base: str = "",
     ) -> dict[str, Any]:
-        """Answer a client-credentials token request (``TokenError`` when refused)."""
+        """Answer a client-credentials or password token request (``TokenError`` when refused).
+
+        ``base`` is the sign-in instance the request came to (the password grant's ``iss``).
+        """
         fields = {
             k: v[0] for k, v in parse_qs(form.decode("utf-8", "replace"), keep_blank_values=True).items()
         }
@@ -185,39 +233,31 @@ class Issuer:
         basic_id, basic_secret = _basic(authorization)
         client_id = (fields.get("client_id") or basic_id or "").strip().lower()
         grant = fields.get("grant_type", "")
-        if grant != "client_credentials":
+        if grant not in ("client_credentials", "password"):
             raise TokenError(
                 400,
                 "unsupported_grant_type",
                 70003,
                 f"The app requested an unsupported grant type '{grant}'.",
             )
-        if not client_id:
-            raise TokenError(
-                400,
-                "invalid_request",
-                900144,
-                "The request body must contain the following parameter: 'client_id'.",
-            )
-        app = tenant.apps.get(client_id)
-        if app is None:
-            raise TokenError(
-                400,
-                "unauthorized_client",
-                700016,
-                f"Application with identifier '{client_id}' was not found in the directory '{tenant_name}'. "
-                "This can happen if the application has not been installed by the "
-                "administrator of the tenant "
-                "or consented to by any user in the tenant.",
-            )
-        scope = fields.get("scope", "")
-        if not scope:
-            raise TokenError(
-                400,
-                "invalid_request",
-                900144,
-                "The request body must contain the following parameter: 'scope'.",
-            )
+        app = _registered_app(tenant, tenant_name, client_id)
+        if not fields.get("scope", ""):
+            raise _missing("scope")
+        secret = fields.get("client_secret") or basic_secret
+        if grant == "password":
+            return self._password(tenant, app, fields, secret, endpoint, base)
+        return self._client_credentials(tenant, tenant_name, app, fields, secret, endpoint)
+
+    def _client_credentials(
+        self,
+        tenant: Tenant,
+        tenant_name: str,
+        app: App,
+        fields: dict[str, str],
+        secret: str | None,
+        endpoint: list[str],
+    ) -> dict[str, Any]:
+        scope = fields["scope"]
         if not any(s in SCOPES for s in scope.split()):
             if not any(s.endswith("/.default") for s in scope.split()):
                 raise TokenError(
@@ -234,27 +274,8 @@ class Issuer:
                 f"The resource principal named {scope.split()[0].removesuffix('/.default')} was not found in "
                 f"the tenant named {tenant_name}.",
             )
-        secret = fields.get("client_secret") or basic_secret
-        assertion = fields.get("client_assertion")
-        if assertion:
-            if fields.get("client_assertion_type") != ASSERTION_TYPE:
-                raise TokenError(
-                    400, "invalid_request", 50027, "The client_assertion_type is missing or invalid."
-                )
-            self._check_assertion(app, assertion, endpoint)
-            by_certificate = True
-        elif secret:
-            if not any(hmac.compare_digest(secret.encode(), s.encode()) for s in app.secrets):
-                raise TokenError(
-                    401,
-                    "invalid_client",
-                    7000215,
-                    "Invalid client secret provided. Ensure the secret being sent in the "
-                    "request is the client "
-                    f"secret value, not the client secret ID, for a secret added to app '{client_id}'.",
-                )
-            by_certificate = False
-        else:
+        by_certificate = self._client_authentication(app, fields, secret, endpoint)
+        if by_certificate is None:
             raise TokenError(
                 401,
                 "invalid_client",
@@ -269,6 +290,100 @@ class Issuer:
             "ext_expires_in": lifetime,
             "access_token": self.issue(tenant, app, lifetime, by_certificate),
         }
+
+    def _client_authentication(
+        self, app: App, fields: dict[str, str], secret: str | None, endpoint: list[str]
+    ) -> bool | None:
+        """How the client proved itself: True a certificate, False a secret, None not at all."""
+        assertion = fields.get("client_assertion")
+        if assertion:
+            if fields.get("client_assertion_type") != ASSERTION_TYPE:
+                raise TokenError(
+                    400, "invalid_request", 50027, "The client_assertion_type is missing or invalid."
+                )
+            self._check_assertion(app, assertion, endpoint)
+            return True
+        if secret:
+            if not any(hmac.compare_digest(secret.encode(), s.encode()) for s in app.secrets):
+                raise TokenError(
+                    401,
+                    "invalid_client",
+                    7000215,
+                    "Invalid client secret provided. Ensure the secret being sent in the "
+                    "request is the client "
+                    f"secret value, not the client secret ID, for a secret added to app '{app.client_id}'.",
+                )
+            return False
+        return None
+
+    def _password(
+        self,
+        tenant: Tenant,
+        app: App,
+        fields: dict[str, str],
+        secret: str | None,
+        endpoint: list[str],
+        base: str,
+    ) -> dict[str, Any]:
+        """The resource owner password credentials grant: a user's token for a web API."""
+        requested = fields["scope"].split()
+        resource, names = _user_scopes(requested)
+        username, password = fields.get("username", "").strip(), fields.get("password", "")
+        for name, value in (("username", username), ("password", password)):
+            if not value:
+                raise _missing(name)
+        by_certificate = self._client_authentication(app, fields, secret, endpoint)
+        user = _signed_in(tenant, username, password)
+        azpacr = "0" if by_certificate is None else "2" if by_certificate else "1"
+        grant = UserGrant(tenant, app, user, resource, names, azpacr, v2_issuer(base, tenant.id))
+        lifetime = tenant.token_lifetime
+        answer: dict[str, Any] = {
+            "token_type": "Bearer",
+            "scope": " ".join(f"{resource}/{name}" for name in names),
+            "expires_in": lifetime,
+            "ext_expires_in": lifetime,
+            "access_token": self.issue_user(grant, lifetime),
+        }
+        if "openid" in (s.lower() for s in requested):
+            answer["id_token"] = self.issue_id_token(grant, lifetime)
+        if fields.get("client_info") == "1":
+            info = {"uid": grant.oid, "utid": tenant.id}
+            answer["client_info"] = _b64(json.dumps(info, separators=(",", ":")).encode())
+        return answer
+
+    def issue_user(self, grant: UserGrant, lifetime: int) -> str:
+        """A v2.0 access token of a user for a web API (the password grant's)."""
+        claims = {
+            **self._user_claims(grant, lifetime),
+            "aud": grant.resource,
+            "azp": grant.app.client_id,
+            "azpacr": grant.azpacr,
+            "scp": " ".join(grant.names),
+        }
+        return self._sign(claims)
+
+    def issue_id_token(self, grant: UserGrant, lifetime: int) -> str:
+        """The OpenID Connect ID token beside a user's access token (``aud`` the client)."""
+        return self._sign({**self._user_claims(grant, lifetime), "aud": grant.app.client_id})
+
+    def _user_claims(self, grant: UserGrant, lifetime: int) -> dict[str, Any]:
+        now = int(time.time())
+        return {
+            "iss": grant.issuer,
+            "iat": now,
+            "nbf": now,
+            "exp": now + lifetime,
+            "name": grant.user.name,
+            "oid": grant.oid,
+            "preferred_username": grant.user.smtp,
+            "sub": grant.sub,
+            "tid": grant.tenant.id,
+            "uti": _b64(uuid.uuid4().bytes),
+            "ver": "2.0",
+        }
+
+    def _sign(self, claims: dict[str, Any]) -> str:
+        return jwt.encode(claims, self._key, algorithm="RS256", headers={"typ": "JWT", "kid": self.kid})
 
     def _check_assertion(self, app: App, assertion: str, endpoint: list[str]) -> None:
         try:
@@ -324,6 +439,77 @@ class Issuer:
             )
 
 
+def _registered_app(tenant: Tenant, tenant_name: str, client_id: str) -> App:
+    if not client_id:
+        raise _missing("client_id")
+    app = tenant.apps.get(client_id)
+    if app is None:
+        raise TokenError(
+            400,
+            "unauthorized_client",
+            700016,
+            f"Application with identifier '{client_id}' was not found in the directory '{tenant_name}'. "
+            "This can happen if the application has not been installed by the "
+            "administrator of the tenant "
+            "or consented to by any user in the tenant.",
+        )
+    return app
+
+
+def _missing(name: str) -> TokenError:
+    return TokenError(
+        400, "invalid_request", 900144, f"The request body must contain the following parameter: '{name}'."
+    )
+
+
+def _user_scopes(requested: list[str]) -> tuple[str, tuple[str, ...]]:
+    """The web API and the scope names a password grant asks for (OpenID Connect's left out)."""
+    pairs = [s.rpartition("/")[::2] for s in requested if s.lower() not in OIDC_SCOPES]
+    resources = {resource for resource, _ in pairs}
+    if len(resources) > 1:
+        raise TokenError(
+            400,
+            "invalid_scope",
+            28000,
+            "Provided value for the input parameter scope is not valid because it contains more than one "
+            f"resource. Scope {' '.join(requested)} is not valid.",
+        )
+    resource = resources.pop() if resources else ""
+    if not resource or resource.lower() in GRAPH_AUDIENCES or not all(name for _, name in pairs):
+        raise TokenError(
+            400,
+            "invalid_scope",
+            70011,
+            f"The provided value for the input parameter 'scope' is not valid. The scope "
+            f"'{' '.join(requested)}' does not name a web API: the simulator issues users' tokens for "
+            "a resource other than Microsoft Graph, e.g. api://roomsync/access_as_user.",
+        )
+    names = [DEFAULT_USER_SCOPE if name == ".default" else name for _, name in pairs]
+    return resource, tuple(dict.fromkeys(names))
+
+
+def _signed_in(tenant: Tenant, username: str, password: str) -> User:
+    """The tenant's user whose address and password these are (``invalid_grant`` otherwise)."""
+    user = tenant.directory.user(username)
+    if user is None:
+        raise TokenError(
+            400,
+            "invalid_grant",
+            50034,
+            f"The user account {username} does not exist in the '{tenant.id}' directory. To sign into "
+            "this application, the account must be added to the directory.",
+        )
+    if user.password is None or not hmac.compare_digest(user.password.encode(), password.encode()):
+        raise TokenError(
+            400, "invalid_grant", 50126, "Error validating credentials due to invalid username or password."
+        )
+    return user
+
+
+def _b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
 def _b64url(value: str) -> bytes:
     try:
         return base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
@@ -351,6 +537,11 @@ def _unauthenticated(message: str) -> GraphError:
 # --- metadata ------------------------------------------------------------------------------------
 
 
+def v2_issuer(base: str, tenant_id: str) -> str:
+    """The v2.0 endpoints' issuer: ``iss`` of users' tokens and the OpenID metadata's ``issuer``."""
+    return f"{base}/{tenant_id}/v2.0"
+
+
 def openid_configuration(base: str, tenant: Tenant) -> dict[str, Any]:
     """What msal reads from ``{authority}/v2.0/.well-known/openid-configuration``."""
     root = f"{base}/{tenant.id}"
@@ -368,7 +559,7 @@ def openid_configuration(base: str, tenant: Tenant) -> dict[str, Any]:
         "id_token_signing_alg_values_supported": ["RS256"],
         "response_types_supported": ["code", "id_token", "code id_token", "id_token token"],
         "scopes_supported": ["openid", "profile", "email", "offline_access"],
-        "issuer": f"{root}/v2.0",
+        "issuer": v2_issuer(base, tenant.id),
         "request_uri_parameter_supported": False,
         "userinfo_endpoint": f"{base}/oidc/userinfo",
         "authorization_endpoint": f"{root}/oauth2/v2.0/authorize",
@@ -396,4 +587,19 @@ def instance_discovery(base: str, query: str) -> dict[str, Any]:
         "tenant_discovery_endpoint": f"{base}/{tenant}/v2.0/.well-known/openid-configuration",
         "api-version": "1.1",
         "metadata": [{"preferred_network": host, "preferred_cache": host, "aliases": [host]}],
+    }
+
+
+def user_realm(base: str, username: str, tenants: Iterable[Tenant]) -> dict[str, Any]:
+    """``/common/userrealm/{username}``: msal asks before the password grant; every domain is Managed."""
+    domain = username.rpartition("@")[2].lower()
+    host = urlsplit(base).netloc
+    if not any(domain in tenant.domains for tenant in tenants):
+        return {"ver": "1.0", "account_type": "Unknown", "cloud_instance_name": host}
+    return {
+        "ver": "1.0",
+        "account_type": "Managed",
+        "domain_name": domain,
+        "cloud_instance_name": host,
+        "cloud_audience_urn": "urn:federation:MicrosoftOnline",
     }

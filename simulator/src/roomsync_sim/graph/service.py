@@ -180,7 +180,7 @@ class GraphService:
         if lowered == GRAPH_PREFIX or lowered.startswith(GRAPH_PREFIX + "/"):
             return True
         parts = lowered.strip("/").split("/")
-        return lowered.startswith("/common/discovery/instance") or (
+        return lowered.startswith(("/common/discovery/instance", "/common/userrealm/")) or (
             len(parts) >= 2 and (parts[1] in ("oauth2", "v2.0", "discovery", ".well-known"))
         )
 
@@ -203,8 +203,8 @@ class GraphService:
     ) -> tuple[int, dict[str, Any], str]:
         parts = [unquote(p) for p in path.strip("/").split("/")]
         lowered = [p.lower() for p in parts]
-        if lowered[:3] == ["common", "discovery", "instance"] and method == "GET":
-            return 200, auth.instance_discovery(base, query), "instance-discovery"
+        if lowered[:1] == ["common"] and method == "GET" and (found := self._common(parts, query, base)):
+            return found
         name = parts[0] if parts else ""
         tenant = self.tenant(name)
         rest = lowered[1:]
@@ -213,7 +213,7 @@ class GraphService:
                 accepted = [f"{base}/{name}/oauth2/v2.0/token"]
                 if tenant is not None:
                     accepted.append(f"{base}/{tenant.id}/oauth2/v2.0/token")
-                payload = self.issuer.token(tenant, name, body, headers.get("authorization"), accepted)
+                payload = self.issuer.token(tenant, name, body, headers.get("authorization"), accepted, base)
                 return 200, payload, "token"
             except auth.TokenError as e:
                 return e.status, e.body(), "token"
@@ -235,6 +235,15 @@ class GraphService:
             {"error": "not_found", "error_description": f"No endpoint {method} {path}."},
             "login-unknown",
         )
+
+    def _common(self, parts: list[str], query: str, base: str) -> tuple[int, dict[str, Any], str] | None:
+        """``GET /common/...``: msal's instance discovery and user realm discovery."""
+        lowered = [p.lower() for p in parts]
+        if lowered[:3] == ["common", "discovery", "instance"]:
+            return 200, auth.instance_discovery(base, query), "instance-discovery"
+        if lowered[:2] == ["common", "userrealm"] and len(parts) == 3:
+            return 200, auth.user_realm(base, parts[2], self.tenants.values()), "user-realm"
+        return None
 
     def _graph(
         self, method: str, path: str, query: str, headers: dict[str, str], raw: bytes, base: str
