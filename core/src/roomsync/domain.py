@@ -243,6 +243,8 @@ class Room(BaseModel):
     name: str
     mailbox: str
     capacity: int | None = None
+    equipment: tuple[str, ...] = ()
+    """What the room offers (projector, video conference, ...), as ROOMS names it."""
     sync_master: bool = True
     environment: str | None = None
     """The environment whose server holds the room mailbox (free/busy is asked there); unset:

@@ -8,10 +8,10 @@ import click
 from rich.table import Table
 
 from roomsync.cli.context import AppContext, pass_app
-from roomsync.cli.person_rows import last_success, persons_with_states
 from roomsync.domain import ConflictPolicy, Person, Room
 from roomsync.errors import InvalidInput, NotFound, UnknownEnvironment
 from roomsync.persons_csv import address_problem, decode_persons_csv, parse_persons_csv
+from roomsync.status import last_success, persons_with_states
 
 
 def checked_address(value: str, what: str) -> str:
@@ -180,6 +180,7 @@ def rooms() -> None:
 @click.argument("name")
 @click.argument("mailbox")
 @click.option("--capacity", type=click.IntRange(min=1))
+@click.option("--equipment", multiple=True, help="What the room offers, e.g. projector (repeatable).")
 @click.option("--no-sync-master", is_flag=True, help="Report conflicting Exchange bookings only.")
 @click.option("--environment", help="Environment whose server holds the room mailbox (default: the first).")
 @pass_app
@@ -188,12 +189,14 @@ def add_room(
     name: str,
     mailbox: str,
     capacity: int | None,
+    equipment: tuple[str, ...],
     no_sync_master: bool,
     environment: str | None,
 ) -> None:
     """Add a room with its Exchange room mailbox."""
     name = checked_name(name, "the room's name", required=True)
     mailbox = checked_address(mailbox, "mailbox")
+    equipment = tuple(checked_name(item, "--equipment", required=True) for item in equipment)
     if environment is not None and environment not in app.settings.environments:
         raise UnknownEnvironment(environment, list(app.settings.environments))
     with app.database().unit_of_work() as uow:
@@ -202,6 +205,7 @@ def add_room(
                 name=name,
                 mailbox=mailbox,
                 capacity=capacity,
+                equipment=equipment,
                 sync_master=not no_sync_master,
                 environment=environment,
             )
@@ -216,12 +220,13 @@ def list_rooms(app: AppContext) -> None:
     """Rooms ROOMS knows."""
     with app.database().unit_of_work() as uow:
         all_rooms = uow.rooms.list_rooms()
-    table = Table("name", "mailbox", "capacity", "sync master", "environment")
+    table = Table("name", "mailbox", "capacity", "equipment", "sync master", "environment")
     for room in all_rooms:
         table.add_row(
             room.name,
             room.mailbox,
             str(room.capacity or "-"),
+            ", ".join(room.equipment),
             "yes" if room.sync_master else "no",
             room.environment or "(first)",
         )

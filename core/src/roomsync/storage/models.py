@@ -95,6 +95,8 @@ class RoomRow(Base):
     name: Mapped[str] = mapped_column(String(200))
     mailbox: Mapped[str] = mapped_column(EMAIL, unique=True)
     capacity: Mapped[int | None] = mapped_column(Integer)
+    # One item per line: equipment names never hold a line break (the command line refuses it).
+    equipment: Mapped[str] = mapped_column(Text, default="")
     sync_master: Mapped[bool] = mapped_column(Boolean, default=True)
     environment: Mapped[str | None] = mapped_column(String(100))
 
@@ -306,3 +308,18 @@ class LogRow(Base):
     message: Mapped[str] = mapped_column(Text)
     reservation_id: Mapped[str | None] = mapped_column(String(64))
     data: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class ApiKeyRow(Base):
+    """A key a service presents to the web API: only a hash of its secret is stored."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[str] = mapped_column(String(16), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    scopes: Mapped[str] = mapped_column(String(100))
+    person: Mapped[str | None] = mapped_column(EMAIL)
+    secret_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    last_used_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime)

@@ -131,6 +131,7 @@ class SqlRoomsStore:
             name=room.name,
             mailbox=room.mailbox,
             capacity=room.capacity,
+            equipment="\n".join(room.equipment),
             sync_master=room.sync_master,
             environment=room.environment,
         )
@@ -446,6 +447,7 @@ def _room(row: RoomRow) -> Room:
         name=row.name,
         mailbox=row.mailbox,
         capacity=row.capacity,
+        equipment=tuple(item for item in (row.equipment or "").split("\n") if item),
         sync_master=row.sync_master,
         environment=row.environment,
     )
