@@ -15,6 +15,7 @@ from pydantic import BaseModel, ValidationError
 
 from roomsync.config import problems_from
 from roomsync.connector.options import NoOptions
+from roomsync.connector.traffic import RequestCounter
 from roomsync.errors import ConfigError
 
 T = TypeVar("T")
@@ -31,9 +32,24 @@ class Connector:
 
     Options: ClassVar[type[BaseModel]] = NoOptions
 
+    webhooks_elsewhere: bool = False
+    """Set by a process that receives the connector's webhooks on a server of its own (the web
+    service, at ``/webhooks/<kind>/<environment>``) before anything watches: the connector then
+    opens no port and is handed each post through :meth:`webhook_answer`."""
+
     def __init__(self, environment: str, options: BaseModel) -> None:
         self.environment = environment
         self.options = options
+        self.requests_sent = RequestCounter()
+        """Requests sent to the server; transports that count add to it (``/metrics`` reads it)."""
+
+    def webhook_answer(self, path: str, query: str, body: bytes, client: str) -> tuple[int, str]:
+        """Answer a webhook post received for this connector: (HTTP status, plain text).
+
+        ``path`` is what follows the environment in the URL, ``query`` the raw query string.
+        A connector that takes no webhooks keeps this answer.
+        """
+        return 404, "this environment takes no webhooks"
 
     @classmethod
     def from_config(

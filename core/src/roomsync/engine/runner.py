@@ -90,6 +90,11 @@ class SyncRunner:
                 self._hosts[environment] = host
             return self._hosts[environment]
 
+    def hosts(self) -> dict[str, ConnectorHost]:
+        """The environments opened so far, by name."""
+        with self._lock:
+            return dict(self._hosts)
+
     def stamps(self) -> StampCodec:
         """This installation's stamps, read from the database once."""
         if self._stamps is None:

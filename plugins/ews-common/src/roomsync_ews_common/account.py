@@ -49,6 +49,7 @@ from exchangelib.protocol import BaseProtocol, Protocol
 from exchangelib.transport import BASIC, NTLM
 from exchangelib.version import EXCHANGE_2007_SP1, EXCHANGE_2010_SP1, EXCHANGE_2013, Build, Version
 
+from roomsync.connector.traffic import RequestCounter
 from roomsync.tls import trust_context
 from roomsync_ews_common.options import EwsOptions
 
@@ -114,25 +115,34 @@ class EndpointTlsAdapter(requests.adapters.HTTPAdapter):
     """A requests adapter whose certificate verification follows the endpoint's configuration.
 
     Endpoints nobody registered keep what the caller asked for, so other users of exchangelib in
-    the same process are not affected.
+    the same process are not affected. It also counts the requests sent to each endpoint, for the
+    connector registered first on it (environments sharing one endpoint count together).
     """
 
     _verify: ClassVar[dict[str, bool | ssl.SSLContext]] = {}
+    _counters: ClassVar[dict[str, list[RequestCounter]]] = {}
     _users: ClassVar[dict[str, int]] = {}
     _lock: ClassVar[threading.Lock] = threading.Lock()
 
     @classmethod
-    def register(cls, url: str, verify: bool | ssl.SSLContext) -> None:
+    def register(cls, url: str, verify: bool | ssl.SSLContext, counter: RequestCounter | None = None) -> None:
         with cls._lock:
             key = endpoint_key(url)
             cls._verify[key] = verify
             cls._users[key] = cls._users.get(key, 0) + 1
+            if counter is not None:
+                cls._counters.setdefault(key, []).append(counter)
 
     @classmethod
-    def unregister(cls, url: str) -> None:
+    def unregister(cls, url: str, counter: RequestCounter | None = None) -> None:
         """Forget the endpoint's setting once every pool that registered it has closed."""
         with cls._lock:
             key = endpoint_key(url)
+            counters = cls._counters.get(key, [])
+            if counter in counters:
+                counters.remove(counter)
+            if not counters:
+                cls._counters.pop(key, None)
             cls._users[key] = cls._users.get(key, 1) - 1
             if cls._users[key] <= 0:
                 cls._users.pop(key, None)
@@ -156,6 +166,10 @@ class EndpointTlsAdapter(requests.adapters.HTTPAdapter):
             return cls._verify.get(endpoint_key(url))
 
     def send(self, request: Any, *args: Any, **kwargs: Any) -> Any:
+        with self._lock:
+            counters = self._counters.get(endpoint_key(request.url or ""))
+            if counters:
+                counters[0].add()
         verify = self._setting(request.url or "")
         if verify is not None:
             kwargs["verify"] = verify if isinstance(verify, bool) else True
@@ -222,9 +236,14 @@ class AccountPool:
     """
 
     def __init__(
-        self, options: EwsOptions, request_server_version: str, own_connections: str | None = None
+        self,
+        options: EwsOptions,
+        request_server_version: str,
+        own_connections: str | None = None,
+        counter: RequestCounter | None = None,
     ) -> None:
         self.options = options
+        self.counter = counter
         self.version = pinned_version(request_server_version)
         self.own_connections = own_connections
         self._accounts: dict[str, Account] = {}
@@ -238,7 +257,7 @@ class AccountPool:
             if options.verify_tls and options.ca_file is not None:
                 verify = trust_context(options.ca_file)
             EndpointTlsAdapter.install()
-            EndpointTlsAdapter.register(options.url, verify)
+            EndpointTlsAdapter.register(options.url, verify, self.counter)
             password = options.password.reveal().get_secret_value()
             own = self.own_connections
             # exchangelib shares one Protocol (version, retry policy, connections) among all
@@ -285,6 +304,6 @@ class AccountPool:
             with contextlib.suppress(Exception):
                 protocol.close()
         if config is not None:
-            EndpointTlsAdapter.unregister(self.options.url)
+            EndpointTlsAdapter.unregister(self.options.url, self.counter)
             with contextlib.suppress(KeyError):
                 del Protocol[config]  # its cache would otherwise keep every closed pool's protocol

@@ -429,7 +429,7 @@ class EwsConnector(EwsNotifications, Connector):
 
     def _account(self, mailbox: str) -> Any:
         if self._pool is None:
-            self._pool = AccountPool(self.options, self.request_server_version)
+            self._pool = AccountPool(self.options, self.request_server_version, counter=self.requests_sent)
         return self._pool.account(mailbox)
 
     def _send(self) -> str:

@@ -61,6 +61,7 @@ from exchangelib.services import (
 )
 
 from roomsync.connector.base import Wake
+from roomsync.connector.traffic import RequestCounter
 from roomsync.hookspecs import hookimpl
 from roomsync_ews_common.account import AccountPool
 from roomsync_ews_common.options import EwsOptions
@@ -586,6 +587,7 @@ class EwsNotifications:
 
     environment: str
     options: EwsOptions
+    requests_sent: RequestCounter
     request_server_version: ClassVar[str]
     _watcher: Watcher | None = None
     _watcher_lock: ClassVar[threading.Lock] = threading.Lock()
@@ -601,7 +603,10 @@ class EwsNotifications:
         with self._watcher_lock:
             if self._watcher is None:
                 accounts = AccountPool(
-                    self.options, self.request_server_version, own_connections=f"watch:{self.environment}"
+                    self.options,
+                    self.request_server_version,
+                    own_connections=f"watch:{self.environment}",
+                    counter=self.requests_sent,
                 )
                 kind = PullWatcher if self.notifications == "pull" else StreamingWatcher
                 self._watcher = kind(accounts, self.environment)

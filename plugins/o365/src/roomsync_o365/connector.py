@@ -182,19 +182,29 @@ class O365Connector(Connector):
         if watcher is None:
             tokens, client = self._open()
             try:
-                watcher = Watcher(self.options, client, tokens.for_mailbox, wake)
+                watcher = Watcher(
+                    self.options, client, tokens.for_mailbox, wake, own_server=not self.webhooks_elsewhere
+                )
             except OSError as exc:
                 raise ConnectorError(
                     f"{self.distribution()}, environment {self.environment!r}: cannot start the webhook "
                     f"receiver on webhook_bind {self.options.webhook_bind} ({exc.strerror or exc}); "
                     "choose a free address and port"
                 ) from None
-            watcher.start()
-            with self._lock:
+            with self._lock:  # before start: Graph validates the URL while subscriptions are made
                 self.watcher = watcher
+            watcher.start()
         watcher.manager.wake = wake
         watcher.manager.watch(mailboxes)
         return True
+
+    def webhook_answer(self, path: str, query: str, body: bytes, client: str) -> tuple[int, str]:
+        """Graph's posts, received by the web service at ``/webhooks/graph/<environment>/...``."""
+        with self._lock:
+            watcher = self.watcher
+        if watcher is None:
+            return 503, "this environment is not watching for changes"
+        return watcher.receiver.answer(path, query, body, client)
 
     @hookimpl
     def roomsync_close(self) -> None:
@@ -219,6 +229,7 @@ class O365Connector(Connector):
             if self._client is None or self._tokens is None:
                 options = self.options
                 self._session = new_session(options.verify_tls, options.ca_file)
+                self._session.hooks["response"].append(self.requests_sent.response_hook)
                 self._tokens = TokenRegistry(options, self._session, options.timeouts)
                 self._client = GraphClient(
                     options.graph_url,
