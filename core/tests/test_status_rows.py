@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from roomsync.cli.person_rows import last_success, persons_with_states
 from roomsync.domain import Person
+from roomsync.status import last_success, persons_with_states
 from roomsync.storage import SqlUnitOfWork
 from roomsync.storage.protocols import MailboxState
 

@@ -142,6 +142,9 @@ class Settings(BaseModel):
     environments: dict[str, EnvironmentConfig] = Field(default_factory=dict)
     sync: SyncConfig = Field(default_factory=SyncConfig)
     smtp: SmtpConfig | None = None
+    web: dict[str, Any] = Field(default_factory=dict)
+    """The ``[web]`` table: read and checked by the web service's distribution (roomsync-web),
+    which reports its problems through the ``roomsync_config_problems`` hook."""
     source: Path | None = None
 
     @field_validator("database_url", mode="before")

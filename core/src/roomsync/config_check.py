@@ -18,7 +18,7 @@ from pydantic import BaseModel
 
 from roomsync.config import SecretRef, Settings
 from roomsync.errors import ConfigError, ConfigProblem, DatabaseUnavailable, PluginNotInstalled
-from roomsync.plugins import connector_class
+from roomsync.plugins import connector_class, extension_manager
 from roomsync.storage.database import check_database_url
 
 
@@ -44,6 +44,8 @@ def configuration_problems(settings: Settings) -> list[ConfigProblem]:
             except ConfigError as exc:
                 problems.append(ConfigProblem(str(exc), key=key, file=file))
     problems.extend(_database_problems(settings, file))
+    for found in extension_manager().hook.roomsync_config_problems(settings=settings):
+        problems.extend(found)
     return problems
 
 

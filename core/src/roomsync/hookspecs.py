@@ -291,5 +291,12 @@ def roomsync_register_commands(cli: click.Group) -> None:
 
 
 @hookspec
+def roomsync_config_problems(settings: Any) -> list[Any]:
+    """The :class:`~roomsync.errors.ConfigProblem` list of the plugin's own part of the
+    configuration (a table of ``roomsync.toml`` it reads); ``roomsync config check`` shows them
+    with the core's, and the commands that synchronise refuse to start on any."""
+
+
+@hookspec
 def roomsync_configure(settings: Any) -> None:
     """Receive the loaded :class:`~roomsync.config.Settings` once, before any other hook."""

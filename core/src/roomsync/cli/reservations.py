@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -10,11 +10,12 @@ import click
 from pydantic import ValidationError
 from rich.table import Table
 
+from roomsync import booking
+from roomsync.booking import Booking, book, change, existing, validation_message
 from roomsync.cli.context import AppContext, pass_app
 from roomsync.cli.persons import checked_address
-from roomsync.domain import EventFields, Frequency, Participant, Recurrence, Reservation, ShowAs, Weekday
+from roomsync.domain import Frequency, Recurrence, Reservation, ShowAs, Weekday
 from roomsync.errors import InvalidInput, NotFound
-from roomsync.storage.protocols import Origin, UnitOfWork
 from roomsync.zones import iana_zone
 
 
@@ -29,36 +30,9 @@ def parse_time(value: str, zone: str, option: str) -> datetime:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=ZoneInfo(zone))
 
 
-def not_found(reservation_id: str) -> NotFound:
-    return NotFound(f"no reservation {reservation_id}")
-
-
-def checked_title(title: str) -> str:
-    if not title.strip():
-        raise InvalidInput("--title is empty; a reservation needs a title")
-    if any(ord(c) < 32 or ord(c) == 127 for c in title):
-        raise InvalidInput("--title contains a line break or another control character")
-    return title
-
-
-def check_times(start: datetime, end: datetime, recurrence: Recurrence | None, zone: str) -> None:
-    """What the models would refuse, said in the options' words; and a series ending before it
-    starts, which they accept but no calendar can hold (it would fail every cycle)."""
-    if end <= start:
-        raise InvalidInput(f"end {end.isoformat()} is not after start {start.isoformat()}")
-    until: date | None = recurrence.until if recurrence else None
-    first_day = start.astimezone(ZoneInfo(zone)).date()
-    if until is not None and until < first_day:
-        raise InvalidInput(
-            f"--until {until.isoformat()} is before the series starts ({first_day.isoformat()})"
-        )
-
-
-def validation_message(exc: ValidationError) -> str:
-    return "; ".join(
-        f"{'.'.join(str(p) for p in e['loc']) or 'value'}: {e['msg'].removeprefix('Value error, ')}"
-        for e in exc.errors()
-    )
+def option(name: str) -> str:
+    """A field's name as the command line's option."""
+    return f"--{name.replace('_', '-')}"
 
 
 def reservation_row(r: Reservation) -> dict[str, Any]:
@@ -114,9 +88,7 @@ def list_reservations(app: AppContext, organizer: str | None, include_cancelled:
 def show(app: AppContext, reservation_id: str) -> None:
     """One reservation with its sync links and journal."""
     with app.database().unit_of_work() as uow:
-        found = uow.rooms.get_reservation(reservation_id)
-        if found is None:
-            raise not_found(reservation_id)
+        found = existing(uow, reservation_id)
         links = uow.sync.links_for_reservation(reservation_id)
         journal = uow.rooms.journal(reservation_id)
     data: dict[str, Any] = {
@@ -228,11 +200,6 @@ def create(
         iana_zone(zone)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--timezone") from None
-    title = checked_title(title)
-    organizer = checked_address(organizer, "--organizer")
-    booked_by = checked_address(booked_by, "--booked-by") if booked_by is not None else None
-    rooms = tuple(checked_address(room, "--room") for room in rooms)
-    participants = tuple(checked_address(person, "--participant") for person in participants)
     start = parse_time(start_text, zone, "--start")
     end = parse_time(end_text, zone, "--end")
     until = parse_time(until_text, zone, "--until") if until_text else None
@@ -242,32 +209,25 @@ def create(
         recurrence = _recurrence(repeat, interval, weekdays, count, until, start, zone)
     except ValidationError as exc:
         raise InvalidInput(validation_message(exc)) from None
-    check_times(start, end, recurrence, zone)
-    try:
-        fields = EventFields(
-            title=title,
-            start=start,
-            end=end,
-            timezone=zone,
-            rooms=rooms,
-            participants=tuple(Participant(email=p) for p in participants),
-            reminder_minutes=reminder,
-            private=private,
-            show_as=ShowAs(show_as),
-            body=comment,
-            recurrence=recurrence,
-        )
-        reservation = Reservation(
-            fields=fields,
-            organizer=organizer,
-            creator=booked_by or organizer,
-            setup_minutes=setup,
-            followup_minutes=followup,
-        )
-    except ValidationError as exc:
-        raise InvalidInput(validation_message(exc)) from None
+    request = Booking(
+        title=title,
+        start=start,
+        end=end,
+        timezone=zone,
+        organizer=checked_address(organizer, "--organizer"),
+        booked_by=checked_address(booked_by, "--booked-by") if booked_by is not None else None,
+        rooms=tuple(checked_address(room, "--room") for room in rooms),
+        participants=tuple(checked_address(person, "--participant") for person in participants),
+        reminder_minutes=reminder,
+        private=private,
+        show_as=ShowAs(show_as),
+        comment=comment,
+        setup_minutes=setup,
+        followup_minutes=followup,
+        recurrence=recurrence,
+    )
     with app.database().unit_of_work() as uow:
-        stored = uow.rooms.create_reservation(reservation, origin=Origin.ROOMS, actor=booked_by or organizer)
+        stored = book(uow, request, option)
         uow.commit()
     app.emit(reservation_row(stored), f"reservation {stored.id} booked: {title}")
 
@@ -295,13 +255,10 @@ def update(
     organizer = checked_address(organizer, "--organizer") if organizer is not None else None
     rooms = tuple(checked_address(room, "--room") for room in rooms)
     with app.database().unit_of_work() as uow:
-        current = uow.rooms.get_reservation(reservation_id)
-        if current is None:
-            raise not_found(reservation_id)
-        zone = current.fields.timezone
+        zone = existing(uow, reservation_id).fields.timezone
         changes: dict[str, Any] = {}
         if title is not None:
-            changes["title"] = checked_title(title)
+            changes["title"] = title
         if start_text:
             changes["start"] = parse_time(start_text, zone, "--start")
         if end_text:
@@ -310,23 +267,7 @@ def update(
             changes["rooms"] = rooms
         if reminder is not None:
             changes["reminder_minutes"] = reminder
-        check_times(
-            changes.get("start", current.fields.start),
-            changes.get("end", current.fields.end),
-            current.fields.recurrence,
-            zone,
-        )
-        try:
-            fields = EventFields.model_validate({**current.fields.model_dump(), **changes})
-        except ValidationError as exc:
-            raise InvalidInput(validation_message(exc)) from None
-        stored = uow.rooms.update_reservation(
-            reservation_id,
-            fields=fields if changes else None,
-            organizer=organizer,
-            expected_version=current.version,
-            origin=Origin.ROOMS,
-        )
+        stored = change(uow, reservation_id, changes, organizer=organizer, name=option)
         uow.commit()
     app.emit(reservation_row(stored), f"reservation {stored.id} updated (version {stored.version})")
 
@@ -338,17 +279,9 @@ def update(
 def cancel(app: AppContext, reservation_id: str, reason: str) -> None:
     """Cancel a reservation; its calendar entry is removed at the next sync."""
     with app.database().unit_of_work() as uow:
-        existing(uow, reservation_id)
-        stored = uow.rooms.cancel_reservation(reservation_id, origin=Origin.ROOMS, reason=reason)
+        stored = booking.cancel(uow, reservation_id, reason)
         uow.commit()
     app.emit(reservation_row(stored), f"reservation {stored.id} cancelled")
-
-
-def existing(uow: UnitOfWork, reservation_id: str) -> Reservation:
-    found = uow.rooms.get_reservation(reservation_id)
-    if found is None:
-        raise not_found(reservation_id)
-    return found
 
 
 def register(cli: click.Group) -> None:

@@ -11,16 +11,14 @@ from rich.progress import Progress
 from rich.table import Table
 
 from roomsync.cli.context import AppContext, pass_app
-from roomsync.cli.person_rows import last_success, persons_with_states
 from roomsync.cli.stopping import STOPS
 from roomsync.connector.checks import NOT_TRIED
-from roomsync.connector.types import CheckStep
 from roomsync.domain import Person
 from roomsync.engine.report import CycleReport
-from roomsync.errors import NotFound, RoomsyncError
-from roomsync.plugins import installed_plugins
-from roomsync.storage.leases import Holder, Lease, Registration
-from roomsync.storage.protocols import LogEntry, UnitOfWork
+from roomsync.status import cycle_data, log_data, person_status, runner_data
+from roomsync.storage.leases import Lease, Registration
+from roomsync.storage.protocols import LogEntry
+from roomsync.sync_test import sync_test
 
 
 def _report_table(reports: list[CycleReport]) -> Table:
@@ -126,69 +124,19 @@ def status(app: AppContext) -> None:
     leases = app.database().leases
     daemons, cycles = leases.registrations(at), leases.leases(at)
     with app.database().unit_of_work() as uow:
-        rows = _person_status(uow)
+        rows = person_status(uow)
         problems = [e for e in uow.sync.recent_log(limit=20) if e.level != "info"]
     data = {
         "persons": rows,
-        "runners": [_runner_data(daemon) for daemon in daemons],
-        "cycles_in_progress": [_cycle_data(c) for c in cycles],
-        "problems": [_problem_data(e) for e in problems],
+        "runners": [runner_data(daemon) for daemon in daemons],
+        "cycles_in_progress": [cycle_data(c) for c in cycles],
+        "problems": [log_data(e) for e in problems],
     }
     app.emit(data, _status_table(rows))
     if not app.as_json and (daemons or cycles):
         app.console.print(_running_table(daemons, cycles))
     if not app.as_json and problems:
         app.console.print(_problems_table(problems))
-
-
-def _person_status(uow: UnitOfWork) -> list[dict[str, Any]]:
-    rows = []
-    for p, s in persons_with_states(uow):
-        pending = [link for link in uow.sync.links_in_mailbox(p.email) if link.state.value != "synced"]
-        rows.append(
-            {
-                "email": p.email,
-                "environment": p.environment,
-                "sync_enabled": p.sync_enabled,
-                "last_success": last_success(s),
-                "consecutive_failures": s.consecutive_failures if s else 0,
-                "last_error": s.last_error if s else None,
-                "pending": len(pending),
-            }
-        )
-    return rows
-
-
-def _holder_data(holder: Holder) -> dict[str, Any]:
-    return {"host": holder.host, "pid": holder.pid}
-
-
-def _runner_data(daemon: Registration) -> dict[str, Any]:
-    return {
-        **_holder_data(daemon.holder),
-        "since": daemon.started_at.isoformat(),
-        "heartbeat": daemon.heartbeat_at.isoformat(),
-    }
-
-
-def _cycle_data(c: Lease) -> dict[str, Any]:
-    return {
-        "mailbox": c.mailbox,
-        **_holder_data(c.holder),
-        "since": c.acquired_at.isoformat(),
-        "expires": c.expires_at.isoformat(),
-    }
-
-
-def _problem_data(e: LogEntry) -> dict[str, Any]:
-    return {
-        "at": e.at.isoformat(),
-        "mailbox": e.mailbox,
-        "level": e.level,
-        "event": e.event,
-        "message": e.message,
-        "reservation_id": e.reservation_id,
-    }
 
 
 def _status_table(rows: list[dict[str, Any]]) -> Table:
@@ -227,30 +175,7 @@ def _problems_table(problems: list[LogEntry]) -> Table:
 @pass_app
 def test_person(app: AppContext, email: str) -> None:
     """The sync test of one person: configuration, connection, read, write, free/busy, changes."""
-    steps: list[CheckStep] = []
-    with app.database().unit_of_work() as uow:
-        person = uow.rooms.get_person(email)
-    if person is None:
-        raise NotFound(f"unknown person {email}")
-    steps.append(
-        CheckStep(
-            name="assigned",
-            ok=bool(person.environment),
-            detail=f"environment {person.environment}"
-            if person.environment
-            else f"no environment; run 'roomsync persons set {email} --environment NAME'",
-        )
-    )
-    if person.environment:
-        try:
-            host = app.runner.host_for_person(person)
-            plugin = app.settings.environments[host.environment].plugin
-            found = next((p for p in installed_plugins() if p.kind == "connector" and p.name == plugin), None)
-            shipped = f" ({found.distribution} {found.version})" if found else ""
-            steps.append(CheckStep(name="plugin", ok=True, detail=f"{plugin}{shipped}"))
-            steps.extend(host.check(person.email))
-        except RoomsyncError as exc:
-            steps.append(CheckStep(name="plugin", ok=False, detail=str(exc)))
+    steps = sync_test(app.runner, email)
     data = [s.model_dump() for s in steps]
     table = Table("step", "result", "detail", title=f"Sync test of {email}")
     for s in steps:

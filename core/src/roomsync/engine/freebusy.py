@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -49,8 +50,14 @@ def free_busy(
         booked = uow.rooms.reservations(start=start - timedelta(days=1), end=end + timedelta(days=1))
     for reservation in booked:
         _add_rooms_booking(raw, reservation, set(mailboxes), start, end)
-    for env, group in by_environment.items():
-        _add_exchange_answers(raw, result, runner, env, group, start, end)
+    # Each environment is its own server: asked at the same time, the answer takes the slowest's time.
+    with ThreadPoolExecutor(max_workers=max(1, len(by_environment))) as pool:
+        asked = [
+            pool.submit(_add_exchange_answers, raw, result, runner, env, group, start, end)
+            for env, group in by_environment.items()
+        ]
+        for answer in asked:
+            answer.result()  # what is not a RoomsyncError is a bug: raised, not lost
     for mailbox, intervals in raw.items():
         if mailbox in result:
             result[mailbox].busy = merge_intervals(intervals)
@@ -105,6 +112,8 @@ def _add_exchange_answers(
             result[mailbox].errors.append(f"{env}: {exc}")
         return
     for answer in answers:
+        if answer.mailbox not in result:
+            continue
         if answer.error:
             result[answer.mailbox].errors.append(answer.error)
         for interval in answer.intervals:

@@ -27,8 +27,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from roomsync.errors import DatabaseUnavailable, InvalidInput, RoomsyncError, SchemaTooNew
 from roomsync.stamps import Installation
+from roomsync.storage.api_keys import ApiKeyStore
 from roomsync.storage.leases import LeaseStore
 from roomsync.storage.models import InstallationRow, LinkRow, MailboxStateRow
+from roomsync.storage.overview import EnvironmentFigures, environment_figures
 from roomsync.storage.protocols import RoomsStore, SyncStore
 from roomsync.storage.rooms_sql import SqlRoomsStore
 from roomsync.storage.sync_sql import SqlSyncStore
@@ -180,6 +182,15 @@ class Database:
     def leases(self) -> LeaseStore:
         """Mailbox leases and daemon registrations, outside any unit of work."""
         return LeaseStore(self.engine)
+
+    def figures(self) -> dict[str | None, EnvironmentFigures]:
+        """Persons, failing persons, pending writes and the newest cycle, per environment."""
+        return environment_figures(self.engine)
+
+    @property
+    def api_keys(self) -> ApiKeyStore:
+        """Keys of the web API's client services, outside any unit of work."""
+        return ApiKeyStore(self.engine)
 
     @contextmanager
     def unit_of_work(self) -> Iterator[SqlUnitOfWork]:

@@ -18,10 +18,12 @@ class Watcher:
         client: GraphClient,
         tokens_for: Callable[[str], TenantTokens],
         wake: Wake,
+        own_server: bool = True,
     ) -> None:
+        """Without ``own_server`` the posts arrive through the host process (the web service)."""
         assert options.notification_url is not None
         self.manager = SubscriptionManager(client, tokens_for, options.notification_url, wake)
-        self.receiver = NotificationReceiver(options.bind_address, self.manager)
+        self.receiver = NotificationReceiver(options.bind_address if own_server else None, self.manager)
 
     def start(self) -> None:
         # The receiver first: Graph validates the notification URL while a subscription is made.

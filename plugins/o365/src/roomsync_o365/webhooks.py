@@ -122,7 +122,7 @@ class NotificationReceiver:
 
     def __init__(
         self,
-        bind: tuple[str, int],
+        bind: tuple[str, int] | None,
         subscriptions: Subscriptions,
         connection_seconds: float = CONNECTION_SECONDS,
         max_connections: int = MAX_CONNECTIONS,
@@ -132,16 +132,19 @@ class NotificationReceiver:
         """Notifications refused (forged, stale or malformed), for the status view and tests."""
         self.connection_seconds = connection_seconds
         handler = type("Handler", (_Handler,), {"receiver": self})
-        self._server = _Server(bind, handler, max_connections)
+        # Without ``bind`` another server (the web service) receives the posts and hands them to
+        # :meth:`answer`; no port is opened here.
+        self._server = _Server(bind, handler, max_connections) if bind is not None else None
         self._thread: threading.Thread | None = None
 
     @property
     def address(self) -> tuple[str, int]:
+        assert self._server is not None, "this receiver has no server of its own"
         host, port = self._server.server_address[:2]
         return str(host), int(port)
 
     def start(self) -> None:
-        if self._thread is None:
+        if self._thread is None and self._server is not None:
             self._thread = threading.Thread(
                 target=self._server.serve_forever,
                 kwargs={"poll_interval": 0.1},
@@ -151,6 +154,8 @@ class NotificationReceiver:
             self._thread.start()
 
     def stop(self) -> None:
+        if self._server is None:
+            return
         self._server.shutdown()
         self._server.server_close()
         if self._thread is not None:
@@ -158,6 +163,29 @@ class NotificationReceiver:
             self._thread = None
 
     # --- the checks -------------------------------------------------------------------------
+
+    def answer(self, path: str, query: str, body: bytes, client: str) -> tuple[int, str]:
+        """The status and text to answer a post to ``path`` (ending in ``/notify`` or
+        ``/lifecycle``) whose whole body was read: a validation echo, or :meth:`handle`."""
+        kind = (
+            "notify"
+            if path.endswith(NOTIFY_SUFFIX)
+            else "lifecycle"
+            if path.endswith(LIFECYCLE_SUFFIX)
+            else None
+        )
+        if kind is None:
+            return 404, "not found"
+        token = parse_qs(query).get("validationToken")
+        if token is not None:
+            # Subscription validation: echo the token, as plain text, so Graph knows we are here.
+            if len(token[0]) > MAX_TOKEN:
+                return 400, "validation token too long"
+            return 200, token[0]
+        if len(body) > MAX_BODY:
+            self.rejected += 1
+            return 413, f"the body is larger than {MAX_BODY} bytes"
+        return self.handle(kind, body, client)
 
     def handle(self, kind: str, body: bytes, client: str) -> tuple[int, str]:
         """The status and reason to answer a notification post of ``kind`` (``notify`` or ``lifecycle``)."""
@@ -250,24 +278,12 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         parts = urlsplit(self.path)
-        kind = (
-            "notify"
-            if parts.path.endswith(NOTIFY_SUFFIX)
-            else "lifecycle"
-            if parts.path.endswith(LIFECYCLE_SUFFIX)
-            else None
-        )
-        if kind is None:
-            self._answer(404, "not found")
+        if "validationToken" in parse_qs(parts.query) or not parts.path.endswith(
+            (NOTIFY_SUFFIX, LIFECYCLE_SUFFIX)
+        ):
+            self._answer(*self.receiver.answer(parts.path, parts.query, b"", self.client_address[0]))
             return
-        token = parse_qs(parts.query).get("validationToken")
-        if token is not None:
-            # Subscription validation: echo the token, as plain text, so Graph knows we are here.
-            if len(token[0]) > MAX_TOKEN:
-                self._answer(400, "validation token too long")
-                return
-            self._answer(200, token[0])
-            return
+        kind = "notify" if parts.path.endswith(NOTIFY_SUFFIX) else "lifecycle"
         given = self.headers.get("Content-Length")
         try:
             length = int(given or "")
@@ -289,7 +305,7 @@ class _Handler(BaseHTTPRequestHandler):
         body = self.rfile.read(length)
         if len(body) < length:
             return  # the client left before its body was complete
-        status, reason = self.receiver.handle(kind, body, self.client_address[0])
+        status, reason = self.receiver.answer(parts.path, parts.query, body, self.client_address[0])
         self._answer(status, reason)
 
     def do_GET(self) -> None:

@@ -1,0 +1,92 @@
+"""Where the sync stands, per person: what ``roomsync status`` prints and the web service shows."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from roomsync.domain import Person
+from roomsync.storage.leases import Holder, Lease, Registration
+from roomsync.storage.protocols import LinkState, LogEntry, MailboxState, UnitOfWork
+
+
+def persons_with_states(uow: UnitOfWork) -> list[tuple[Person, MailboxState | None]]:
+    """Every person with its mailbox state, ``None`` for a person never synchronised."""
+    states = {s.mailbox: s for s in uow.sync.mailbox_states()}
+    return [(p, states.get(p.email)) for p in uow.rooms.list_persons()]
+
+
+def last_success(state: MailboxState | None) -> str | None:
+    """When the person's last cycle succeeded, in ISO format, or ``None`` for never."""
+    return state.last_success.isoformat() if state and state.last_success else None
+
+
+@dataclass(frozen=True)
+class StatusFilter:
+    """Which persons to show: one person, one environment, only those failing."""
+
+    person: str | None = None
+    environment: str | None = None
+    failing: bool = False
+
+    def keeps(self, row: dict[str, Any]) -> bool:
+        return (
+            (self.person is None or row["email"] == self.person.strip().lower())
+            and (self.environment is None or row["environment"] == self.environment)
+            and (not self.failing or row["consecutive_failures"] > 0)
+        )
+
+
+def person_status(uow: UnitOfWork, only: StatusFilter = StatusFilter()) -> list[dict[str, Any]]:
+    """Per person: environment, last success, failures in a row, the last error, pending writes."""
+    rows = []
+    for p, s in persons_with_states(uow):
+        row: dict[str, Any] = {
+            "email": p.email,
+            "name": p.name,
+            "environment": p.environment,
+            "sync_enabled": p.sync_enabled,
+            "last_success": last_success(s),
+            "last_attempt": s.last_attempt.isoformat() if s and s.last_attempt else None,
+            "consecutive_failures": s.consecutive_failures if s else 0,
+            "last_error": s.last_error if s else None,
+        }
+        if only.keeps(row):
+            pending = [
+                link for link in uow.sync.links_in_mailbox(p.email) if link.state is not LinkState.SYNCED
+            ]
+            row["pending"] = len(pending)
+            rows.append(row)
+    return rows
+
+
+def holder_data(holder: Holder) -> dict[str, Any]:
+    return {"host": holder.host, "pid": holder.pid}
+
+
+def runner_data(daemon: Registration) -> dict[str, Any]:
+    return {
+        **holder_data(daemon.holder),
+        "since": daemon.started_at.isoformat(),
+        "heartbeat": daemon.heartbeat_at.isoformat(),
+    }
+
+
+def cycle_data(c: Lease) -> dict[str, Any]:
+    return {
+        "mailbox": c.mailbox,
+        **holder_data(c.holder),
+        "since": c.acquired_at.isoformat(),
+        "expires": c.expires_at.isoformat(),
+    }
+
+
+def log_data(e: LogEntry) -> dict[str, Any]:
+    return {
+        "at": e.at.isoformat(),
+        "mailbox": e.mailbox,
+        "level": e.level,
+        "event": e.event,
+        "message": e.message,
+        "reservation_id": e.reservation_id,
+    }

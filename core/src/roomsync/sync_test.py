@@ -1,0 +1,41 @@
+"""The sync test of one person, as ROOMS's administrators know it: is everything in place?
+
+Assigned to an environment, its plugin installed, then the connector's own steps (connect, read,
+write, free/busy, change detection). ``roomsync test`` and the web service both run it.
+"""
+
+from __future__ import annotations
+
+from roomsync.connector.types import CheckStep
+from roomsync.engine.runner import SyncRunner
+from roomsync.errors import NotFound, RoomsyncError
+from roomsync.plugins import installed_plugins
+
+
+def sync_test(runner: SyncRunner, email: str) -> list[CheckStep]:
+    """Every step, in order; a step after a failed one says it was not tried."""
+    with runner.database.unit_of_work() as uow:
+        person = uow.rooms.get_person(email.strip().lower())
+    if person is None:
+        raise NotFound(f"unknown person {email}")
+    steps = [
+        CheckStep(
+            name="assigned",
+            ok=bool(person.environment),
+            detail=f"environment {person.environment}"
+            if person.environment
+            else f"no environment; run 'roomsync persons set {person.email} --environment NAME'",
+        )
+    ]
+    if not person.environment:
+        return steps
+    try:
+        host = runner.host_for_person(person)
+        plugin = runner.settings.environments[host.environment].plugin
+        found = next((p for p in installed_plugins() if p.kind == "connector" and p.name == plugin), None)
+        shipped = f" ({found.distribution} {found.version})" if found else ""
+        steps.append(CheckStep(name="plugin", ok=True, detail=f"{plugin}{shipped}"))
+        steps.extend(host.check(person.email))
+    except RoomsyncError as exc:
+        steps.append(CheckStep(name="plugin", ok=False, detail=str(exc)))
+    return steps
