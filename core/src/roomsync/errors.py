@@ -142,6 +142,11 @@ class InvalidInput(RoomsyncError):
     fault = Fault.DATA
 
 
+class Conflict(InvalidInput):
+    """Input that is right in itself but collides with what is stored: a room taken at that
+    time, a reservation changed since the caller read it."""
+
+
 class SchemaTooNew(RoomsyncError):
     fault = Fault.DATABASE
 

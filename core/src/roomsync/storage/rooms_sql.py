@@ -29,7 +29,7 @@ from roomsync.domain import (
     ShowAs,
     Weekday,
 )
-from roomsync.errors import InvalidInput, NotFound
+from roomsync.errors import Conflict, InvalidInput, NotFound
 from roomsync.recurrence import occurrences
 from roomsync.room_bookings import first_conflict, span
 from roomsync.storage.models import (
@@ -186,7 +186,7 @@ class SqlRoomsStore:
             if self.room_by_mailbox(mailbox) is None:
                 raise NotFound(f"unknown room {mailbox}")
             if must_be_free and (taken_by := self._conflict(mailbox, fields, exclude)) is not None:
-                raise InvalidInput(f"room {mailbox} is taken by reservation {taken_by}")
+                raise Conflict(f"room {mailbox} is taken by reservation {taken_by}")
 
     def _check_person(self, email: str) -> None:
         if self._person_row(email) is None:
@@ -254,7 +254,7 @@ class SqlRoomsStore:
         self._serialise_writers()
         row = self._row_for_write(reservation_id)
         if expected_version is not None and expected_version != row.version:
-            raise InvalidInput(
+            raise Conflict(
                 f"reservation {row.id} is at version {row.version}, not {expected_version}: "
                 "it was changed meanwhile"
             )
@@ -408,7 +408,7 @@ class SqlRoomsStore:
         try:
             self.session.flush()
         except StaleDataError:
-            raise InvalidInput(f"reservation {row.id} was changed meanwhile; read it again") from None
+            raise Conflict(f"reservation {row.id} was changed meanwhile; read it again") from None
         self._journal(row, write)
 
     def _journal(self, row: ReservationRow, write: _Write) -> None:
