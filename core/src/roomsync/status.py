@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from roomsync.domain import Person
+from roomsync.errors import Fault
+from roomsync.notify.wording import FAULTS
 from roomsync.storage.leases import Holder, Lease, Registration
 from roomsync.storage.protocols import LinkState, LogEntry, MailboxState, UnitOfWork
 
@@ -14,6 +16,15 @@ def persons_with_states(uow: UnitOfWork) -> list[tuple[Person, MailboxState | No
     """Every person with its mailbox state, ``None`` for a person never synchronised."""
     states = {s.mailbox: s for s in uow.sync.mailbox_states()}
     return [(p, states.get(p.email)) for p in uow.rooms.list_persons()]
+
+
+def plain_words(fault: str | None) -> str:
+    """What a fault is and what to check first, for an administrator who is not an Exchange expert."""
+    try:
+        name, check = FAULTS[Fault(fault or Fault.INTERNAL)]
+    except ValueError:
+        name, check = FAULTS[Fault.INTERNAL]
+    return f"{name[0].upper()}{name[1:]}: {check}."
 
 
 def last_success(state: MailboxState | None) -> str | None:
@@ -50,6 +61,8 @@ def person_status(uow: UnitOfWork, only: StatusFilter = StatusFilter()) -> list[
             "last_attempt": s.last_attempt.isoformat() if s and s.last_attempt else None,
             "consecutive_failures": s.consecutive_failures if s else 0,
             "last_error": s.last_error if s else None,
+            "last_fault": s.last_fault if s else None,
+            "last_error_plain": plain_words(s.last_fault) if s and s.last_error else None,
         }
         if only.keeps(row):
             pending = [

@@ -90,7 +90,7 @@ def sync_mailbox(uow: UnitOfWork, host: ConnectorHost, person: Person, ctx: Cycl
     state.sync_state = sync_state
     state.rooms_cursor = cursor
     state.last_attempt = state.last_success = now()
-    state.last_error = None
+    state.last_error = state.last_fault = None
     state.consecutive_failures = 0
     uow.sync.save_mailbox_state(state)
     uow.commit()

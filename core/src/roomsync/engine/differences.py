@@ -56,6 +56,22 @@ class Difference:
         data["kind"] = self.kind.value
         return data
 
+    def values(self) -> dict[str, dict[str, Any]]:
+        """Each differing field with its value in ROOMS and in Exchange (canonical forms)."""
+        ours = snapshot(self.rooms.fields) if self.rooms is not None else {}
+        theirs = snapshot(self.entry.fields) if self.entry is not None else {}
+        return {key: {"rooms": ours.get(key), "exchange": theirs.get(key)} for key in self.keys}
+
+    def matches(self, mailbox: str, kind: str, reservation_id: str | None, item_id: str | None) -> bool:
+        """Whether this is the difference a caller named (the report is made afresh each time)."""
+        return (
+            self.mailbox == mailbox
+            and self.kind.value == kind
+            and (reservation_id is None or self.reservation_id == reservation_id)
+            and (item_id is None or self.item_id == item_id)
+            and (reservation_id is not None or item_id is not None)
+        )
+
 
 def find_differences(
     runner: SyncRunner, days: int = MAX_DAYS, persons: list[str] | None = None

@@ -270,6 +270,7 @@ class SyncRunner:
             state.environment = state.environment or person.environment
             state.last_attempt = now()
             state.last_error = report.error
+            state.last_fault = fault.value
             state.consecutive_failures += 1
             uow.sync.save_mailbox_state(state)
             uow.sync.log(LogEntry(now(), person.email, "error", "failure", report.error or "failed"))

@@ -114,6 +114,11 @@ class ApiKeyStore:
                 query = query.where(ApiKeyRow.revoked_at.is_(None))
             return [_key(row) for row in session.scalars(query)]
 
+    def get(self, key_id: str) -> ApiKey | None:
+        with Session(self.engine) as session:
+            row = session.get(ApiKeyRow, key_id.strip())
+            return _key(row) if row is not None else None
+
     def revoke(self, key_id: str) -> ApiKey:
         with Session(self.engine) as session, session.begin():
             row = session.get(ApiKeyRow, key_id.strip())

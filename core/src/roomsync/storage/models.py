@@ -256,6 +256,7 @@ class MailboxStateRow(Base):
     last_success: Mapped[datetime | None] = mapped_column(UtcDateTime)
     last_attempt: Mapped[datetime | None] = mapped_column(UtcDateTime)
     last_error: Mapped[str | None] = mapped_column(Text)
+    last_fault: Mapped[str | None] = mapped_column(String(20))
     consecutive_failures: Mapped[int] = mapped_column(Integer)
 
 

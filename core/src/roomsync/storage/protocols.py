@@ -172,6 +172,8 @@ class MailboxState:
     last_success: datetime | None = None
     last_attempt: datetime | None = None
     last_error: str | None = None
+    last_fault: str | None = None
+    """The kind of the last error (a :class:`~roomsync.errors.Fault` value), to say it in plain words."""
     consecutive_failures: int = 0
 
 

@@ -23,6 +23,7 @@ _MAILBOX_STATE_FIELDS = (
     "last_success",
     "last_attempt",
     "last_error",
+    "last_fault",
     "consecutive_failures",
 )
 _LOG_FIELDS = ("at", "mailbox", "level", "event", "message", "reservation_id")

@@ -1,4 +1,4 @@
-"""Keys of the web API's client services, stored as hashes; the equipment of rooms.
+"""API keys stored as hashes, the equipment of rooms, the kind of a mailbox's last error.
 
 Revision ID: 0006
 Revises: 0005
@@ -33,9 +33,13 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("rooms") as batch:
         batch.add_column(sa.Column("equipment", sa.Text(), nullable=False, server_default=""))
+    with op.batch_alter_table("mailbox_states") as batch:
+        batch.add_column(sa.Column("last_fault", sa.String(length=20), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("mailbox_states") as batch:
+        batch.drop_column("last_fault")
     with op.batch_alter_table("rooms") as batch:
         batch.drop_column("equipment")
     op.drop_table("api_keys")
