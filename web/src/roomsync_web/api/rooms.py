@@ -1,0 +1,78 @@
+"""Rooms: the list, a search by name, capacity and equipment, and the rooms free for a window."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from pydantic import AwareDatetime
+
+from roomsync.domain import Room
+from roomsync.engine.freebusy import free_busy
+from roomsync.errors import InvalidInput
+from roomsync_web.api.schemas import FreeRoomOut, RoomOut
+from roomsync_web.security import Reader
+
+router = APIRouter(tags=["rooms"])
+
+
+def _out(room: Room) -> RoomOut:
+    return RoomOut(
+        name=room.name,
+        mailbox=room.mailbox,
+        capacity=room.capacity,
+        equipment=list(room.equipment),
+        environment=room.environment,
+        sync_master=room.sync_master,
+    )
+
+
+def _matching(
+    request: Request, name: str | None, capacity: int | None, equipment: list[str] | None
+) -> list[Room]:
+    with request.app.state.service.database.unit_of_work() as uow:
+        rooms = uow.rooms.list_rooms()
+    wanted = {e.strip().lower() for e in equipment or ()}
+    return [
+        r
+        for r in rooms
+        if (name is None or name.strip().lower() in r.name.lower())
+        and (capacity is None or (r.capacity or 0) >= capacity)
+        and wanted <= {e.lower() for e in r.equipment}
+    ]
+
+
+@router.get("/rooms", response_model=list[RoomOut])
+def list_rooms(
+    request: Request,
+    principal: Reader,
+    name: str | None = Query(None, max_length=200, description="Part of the room's name."),
+    capacity: int | None = Query(None, ge=1, description="At least this many seats."),
+    equipment: Annotated[list[str] | None, Query(description="Has all of these (repeatable).")] = None,
+) -> list[RoomOut]:
+    return [_out(r) for r in _matching(request, name, capacity, equipment)]
+
+
+@router.get("/rooms/free", response_model=list[FreeRoomOut])
+def free_rooms(
+    request: Request,
+    principal: Reader,
+    start: AwareDatetime,
+    end: AwareDatetime,
+    name: str | None = Query(None, max_length=200),
+    capacity: int | None = Query(None, ge=1),
+    equipment: Annotated[list[str] | None, Query()] = None,
+) -> list[FreeRoomOut]:
+    """Rooms with nothing booked from ``start`` to ``end``, neither in ROOMS (buffers included)
+    nor in the room's Exchange calendar; sorted by capacity, smallest first."""
+    if end <= start:
+        raise InvalidInput(f"end {end.isoformat()} is not after start {start.isoformat()}")
+    rooms = _matching(request, name, capacity, equipment)
+    answers = free_busy(request.app.state.service.runner, [r.mailbox for r in rooms], start, end)
+    busy = {a.mailbox: a for a in answers}
+    free = [
+        FreeRoomOut(**_out(r).model_dump(), errors=busy[r.mailbox].errors)
+        for r in rooms
+        if not busy[r.mailbox].busy
+    ]
+    return sorted(free, key=lambda r: (r.capacity or 0, r.name))

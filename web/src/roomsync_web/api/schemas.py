@@ -1,0 +1,153 @@
+"""The API's bodies: what callers send (checked field by field) and what they get back."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
+
+from roomsync.domain import Recurrence, Reservation, ShowAs
+from roomsync.persons_csv import address_problem
+
+MAX_MAILBOXES = 500
+
+
+def _address(value: str) -> str:
+    problem = address_problem(value)
+    if problem is not None:
+        raise ValueError(f"{value!r} {problem}")
+    return value.strip().lower()
+
+
+Address = Annotated[str, Field(max_length=320), AfterValidator(_address)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class FreeBusyQuery(Strict):
+    mailboxes: list[Address] = Field(min_length=1, max_length=MAX_MAILBOXES)
+    start: AwareDatetime
+    end: AwareDatetime
+
+
+class BusyOut(BaseModel):
+    start: datetime
+    end: datetime
+    status: str
+    source: str
+
+
+class MailboxFreeBusyOut(BaseModel):
+    mailbox: str
+    busy: list[BusyOut]
+    errors: list[str]
+
+
+class RoomOut(BaseModel):
+    name: str
+    mailbox: str
+    capacity: int | None
+    equipment: list[str]
+    environment: str | None
+    sync_master: bool
+
+
+class FreeRoomOut(RoomOut):
+    errors: list[str] = Field(default_factory=list)
+    """What could not be asked (an Exchange that did not answer): the room is free in ROOMS."""
+
+
+class ReservationIn(Strict):
+    title: str = Field(max_length=1000)
+    start: AwareDatetime
+    end: AwareDatetime
+    timezone: str = "UTC"
+    organizer: Address
+    booked_by: Address | None = None
+    rooms: list[Address] = Field(default_factory=list, max_length=50)
+    participants: list[Address] = Field(default_factory=list, max_length=1000)
+    reminder_minutes: int = Field(default=15, ge=0, le=40320)
+    private: bool = False
+    show_as: ShowAs = ShowAs.BUSY
+    comment: str = Field(default="", max_length=100_000)
+    setup_minutes: int = Field(default=0, ge=0, le=1440)
+    followup_minutes: int = Field(default=0, ge=0, le=1440)
+    recurrence: Recurrence | None = None
+
+
+class ReservationChange(Strict):
+    title: str | None = Field(default=None, max_length=1000)
+    start: AwareDatetime | None = None
+    end: AwareDatetime | None = None
+    organizer: Address | None = None
+    rooms: list[Address] | None = Field(default=None, max_length=50)
+    reminder_minutes: int | None = Field(default=None, ge=0, le=40320)
+    version: int | None = Field(default=None, ge=1)
+    """The version the caller read: the change is refused (409) if the reservation moved on."""
+
+
+class ReservationOut(BaseModel):
+    id: str
+    title: str
+    start: datetime
+    end: datetime
+    timezone: str
+    organizer: str
+    creator: str | None
+    rooms: list[str]
+    participants: list[str]
+    recurrence: dict[str, Any] | None
+    status: str
+    version: int
+    sync_disabled: bool
+
+    @classmethod
+    def of(cls, r: Reservation) -> ReservationOut:
+        return cls(
+            id=str(r.id),
+            title=r.fields.title,
+            start=r.fields.start,
+            end=r.fields.end,
+            timezone=r.fields.timezone,
+            organizer=r.organizer,
+            creator=r.creator,
+            rooms=list(r.fields.rooms),
+            participants=[p.email for p in r.fields.participants],
+            recurrence=r.fields.recurrence.model_dump(mode="json") if r.fields.recurrence else None,
+            status=r.status.value,
+            version=r.version,
+            sync_disabled=r.sync_disabled,
+        )
+
+
+class LinkOut(BaseModel):
+    mailbox: str
+    item_id: str | None
+    state: str
+    conflicts: int
+    last_error: str | None
+
+
+class JournalOut(BaseModel):
+    seq: int
+    at: datetime
+    action: str
+    origin: str
+    actor: str | None
+
+
+class ReservationDetail(BaseModel):
+    reservation: ReservationOut
+    links: list[LinkOut]
+    journal: list[JournalOut]
+
+
+class ResolveIn(Strict):
+    mailbox: Address
+    kind: str
+    reservation_id: str | None = None
+    item_id: str | None = None
+    resolution: str = Field(pattern="^(use-rooms|use-exchange|ignore)$")
