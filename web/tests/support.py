@@ -13,6 +13,7 @@ import json
 import os
 import re
 import signal
+import ssl
 import subprocess
 import sys
 import time
@@ -140,7 +141,7 @@ class Installation:
                 "username": email,
                 "password": password,
             },
-            verify=str(self.graph.ca_file),
+            verify=ssl.create_default_context(cafile=str(self.graph.ca_file)),
             trust_env=False,
         )
         assert answer.status_code == 200, answer.text
