@@ -32,7 +32,9 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from roomsync.domain import Person, Room
+from roomsync.plugins import connector_class
 from roomsync.storage import Database
+from roomsync_ews_common.testing import SimulatorUser
 from roomsync_o365.testing import SECRET_ENV, free_port, simulator_options
 from roomsync_sim.seed import DEFAULT_SEED
 from roomsync_sim.testing import running_simulator
@@ -178,6 +180,11 @@ class Installation:
                 break
             time.sleep(0.1)
         raise AssertionError(f"roomsync serve did not start:\n{log.read_text(encoding='utf-8')}")
+
+    def outlook(self) -> SimulatorUser:
+        """Alice and Bob in Outlook: exchangelib with their own credentials, beside roomsync."""
+        cls = connector_class("exchange2013", "onprem")
+        return SimulatorUser(self.ews.ews_url, cls.request_server_version, cls)
 
     def log(self) -> str:
         return (self.directory / "serve.log").read_text(encoding="utf-8")

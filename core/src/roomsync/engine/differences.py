@@ -60,7 +60,9 @@ class Difference:
         """Each differing field with its value in ROOMS and in Exchange (canonical forms)."""
         ours = snapshot(self.rooms.fields) if self.rooms is not None else {}
         theirs = snapshot(self.entry.fields) if self.entry is not None else {}
-        return {key: {"rooms": ours.get(key), "exchange": theirs.get(key)} for key in self.keys}
+        return {
+            key: {"rooms": _shown(ours.get(key)), "exchange": _shown(theirs.get(key))} for key in self.keys
+        }
 
     def matches(self, mailbox: str, kind: str, reservation_id: str | None, item_id: str | None) -> bool:
         """Whether this is the difference a caller named (the report is made afresh each time)."""
@@ -71,6 +73,11 @@ class Difference:
             and (item_id is None or self.item_id == item_id)
             and (reservation_id is not None or item_id is not None)
         )
+
+
+def _shown(value: Any) -> Any:
+    """A merge key's value as a person reads it: a key of one field is that field's value."""
+    return value[0] if isinstance(value, list) and len(value) == 1 else value
 
 
 def find_differences(
