@@ -88,6 +88,11 @@ class WebService:
         self.last_cycle_at = datetime.now(UTC)
         self.metrics.cycle(report)
 
+    def changed(self, *organizers: str) -> None:
+        """A reservation of these organizers changed through the API: with the daemon in this
+        process, their cycles run at once instead of at the next interval."""
+        self.runner.wake([o for o in organizers if o])
+
     def sync_person(self, person: Person) -> CycleReport:
         report = self.runner.sync_person(person)
         self.finished(person, report)

@@ -74,6 +74,7 @@ class SyncRunner:
         # once, not once per person, until a cycle in that environment succeeds again.
         self._faults_told: set[tuple[str, Fault]] = set()
         self.holder = Holder.of_this_process()  # this runner, as the holder of its leases
+        self._wakes: WakeQueue | None = None  # while run() runs
         self.lease_seconds = LEASE_SECONDS
 
     # --- connectors --------------------------------------------------------------------------
@@ -350,7 +351,7 @@ class SyncRunner:
         notification missed. Persons are read again at every full cycle and the watches follow
         them. ``announce`` hears which environments watch. Answers the number of full cycles.
         """
-        wakes = WakeQueue(WAKE_DEBOUNCE_SECONDS)
+        wakes = self._wakes = WakeQueue(WAKE_DEBOUNCE_SECONDS)
         watches = Watches(self.host, lambda environment: self._waker(environment, wakes), announce)
         cycles = 0
         try:
@@ -365,8 +366,18 @@ class SyncRunner:
                 while due := wakes.wait(deadline, stop):
                     self._woken(due, wakes, progress, stop)
         finally:
+            self._wakes = None
             watches.stop()
         return cycles
+
+    def wake(self, mailboxes: Sequence[str]) -> bool:
+        """Give these persons a cycle soon, as a connector's wake would (a change made in ROOMS
+        through this process, say); ``False`` when :meth:`run` is not running here."""
+        wakes = self._wakes
+        if wakes is None:
+            return False
+        wakes.wake(mailboxes)
+        return True
 
     def _waker(self, environment: str, wakes: WakeQueue) -> Wake:
         def wake(mailboxes: list[str]) -> None:

@@ -107,6 +107,7 @@ def create_reservation(
     with request.app.state.service.database.unit_of_work() as uow:
         stored = booking.book(uow, wanted, origin=Origin.ROOMS)
         uow.commit()
+    request.app.state.service.changed(stored.organizer)
     response.headers["Location"] = f"/api/v1/reservations/{stored.id}"
     return ReservationOut.of(stored)
 
@@ -135,6 +136,7 @@ def update_reservation(
             actor=principal.describe(),
         )
         uow.commit()
+    request.app.state.service.changed(current.organizer, stored.organizer)
     return ReservationOut.of(stored)
 
 
@@ -151,4 +153,5 @@ def cancel_reservation(
         may_act_for(principal, current.organizer, "cancel reservations")
         stored = booking.cancel(uow, reservation_id, reason, actor=principal.describe())
         uow.commit()
+    request.app.state.service.changed(stored.organizer)
     return ReservationOut.of(stored)
