@@ -149,9 +149,9 @@ class Installation:
         assert answer.status_code == 200, answer.text
         return str(answer.json()["access_token"])
 
-    def serve(self, *args: str) -> None:
+    def serve(self, *args: str, port: int | None = None) -> None:
         """``roomsync serve`` in a child process, until :meth:`stop`; ``url`` is where it listens."""
-        port = free_port()
+        port = port or free_port()
         self.process = subprocess.Popen(
             [
                 sys.executable,
@@ -222,6 +222,7 @@ def _config(directory: Path, url: str, ews: Any, graph: Any, serve_port: int | N
     online = simulator_options(graph)
     if serve_port is not None:  # Graph posts its notifications to the web service
         online["notification_url"] = f"http://127.0.0.1:{serve_port}/webhooks/graph/online"
+        online["webhook_bind"] = f"127.0.0.1:{free_port()}"  # must stay closed: the service receives
     ews_options = {
         "url": ews.ews_url,
         "allow_http": True,
