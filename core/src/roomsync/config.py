@@ -279,4 +279,12 @@ state_file = "roomsync-data/reference-mailboxes.json"
 # admin = "ops@example.org"        # or a list: ["ops@example.org", "exchange-team@example.org"]
 # username = "roomsync"
 # password = { env = "ROOMSYNC_SMTP_PASSWORD" }
+
+# The web service (pip install roomsync-web; 'roomsync serve'): see its README.
+# [web]
+# port = 8080
+# cors_origins = ["https://rooms.example.org"]
+# [web.oidc]
+# issuer = "https://login.microsoftonline.com/<tenant id>/v2.0"
+# audience = "api://roomsync"
 """
