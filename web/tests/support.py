@@ -45,6 +45,7 @@ AUDIENCE = "api://roomsync"
 TOKEN_SECONDS = 6
 """The tenant's token lifetime: short, so a test can watch a token expire."""
 ALICE, BOB, CAROL, ERIN = "alice@example.org", "bob@example.org", "carol@example.org", "erin@example.org"
+FRANK, OTHER_TENANT = "frank@subsidiary.example", "00000000-0000-0000-0000-00000000cccc"
 ROOM1, ROOM2, ROOM3 = "room.1@example.org", "room.2@example.org", "room.3@example.org"
 POSTGRESQL_URL = os.environ.get(
     "ROOMSYNC_TEST_POSTGRESQL_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -215,6 +216,15 @@ def _graph_seed() -> dict[str, Any]:
             {"smtp": ERIN, "name": "Erin Evans", "password": "erin-password"},
         ],
         "rooms": [],
+        # Another organisation on the same identity platform: its tokens are signed by the same
+        # keys (as Entra ID's are, across tenants) but name another issuer.
+        "tenants": [
+            {
+                "id": OTHER_TENANT,
+                "domains": ["subsidiary.example"],
+                "users": [{"smtp": FRANK, "name": "Frank Fischer", "password": "frank-password"}],
+            }
+        ],
     }
 
 

@@ -12,7 +12,18 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from support import ALICE, AUDIENCE, BOB, ERIN, TOKEN_SECONDS, Installation, installation, next_weekday_at
+from support import (
+    ALICE,
+    AUDIENCE,
+    BOB,
+    ERIN,
+    FRANK,
+    OTHER_TENANT,
+    TOKEN_SECONDS,
+    Installation,
+    installation,
+    next_weekday_at,
+)
 
 
 def booking(organizer: str, hour: int) -> dict[str, object]:
@@ -127,6 +138,17 @@ def test_forged_expired_and_foreign_tokens_are_refused(served: Installation) -> 
     expired = served.client(token).get("/api/v1/rooms")
     assert expired.status_code == 401
     assert expired.json()["detail"] == "the token has expired"
+
+
+def test_a_token_of_another_organisation_signed_by_the_same_keys_is_refused(served: Installation) -> None:
+    token = served.person_token(FRANK, "frank-password", tenant=OTHER_TENANT)
+    assert (
+        jwt.get_unverified_header(token)["kid"]
+        == jwt.get_unverified_header(served.person_token(ALICE, "alice-password"))["kid"]
+    )
+    refused = served.client(token).get("/api/v1/rooms")
+    assert refused.status_code == 401
+    assert refused.json()["detail"] == "the token is from another issuer"
 
 
 def test_a_token_for_another_api_is_refused(served: Installation) -> None:
