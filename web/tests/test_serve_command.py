@@ -10,9 +10,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from support import Installation, installation
 
 from roomsync_sim.tls import make_certificates
+from support import ALICE, Installation, installation
 
 
 def test_serve_speaks_https_with_the_given_certificate(tmp_path_factory: pytest.TempPathFactory) -> None:
@@ -78,3 +78,17 @@ def test_api_key_commands_show_a_key_once_and_refuse_nonsense(served: Installati
     assert bad_scope.returncode == 2 and "'root' is not one of" in bad_scope.stderr
     bad_person = served.roomsync("api-key", "add", "x", "--scope", "read", "--person", "nobody", check=False)
     assert bad_person.returncode == 1 and "--person 'nobody'" in bad_person.stderr
+
+
+def test_forms_without_the_sessions_token_are_refused_and_keep_the_session(served: Installation) -> None:
+    with httpx.Client(base_url=served.url, trust_env=False) as browser:
+        signed_in = browser.post("/admin/signin", data={"key": served.key("admin")}, follow_redirects=False)
+        assert signed_in.status_code == 303
+        for form in ("/admin/signout", f"/admin/persons/{ALICE}/sync", "/admin/differences/resolve"):
+            forged = browser.post(
+                form,
+                data={"mailbox": ALICE, "kind": "fields-differ", "resolution": "ignore", "csrf": "guess"},
+            )
+            assert forged.status_code == 403, form
+            assert "not from this session's pages" in forged.json()["detail"]
+        assert browser.get("/admin", follow_redirects=False).status_code == 200  # still signed in

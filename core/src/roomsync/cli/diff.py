@@ -35,7 +35,8 @@ def diff(
         unknown = [rid for rid in reservation_ids if rid.strip() not in known]
         if unknown:
             raise NotFound(f"no reservation {', '.join(unknown)}")
-    found = find_differences(app.runner, days, list(persons) or None)
+    failures: dict[str, str] = {}
+    found = find_differences(app.runner, days, list(persons) or None, failures)
     rows = []
     for d in found:
         row = d.as_dict()
@@ -57,8 +58,13 @@ def diff(
             ", ".join(row["keys"]),
             outcome,
         )
-    app.emit(rows, table if rows else "no differences")
-    if any(row.get("error") for row in rows):
+    if app.as_json:
+        app.emit({"differences": rows, "not_compared": failures} if failures else rows)
+    else:
+        app.emit(rows, table if rows else "no differences" if not failures else None)
+        for email, error in failures.items():
+            app.console.print(f"[red]{email}: not compared: {error}[/red]")
+    if failures or any(row.get("error") for row in rows):
         raise click.exceptions.Exit(1)
 
 

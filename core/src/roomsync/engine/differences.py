@@ -81,16 +81,30 @@ def _shown(value: Any) -> Any:
 
 
 def find_differences(
-    runner: SyncRunner, days: int = MAX_DAYS, persons: list[str] | None = None
+    runner: SyncRunner,
+    days: int = MAX_DAYS,
+    persons: list[str] | None = None,
+    failures: dict[str, str] | None = None,
 ) -> list[Difference]:
+    """The differences of every person (or of ``persons``) over the next ``days`` days.
+
+    With ``failures``, a person whose calendar cannot be read is recorded there (address: error)
+    and the others are still compared; without it the first such error is raised.
+    """
     if not 1 <= days <= MAX_DAYS:
         raise InvalidInput(f"--days must be between 1 and {MAX_DAYS}, not {days}")
     start = datetime.now(UTC)
     end = start + timedelta(days=days)
     found: list[Difference] = []
     for person in runner.persons(persons):
-        if person.environment:
+        if not person.environment:
+            continue
+        try:
             found.extend(_person_differences(runner, person, start, end))
+        except RoomsyncError as exc:
+            if failures is None:
+                raise
+            failures[person.email] = str(exc)
     return found
 
 

@@ -77,10 +77,12 @@ def differences(
     principal: Admin,
     days: int = Query(MAX_DAYS, ge=1, le=MAX_DAYS),
     person: Annotated[list[str] | None, Query()] = None,
-) -> list[dict[str, Any]]:
-    """ROOMS against Exchange over the next ``days`` days, each field with both values."""
-    found = find_differences(request.app.state.service.runner, days, person or None)
-    return [difference_data(d) for d in found]
+) -> dict[str, Any]:
+    """ROOMS against Exchange over the next ``days`` days, each field with both values; the
+    persons whose calendars could not be read are in ``not_compared`` with the error."""
+    failures: dict[str, str] = {}
+    found = find_differences(request.app.state.service.runner, days, person or None, failures)
+    return {"differences": [difference_data(d) for d in found], "not_compared": failures}
 
 
 @router.post("/differences/resolve")

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, FastAPI, Form, Request
+from fastapi import APIRouter, FastAPI, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
@@ -57,9 +57,9 @@ def admin(request: Request) -> Principal:
 
 
 def _check_csrf(request: Request, token: str) -> None:
+    """A form of this session's pages, not one another site made (refused; the session stays)."""
     if not hmac.compare_digest(str(request.session.get("csrf", "")), token):
-        request.session.clear()
-        raise SignInRequired
+        raise HTTPException(403, "this form is not from this session's pages; reload the page and try again")
 
 
 def page(request: Request, name: str, **context: Any) -> HTMLResponse:
@@ -104,6 +104,7 @@ def sign_in(request: Request, key: str = Form(..., max_length=200), next: str = 
 
 @router.post("/admin/signout")
 def sign_out(request: Request, csrf: str = Form("")) -> RedirectResponse:
+    _check_csrf(request, csrf)  # another site's form must not sign an administrator out
     request.session.clear()
     return RedirectResponse("/admin/signin", status_code=303)
 
@@ -138,7 +139,10 @@ def _person_page(request: Request, email: str, **extra: Any) -> HTMLResponse:
             return page(request, "missing.html", what=f"person {email}")
         log = [log_data(e) for e in uow.sync.recent_log(limit=30, mailbox=rows[0]["email"])]
         booked = uow.rooms.reservations(organizer=rows[0]["email"])
-    return page(request, "person.html", person=rows[0], log=log, reservations=booked[-20:], **extra)
+    cycles = _cycles(request, rows[0]["email"])
+    return page(
+        request, "person.html", person=rows[0], log=log, reservations=booked[-20:], cycles=cycles, **extra
+    )
 
 
 @router.get("/admin/persons/{email}")
@@ -175,12 +179,20 @@ def person_sync(request: Request, email: str, csrf: str = Form("")) -> HTMLRespo
 def differences(request: Request, person: str | None = None, days: int = MAX_DAYS) -> HTMLResponse:
     admin(request)
     days = min(max(days, 1), MAX_DAYS)
+    failures: dict[str, str] = {}
     try:
-        found = find_differences(request.app.state.service.runner, days, [person] if person else None)
-    except RoomsyncError as exc:
+        found = find_differences(
+            request.app.state.service.runner, days, [person] if person else None, failures
+        )
+    except RoomsyncError as exc:  # an unknown person
         return page(request, "differences.html", differences=[], person=person, days=days, error=str(exc))
     return page(
-        request, "differences.html", differences=[difference_data(d) for d in found], person=person, days=days
+        request,
+        "differences.html",
+        differences=[difference_data(d) for d in found],
+        not_compared=failures,
+        person=person,
+        days=days,
     )
 
 
@@ -193,11 +205,12 @@ def resolve_difference(
     reservation_id: str = Form(""),
     item_id: str = Form(""),
     resolution: str = Form(...),
+    person: str = Form(""),
 ) -> RedirectResponse:
     admin(request)
     _check_csrf(request, csrf)
     runner = request.app.state.service.runner
-    back = "/admin/differences"
+    back = f"/admin/differences?person={quote(person)}" if person else "/admin/differences"
     try:
         chosen = Resolution(resolution)
         found = find_differences(runner, MAX_DAYS, [mailbox])
@@ -219,4 +232,10 @@ def recent_log(request: Request, person: str | None = None) -> HTMLResponse:
     admin(request)
     with request.app.state.service.database.unit_of_work() as uow:
         entries = [log_data(e) for e in uow.sync.recent_log(limit=200, mailbox=person or None)]
-    return page(request, "log.html", entries=entries, person=person)
+    return page(request, "log.html", entries=entries, person=person, cycles=_cycles(request, person))
+
+
+def _cycles(request: Request, person: str | None) -> list[Any]:
+    """The cycles this process ran lately (a quiet cycle writes nothing to the sync log)."""
+    recent = request.app.state.service.recent
+    return [r for r in recent if person is None or r.mailbox == person.strip().lower()][:50]
