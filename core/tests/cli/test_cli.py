@@ -22,6 +22,8 @@ from click.testing import CliRunner, Result
 
 from roomsync.cli.main import cli
 from roomsync.connectors.reference_directory import MailboxDirectory
+from roomsync.domain import Person
+from roomsync.storage import Database
 
 ALICE, BOB = "alice@example.org", "bob@example.org"
 
@@ -560,3 +562,25 @@ def test_a_room_names_the_environment_of_its_mailbox(home: Path) -> None:
     assert refused.exit_code != 0
     assert "'labb' is not in the configuration" in refused.output and "lab" in refused.output
     assert "room.cirrus@example.org" not in ok(home, "rooms", "list").output
+
+
+def test_diff_compares_everyone_else_when_one_calendar_cannot_be_read(home: Path) -> None:
+    seed(home)
+    day = (date.today() + timedelta(days=10)).isoformat()
+    kept = book(home, "--start", f"{day}T10:00", "--end", f"{day}T11:00")
+    ok(home, "sync", "--once")
+    with Database(f"sqlite:///{home / 'data' / 'roomsync.db'}").unit_of_work() as uow:
+        # an environment removed from the configuration while a person still names it
+        uow.rooms.upsert_person(Person(email=BOB, environment="gone"))
+        uow.commit()
+    directory = _directory(home)
+    [entry] = directory.entries(ALICE)
+    directory.user_update(ALICE, entry.item_id, title="Edited in Outlook")
+
+    result = run(home, "--json", "diff")
+
+    assert result.exit_code == 1
+    report = json.loads(result.stdout)
+    assert [d["reservation_id"] for d in report["differences"]] == [kept["id"]]
+    assert list(report["not_compared"]) == [BOB]
+    assert "gone" in report["not_compared"][BOB]
