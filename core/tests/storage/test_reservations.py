@@ -430,3 +430,16 @@ def test_reservations_with_an_open_window(office: SqlUnitOfWork) -> None:
     assert [r.id for r in office.rooms.reservations(start=at(3, 1, 0))] == [open_series, new]
     assert [r.id for r in office.rooms.reservations(end=at(1, 2, 0))] == [open_series]
     assert [r.id for r in office.rooms.reservations(end=at(3, 1, 0))] == [open_series, old]
+
+
+@pytest.mark.parametrize("given", ["²", "٣", "+3", "99999999999999999999", "", "x1"])
+def test_ids_this_store_never_issued_are_unknown_not_errors(office: SqlUnitOfWork, given: str) -> None:
+    """Unicode digits are not ids ("٣" is not reservation 3), nor is a number past the 64-bit key."""
+    for hour in (9, 11, 13):
+        book(office, meeting(at(3, 4, hour), rooms=()))
+    office.commit()
+    assert office.rooms.get_reservation("3") is not None
+    assert office.rooms.get_reservation(given) is None
+    assert office.rooms.get_reservations([given]) == {}
+    with pytest.raises(NotFound):
+        office.rooms.cancel_reservation(given)

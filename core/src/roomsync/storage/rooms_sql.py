@@ -7,6 +7,7 @@ cursor can then never skip a change committed late with a lower number.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -65,9 +66,15 @@ def _email(value: str) -> str:
     return value.strip().lower()
 
 
+_ROW_ID = re.compile(r"[0-9]{1,18}")  # ASCII digits only, and within a 64-bit key
+
+
 def _row_id(reservation_id: str | None) -> int | None:
-    """The primary key behind a reservation id; ``None`` for ids this store never issued."""
-    if reservation_id is None or not reservation_id.strip().isdigit():
+    """The primary key behind a reservation id; ``None`` for ids this store never issued.
+
+    ``str.isdigit`` would take "²" (which ``int`` refuses) and "٣" (which ``int`` reads as 3).
+    """
+    if reservation_id is None or not _ROW_ID.fullmatch(reservation_id.strip()):
         return None
     return int(reservation_id)
 
