@@ -92,3 +92,15 @@ def test_forms_without_the_sessions_token_are_refused_and_keep_the_session(serve
             assert forged.status_code == 403, form
             assert "not from this session's pages" in forged.json()["detail"]
         assert browser.get("/admin", follow_redirects=False).status_code == 200  # still signed in
+
+
+def test_the_sample_configuration_documents_a_valid_web_table() -> None:
+    import tomllib
+
+    from roomsync.config import SAMPLE_CONFIG, settings_from_mapping
+    from roomsync_web.config import web_config
+
+    block = SAMPLE_CONFIG[SAMPLE_CONFIG.index("# [web]") : SAMPLE_CONFIG.index("# E-mails")]
+    uncommented = "\n".join(line.removeprefix("# ") for line in block.splitlines() if line.startswith("# "))
+    config = web_config(settings_from_mapping(tomllib.loads(uncommented)))
+    assert config.port == 8080 and config.oidc is not None and config.oidc.audience == "api://roomsync"

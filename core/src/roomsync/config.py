@@ -268,6 +268,14 @@ state_file = "roomsync-data/reference-mailboxes.json"
 # username = "svc-roomsync@example.org"
 # password = { env = "ROOMSYNC_EXCHANGE_PASSWORD" }
 
+# The web service (pip install roomsync-web; 'roomsync serve'): see its README.
+# [web]
+# port = 8080
+# cors_origins = ["https://rooms.example.org"]
+# [web.oidc]
+# issuer = "https://login.microsoftonline.com/<tenant id>/v2.0"
+# audience = "api://roomsync"
+
 # E-mails: organizers hear in plain words of conflicts and of a calendar that is not being
 # synchronised; the administrators (admin) hear of the faults behind it (configuration,
 # credentials, rights, TLS, the server) with every detail. Without admin those are only logged.
@@ -279,12 +287,4 @@ state_file = "roomsync-data/reference-mailboxes.json"
 # admin = "ops@example.org"        # or a list: ["ops@example.org", "exchange-team@example.org"]
 # username = "roomsync"
 # password = { env = "ROOMSYNC_SMTP_PASSWORD" }
-
-# The web service (pip install roomsync-web; 'roomsync serve'): see its README.
-# [web]
-# port = 8080
-# cors_origins = ["https://rooms.example.org"]
-# [web.oidc]
-# issuer = "https://login.microsoftonline.com/<tenant id>/v2.0"
-# audience = "api://roomsync"
 """

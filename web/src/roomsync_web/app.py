@@ -11,6 +11,7 @@ from starlette.middleware.sessions import SessionMiddleware
 
 from roomsync_web import __version__, errors, ops, webhooks
 from roomsync_web.api import admin, freebusy, reservations, rooms
+from roomsync_web.api.schemas import PROBLEMS
 from roomsync_web.middleware import API, RequestGuard
 from roomsync_web.pages import routes as pages
 from roomsync_web.security import RateLimits
@@ -42,7 +43,7 @@ def create_app(service: WebService) -> FastAPI:
     app.state.rate_limits = RateLimits(service.config.rate_limit)
     errors.install(app)
     for router in (freebusy.router, rooms.router, reservations.router, admin.router):
-        app.include_router(router, prefix=API)
+        app.include_router(router, prefix=API, responses=PROBLEMS)
     app.include_router(ops.router)
     app.include_router(webhooks.router)
     app.include_router(pages.router)

@@ -27,6 +27,32 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class FieldProblem(BaseModel):
+    field: str
+    message: str
+
+
+class Problem(BaseModel):
+    """Every refusal: what is wrong in words, and for wrong fields each field with its problem."""
+
+    detail: str
+    errors: list[FieldProblem] | None = None
+
+
+PROBLEMS: dict[int | str, dict[str, Any]] = {
+    status: {"model": Problem, "description": words}
+    for status, words in (
+        (401, "no credential, or one that is unknown, wrong, revoked or expired"),
+        (403, "the credential lacks the scope, or may not act for that person"),
+        (404, "no such reservation, person or room"),
+        (409, "a room taken at that time, or a reservation changed since it was read"),
+        (413, "the body is too large"),
+        (422, "a field is missing or wrong (each named in errors)"),
+        (429, "over the rate limit (Retry-After says when to try again)"),
+    )
+}
+
+
 class FreeBusyQuery(Strict):
     mailboxes: list[Address] = Field(min_length=1, max_length=MAX_MAILBOXES)
     start: AwareDatetime
