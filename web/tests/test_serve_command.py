@@ -6,6 +6,8 @@ import json
 import ssl
 import subprocess
 import sys
+import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -104,3 +106,38 @@ def test_the_sample_configuration_documents_a_valid_web_table() -> None:
     uncommented = "\n".join(line.removeprefix("# ") for line in block.splitlines() if line.startswith("# "))
     config = web_config(settings_from_mapping(tomllib.loads(uncommented)))
     assert config.port == 8080 and config.oidc is not None and config.oidc.audience == "api://roomsync"
+
+
+def test_serve_run_refuses_beside_another_daemon_unless_it_shares(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    with installation(tmp_path_factory.mktemp("two")) as inst:
+        daemon = subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                "from roomsync.cli.main import main; main()",
+                "--config",
+                str(inst.config),
+                "run",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=inst.env,
+        )
+        try:
+            deadline = time.monotonic() + 60
+            while not inst.database.leases.registrations(datetime.now(UTC)):
+                assert daemon.poll() is None and time.monotonic() < deadline, "the daemon never registered"
+                time.sleep(0.1)
+            refused = inst.roomsync("serve", "--run", "--port", "0", check=False)
+            assert refused.returncode == 1
+            assert (
+                "Error:" in refused.stderr and "pid" in refused.stderr and "Traceback" not in refused.stderr
+            )
+            inst.serve("--run", "--share")
+            assert inst.client().get("/healthz").status_code == 200
+        finally:
+            daemon.terminate()
+            daemon.wait(timeout=30)

@@ -91,7 +91,8 @@ def serve(
         )
     )
     server.scheme = "https" if config.certfile else "http"
-    server.run()
+    with service.registered():
+        server.run()
 
 
 @click.group(name="api-key")

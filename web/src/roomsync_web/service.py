@@ -13,6 +13,8 @@ import logging
 import threading
 import time
 from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 
 from roomsync.config import Settings
@@ -64,6 +66,16 @@ class WebService:
             except Exception as exc:  # the environment's error shows in its persons' cycles
                 log.warning("environment %s cannot be opened: %s", environment, exc)
 
+    @contextmanager
+    def registered(self) -> Iterator[None]:
+        """With ``run_daemon``: this process as a daemon of the database while the block runs;
+        refused at once (before anything serves) while another daemon works on it, unless ``share``."""
+        if not self.run_daemon:
+            yield
+            return
+        with self.runner.registered(self.share):
+            yield
+
     def start(self) -> None:
         if self.run_daemon and self._daemon is None:
             self._daemon = threading.Thread(target=self._run, name="roomsync-daemon", daemon=True)
@@ -71,8 +83,7 @@ class WebService:
 
     def _run(self) -> None:
         try:
-            with self.runner.registered(self.share):
-                self.runner.run(self._stop, self.finished, self._announce)
+            self.runner.run(self._stop, self.finished, self._announce)
         except Exception:
             log.exception("the daemon's cycles stopped")
 
