@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from roomsync.domain import Person
-from roomsync.status import last_success, persons_with_states
+from roomsync.status import StatusFilter, last_success, person_status, persons_with_states
 from roomsync.storage import SqlUnitOfWork
-from roomsync.storage.protocols import MailboxState
+from roomsync.storage.protocols import Link, LinkState, MailboxState
 
 
 def test_last_success_in_iso_format() -> None:
@@ -29,4 +29,27 @@ def test_every_person_with_its_state_or_none(uow: SqlUnitOfWork) -> None:
     assert persons_with_states(uow) == [
         (ada, None),
         (bob, MailboxState(mailbox="bob@example.org", consecutive_failures=2)),
+    ]
+
+
+def test_status_counts_pending_writes_and_filters(uow: SqlUnitOfWork) -> None:
+    for email, environment in (("ada@example.org", "onprem"), ("bob@example.org", "online")):
+        uow.rooms.upsert_person(Person(email=email, environment=environment))
+    for n, state in enumerate((LinkState.SYNCED, LinkState.FAILED, LinkState.CREATING, LinkState.REFUSED)):
+        uow.sync.save_link(Link(reservation_id=str(n), mailbox="ada@example.org", state=state))
+    uow.sync.save_link(Link(reservation_id="9", mailbox="bob@example.org", state=LinkState.SYNCED))
+    uow.sync.save_mailbox_state(
+        MailboxState(mailbox="bob@example.org", consecutive_failures=1, last_error="x", last_fault="tls")
+    )
+
+    rows = {r["email"]: r for r in person_status(uow)}
+
+    assert (rows["ada@example.org"]["pending"], rows["bob@example.org"]["pending"]) == (3, 0)
+    assert rows["bob@example.org"]["last_error_plain"].startswith(
+        "A TLS failure: make the server's certificate"
+    )
+    assert [r["email"] for r in person_status(uow, StatusFilter(failing=True))] == ["bob@example.org"]
+    assert [r["email"] for r in person_status(uow, StatusFilter(environment="onprem"))] == ["ada@example.org"]
+    assert [r["email"] for r in person_status(uow, StatusFilter(person=" ADA@example.org"))] == [
+        "ada@example.org"
     ]

@@ -9,7 +9,7 @@ from roomsync.domain import Person
 from roomsync.errors import Fault
 from roomsync.notify.wording import FAULTS
 from roomsync.storage.leases import Holder, Lease, Registration
-from roomsync.storage.protocols import LinkState, LogEntry, MailboxState, UnitOfWork
+from roomsync.storage.protocols import LogEntry, MailboxState, UnitOfWork
 
 
 def persons_with_states(uow: UnitOfWork) -> list[tuple[Person, MailboxState | None]]:
@@ -51,6 +51,7 @@ class StatusFilter:
 def person_status(uow: UnitOfWork, only: StatusFilter = StatusFilter()) -> list[dict[str, Any]]:
     """Per person: environment, last success, failures in a row, the last error, pending writes."""
     rows = []
+    pending = uow.sync.pending_by_mailbox()
     for p, s in persons_with_states(uow):
         row: dict[str, Any] = {
             "email": p.email,
@@ -65,10 +66,7 @@ def person_status(uow: UnitOfWork, only: StatusFilter = StatusFilter()) -> list[
             "last_error_plain": plain_words(s.last_fault) if s and s.last_error else None,
         }
         if only.keeps(row):
-            pending = [
-                link for link in uow.sync.links_in_mailbox(p.email) if link.state is not LinkState.SYNCED
-            ]
-            row["pending"] = len(pending)
+            row["pending"] = pending.get(p.email, 0)
             rows.append(row)
     return rows
 

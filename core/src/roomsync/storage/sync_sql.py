@@ -7,7 +7,7 @@ from copy import deepcopy
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from roomsync.storage.models import IN_CHUNK, LinkRow, LogRow, MailboxStateRow, SeenEntryRow
@@ -78,6 +78,14 @@ class SqlSyncStore:
         if states is not None:
             stmt = stmt.where(LinkRow.state.in_([state.value for state in states]))
         return [_link(row) for row in self.session.scalars(stmt)]
+
+    def pending_by_mailbox(self) -> dict[str, int]:
+        stmt = (
+            select(LinkRow.mailbox, func.count())
+            .where(LinkRow.state != LinkState.SYNCED.value)
+            .group_by(LinkRow.mailbox)
+        )
+        return {mailbox: count for mailbox, count in self.session.execute(stmt)}
 
     def save_link(self, link: Link) -> None:
         """Insert or replace; ``updated_at`` is set to now, on the row and on ``link``."""
