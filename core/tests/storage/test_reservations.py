@@ -443,3 +443,17 @@ def test_ids_this_store_never_issued_are_unknown_not_errors(office: SqlUnitOfWor
     assert office.rooms.get_reservations([given]) == {}
     with pytest.raises(NotFound):
         office.rooms.cancel_reservation(given)
+
+
+def test_reservations_involving_mailboxes_as_organizer_room_or_participant(office: SqlUnitOfWork) -> None:
+    organised = book(office, meeting(at(4, 8, 9), rooms=()), organizer=BOB).id
+    in_room = book(office, meeting(at(4, 8, 11), rooms=(ROOM_B,))).id
+    invited = book(office, meeting(at(4, 8, 13), rooms=(), participants=[{"email": BOB}])).id
+    book(office, meeting(at(4, 8, 15), rooms=(ROOM_A,), participants=[{"email": CAROL}]))  # none of them
+
+    found = office.rooms.reservations(
+        start=at(4, 8, 0), end=at(4, 9, 0), involving=[" Bob@example.org", ROOM_B]
+    )
+
+    assert [r.id for r in found] == [organised, in_room, invited]
+    assert office.rooms.reservations(involving=[]) == []

@@ -47,7 +47,9 @@ def free_busy(
     raw: dict[str, list[Busy]] = defaultdict(list)
     with runner.database.unit_of_work() as uow:
         by_environment = _by_environment(uow, runner, mailboxes)
-        booked = uow.rooms.reservations(start=start - timedelta(days=1), end=end + timedelta(days=1))
+        booked = uow.rooms.reservations(
+            start=start - timedelta(days=1), end=end + timedelta(days=1), involving=mailboxes
+        )
     for reservation in booked:
         _add_rooms_booking(raw, reservation, set(mailboxes), start, end)
     # Each environment is its own server: asked at the same time, the answer takes the slowest's time.

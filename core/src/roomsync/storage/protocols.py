@@ -111,9 +111,11 @@ class RoomsStore(Protocol):
         start: datetime | None = None,
         end: datetime | None = None,
         include_cancelled: bool = False,
+        involving: Collection[str] | None = None,
     ) -> list[Reservation]:
-        """Reservations, optionally of one organizer and overlapping a window (series by any
-        occurrence), ordered by start."""
+        """Reservations, optionally of one organizer, overlapping a window (series by any
+        occurrence), and ``involving`` any of these mailboxes (as organizer, room or
+        participant), ordered by start."""
         ...
 
     # journal

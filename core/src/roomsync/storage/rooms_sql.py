@@ -326,10 +326,20 @@ class SqlRoomsStore:
         start: datetime | None = None,
         end: datetime | None = None,
         include_cancelled: bool = False,
+        involving: Collection[str] | None = None,
     ) -> list[Reservation]:
         stmt = select(ReservationRow).options(*_LOAD).order_by(ReservationRow.start_at, ReservationRow.id)
         if organizer is not None:
             stmt = stmt.where(ReservationRow.organizer == _email(organizer))
+        if involving is not None:
+            mailboxes = sorted({_email(m) for m in involving})
+            stmt = stmt.where(
+                or_(
+                    ReservationRow.organizer.in_(mailboxes),
+                    ReservationRow.rooms.any(ReservationRoomRow.mailbox.in_(mailboxes)),
+                    ReservationRow.participants.any(ParticipantRow.email.in_(mailboxes)),
+                )
+            )
         if not include_cancelled:
             stmt = stmt.where(ReservationRow.status == _ACTIVE)
         windowed = start is not None or end is not None
