@@ -13,7 +13,11 @@ from rich.table import Table
 
 from roomsync.cli.context import AppContext, pass_app
 from roomsync.storage.api_keys import Scope, parse_scopes
+from roomsync.storage.database import Database
 from roomsync_web.config import web_config
+
+ROUTE_THREADS = 40
+"""The threads the synchronous routes share (anyio's default)."""
 
 
 class _Server(uvicorn.Server):
@@ -75,7 +79,10 @@ def serve(
     config = config.model_copy(update=updates)
     if (config.certfile is None) != (config.keyfile is None):
         raise click.UsageError("--certfile and --keyfile go together")
-    service = WebService(settings, config, app.database(), run_daemon=run_daemon, share=share)
+    # A connection for each of the threads the synchronous routes run on, so none waits for one.
+    database = Database(settings.resolved_database_url(), pool_size=ROUTE_THREADS)
+    database.check_schema()
+    service = WebService(settings, config, database, run_daemon=run_daemon, share=share)
     logging.getLogger("roomsync.web.access").setLevel(logging.INFO)
     server = _Server(
         uvicorn.Config(

@@ -78,7 +78,9 @@ class SqlUnitOfWork:
 class Database:
     """One roomsync database (SQLite file or PostgreSQL) given by an SQLAlchemy URL."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, pool_size: int | None = None) -> None:
+        """``pool_size``: connections kept for as many threads working at once (a web server's
+        threads); SQLAlchemy's default of 5 otherwise, and up to 10 more under load."""
         self._url: URL = check_database_url(url)
         sqlite = self._url.get_backend_name() == "sqlite"
         if sqlite:
@@ -87,7 +89,10 @@ class Database:
         if self._url.get_backend_name() == "postgresql" and "connect_timeout" not in self._url.query:
             connect_args["connect_timeout"] = CONNECT_TIMEOUT_SECONDS
         # A long-running runner outlives server restarts and idle timeouts: test before use.
-        self.engine: Engine = create_engine(self._url, pool_pre_ping=not sqlite, connect_args=connect_args)
+        pool: dict[str, Any] = {"pool_size": pool_size} if pool_size else {}
+        self.engine: Engine = create_engine(
+            self._url, pool_pre_ping=not sqlite, connect_args=connect_args, **pool
+        )
         if sqlite:
             event.listen(self.engine, "connect", _sqlite_on_connect)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
