@@ -363,3 +363,17 @@ def verdict(f: Figures) -> list[str]:
     if f.target is None:
         return f.notes
     return [*f.notes, "target met" if f.total <= f.target else f"target missed ({f.total} > {f.target})"]
+
+
+def ews_seed(service: str, persons: list[str], rooms: list[str], password: str) -> dict[str, Any]:
+    """The simulated organisation: the service account may impersonate every mailbox."""
+    return {
+        "auth": ["basic"],
+        "users": [
+            {"smtp": service, "name": "ROOMS service", "password": password},
+            *({"smtp": p, "name": f"Person {n}", "time_zone": ZONE} for n, p in enumerate(persons)),
+        ],
+        "rooms": [{"smtp": r, "name": f"Room {n}", "time_zone": ZONE} for n, r in enumerate(rooms)],
+        # "impersonation" stands for both Active Directory rights on the 2007 dialect.
+        "grants": [{"kind": "impersonation", "grantee": service}],
+    }

@@ -39,7 +39,6 @@ import sys
 import time
 import uuid
 from argparse import Namespace
-from typing import Any
 
 from common import (
     DOMAIN,
@@ -47,6 +46,7 @@ from common import (
     ZONE,
     added_latency,
     argument_parser,
+    ews_seed,
     mailboxes,
     measure,
     parse,
@@ -75,27 +75,13 @@ KNOWN_OPERATIONS = (
 )
 
 
-def make_seed(persons: list[str], rooms: list[str], password: str) -> dict[str, Any]:
-    """The simulated organisation: the service account may impersonate every mailbox."""
-    return {
-        "auth": ["basic"],
-        "users": [
-            {"smtp": SERVICE, "name": "ROOMS service", "password": password},
-            *({"smtp": p, "name": f"Person {n}", "time_zone": ZONE} for n, p in enumerate(persons)),
-        ],
-        "rooms": [{"smtp": r, "name": f"Room {n}", "time_zone": ZONE} for n, r in enumerate(rooms)],
-        # "impersonation" stands for both Active Directory rights on the 2007 dialect.
-        "grants": [{"kind": "impersonation", "grantee": SERVICE}],
-    }
-
-
 def run_plugin(plugin: str, args: Namespace) -> bool:
     """Runs the workloads on one plugin and prints its table; False when a workload failed."""
     began = time.perf_counter()
     persons, rooms = mailboxes(args)
     password = uuid.uuid4().hex
     os.environ[PASSWORD_ENV] = password
-    with simulated(args, plugin, make_seed(persons, rooms, password)) as (sim, database):
+    with simulated(args, plugin, ews_seed(SERVICE, persons, rooms, password)) as (sim, database):
         stats = sim.stats()
         dialect = getattr(connector_class(plugin, ENVIRONMENT), "request_server_version", "?")
         print(

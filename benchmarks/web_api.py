@@ -59,7 +59,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from common import FREEBUSY_DAYS, ZONE, difference, first_start
+from common import FREEBUSY_DAYS, ZONE, difference, ews_seed, first_start
 
 from roomsync.config import load_settings
 from roomsync.domain import EventFields, Person, Reservation, Room
@@ -101,18 +101,6 @@ def persons(domain: str) -> list[str]:
 
 
 ROOM_MAILBOXES = [f"room.{n}@{EWS_DOMAIN}" for n in range(ROOMS)]
-
-
-def ews_seed(password: str) -> dict[str, Any]:
-    return {
-        "auth": ["basic"],
-        "users": [
-            {"smtp": SERVICE, "name": "ROOMS service", "password": password},
-            *({"smtp": p, "name": f"Person {p}", "time_zone": ZONE} for p in persons(EWS_DOMAIN)),
-        ],
-        "rooms": [{"smtp": r, "name": f"Room {n}", "time_zone": ZONE} for n, r in enumerate(ROOM_MAILBOXES)],
-        "grants": [{"kind": "impersonation", "grantee": SERVICE}],
-    }
 
 
 def graph_seed() -> dict[str, Any]:
@@ -589,7 +577,10 @@ def main() -> int:
             (directory / name).mkdir()
         ews = stack.enter_context(
             serve_process(
-                "exchange2013", ews_seed(password), directory=directory / "ews", latency_ms=args.latency_ms
+                "exchange2013",
+                ews_seed(SERVICE, persons(EWS_DOMAIN), ROOM_MAILBOXES, password),
+                directory=directory / "ews",
+                latency_ms=args.latency_ms,
             )
         )
         graph = stack.enter_context(
