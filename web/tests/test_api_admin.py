@@ -171,3 +171,24 @@ def test_a_difference_is_reported_with_both_values_and_resolved(served: Installa
         },
     )
     assert again.status_code == 404
+
+
+def test_windows_no_calendar_holds_or_no_server_should_be_asked_for_are_refused(served: Installation) -> None:
+    api = served.client(served.key("admin"))
+    cases = {
+        (
+            "0001-01-01T00:10:03Z",
+            "8385-07-17T00:32:29Z",
+        ): "--start 0001-01-01T00:10:03+00:00 is outside 1900 to 9000",
+        ("2030-01-01T00:00:00Z", "2032-01-01T00:00:00Z"): "the window is longer than 366 days",
+    }
+    for (start, end), words in cases.items():
+        free = api.get("/api/v1/rooms/free", params={"start": start, "end": end})
+        asked = api.post("/api/v1/freebusy", json={"mailboxes": [ALICE], "start": start, "end": end})
+        for answer in (free, asked):
+            assert answer.status_code == 422, answer.text
+            assert words in answer.json()["detail"]
+    far = {"title": "Far", "start": "0001-01-01T09:00:00Z", "end": "0001-01-01T10:00:00Z", "organizer": ALICE}
+    refused = api.post("/api/v1/reservations", json=far)
+    assert refused.status_code == 422
+    assert "start 0001-01-01T09:00:00+00:00 is outside 1900 to 9000" in refused.json()["detail"]

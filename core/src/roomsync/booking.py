@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -21,6 +21,9 @@ from roomsync.storage.protocols import Origin, UnitOfWork
 from roomsync.zones import iana_zone
 
 Namer = Callable[[str], str]
+EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
+LATEST = datetime(9000, 1, 1, tzinfo=UTC)
+"""Bookings outside these times are mistakes (and beyond them date arithmetic overflows)."""
 
 
 def as_is(name: str) -> str:
@@ -51,6 +54,11 @@ def check_times(
         raise InvalidInput(f"{name('start' if start.tzinfo is None else 'end')} has no time zone")
     if end <= start:
         raise InvalidInput(f"end {end.isoformat()} is not after start {start.isoformat()}")
+    for key, value in (("start", start), ("end", end)):
+        if not EARLIEST <= value <= LATEST:
+            raise InvalidInput(
+                f"{name(key)} {value.isoformat()} is outside {EARLIEST.year} to {LATEST.year}"
+            )
     until: date | None = recurrence.until if recurrence else None
     first_day = start.astimezone(ZoneInfo(zone)).date()
     if until is not None and until < first_day:

@@ -12,12 +12,14 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from roomsync.booking import EARLIEST, LATEST
 from roomsync.domain import Reservation, ShowAs
 from roomsync.engine.runner import SyncRunner
 from roomsync.errors import InvalidInput, RoomsyncError
 from roomsync.recurrence import occurrences
 from roomsync.storage.protocols import UnitOfWork
 
+MAX_DAYS = 366
 # Which status wins where intervals of different status overlap.
 _WEIGHT = {ShowAs.FREE: 0, ShowAs.TENTATIVE: 1, ShowAs.BUSY: 2, ShowAs.OOF: 3}
 
@@ -40,8 +42,7 @@ class MailboxFreeBusy:
 def free_busy(
     runner: SyncRunner, mailboxes: Sequence[str], start: datetime, end: datetime
 ) -> list[MailboxFreeBusy]:
-    if end <= start:
-        raise InvalidInput(f"--end {end.isoformat()} is not after --start {start.isoformat()}")
+    check_window(start, end)
     mailboxes = [m.strip().lower() for m in mailboxes]
     result = {m: MailboxFreeBusy(m) for m in mailboxes}
     raw: dict[str, list[Busy]] = defaultdict(list)
@@ -64,6 +65,18 @@ def free_busy(
         if mailbox in result:
             result[mailbox].busy = merge_intervals(intervals)
     return [result[m] for m in mailboxes]
+
+
+def check_window(start: datetime, end: datetime) -> None:
+    """A window a person would ask: a long one costs a request per server piece (42 days on
+    EWS), so a year's is the most one call may cost; and times within any calendar."""
+    if end <= start:
+        raise InvalidInput(f"--end {end.isoformat()} is not after --start {start.isoformat()}")
+    for name, value in (("--start", start), ("--end", end)):
+        if not EARLIEST <= value <= LATEST:
+            raise InvalidInput(f"{name} {value.isoformat()} is outside {EARLIEST.year} to {LATEST.year}")
+    if end - start > timedelta(days=MAX_DAYS):
+        raise InvalidInput(f"the window is longer than {MAX_DAYS} days; ask for a shorter one")
 
 
 def _by_environment(uow: UnitOfWork, runner: SyncRunner, mailboxes: Sequence[str]) -> dict[str, list[str]]:
