@@ -3,7 +3,9 @@
 Whatever a caller sends (any string in a path, any JSON a body's schema admits or not), the
 answer is never a server error: a 4xx names what is wrong, and a 2xx matches the documented
 shape. The operations that ask Exchange on every call (sync, sync test, differences) are left
-to the tests that exercise them with real data.
+to the tests that exercise them with real data. The examples are the same in every run (a
+suite that fails by chance is not one people trust); explore with ``--hypothesis-seed`` after
+removing ``derandomize``.
 """
 
 from __future__ import annotations
@@ -40,7 +42,13 @@ def test_no_input_makes_the_api_fail(fuzzed: Installation) -> None:
     for operation in tried:
 
         @given(case=operation.as_strategy())
-        @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+        @settings(
+            max_examples=25,
+            deadline=None,
+            suppress_health_check=list(HealthCheck),
+            database=None,
+            derandomize=True,
+        )
         def answers_without_failing(case: schemathesis.Case) -> None:
             case.call_and_validate(headers=headers, checks=[not_a_server_error, response_schema_conformance])
 
