@@ -56,9 +56,7 @@ def check_times(
         raise InvalidInput(f"end {end.isoformat()} is not after start {start.isoformat()}")
     for key, value in (("start", start), ("end", end)):
         if not EARLIEST <= value <= LATEST:
-            raise InvalidInput(
-                f"{name(key)} {value.isoformat()} is outside {EARLIEST.year} to {LATEST.year}"
-            )
+            raise InvalidInput(f"{name(key)} {value.isoformat()} is outside {EARLIEST.year} to {LATEST.year}")
     until: date | None = recurrence.until if recurrence else None
     first_day = start.astimezone(ZoneInfo(zone)).date()
     if until is not None and until < first_day:
