@@ -58,6 +58,7 @@ from common import (
 
 from roomsync.config import settings_from_mapping
 from roomsync.plugins import connector_class
+from roomsync_ews_common.testing import simulator_options
 
 PLUGINS = ("exchange2010", "exchange2013", "exchange2007")
 SERVICE = f"svc@{DOMAIN}"
@@ -90,15 +91,9 @@ def run_plugin(plugin: str, args: Namespace) -> bool:
             f"{args.reservations} reservations, {args.persons} persons"
         )
         start0 = populate(database, persons, rooms, args.reservations)
-        options = {
-            "url": sim.ews_url,
-            "allow_http": True,
-            "username": SERVICE,
-            "password": {"env": PASSWORD_ENV},
-            "auth": "basic",
-            "access": "impersonation",
-            "timezone": ZONE,
-        }
+        options = simulator_options(
+            sim.ews_url, username=SERVICE, password={"env": PASSWORD_ENV}, timezone=ZONE
+        )
         settings = settings_from_mapping(
             {"environments": {ENVIRONMENT: {"plugin": plugin, "options": options}}}
         )

@@ -67,6 +67,7 @@ from roomsync.engine.freebusy import free_busy
 from roomsync.engine.runner import SyncRunner
 from roomsync.storage import Database
 from roomsync.storage.protocols import Origin
+from roomsync_ews_common.testing import simulator_options
 from roomsync_sim.embedded import ServerProcess, serve_process
 
 EWS_ENV, GRAPH_ENV = "onprem", "online"
@@ -122,15 +123,7 @@ def write_config(directory: Path, ews: ServerProcess, graph: ServerProcess) -> P
     environments: dict[str, tuple[str, dict[str, Any]]] = {
         EWS_ENV: (
             "exchange2013",
-            {
-                "url": ews.ews_url,
-                "allow_http": True,
-                "username": SERVICE,
-                "password": {"env": PASSWORD_ENV},
-                "auth": "basic",
-                "access": "impersonation",
-                "timezone": ZONE,
-            },
+            simulator_options(ews.ews_url, username=SERVICE, password={"env": PASSWORD_ENV}, timezone=ZONE),
         ),
         GRAPH_ENV: (
             "o365",

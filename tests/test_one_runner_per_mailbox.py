@@ -16,7 +16,6 @@ import socket
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
 from copy import deepcopy
 from dataclasses import dataclass
@@ -25,48 +24,26 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 from roomsync.domain import EventFields, Person, Reservation
 from roomsync.engine.apply import now
 from roomsync.storage import Database
 from roomsync.storage.protocols import Origin
+from roomsync.testkit.databases import empty_database_url
 from roomsync_ews_common.testing import SIM_PASSWORD_ENV
 from roomsync_sim.seed import DEFAULT_SEED
 from roomsync_sim.testing import running_simulator
 
 PERSONS = [f"person{n}@example.org" for n in range(1, 5)]
 LATENCY_MS = 120
-POSTGRESQL_URL = os.environ.get(
-    "ROOMSYNC_TEST_POSTGRESQL_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
 START = (datetime.now(UTC) + timedelta(days=4)).replace(hour=9, minute=0, second=0, microsecond=0)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """An empty database: a SQLite file, or a fresh schema on the PostgreSQL test server."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'roomsync.db'}"
-        return
-    admin = create_engine(POSTGRESQL_URL, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 3})
-    schema = f"rs_{uuid.uuid4().hex}"
-    try:
-        with admin.connect() as connection:
-            connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    except Exception as exc:  # no server: skip, and say why (CI must have one)
-        admin.dispose()
-        if os.environ.get("CI"):
-            raise
-        pytest.skip(f"PostgreSQL is not reachable: {type(exc).__name__}")
-    try:
-        url = make_url(POSTGRESQL_URL).update_query_dict({"options": f"-csearch_path={schema}"})
-        yield url.render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    with empty_database_url(request.param, tmp_path) as url:
+        yield url
 
 
 @dataclass

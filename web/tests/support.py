@@ -17,7 +17,6 @@ import ssl
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from copy import deepcopy
@@ -27,14 +26,13 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 from roomsync.domain import Person, Room
 from roomsync.plugins import connector_class
 from roomsync.storage import Database
+from roomsync.testkit.databases import empty_database_url
 from roomsync_ews_common.testing import SimulatorUser
+from roomsync_ews_common.testing import simulator_options as ews_simulator_options
 from roomsync_o365.testing import SECRET_ENV, free_port, simulator_options
 from roomsync_sim.seed import DEFAULT_SEED
 from roomsync_sim.testing import running_simulator
@@ -47,39 +45,11 @@ TOKEN_SECONDS = 6
 ALICE, BOB, CAROL, ERIN = "alice@example.org", "bob@example.org", "carol@example.org", "erin@example.org"
 FRANK, OTHER_TENANT = "frank@subsidiary.example", "00000000-0000-0000-0000-00000000cccc"
 ROOM1, ROOM2, ROOM3 = "room.1@example.org", "room.2@example.org", "room.3@example.org"
-POSTGRESQL_URL = os.environ.get(
-    "ROOMSYNC_TEST_POSTGRESQL_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
 _LISTENING = re.compile(r"roomsync web service on (https?://\S+)")
 
 
 def next_weekday_at(hour: int, days: int = 3) -> datetime:
     return (datetime.now(UTC) + timedelta(days=days)).replace(hour=hour, minute=0, second=0, microsecond=0)
-
-
-@contextmanager
-def database_url(kind: str, tmp_path: Path) -> Iterator[str]:
-    """An empty database: a SQLite file, or a fresh schema on the PostgreSQL test server."""
-    if kind == "sqlite":
-        yield f"sqlite:///{tmp_path / 'roomsync.db'}"
-        return
-    admin = create_engine(POSTGRESQL_URL, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 3})
-    schema = f"rs_{uuid.uuid4().hex}"
-    try:
-        with admin.connect() as connection:
-            connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    except Exception as exc:  # no server: skip, and say why (CI must have one)
-        admin.dispose()
-        if os.environ.get("CI"):
-            raise
-        pytest.skip(f"PostgreSQL is not reachable: {type(exc).__name__}")
-    try:
-        url = make_url(POSTGRESQL_URL).update_query_dict({"options": f"-csearch_path={schema}"})
-        yield url.render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
 
 
 def _toml(value: Any) -> str:
@@ -233,16 +203,8 @@ def _config(directory: Path, url: str, ews: Any, graph: Any, serve_port: int | N
     if serve_port is not None:  # Graph posts its notifications to the web service
         online["notification_url"] = f"http://127.0.0.1:{serve_port}/webhooks/graph/online"
         online["webhook_bind"] = f"127.0.0.1:{free_port()}"  # must stay closed: the service receives
-    ews_options = {
-        "url": ews.ews_url,
-        "allow_http": True,
-        "username": "svc@example.org",
-        "password": {"env": EWS_PASSWORD_ENV},
-        "auth": "basic",
-        "access": "impersonation",
-        "timezone": "Europe/Berlin",
-    }
-    broken = {**ews_options, "password": {"env": WRONG_PASSWORD_ENV}}
+    ews_options = ews_simulator_options(ews.ews_url, password={"env": EWS_PASSWORD_ENV})
+    broken = ews_simulator_options(ews.ews_url, password={"env": WRONG_PASSWORD_ENV})
     lines = [f'data_dir = "data"\ndatabase_url = "{url}"\n']
     for name, plugin, options in (
         ("onprem", "exchange2013", ews_options),
@@ -265,7 +227,7 @@ def installation(
 ) -> Iterator[Installation]:
     """Simulators and a configured, populated installation (not yet serving)."""
     with (
-        database_url(database, directory) as url,
+        empty_database_url(database, directory) as url,
         running_simulator("exchange2013", _seed(), validate=False) as ews,
         running_simulator("o365", _graph_seed(), validate=False, tls_dir=directory / "tls") as graph,
     ):

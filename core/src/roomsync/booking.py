@@ -8,7 +8,7 @@ command line, ``title`` in JSON): ``name`` turns a field's name into the caller'
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -92,7 +92,6 @@ class Booking:
     setup_minutes: int = 0
     followup_minutes: int = 0
     recurrence: Recurrence | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def book(

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from roomsync.domain import Person
 from roomsync.errors import Fault
 from roomsync.notify.wording import FAULTS
+from roomsync.storage.database import Database
 from roomsync.storage.leases import Holder, Lease, Registration
 from roomsync.storage.protocols import LogEntry, MailboxState, UnitOfWork
 
@@ -101,3 +103,35 @@ def log_data(e: LogEntry) -> dict[str, Any]:
         "message": e.message,
         "reservation_id": e.reservation_id,
     }
+
+
+@dataclass
+class StatusReport:
+    """What ``roomsync status`` and the web service's status show, read in one go."""
+
+    persons: list[dict[str, Any]]
+    runners: list[Registration]
+    cycles: list[Lease]
+    problems: list[LogEntry]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "persons": self.persons,
+            "runners": [runner_data(r) for r in self.runners],
+            "cycles_in_progress": [cycle_data(c) for c in self.cycles],
+            "problems": [log_data(e) for e in self.problems],
+        }
+
+
+def status_report(
+    database: Database, only: StatusFilter = StatusFilter(), problems: int = 20
+) -> StatusReport:
+    """The persons (as ``only`` keeps them), the daemons and cycles in progress (held leases),
+    and the recent problems of the sync log (the last ``problems`` entries, warnings and errors)."""
+    at = datetime.now(UTC)
+    leases = database.leases
+    daemons, cycles = leases.registrations(at), leases.leases(at)
+    with database.unit_of_work() as uow:
+        rows = person_status(uow, only)
+        found = [e for e in uow.sync.recent_log(limit=problems) if e.level != "info"]
+    return StatusReport(rows, daemons, cycles, found)

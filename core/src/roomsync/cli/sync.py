@@ -15,7 +15,7 @@ from roomsync.cli.stopping import STOPS
 from roomsync.connector.checks import NOT_TRIED
 from roomsync.domain import Person
 from roomsync.engine.report import CycleReport
-from roomsync.status import cycle_data, log_data, person_status, runner_data
+from roomsync.status import status_report
 from roomsync.storage.leases import Lease, Registration
 from roomsync.storage.protocols import LogEntry
 from roomsync.sync_test import sync_test
@@ -120,23 +120,12 @@ def status(app: AppContext) -> None:
 
     Also the daemons working on the database and the cycles in progress (held leases).
     """
-    at = datetime.now(UTC)
-    leases = app.database().leases
-    daemons, cycles = leases.registrations(at), leases.leases(at)
-    with app.database().unit_of_work() as uow:
-        rows = person_status(uow)
-        problems = [e for e in uow.sync.recent_log(limit=20) if e.level != "info"]
-    data = {
-        "persons": rows,
-        "runners": [runner_data(daemon) for daemon in daemons],
-        "cycles_in_progress": [cycle_data(c) for c in cycles],
-        "problems": [log_data(e) for e in problems],
-    }
-    app.emit(data, _status_table(rows))
-    if not app.as_json and (daemons or cycles):
-        app.console.print(_running_table(daemons, cycles))
-    if not app.as_json and problems:
-        app.console.print(_problems_table(problems))
+    report = status_report(app.database())
+    app.emit(report.as_dict(), _status_table(report.persons))
+    if not app.as_json and (report.runners or report.cycles):
+        app.console.print(_running_table(report.runners, report.cycles))
+    if not app.as_json and report.problems:
+        app.console.print(_problems_table(report.problems))
 
 
 def _status_table(rows: list[dict[str, Any]]) -> Table:

@@ -108,6 +108,20 @@ def find_differences(
     return found
 
 
+def find_difference(
+    runner: SyncRunner,
+    mailbox: str,
+    kind: str,
+    reservation_id: str | None,
+    item_id: str | None,
+    days: int = MAX_DAYS,
+) -> Difference | None:
+    """The difference a caller named, looked up afresh in its mailbox; ``None`` when it is gone
+    (resolved meanwhile, by someone or by a cycle), so a resolution never acts on a stale one."""
+    found = find_differences(runner, days, [mailbox])
+    return next((d for d in found if d.matches(mailbox, kind, reservation_id, item_id)), None)
+
+
 def _person_differences(
     runner: SyncRunner, person: Person, start: datetime, end: datetime
 ) -> list[Difference]:

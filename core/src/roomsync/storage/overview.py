@@ -5,7 +5,7 @@ never reads person by person."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import Engine, case, func, select
 from sqlalchemy.orm import Session
@@ -48,7 +48,7 @@ def environment_figures(engine: Engine) -> dict[str | None, EnvironmentFigures]:
         for environment, failing, last_attempt, last_success in states:
             entry = of(environment)
             entry.failing = int(failing or 0)
-            entry.last_attempt, entry.last_success = _utc(last_attempt), _utc(last_success)
+            entry.last_attempt, entry.last_success = last_attempt, last_success
         pending = session.execute(
             select(PersonRow.environment, func.count())
             .join(LinkRow, LinkRow.mailbox == PersonRow.email)
@@ -58,10 +58,3 @@ def environment_figures(engine: Engine) -> dict[str | None, EnvironmentFigures]:
         for environment, count in pending:
             of(environment).pending = count
     return figures
-
-
-def _utc(value: datetime | None) -> datetime | None:
-
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=UTC)  # aggregates bypass the column type on SQLite
-    return value

@@ -2,34 +2,25 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request
 
-from roomsync.engine.differences import MAX_DAYS, Difference, Resolution, find_differences, resolve
+from roomsync.engine.differences import (
+    MAX_DAYS,
+    Difference,
+    Resolution,
+    find_difference,
+    find_differences,
+    resolve,
+)
 from roomsync.errors import NotFound
-from roomsync.status import StatusFilter, cycle_data, log_data, person_status, runner_data
+from roomsync.status import StatusFilter, log_data, status_report
 from roomsync.sync_test import sync_test
 from roomsync_web.api.schemas import ResolveIn
 from roomsync_web.security import Admin
 
 router = APIRouter(prefix="/admin", tags=["administration"])
-
-
-def status_data(request: Request, only: StatusFilter) -> dict[str, Any]:
-    service = request.app.state.service
-    at = datetime.now(UTC)
-    leases = service.database.leases
-    with service.database.unit_of_work() as uow:
-        rows = person_status(uow, only)
-        problems = [e for e in uow.sync.recent_log(limit=50) if e.level != "info"]
-    return {
-        "persons": rows,
-        "runners": [runner_data(r) for r in leases.registrations(at)],
-        "cycles_in_progress": [cycle_data(c) for c in leases.leases(at)],
-        "problems": [log_data(e) for e in problems],
-    }
 
 
 @router.get("/status")
@@ -42,7 +33,8 @@ def status(
 ) -> dict[str, Any]:
     """Per person: environment, last success, failures in a row, last error, pending writes;
     the daemons on the database, the cycles in progress and the recent problems."""
-    return status_data(request, StatusFilter(person, environment, failing))
+    only = StatusFilter(person, environment, failing)
+    return status_report(request.app.state.service.database, only, problems=50).as_dict()
 
 
 def _person(request: Request, email: str) -> Any:
@@ -95,10 +87,7 @@ def resolve_difference(
     """Resolve one difference, named by mailbox, kind and reservation or item: it is looked up
     afresh, so a difference that went away meanwhile is 404, not a stale write."""
     runner = request.app.state.service.runner
-    found = find_differences(runner, days, [body.mailbox])
-    match = next(
-        (d for d in found if d.matches(body.mailbox, body.kind, body.reservation_id, body.item_id)), None
-    )
+    match = find_difference(runner, body.mailbox, body.kind, body.reservation_id, body.item_id, days)
     if match is None:
         raise HTTPException(404, f"no such difference in {body.mailbox} (any more)")
     done = resolve(runner, match, Resolution(body.resolution))

@@ -17,14 +17,7 @@ router = APIRouter(tags=["rooms"])
 
 
 def _out(room: Room) -> RoomOut:
-    return RoomOut(
-        name=room.name,
-        mailbox=room.mailbox,
-        capacity=room.capacity,
-        equipment=list(room.equipment),
-        environment=room.environment,
-        sync_master=room.sync_master,
-    )
+    return RoomOut.model_validate(room, from_attributes=True)
 
 
 def _matching(

@@ -19,9 +19,9 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
-from roomsync.engine.differences import MAX_DAYS, Resolution, find_differences, resolve
+from roomsync.engine.differences import MAX_DAYS, Resolution, find_difference, find_differences, resolve
 from roomsync.errors import RoomsyncError
-from roomsync.status import StatusFilter, log_data, person_status, plain_words
+from roomsync.status import StatusFilter, log_data, person_status
 from roomsync.storage.api_keys import Scope
 from roomsync.sync_test import sync_test
 from roomsync_web.api.admin import difference_data
@@ -172,7 +172,7 @@ def person_sync(request: Request, email: str, csrf: str = Form("")) -> HTMLRespo
     if found is None:
         return page(request, "missing.html", what=f"person {email}")
     report = service.sync_person(found)
-    return _person_page(request, email, report=report, plain=plain_words)
+    return _person_page(request, email, report=report)
 
 
 @router.get("/admin/differences")
@@ -213,10 +213,7 @@ def resolve_difference(
     back = f"/admin/differences?person={quote(person)}" if person else "/admin/differences"
     try:
         chosen = Resolution(resolution)
-        found = find_differences(runner, MAX_DAYS, [mailbox])
-        match = next(
-            (d for d in found if d.matches(mailbox, kind, reservation_id or None, item_id or None)), None
-        )
+        match = find_difference(runner, mailbox, kind, reservation_id or None, item_id or None)
         if match is None:
             request.session["error"] = "That difference is gone: someone or a cycle resolved it meanwhile."
         else:
