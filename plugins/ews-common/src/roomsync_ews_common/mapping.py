@@ -28,6 +28,7 @@ from exchangelib.recurrence import (
 )
 from exchangelib.recurrence import Recurrence as EwsRecurrence
 
+from roomsync import addin_mark
 from roomsync.connector.types import CalendarEntry
 from roomsync.domain import EventFields, Frequency, OccurrenceChange, Participant, Recurrence, ShowAs, Weekday
 from roomsync.recurrence import rule
@@ -336,6 +337,12 @@ def _fields(
     )
 
 
+def stamp_of(item: Any) -> str | None:
+    """roomsync's own stamp, else the one the Outlook add-in left (the add-in booked the room in
+    ROOMS before Outlook saved the meeting, so the entry already has a reservation)."""
+    return getattr(item, props.STAMP, None) or addin_mark.stamp_in(getattr(item, props.ADDIN, None))
+
+
 def to_entry(
     item: Any, mailbox: str, default_zone: str, subjects: dict[str, str | None] | None = None
 ) -> CalendarEntry:
@@ -347,7 +354,7 @@ def to_entry(
         change_key=item.changekey or "",
         mailbox=mailbox,
         organizer=organizer,
-        stamp=getattr(item, props.STAMP, None),
+        stamp=stamp_of(item),
         fields=_fields(item, mailbox, organizer, zone_name, subjects or {}),
         setup_minutes=getattr(item, props.SETUP, None) or 0,
         followup_minutes=getattr(item, props.FOLLOWUP, None) or 0,

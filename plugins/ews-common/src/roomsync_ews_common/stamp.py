@@ -17,6 +17,8 @@ from typing import Any
 from exchangelib import CalendarItem, ExtendedProperty
 from exchangelib.fields import InvalidField
 
+from roomsync import addin_mark
+
 PROPERTY_SET = "8c4f6f0e-5b3a-4f4e-9d55-6f6f6d73796e"
 """roomsync's property set GUID: fixed, since stamps written once must be found forever."""
 
@@ -24,6 +26,7 @@ STAMP = "roomsync_stamp"
 TIMEZONE = "roomsync_timezone"
 SETUP = "roomsync_setup_minutes"
 FOLLOWUP = "roomsync_followup_minutes"
+ADDIN = "roomsync_addin_mark"
 
 LOOKUP_CHUNK = 50
 """Stamps per FindItem restriction; an OR of a few dozen values stays well inside request limits."""
@@ -61,11 +64,21 @@ class FollowupProperty(ExtendedProperty):
     property_type = "Integer"
 
 
+class AddinMarkProperty(ExtendedProperty):
+    """The Outlook add-in's custom properties (:mod:`roomsync.addin_mark`): read only, never
+    written, since the add-in owns them."""
+
+    distinguished_property_set_id = "PublicStrings"
+    property_name = addin_mark.property_name()
+    property_type = "String"
+
+
 _PROPERTIES: dict[str, type[ExtendedProperty]] = {
     STAMP: StampProperty,
     TIMEZONE: TimeZoneProperty,
     SETUP: SetupProperty,
     FOLLOWUP: FollowupProperty,
+    ADDIN: AddinMarkProperty,
 }
 
 

@@ -38,6 +38,7 @@ READ_FIELDS = (
     props.TIMEZONE,
     props.SETUP,
     props.FOLLOWUP,
+    props.ADDIN,
 )
 """Every field :func:`roomsync_ews_common.mapping.to_entry` reads (id and change key come always).
 

@@ -16,6 +16,7 @@ from html.parser import HTMLParser
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from roomsync import addin_mark
 from roomsync.connector.types import CalendarEntry
 from roomsync.domain import EventFields, OccurrenceChange, Participant, Recurrence, ShowAs
 from roomsync_o365 import properties as props
@@ -316,6 +317,12 @@ def _fields(
     )
 
 
+def stamp_of(ours: dict[str, str]) -> str | None:
+    """roomsync's own stamp, else the one the Outlook add-in left (the add-in booked the room in
+    ROOMS before Outlook saved the meeting, so the entry already has a reservation)."""
+    return ours.get(props.STAMP) or addin_mark.stamp_in(ours.get(props.ADDIN))
+
+
 def to_entry(
     event: dict[str, Any],
     mailbox: str,
@@ -338,7 +345,7 @@ def to_entry(
         change_key=str(event.get("changeKey") or ""),
         mailbox=mailbox,
         organizer=organizer,
-        stamp=ours.get(props.STAMP),
+        stamp=stamp_of(ours),
         fields=fields,
         setup_minutes=_int(ours.get(props.SETUP)),
         followup_minutes=_int(ours.get(props.FOLLOWUP)),

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from roomsync import addin_mark
+
 PROPERTY_SET = "8c4f6f0e-5b3a-4f4e-9d55-6f6f6d73796e"
 """roomsync's property set GUID, as in roomsync_ews_common.stamp: fixed forever."""
 
@@ -27,10 +29,16 @@ FOLLOWUP = f"Integer {{{PROPERTY_SET}}} Name RoomsyncFollowupMinutes"
 
 ALL = (STAMP, TIMEZONE, SETUP, FOLLOWUP)
 
+ADDIN = f"String {{{addin_mark.PUBLIC_STRINGS}}} Name {addin_mark.property_name()}"
+"""The Outlook add-in's custom properties (:mod:`roomsync.addin_mark`): read, never written."""
+
+READ = (*ALL, ADDIN)
+"""What is read with an event: roomsync's properties and the add-in's mark."""
+
 
 def expand() -> str:
-    """The ``$expand`` clause that reads roomsync's properties with an event."""
-    wanted = " or ".join(f"id eq '{prop}'" for prop in ALL)
+    """The ``$expand`` clause that reads roomsync's properties and the add-in's mark with an event."""
+    wanted = " or ".join(f"id eq '{prop}'" for prop in READ)
     return f"singleValueExtendedProperties($filter={wanted})"
 
 
@@ -45,12 +53,12 @@ def stamp_filter(stamp: str) -> str:
 
 
 def values(event: dict[str, Any]) -> dict[str, str]:
-    """roomsync's properties on an event read with :func:`expand`, by property id.
+    """roomsync's properties and the add-in's mark on an event read with :func:`expand`, by id.
 
     Exchange may answer a property id in another case or spelling of the type; compare
     case-insensitively.
     """
-    wanted = {prop.lower(): prop for prop in ALL}
+    wanted = {prop.lower(): prop for prop in READ}
     found: dict[str, str] = {}
     for prop in event.get("singleValueExtendedProperties") or ():
         key = wanted.get(str(prop.get("id", "")).lower())
