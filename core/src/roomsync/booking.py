@@ -17,7 +17,7 @@ from pydantic import ValidationError
 
 from roomsync.domain import EventFields, Participant, Recurrence, Reservation, ShowAs
 from roomsync.errors import InvalidInput, NotFound
-from roomsync.storage.protocols import Origin, UnitOfWork
+from roomsync.storage.protocols import Link, LinkState, Origin, UnitOfWork
 from roomsync.zones import iana_zone
 
 Namer = Callable[[str], str]
@@ -184,3 +184,18 @@ def cancel(
 ) -> Reservation:
     existing(uow, reservation_id)
     return uow.rooms.cancel_reservation(reservation_id, origin=origin, actor=actor, reason=reason)
+
+
+def await_outlook(uow: UnitOfWork, reservation: Reservation, until: datetime) -> None:
+    """Booked from Outlook's add-in: the organizer's Outlook writes the entry when the meeting is
+    sent, so roomsync waits for it instead of creating one, and cancels the reservation if it has
+    not come by ``until`` (the meeting was closed unsent)."""
+    assert reservation.id is not None
+    uow.sync.save_link(
+        Link(
+            reservation_id=reservation.id,
+            mailbox=reservation.organizer,
+            state=LinkState.AWAITING,
+            expected_by=until,
+        )
+    )

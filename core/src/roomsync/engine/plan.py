@@ -14,6 +14,8 @@ The rules (core/README.md gives the reasoning):
   between the Exchange write and the database commit, a mailbox migration).
 * An unstamped entry organised by the mailbox that invites a known room becomes a reservation
   when the rooms are free; otherwise the organizer is told why it was not booked.
+* A reservation booked in the Outlook add-in gets its entry from Outlook when the meeting is
+  sent: nothing is created meanwhile, and it is cancelled if the entry has not come in time.
 * Deleting an entry cancels its reservation; a cancelled reservation deletes its entry.
 * Changes are merged per field against the last synchronised snapshots; conflicts are settled by
   the person's policy.
@@ -60,6 +62,7 @@ class MailboxView:
     room_bookings: Sequence[Reservation]  # active bookings of the rooms this cycle may give
     not_before: datetime  # entries over before this are history: never booked from Outlook
     room_names: Mapping[str, str] = field(default_factory=dict)  # room mailbox -> name, for organizers
+    now: datetime = field(default_factory=lambda: datetime.now(UTC))  # the read phase's clock
 
 
 @dataclass(frozen=True)
@@ -231,6 +234,20 @@ def _link_by_stamp(view: MailboxView, entry: CalendarEntry, result: Plan) -> Lin
         result.notes.append(f"duplicate entry {entry.item_id} of reservation {entry.stamp} removed")
         return None
     base = existing or Link(reservation_id=entry.stamp, mailbox=view.mailbox)
+    if base.state is LinkState.AWAITING:
+        # Booked in the add-in, then sent from Outlook: what differs from the reservation was
+        # edited in Outlook since (a moved meeting, the attendees), so it is Exchange's change.
+        booked = snapshot(reservation.fields)
+        return replace(
+            base,
+            item_id=entry.item_id,
+            change_key=entry.change_key,
+            state=LinkState.SYNCED,
+            rooms_version=reservation.version,
+            rooms_snapshot=booked,
+            exchange_snapshot=booked,
+            expected_by=None,
+        )
     if base.written is not None:
         # Our create whose outcome was lost: merged against what it wrote, so an Outlook edit
         # made since is imported (or settled as a conflict), never written over unseen.
@@ -453,6 +470,8 @@ def _export(view: MailboxView, reservation_id: str, result: Plan) -> None:
         return
     elif link is not None and link.state is LinkState.REFUSED:
         _export_refused(reservation, link, result)
+    elif link is not None and link.state is LinkState.AWAITING:
+        _await_outlook(view, reservation, link, result)
     elif link is None or link.item_id is None:
         _export_unwritten(view, reservation_id, reservation, link, result)
     elif link.state is LinkState.DELETING:
@@ -468,6 +487,27 @@ def _export_cancelled(view: MailboxView, reservation_id: str, link: Link | None,
         result.deletes.append(Delete(reservation_id, view.mailbox, link.item_id, link.change_key))
     elif link is not None:
         result.drop_links.add((reservation_id, view.mailbox))
+
+
+NOT_SENT = "booked in the Outlook add-in, but the meeting was never sent"
+
+
+def _await_outlook(view: MailboxView, reservation: Reservation, link: Link, result: Plan) -> None:
+    """Booked in the add-in: Outlook writes the entry, roomsync never does. Past the wait the
+    meeting was closed unsent, so the room is released and the organizer told."""
+    if link.expected_by is None or view.now < link.expected_by:
+        return
+    result.cancels.append(Cancel(link.reservation_id, NOT_SENT))
+    result.drop_links.add((link.reservation_id, view.mailbox))
+    result.notifications.append(
+        _notice(
+            NotificationKind.NOT_SENT,
+            reservation,
+            "",
+            start=reservation.fields.start.isoformat(),
+            until=link.expected_by.isoformat(),
+        )
+    )
 
 
 def _export_refused(reservation: Reservation, link: Link, result: Plan) -> None:

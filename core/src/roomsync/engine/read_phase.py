@@ -18,7 +18,7 @@ from roomsync.errors import MassDeletionRefused
 from roomsync.room_bookings import span
 from roomsync.storage.protocols import Link, LinkState, UnitOfWork
 
-PENDING = (LinkState.CREATING, LinkState.FAILED, LinkState.DELETING)
+PENDING = (LinkState.CREATING, LinkState.FAILED, LinkState.DELETING, LinkState.AWAITING)
 
 
 @dataclass
@@ -113,7 +113,8 @@ def build_view(
     deleted = _deleted_items(changes, by_item)
     _guard_mass_deletion(mailbox, deleted, by_item, links, limits, allow_mass_delete)
     _guard_empty_listing(mailbox, changes, deleted, allow_mass_delete)
-    not_before = datetime.now(UTC) - timedelta(days=limits.past_days)
+    now = datetime.now(UTC)
+    not_before = now - timedelta(days=limits.past_days)
     candidates, cursor = _candidates(uow, mailbox, rooms_cursor, links, not_before)
     wanted = _wanted(candidates, entries, deleted, by_item)
     reservations = uow.rooms.get_reservations(wanted)
@@ -137,6 +138,7 @@ def build_view(
         syncable=frozenset(o for o in {r.organizer for r in reservations.values()} if syncable(o)),
         room_bookings=_room_bookings(uow, reservations.values(), [*entries, *stamped.values()]),
         not_before=not_before,
+        now=now,
     )
     return view, cursor
 

@@ -26,6 +26,7 @@ class NotificationKind(StrEnum):
     CANCELLED = "cancelled"  # a reservation was cancelled by the conflict policy
     FAILURE = "failure"  # a person's sync keeps failing; the administrators were told why
     NOT_WRITTEN = "not-written"  # a reservation holds a value Exchange cannot take
+    NOT_SENT = "not-sent"  # booked in the Outlook add-in, but the meeting never reached Exchange
     # For the administrators:
     FAULT = "fault"  # what failed, where, of which kind, and what to check
     WRITE_REFUSED = "write-refused"  # the values of one reservation, and the limit or server answer

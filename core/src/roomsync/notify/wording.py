@@ -7,6 +7,7 @@ The facts of each kind (all of them strings unless marked):
   ``taken`` (of those that are not free)
 - ``sync-disabled`` and ``cancelled``: ``title``, ``fields``, ``attempts`` (int)
 - ``failure``: ``failures`` (int, the failed cycles in a row)
+- ``not-sent``: ``title``, ``start`` and ``until`` (ISO 8601: when it stopped waiting)
 - ``fault``: ``fault`` (a :class:`~roomsync.errors.Fault` value), ``person``, ``environment``,
   ``failures`` (int), ``detail`` (the error as the connector or the core reported it)
 
@@ -78,6 +79,8 @@ def subject(notification: Notification) -> str:
             return "Your calendar is not being synchronised at the moment"
         case NotificationKind.NOT_WRITTEN:
             return f"Not in your calendar: {f['title']}"
+        case NotificationKind.NOT_SENT:
+            return f"Room booking released: {f['title']}"
         case NotificationKind.WRITE_REFUSED:
             return (
                 f"roomsync: a reservation of {f['person']} was not written (environment {f['environment']})"
@@ -130,6 +133,13 @@ def _body(notification: Notification) -> str:
                 f"Your reservation '{f['title']}' on {_when(str(f['start']))} could not be put into "
                 f"your Outlook calendar: {f['why']}. Please change it in ROOMS; it is written to your "
                 "calendar as soon as it changes."
+            )
+        case NotificationKind.NOT_SENT:
+            return (
+                f"You booked a room for '{f['title']}' on {_when(str(f['start']))} in Outlook, but the "
+                f"meeting had not reached your calendar by {_when(str(f['until']))} (it was closed "
+                "without being sent), so the reservation was cancelled and the room is free "
+                "again. Open the meeting and book the room anew if you still need it."
             )
         case NotificationKind.WRITE_REFUSED:
             return (

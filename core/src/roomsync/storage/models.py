@@ -235,6 +235,7 @@ class LinkRow(Base):
     attempts: Mapped[int] = mapped_column(Integer)
     last_error: Mapped[str | None] = mapped_column(Text)
     updated_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    expected_by: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
 class InstallationRow(Base):

@@ -135,6 +135,9 @@ class LinkState(StrEnum):
     # The server cannot take the reservation as it is (rooms_version names that version):
     # written again only once the reservation changes.
     REFUSED = "refused"
+    # Booked in Outlook's add-in: the organizer's Outlook writes the entry when the meeting is
+    # sent, so roomsync never creates it; cancelled if it has not arrived by ``expected_by``.
+    AWAITING = "awaiting"
 
 
 @dataclass
@@ -161,6 +164,8 @@ class Link:
     attempts: int = 0
     last_error: str | None = None
     updated_at: datetime | None = None
+    expected_by: datetime | None = None
+    """For an ``AWAITING`` link: when the reservation is cancelled if its entry has not arrived."""
 
 
 @dataclass

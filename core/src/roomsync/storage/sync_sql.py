@@ -14,7 +14,16 @@ from roomsync.storage.models import IN_CHUNK, LinkRow, LogRow, MailboxStateRow, 
 from roomsync.storage.protocols import Link, LinkState, LogEntry, MailboxState, SeenEntry
 
 # The attributes that are the same on a record and its row, copied as they are.
-_LINK_FIELDS = ("item_id", "change_key", "rooms_version", "conflicts", "attempts", "last_error", "updated_at")
+_LINK_FIELDS = (
+    "item_id",
+    "change_key",
+    "rooms_version",
+    "conflicts",
+    "attempts",
+    "last_error",
+    "updated_at",
+    "expected_by",
+)
 _LINK_SNAPSHOTS = ("rooms_snapshot", "exchange_snapshot", "written")
 _MAILBOX_STATE_FIELDS = (
     "environment",
