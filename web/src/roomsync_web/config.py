@@ -72,6 +72,8 @@ class WebConfig(BaseModel):
     keyfile: Path | None = None
     max_body_bytes: int = Field(default=MAX_BODY_BYTES, ge=1024, le=100_000_000)
     oidc: OidcConfig | None = None
+    outlook_wait_minutes: int = Field(default=30, ge=1, le=1440)
+    """How long a room booked in the Outlook add-in waits for its meeting to be sent."""
 
     @field_validator("rate_limit")
     @classmethod

@@ -238,6 +238,11 @@ def _link_by_stamp(view: MailboxView, entry: CalendarEntry, result: Plan) -> Lin
         # Booked in the add-in, then sent from Outlook: what differs from the reservation was
         # edited in Outlook since (a moved meeting, the attendees), so it is Exchange's change.
         booked = snapshot(reservation.fields)
+        seen = dict(booked)
+        if (entry.fields.start, entry.fields.end) == (reservation.fields.start, reservation.fields.end):
+            # Outlook names the zone in Windows terms, which map back to IANA ambiguously
+            # (Europe/Zurich reads back as Europe/Berlin): the same times are no Outlook edit.
+            seen["time"] = snapshot(entry.fields)["time"]
         return replace(
             base,
             item_id=entry.item_id,
@@ -245,7 +250,7 @@ def _link_by_stamp(view: MailboxView, entry: CalendarEntry, result: Plan) -> Lin
             state=LinkState.SYNCED,
             rooms_version=reservation.version,
             rooms_snapshot=booked,
-            exchange_snapshot=booked,
+            exchange_snapshot=seen,
             expected_by=None,
         )
     if base.written is not None:

@@ -6,6 +6,7 @@ command line's; the next cycle of the organizer takes it to Exchange.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response
@@ -99,13 +100,17 @@ def create_reservation(
     if body.booked_by is not None:
         may_act_for(principal, body.booked_by, "book")
     wanted = Booking(
-        **body.model_dump(exclude={"comment", "show_as", "recurrence"}),
+        **body.model_dump(exclude={"comment", "show_as", "recurrence", "from_outlook"}),
         comment=body.comment,
         show_as=body.show_as,
         recurrence=body.recurrence,
     )
-    with request.app.state.service.database.unit_of_work() as uow:
+    service = request.app.state.service
+    with service.database.unit_of_work() as uow:
         stored = booking.book(uow, wanted, origin=Origin.ROOMS)
+        if body.from_outlook:
+            wait = timedelta(minutes=service.config.outlook_wait_minutes)
+            booking.await_outlook(uow, stored, datetime.now(UTC) + wait)
         uow.commit()
     request.app.state.service.changed(stored.organizer)
     response.headers["Location"] = f"/api/v1/reservations/{stored.id}"

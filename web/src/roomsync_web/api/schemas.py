@@ -102,6 +102,15 @@ class ReservationIn(Strict):
     setup_minutes: int = Field(default=0, ge=0, le=1440)
     followup_minutes: int = Field(default=0, ge=0, le=1440)
     recurrence: Recurrence | None = None
+    from_outlook: bool = Field(
+        default=False,
+        description=(
+            "Booked in the Outlook add-in for the meeting being written: its entry comes from "
+            "Outlook once the meeting is sent, so roomsync creates none; not sent within the "
+            "configured wait ([web] outlook_wait_minutes), the reservation is cancelled and its "
+            "organizer told."
+        ),
+    )
 
 
 class ReservationChange(Strict):
