@@ -13,10 +13,12 @@ from roomsync.hookspecs import hookimpl
 
 @hookimpl
 def roomsync_register_commands(cli: click.Group) -> None:
+    from roomsync_web.addin.cli import addin
     from roomsync_web.cli import api_key, serve
 
     cli.add_command(serve)
     cli.add_command(api_key)
+    cli.add_command(addin)
 
 
 @hookimpl
