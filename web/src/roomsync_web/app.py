@@ -10,7 +10,8 @@ from fastapi.middleware.cors import CORSMiddleware
 from starlette.middleware.sessions import SessionMiddleware
 
 from roomsync_web import __version__, errors, ops, webhooks
-from roomsync_web.api import admin, freebusy, reservations, rooms
+from roomsync_web.addin import routes as addin_pane
+from roomsync_web.api import addin, admin, freebusy, reservations, rooms
 from roomsync_web.api.schemas import PROBLEMS
 from roomsync_web.middleware import API, RequestGuard
 from roomsync_web.pages import routes as pages
@@ -42,12 +43,13 @@ def create_app(service: WebService) -> FastAPI:
     app.state.service = service
     app.state.rate_limits = RateLimits(service.config.rate_limit)
     errors.install(app)
-    for router in (freebusy.router, rooms.router, reservations.router, admin.router):
+    for router in (freebusy.router, rooms.router, reservations.router, admin.router, addin.router):
         app.include_router(router, prefix=API, responses=PROBLEMS)
     app.include_router(ops.router)
     app.include_router(webhooks.router)
     app.include_router(pages.router)
     pages.mount_static(app)
+    addin_pane.mount(app)
     app.add_middleware(
         SessionMiddleware,
         secret_key=service.config.secret_for_sessions(),

@@ -1,0 +1,338 @@
+// The "Book a room" task pane: free rooms for the meeting being written, booked through roomsync.
+"use strict";
+
+(() => {
+  const API = new URL("../api/v1", document.baseURI).pathname;
+  const STAMP = "roomsyncStamp";
+  const RESERVATION = "roomsyncReservation";
+  const all = window.RoomsyncStrings;
+  let text = all.en;
+  let lang = "en";
+
+  const state = {
+    item: null,
+    props: null,
+    token: null,
+    installation: null,
+    meeting: null,
+    rooms: [],
+    reservation: null,
+  };
+
+  const $ = (id) => document.getElementById(id);
+  const fill = (template, values = {}) =>
+    template.replace(/\{(\w+)\}/g, (whole, key) => (key in values ? String(values[key]) : whole));
+
+  function say(message, kind = "") {
+    const status = $("status");
+    status.textContent = message;
+    status.className = kind;
+  }
+
+  // An Office.js asynchronous call as a promise: the callback's asyncResult, value or error.
+  function office(target, method, ...args) {
+    return new Promise((resolve, reject) => {
+      target[method](...args, (result) => {
+        if (result.status === Office.AsyncResultStatus.Succeeded) {
+          resolve(result.value);
+        } else {
+          reject(new Error((result.error && result.error.message) || method));
+        }
+      });
+    });
+  }
+
+  class ApiError extends Error {
+    constructor(status, detail) {
+      super(detail);
+      this.status = status;
+    }
+  }
+
+  function detailOf(body, fallback) {
+    if (body && typeof body.detail === "string") return body.detail;
+    if (body && Array.isArray(body.detail)) return body.detail.map((d) => d.msg || JSON.stringify(d)).join("; ");
+    return fallback;
+  }
+
+  async function api(method, path, body) {
+    const headers = { Authorization: `Bearer ${state.token}`, Accept: "application/json" };
+    const init = { method, headers };
+    if (body !== undefined) {
+      headers["Content-Type"] = "application/json";
+      init.body = JSON.stringify(body);
+    }
+    const answer = await fetch(API + path, init);
+    let data = null;
+    try {
+      data = await answer.json();
+    } catch {
+      data = null;
+    }
+    if (!answer.ok) throw new ApiError(answer.status, detailOf(data, `${answer.status} ${answer.statusText}`));
+    return data;
+  }
+
+  function translate() {
+    document.documentElement.lang = lang;
+    for (const element of document.querySelectorAll("[data-text]")) {
+      element.textContent = text[element.dataset.text];
+    }
+    $("search").placeholder = text.search;
+  }
+
+  function showMeeting() {
+    const { start, end, attendees, series } = state.meeting;
+    const day = { dateStyle: "full" };
+    const time = { timeStyle: "short" };
+    const sameDay = start.toDateString() === end.toDateString();
+    $("meeting-time").textContent = sameDay
+      ? `${start.toLocaleDateString(lang, day)}, ${start.toLocaleTimeString(lang, time)} – ${end.toLocaleTimeString(lang, time)}`
+      : `${start.toLocaleString(lang, { ...day, ...time })} – ${end.toLocaleString(lang, { ...day, ...time })}`;
+    const facts = [fill(text.attendees, { count: attendees })];
+    if (series) facts.push(text.series);
+    $("meeting-facts").textContent = facts.join(" · ");
+  }
+
+  // Rooms that seat the attendees and the organizer first, the smallest of them first.
+  function byFit(rooms) {
+    const needed = state.meeting.attendees + 1;
+    const fits = (room) => room.capacity !== null && room.capacity >= needed;
+    return [...rooms].sort((a, b) => {
+      if (fits(a) !== fits(b)) return fits(a) ? -1 : 1;
+      const ca = a.capacity ?? -1;
+      const cb = b.capacity ?? -1;
+      if (ca !== cb) return fits(a) ? ca - cb : cb - ca;
+      return a.name.localeCompare(b.name);
+    });
+  }
+
+  function showRooms() {
+    const query = $("search").value.trim().toLowerCase();
+    const shown = byFit(state.rooms).filter(
+      (room) =>
+        !query ||
+        room.name.toLowerCase().includes(query) ||
+        room.equipment.some((e) => e.toLowerCase().includes(query)),
+    );
+    const needed = state.meeting.attendees + 1;
+    const list = $("rooms");
+    list.replaceChildren();
+    for (const room of shown) {
+      const item = document.createElement("li");
+      item.className = "room";
+      item.dataset.mailbox = room.mailbox;
+      const about = document.createElement("div");
+      const name = document.createElement("div");
+      name.className = "name";
+      name.textContent = room.name;
+      const facts = document.createElement("div");
+      facts.className = "facts";
+      const parts = [
+        room.capacity === null ? text.seatsUnknown : fill(text.seats, { count: room.capacity }),
+        room.equipment.length ? room.equipment.join(", ") : text.noEquipment,
+      ];
+      if (room.capacity !== null && room.capacity < needed) {
+        parts.push(text.tooSmall);
+        item.classList.add("small");
+      }
+      facts.textContent = parts.join(" · ");
+      about.append(name, facts);
+      const book = document.createElement("button");
+      book.type = "button";
+      book.textContent = text.book;
+      book.setAttribute("aria-label", `${text.book} ${room.name}`);
+      book.addEventListener("click", () => choose(room));
+      item.append(about, book);
+      list.append(item);
+    }
+    $("no-rooms").hidden = shown.length > 0;
+  }
+
+  async function findRooms() {
+    const { start, end } = state.meeting;
+    const query = new URLSearchParams({ start: start.toISOString(), end: end.toISOString() });
+    state.rooms = await api("GET", `/rooms/free?${query}`);
+    $("finder").hidden = false;
+    showRooms();
+  }
+
+  function busy(yes) {
+    for (const button of document.querySelectorAll("button")) button.disabled = yes;
+  }
+
+  async function stamp(reservationId) {
+    state.props.set(RESERVATION, reservationId);
+    state.props.set(STAMP, `${state.installation}:${reservationId}`);
+    await office(state.props, "saveAsync");
+  }
+
+  // The meeting's resources without roomsync's rooms, then the one room booked (if any).
+  async function putRoom(room, previous) {
+    const resources = state.item.resources;
+    if (previous.length) {
+      const gone = new Set(previous.map((m) => m.toLowerCase()));
+      const kept = (await office(resources, "getAsync")).filter((r) => !gone.has(r.emailAddress.toLowerCase()));
+      await office(resources, "setAsync", kept);
+    }
+    if (room) {
+      await office(resources, "addAsync", [{ emailAddress: room.mailbox, displayName: room.name }]);
+    }
+    await office(state.item.location, "setAsync", room ? room.name : "");
+  }
+
+  async function choose(room) {
+    busy(true);
+    say(fill(text.booking, { room: room.name }));
+    try {
+      if (state.reservation) {
+        const before = state.reservation.rooms;
+        const changed = await api("PATCH", `/reservations/${encodeURIComponent(state.reservation.id)}`, {
+          rooms: [room.mailbox],
+        });
+        await putRoom(room, before);
+        await stamp(changed.id);
+        state.reservation = changed;
+        showCurrent(changed, null);
+        say(fill(text.changed, { room: room.name }), "ok");
+      } else {
+        const profile = Office.context.mailbox.userProfile;
+        const made = await api("POST", "/reservations", {
+          title: state.meeting.subject || text.meeting,
+          start: state.meeting.start.toISOString(),
+          end: state.meeting.end.toISOString(),
+          timezone: profile.timeZone || "UTC",
+          organizer: profile.emailAddress,
+          rooms: [room.mailbox],
+          from_outlook: true,
+        });
+        await putRoom(room, []);
+        await stamp(made.id);
+        state.reservation = made;
+        showCurrent(made, null);
+        say(fill(text.booked, { room: room.name }), "ok");
+      }
+      $("finder").hidden = true;
+    } catch (error) {
+      refused(error);
+    } finally {
+      busy(false);
+    }
+  }
+
+  function refused(error) {
+    if (error instanceof ApiError && error.status === 409) {
+      say(`${text.taken} (${error.message})`, "error");
+      findRooms().catch(() => {});
+    } else {
+      say(fill(text.failed, { detail: error.message }), "error");
+    }
+  }
+
+  function roomNames(mailboxes) {
+    return mailboxes
+      .map((m) => (state.rooms.find((r) => r.mailbox === m) || { name: m }).name)
+      .join(", ");
+  }
+
+  function showCurrent(reservation, links) {
+    $("current").hidden = false;
+    $("current-room").textContent = roomNames(reservation.rooms);
+    const states = links && links.length ? links.map((l) => l.state).join(", ") : reservation.status;
+    $("current-state").textContent = fill(text.state, { state: states });
+  }
+
+  async function remove() {
+    const reservation = state.reservation;
+    busy(true);
+    try {
+      await api("DELETE", `/reservations/${encodeURIComponent(reservation.id)}`);
+      await putRoom(null, reservation.rooms);
+      state.props.remove(RESERVATION);
+      state.props.remove(STAMP);
+      await office(state.props, "saveAsync");
+      state.reservation = null;
+      $("current").hidden = true;
+      say(text.removed, "ok");
+      await findRooms();
+    } catch (error) {
+      refused(error);
+    } finally {
+      busy(false);
+    }
+  }
+
+  async function readMeeting(item) {
+    const [start, end, subject, attendees, recurrence, props] = await Promise.all([
+      office(item.start, "getAsync"),
+      office(item.end, "getAsync"),
+      office(item.subject, "getAsync"),
+      office(item.requiredAttendees, "getAsync"),
+      office(item.recurrence, "getAsync"),
+      office(item, "loadCustomPropertiesAsync"),
+    ]);
+    state.props = props;
+    return {
+      start: new Date(start),
+      end: new Date(end),
+      subject,
+      attendees: (attendees || []).length,
+      series: recurrence !== null && recurrence !== undefined,
+    };
+  }
+
+  async function start() {
+    lang = all.languageOf(Office.context.displayLanguage);
+    text = all[lang];
+    translate();
+    say(text.loading);
+    state.item = Office.context.mailbox.item;
+    try {
+      state.meeting = await readMeeting(state.item);
+    } catch (error) {
+      say(fill(text.failed, { detail: error.message }), "error");
+      return;
+    }
+    if (Number.isNaN(state.meeting.start.getTime()) || Number.isNaN(state.meeting.end.getTime())) {
+      say(text.noTime, "error");
+      return;
+    }
+    showMeeting();
+    try {
+      state.token = await Office.auth.getAccessToken({ allowSignInPrompt: true });
+    } catch (error) {
+      say(fill(text.signIn, { detail: (error && (error.message || error.code)) || String(error) }), "error");
+      return;
+    }
+    $("search").addEventListener("input", showRooms);
+    $("remove").addEventListener("click", remove);
+    $("change").addEventListener("click", () => {
+      findRooms().catch(refused);
+    });
+    try {
+      state.installation = (await api("GET", "/addin/identity")).installation;
+      const known = state.props.get(RESERVATION);
+      if (known) {
+        try {
+          const shown = await api("GET", `/reservations/${encodeURIComponent(known)}`);
+          state.reservation = shown.reservation;
+          say("");
+          showCurrent(shown.reservation, shown.links);
+          return;
+        } catch (error) {
+          if (!(error instanceof ApiError && error.status === 404)) throw error;
+          say(text.gone, "error");
+        }
+      } else {
+        say("");
+      }
+      await findRooms();
+    } catch (error) {
+      refused(error);
+    }
+  }
+
+  Office.onReady(() => {
+    start();
+  });
+})();

@@ -1,0 +1,154 @@
+// A test double of Office.js for the "Book a room" pane: an Outlook appointment being written.
+// Only the parts the pane uses, with Office.js names and callback shapes. The meeting comes from
+// window.__outlookMeeting (set before the page loads); window.__outlook reads the item back.
+"use strict";
+
+(() => {
+  const given = window.__outlookMeeting || {};
+  const Succeeded = "succeeded";
+  const Failed = "failed";
+  const copy = (value) => JSON.parse(JSON.stringify(value));
+  const recipients = (list) => (list || []).map((r) => ({ emailAddress: r.emailAddress, displayName: r.displayName || r.emailAddress }));
+
+  const item = {
+    start: new Date(given.start),
+    end: new Date(given.end),
+    subject: given.subject || "",
+    location: given.location || "",
+    requiredAttendees: recipients(given.requiredAttendees),
+    resources: recipients(given.resources),
+    recurrence: given.recurrence || null,
+    saved: { ...(given.customProperties || {}) },
+  };
+
+  function answer(callback, value, error) {
+    const result = error
+      ? { status: Failed, value: undefined, error: { code: 9002, name: "InternalError", message: error } }
+      : { status: Succeeded, value, error: undefined };
+    if (typeof callback === "function") setTimeout(() => callback(result), 0);
+  }
+  // Office.js takes (value, [options], [callback]) and (options?, callback).
+  const callbackOf = (args) => args.find((a) => typeof a === "function");
+
+  function property(name, check) {
+    return {
+      getAsync(...args) {
+        answer(callbackOf(args), item[name] instanceof Date ? new Date(item[name]) : copy(item[name]));
+      },
+      setAsync(value, ...args) {
+        const wrong = check ? check(value) : null;
+        if (!wrong) item[name] = value instanceof Date ? new Date(value) : value;
+        answer(callbackOf(args), undefined, wrong);
+      },
+    };
+  }
+
+  function recipientsOf(name) {
+    const wrongOf = (list) =>
+      Array.isArray(list) && list.every((r) => r && typeof r.emailAddress === "string")
+        ? null
+        : "recipients must be {emailAddress, displayName}";
+    return {
+      getAsync(...args) {
+        answer(callbackOf(args), copy(item[name]));
+      },
+      setAsync(list, ...args) {
+        const wrong = wrongOf(list);
+        if (!wrong) item[name] = recipients(list);
+        answer(callbackOf(args), undefined, wrong);
+      },
+      addAsync(list, ...args) {
+        const wrong = wrongOf(list);
+        if (!wrong) item[name] = [...item[name], ...recipients(list)];
+        answer(callbackOf(args), undefined, wrong);
+      },
+    };
+  }
+
+  class CustomProperties {
+    constructor() {
+      this.values = { ...item.saved };
+    }
+    get(name) {
+      return this.values[name];
+    }
+    set(name, value) {
+      this.values[name] = value;
+    }
+    remove(name) {
+      delete this.values[name];
+    }
+    getAll() {
+      return { ...this.values };
+    }
+    saveAsync(...args) {
+      item.saved = { ...this.values };
+      window.__outlook.saves += 1;
+      answer(callbackOf(args), undefined);
+    }
+  }
+
+  const mailboxItem = {
+    itemType: "appointment",
+    start: property("start"),
+    end: property("end"),
+    subject: property("subject"),
+    location: property("location", (v) => (typeof v === "string" ? null : "location must be a string")),
+    requiredAttendees: recipientsOf("requiredAttendees"),
+    resources: recipientsOf("resources"),
+    recurrence: {
+      getAsync(...args) {
+        answer(callbackOf(args), item.recurrence === null ? null : copy(item.recurrence));
+      },
+    },
+    loadCustomPropertiesAsync(...args) {
+      answer(callbackOf(args), new CustomProperties());
+    },
+  };
+
+  window.__outlook = {
+    get resources() {
+      return copy(item.resources);
+    },
+    get location() {
+      return item.location;
+    },
+    get customProperties() {
+      return { ...item.saved };
+    },
+    tokenRequests: [],
+    saves: 0,
+  };
+
+  window.Office = {
+    AsyncResultStatus: { Succeeded, Failed },
+    context: {
+      displayLanguage: given.displayLanguage || "en-US",
+      mailbox: {
+        item: mailboxItem,
+        userProfile: {
+          emailAddress: given.emailAddress || "",
+          displayName: given.displayName || "",
+          timeZone: given.timeZone || "UTC",
+        },
+      },
+    },
+    auth: {
+      getAccessToken(options) {
+        window.__outlook.tokenRequests.push(options || {});
+        return given.token
+          ? Promise.resolve(given.token)
+          : Promise.reject({ code: 13001, name: "User is not signed in", message: "No one is signed in." });
+      },
+    },
+    onReady(callback) {
+      const info = { host: "Outlook", platform: "PC" };
+      return new Promise((resolve) => {
+        setTimeout(() => {
+          if (typeof callback === "function") callback(info);
+          resolve(info);
+        }, 0);
+      });
+    },
+  };
+})();

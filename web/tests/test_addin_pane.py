@@ -1,0 +1,163 @@
+"""The Outlook add-in's "Book a room" pane in a browser, inside a test double of Office.js.
+
+Debian's Chromium driven by Playwright (as in ``test_admin_pages.py``, whose browser fixture and
+screenshots are reused) against a served installation. Office.js is not fetched: its address is
+answered with ``office_double.js``, an appointment being written in Outlook whose meeting the test
+sets in ``window.__outlookMeeting`` and reads back from ``window.__outlook``. The pane signs in
+with a person's bearer token (Office single sign-on in Outlook).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import Browser, Page, Route, expect
+
+from support import ALICE, BOB, Installation, next_weekday_at
+from test_admin_pages import browser as browser  # the module-scoped Chromium, skipped if missing
+from test_admin_pages import screenshot
+
+pytestmark = pytest.mark.browser
+
+OFFICE_JS = "https://appsforoffice.microsoft.com/lib/1/hosted/office.js"
+DOUBLE = Path(__file__).with_name("office_double.js")
+STRINGS = Path(__file__).parents[1] / "src" / "roomsync_web" / "addin" / "strings.js"
+TAKEN_EN = "This room is taken: someone booked it meanwhile. Please choose another one."
+
+
+def meeting(served: Installation, start: datetime, language: str = "en-US") -> dict[str, Any]:
+    return {
+        "displayLanguage": language,
+        "start": start.isoformat(),
+        "end": (start + timedelta(hours=1)).isoformat(),
+        "subject": "Planning",
+        "requiredAttendees": [{"emailAddress": BOB, "displayName": "Bob"}],
+        "resources": [],
+        "recurrence": None,
+        "customProperties": {},
+        "emailAddress": ALICE,
+        "displayName": "Alice Adams",
+        "timeZone": "Europe/Zurich",
+        "token": served.person_token(ALICE, "alice-password"),
+    }
+
+
+@pytest.fixture
+def pane(browser: Browser, served: Installation) -> Iterator[Page]:
+    context = browser.new_context(base_url=served.url, viewport={"width": 420, "height": 720})
+    context.set_default_timeout(20_000)
+    double = DOUBLE.read_text(encoding="utf-8")
+
+    def office_js(route: Route) -> None:
+        route.fulfill(status=200, content_type="application/javascript", body=double)
+
+    context.route(OFFICE_JS, office_js)
+    try:
+        yield context.new_page()
+    finally:
+        context.close()
+
+
+def open_pane(page: Page, served: Installation, given: dict[str, Any]) -> None:
+    page.add_init_script(f"window.__outlookMeeting = {json.dumps(given)};")
+    page.goto(f"{served.url}/addin/taskpane.html")
+
+
+def outlook(page: Page) -> dict[str, Any]:
+    found: dict[str, Any] = page.evaluate(
+        "() => ({resources: __outlook.resources, location: __outlook.location,"
+        " customProperties: __outlook.customProperties, tokenRequests: __outlook.tokenRequests})"
+    )
+    return found
+
+
+def test_the_pane_lists_free_rooms_by_fit_and_books_one_for_the_meeting(
+    pane: Page, served: Installation
+) -> None:
+    start = next_weekday_at(10, days=8)
+    open_pane(pane, served, meeting(served, start))
+    rooms = pane.locator("#rooms li.room")
+    expect(rooms).to_have_count(3)
+    # two people (Bob and the organizer): all three fit, the smallest first
+    expect(rooms.locator(".name")).to_have_text(["Room 2", "Room 1", "Room 3"])
+    expect(rooms.nth(0).locator(".facts")).to_have_text("4 seats · no equipment")
+    expect(rooms.nth(1).locator(".facts")).to_have_text("8 seats · projector")
+    expect(pane.locator("#meeting-facts")).to_have_text("1 attendees")
+    pane.get_by_label("Search by name or equipment").fill("video")
+    expect(rooms.locator(".name")).to_have_text(["Room 3"])
+    pane.get_by_label("Search by name or equipment").fill("")
+    expect(rooms).to_have_count(3)
+    screenshot(pane, "addin-free-rooms.png")
+
+    pane.get_by_role("button", name="Book Room 2").click()
+    expect(pane.get_by_role("status")).to_have_text("Booked: Room 2")
+    expect(pane.get_by_role("button", name="Remove booking")).to_be_visible()
+    screenshot(pane, "addin-booked.png")
+
+    item = outlook(pane)
+    assert item["tokenRequests"] == [{"allowSignInPrompt": True}]
+    assert item["resources"] == [{"emailAddress": "room.2@example.org", "displayName": "Room 2"}]
+    assert item["location"] == "Room 2"
+    reservation_id = item["customProperties"]["roomsyncReservation"]
+    installation_id = served.database.installation().id
+    assert item["customProperties"]["roomsyncStamp"] == f"{installation_id}:{reservation_id}"
+
+    shown = served.client(served.key("admin")).get(f"/api/v1/reservations/{reservation_id}")
+    assert shown.status_code == 200, shown.text
+    assert shown.json()["reservation"]["rooms"] == ["room.2@example.org"]
+    assert shown.json()["reservation"]["organizer"] == ALICE
+    assert [link["state"] for link in shown.json()["links"]] == ["awaiting"]
+
+    # opened again, the pane shows the booking of the meeting instead of the free rooms
+    again = pane.context.new_page()
+    again.add_init_script(
+        "window.__outlookMeeting = "
+        + json.dumps({**meeting(served, start), "customProperties": item["customProperties"]})
+    )
+    again.goto(f"{served.url}/addin/taskpane.html")
+    expect(again.get_by_role("button", name="Remove booking")).to_be_visible()
+    expect(again.locator("#current-state")).to_have_text("State: awaiting")
+    expect(again.locator("#finder")).to_be_hidden()
+
+
+def test_a_room_taken_meanwhile_is_refused_in_plain_words(pane: Page, served: Installation) -> None:
+    start = next_weekday_at(14, days=8)
+    open_pane(pane, served, meeting(served, start))
+    expect(pane.locator("#rooms li.room")).to_have_count(3)
+    taken = served.client(served.key("admin")).post(
+        "/api/v1/reservations",
+        json={
+            "title": "Taken meanwhile",
+            "start": start.isoformat(),
+            "end": (start + timedelta(hours=1)).isoformat(),
+            "organizer": BOB,
+            "rooms": ["room.2@example.org"],
+        },
+    )
+    assert taken.status_code == 201, taken.text
+    pane.get_by_role("button", name="Book Room 2").click()
+    expect(pane.get_by_role("status")).to_contain_text(TAKEN_EN)
+    screenshot(pane, "addin-refused.png")
+    item = outlook(pane)
+    assert item["resources"] == []
+    assert item["location"] == ""
+    assert item["customProperties"] == {}
+    # the list is asked again: the taken room is gone from it
+    expect(pane.locator("#rooms li.room .name")).to_have_text(["Room 1", "Room 3"])
+
+
+def test_the_pane_speaks_german_in_a_swiss_german_outlook(pane: Page, served: Installation) -> None:
+    start = next_weekday_at(16, days=8)
+    open_pane(pane, served, meeting(served, start, language="de-CH"))
+    expect(pane.get_by_role("heading", level=1)).to_have_text("Raum buchen")
+    expect(pane.get_by_role("heading", name="Freie Räume")).to_be_visible()
+    expect(pane.locator("#rooms li.room").first.locator(".facts")).to_have_text(
+        "4 Plätze · keine Ausstattung"
+    )
+    expect(pane.get_by_role("button", name="Buchen Room 2")).to_be_visible()
+    assert "Raum buchen" in STRINGS.read_text(encoding="utf-8")
