@@ -176,6 +176,22 @@ class EndToEndSuite:
         assert not any(report.changed_anything for report in estate.sync())
         assert estate.writes() == writes
 
+    def test_a_reservation_handed_to_an_attendee_gets_an_entry_of_its_own(self, estate: Estate) -> None:
+        # Found by the convergence test: the attendee's copy of the meeting carries the
+        # organizer's properties, and was taken for the new organizer's entry.
+        r = estate.book(ALICE, "To Bob", 6, participants=(Participant(email=BOB),))
+        estate.sync()
+        [entry] = estate.entries(ALICE, r.id or "")
+        estate.outlook(ALICE).update(
+            ALICE, entry.item_id, entry.fields.model_copy(update={"reminder_minutes": 0})
+        )
+        with estate.database.unit_of_work() as uow:
+            uow.rooms.update_reservation(r.id or "", organizer=BOB, origin=Origin.ROOMS)
+            uow.commit()
+        estate.sync()
+        assert estate.entries(ALICE, r.id or "") == []
+        assert [e.organizer.lower() for e in estate.entries(BOB, r.id or "") if e.is_own] == [BOB]
+
     @pytest.mark.parametrize("policy", list(ConflictPolicy))
     def test_a_conflict_is_settled_by_the_persons_policy(
         self, estate: Estate, policy: ConflictPolicy

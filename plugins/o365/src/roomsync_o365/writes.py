@@ -69,10 +69,13 @@ class Writer:
     # --- create ------------------------------------------------------------------------------
 
     def _stamped(self, stamps: Sequence[str]) -> dict[str, WriteResult]:
-        """Entries of this mailbox already carrying a stamp (own ones first)."""
+        """Entries this mailbox organises that already carry a stamp.
+
+        An attendee's copy of the meeting carries the organizer's properties too; taken for the
+        entry, it left a reservation handed to a former attendee without one of its own."""
         made: dict[str, WriteResult] = {}
-        for entry in sorted(self.calendar.find_stamped(stamps), key=lambda e: not e.is_own):
-            if entry.stamp is not None and entry.stamp not in made:
+        for entry in self.calendar.find_stamped(stamps):
+            if entry.is_own and entry.stamp is not None and entry.stamp not in made:
                 made[entry.stamp] = WriteResult.success(entry.item_id, entry.change_key)
         return made
 
