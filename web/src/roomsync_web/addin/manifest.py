@@ -54,8 +54,7 @@ def _sub(parent: ET.Element, tag: str, text: str | None = None, **attrs: str) ->
     return element
 
 
-def _localized(parent: ET.Element, tag: str, key: str) -> None:
-    texts = TEXTS[key]
+def _localized(parent: ET.Element, tag: str, texts: dict[str, str]) -> None:
     element = _sub(parent, f"{{{APP}}}{tag}", DefaultValue=texts[DEFAULT_LOCALE])
     for locale, text in texts.items():
         if locale != DEFAULT_LOCALE:
@@ -69,13 +68,18 @@ def _resource(parent: ET.Element, tag: str, res_id: str, value: str, texts: dict
             _sub(element, f"{{{BT}}}Override", Locale=locale, Value=text)
 
 
-def manifest(base: str, provider: str = "roomsync", client_id: str | None = None) -> bytes:
+def manifest(
+    base: str, provider: str = "roomsync", client_id: str | None = None, name: str | None = None
+) -> bytes:
     """The manifest XML for an add-in served under ``base`` (see :func:`base_url`).
 
+    ``name``: the add-in's name and button label in every language, instead of "Raum buchen",
+    "Réserver une salle", "Prenota una sala" and "Book a room" by Outlook's language.
     ``client_id``: the Entra application of the web API, for Office single sign-on
     (``Office.auth.getAccessToken``); without it the pane signs in through a dialog.
     """
     root = base_url(base)
+    names = {DEFAULT_LOCALE: name.strip()} if name and name.strip() else TEXTS["name"]
     pane = f"{root}/addin/taskpane.html"
     ET.register_namespace("", APP)
     ET.register_namespace("xsi", XSI)
@@ -88,8 +92,8 @@ def manifest(base: str, provider: str = "roomsync", client_id: str | None = None
     _sub(app, a + "Version", VERSION)
     _sub(app, a + "ProviderName", provider)
     _sub(app, a + "DefaultLocale", DEFAULT_LOCALE)
-    _localized(app, "DisplayName", "name")
-    _localized(app, "Description", "description")
+    _localized(app, "DisplayName", names)
+    _localized(app, "Description", TEXTS["description"])
     _sub(app, a + "IconUrl", DefaultValue=f"{root}/addin/icon-64.png")
     _sub(app, a + "HighResolutionIconUrl", DefaultValue=f"{root}/addin/icon-128.png")
     _sub(app, a + "SupportUrl", DefaultValue=f"{root}/addin/taskpane.html")
@@ -105,12 +109,14 @@ def manifest(base: str, provider: str = "roomsync", client_id: str | None = None
     rule = _sub(app, a + "Rule", **{"xsi__type": "RuleCollection", "Mode": "Or"})
     _sub(rule, a + "Rule", **{"xsi__type": "ItemIs", "ItemType": "Appointment", "FormType": "Edit"})
     _sub(app, a + "DisableEntityHighlighting", "false")
-    _version_overrides(app, pane, root, client_id)
+    _version_overrides(app, pane, root, client_id, names)
     _fix_xsi_prefixes(app)
     return ET.tostring(app, encoding="utf-8", xml_declaration=True)
 
 
-def _version_overrides(app: ET.Element, pane: str, root: str, client_id: str | None) -> None:
+def _version_overrides(
+    app: ET.Element, pane: str, root: str, client_id: str | None, names: dict[str, str]
+) -> None:
     """The "Book a room" button on the ribbon of a meeting being organised (add-in commands)."""
     m = f"{{{MAILOR}}}"
     outer = _sub(app, m + "VersionOverrides", **{"xsi__type": "mailappor:VersionOverridesV1_0"})
@@ -145,7 +151,7 @@ def _version_overrides(app: ET.Element, pane: str, root: str, client_id: str | N
     _resource(urls, "Url", "paneUrl", pane, None)
     shorts = _sub(resources, f"{{{BT}}}ShortStrings")
     _resource(shorts, "String", "groupLabel", TEXTS["group"][DEFAULT_LOCALE], TEXTS["group"])
-    _resource(shorts, "String", "buttonLabel", TEXTS["name"][DEFAULT_LOCALE], TEXTS["name"])
+    _resource(shorts, "String", "buttonLabel", names[DEFAULT_LOCALE], names)
     longs = _sub(resources, f"{{{BT}}}LongStrings")
     _resource(longs, "String", "buttonTip", TEXTS["description"][DEFAULT_LOCALE], TEXTS["description"])
     if client_id:

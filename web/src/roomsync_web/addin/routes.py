@@ -1,12 +1,14 @@
-"""The Outlook add-in's task pane, served as static files under ``/addin/``."""
+"""The Outlook add-in's task pane, served as static files under ``/addin/``, and its icons."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
-from fastapi import FastAPI
+from fastapi import FastAPI, HTTPException, Response
 from fastapi.staticfiles import StaticFiles
+
+from roomsync_web.addin import icons
 
 HERE = Path(__file__).parent
 PANE_FILES = ("taskpane.html", "taskpane.js", "taskpane.css", "strings.js")
@@ -21,5 +23,13 @@ class _PaneFiles(StaticFiles):
         return super().lookup_path(path)
 
 
+def _icon(size: int) -> Response:
+    if size not in icons.SIZES:
+        raise HTTPException(status_code=404)
+    return Response(icons.png(size), media_type="image/png", headers={"Cache-Control": "max-age=86400"})
+
+
 def mount(app: FastAPI) -> None:
+    # The icons' route comes first: the mount below takes every other path under /addin.
+    app.add_api_route("/addin/icon-{size}.png", _icon, methods=["GET"], include_in_schema=False)
     app.mount("/addin", _PaneFiles(directory=HERE), name="addin")
