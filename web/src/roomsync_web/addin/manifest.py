@@ -111,6 +111,7 @@ def manifest(
     _sub(app, a + "DisableEntityHighlighting", "false")
     _version_overrides(app, pane, root, client_id, names)
     _fix_xsi_prefixes(app)
+    ET.indent(app)  # readable for the administrator who uploads it; no element has mixed content
     return ET.tostring(app, encoding="utf-8", xml_declaration=True)
 
 
