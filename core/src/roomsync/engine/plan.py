@@ -234,41 +234,34 @@ def _link_by_stamp(view: MailboxView, entry: CalendarEntry, result: Plan) -> Lin
         result.notes.append(f"duplicate entry {entry.item_id} of reservation {entry.stamp} removed")
         return None
     base = existing or Link(reservation_id=entry.stamp, mailbox=view.mailbox)
-    if base.state is LinkState.AWAITING:
-        # Booked in the add-in, then sent from Outlook: what differs from the reservation was
-        # edited in Outlook since (a moved meeting, the attendees), so it is Exchange's change.
-        booked = snapshot(reservation.fields)
-        seen = dict(booked)
-        if (entry.fields.start, entry.fields.end) == (reservation.fields.start, reservation.fields.end):
-            # Outlook names the zone in Windows terms, which map back to IANA ambiguously
-            # (Europe/Zurich reads back as Europe/Berlin): the same times are no Outlook edit.
-            seen["time"] = snapshot(entry.fields)["time"]
-        return replace(
-            base,
-            item_id=entry.item_id,
-            change_key=entry.change_key,
-            state=LinkState.SYNCED,
-            rooms_version=reservation.version,
-            rooms_snapshot=booked,
-            exchange_snapshot=seen,
-            expected_by=None,
-        )
     if base.written is not None:
         # Our create whose outcome was lost: merged against what it wrote, so an Outlook edit
         # made since is imported (or settled as a conflict), never written over unseen.
         return replace(
             adopted(base), item_id=entry.item_id, change_key=entry.change_key, state=LinkState.SYNCED
         )
-    # The add-in wrote both sides: the entry is the one we wanted. Both sides count as unchanged
-    # from here, so the reservation is written over any difference.
+    booked = snapshot(reservation.fields)
+    if base.state is LinkState.AWAITING:
+        # Booked in our add-in, then sent from Outlook: what differs from the reservation was
+        # edited in Outlook since (a moved meeting, the attendees), so it is Exchange's change.
+        # Outlook names the zone in Windows terms, which map back to IANA ambiguously
+        # (Europe/Zurich reads back as Europe/Berlin): the same times are no Outlook edit.
+        seen = dict(booked)
+        if (entry.fields.start, entry.fields.end) == (reservation.fields.start, reservation.fields.end):
+            seen["time"] = snapshot(entry.fields)["time"]
+    else:
+        # An add-in that wrote both sides: the entry is the one we wanted. Both sides count as
+        # unchanged from here, so the reservation is written over any difference.
+        seen = snapshot(entry.fields)
     return replace(
         base,
         item_id=entry.item_id,
         change_key=entry.change_key,
         state=LinkState.SYNCED,
         rooms_version=reservation.version,
-        rooms_snapshot=snapshot(reservation.fields),
-        exchange_snapshot=snapshot(entry.fields),
+        rooms_snapshot=booked,
+        exchange_snapshot=seen,
+        expected_by=None,
     )
 
 
