@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from exchangelib.items import SEND_TO_ALL_AND_SAVE_COPY
 
@@ -192,3 +192,48 @@ def test_windows_no_calendar_holds_or_no_server_should_be_asked_for_are_refused(
     refused = api.post("/api/v1/reservations", json=far)
     assert refused.status_code == 422
     assert "start 0001-01-01T09:00:00+00:00 is outside 1900 to 9000" in refused.json()["detail"]
+
+
+def test_rooms_free_for_a_series_are_free_at_every_occurrence_in_rooms_and_exchange(
+    served: Installation,
+) -> None:
+    api = served.client(served.key("admin"))
+    start = next_weekday_at(6, days=12)
+    end = start + timedelta(hours=1)
+    second = start + timedelta(weeks=1)
+    outlook = served.outlook()
+    try:  # Room 3 invited from Outlook in the second week: busy only in Exchange
+        fields = EventFields(
+            title="Week two", start=second, end=second + timedelta(hours=1), timezone="UTC", rooms=(ROOM3,)
+        )
+        account = outlook.account(BOB)
+        [sent] = account.bulk_create(
+            folder=account.calendar,
+            items=[outlook._item(BOB, fields)],
+            send_meeting_invitations=SEND_TO_ALL_AND_SAVE_COPY,
+        )
+        assert not isinstance(sent, Exception), sent
+    finally:
+        outlook.close()
+    weekly = {"frequency": "weekly", "weekdays": [start.strftime("%a")[:2].upper()], "count": 3}
+    query = {"start": start.isoformat(), "end": end.isoformat(), "timezone": "UTC", "recurrence": weekly}
+
+    free = api.post("/api/v1/rooms/free", json=query)
+
+    assert free.status_code == 200, free.text
+    assert free.json()["occurrences"] == 3
+    assert datetime.fromisoformat(free.json()["checked_until"]) == end + timedelta(weeks=2)
+    assert [r["mailbox"] for r in free.json()["rooms"]] == [ROOM2, ROOM1]
+    single = api.post("/api/v1/rooms/free", json={**query, "recurrence": None}).json()
+    assert (single["occurrences"], [r["mailbox"] for r in single["rooms"]]) == (1, [ROOM2, ROOM1, ROOM3])
+
+    endless = api.post("/api/v1/rooms/free", json={**query, "recurrence": {**weekly, "count": None}}).json()
+    assert 50 <= endless["occurrences"] <= 53  # an open-ended series: its first year
+    assert datetime.fromisoformat(endless["checked_until"]) <= start + timedelta(days=366)
+
+    windows = api.post("/api/v1/rooms/free", json={**query, "timezone": "W. Europe Standard Time"})
+    assert windows.status_code == 200, windows.text  # Outlook's zone names are taken
+    unknown = api.post("/api/v1/rooms/free", json={**query, "timezone": "Mars/Olympus"})
+    assert unknown.status_code == 422
+    assert [e["field"] for e in unknown.json()["errors"]] == ["timezone"]
+    assert "Mars/Olympus" in unknown.json()["errors"][0]["message"]

@@ -19,8 +19,12 @@ def windows_zone_iana(name: str) -> str | None:
     return _WINDOWS.get(name.strip().casefold())
 
 
-def iana_zone(value: str) -> str:
-    """``value`` when it names an IANA time zone, else a ``ValueError`` saying what to write."""
+def iana_zone(value: str, windows: bool = False) -> str:
+    """``value`` when it names an IANA time zone, else a ``ValueError`` saying what to write.
+
+    With ``windows``, a Windows name is taken as its IANA zone: Outlook (and Office.js's
+    ``userProfile.timeZone``) names zones that way, and a person cannot be asked to rewrite it.
+    """
     try:
         ZoneInfo(value)
     except (ZoneInfoNotFoundError, ValueError):
@@ -28,6 +32,8 @@ def iana_zone(value: str) -> str:
     else:
         return value
     iana = windows_zone_iana(value)
+    if iana is not None and windows:
+        return iana
     if iana is not None:
         raise ValueError(f"{value!r} is a Windows time zone name; write its IANA name {iana!r} instead")
     raise ValueError(f"unknown IANA time zone {value!r}; give a name such as Europe/Zurich")

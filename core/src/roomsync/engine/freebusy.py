@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from roomsync.booking import EARLIEST, LATEST
-from roomsync.domain import Reservation, ShowAs
+from roomsync.domain import EventFields, Reservation, ShowAs
 from roomsync.engine.runner import SyncRunner
 from roomsync.errors import InvalidInput, RoomsyncError
 from roomsync.recurrence import occurrences
@@ -150,3 +150,35 @@ def merge_intervals(intervals: list[Busy]) -> list[Busy]:
         else:
             merged.append(item)
     return merged
+
+
+@dataclass(frozen=True)
+class SeriesWindow:
+    """The times a booking would take: every occurrence of a series, or the one meeting."""
+
+    spans: tuple[tuple[datetime, datetime], ...]
+    until: datetime
+    """Where the check stops: the last occurrence's end, at most a year after the first start
+    (an open-ended series is checked for its first year, as far as one free/busy question goes)."""
+
+
+def booking_window(fields: EventFields) -> SeriesWindow:
+    horizon = fields.start + timedelta(days=MAX_DAYS)
+    spans = tuple(
+        (o.start, o.end)
+        for o in occurrences(fields, fields.start, horizon)
+        if o.end <= horizon  # the question is at most a year long
+    )
+    if not spans:
+        raise InvalidInput("the series has no occurrence in its first year")
+    return SeriesWindow(spans, max(end for _, end in spans))
+
+
+def busy_during(runner: SyncRunner, mailboxes: Sequence[str], window: SeriesWindow) -> list[MailboxFreeBusy]:
+    """Each mailbox's busy time that falls in one of the window's spans: one free/busy question
+    per server for the whole window, however many occurrences a series has."""
+    first = min(start for start, _ in window.spans)
+    answers = free_busy(runner, mailboxes, first, window.until)
+    for answer in answers:
+        answer.busy = [b for b in answer.busy if any(b.start < e and b.end > s for s, e in window.spans)]
+    return answers

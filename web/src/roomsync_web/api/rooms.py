@@ -1,4 +1,5 @@
-"""Rooms: the list, a search by name, capacity and equipment, and the rooms free for a window."""
+"""Rooms: the list, a search by name, capacity and equipment, and the rooms free for a window
+or for every occurrence of a series."""
 
 from __future__ import annotations
 
@@ -7,10 +8,10 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from pydantic import AwareDatetime
 
-from roomsync.domain import Room
-from roomsync.engine.freebusy import free_busy
+from roomsync.domain import EventFields, Room
+from roomsync.engine.freebusy import SeriesWindow, booking_window, busy_during
 from roomsync.errors import InvalidInput
-from roomsync_web.api.schemas import FreeRoomOut, RoomOut
+from roomsync_web.api.schemas import FreeRoomOut, FreeRoomsOut, FreeRoomsQuery, RoomOut
 from roomsync_web.security import Reader
 
 router = APIRouter(tags=["rooms"])
@@ -46,6 +47,17 @@ def list_rooms(
     return [_out(r) for r in _matching(request, name, capacity, equipment)]
 
 
+def _free(request: Request, rooms: list[Room], window: SeriesWindow) -> list[FreeRoomOut]:
+    answers = busy_during(request.app.state.service.runner, [r.mailbox for r in rooms], window)
+    busy = {a.mailbox: a for a in answers}
+    free = [
+        FreeRoomOut(**_out(r).model_dump(), errors=busy[r.mailbox].errors)
+        for r in rooms
+        if not busy[r.mailbox].busy
+    ]
+    return sorted(free, key=lambda r: (r.capacity or 0, r.name))
+
+
 @router.get("/rooms/free", response_model=list[FreeRoomOut])
 def free_rooms(
     request: Request,
@@ -61,11 +73,20 @@ def free_rooms(
     if end <= start:
         raise InvalidInput(f"end {end.isoformat()} is not after start {start.isoformat()}")
     rooms = _matching(request, name, capacity, equipment)
-    answers = free_busy(request.app.state.service.runner, [r.mailbox for r in rooms], start, end)
-    busy = {a.mailbox: a for a in answers}
-    free = [
-        FreeRoomOut(**_out(r).model_dump(), errors=busy[r.mailbox].errors)
-        for r in rooms
-        if not busy[r.mailbox].busy
-    ]
-    return sorted(free, key=lambda r: (r.capacity or 0, r.name))
+    return _free(request, rooms, SeriesWindow(((start, end),), end))
+
+
+@router.post("/rooms/free", response_model=FreeRoomsOut)
+def free_rooms_for(request: Request, principal: Reader, query: FreeRoomsQuery) -> FreeRoomsOut:
+    """Rooms free for a meeting, for every occurrence when it is a series (its first year when
+    it has no end): one free/busy question per Exchange for the whole series."""
+    if query.end <= query.start:
+        raise InvalidInput(f"end {query.end.isoformat()} is not after start {query.start.isoformat()}")
+    fields = EventFields(
+        title="?", start=query.start, end=query.end, timezone=query.timezone, recurrence=query.recurrence
+    )
+    window = booking_window(fields)
+    rooms = _matching(request, query.name, query.capacity, query.equipment)
+    return FreeRoomsOut(
+        occurrences=len(window.spans), checked_until=window.until, rooms=_free(request, rooms, window)
+    )

@@ -9,6 +9,7 @@ from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 from roomsync.domain import Recurrence, Reservation, ShowAs
 from roomsync.persons_csv import address_problem
+from roomsync.zones import iana_zone
 
 MAX_MAILBOXES = 500
 
@@ -21,6 +22,14 @@ def _address(value: str) -> str:
 
 
 Address = Annotated[str, Field(max_length=320), AfterValidator(_address)]
+Zone = Annotated[
+    str,
+    Field(
+        max_length=100,
+        description="An IANA time zone; a Windows name (as Outlook gives it) is taken as its IANA zone.",
+    ),
+    AfterValidator(lambda value: iana_zone(value, windows=True)),
+]
 
 
 class Strict(BaseModel):
@@ -86,11 +95,31 @@ class FreeRoomOut(RoomOut):
     """What could not be asked (an Exchange that did not answer): the room is free in ROOMS."""
 
 
+class FreeRoomsQuery(Strict):
+    """Rooms free for a meeting: every occurrence when it is a series."""
+
+    start: AwareDatetime
+    end: AwareDatetime
+    timezone: Zone = "UTC"
+    recurrence: Recurrence | None = None
+    name: str | None = Field(default=None, max_length=200)
+    capacity: int | None = Field(default=None, ge=1)
+    equipment: list[str] = Field(default_factory=list, max_length=50)
+
+
+class FreeRoomsOut(BaseModel):
+    occurrences: int
+    """How many occurrences were checked (1 for a single meeting)."""
+    checked_until: datetime
+    """The end of the last occurrence checked: an open-ended series is checked for a year."""
+    rooms: list[FreeRoomOut]
+
+
 class ReservationIn(Strict):
     title: str = Field(max_length=1000)
     start: AwareDatetime
     end: AwareDatetime
-    timezone: str = "UTC"
+    timezone: Zone = "UTC"
     organizer: Address
     booked_by: Address | None = None
     rooms: list[Address] = Field(default_factory=list, max_length=50)
