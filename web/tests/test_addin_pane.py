@@ -14,11 +14,12 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from playwright.sync_api import Browser, Page, Route, expect
 
-from support import ALICE, BOB, Installation, next_weekday_at
+from support import ALICE, BOB, ROOM2, Installation, next_weekday_at
 from test_admin_pages import browser as browser  # the module-scoped Chromium, skipped if missing
 from test_admin_pages import screenshot
 
@@ -87,7 +88,7 @@ def test_the_pane_lists_free_rooms_by_fit_and_books_one_for_the_meeting(
     expect(rooms.locator(".name")).to_have_text(["Room 2", "Room 1", "Room 3"])
     expect(rooms.nth(0).locator(".facts")).to_have_text("4 seats · no equipment")
     expect(rooms.nth(1).locator(".facts")).to_have_text("8 seats · projector")
-    expect(pane.locator("#meeting-facts")).to_have_text("1 attendees")
+    expect(pane.locator("#meeting-facts")).to_have_text("1 attendee")
     pane.get_by_label("Search by name or equipment").fill("video")
     expect(rooms.locator(".name")).to_have_text(["Room 3"])
     pane.get_by_label("Search by name or equipment").fill("")
@@ -161,3 +162,100 @@ def test_the_pane_speaks_german_in_a_swiss_german_outlook(pane: Page, served: In
     )
     expect(pane.get_by_role("button", name="Buchen Room 2")).to_be_visible()
     assert "Raum buchen" in STRINGS.read_text(encoding="utf-8")
+
+
+def weekly_series(start: datetime, weeks: int) -> dict[str, Any]:
+    """An Outlook weekly series as Office.js's Recurrence gives it (times in the series' zone)."""
+    local = start.astimezone(ZoneInfo("Europe/Zurich"))
+    return {
+        "recurrenceType": "weekly",
+        "recurrenceProperties": {
+            "interval": 1,
+            "days": [local.strftime("%a").lower()],
+            "firstDayOfWeek": "mon",
+        },
+        "recurrenceTimeZone": {"name": "W. Europe Standard Time"},
+        "seriesTime": {
+            "startDate": local.date().isoformat(),
+            "endDate": (local + timedelta(weeks=weeks - 1)).date().isoformat(),
+            "startTime": f"T{local:%H:%M}:00:000",
+            "endTime": f"T{local + timedelta(hours=1):%H:%M}:00:000",
+            "duration": 60,
+        },
+    }
+
+
+def test_a_series_is_offered_only_rooms_free_for_every_occurrence(pane: Page, served: Installation) -> None:
+    start = next_weekday_at(9, days=10)
+    admin = served.client(served.key("admin"))
+    third = start + timedelta(weeks=2)
+    taken = admin.post(
+        "/api/v1/reservations",
+        json={
+            "title": "Third week only",
+            "start": third.isoformat(),
+            "end": (third + timedelta(hours=1)).isoformat(),
+            "organizer": BOB,
+            "rooms": [ROOM2],
+        },
+    )
+    assert taken.status_code == 201, taken.text
+    first_only = admin.get(
+        "/api/v1/rooms/free",
+        params={"start": start.isoformat(), "end": (start + timedelta(hours=1)).isoformat()},
+    )
+    assert ROOM2 in [room["mailbox"] for room in first_only.json()]  # free for the first meeting
+
+    given = {
+        **meeting(served, start),
+        "recurrence": weekly_series(start, weeks=4),
+        "timeZone": "W. Europe Standard Time",
+    }
+    open_pane(pane, served, given)
+    expect(pane.locator("#rooms li.room .name")).to_have_text(["Room 1", "Room 3"])
+    expect(pane.locator("#meeting-facts")).to_have_text("1 attendee · series: free for all 4 occurrences")
+
+    pane.get_by_role("button", name="Book Room 1").click()
+    expect(pane.get_by_role("status")).to_have_text("Booked: Room 1")
+    reservation_id = outlook(pane)["customProperties"]["roomsyncReservation"]
+    booked = admin.get(f"/api/v1/reservations/{reservation_id}").json()["reservation"]
+    local = start.astimezone(ZoneInfo("Europe/Zurich"))
+    # Outlook's Windows zone, taken as the IANA zone the CLDR gives it (Zurich keeps Berlin's rules)
+    assert booked["timezone"] == "Europe/Berlin"
+    assert booked["recurrence"]["frequency"] == "weekly"
+    assert booked["recurrence"]["weekdays"] == [local.strftime("%a")[:2].upper()]
+    assert booked["recurrence"]["until"] == (local + timedelta(weeks=3)).date().isoformat()
+
+
+def test_a_series_pattern_rooms_cannot_hold_is_refused_before_anything_is_booked(
+    pane: Page, served: Installation
+) -> None:
+    start = next_weekday_at(9, days=11)
+    series = {
+        **weekly_series(start, weeks=4),
+        "recurrenceType": "monthly",
+        "recurrenceProperties": {"interval": 1, "dayOfWeek": "weekendDay", "weekNumber": "first"},
+    }
+    open_pane(pane, served, {**meeting(served, start), "recurrence": series})
+    expect(pane.get_by_role("status")).to_have_text(
+        "Rooms for this series pattern cannot be booked here. Please book them in ROOMS."
+    )
+    expect(pane.locator("#finder")).to_be_hidden()
+
+
+def test_a_delegate_books_only_for_someone_they_may_book_for(pane: Page, served: Installation) -> None:
+    """Bob writes a meeting in Alice's calendar (her delegate in Outlook): the organizer is Alice."""
+    start = next_weekday_at(12, days=11)
+    given = {
+        **meeting(served, start),
+        "emailAddress": BOB,
+        "displayName": "Bob Brown",
+        "organizer": {"emailAddress": ALICE, "displayName": "Alice Adams"},
+        "token": served.person_token(BOB, "bob-password"),
+    }
+    open_pane(pane, served, given)
+    expect(pane.locator("#meeting-facts")).to_have_text("1 attendee · for Alice Adams")
+    pane.get_by_role("button", name="Book Room 2").click()
+    expect(pane.get_by_role("status")).to_contain_text(f"You may not book rooms for {ALICE}.")
+    assert outlook(pane)["customProperties"] == {}
+    assert outlook(pane)["resources"] == []

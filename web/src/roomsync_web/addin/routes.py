@@ -11,7 +11,7 @@ from fastapi.staticfiles import StaticFiles
 from roomsync_web.addin import icons
 
 HERE = Path(__file__).parent
-PANE_FILES = ("taskpane.html", "taskpane.js", "taskpane.css", "strings.js")
+PANE_FILES = ("taskpane.html", "taskpane.js", "taskpane.css", "strings.js", "series.js")
 
 
 class _PaneFiles(StaticFiles):

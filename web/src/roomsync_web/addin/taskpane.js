@@ -17,11 +17,15 @@
     meeting: null,
     rooms: [],
     reservation: null,
+    checked: 0,
   };
 
   const $ = (id) => document.getElementById(id);
   const fill = (template, values = {}) =>
     template.replace(/\{(\w+)\}/g, (whole, key) => (key in values ? String(values[key]) : whole));
+  // "1 attendee", "2 attendees": the language's plural rule picks the string.
+  const counted = (key, count) =>
+    fill(new Intl.PluralRules(lang).select(count) === "one" ? text[`${key}One`] : text[key], { count });
 
   function say(message, kind = "") {
     const status = $("status");
@@ -82,15 +86,20 @@
   }
 
   function showMeeting() {
-    const { start, end, attendees, series } = state.meeting;
+    const { start, end, attendees, recurrence } = state.meeting;
     const day = { dateStyle: "full" };
     const time = { timeStyle: "short" };
     const sameDay = start.toDateString() === end.toDateString();
     $("meeting-time").textContent = sameDay
       ? `${start.toLocaleDateString(lang, day)}, ${start.toLocaleTimeString(lang, time)} – ${end.toLocaleTimeString(lang, time)}`
       : `${start.toLocaleString(lang, { ...day, ...time })} – ${end.toLocaleString(lang, { ...day, ...time })}`;
-    const facts = [fill(text.attendees, { count: attendees })];
-    if (series) facts.push(text.series);
+    const facts = [counted("attendees", attendees)];
+    if (recurrence) {
+      facts.push(state.checked ? counted("seriesChecked", state.checked) : text.series);
+    }
+    if (state.meeting.organizer !== state.meeting.user) {
+      facts.push(fill(text.bookingFor, { organizer: state.meeting.organizerName || state.meeting.organizer }));
+    }
     $("meeting-facts").textContent = facts.join(" · ");
   }
 
@@ -129,7 +138,7 @@
       const facts = document.createElement("div");
       facts.className = "facts";
       const parts = [
-        room.capacity === null ? text.seatsUnknown : fill(text.seats, { count: room.capacity }),
+        room.capacity === null ? text.seatsUnknown : counted("seats", room.capacity),
         room.equipment.length ? room.equipment.join(", ") : text.noEquipment,
       ];
       if (room.capacity !== null && room.capacity < needed) {
@@ -149,10 +158,18 @@
     $("no-rooms").hidden = shown.length > 0;
   }
 
+  // Rooms free for the meeting, for every occurrence of a series.
   async function findRooms() {
-    const { start, end } = state.meeting;
-    const query = new URLSearchParams({ start: start.toISOString(), end: end.toISOString() });
-    state.rooms = await api("GET", `/rooms/free?${query}`);
+    const { start, end, timezone, recurrence } = state.meeting;
+    const found = await api("POST", "/rooms/free", {
+      start: start.toISOString(),
+      end: end.toISOString(),
+      timezone,
+      recurrence,
+    });
+    state.rooms = found.rooms;
+    state.checked = recurrence ? found.occurrences : 0;
+    showMeeting();
     $("finder").hidden = false;
     showRooms();
   }
@@ -196,14 +213,15 @@
         showCurrent(changed, null);
         say(fill(text.changed, { room: room.name }), "ok");
       } else {
-        const profile = Office.context.mailbox.userProfile;
         const made = await api("POST", "/reservations", {
           title: state.meeting.subject || text.meeting,
           start: state.meeting.start.toISOString(),
           end: state.meeting.end.toISOString(),
-          timezone: profile.timeZone || "UTC",
-          organizer: profile.emailAddress,
+          timezone: state.meeting.timezone,
+          organizer: state.meeting.organizer,
+          booked_by: state.meeting.organizer === state.meeting.user ? null : state.meeting.user,
           rooms: [room.mailbox],
+          recurrence: state.meeting.recurrence,
           from_outlook: true,
         });
         await putRoom(room, []);
@@ -222,8 +240,11 @@
 
   function refused(error) {
     if (error instanceof ApiError && error.status === 409) {
-      say(`${text.taken} (${error.message})`, "error");
+      say(text.taken, "error");
+      $("status").title = error.message; // ROOMS's own words (which booking), for the curious
       findRooms().catch(() => {});
+    } else if (error instanceof ApiError && error.status === 403) {
+      say(fill(text.notAllowed, { organizer: state.meeting.organizer }), "error");
     } else {
       say(fill(text.failed, { detail: error.message }), "error");
     }
@@ -242,16 +263,21 @@
     $("current-state").textContent = fill(text.state, { state: states });
   }
 
+  // The meeting without roomsync's booking: its room, location and the add-in's mark gone.
+  async function forget(rooms) {
+    await putRoom(null, rooms || []);
+    state.props.remove(RESERVATION);
+    state.props.remove(STAMP);
+    await office(state.props, "saveAsync");
+    state.reservation = null;
+  }
+
   async function remove() {
     const reservation = state.reservation;
     busy(true);
     try {
       await api("DELETE", `/reservations/${encodeURIComponent(reservation.id)}`);
-      await putRoom(null, reservation.rooms);
-      state.props.remove(RESERVATION);
-      state.props.remove(STAMP);
-      await office(state.props, "saveAsync");
-      state.reservation = null;
+      await forget(reservation.rooms);
       $("current").hidden = true;
       say(text.removed, "ok");
       await findRooms();
@@ -263,21 +289,32 @@
   }
 
   async function readMeeting(item) {
-    const [start, end, subject, attendees, recurrence, props] = await Promise.all([
+    const profile = Office.context.mailbox.userProfile;
+    const [start, end, subject, attendees, recurrence, props, organizer] = await Promise.all([
       office(item.start, "getAsync"),
       office(item.end, "getAsync"),
       office(item.subject, "getAsync"),
       office(item.requiredAttendees, "getAsync"),
       office(item.recurrence, "getAsync"),
       office(item, "loadCustomPropertiesAsync"),
+      // A delegate writes the meeting in the organizer's calendar (Mailbox 1.7 and later).
+      item.organizer && item.organizer.getAsync ? office(item.organizer, "getAsync") : null,
     ]);
     state.props = props;
+    const series = window.RoomsyncSeries.fromOffice(recurrence);
+    const zone = recurrence && recurrence.recurrenceTimeZone && recurrence.recurrenceTimeZone.name;
+    const user = String(profile.emailAddress || "").toLowerCase();
     return {
       start: new Date(start),
       end: new Date(end),
       subject,
       attendees: (attendees || []).length,
-      series: recurrence !== null && recurrence !== undefined,
+      recurrence: series.recurrence,
+      unsupported: series.reason,
+      timezone: zone || profile.timeZone || "UTC",
+      user,
+      organizer: organizer && organizer.emailAddress ? organizer.emailAddress.toLowerCase() : user,
+      organizerName: organizer && organizer.displayName,
     };
   }
 
@@ -295,6 +332,11 @@
     }
     if (Number.isNaN(state.meeting.start.getTime()) || Number.isNaN(state.meeting.end.getTime())) {
       say(text.noTime, "error");
+      return;
+    }
+    if (state.meeting.unsupported) {
+      showMeeting();
+      say(text.seriesUnsupported, "error");
       return;
     }
     showMeeting();
@@ -315,10 +357,15 @@
       if (known) {
         try {
           const shown = await api("GET", `/reservations/${encodeURIComponent(known)}`);
-          state.reservation = shown.reservation;
-          say("");
-          showCurrent(shown.reservation, shown.links);
-          return;
+          if (shown.reservation.status === "active") {
+            state.reservation = shown.reservation;
+            say("");
+            showCurrent(shown.reservation, shown.links);
+            return;
+          }
+          // Released (not sent in time) or cancelled in ROOMS: the meeting can book again.
+          say(text.released, "error");
+          await forget(shown.reservation.rooms);
         } catch (error) {
           if (!(error instanceof ApiError && error.status === 404)) throw error;
           say(text.gone, "error");
