@@ -1,6 +1,8 @@
 // A test double of Office.js for the "Book a room" pane: an Outlook appointment being written.
 // Only the parts the pane uses, with Office.js names and callback shapes. The meeting comes from
-// window.__outlookMeeting (set before the page loads); window.__outlook reads the item back.
+// window.__outlookMeeting (set before the page loads); window.__outlook reads the item back and
+// sends it: the test's host (window.outlookSend) writes it into the organizer's mailbox as
+// Outlook would, custom properties included.
 "use strict";
 
 (() => {
@@ -18,6 +20,7 @@
     requiredAttendees: recipients(given.requiredAttendees),
     resources: recipients(given.resources),
     recurrence: given.recurrence || null,
+    organizer: given.organizer || { emailAddress: given.emailAddress || "", displayName: given.displayName || "" },
     saved: { ...(given.customProperties || {}) },
   };
 
@@ -96,9 +99,27 @@
     location: property("location", (v) => (typeof v === "string" ? null : "location must be a string")),
     requiredAttendees: recipientsOf("requiredAttendees"),
     resources: recipientsOf("resources"),
+    // Office.Recurrence: a dictionary whose seriesTime has getters (dates "YYYY-MM-DD", times
+    // "THH:mm:ss:mmm" in the recurrence's zone, the duration in minutes).
     recurrence: {
       getAsync(...args) {
-        answer(callbackOf(args), item.recurrence === null ? null : copy(item.recurrence));
+        if (item.recurrence === null) return answer(callbackOf(args), null);
+        const { seriesTime, ...pattern } = copy(item.recurrence);
+        answer(callbackOf(args), {
+          ...pattern,
+          seriesTime: {
+            getStartDate: () => seriesTime.startDate,
+            getEndDate: () => seriesTime.endDate || null,
+            getStartTime: () => seriesTime.startTime,
+            getEndTime: () => seriesTime.endTime,
+            getDuration: () => seriesTime.duration,
+          },
+        });
+      },
+    },
+    organizer: {
+      getAsync(...args) {
+        answer(callbackOf(args), copy(item.organizer));
       },
     },
     loadCustomPropertiesAsync(...args) {
@@ -118,6 +139,18 @@
     },
     tokenRequests: [],
     saves: 0,
+    // The user clicks Send: Outlook writes the meeting, with the saved custom properties.
+    send() {
+      return window.outlookSend({
+        subject: item.subject,
+        start: item.start.toISOString(),
+        end: item.end.toISOString(),
+        location: item.location,
+        requiredAttendees: copy(item.requiredAttendees),
+        resources: copy(item.resources),
+        customProperties: { ...item.saved },
+      });
+    },
   };
 
   window.Office = {
