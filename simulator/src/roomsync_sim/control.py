@@ -10,6 +10,9 @@
   ConnectionTimeout and keep-alives), ``{"allow_remote_callbacks": true}`` (push callbacks
   beyond loopback);
 - ``POST /_sim/state``: write the state file now (with ``--state``).
+- ``POST /_sim/redirect_uris`` (o365): register a redirect URI on an app,
+  ``{"redirect_uri": "https://...", "client_id": "...", "tenant": "...", "platform": "spa"}``
+  (all but ``redirect_uri`` optional: the first app of the first tenant, the SPA platform).
 """
 
 from __future__ import annotations
@@ -65,6 +68,23 @@ def handle(sim: Simulator, method: str, path: str, body: bytes) -> tuple[int, di
                 return 409, {"error": "the simulator was started without a state file"}
             sim.persistence.save(sim)
             return 200, {"saved": str(sim.persistence.path)}
+        if route == "redirect_uris" and method == "POST" and sim.graph is not None:
+            if not data.get("redirect_uri"):
+                raise ValueError("redirect_uri is required")
+            try:
+                app = sim.graph.register_redirect_uri(
+                    str(data["redirect_uri"]),
+                    data.get("client_id"),
+                    data.get("tenant"),
+                    str(data.get("platform", "spa")),
+                )
+            except KeyError as e:
+                return 404, {"error": f"no such tenant or app: {e}"}
+            return 200, {
+                "client_id": app.client_id,
+                "redirect_uris": app.redirect_uris,
+                "public_client_redirect_uris": app.public_client_redirect_uris,
+            }
         if route == "validation" and method == "POST":
             sim.validate = bool(data.get("enabled", True))
             return 200, {"validate": sim.validate}

@@ -13,7 +13,8 @@ caller's. Both wait until the server answers and stop it when the block ends::
 
     with serve("o365", seed, tls_dir=path) as server:   # Exchange Online: msal needs https
         ...  # server.graph_url, server.login_url, server.tenant_id, server.client_id,
-             # server.client_secret, server.access_token()
+             # server.client_secret, server.access_token(),
+             # server.register_redirect_uri("https://127.0.0.1:8443/addin/signin.html")
 
     with serve_process("o365", seed, directory=path, latency_ms=20, tls=True) as server:
         ...  # the same addresses, tenant_id, client_id, client_secret, stats(), counts()
@@ -156,6 +157,13 @@ class EmbeddedServer(ServerAddress):
     def access_token(self, tenant_id: str | None = None, client_id: str | None = None) -> str:
         """An access token minted in-process, as the token endpoint would issue it."""
         return str(self._graph().access_token(tenant_id, client_id))
+
+    def register_redirect_uri(
+        self, uri: str, client_id: str | None = None, tenant_id: str | None = None, platform: str = "spa"
+    ) -> None:
+        """Register a redirect URI for the authorization code flow on the running simulator: on the
+        first app of the first tenant unless named, of the SPA platform (or ``publicClient``)."""
+        self._graph().register_redirect_uri(uri, client_id, tenant_id, platform)
 
 
 def dialects() -> list[str]:

@@ -150,6 +150,11 @@ class _Handler(BaseHTTPRequestHandler):
         if not self._graph():
             self._send(Answer(405, b"Method Not Allowed", [("Content-Type", "text/plain")]))
 
+    def do_OPTIONS(self) -> None:
+        """CORS preflight of the sign-in endpoints (a browser app redeeming a code)."""
+        if not self._graph():
+            self._send(Answer(405, b"Method Not Allowed", [("Content-Type", "text/plain")]))
+
     def _answered_elsewhere(self) -> bool:
         """Control requests and Graph requests are answered before EWS sees them."""
         if self.path.split("?", 1)[0].lower().startswith(control.PREFIX):

@@ -17,6 +17,7 @@ Entry points for tests (see ``roomsync_sim.testing``)::
         sim.client_secret   # and that app's first secret (default "roomsync-sim-secret")
         sim.tenants         # every tenant: .id, .domains, .apps (client_id, secrets, ...)
         sim.access_token()  # a token minted in-process (tenant_id=, client_id= to choose)
+        sim.register_redirect_uri("https://127.0.0.1:8443/addin/signin.html")  # auth code flow
         sim.simulator.counts            # requests by kind, e.g. counts["events.create"]
         sim.simulator.faults.add(...)   # the EWS dialects' fault switches apply to Graph too
 
@@ -34,7 +35,8 @@ app registration with the default ids above and access to every mailbox. Command
 ``roomsync sim serve --dialect o365 --tls``.
 
 Modules: ``tenants`` (seed: tenants, apps, access policies), ``auth`` (token endpoint, OpenID
-metadata, JWT checks), ``service`` (the request pipeline: authentication, access, throttling,
+metadata, JWT checks, code redemption), ``authorize`` (the sign-in page of the authorization
+code flow), ``service`` (the request pipeline: authentication, access, throttling,
 faults, counts), ``router`` (URL routing), ``odata`` (query options and ``$filter``),
 ``convert`` and ``serialize`` (Graph JSON to and from the store's items), ``recurrence``,
 ``extprops``, ``timefmt``, ``ids``, ``errors``, and the APIs: ``events``, ``delta``,

@@ -21,6 +21,14 @@ for ``access_as_user``), ``azp``, ``azpacr`` and ``ver`` 2.0. With ``openid`` th
 ``id_token`` (``aud`` the client id), with ``client_info=1`` msal's ``client_info``; there is no
 refresh token. The client secret or assertion is optional (a public client); when given it is
 checked as for client credentials. Graph does not accept these tokens (no delegated Graph access).
+
+Authorization code (``grant_type=authorization_code``, msal's ``acquire_token_by_auth_code_flow``):
+redeems a code of the authorize endpoint (:mod:`roomsync_sim.graph.authorize`, which issues them
+into :class:`Codes`) for the password grant's answer. A code is a bearer secret that passes
+through a browser, so it is single-use, lives ten minutes, and is bound to the client, redirect URI,
+tenant and resource it was issued for and, with PKCE, to the verifier of its challenge: whoever
+intercepts it cannot redeem it. A code for an SPA redirect URI is redeemed only with an ``Origin``
+header, as Entra insists, so a server cannot redeem what a browser app was given.
 """
 
 from __future__ import annotations
@@ -30,6 +38,8 @@ import binascii
 import hashlib
 import hmac
 import json
+import secrets
+import threading
 import time
 import uuid
 from collections.abc import Iterable
@@ -52,6 +62,7 @@ GRAPH_AUDIENCES = frozenset({GRAPH_RESOURCE, GRAPH_APP_ID, f"{GRAPH_RESOURCE}/"}
 OIDC_SCOPES = frozenset({"openid", "profile", "email", "offline_access"})
 DEFAULT_USER_SCOPE = "access_as_user"  # what a web API's ``.default`` grants a user
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+CODE_LIFETIME = 600  # seconds an authorization code lives ("about 10 minutes")
 WWW_AUTHENTICATE = (
     'Bearer realm="", authorization_uri="https://login.microsoftonline.com/common/oauth2/authorize", '
     f'client_id="{GRAPH_APP_ID}"'
@@ -89,6 +100,46 @@ class UserGrant:
         return _b64(hashlib.sha256(f"{self.tenant.id}/{self.app.client_id}/{self.oid}".encode()).digest())
 
 
+@dataclass
+class AuthCode:
+    """What an authorization code stands for: the sign-in it was issued after, and its binding."""
+
+    tenant_id: str
+    client_id: str
+    redirect_uri: str
+    spa: bool  # the redirect URI is of the SPA platform: redeemed cross-origin only
+    user: User
+    resource: str
+    names: tuple[str, ...]
+    challenge: str  # PKCE; "" without
+    method: str  # "S256" or "plain"
+    nonce: str | None
+    expires: float
+    redeemed: bool = False
+
+
+class Codes:
+    """The authorization codes issued and not yet expired (single-use, ``lifetime`` seconds)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.lifetime = CODE_LIFETIME
+        self._codes: dict[str, AuthCode] = {}
+
+    def issue(self, **fields: Any) -> str:
+        value = secrets.token_urlsafe(48)
+        now = time.time()
+        with self.lock:
+            for key in [k for k, c in self._codes.items() if c.expires < now - CODE_LIFETIME]:
+                del self._codes[key]  # long expired: "expired" and "unknown" alike then
+            self._codes[value] = AuthCode(**fields, expires=now + self.lifetime)
+        return value
+
+    def get(self, value: str) -> AuthCode | None:
+        """The code (call with ``lock`` held to redeem it)."""
+        return self._codes.get(value)
+
+
 class TokenError(Exception):
     """An error answer of the token endpoint (OAuth 2.0 error JSON)."""
 
@@ -123,6 +174,7 @@ class Issuer:
         self._key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         self.public_key = self._key.public_key()
         self.kid = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        self.codes = Codes()
 
     # --- issuing -------------------------------------------------------------------------------
 
@@ -213,10 +265,13 @@ class Issuer:
         authorization: str | None,
         endpoint: list[str],
         base: str = "",
+        origin: str | None = None,
     ) -> dict[str, Any]:
-        """Answer a client-credentials or password token request (``TokenError`` when refused).
+        """Answer a client-credentials, password or authorization code token request
+        (``TokenError`` when refused).
 
-        ``base`` is the sign-in instance the request came to (the password grant's ``iss``).
+        ``base`` is the sign-in instance the request came to (users' tokens' ``iss``), ``origin``
+        the browser's ``Origin`` header (SPA redemption must be cross-origin).
         """
         fields = {
             k: v[0] for k, v in parse_qs(form.decode("utf-8", "replace"), keep_blank_values=True).items()
@@ -233,7 +288,7 @@ class Issuer:
         basic_id, basic_secret = _basic(authorization)
         client_id = (fields.get("client_id") or basic_id or "").strip().lower()
         grant = fields.get("grant_type", "")
-        if grant not in ("client_credentials", "password"):
+        if grant not in ("client_credentials", "password", "authorization_code"):
             raise TokenError(
                 400,
                 "unsupported_grant_type",
@@ -241,9 +296,11 @@ class Issuer:
                 f"The app requested an unsupported grant type '{grant}'.",
             )
         app = _registered_app(tenant, tenant_name, client_id)
+        secret = fields.get("client_secret") or basic_secret
+        if grant == "authorization_code":
+            return self._authorization_code(tenant, app, fields, secret, endpoint, base, origin)
         if not fields.get("scope", ""):
             raise _missing("scope")
-        secret = fields.get("client_secret") or basic_secret
         if grant == "password":
             return self._password(tenant, app, fields, secret, endpoint, base)
         return self._client_credentials(tenant, tenant_name, app, fields, secret, endpoint)
@@ -336,6 +393,111 @@ class Issuer:
         user = _signed_in(tenant, username, password)
         azpacr = "0" if by_certificate is None else "2" if by_certificate else "1"
         grant = UserGrant(tenant, app, user, resource, names, azpacr, v2_issuer(base, tenant.id))
+        return self._user_answer(grant, requested, fields)
+
+    def _authorization_code(
+        self,
+        tenant: Tenant,
+        app: App,
+        fields: dict[str, str],
+        secret: str | None,
+        endpoint: list[str],
+        base: str,
+        origin: str | None,
+    ) -> dict[str, Any]:
+        """Redeem a code of the authorize endpoint: once, in time, by the client, redirect URI
+        and PKCE verifier it was issued for; the answer is the password grant's."""
+        for name in ("code", "redirect_uri"):
+            if not fields.get(name):
+                raise _missing(name)
+        if not fields.get("scope", "").strip():
+            raise TokenError(
+                400,
+                "invalid_scope",
+                28003,
+                "Provided value for the input parameter scope cannot be empty when requesting an access "
+                "token using the provided authorization code. Please specify a valid scope.",
+            )
+        requested = fields["scope"].split()
+        resource, names = _user_scopes(requested)
+        by_certificate = self._client_authentication(app, fields, secret, endpoint)
+        with self.codes.lock:
+            code = self.codes.get(fields["code"])
+            if code is None:
+                raise _bad_code("The provided value for the 'code' parameter is not valid.")
+            if code.tenant_id != tenant.id:
+                raise TokenError(
+                    400,
+                    "invalid_grant",
+                    700005,
+                    "Provided Authorization Code is intended to use against other tenant, thus rejected.",
+                )
+            if code.redeemed:
+                raise TokenError(
+                    400,
+                    "invalid_grant",
+                    54005,
+                    "OAuth2 Authorization code was already redeemed, please retry with a new valid code or "
+                    "use an existing refresh token.",
+                )
+            if code.expires < time.time():
+                raise TokenError(
+                    400,
+                    "invalid_grant",
+                    70008,
+                    "The provided authorization code or refresh token has expired due to inactivity. Send "
+                    "a new interactive authorization request for this user and resource.",
+                )
+            if code.client_id != app.client_id:
+                raise _bad_code(
+                    f"The authorization code was not issued to the application '{app.client_id}'."
+                )
+            if code.redirect_uri != fields["redirect_uri"]:
+                raise _bad_code(
+                    f"The redirect URI '{fields['redirect_uri']}' does not match the redirect URI "
+                    f"'{code.redirect_uri}' of the authorization request."
+                )
+            if code.challenge:
+                verifier = fields.get("code_verifier", "")
+                if not verifier:
+                    raise _missing("code_verifier")
+                if code.method == "S256":
+                    verifier = _b64(hashlib.sha256(verifier.encode("ascii", "replace")).digest())
+                if not hmac.compare_digest(verifier.encode(), code.challenge.encode()):
+                    raise TokenError(
+                        400,
+                        "invalid_grant",
+                        501481,
+                        "The Code_Verifier does not match the code_challenge supplied in the authorization "
+                        "request.",
+                    )
+            if code.spa and not origin:
+                raise TokenError(
+                    400,
+                    "invalid_request",
+                    9002327,
+                    "Tokens issued for the 'Single-Page Application' client-type may only be redeemed via "
+                    "cross-origin requests.",
+                )
+            if resource != code.resource or not set(names) <= set(code.names):
+                raise TokenError(
+                    400,
+                    "invalid_scope",
+                    70011,
+                    f"The provided value for the input parameter 'scope' is not valid. The scope "
+                    f"'{' '.join(requested)}' was not granted by the authorization request.",
+                )
+            code.redeemed = True
+        azpacr = "0" if by_certificate is None else "2" if by_certificate else "1"
+        grant = UserGrant(tenant, app, code.user, resource, names, azpacr, v2_issuer(base, tenant.id))
+        return self._user_answer(grant, requested, fields, code.nonce)
+
+    def _user_answer(
+        self, grant: UserGrant, requested: list[str], fields: dict[str, str], nonce: str | None = None
+    ) -> dict[str, Any]:
+        """A user's token answer: the access token, with ``openid`` an ID token, msal's client_info."""
+        tenant = grant.tenant
+        resource, names = grant.resource, grant.names
         lifetime = tenant.token_lifetime
         answer: dict[str, Any] = {
             "token_type": "Bearer",
@@ -345,7 +507,7 @@ class Issuer:
             "access_token": self.issue_user(grant, lifetime),
         }
         if "openid" in (s.lower() for s in requested):
-            answer["id_token"] = self.issue_id_token(grant, lifetime)
+            answer["id_token"] = self.issue_id_token(grant, lifetime, nonce)
         if fields.get("client_info") == "1":
             info = {"uid": grant.oid, "utid": tenant.id}
             answer["client_info"] = _b64(json.dumps(info, separators=(",", ":")).encode())
@@ -362,9 +524,13 @@ class Issuer:
         }
         return self._sign(claims)
 
-    def issue_id_token(self, grant: UserGrant, lifetime: int) -> str:
-        """The OpenID Connect ID token beside a user's access token (``aud`` the client)."""
-        return self._sign({**self._user_claims(grant, lifetime), "aud": grant.app.client_id})
+    def issue_id_token(self, grant: UserGrant, lifetime: int, nonce: str | None = None) -> str:
+        """The OpenID Connect ID token beside a user's access token (``aud`` the client; the
+        authorization request's ``nonce``)."""
+        claims = {**self._user_claims(grant, lifetime), "aud": grant.app.client_id}
+        if nonce:
+            claims["nonce"] = nonce
+        return self._sign(claims)
 
     def _user_claims(self, grant: UserGrant, lifetime: int) -> dict[str, Any]:
         now = int(time.time())
@@ -460,6 +626,10 @@ def _missing(name: str) -> TokenError:
     return TokenError(
         400, "invalid_request", 900144, f"The request body must contain the following parameter: '{name}'."
     )
+
+
+def _bad_code(description: str) -> TokenError:
+    return TokenError(400, "invalid_grant", 70000, description)
 
 
 def _user_scopes(requested: list[str]) -> tuple[str, tuple[str, ...]]:

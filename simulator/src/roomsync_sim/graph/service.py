@@ -10,6 +10,7 @@ MailboxConcurrency (at most 4 requests of one app on one mailbox at once, 429 wi
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import threading
@@ -17,11 +18,11 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote
+from urllib.parse import parse_qs, unquote
 
 from roomsync_sim.context import Context, OperationError
 from roomsync_sim.dialects import EXCHANGE2013
-from roomsync_sim.graph import auth, errors
+from roomsync_sim.graph import auth, authorize, errors
 from roomsync_sim.graph.errors import GraphError
 from roomsync_sim.graph.odata import Query
 from roomsync_sim.graph.router import Match, Router
@@ -109,6 +110,7 @@ class GraphService:
         self._lock = threading.Lock()
         self._active: Counter[tuple[str, str, str]] = Counter()
         self.tenants: dict[str, Tenant] = {}
+        self._redirect_uris: list[tuple[str | None, str | None, str, str]] = []  # kept over resets
         from roomsync_sim.graph import batch, delta, events, schedule, subscriptions
 
         self.delta = delta.DeltaStates()
@@ -138,6 +140,32 @@ class GraphService:
         self.subscriptions.clear()
         for tenant in tenants:
             tenant.store.listeners.append(self.subscriptions.listener(tenant))
+        for tenant_id, client_id, uri, platform in self._redirect_uris:
+            with contextlib.suppress(KeyError):  # a reset's seed may not have that app
+                self._app(tenant_id, client_id).add_redirect_uri(uri, platform)
+
+    def _app(self, tenant_id: str | None, client_id: str | None) -> App:
+        tenant = self.tenant(tenant_id) if tenant_id else next(iter(self.tenants.values()))
+        if tenant is None:
+            raise KeyError(tenant_id)
+        return tenant.apps[client_id.lower()] if client_id else next(iter(tenant.apps.values()))
+
+    def register_redirect_uri(
+        self,
+        uri: str,
+        client_id: str | None = None,
+        tenant_id: str | None = None,
+        platform: str = "spa",
+    ) -> App:
+        """Register a redirect URI on an app while the simulator runs (kept over ``/_sim/reset``):
+        the first app of the first tenant unless named; ``platform`` ``spa`` (PKCE, redeemed
+        cross-origin, CORS on the token endpoint for its origin) or ``publicClient`` (mobile and
+        desktop, loopback with any port). KeyError for an unknown tenant or app, ValueError for a
+        URI Entra would not take."""
+        app = self._app(tenant_id, client_id)
+        app.add_redirect_uri(uri, platform)
+        self._redirect_uris.append((tenant_id, client_id, uri, platform))
+        return app
 
     def tenant(self, name: str) -> Tenant | None:
         """A tenant by id or by one of its domains (as an authority may name it)."""
@@ -190,13 +218,59 @@ class GraphService:
         path, _, query = target.partition("?")
         if path.lower() == GRAPH_PREFIX or path.lower().startswith(GRAPH_PREFIX + "/"):
             return self._graph(method, path[len(GRAPH_PREFIX) :] or "/", query, headers, body, base)
+        browser = self._browser(method, path, query, headers, body)
+        if browser is not None:
+            return browser
         status, payload, kind = self._login(method, path, query, headers, body, base)
         self.simulator._count(kind)
-        return Answer(
-            status,
-            json.dumps(payload).encode(),
-            [("Content-Type", "application/json; charset=utf-8"), ("Cache-Control", "no-store, no-cache")],
-        )
+        answer_headers = [
+            ("Content-Type", "application/json; charset=utf-8"),
+            ("Cache-Control", "no-store, no-cache"),
+        ]
+        if kind == "token":
+            answer_headers += self._cors(path, headers, body)
+        return Answer(status, json.dumps(payload).encode(), answer_headers)
+
+    def _browser(
+        self, method: str, path: str, query: str, headers: dict[str, str], body: bytes
+    ) -> Answer | None:
+        """What a browser asks: the authorize endpoint (HTML and redirects) and the token
+        endpoint's CORS preflight; None for the JSON endpoints."""
+        from roomsync_sim.simulator import Answer
+
+        parts = [unquote(p) for p in path.strip("/").split("/")]
+        rest = [p.lower() for p in parts[1:]]
+        if rest == ["oauth2", "v2.0", "authorize"] and method in ("GET", "POST"):
+            tenant = self.tenant(parts[0])
+            page = authorize.authorize(self.issuer, tenant, parts[0], method, path, query, body)
+            self.simulator._count(page.kind)
+            return Answer(page.status, page.body, page.headers())
+        if rest == ["oauth2", "v2.0", "token"] and method == "OPTIONS":
+            self.simulator._count("token-preflight")
+            cors = self._cors(path, headers, b"")
+            if cors:
+                requested = headers.get("access-control-request-headers") or "content-type"
+                cors += [
+                    ("Access-Control-Allow-Methods", "POST, OPTIONS"),
+                    ("Access-Control-Allow-Headers", requested),
+                    ("Access-Control-Max-Age", "86400"),
+                ]
+            return Answer(204, b"", cors)
+        return None
+
+    def _cors(self, path: str, headers: dict[str, str], body: bytes) -> list[tuple[str, str]]:
+        """``Access-Control-Allow-Origin`` for a browser whose origin is that of a registered SPA
+        redirect URI (Entra redeems an SPA's codes only cross-origin); nothing for other origins."""
+        origin = headers.get("origin")
+        if not origin:
+            return []
+        name = unquote(path.strip("/").split("/")[0])
+        fields = parse_qs(body.decode("utf-8", "replace"))
+        client_id = (fields.get("client_id") or [""])[0].strip().lower() or None
+        allowed = authorize.allowed_origin(self.tenant(name), origin, client_id)
+        if allowed is None:
+            return [("Vary", "Origin")]
+        return [("Access-Control-Allow-Origin", allowed), ("Vary", "Origin")]
 
     def _login(
         self, method: str, path: str, query: str, headers: dict[str, str], body: bytes, base: str
@@ -213,7 +287,9 @@ class GraphService:
                 accepted = [f"{base}/{name}/oauth2/v2.0/token"]
                 if tenant is not None:
                     accepted.append(f"{base}/{tenant.id}/oauth2/v2.0/token")
-                payload = self.issuer.token(tenant, name, body, headers.get("authorization"), accepted, base)
+                payload = self.issuer.token(
+                    tenant, name, body, headers.get("authorization"), accepted, base, headers.get("origin")
+                )
                 return 200, payload, "token"
             except auth.TokenError as e:
                 return e.status, e.body(), "token"

@@ -17,6 +17,9 @@ store of mailboxes::
     access_group = "rooms-sync@example.org"    # optional: an application access policy
                                                # (RestrictAccess) to this group's members
     mailboxes = ["alice@example.org"]          # optional: or to these mailboxes
+    redirect_uris = ["https://rooms.example.org/addin/signin.html"]   # SPA platform: the
+                                               # authorization code flow with PKCE and CORS
+    public_client_redirect_uris = ["http://localhost"]   # mobile and desktop platform
 
     [[tenants]]                                # another tenant, with users, rooms, lists, apps
     id = "00000000-0000-0000-0000-00000000cccc"
@@ -33,6 +36,7 @@ import hashlib
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
@@ -46,6 +50,8 @@ DEFAULT_CLIENT_ID = "00000000-0000-0000-0000-00000000bbbb"
 DEFAULT_SECRET = "roomsync-sim-secret"
 DEFAULT_ROLES = ("Calendars.ReadWrite",)
 KNOWN_ROLES = frozenset({"Calendars.Read", "Calendars.ReadWrite", "Calendars.ReadBasic.All"})
+PLATFORMS = ("spa", "publicClient")  # the app registration's redirect URI types (manifest names)
+LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 _NAMESPACE = uuid.UUID("6a1f3f5e-9a51-4e8c-8a1e-7d2b7c0e5a10")
 
 
@@ -66,6 +72,45 @@ class App:
     certificates: list[Certificate]
     roles: tuple[str, ...]
     scope: frozenset[str] | None  # the mailboxes an access policy allows; None: all
+    redirect_uris: list[str] = field(default_factory=list)  # SPA: PKCE, cross-origin redemption
+    public_client_redirect_uris: list[str] = field(default_factory=list)  # mobile and desktop
+
+    def add_redirect_uri(self, uri: str, platform: str = "spa") -> None:
+        """Register a redirect URI (also on a running simulator); ``platform`` ``spa`` or
+        ``publicClient``."""
+        uri = check_redirect_uri(uri)
+        if platform not in PLATFORMS:
+            raise ValueError(f"platform must be one of {', '.join(PLATFORMS)}, not {platform!r}")
+        uris = self.redirect_uris if platform == "spa" else self.public_client_redirect_uris
+        if uri not in uris:
+            uris.append(uri)
+
+    def redirect_platform(self, uri: str) -> str | None:
+        """The platform a redirect URI of a request is registered for (``spa`` first), or None.
+
+        The match is exact, except that a loopback URI of the mobile and desktop platform
+        (``http://localhost``, ``http://127.0.0.1``) matches with any port, as Entra lets a native
+        client listen on the port it gets."""
+        if uri in self.redirect_uris:
+            return "spa"
+        if uri in self.public_client_redirect_uris:
+            return "publicClient"
+        wanted = urlsplit(uri)
+        for registered in self.public_client_redirect_uris:
+            have = urlsplit(registered)
+            if (
+                have.scheme == wanted.scheme == "http"
+                and have.hostname in LOOPBACK_HOSTS
+                and have.hostname == wanted.hostname
+                and have.path.rstrip("/") == wanted.path.rstrip("/")
+                and have.query == wanted.query
+            ):
+                return "publicClient"
+        return None
+
+    def spa_origins(self) -> set[str]:
+        """The origins of the SPA redirect URIs: who may call the token endpoint from a browser."""
+        return {origin(uri) for uri in self.redirect_uris}
 
     def may_access(self, smtp: str) -> bool:
         return self.scope is None or smtp.lower() in self.scope
@@ -104,6 +149,22 @@ class Tenant:
 
     def service_principal_id(self, client_id: str) -> str:
         return str(uuid.uuid5(_NAMESPACE, f"{self.id}/sp/{client_id}"))
+
+
+def origin(uri: str) -> str:
+    """``scheme://host[:port]`` of a URL, as a browser's ``Origin`` header names it."""
+    parts = urlsplit(uri)
+    return f"{parts.scheme}://{parts.netloc}".lower()
+
+
+def check_redirect_uri(uri: str) -> str:
+    """An absolute http(s) URI without a fragment (ValueError otherwise), as Entra requires."""
+    parts = urlsplit(str(uri).strip())
+    if parts.scheme not in ("https", "http") or not parts.netloc or parts.fragment:
+        raise ValueError(f"a redirect URI must be an absolute http(s) URI without a fragment: {uri!r}")
+    if parts.scheme == "http" and parts.hostname not in LOOPBACK_HOSTS:
+        raise ValueError(f"a redirect URI must use https unless it is a loopback address: {uri!r}")
+    return str(uri).strip()
 
 
 def _certificate(pem: str, where: str) -> Certificate:
@@ -166,6 +227,12 @@ def _apps(data: dict[str, Any], seed: Seed, where: str) -> dict[str, App]:
             roles=roles,
             scope=frozenset(scope) if scope is not None else None,
         )
+        for key, platform in (("redirect_uris", "spa"), ("public_client_redirect_uris", "publicClient")):
+            for j, uri in enumerate(entry.get(key, [])):
+                try:
+                    apps[client_id].add_redirect_uri(str(uri), platform)
+                except ValueError as e:
+                    raise SeedError(f"{here}.{key}[{j}]: {e}") from None
     return apps
 
 
