@@ -153,9 +153,50 @@
     },
   };
 
+  // Office dialogs (DialogApi): the dialog is a popup window; the page in it calls
+  // messageParent, which reaches the handlers of the page that opened it.
+  const DialogMessageReceived = "dialogMessageReceived";
+  const DialogEventReceived = "dialogEventReceived";
+  function displayDialogAsync(url, ...args) {
+    const callback = callbackOf(args);
+    const popup = window.open(url, "officeDialog", "popup,width=480,height=640");
+    if (!popup) return answer(callback, undefined, "12009: the dialog was blocked");
+    const handlers = {};
+    let closed = false;
+    const watch = setInterval(() => {
+      if (popup.closed && !closed) {
+        closed = true;
+        clearInterval(watch);
+        if (handlers[DialogEventReceived]) handlers[DialogEventReceived]({ error: 12006 });
+      }
+    }, 100);
+    window.__officeDialog = {
+      receive(message, origin) {
+        if (handlers[DialogMessageReceived]) handlers[DialogMessageReceived]({ message, origin });
+      },
+    };
+    answer(callback, {
+      addEventHandler(type, handler) {
+        handlers[type] = handler;
+      },
+      close() {
+        closed = true;
+        clearInterval(watch);
+        popup.close();
+      },
+    });
+  }
+
   window.Office = {
     AsyncResultStatus: { Succeeded, Failed },
+    EventType: { DialogMessageReceived, DialogEventReceived },
     context: {
+      ui: {
+        displayDialogAsync,
+        messageParent(message) {
+          window.opener.__officeDialog.receive(String(message), location.origin);
+        },
+      },
       displayLanguage: given.displayLanguage || "en-US",
       mailbox: {
         item: mailboxItem,
@@ -169,6 +210,10 @@
     auth: {
       getAccessToken(options) {
         window.__outlook.tokenRequests.push(options || {});
+        if (given.ssoError) {
+          // e.g. 13012: the add-in runs where single sign-on is not supported.
+          return Promise.reject({ code: given.ssoError, name: "SSO unavailable", message: "No single sign-on here." });
+        }
         return given.token
           ? Promise.resolve(given.token)
           : Promise.reject({ code: 13001, name: "User is not signed in", message: "No one is signed in." });

@@ -217,6 +217,7 @@ def _config(directory: Path, url: str, ews: Any, graph: Any, serve_port: int | N
         f'[web]\nrate_limit = "100000/minute"\ncors_origins = ["https://rooms.example.org"]\n'
         f'[web.oidc]\nissuer = "{graph.login_url}/{graph.tenant_id}/v2.0"\naudience = "{AUDIENCE}"\n'
         f'ca_file = "{graph.ca_file}"\nadmins = ["erin@example.org"]\nleeway_seconds = 0\n'
+        f'client_id = "{graph.client_id}"\n'
     )
     return "".join(lines)
 

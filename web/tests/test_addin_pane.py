@@ -214,6 +214,7 @@ def test_a_series_is_offered_only_rooms_free_for_every_occurrence(pane: Page, se
     open_pane(pane, served, given)
     expect(pane.locator("#rooms li.room .name")).to_have_text(["Room 1", "Room 3"])
     expect(pane.locator("#meeting-facts")).to_have_text("1 attendee · series: free for all 4 occurrences")
+    screenshot(pane, "addin-series.png")
 
     pane.get_by_role("button", name="Book Room 1").click()
     expect(pane.get_by_role("status")).to_have_text("Booked: Room 1")

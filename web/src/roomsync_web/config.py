@@ -46,6 +46,11 @@ class OidcConfig(BaseModel):
     """An extra certificate authority for the issuer's https (a private issuer)."""
     verify_tls: bool = True
     leeway_seconds: int = Field(default=60, ge=0, le=600)
+    client_id: str | None = Field(default=None, max_length=200)
+    """The Outlook add-in's app registration at the issuer, for the add-in's sign-in dialog
+    (authorization code with PKCE) where Outlook offers no single sign-on; unset, no dialog."""
+    scope: str | None = Field(default=None, max_length=500)
+    """What the dialog asks the issuer for; ``<audience>/access_as_user`` when unset."""
 
     @field_validator("issuer")
     @classmethod

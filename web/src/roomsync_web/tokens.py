@@ -39,19 +39,30 @@ class TokenVerifier:
         elif not config.verify_tls:
             self._context = ssl._create_unverified_context()
         self._keys: jwt.PyJWKClient | None = None
+        self._metadata: dict[str, Any] | None = None
         self._lock = threading.Lock()
 
-    def _key_client(self) -> jwt.PyJWKClient:
+    def metadata(self) -> dict[str, Any]:
+        """The issuer's OpenID metadata (its keys' and endpoints' addresses), read once."""
         with self._lock:
-            if self._keys is None:
+            if self._metadata is None:
                 url = f"{self.config.issuer}/.well-known/openid-configuration"
                 try:
                     with urllib.request.urlopen(url, timeout=FETCH_SECONDS, context=self._context) as answer:
-                        metadata: dict[str, Any] = json.load(answer)
+                        metadata = json.load(answer)
                 except (OSError, ValueError) as exc:
                     raise TokenRefused(f"the issuer's metadata could not be read ({exc})") from None
-                if metadata.get("issuer", "").rstrip("/") != self.config.issuer:
+                if not isinstance(metadata, dict) or not isinstance(metadata.get("jwks_uri"), str):
+                    raise TokenRefused("the issuer's metadata names no key set (jwks_uri)")
+                if str(metadata.get("issuer", "")).rstrip("/") != self.config.issuer:
                     raise TokenRefused("the issuer's metadata names another issuer")
+                self._metadata = metadata
+            return self._metadata
+
+    def _key_client(self) -> jwt.PyJWKClient:
+        metadata = self.metadata()
+        with self._lock:
+            if self._keys is None:
                 self._keys = jwt.PyJWKClient(
                     metadata["jwks_uri"], cache_keys=True, timeout=FETCH_SECONDS, ssl_context=self._context
                 )

@@ -1,4 +1,5 @@
-"""The Outlook add-in's task pane, served as static files under ``/addin/``, and its icons."""
+"""The Outlook add-in's task pane and sign-in dialog, served as static files under ``/addin/``,
+its icons, and the dialog's public settings."""
 
 from __future__ import annotations
 
@@ -9,9 +10,18 @@ from fastapi import FastAPI, HTTPException, Response
 from fastapi.staticfiles import StaticFiles
 
 from roomsync_web.addin import icons
+from roomsync_web.addin.sign_in import SignInSettings, sign_in_settings
 
 HERE = Path(__file__).parent
-PANE_FILES = ("taskpane.html", "taskpane.js", "taskpane.css", "strings.js", "series.js")
+PANE_FILES = (
+    "taskpane.html",
+    "taskpane.js",
+    "taskpane.css",
+    "strings.js",
+    "series.js",
+    "signin.html",
+    "signin.js",
+)
 
 
 class _PaneFiles(StaticFiles):
@@ -32,4 +42,11 @@ def _icon(size: int) -> Response:
 def mount(app: FastAPI) -> None:
     # The icons' route comes first: the mount below takes every other path under /addin.
     app.add_api_route("/addin/icon-{size}.png", _icon, methods=["GET"], include_in_schema=False)
+    app.add_api_route(
+        "/addin/sign-in.json",
+        sign_in_settings,
+        methods=["GET"],
+        response_model=SignInSettings,
+        include_in_schema=False,
+    )
     app.mount("/addin", _PaneFiles(directory=HERE), name="addin")

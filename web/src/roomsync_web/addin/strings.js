@@ -3,6 +3,8 @@
 
 window.RoomsyncStrings = {
   en: {
+    signingIn: "Please sign in in the window that opened.",
+    signInClosed: "the sign-in window was closed",
     released: "The room booked for this meeting was released: the meeting was not sent in time, or the booking was cancelled in ROOMS. Please choose a room again.",
     attendeesOne: "{count} attendee",
     seatsOne: "{count} seat",
@@ -39,6 +41,8 @@ window.RoomsyncStrings = {
     noTime: "The meeting has no start or end yet.",
   },
   de: {
+    signingIn: "Bitte melden Sie sich im geöffneten Fenster an.",
+    signInClosed: "Das Anmeldefenster wurde geschlossen",
     released: "Der für diese Besprechung gebuchte Raum wurde freigegeben: Die Besprechung wurde nicht rechtzeitig gesendet, oder die Buchung wurde in ROOMS storniert. Bitte wählen Sie erneut einen Raum.",
     attendeesOne: "{count} teilnehmende Person",
     seatsOne: "{count} Platz",
@@ -75,6 +79,8 @@ window.RoomsyncStrings = {
     noTime: "Die Besprechung hat noch keinen Beginn oder kein Ende.",
   },
   fr: {
+    signingIn: "Veuillez vous connecter dans la fenêtre qui s’est ouverte.",
+    signInClosed: "la fenêtre de connexion a été fermée",
     released: "La salle réservée pour cette réunion a été libérée : la réunion n’a pas été envoyée à temps, ou la réservation a été annulée dans ROOMS. Veuillez choisir de nouveau une salle.",
     attendeesOne: "{count} participant",
     seatsOne: "{count} place",
@@ -111,6 +117,8 @@ window.RoomsyncStrings = {
     noTime: "La réunion n’a pas encore de début ou de fin.",
   },
   it: {
+    signingIn: "Acceda nella finestra che si è aperta.",
+    signInClosed: "la finestra di accesso è stata chiusa",
     released: "La sala prenotata per questa riunione è stata liberata: la riunione non è stata inviata in tempo, oppure la prenotazione è stata annullata in ROOMS. Scelga di nuovo una sala.",
     attendeesOne: "{count} partecipante",
     seatsOne: "{count} posto",

@@ -318,6 +318,51 @@
     };
   }
 
+  // Office single sign-on where Outlook has it; else roomsync's sign-in dialog (signin.html).
+  async function signIn() {
+    try {
+      return await Office.auth.getAccessToken({ allowSignInPrompt: true });
+    } catch (sso) {
+      if (!(Office.context.ui && Office.context.ui.displayDialogAsync)) throw sso;
+      say(text.signingIn);
+      return dialogSignIn();
+    }
+  }
+
+  function dialogSignIn() {
+    const url = new URL("signin.html", document.baseURI);
+    const hint = Office.context.mailbox.userProfile.emailAddress;
+    if (hint) url.searchParams.set("hint", hint);
+    return new Promise((resolve, reject) => {
+      Office.context.ui.displayDialogAsync(url.toString(), { height: 60, width: 30 }, (result) => {
+        if (result.status !== Office.AsyncResultStatus.Succeeded) {
+          reject(new Error(result.error.message));
+          return;
+        }
+        const dialog = result.value;
+        dialog.addEventHandler(Office.EventType.DialogMessageReceived, (arg) => {
+          dialog.close();
+          // Only this add-in's own page may hand over a token (DialogApi 1.2 names the sender).
+          if (arg.origin && arg.origin !== location.origin) {
+            reject(new Error(arg.origin));
+            return;
+          }
+          let message = {};
+          try {
+            message = JSON.parse(arg.message);
+          } catch {
+            message = {};
+          }
+          if (message.token) resolve(message.token);
+          else reject(new Error(message.error || text.signInClosed));
+        });
+        dialog.addEventHandler(Office.EventType.DialogEventReceived, () => {
+          reject(new Error(text.signInClosed));
+        });
+      });
+    });
+  }
+
   async function start() {
     lang = all.languageOf(Office.context.displayLanguage);
     text = all[lang];
@@ -341,7 +386,7 @@
     }
     showMeeting();
     try {
-      state.token = await Office.auth.getAccessToken({ allowSignInPrompt: true });
+      state.token = await signIn();
     } catch (error) {
       say(fill(text.signIn, { detail: (error && (error.message || error.code)) || String(error) }), "error");
       return;
