@@ -142,3 +142,39 @@ def test_a_meeting_closed_without_sending_releases_its_room_after_the_wait(
     expect(again.get_by_role("status")).to_contain_text("was released")
     expect(again.locator("#rooms li.room .name")).to_contain_text(["Room 2"])
     assert again.evaluate("() => __outlook.customProperties") == {}
+
+
+def test_a_meeting_sent_after_its_room_was_released_is_booked_again_as_an_outlook_booking(
+    pane: Page, served: Installation, host: OutlookHost
+) -> None:
+    start = next_weekday_at(7 if host.environment == "onprem" else 19, days=9)
+    given = open_outlook(pane, served, host, start)
+    released = book_room_2(pane)
+    with served.database.engine.begin() as connection:
+        connection.execute(
+            update(LinkRow)
+            .where(LinkRow.reservation_id == released)
+            .values(expected_by=datetime.now(UTC) - timedelta(minutes=1))
+        )
+    sync(served, host.organizer)
+    assert detail(served, released)["reservation"]["status"] == "cancelled"
+
+    item_id = pane.evaluate("() => __outlook.send()")  # sent at last, the mark still on it
+    report = sync(served, host.organizer)
+
+    assert subjects(served, host).count(given["subject"]) == 1, report  # the meeting stays
+    assert detail(served, released)["reservation"]["status"] == "cancelled"
+    assert report["booked"] == 1, report
+    found = served.client(served.key("admin")).get(
+        "/api/v1/reservations",
+        params={
+            "organizer": host.organizer,
+            "start": start.isoformat(),
+            "end": (start + timedelta(hours=1)).isoformat(),
+        },
+    )
+    [booked] = [r for r in found.json() if r["title"] == given["subject"]]
+    assert booked["id"] != released and booked["rooms"] == [ROOM2]
+    assert [link["item_id"] for link in detail(served, booked["id"])["links"]] == [item_id]
+    echo = sync(served, host.organizer)
+    assert not any(echo[k] for k in ("created", "updated", "deleted", "imported")), echo

@@ -89,3 +89,22 @@ def test_a_booking_removed_in_the_pane_before_sending_leaves_nothing(world: Worl
     world.cancel(r.id or "")
     world.sync_ok()
     assert _link(world, r.id or "") == [] and world.exchange.entries(ALICE) == []
+
+
+def test_a_meeting_sent_after_its_room_was_released_is_booked_anew_never_deleted(world: World) -> None:
+    r = _booked_in_outlook(world, wait=timedelta(seconds=-1))
+    world.sync_ok()
+    assert world.reservation(r.id or "").status is ReservationStatus.CANCELLED
+    _sent_from_outlook(world, r)  # sent at last, still carrying the released booking's mark
+    world.exchange.calls.clear()
+
+    assert sum(report.booked for report in world.sync_ok()) == 1
+
+    assert not world.exchange.calls["delete_entries"]
+    [entry] = world.exchange.entries(ALICE)
+    [booked] = world.reservations(organizer=ALICE)
+    assert booked.id != r.id and booked.fields.rooms == (ROOM_A,)
+    [link] = _link(world, booked.id or "")  # type: ignore[misc]
+    assert link.item_id == entry.item_id
+    assert world.reservation(r.id or "").status is ReservationStatus.CANCELLED
+    assert not any(report.changed_anything for report in world.sync_ok())

@@ -228,6 +228,13 @@ def _link_by_stamp(view: MailboxView, entry: CalendarEntry, result: Plan) -> Lin
         result.deletes.append(Delete(entry.stamp, view.mailbox, entry.item_id, entry.change_key))
         return None
     existing = view.links.get(reservation.id or "")
+    if not reservation.active and existing is None:
+        # Cancelled, and no entry of ours is left to remove (removing one keeps its link until
+        # done): a meeting Outlook sent after the add-in's booking was released, or cancelled in
+        # ROOMS meanwhile. The organizer sent it with the room, so it is their Outlook booking
+        # now, booked anew if the room is free; deleting it would cancel a meeting they just sent.
+        _consider_new(view, entry, result)
+        return None
     if existing is not None and existing.item_id and existing.item_id != entry.item_id:
         # A second entry with the same stamp: a duplicate that must not survive.
         result.deletes.append(Delete(entry.stamp, view.mailbox, entry.item_id, entry.change_key))
