@@ -260,3 +260,40 @@ def test_a_delegate_books_only_for_someone_they_may_book_for(pane: Page, served:
     expect(pane.get_by_role("status")).to_contain_text(f"You may not book rooms for {ALICE}.")
     assert outlook(pane)["customProperties"] == {}
     assert outlook(pane)["resources"] == []
+
+
+def test_changing_the_room_and_removing_the_booking_keep_the_meeting_in_step(
+    pane: Page, served: Installation
+) -> None:
+    start = next_weekday_at(13, days=11)
+    given = meeting(served, start)
+    given["resources"] = [{"emailAddress": "projector.cart@example.org", "displayName": "Projector cart"}]
+    open_pane(pane, served, given)
+    pane.get_by_role("button", name="Book Room 2").click()
+    expect(pane.get_by_role("status")).to_have_text("Booked: Room 2")
+    stamp = outlook(pane)["customProperties"]["roomsyncStamp"]
+
+    pane.get_by_role("button", name="Change room").click()
+    pane.get_by_role("button", name="Book Room 3").click()
+    expect(pane.get_by_role("status")).to_have_text("Booked instead: Room 3")
+    item = outlook(pane)
+    # the other resource stays; only roomsync's room is replaced
+    assert [r["emailAddress"] for r in item["resources"]] == [
+        "projector.cart@example.org",
+        "room.3@example.org",
+    ]
+    assert item["location"] == "Room 3"
+    assert item["customProperties"]["roomsyncStamp"] == stamp
+    reservation_id = item["customProperties"]["roomsyncReservation"]
+    admin = served.client(served.key("admin"))
+    assert admin.get(f"/api/v1/reservations/{reservation_id}").json()["reservation"]["rooms"] == [
+        "room.3@example.org"
+    ]
+
+    pane.get_by_role("button", name="Remove booking").click()
+    expect(pane.get_by_role("status")).to_have_text("The booking was removed.")
+    item = outlook(pane)
+    assert [r["emailAddress"] for r in item["resources"]] == ["projector.cart@example.org"]
+    assert (item["location"], item["customProperties"]) == ("", {})
+    assert admin.get(f"/api/v1/reservations/{reservation_id}").json()["reservation"]["status"] == "cancelled"
+    expect(pane.locator("#rooms li.room")).to_have_count(3)  # free again, offered again
