@@ -21,9 +21,9 @@ def messages(result: PersonsCsvResult) -> list[str]:
 
 def test_all_columns() -> None:
     result = parse(
-        "email,name,environment,conflict_policy,sync_enabled\n"
-        "ada@example.org,Ada Lovelace,onprem,cancel,no\n"
-        "Bob@Example.ORG,Bob,online,exchange-wins,TRUE\n"
+        "email,name,environment,conflict_policy,sync_enabled,bookers\n"
+        "ada@example.org,Ada Lovelace,onprem,cancel,no,bob@example.org\n"
+        "Bob@Example.ORG,Bob,online,exchange-wins,TRUE,\n"
     )
 
     assert result.ok
@@ -35,6 +35,7 @@ def test_all_columns() -> None:
             environment="onprem",
             conflict_policy=ConflictPolicy.CANCEL,
             sync_enabled=False,
+            bookers=("bob@example.org",),
         ),
         Person(
             email="bob@example.org",
@@ -59,6 +60,58 @@ def test_only_email_is_required_and_defaults_apply() -> None:
         ConflictPolicy.ROLLBACK,
         True,
     )
+
+
+def test_bookers_are_separated_by_spaces_commas_or_semicolons() -> None:
+    result = parse(
+        "email,bookers\n"
+        'ada@example.org,"Bob@Example.org, carl@example.org;dora@example.org  bob@example.org"\n'
+        "carl@example.org,dora@example.org\n"
+        "dora@example.org,\n"
+    )
+
+    assert result.ok
+    assert [(p.email, p.bookers) for p in result.persons] == [
+        ("ada@example.org", ("bob@example.org", "carl@example.org", "dora@example.org")),
+        ("carl@example.org", ("dora@example.org",)),
+        ("dora@example.org", ()),
+    ]
+
+
+def test_bookers_in_a_semicolon_file_are_quoted_or_separated_by_commas() -> None:
+    result = parse(
+        "email;bookers\n"
+        'ada@example.org;"bob@example.org; carl@example.org"\n'
+        "carl@example.org;bob@example.org,dora@example.org\n"
+    )
+
+    assert result.ok
+    assert [p.bookers for p in result.persons] == [
+        ("bob@example.org", "carl@example.org"),
+        ("bob@example.org", "dora@example.org"),
+    ]
+
+
+def test_a_wrong_booker_names_line_and_column_and_leaves_only_that_row_out() -> None:
+    result = parse(
+        "email,bookers\n"
+        'ada@example.org,"bob@example.org, bob-at-example.org, @example.org"\n'
+        "carl@example.org,dora@example.org\n"
+    )
+
+    assert [p.email for p in result.persons] == ["carl@example.org"]
+    assert result.errors == [
+        RowError(
+            line=2,
+            column="bookers",
+            message="persons.csv line 2: bookers: 'bob-at-example.org' is not an e-mail address",
+        ),
+        RowError(
+            line=2,
+            column="bookers",
+            message="persons.csv line 2: bookers: '@example.org' is not an e-mail address",
+        ),
+    ]
 
 
 def test_empty_optional_values_take_the_defaults() -> None:
@@ -223,7 +276,7 @@ def test_unknown_columns_name_them_and_the_expected_ones() -> None:
     assert result.persons == []
     assert messages(result) == [
         "persons.csv line 1: unknown columns 'policy', 'enabled'; "
-        "expected email, name, environment, conflict_policy, sync_enabled"
+        "expected email, name, environment, conflict_policy, sync_enabled, bookers"
     ]
 
 
@@ -239,7 +292,7 @@ def test_missing_header() -> None:
     assert result.persons == []
     assert messages(result) == [
         "persons.csv line 3: no header; the first line must name the columns, "
-        "e.g. email,name,environment,conflict_policy,sync_enabled (this line looks like a person)"
+        "e.g. email,name,environment,conflict_policy,sync_enabled,bookers (this line looks like a person)"
     ]
 
 
@@ -250,7 +303,7 @@ def test_header_without_email_column() -> None:
     assert messages(result) == [
         "persons.csv line 1: the header has no 'email' column",
         "persons.csv line 1: unknown column 'mail'; "
-        "expected email, name, environment, conflict_policy, sync_enabled",
+        "expected email, name, environment, conflict_policy, sync_enabled, bookers",
     ]
 
 
@@ -263,7 +316,7 @@ def test_empty_file(text: str) -> None:
         (
             1,
             "persons.csv line 1: the file is empty; the first line must name the columns, "
-            "e.g. email,name,environment,conflict_policy,sync_enabled",
+            "e.g. email,name,environment,conflict_policy,sync_enabled,bookers",
         )
     ]
 

@@ -34,7 +34,7 @@ def test_every_person_with_its_state_or_none(uow: SqlUnitOfWork) -> None:
 
 def test_status_counts_pending_writes_and_filters(uow: SqlUnitOfWork) -> None:
     for email, environment in (("ada@example.org", "onprem"), ("bob@example.org", "online")):
-        uow.rooms.upsert_person(Person(email=email, environment=environment))
+        uow.rooms.upsert_person(Person(email=email, environment=environment, bookers=("bob@example.org",)))
     for n, state in enumerate((LinkState.SYNCED, LinkState.FAILED, LinkState.CREATING, LinkState.REFUSED)):
         uow.sync.save_link(Link(reservation_id=str(n), mailbox="ada@example.org", state=state))
     uow.sync.save_link(Link(reservation_id="9", mailbox="bob@example.org", state=LinkState.SYNCED))
@@ -45,6 +45,7 @@ def test_status_counts_pending_writes_and_filters(uow: SqlUnitOfWork) -> None:
     rows = {r["email"]: r for r in person_status(uow)}
 
     assert (rows["ada@example.org"]["pending"], rows["bob@example.org"]["pending"]) == (3, 0)
+    assert rows["ada@example.org"]["bookers"] == ["bob@example.org"]
     assert rows["bob@example.org"]["last_error_plain"].startswith(
         "A TLS failure: make the server's certificate"
     )

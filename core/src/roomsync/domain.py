@@ -9,6 +9,7 @@ the buffer minutes).
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import Any
@@ -57,6 +58,22 @@ class Weekday(StrEnum):
 
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
+
+CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f]")
+# One "@", no spaces or list separators, a dotted domain: what a mailbox address looks like.
+MAILBOX_ADDRESS = re.compile(r"[^@\s,;<>\"]+@[^@\s,;<>\"]+\.[^@\s,;<>\".]+")
+
+
+def address_problem(value: str) -> str | None:
+    """What is wrong with ``value`` as a mailbox address, or ``None``: the check a persons file's
+    email gets, for the command line and the persons' bookers to check an address the same way."""
+    if not value.strip():
+        return "is empty"
+    if CONTROL_CHARACTER.search(value):
+        return "contains a line break or another control character"
+    if not MAILBOX_ADDRESS.fullmatch(value.strip().lower()):
+        return "is not an e-mail address"
+    return None
 
 
 def _require_aware(value: datetime, name: str) -> datetime:
@@ -264,11 +281,23 @@ class Person(BaseModel):
     environment: str | None = None
     conflict_policy: ConflictPolicy = ConflictPolicy.ROLLBACK
     sync_enabled: bool = True
+    bookers: tuple[str, ...] = ()
+    """Who may book, change and cancel this person's reservations besides themselves (an
+    assistant for their manager): addresses in lower case, each once, sorted."""
 
     @field_validator("email")
     @classmethod
     def _lower(cls, value: str) -> str:
         return value.strip().lower()
+
+    @field_validator("bookers")
+    @classmethod
+    def _normal_bookers(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for address in value:
+            problem = address_problem(address)
+            if problem is not None:
+                raise ValueError(f"booker {address!r} {problem}")
+        return tuple(sorted({address.strip().lower() for address in value}))
 
 
 # --- the Exchange side -------------------------------------------------------------------

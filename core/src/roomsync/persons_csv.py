@@ -15,13 +15,14 @@ from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from roomsync.domain import ConflictPolicy, Person
+from roomsync.domain import CONTROL_CHARACTER, MAILBOX_ADDRESS, ConflictPolicy, Person
+from roomsync.domain import address_problem as address_problem
 from roomsync.errors import InvalidInput
 
 if TYPE_CHECKING:
     from _csv import Reader as _Reader
 
-COLUMNS = ("email", "name", "environment", "conflict_policy", "sync_enabled")
+COLUMNS = ("email", "name", "environment", "conflict_policy", "sync_enabled", "bookers")
 """The columns a persons file may have, in the order a new file should use them."""
 
 _TRUE = {"true", "yes", "1"}
@@ -29,21 +30,8 @@ _FALSE = {"false", "no", "0"}
 _BOOLEANS = "true, false, yes, no, 1, 0"
 _POLICIES = ", ".join(policy.value for policy in ConflictPolicy)
 
-# One "@", no spaces or list separators, a dotted domain: what a mailbox address looks like.
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-_EMAIL = re.compile(r"[^@\s,;<>\"]+@[^@\s,;<>\"]+\.[^@\s,;<>\".]+")
-
-
-def address_problem(value: str) -> str | None:
-    """What is wrong with ``value`` as a mailbox address, or ``None``: the check a row's email
-    gets, for the command line to check an address given there the same way."""
-    if not value.strip():
-        return "is empty"
-    if _CONTROL.search(value):
-        return "contains a line break or another control character"
-    if not _EMAIL.fullmatch(value.strip().lower()):
-        return "is not an e-mail address"
-    return None
+# Addresses within one bookers value: a spreadsheet quotes a value holding the file's delimiter.
+_LIST_SEPARATORS = re.compile(r"[\s,;]+")
 
 
 def decode_persons_csv(data: bytes, source: str) -> str:
@@ -156,6 +144,7 @@ def parse_persons_csv(
         environment = _row_environment(line, values, environments, error)
         policy = _row_policy(line, values, default_conflict_policy, error)
         sync_enabled = _row_sync_enabled(line, values, error)
+        bookers = _row_bookers(line, values, error)
         if len(error) == errors_before:
             result.persons.append(
                 Person(
@@ -164,6 +153,7 @@ def parse_persons_csv(
                     environment=environment,
                     conflict_policy=policy,
                     sync_enabled=sync_enabled,
+                    bookers=bookers,
                 )
             )
     return result
@@ -234,7 +224,7 @@ def _row_values(line: int, names: list[str], cells: list[str], error: _Problems)
         if not name:
             if cell:
                 error(line, f"value {cell!r} in column {number}, which the header does not name")
-        elif _CONTROL.search(cell):
+        elif CONTROL_CHARACTER.search(cell):
             error(line, f"{name} contains a line break or another control character", name)
         values[name] = cell
     return values
@@ -243,11 +233,11 @@ def _row_values(line: int, names: list[str], cells: list[str], error: _Problems)
 def _row_email(line: int, values: dict[str, str], first_seen: dict[str, int], error: _Problems) -> str:
     """The row's address in lower case; an address seen on an earlier line is an error."""
     email = values.get("email", "").lower()
-    if _CONTROL.search(email):
+    if CONTROL_CHARACTER.search(email):
         pass  # reported with the other control characters in _row_values
     elif not email:
         error(line, "email is empty", "email")
-    elif not _EMAIL.fullmatch(email):
+    elif not MAILBOX_ADDRESS.fullmatch(email):
         error(line, f"email {values['email']!r} is not an e-mail address", "email")
     elif email in first_seen:
         error(line, f"email {email} is already on line {first_seen[email]}", "email")
@@ -298,3 +288,20 @@ def _row_sync_enabled(line: int, values: dict[str, str], error: _Problems) -> bo
             "sync_enabled",
         )
     return True
+
+
+def _row_bookers(line: int, values: dict[str, str], error: _Problems) -> tuple[str, ...]:
+    """The addresses of the row's bookers, separated by spaces, commas or semicolons; each wrong
+    one is reported."""
+    text = values.get("bookers", "")
+    if CONTROL_CHARACTER.search(text):
+        return ()  # reported with the other control characters in _row_values
+    bookers = []
+    for address in _LIST_SEPARATORS.split(text):
+        if not address:
+            continue
+        if not MAILBOX_ADDRESS.fullmatch(address.lower()):
+            error(line, f"bookers: {address!r} is not an e-mail address", "bookers")
+        else:
+            bookers.append(address.lower())
+    return tuple(bookers)

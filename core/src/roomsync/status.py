@@ -51,7 +51,8 @@ class StatusFilter:
 
 
 def person_status(uow: UnitOfWork, only: StatusFilter = StatusFilter()) -> list[dict[str, Any]]:
-    """Per person: environment, last success, failures in a row, the last error, pending writes."""
+    """Per person: environment, who may book for them, last success, failures in a row, the last
+    error, pending writes."""
     rows = []
     pending = uow.sync.pending_by_mailbox()
     for p, s in persons_with_states(uow):
@@ -60,6 +61,7 @@ def person_status(uow: UnitOfWork, only: StatusFilter = StatusFilter()) -> list[
             "name": p.name,
             "environment": p.environment,
             "sync_enabled": p.sync_enabled,
+            "bookers": list(p.bookers),
             "last_success": last_success(s),
             "last_attempt": s.last_attempt.isoformat() if s and s.last_attempt else None,
             "consecutive_failures": s.consecutive_failures if s else 0,

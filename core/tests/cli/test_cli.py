@@ -215,6 +215,54 @@ def test_import_without_a_column_keeps_stored_values(home: Path) -> None:
     assert (alice["name"], alice["environment"], alice["conflict_policy"]) == ("Alice A.", "lab", "cancel")
 
 
+def test_persons_set_adds_and_removes_bookers_and_list_shows_them(home: Path) -> None:
+    ok(home, "persons", "add", ALICE, "--environment", "lab")
+    ok(home, "persons", "set", ALICE, "--policy", "cancel")
+
+    added = as_json(
+        home, "persons", "set", ALICE, "--booker", "Bob@Example.org", "--booker", "carl@example.org"
+    )
+    assert isinstance(added, dict) and added["bookers"] == [BOB, "carl@example.org"]
+    text = ok(
+        home, "persons", "set", ALICE, "--no-booker", "carl@example.org", "--booker", "dora@example.org"
+    )
+    assert f"bookers {BOB}, dora@example.org" in " ".join(text.output.split())
+    [alice] = as_json(home, "persons", "list")  # type: ignore[misc]
+    assert (alice["bookers"], alice["conflict_policy"]) == ([BOB, "dora@example.org"], "cancel")
+    table = CliRunner().invoke(
+        cli, ["--config", str(home / "roomsync.toml"), "persons", "list"], env={"COLUMNS": "250"}
+    )
+    assert f"{BOB}, dora@example.org" in table.output
+    ok(home, "persons", "add", ALICE, "--name", "Alice")  # an update keeps the bookers
+    [alice] = as_json(home, "persons", "list")  # type: ignore[misc]
+    assert (alice["name"], alice["bookers"]) == ("Alice", [BOB, "dora@example.org"])
+
+    wrong = run(home, "persons", "set", ALICE, "--booker", "bob-at-example.org")
+    assert wrong.exit_code != 0
+    assert "--booker 'bob-at-example.org' is not an e-mail address" in wrong.output
+    both = run(home, "persons", "set", ALICE, "--booker", BOB, "--no-booker", BOB.upper())
+    assert both.exit_code == 2
+    assert f"--booker and --no-booker both name {BOB}" in both.output
+    ok(home, "persons", "set", ALICE, "--no-booker", BOB, "--no-booker", "dora@example.org")
+    [alice] = as_json(home, "persons", "list")  # type: ignore[misc]
+    assert alice["bookers"] == []
+
+
+def test_persons_import_reads_bookers_and_reports_a_wrong_one(home: Path) -> None:
+    csv_file = home / "persons.csv"
+    csv_file.write_text(
+        f'email;name;bookers\n{ALICE};Alice;"{BOB}, carl@example.org"\n{BOB};Bob;not-an-address\n',
+        encoding="utf-8",
+    )
+    result = run(home, "persons", "import", str(csv_file))
+    assert result.exit_code == 1
+    assert "persons.csv line 3: bookers: 'not-an-address' is not an e-mail address" in result.output
+    ok(home, "persons", "import", str(csv_file), "--on-error", "skip")
+    persons = as_json(home, "persons", "list")
+    assert isinstance(persons, list)
+    assert [(p["email"], p["bookers"]) for p in persons] == [(ALICE, [BOB, "carl@example.org"])]
+
+
 def test_unknown_person_and_environment(home: Path) -> None:
     result = run(home, "persons", "set", "ghost@example.org", "--environment", "lab")
     assert result.exit_code == 1

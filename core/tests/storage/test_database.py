@@ -132,6 +132,36 @@ def test_upgrade_from_the_first_revision_keeps_rooms(empty: Database) -> None:
         assert stored is not None and stored.environment == "onprem2013"
 
 
+def test_upgrade_from_0007_gives_existing_persons_no_bookers_and_downgrade_drops_them(
+    empty: Database,
+) -> None:
+    with empty.engine.begin() as connection:
+        command.upgrade(alembic_config(connection), "0007")
+        connection.execute(
+            text(
+                "INSERT INTO persons (email, name, conflict_policy, sync_enabled) "
+                "VALUES ('a@x.org', 'Ann', 'rollback', true)"
+            )
+        )
+
+    empty.upgrade()
+
+    assert empty.current_revision() == "0008"
+    with empty.unit_of_work() as uow:
+        [person] = uow.rooms.list_persons()
+        assert (person.email, person.bookers) == ("a@x.org", ())
+        uow.rooms.upsert_person(person.model_copy(update={"bookers": ("b@x.org", "c@x.org")}))
+        uow.commit()
+    with empty.unit_of_work() as uow:
+        assert uow.rooms.get_person("a@x.org").bookers == ("b@x.org", "c@x.org")  # type: ignore[union-attr]
+
+    with empty.engine.begin() as connection:
+        command.downgrade(alembic_config(connection), "0007")
+    assert "bookers" not in {column["name"] for column in inspect(empty.engine).get_columns("persons")}
+    with empty.engine.connect() as connection:
+        assert connection.execute(text("SELECT email FROM persons")).scalars().all() == ["a@x.org"]
+
+
 def test_a_new_database_owns_no_bare_stamps(database: Database) -> None:
     installation = database.installation()
     assert not installation.bare_stamps and len(installation.id) == 36

@@ -48,6 +48,38 @@ def test_upsert_replaces_an_existing_person(database: Database) -> None:
         ]
 
 
+def test_bookers_are_normalised_and_stored(database: Database) -> None:
+    dana = Person(
+        email="dana@example.org", bookers=(" Erik@Example.org", "ann@example.org", "erik@example.org")
+    )
+    assert dana.bookers == ("ann@example.org", "erik@example.org")
+    with database.unit_of_work() as uow:
+        uow.rooms.upsert_person(dana)
+        uow.rooms.upsert_person(Person(email="erik@example.org"))
+        uow.commit()
+    with database.unit_of_work() as uow:
+        assert uow.rooms.get_person("dana@example.org") == dana
+        assert uow.rooms.get_person("erik@example.org").bookers == ()  # type: ignore[union-attr]
+        uow.rooms.upsert_person(dana.model_copy(update={"bookers": ()}))
+        uow.commit()
+    with database.unit_of_work() as uow:
+        assert uow.rooms.get_person("dana@example.org").bookers == ()  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("booker", "problem"),
+    [
+        ("erik", "is not an e-mail address"),
+        ("erik@example.org, ann@example.org", "is not an e-mail address"),
+        ("", "is empty"),
+        ("erik@example.org\n", "contains a line break"),
+    ],
+)
+def test_a_booker_must_be_an_address(booker: str, problem: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(f"booker {booker!r} {problem}")):
+        Person(email="dana@example.org", bookers=(booker,))
+
+
 def test_persons_are_listed_by_email(uow: SqlUnitOfWork) -> None:
     for email in ("zoe@example.org", "adam@example.org", "max@example.org"):
         uow.rooms.upsert_person(Person(email=email))

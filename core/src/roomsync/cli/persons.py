@@ -48,7 +48,7 @@ def persons() -> None:
 @pass_app
 def import_persons(app: AppContext, file: Path, on_error: str) -> None:
     """Create or update persons from a CSV file (columns: email, name, environment,
-    conflict_policy, sync_enabled)."""
+    conflict_policy, sync_enabled, bookers)."""
     settings = app.settings
     try:
         data = file.read_bytes()
@@ -95,19 +95,21 @@ def list_persons(app: AppContext) -> None:
             "environment": p.environment,
             "conflict_policy": p.conflict_policy.value,
             "sync_enabled": p.sync_enabled,
+            "bookers": list(p.bookers),
             "last_success": last_success(state),
             "last_error": state.last_error if state else None,
         }
         for p, state in people
     ]
-    table = Table("email", "name", "environment", "policy", "sync", "last success", "last error")
-    for r in rows:
+    table = Table("email", "name", "environment", "policy", "sync", "bookers", "last success", "last error")
+    for (person, _), r in zip(people, rows, strict=True):
         table.add_row(
             str(r["email"]),
             str(r["name"]),
             str(r["environment"] or "[yellow]none[/yellow]"),
             str(r["conflict_policy"]),
             "on" if r["sync_enabled"] else "off",
+            ", ".join(person.bookers) or "-",
             str(r["last_success"] or "-"),
             str(r["last_error"] or ""),
         )
@@ -120,6 +122,20 @@ def list_persons(app: AppContext) -> None:
 @click.option("--no-environment", is_flag=True, help="Stop synchronising this person.")
 @click.option("--policy", type=click.Choice([p.value for p in ConflictPolicy]), help="Conflict policy.")
 @click.option("--sync/--no-sync", "sync_enabled", default=None, help="Switch this person's sync on or off.")
+@click.option(
+    "--booker",
+    "add_bookers",
+    multiple=True,
+    metavar="ADDRESS",
+    help="Someone who may book, change and cancel this person's reservations (repeatable).",
+)
+@click.option(
+    "--no-booker",
+    "remove_bookers",
+    multiple=True,
+    metavar="ADDRESS",
+    help="Someone who may no longer book for this person (repeatable).",
+)
 @pass_app
 def set_person(
     app: AppContext,
@@ -128,10 +144,16 @@ def set_person(
     no_environment: bool,
     policy: str | None,
     sync_enabled: bool | None,
+    add_bookers: tuple[str, ...],
+    remove_bookers: tuple[str, ...],
 ) -> None:
-    """Assign a person to an environment, or change their policy."""
+    """Assign a person to an environment, change their policy or who may book for them."""
     if environment and environment not in app.settings.environments:
         raise UnknownEnvironment(environment, list(app.settings.environments))
+    added = {checked_address(address, "--booker") for address in add_bookers}
+    removed = {checked_address(address, "--no-booker") for address in remove_bookers}
+    if added & removed:
+        raise click.UsageError(f"--booker and --no-booker both name {', '.join(sorted(added & removed))}")
     changes: dict[str, object] = {}
     if environment or no_environment:
         changes["environment"] = None if no_environment else environment
@@ -139,18 +161,23 @@ def set_person(
         changes["conflict_policy"] = ConflictPolicy(policy)
     if sync_enabled is not None:
         changes["sync_enabled"] = sync_enabled
-    if not changes:
-        raise click.UsageError("nothing to set: give --environment, --no-environment, --policy or --sync")
+    if not changes and not added and not removed:
+        raise click.UsageError(
+            "nothing to set: give --environment, --no-environment, --policy, --sync, --booker or --no-booker"
+        )
     with app.database().unit_of_work() as uow:
         person = uow.rooms.get_person(email)
         if person is None:
             raise NotFound(f"unknown person {email}; add it with 'roomsync persons add' or 'persons import'")
+        if added or removed:
+            changes["bookers"] = tuple(sorted((set(person.bookers) | added) - removed))
         person = uow.rooms.upsert_person(person.model_copy(update=changes))
         uow.commit()
     app.emit(
         person.model_dump(mode="json"),
         f"{person.email}: environment {person.environment or 'none'}, "
-        f"policy {person.conflict_policy.value}, sync {'on' if person.sync_enabled else 'off'}",
+        f"policy {person.conflict_policy.value}, sync {'on' if person.sync_enabled else 'off'}, "
+        f"bookers {', '.join(person.bookers) or 'none'}",
     )
 
 
@@ -160,13 +187,18 @@ def set_person(
 @click.option("--environment", help="Environment this person's mailbox lives in.")
 @pass_app
 def add_person(app: AppContext, email: str, name: str, environment: str | None) -> None:
-    """Add one person (or update their name and environment)."""
+    """Add one person (or update their name and environment, keeping the rest)."""
     email = checked_address(email, "email")
     name = checked_name(name, "--name")
     if environment and environment not in app.settings.environments:
         raise UnknownEnvironment(environment, list(app.settings.environments))
     with app.database().unit_of_work() as uow:
-        person = uow.rooms.upsert_person(Person(email=email, name=name, environment=environment))
+        existing = uow.rooms.get_person(email)
+        if existing is None:
+            wanted = Person(email=email, name=name, environment=environment)
+        else:
+            wanted = existing.model_copy(update={"name": name, "environment": environment})
+        person = uow.rooms.upsert_person(wanted)
         uow.commit()
     app.emit(person.model_dump(mode="json"), f"{person.email}: environment {person.environment or 'none'}")
 

@@ -86,6 +86,8 @@ class PersonRow(Base):
     environment: Mapped[str | None] = mapped_column(String(100))
     conflict_policy: Mapped[str] = mapped_column(String(20))
     sync_enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Who may book for this person: one address per line (an address never holds a line break).
+    bookers: Mapped[str] = mapped_column(Text, default="")
 
 
 class RoomRow(Base):

@@ -117,6 +117,7 @@ class SqlRoomsStore:
         row.environment = person.environment
         row.conflict_policy = person.conflict_policy.value
         row.sync_enabled = person.sync_enabled
+        row.bookers = "\n".join(person.bookers)
         self.session.flush()
         return _person(row)
 
@@ -455,6 +456,7 @@ def _person(row: PersonRow) -> Person:
         environment=row.environment,
         conflict_policy=ConflictPolicy(row.conflict_policy),
         sync_enabled=row.sync_enabled,
+        bookers=tuple(address for address in (row.bookers or "").split("\n") if address),
     )
 
 
