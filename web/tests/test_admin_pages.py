@@ -181,6 +181,7 @@ def test_a_failing_person_is_marked_in_plain_words_and_the_sync_test_names_the_r
     page.get_by_role("link", name=CAROL, exact=True).click()
     expect(page).to_have_url(f"{site.url}/admin/persons/{CAROL.replace('@', '%40')}")
     expect(page.get_by_role("heading", level=1)).to_have_text("Carol")
+    expect(page.locator("dl.facts dt:text-is('May book for them') + dd")).to_have_text("no one else")
     page.get_by_role("button", name="Run sync test").click()
 
     steps = page.locator("table.steps tbody tr")

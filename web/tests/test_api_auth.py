@@ -89,7 +89,9 @@ def test_a_key_bound_to_a_person_acts_as_that_person(served: Installation) -> No
     assert alice.post("/api/v1/reservations", json=booking(ALICE, 8)).status_code == 201
     other = alice.post("/api/v1/reservations", json=booking(BOB, 8))
     assert other.status_code == 403
-    assert other.json()["detail"].endswith(f"may book only as {ALICE}")
+    assert other.json()["detail"].endswith(
+        f"may book only as {ALICE} or for the persons who named them as booker"
+    )
 
 
 def test_people_sign_in_with_their_tokens_and_act_as_themselves(served: Installation) -> None:

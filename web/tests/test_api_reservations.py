@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
+import httpx
 import pytest
 
-from support import ALICE, BOB, ROOM1, ROOM2, Installation, next_weekday_at
+from support import ALICE, BOB, CAROL, ROOM1, ROOM2, Installation, next_weekday_at
 
 
 def booking(title: str, hour: int, **changes: Any) -> dict[str, Any]:
@@ -139,3 +141,72 @@ def test_malformed_huge_and_unknown_requests_are_clear_4xx(served: Installation)
     assert api.get("/api/v1/reservations/999999").status_code == 404
     assert api.delete("/api/v1/reservations/999999").status_code == 404
     assert api.get("/api/v1/reservations", params={"limit": 0}).status_code == 422
+
+
+class FreshToken(httpx.Auth):
+    """A person's newly issued token on every request."""
+
+    def __init__(self, served: Installation, email: str, password: str) -> None:
+        self.served, self.email, self.password = served, email, password
+
+    def auth_flow(self, request: httpx.Request) -> Iterator[httpx.Request]:
+        request.headers["Authorization"] = f"Bearer {self.served.person_token(self.email, self.password)}"
+        yield request
+
+
+def test_a_person_books_changes_and_cancels_for_those_who_named_them_as_booker(served: Installation) -> None:
+    admin = served.client(served.key("admin"))
+    bob = served.client()
+    bob.auth = FreshToken(served, BOB, "bob-password")  # tokens live seconds here
+    carol = served.client(served.key("book", CAROL))  # acts as Carol, whom Alice does not name
+    refusal = "may {} only as {} or for the persons who named them as booker"
+
+    def journal(reservation_id: str) -> list[tuple[str, str]]:
+        shown = admin.get(f"/api/v1/reservations/{reservation_id}").json()
+        return [(j["action"], j["actor"]) for j in shown["journal"]]
+
+    served.roomsync("persons", "set", ALICE, "--booker", BOB)
+    try:
+        status = admin.get("/api/v1/admin/status", params={"person": ALICE}).json()
+        assert status["persons"][0]["bookers"] == [BOB]
+
+        made = bob.post("/api/v1/reservations", json=booking("Board prep", 16, booked_by=BOB))
+        assert made.status_code == 201, made.text
+        reservation = made.json()
+        assert reservation["organizer"] == ALICE
+        assert bob.get(f"/api/v1/reservations/{reservation['id']}").status_code == 200
+        assert journal(reservation["id"]) == [("created", BOB)]
+
+        not_hers = carol.post("/api/v1/reservations", json=booking("Not hers", 17))
+        assert not_hers.status_code == 403
+        assert not_hers.json()["detail"].endswith(refusal.format("book", CAROL))
+        as_carol = bob.post("/api/v1/reservations", json=booking("As Carol", 17, booked_by=CAROL))
+        assert as_carol.status_code == 403
+        assert as_carol.json()["detail"] == f"{BOB} {refusal.format('book', BOB)}"  # no one's bookers
+        taken_over = carol.patch(f"/api/v1/reservations/{reservation['id']}", json={"title": "Mine"})
+        assert taken_over.status_code == 403
+        assert taken_over.json()["detail"].endswith(refusal.format("change reservations", CAROL))
+        assert carol.delete(f"/api/v1/reservations/{reservation['id']}").status_code == 403
+
+        moved = bob.patch(
+            f"/api/v1/reservations/{reservation['id']}", json={"title": "Board prep (moved)", "version": 1}
+        )
+        assert moved.status_code == 200, moved.text
+        assert (moved.json()["title"], moved.json()["organizer"]) == ("Board prep (moved)", ALICE)
+        cancelled = bob.delete(f"/api/v1/reservations/{reservation['id']}", params={"reason": "moved"})
+        assert cancelled.status_code == 200, cancelled.text
+        assert cancelled.json()["status"] == "cancelled"
+        assert journal(reservation["id"]) == [("cancelled", BOB), ("updated", BOB), ("created", BOB)]
+
+        unnamed = bob.post("/api/v1/reservations", json=booking("Budget", 17)).json()
+        assert journal(unnamed["id"]) == [("created", BOB)]  # Bob booked it, not Alice
+        bob.delete(f"/api/v1/reservations/{unnamed['id']}")
+
+        alices = served.client(served.key("book", ALICE))
+        own = alices.post("/api/v1/reservations", json=booking("1:1", 18)).json()
+        assert bob.get(f"/api/v1/reservations/{own['id']}").status_code == 200
+        assert carol.get(f"/api/v1/reservations/{own['id']}").status_code == 404
+    finally:
+        served.roomsync("persons", "set", ALICE, "--no-booker", BOB)
+
+    assert bob.post("/api/v1/reservations", json=booking("After", 19, booked_by=BOB)).status_code == 403

@@ -1,12 +1,14 @@
 """Who is calling: a service with an API key, or a person with a bearer token.
 
-Scopes nest (``book`` includes ``read``, ``admin`` everything). A person acts only as themselves
-unless they are an administrator; a key bound to a person acts as that person; a key bound to
-no one is a service (ROOMS itself) and acts for anyone within its scopes.
+Scopes nest (``book`` includes ``read``, ``admin`` everything). A person acts as themselves and
+for the persons who named them as booker (an assistant for their manager), an administrator for
+anyone; a key bound to a person acts as that person; a key bound to no one is a service (ROOMS
+itself) and acts for anyone within its scopes.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from roomsync.storage.api_keys import ApiKey, Scope
@@ -36,8 +38,11 @@ class Principal:
     def allows(self, wanted: Scope) -> bool:
         return any(scope.grants(wanted) for scope in self.scopes)
 
-    def may_act_for(self, email: str) -> bool:
-        return self.is_admin or self.person is None or self.person == email.strip().lower()
+    def may_act_for(self, email: str, bookers: Collection[str] = ()) -> bool:
+        """Whether this caller may act for ``email``, whose person names ``bookers``."""
+        if self.is_admin or self.person is None:
+            return True
+        return self.person == email.strip().lower() or self.person in bookers
 
     def describe(self) -> str:
         return f"API key {self.key_id} ({self.name})" if self.key_id else f"{self.person}"

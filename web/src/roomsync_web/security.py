@@ -18,6 +18,7 @@ from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
 
 from roomsync.storage.api_keys import PREFIX, Scope
+from roomsync.storage.protocols import RoomsStore
 from roomsync_web.principal import Principal
 from roomsync_web.tokens import TokenRefused
 
@@ -92,9 +93,19 @@ def need(scope: Scope) -> Callable[..., Principal]:
     return dependency
 
 
-def may_act_for(principal: Principal, email: str, what: str) -> None:
-    if not principal.may_act_for(email):
-        raise HTTPException(403, f"{principal.describe()} may {what} only as {principal.person}")
+def may_act_for(principal: Principal, email: str, what: str, rooms: RoomsStore) -> None:
+    """403 unless ``principal`` may act for ``email``: as themselves, or as one of the bookers
+    ``email``'s person names (read from ``rooms``). The answer names no one else's bookers."""
+    if principal.may_act_for(email):
+        return
+    person = rooms.get_person(email) if principal.person is not None else None
+    if person is not None and principal.may_act_for(email, person.bookers):
+        return
+    raise HTTPException(
+        403,
+        f"{principal.describe()} may {what} only as {principal.person} "
+        "or for the persons who named them as booker",
+    )
 
 
 Reader = Annotated[Principal, Depends(need(Scope.READ))]

@@ -15,7 +15,7 @@ from pydantic import AwareDatetime
 from roomsync import booking
 from roomsync.booking import Booking
 from roomsync.domain import Reservation
-from roomsync.storage.protocols import Origin
+from roomsync.storage.protocols import Origin, RoomsStore
 from roomsync_web.api.schemas import (
     JournalOut,
     LinkOut,
@@ -31,6 +31,12 @@ router = APIRouter(tags=["reservations"])
 
 def _involves(r: Reservation, email: str) -> bool:
     return email in {r.organizer, r.creator, *(p.email for p in r.fields.participants)}
+
+
+def _bookers(rooms: RoomsStore, email: str) -> tuple[str, ...]:
+    """Who ``email``'s person names as booker: they may see, change and cancel its reservations."""
+    person = rooms.get_person(email)
+    return person.bookers if person is not None else ()
 
 
 @router.get("/reservations", response_model=list[ReservationOut])
@@ -64,7 +70,12 @@ def list_reservations(
 def show_reservation(reservation_id: str, request: Request, principal: Reader) -> ReservationDetail:
     with request.app.state.service.database.unit_of_work() as uow:
         found = booking.existing(uow, reservation_id)
-        if not principal.is_admin and principal.person is not None and not _involves(found, principal.person):
+        if (
+            not principal.is_admin
+            and principal.person is not None
+            and not _involves(found, principal.person)
+            and principal.person not in _bookers(uow.rooms, found.organizer)
+        ):
             raise HTTPException(404, f"no reservation {reservation_id}")  # others' bookings are not shown
         links = uow.sync.links_for_reservation(reservation_id)
         journal = uow.rooms.journal(reservation_id)
@@ -94,19 +105,24 @@ def create_reservation(
     principal: Booker,
     response: Response,
 ) -> ReservationOut:
-    """Book. A person books as the organizer (an administrator for anyone); a service key bound
-    to no person books for anyone. 409 when a room is taken."""
-    may_act_for(principal, body.organizer, "book")
-    if body.booked_by is not None:
-        may_act_for(principal, body.booked_by, "book")
-    wanted = Booking(
-        **body.model_dump(exclude={"comment", "show_as", "recurrence", "from_outlook"}),
-        comment=body.comment,
-        show_as=body.show_as,
-        recurrence=body.recurrence,
-    )
+    """Book. A person books as the organizer or for a person who named them as booker (an
+    administrator for anyone); a service key bound to no person books for anyone. A person
+    booking for another is ``booked_by`` unless they say otherwise. 409 when a room is taken."""
     service = request.app.state.service
     with service.database.unit_of_work() as uow:
+        may_act_for(principal, body.organizer, "book", uow.rooms)
+        booked_by = body.booked_by
+        if booked_by is not None:
+            may_act_for(principal, booked_by, "book", uow.rooms)
+        elif not principal.is_admin and principal.person is not None:
+            booked_by = principal.person
+        wanted = Booking(
+            **body.model_dump(exclude={"comment", "show_as", "recurrence", "from_outlook", "booked_by"}),
+            booked_by=booked_by,
+            comment=body.comment,
+            show_as=body.show_as,
+            recurrence=body.recurrence,
+        )
         stored = booking.book(uow, wanted, origin=Origin.ROOMS)
         if body.from_outlook:
             wait = timedelta(minutes=service.config.outlook_wait_minutes)
@@ -129,9 +145,9 @@ def update_reservation(
         changes["rooms"] = tuple(changes["rooms"] or ())
     with request.app.state.service.database.unit_of_work() as uow:
         current = booking.existing(uow, reservation_id)
-        may_act_for(principal, current.organizer, "change reservations")
+        may_act_for(principal, current.organizer, "change reservations", uow.rooms)
         if body.organizer is not None:
-            may_act_for(principal, body.organizer, "hand reservations over")
+            may_act_for(principal, body.organizer, "hand reservations over", uow.rooms)
         stored = booking.change(
             uow,
             reservation_id,
@@ -155,7 +171,7 @@ def cancel_reservation(
     """Cancel: the entry leaves the organizer's calendar at the next cycle."""
     with request.app.state.service.database.unit_of_work() as uow:
         current = booking.existing(uow, reservation_id)
-        may_act_for(principal, current.organizer, "cancel reservations")
+        may_act_for(principal, current.organizer, "cancel reservations", uow.rooms)
         stored = booking.cancel(uow, reservation_id, reason, actor=principal.describe())
         uow.commit()
     request.app.state.service.changed(stored.organizer)
