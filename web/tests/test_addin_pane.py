@@ -244,7 +244,7 @@ def test_a_series_pattern_rooms_cannot_hold_is_refused_before_anything_is_booked
     expect(pane.locator("#finder")).to_be_hidden()
 
 
-def test_a_delegate_books_only_for_someone_they_may_book_for(pane: Page, served: Installation) -> None:
+def test_a_delegate_books_only_for_someone_who_named_them_as_booker(pane: Page, served: Installation) -> None:
     """Bob writes a meeting in Alice's calendar (her delegate in Outlook): the organizer is Alice."""
     start = next_weekday_at(12, days=11)
     given = {
@@ -260,6 +260,17 @@ def test_a_delegate_books_only_for_someone_they_may_book_for(pane: Page, served:
     expect(pane.get_by_role("status")).to_contain_text(f"You may not book rooms for {ALICE}.")
     assert outlook(pane)["customProperties"] == {}
     assert outlook(pane)["resources"] == []
+
+    served.roomsync("persons", "set", ALICE, "--booker", BOB)  # Alice names her delegate
+    try:
+        pane.get_by_role("button", name="Book Room 2").click()
+        expect(pane.get_by_role("status")).to_have_text("Booked: Room 2")
+        reservation_id = outlook(pane)["customProperties"]["roomsyncReservation"]
+        shown = served.client(served.key("admin")).get(f"/api/v1/reservations/{reservation_id}").json()
+        assert shown["reservation"]["organizer"] == ALICE
+        assert [(j["action"], j["actor"]) for j in shown["journal"]] == [("created", BOB)]
+    finally:
+        served.roomsync("persons", "set", ALICE, "--no-booker", BOB)
 
 
 def test_changing_the_room_and_removing_the_booking_keep_the_meeting_in_step(
