@@ -308,3 +308,34 @@ def test_changing_the_room_and_removing_the_booking_keep_the_meeting_in_step(
     assert (item["location"], item["customProperties"]) == ("", {})
     assert admin.get(f"/api/v1/reservations/{reservation_id}").json()["reservation"]["status"] == "cancelled"
     expect(pane.locator("#rooms li.room")).to_have_count(3)  # free again, offered again
+
+
+def test_a_room_beyond_its_booking_window_is_not_offered_and_refused_in_plain_words(
+    pane: Page, served: Installation
+) -> None:
+    start = next_weekday_at(15, days=11)
+    open_pane(pane, served, meeting(served, start))
+    expect(pane.locator("#rooms li.room")).to_have_count(3)
+    served.roomsync("rooms", "set", "room.3@example.org", "--booking-window-days", "7")  # meanwhile
+    try:
+        pane.get_by_role("button", name="Book Room 3").click()
+        expect(pane.get_by_role("status")).to_have_text(
+            "Room 3 can be booked at most 7 days ahead. Please choose another room or an earlier date."
+        )
+        expect(pane.locator("#rooms li.room .name")).to_have_text(["Room 2", "Room 1"])
+        assert outlook(pane)["customProperties"] == {} and outlook(pane)["resources"] == []
+        refused = served.client(served.key("admin")).post(
+            "/api/v1/reservations",
+            json={
+                "title": "Too far",
+                "start": start.isoformat(),
+                "end": (start + timedelta(hours=1)).isoformat(),
+                "organizer": ALICE,
+                "rooms": ["room.3@example.org"],
+            },
+        )
+        assert refused.status_code == 409
+        assert refused.json()["code"] == "outside-booking-window"
+        assert refused.json()["facts"] == {"room": "room.3@example.org", "days": 7}
+    finally:
+        served.roomsync("rooms", "set", "room.3@example.org", "--no-booking-window")

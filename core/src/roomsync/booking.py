@@ -9,14 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
 
-from roomsync.domain import EventFields, Participant, Recurrence, Reservation, ShowAs
-from roomsync.errors import InvalidInput, NotFound
+from roomsync.domain import EventFields, Participant, Recurrence, Reservation, Room, ShowAs
+from roomsync.errors import InvalidInput, NotFound, OutsideBookingWindow
+from roomsync.recurrence import occurrences
 from roomsync.storage.protocols import Link, LinkState, Origin, UnitOfWork
 from roomsync.zones import iana_zone
 
@@ -125,7 +126,39 @@ def book(
         )
     except ValidationError as exc:
         raise InvalidInput(validation_message(exc, name)) from None
+    check_booking_windows(uow, fields)
     return uow.rooms.create_reservation(reservation, origin=origin, actor=b.booked_by or b.organizer)
+
+
+def outside_window(room: Room, fields: EventFields, now: datetime) -> str | None:
+    """Why ``fields`` reach past the room's booking window (none may start later than its days
+    from now, as Exchange's room policy judges it), or ``None`` when they fit."""
+    if room.booking_window_days is None:
+        return None
+    days = room.booking_window_days
+    horizon = now + timedelta(days=days)
+    zone = ZoneInfo(fields.timezone)
+    if fields.recurrence is not None and fields.recurrence.open_ended:
+        reaches = "a series without an end reaches past it"
+    else:
+        beyond = next((o for o in occurrences(fields, horizon, LATEST) if o.start >= horizon), None)
+        if beyond is None:
+            return None
+        reaches = f"the booking reaches {beyond.start.astimezone(zone):%Y-%m-%d}"
+    return f"may be booked at most {days} days ahead (until {horizon.astimezone(zone):%Y-%m-%d}); {reaches}"
+
+
+def check_booking_windows(uow: UnitOfWork, fields: EventFields, now: datetime | None = None) -> None:
+    now = now or datetime.now(UTC)
+    for mailbox in fields.rooms:
+        room = uow.rooms.room_by_mailbox(mailbox)
+        problem = outside_window(room, fields, now) if room is not None else None
+        if room is not None and problem is not None:
+            raise OutsideBookingWindow(
+                f"room {room.name} <{room.mailbox}> {problem}",
+                room=room.mailbox,
+                days=room.booking_window_days or 0,
+            )
 
 
 def existing(uow: UnitOfWork, reservation_id: str) -> Reservation:
@@ -165,6 +198,8 @@ def change(
         fields = EventFields.model_validate({**current.fields.model_dump(), **changes})
     except ValidationError as exc:
         raise InvalidInput(validation_message(exc, name)) from None
+    if changes.keys() & {"start", "end", "rooms", "recurrence"}:
+        check_booking_windows(uow, fields)
     return uow.rooms.update_reservation(
         reservation_id,
         fields=fields if changes else None,

@@ -266,6 +266,9 @@ class Room(BaseModel):
     environment: str | None = None
     """The environment whose server holds the room mailbox (free/busy is asked there); unset:
     the first environment of the configuration."""
+    booking_window_days: int | None = Field(default=None, ge=1, le=3650)
+    """How many days ahead the room may be booked (the room mailbox's BookingWindowInDays, where
+    Exchange enforces it too); unset: no limit."""
 
     @field_validator("mailbox")
     @classmethod

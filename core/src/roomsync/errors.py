@@ -8,9 +8,10 @@ only hears that their calendar or reservation is affected.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from types import MappingProxyType
 
 
 class Fault(StrEnum):
@@ -47,6 +48,11 @@ class RoomsyncError(Exception):
     """Base of every error roomsync reports to a user."""
 
     fault: Fault = Fault.INTERNAL
+    code: str | None = None
+    """A stable name for the kind of refusal, for programs (the API's ``code``): words change
+    and are translated, codes do not."""
+    facts: Mapping[str, str | int] = MappingProxyType({})
+    """What a program needs to say it in its own words (the room, the number of days)."""
 
 
 @dataclass(frozen=True)
@@ -145,6 +151,24 @@ class InvalidInput(RoomsyncError):
 class Conflict(InvalidInput):
     """Input that is right in itself but collides with what is stored: a room taken at that
     time, a reservation changed since the caller read it."""
+
+
+class RoomTaken(Conflict):
+    code = "room-taken"
+
+
+class ChangedMeanwhile(Conflict):
+    code = "changed-meanwhile"
+
+
+class OutsideBookingWindow(Conflict):
+    """The room may not be booked that far ahead (its booking window, in days from today)."""
+
+    code = "outside-booking-window"
+
+    def __init__(self, message: str, room: str, days: int) -> None:
+        super().__init__(message)
+        self.facts = {"room": room, "days": days}
 
 
 class SchemaTooNew(RoomsyncError):

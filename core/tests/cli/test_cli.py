@@ -13,7 +13,7 @@ import sys
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -610,6 +610,35 @@ def test_a_room_names_the_environment_of_its_mailbox(home: Path) -> None:
     assert refused.exit_code != 0
     assert "'labb' is not in the configuration" in refused.output and "lab" in refused.output
     assert "room.cirrus@example.org" not in ok(home, "rooms", "list").output
+
+
+def test_a_rooms_booking_window_is_set_shown_and_enforced(home: Path) -> None:
+    seed(home)
+    ok(home, "rooms", "add", "Cirrus", "room.cirrus@example.org", "--booking-window-days", "30")
+    assert "30 days" in ok(home, "rooms", "list").output
+    assert (
+        "bookable 7 days ahead"
+        in ok(home, "rooms", "set", "room.atlas@example.org", "--booking-window-days", "7").output
+    )
+    windows = {r["mailbox"]: r["booking_window_days"] for r in as_json(home, "rooms", "list")}  # type: ignore[union-attr,index]
+    assert windows == {"room.atlas@example.org": 7, "room.cirrus@example.org": 30}
+
+    far = (datetime.now(UTC) + timedelta(days=20)).replace(hour=9, minute=0, second=0, microsecond=0)
+    args = ["reservations", "create", "--title", "Far", "--organizer", ALICE, "--start", far.isoformat()]
+    refused = run(
+        home, *args, "--end", (far + timedelta(hours=1)).isoformat(), "--room", "room.atlas@example.org"
+    )
+    assert refused.exit_code != 0
+    assert "at most 7 days ahead" in refused.output
+    ok(home, *args, "--end", (far + timedelta(hours=1)).isoformat(), "--room", "room.cirrus@example.org")
+
+    assert (
+        "any time ahead" in ok(home, "rooms", "set", "room.atlas@example.org", "--no-booking-window").output
+    )
+    neither = run(home, "rooms", "set", "room.atlas@example.org")
+    assert neither.exit_code == 2 and "--booking-window-days" in neither.output
+    unknown = run(home, "rooms", "set", "room.nowhere@example.org", "--no-booking-window")
+    assert unknown.exit_code != 0 and "unknown room room.nowhere@example.org" in unknown.output
 
 
 def test_diff_compares_everyone_else_when_one_calendar_cannot_be_read(home: Path) -> None:

@@ -146,7 +146,7 @@ def test_upgrade_from_0007_gives_existing_persons_no_bookers_and_downgrade_drops
 
     empty.upgrade()
 
-    assert empty.current_revision() == "0008"
+    assert empty.current_revision() == empty.head_revision()
     with empty.unit_of_work() as uow:
         [person] = uow.rooms.list_persons()
         assert (person.email, person.bookers) == ("a@x.org", ())
@@ -160,6 +160,30 @@ def test_upgrade_from_0007_gives_existing_persons_no_bookers_and_downgrade_drops
     assert "bookers" not in {column["name"] for column in inspect(empty.engine).get_columns("persons")}
     with empty.engine.connect() as connection:
         assert connection.execute(text("SELECT email FROM persons")).scalars().all() == ["a@x.org"]
+
+
+def test_upgrade_from_0008_leaves_existing_rooms_without_a_booking_window(empty: Database) -> None:
+    with empty.engine.begin() as connection:
+        command.upgrade(alembic_config(connection), "0008")
+        connection.execute(
+            text(
+                "INSERT INTO rooms (name, mailbox, equipment, sync_master) "
+                "VALUES ('Ara', 'a@x.org', '', true)"
+            )
+        )
+
+    empty.upgrade()
+
+    with empty.unit_of_work() as uow:
+        [room] = uow.rooms.list_rooms()
+        assert room.booking_window_days is None
+        assert uow.rooms.set_booking_window("A@x.org", 90).booking_window_days == 90
+        uow.commit()
+    with empty.unit_of_work() as uow:
+        assert uow.rooms.room_by_mailbox("a@x.org").booking_window_days == 90  # type: ignore[union-attr]
+    with empty.engine.begin() as connection:
+        command.downgrade(alembic_config(connection), "0008")
+    assert "booking_window_days" not in {c["name"] for c in inspect(empty.engine).get_columns("rooms")}
 
 
 def test_a_new_database_owns_no_bare_stamps(database: Database) -> None:

@@ -1,4 +1,5 @@
-"""Every refusal as JSON ``{"detail": "..."}`` naming what is wrong (and where, for bad fields).
+"""Every refusal as JSON ``{"detail": "..."}`` naming what is wrong (and where, for bad fields),
+with a ``code`` where a program must tell refusals apart (a taken room, a booking window).
 
 roomsync's own errors keep their words: an unknown id is 404, a collision with what is stored
 (a room taken, a reservation changed meanwhile) 409, any other input that cannot be stored 422,
@@ -66,7 +67,12 @@ async def _roomsync(request: Request, exc: RoomsyncError) -> JSONResponse:
     status = status_of(exc)
     if status >= 500:
         log.warning("%s %s failed: %s", request.method, request.url.path, exc)
-    return JSONResponse({"detail": str(exc)}, status_code=status)
+    body: dict[str, Any] = {"detail": str(exc)}
+    if exc.code is not None:
+        body["code"] = exc.code
+    if exc.facts:
+        body["facts"] = exc.facts
+    return JSONResponse(body, status_code=status)
 
 
 async def _http(request: Request, exc: HTTPException) -> JSONResponse:

@@ -215,6 +215,11 @@ def rooms() -> None:
 @click.option("--equipment", multiple=True, help="What the room offers, e.g. projector (repeatable).")
 @click.option("--no-sync-master", is_flag=True, help="Report conflicting Exchange bookings only.")
 @click.option("--environment", help="Environment whose server holds the room mailbox (default: the first).")
+@click.option(
+    "--booking-window-days",
+    type=click.IntRange(min=1, max=3650),
+    help="How many days ahead the room may be booked (as its mailbox's BookingWindowInDays).",
+)
 @pass_app
 def add_room(
     app: AppContext,
@@ -224,6 +229,7 @@ def add_room(
     equipment: tuple[str, ...],
     no_sync_master: bool,
     environment: str | None,
+    booking_window_days: int | None,
 ) -> None:
     """Add a room with its Exchange room mailbox."""
     name = checked_name(name, "the room's name", required=True)
@@ -240,10 +246,32 @@ def add_room(
                 equipment=equipment,
                 sync_master=not no_sync_master,
                 environment=environment,
+                booking_window_days=booking_window_days,
             )
         )
         uow.commit()
     app.emit(room.model_dump(mode="json"), f"room {room.name} <{room.mailbox}>")
+
+
+@rooms.command(name="set")
+@click.argument("mailbox")
+@click.option(
+    "--booking-window-days",
+    type=click.IntRange(min=1, max=3650),
+    help="How many days ahead the room may be booked.",
+)
+@click.option("--no-booking-window", is_flag=True, help="The room may be booked any time ahead.")
+@pass_app
+def set_room(app: AppContext, mailbox: str, booking_window_days: int | None, no_booking_window: bool) -> None:
+    """Change a room's booking window; bookings already made stay."""
+    mailbox = checked_address(mailbox, "mailbox")
+    if (booking_window_days is None) == (not no_booking_window):
+        raise click.UsageError("give either --booking-window-days N or --no-booking-window")
+    with app.database().unit_of_work() as uow:
+        room = uow.rooms.set_booking_window(mailbox, booking_window_days)
+        uow.commit()
+    window = f"{room.booking_window_days} days ahead" if room.booking_window_days else "any time ahead"
+    app.emit(room.model_dump(mode="json"), f"room {room.name} <{room.mailbox}>: bookable {window}")
 
 
 @rooms.command(name="list")
@@ -252,7 +280,7 @@ def list_rooms(app: AppContext) -> None:
     """Rooms ROOMS knows."""
     with app.database().unit_of_work() as uow:
         all_rooms = uow.rooms.list_rooms()
-    table = Table("name", "mailbox", "capacity", "equipment", "sync master", "environment")
+    table = Table("name", "mailbox", "capacity", "equipment", "sync master", "environment", "booking window")
     for room in all_rooms:
         table.add_row(
             room.name,
@@ -261,6 +289,7 @@ def list_rooms(app: AppContext) -> None:
             ", ".join(room.equipment),
             "yes" if room.sync_master else "no",
             room.environment or "(first)",
+            f"{room.booking_window_days} days" if room.booking_window_days else "-",
         )
     app.emit([r.model_dump(mode="json") for r in all_rooms], table)
 

@@ -101,6 +101,7 @@ class RoomRow(Base):
     equipment: Mapped[str] = mapped_column(Text, default="")
     sync_master: Mapped[bool] = mapped_column(Boolean, default=True)
     environment: Mapped[str | None] = mapped_column(String(100))
+    booking_window_days: Mapped[int | None] = mapped_column(Integer)
 
 
 class ReservationRow(Base):

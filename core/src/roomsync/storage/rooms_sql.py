@@ -30,7 +30,7 @@ from roomsync.domain import (
     ShowAs,
     Weekday,
 )
-from roomsync.errors import Conflict, InvalidInput, NotFound
+from roomsync.errors import ChangedMeanwhile, InvalidInput, NotFound, RoomTaken
 from roomsync.recurrence import occurrences
 from roomsync.room_bookings import first_conflict, span
 from roomsync.storage.models import (
@@ -142,8 +142,17 @@ class SqlRoomsStore:
             equipment="\n".join(room.equipment),
             sync_master=room.sync_master,
             environment=room.environment,
+            booking_window_days=room.booking_window_days,
         )
         self.session.add(row)
+        self.session.flush()
+        return _room(row)
+
+    def set_booking_window(self, mailbox: str, days: int | None) -> Room:
+        row = self.session.scalar(select(RoomRow).where(RoomRow.mailbox == _email(mailbox)))
+        if row is None:
+            raise NotFound(f"unknown room {_email(mailbox)}")
+        row.booking_window_days = days
         self.session.flush()
         return _room(row)
 
@@ -194,7 +203,7 @@ class SqlRoomsStore:
             if self.room_by_mailbox(mailbox) is None:
                 raise NotFound(f"unknown room {mailbox}")
             if must_be_free and (taken_by := self._conflict(mailbox, fields, exclude)) is not None:
-                raise Conflict(f"room {mailbox} is taken by reservation {taken_by}")
+                raise RoomTaken(f"room {mailbox} is taken by reservation {taken_by}")
 
     def _check_person(self, email: str) -> None:
         if self._person_row(email) is None:
@@ -262,7 +271,7 @@ class SqlRoomsStore:
         self._serialise_writers()
         row = self._row_for_write(reservation_id)
         if expected_version is not None and expected_version != row.version:
-            raise Conflict(
+            raise ChangedMeanwhile(
                 f"reservation {row.id} is at version {row.version}, not {expected_version}: "
                 "it was changed meanwhile"
             )
@@ -426,7 +435,7 @@ class SqlRoomsStore:
         try:
             self.session.flush()
         except StaleDataError:
-            raise Conflict(f"reservation {row.id} was changed meanwhile; read it again") from None
+            raise ChangedMeanwhile(f"reservation {row.id} was changed meanwhile; read it again") from None
         self._journal(row, write)
 
     def _journal(self, row: ReservationRow, write: _Write) -> None:
@@ -469,6 +478,7 @@ def _room(row: RoomRow) -> Room:
         equipment=tuple(item for item in (row.equipment or "").split("\n") if item),
         sync_master=row.sync_master,
         environment=row.environment,
+        booking_window_days=row.booking_window_days,
     )
 
 

@@ -3,6 +3,7 @@
 
 window.RoomsyncStrings = {
   en: {
+    outsideWindow: "{room} can be booked at most {days} days ahead. Please choose another room or an earlier date.",
     signingIn: "Please sign in in the window that opened.",
     signInClosed: "the sign-in window was closed",
     released: "The room booked for this meeting was released: the meeting was not sent in time, or the booking was cancelled in ROOMS. Please choose a room again.",
@@ -41,6 +42,7 @@ window.RoomsyncStrings = {
     noTime: "The meeting has no start or end yet.",
   },
   de: {
+    outsideWindow: "{room} kann höchstens {days} Tage im Voraus gebucht werden. Bitte wählen Sie einen anderen Raum oder ein früheres Datum.",
     signingIn: "Bitte melden Sie sich im geöffneten Fenster an.",
     signInClosed: "Das Anmeldefenster wurde geschlossen",
     released: "Der für diese Besprechung gebuchte Raum wurde freigegeben: Die Besprechung wurde nicht rechtzeitig gesendet, oder die Buchung wurde in ROOMS storniert. Bitte wählen Sie erneut einen Raum.",
@@ -79,6 +81,7 @@ window.RoomsyncStrings = {
     noTime: "Die Besprechung hat noch keinen Beginn oder kein Ende.",
   },
   fr: {
+    outsideWindow: "{room} peut être réservée au plus {days} jours à l’avance. Veuillez choisir une autre salle ou une date plus proche.",
     signingIn: "Veuillez vous connecter dans la fenêtre qui s’est ouverte.",
     signInClosed: "la fenêtre de connexion a été fermée",
     released: "La salle réservée pour cette réunion a été libérée : la réunion n’a pas été envoyée à temps, ou la réservation a été annulée dans ROOMS. Veuillez choisir de nouveau une salle.",
@@ -117,6 +120,7 @@ window.RoomsyncStrings = {
     noTime: "La réunion n’a pas encore de début ou de fin.",
   },
   it: {
+    outsideWindow: "{room} si può prenotare al massimo {days} giorni prima. Scelga un’altra sala o una data più vicina.",
     signingIn: "Acceda nella finestra che si è aperta.",
     signInClosed: "la finestra di accesso è stata chiusa",
     released: "La sala prenotata per questa riunione è stata liberata: la riunione non è stata inviata in tempo, oppure la prenotazione è stata annullata in ROOMS. Scelga di nuovo una sala.",

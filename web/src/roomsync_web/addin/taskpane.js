@@ -47,9 +47,11 @@
   }
 
   class ApiError extends Error {
-    constructor(status, detail) {
+    constructor(status, detail, body) {
       super(detail);
       this.status = status;
+      this.code = (body && body.code) || null;
+      this.facts = (body && body.facts) || {};
     }
   }
 
@@ -73,7 +75,9 @@
     } catch {
       data = null;
     }
-    if (!answer.ok) throw new ApiError(answer.status, detailOf(data, `${answer.status} ${answer.statusText}`));
+    if (!answer.ok) {
+      throw new ApiError(answer.status, detailOf(data, `${answer.status} ${answer.statusText}`), data);
+    }
     return data;
   }
 
@@ -232,14 +236,18 @@
       }
       $("finder").hidden = true;
     } catch (error) {
-      refused(error);
+      refused(error, room);
     } finally {
       busy(false);
     }
   }
 
-  function refused(error) {
-    if (error instanceof ApiError && error.status === 409) {
+  function refused(error, room) {
+    if (error instanceof ApiError && error.code === "outside-booking-window" && room) {
+      say(fill(text.outsideWindow, { room: room.name, days: error.facts.days }), "error");
+      $("status").title = error.message;
+      findRooms().catch(() => {});
+    } else if (error instanceof ApiError && error.status === 409) {
       say(text.taken, "error");
       $("status").title = error.message; // ROOMS's own words (which booking), for the curious
       findRooms().catch(() => {});

@@ -3,11 +3,13 @@ or for every occurrence of a series."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 from pydantic import AwareDatetime
 
+from roomsync.booking import outside_window
 from roomsync.domain import EventFields, Room
 from roomsync.engine.freebusy import SeriesWindow, booking_window, busy_during
 from roomsync.errors import InvalidInput
@@ -47,7 +49,12 @@ def list_rooms(
     return [_out(r) for r in _matching(request, name, capacity, equipment)]
 
 
-def _free(request: Request, rooms: list[Room], window: SeriesWindow) -> list[FreeRoomOut]:
+def _free(
+    request: Request, rooms: list[Room], fields: EventFields, window: SeriesWindow
+) -> list[FreeRoomOut]:
+    """Free at every span of the window, and bookable that far ahead."""
+    now = datetime.now(UTC)
+    rooms = [r for r in rooms if outside_window(r, fields, now) is None]
     answers = busy_during(request.app.state.service.runner, [r.mailbox for r in rooms], window)
     busy = {a.mailbox: a for a in answers}
     free = [
@@ -69,11 +76,13 @@ def free_rooms(
     equipment: Annotated[list[str] | None, Query()] = None,
 ) -> list[FreeRoomOut]:
     """Rooms with nothing booked from ``start`` to ``end``, neither in ROOMS (buffers included)
-    nor in the room's Exchange calendar; sorted by capacity, smallest first."""
+    nor in the room's Exchange calendar, and bookable that far ahead (the room's booking window);
+    sorted by capacity, smallest first."""
     if end <= start:
         raise InvalidInput(f"end {end.isoformat()} is not after start {start.isoformat()}")
     rooms = _matching(request, name, capacity, equipment)
-    return _free(request, rooms, SeriesWindow(((start, end),), end))
+    fields = EventFields(title="?", start=start, end=end)
+    return _free(request, rooms, fields, SeriesWindow(((start, end),), end))
 
 
 @router.post("/rooms/free", response_model=FreeRoomsOut)
@@ -88,5 +97,5 @@ def free_rooms_for(request: Request, principal: Reader, query: FreeRoomsQuery) -
     window = booking_window(fields)
     rooms = _matching(request, query.name, query.capacity, query.equipment)
     return FreeRoomsOut(
-        occurrences=len(window.spans), checked_until=window.until, rooms=_free(request, rooms, window)
+        occurrences=len(window.spans), checked_until=window.until, rooms=_free(request, rooms, fields, window)
     )

@@ -46,6 +46,10 @@ class Problem(BaseModel):
 
     detail: str
     errors: list[FieldProblem] | None = None
+    code: str | None = None
+    """For programs: ``room-taken``, ``changed-meanwhile``, ``outside-booking-window``."""
+    facts: dict[str, str | int] | None = None
+    """What the code is about, for a program to say it in its own words (``room``, ``days``)."""
 
 
 PROBLEMS: dict[int | str, dict[str, Any]] = {
@@ -88,6 +92,8 @@ class RoomOut(BaseModel):
     equipment: list[str]
     environment: str | None
     sync_master: bool
+    booking_window_days: int | None = None
+    """How many days ahead the room may be booked; ``null``: no limit."""
 
 
 class FreeRoomOut(RoomOut):
