@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 from roomsync.domain import Person
 from roomsync.status import StatusFilter, last_success, person_status, persons_with_states
-from roomsync.storage import SqlUnitOfWork
+from roomsync.storage import Database, SqlUnitOfWork
 from roomsync.storage.protocols import Link, LinkState, MailboxState
 
 
@@ -37,6 +37,7 @@ def test_status_counts_pending_writes_and_filters(uow: SqlUnitOfWork) -> None:
         uow.rooms.upsert_person(Person(email=email, environment=environment, bookers=("bob@example.org",)))
     for n, state in enumerate((LinkState.SYNCED, LinkState.FAILED, LinkState.CREATING, LinkState.REFUSED)):
         uow.sync.save_link(Link(reservation_id=str(n), mailbox="ada@example.org", state=state))
+    uow.sync.save_link(Link(reservation_id="8", mailbox="ada@example.org", state=LinkState.AWAITING))
     uow.sync.save_link(Link(reservation_id="9", mailbox="bob@example.org", state=LinkState.SYNCED))
     uow.sync.save_mailbox_state(
         MailboxState(mailbox="bob@example.org", consecutive_failures=1, last_error="x", last_fault="tls")
@@ -54,3 +55,17 @@ def test_status_counts_pending_writes_and_filters(uow: SqlUnitOfWork) -> None:
     assert [r["email"] for r in person_status(uow, StatusFilter(person=" ADA@example.org"))] == [
         "ada@example.org"
     ]
+
+
+def test_the_environment_figures_count_pending_writes_but_not_meetings_outlook_is_to_send(
+    database: Database,
+) -> None:
+    with database.unit_of_work() as uow:
+        uow.rooms.upsert_person(Person(email="ada@example.org", environment="onprem"))
+        for n, state in enumerate(
+            (LinkState.SYNCED, LinkState.FAILED, LinkState.AWAITING, LinkState.DELETING)
+        ):
+            uow.sync.save_link(Link(reservation_id=str(n), mailbox="ada@example.org", state=state))
+        uow.commit()
+
+    assert database.figures()["onprem"].pending == 2

@@ -11,6 +11,7 @@ from sqlalchemy import Engine, case, func, select
 from sqlalchemy.orm import Session
 
 from roomsync.storage.models import LinkRow, MailboxStateRow, PersonRow
+from roomsync.storage.protocols import AT_REST
 
 
 @dataclass
@@ -52,7 +53,7 @@ def environment_figures(engine: Engine) -> dict[str | None, EnvironmentFigures]:
         pending = session.execute(
             select(PersonRow.environment, func.count())
             .join(LinkRow, LinkRow.mailbox == PersonRow.email)
-            .where(LinkRow.state != "synced")
+            .where(LinkRow.state.not_in(AT_REST))
             .group_by(PersonRow.environment)
         )
         for environment, count in pending:

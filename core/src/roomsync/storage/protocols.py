@@ -144,6 +144,11 @@ class LinkState(StrEnum):
     AWAITING = "awaiting"
 
 
+AT_REST = (LinkState.SYNCED.value, LinkState.AWAITING.value)
+"""Link states with nothing for roomsync to write: in step, or waiting for Outlook to send the
+meeting; every other state counts as a pending write."""
+
+
 @dataclass
 class Link:
     """A reservation's entry in one mailbox and what both sides looked like when last in step.
@@ -220,7 +225,8 @@ class SyncStore(Protocol):
     def link_by_item(self, mailbox: str, item_id: str) -> Link | None: ...
     def links_in_mailbox(self, mailbox: str, states: Sequence[LinkState] | None = None) -> list[Link]: ...
     def pending_by_mailbox(self) -> dict[str, int]:
-        """The links not in step (any state but synced), counted per mailbox, in one query."""
+        """The links roomsync must still bring in step (any state but synced, and but awaiting:
+        a meeting Outlook is still to send is nothing roomsync writes), per mailbox, in one query."""
         ...
 
     def save_link(self, link: Link) -> None:

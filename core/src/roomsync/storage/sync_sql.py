@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from roomsync.storage.models import IN_CHUNK, LinkRow, LogRow, MailboxStateRow, SeenEntryRow
-from roomsync.storage.protocols import Link, LinkState, LogEntry, MailboxState, SeenEntry
+from roomsync.storage.protocols import AT_REST, Link, LinkState, LogEntry, MailboxState, SeenEntry
 
 # The attributes that are the same on a record and its row, copied as they are.
 _LINK_FIELDS = (
@@ -91,7 +91,7 @@ class SqlSyncStore:
     def pending_by_mailbox(self) -> dict[str, int]:
         stmt = (
             select(LinkRow.mailbox, func.count())
-            .where(LinkRow.state != LinkState.SYNCED.value)
+            .where(LinkRow.state.not_in(AT_REST))
             .group_by(LinkRow.mailbox)
         )
         return {mailbox: count for mailbox, count in self.session.execute(stmt)}
