@@ -11,12 +11,14 @@ import contextlib
 import ipaddress
 import json
 import logging
+import re
 import select
 import socket
 import ssl
 import struct
 import threading
 import time
+import zlib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -25,6 +27,9 @@ from roomsync_sim.auth import ConnectionAuth
 from roomsync_sim.simulator import EWS_PATH, Answer, Simulator
 
 log = logging.getLogger("roomsync_sim.http")
+
+# A successful Subscribe answer (one subscription per request).
+_SUBSCRIBED = re.compile(rb"SubscribeResponseMessage ResponseClass=\"Success\"")
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -101,6 +106,14 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             self.wfile.flush()
             for chunk in stream:
+                if self._peer_gone():
+                    # The client left while the stream waited: what this chunk carries was never
+                    # written and stays queued for the subscription's next connection.
+                    unsent = getattr(stream, "unsent", None)
+                    if unsent is not None:
+                        unsent()
+                    self.close_connection = True
+                    return
                 if faults.take("cut_stream", "GetStreamingEvents"):
                     self._reset()  # the chunk is lost with the connection
                     return
@@ -114,6 +127,42 @@ class _Handler(BaseHTTPRequestHandler):
             close = getattr(stream, "close", None)
             if close is not None:
                 close()
+
+    def _peer_gone(self) -> bool:
+        """Whether the client closed its end (a FIN waiting to be read), without waiting."""
+        try:
+            readable, _, _ = select.select([self.connection], [], [], 0)
+            if not readable:
+                return False
+            # The TCP bytes themselves (under TLS too): a FIN reads as b"", a record as data.
+            return not socket.socket.recv(self.connection, 1, socket.MSG_PEEK)
+        except (OSError, ValueError):
+            return True
+
+    def _affinity_cookie(self, answer: Answer, body: bytes) -> None:
+        """``X-BackEndOverrideCookie`` on the answer to a Subscribe that asked for affinity.
+
+        Exchange 2013 and later (Exchange Online too) route a group of subscriptions to their
+        Mailbox server by this cookie: a Subscribe sent with ``X-PreferServerAffinity: true`` and
+        no cookie yet is answered with ``Set-Cookie: X-BackEndOverrideCookie=...``; later
+        requests that carry it get none. Exchange 2010 keeps subscriptions on the Client Access
+        server and has no such cookie. ("Maintain affinity between a group of subscriptions and
+        the Mailbox server in Exchange",
+        https://learn.microsoft.com/en-us/exchange/client-developer/exchange-web-services/how-to-maintain-affinity-between-group-of-subscriptions-and-mailbox-server)
+        """
+        sim = self.server.simulator
+        if sim.dialect.server_version.major < 15 or answer.status != 200 or answer.stream is not None:
+            return
+        if (self.headers.get("X-PreferServerAffinity") or "").strip().lower() != "true":
+            return
+        cookies = self.headers.get("Cookie") or ""
+        if self.headers.get("X-BackEndOverrideCookie") or "X-BackEndOverrideCookie=" in cookies:
+            return
+        if b"Subscribe>" not in body or not _SUBSCRIBED.search(answer.body):
+            return
+        secure = "; secure" if self.server.ssl_context is not None else ""
+        value = f"ROOMSYNC-SIM.{sim.dialect.name}~{zlib.crc32(sim.dialect.name.encode())}"
+        answer.headers.append(("Set-Cookie", f"X-BackEndOverrideCookie={value}; path=/{secure}; HttpOnly"))
 
     def _read_body(self) -> bytes | None:
         """The request body, or None when it is over the limit (the connection is then closed)."""
@@ -174,9 +223,11 @@ class _Handler(BaseHTTPRequestHandler):
         if path != EWS_PATH:
             self._send(Answer(404, b"Not Found", [("Content-Type", "text/html")]))
             return
-        self._send(
-            sim.handle_ews(body, self.headers.get("Authorization"), self.headers.get("SOAPAction"), self.auth)
+        answer = sim.handle_ews(
+            body, self.headers.get("Authorization"), self.headers.get("SOAPAction"), self.auth
         )
+        self._affinity_cookie(answer, body)
+        self._send(answer)
 
     def do_DELETE(self) -> None:
         if self.path.lower().startswith(control.PREFIX):

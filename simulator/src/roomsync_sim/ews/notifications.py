@@ -15,6 +15,13 @@ events of its mailbox, folders and event types:
 - streaming (2010 SP1 and later): ``GetStreamingEvents`` keeps the connection open for
   ``ConnectionTimeout`` minutes and writes one SOAP envelope per batch of events, a keep-alive
   (``ConnectionStatus`` OK) each minute without events and ``ConnectionStatus`` Closed at the end.
+  A subscription is served by one connection at a time: a new ``GetStreamingEvents`` with it
+  takes it over and the older connection ends with ``ErrorNewEventStreamConnectionOpened``
+  ("returned to the first subscription connection if a second subscription connection is
+  opened", ResponseCode in the EWS reference). The new connection goes on from the last event
+  the old one delivered; events the old connection took but could not write because its client
+  had already gone (:meth:`Stream.unsent`) are delivered again, so none is lost between two
+  connections ("Stream notifications about mailbox events by using EWS in Exchange").
 
 ``minute_seconds`` is a test switch: how many real seconds count as one of those minutes
 (60 by default), so tests need not wait minutes for a keep-alive or an expiry.
@@ -77,6 +84,7 @@ class Subscription:
     retry_delay: float = 30.0
     next_try: float = 0.0
     connections: int = 0  # open streaming connections
+    stream: Stream | None = None  # the streaming connection serving it (the newest one)
 
     def matches(self, event: StoreEvent) -> bool:
         if event.mailbox != self.mailbox or f"{event.kind}Event" not in self.event_types:
@@ -164,6 +172,15 @@ class Notifier:
 
     def new_id(self) -> str:
         return base64.b64encode(b"RSSB" + uuid.uuid4().bytes).decode()
+
+    @staticmethod
+    def well_formed(sub_id: str) -> bool:
+        """Whether a subscription id has the form of the ones this server hands out."""
+        try:
+            raw = base64.b64decode(sub_id.strip().encode(), validate=True)
+        except (binascii.Error, ValueError):
+            return False
+        return len(raw) == 20 and raw[:4] == b"RSSB"
 
     def lookup(self, sub_id: str, caller: str) -> Subscription:
         with self.cond:
@@ -254,14 +271,19 @@ class Notifier:
 
     # --- streaming -------------------------------------------------------------------------------
 
-    def open_stream(self, subs: list[Subscription], timeout_minutes: int) -> Iterator[bytes]:
+    def open_stream(self, subs: list[Subscription], timeout_minutes: int) -> Stream:
+        """A streaming connection for ``subs``; it takes them over from older connections."""
+        stream = Stream(self, subs)
         with self.cond:
             for sub in subs:
                 sub.connections += 1
                 sub.touched = time.monotonic()
-        return self._stream(subs, timeout_minutes)
+                sub.stream = stream
+            self.cond.notify_all()  # an older connection of these subscriptions ends now
+        stream.start(self._stream(stream, subs, timeout_minutes))
+        return stream
 
-    def _stream(self, subs: list[Subscription], timeout_minutes: int) -> Iterator[bytes]:
+    def _stream(self, stream: Stream, subs: list[Subscription], timeout_minutes: int) -> Iterator[bytes]:
         deadline = time.monotonic() + timeout_minutes * self.minute_seconds
         next_keepalive = time.monotonic() + self.minute_seconds
         try:
@@ -270,18 +292,34 @@ class Notifier:
                     batches: list[tuple[Subscription, int, list[Numbered], bool]] = []
                     while True:
                         now = time.monotonic()
-                        live = [s for s in subs if self.subscriptions.get(s.id) is s]
+                        registered = [s for s in subs if self.subscriptions.get(s.id) is s]
+                        taken = [s for s in registered if s.stream is not stream]
+                        if taken:
+                            break
+                        live = registered
                         for sub in live:
                             events, more = self._pending(sub, sub.position)
                             if events:
                                 batches.append((sub, sub.position, events, more))
-                                sub.position = events[-1].seq
                             sub.touched = now
                         if batches or self.closed or not live or now >= deadline or now >= next_keepalive:
                             break
                         self.cond.wait(min(deadline, next_keepalive) - now)
+                    if taken:
+                        stream.last = []
+                        yield self._streaming_envelope(
+                            [],
+                            status="Closed",
+                            error=("ErrorNewEventStreamConnectionOpened", [s.id for s in taken]),
+                        )
+                        return
                     if batches:
+                        stream.last = []
+                        for sub, previous, events, _ in batches:
+                            sub.position = events[-1].seq
+                            stream.last.append((sub, previous, sub.position))
                         yield self._streaming_envelope(batches)
+                        stream.last = []  # written: the client has them
                         next_keepalive = time.monotonic() + self.minute_seconds
                         continue
                     if self.closed or not live or now >= deadline:
@@ -294,15 +332,42 @@ class Notifier:
                 for sub in subs:
                     sub.connections -= 1
                     sub.touched = time.monotonic()
+                    if sub.stream is stream:
+                        sub.stream = None
+
+    def _unsent(self, stream: Stream) -> None:
+        with self.cond:
+            for sub, previous, delivered in stream.last:
+                if sub.position == delivered:
+                    sub.position = previous
+            stream.last = []
+            self.cond.notify_all()
 
     def _streaming_envelope(
-        self, batches: list[tuple[Subscription, int, list[Numbered], bool]], status: str | None = None
+        self,
+        batches: list[tuple[Subscription, int, list[Numbered], bool]],
+        status: str | None = None,
+        error: tuple[str, list[str]] | None = None,
     ) -> bytes:
         envelope, body = new_envelope(self.dialect)
         resp = etree.SubElement(body, m("GetStreamingEventsResponse"), nsmap={"m": M, "t": T})
         messages = etree.SubElement(resp, m("ResponseMessages"))
-        msg = etree.SubElement(messages, m("GetStreamingEventsResponseMessage"), {"ResponseClass": "Success"})
-        etree.SubElement(msg, m("ResponseCode")).text = "NoError"
+        msg = etree.SubElement(
+            messages,
+            m("GetStreamingEventsResponseMessage"),
+            {"ResponseClass": "Error" if error else "Success"},
+        )
+        if error:
+            etree.SubElement(
+                msg, m("MessageText")
+            ).text = "A new connection was opened for the subscription; this one is closing."
+            etree.SubElement(msg, m("ResponseCode")).text = error[0]
+            etree.SubElement(msg, m("DescriptiveLinkKey")).text = "0"
+            holder = etree.SubElement(msg, m("ErrorSubscriptionIds"))
+            for sub_id in error[1]:
+                etree.SubElement(holder, t("SubscriptionId")).text = sub_id
+        else:
+            etree.SubElement(msg, m("ResponseCode")).text = "NoError"
         if batches:
             holder = etree.SubElement(msg, m("Notifications"))
             for sub, previous, events, more in batches:
@@ -437,6 +502,39 @@ class Notifier:
                 return
             sub.next_try = now + sub.retry_delay * scale
             sub.retry_delay *= 2
+
+
+class Stream:
+    """One ``GetStreamingEvents`` connection: an iterator of SOAP envelopes.
+
+    The HTTP layer calls :meth:`unsent` when it did not write the last envelope because the
+    client had gone: the events it carried go back to their subscriptions for the next
+    connection.
+    """
+
+    def __init__(self, notifier: Notifier, subs: list[Subscription]) -> None:
+        self.notifier = notifier
+        self.subs = subs
+        self.last: list[tuple[Subscription, int, int]] = []  # (subscription, before, after)
+        self._gen: Iterator[bytes] | None = None
+
+    def start(self, gen: Iterator[bytes]) -> None:
+        self._gen = gen
+
+    def __iter__(self) -> Stream:
+        return self
+
+    def __next__(self) -> bytes:
+        assert self._gen is not None
+        return next(self._gen)
+
+    def unsent(self) -> None:
+        self.notifier._unsent(self)
+
+    def close(self) -> None:
+        close = getattr(self._gen, "close", None)
+        if close is not None:
+            close()
 
 
 def _render_event(parent: etree._Element, seq: int, event: StoreEvent, watermark: str) -> None:

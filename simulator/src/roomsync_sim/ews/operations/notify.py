@@ -142,8 +142,12 @@ def unsubscribe(ctx: Context, request: etree._Element, messages: etree._Element)
     try:
         sub = notifier.lookup(request.findtext(m("SubscriptionId")) or "", ctx.caller.smtp)
         if sub.kind == "push":
+            # [MS-OXWSNTIF] 3.1.4.4 Unsubscribe: it removes a pull or streaming subscription; "if
+            # other subscription types are specified, a ResponseCode element with
+            # ErrorInvalidSubscription will be returned".
+            # https://learn.microsoft.com/en-us/openspecs/exchange_server_protocols/ms-oxwsntif/2e744628-e98f-4b67-98c4-b1c209438294
             raise OperationError(
-                "ErrorInvalidPullSubscriptionId",
+                "ErrorInvalidSubscription",
                 "A push subscription ends when its callback answers Unsubscribe.",
             )
         notifier.unsubscribe(sub)
@@ -165,6 +169,12 @@ def get_streaming_events(ctx: Context, request: etree._Element, messages: etree.
     error: OperationError | None = None
     for sub_id in ids:
         try:
+            if not notifier.well_formed(sub_id):
+                # Not an id this server could have handed out: the subscription is invalid, not
+                # merely gone (ErrorInvalidSubscription, "the subscription is invalid", in the
+                # ResponseCode list of the EWS reference; ErrorSubscriptionNotFound is for a
+                # subscription that expired or was removed).
+                raise OperationError("ErrorInvalidSubscription", "The subscription is invalid.")
             sub = notifier.lookup(sub_id, ctx.caller.smtp)
             if sub.kind != "streaming":
                 raise OperationError(
