@@ -13,7 +13,7 @@ import pathlib
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, tzinfo
+from datetime import UTC, datetime, time, timedelta, tzinfo
 from typing import Any
 
 from lxml import etree
@@ -197,15 +197,36 @@ def item_zone(props: dict[str, etree._Element], ctx: Context | None, which: str 
 
 
 def normalise_times(props: dict[str, etree._Element], ctx: Context | None) -> None:
-    """Write Start/End in UTC, as Exchange stores and returns them."""
+    """Write Start/End in UTC, as Exchange stores and returns them.
+
+    An all-day item's times move to midnight in the item's zone (the request's when the item
+    names none): a start to the midnight before, an end to the midnight after
+    (https://learn.microsoft.com/en-us/exchange/client-developer/exchange-web-services/how-to-create-all-day-events-by-using-ews-in-exchange).
+    """
+    all_day = (props.get("IsAllDayEvent") is not None) and (
+        props["IsAllDayEvent"].text or ""
+    ).strip() == "true"
     for name in ("Start", "End"):
         elem = props.get(name)
         if elem is not None and elem.text:
+            zone = item_zone(props, ctx, name)
             try:
-                value = parse_datetime(elem.text, item_zone(props, ctx, name))
+                value = parse_datetime(elem.text, zone)
             except ValueError:
                 raise OperationError("ErrorInvalidPropertyValue", f"invalid {name}") from None
+            if all_day:
+                value = _to_midnight(value, zone, after=name == "End")
             elem.text = format_datetime(value)
+
+
+def _to_midnight(value: datetime, zone: tzinfo | None, after: bool) -> datetime:
+    """The midnight in ``zone`` at or before ``value`` (at or after it when ``after``)."""
+    zone = zone or UTC
+    local = value.astimezone(zone)
+    day = local.date()
+    if after and local.replace(tzinfo=None) != datetime.combine(day, time()):
+        day += timedelta(days=1)
+    return datetime.combine(day, time(), zone).astimezone(UTC)
 
 
 @functools.cache
@@ -450,6 +471,16 @@ def _calendar_item_type(a: _Asked) -> list[etree._Element]:
     return a.value("RecurringMaster" if a.is_master else "Single")
 
 
+def _is_recurring(a: _Asked) -> list[etree._Element]:
+    # https://learn.microsoft.com/en-us/exchange/client-developer/web-service-reference/isrecurring
+    # Exchange's table: false for a single item and for the organizer's recurring master (the page
+    # calls that value incorrect, but it is what Exchange sends), true for an attendee's master,
+    # for occurrences and for exceptions.
+    if a.occ is not None:
+        return a.value("true")
+    return a.value(_bool(a.is_master and "organizer" in a.meeting))
+
+
 def _appointment_state(a: _Asked) -> list[etree._Element]:
     # bit 1: meeting, bit 2: received (an attendee's copy), bit 4: cancelled
     state = (1 if a.attendees else 0) | (2 if "organizer" in a.meeting else 0)
@@ -499,7 +530,7 @@ _ITEM_VALUES: dict[str, Callable[[_Asked], list[etree._Element]]] = {
 }
 _CALENDAR_VALUES: dict[str, Callable[[_Asked], list[etree._Element]]] = {
     "CalendarItemType": _calendar_item_type,
-    "IsRecurring": lambda a: a.value(_bool(a.is_master or a.occ is not None)),
+    "IsRecurring": _is_recurring,
     "IsAllDayEvent": _constant("false"),
     "IsCancelled": lambda a: a.value(_bool(bool(a.meeting.get("cancelled")))),
     "LegacyFreeBusyStatus": _constant("Busy"),
@@ -592,6 +623,10 @@ def value_elements(
             return computed(item, path.name, ctx, occ)
     stored = item.props.get(path.name)
     if stored is not None:
+        if path.name == "Recurrence":
+            # The range's StartDate/EndDate (xs:date) come back with the series' zone offset, as
+            # Exchange writes them; the stored element keeps what the client sent.
+            return [recurrence.with_zoned_dates(stored, item_zone(item.props, None))]
         return [stored]
     return computed(item, path.name, ctx, occ)
 

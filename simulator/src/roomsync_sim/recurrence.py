@@ -7,6 +7,7 @@ their local wall-clock time.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
@@ -177,6 +178,29 @@ def last_occurrence(
     for occ in expand(recurrence, start, end, zone):
         last = occ
     return last
+
+
+def zoned_date(value: str, zone: tzinfo | None) -> str:
+    """An ``xs:date`` of a recurrence range as Exchange writes it: with the offset of the series'
+    zone on that day (``2016-01-01+01:00``, ``2016-01-01Z`` in UTC). A client that sent a bare
+    date gets it back with the offset; exchangelib, for one, reads a bare date as a date-time."""
+    day = _date(value)
+    offset = datetime.combine(day, time()).replace(tzinfo=zone or UTC).utcoffset() or timedelta()
+    if not offset:
+        return f"{day.isoformat()}Z"
+    sign = "-" if offset < timedelta() else "+"
+    minutes = abs(int(offset.total_seconds())) // 60
+    return f"{day.isoformat()}{sign}{minutes // 60:02d}:{minutes % 60:02d}"
+
+
+def with_zoned_dates(recurrence: etree._Element, zone: tzinfo | None) -> etree._Element:
+    """A copy of a stored ``Recurrence`` whose range dates carry the series' zone offset."""
+    out = copy.deepcopy(recurrence)
+    for name in ("StartDate", "EndDate"):
+        for elem in out.iter(f"{{{T}}}{name}"):
+            if elem.text and elem.text.strip():
+                elem.text = zoned_date(elem.text.strip(), zone)
+    return out
 
 
 def window_end_default(start: datetime) -> datetime:

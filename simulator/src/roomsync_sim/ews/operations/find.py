@@ -41,17 +41,20 @@ def _calendar_view(ctx: Context, items: list[Item], view: etree._Element) -> lis
             "ErrorInvalidRequest",
             "EndDate is earlier than StartDate.",
         )
+    # https://learn.microsoft.com/en-us/exchange/client-developer/web-service-reference/calendarview
+    # Items that end before StartDate are left out, and those that start on or after EndDate: an
+    # item ending exactly at StartDate is in the view, one starting exactly at EndDate is not.
     found: list[tuple[datetime, Entry]] = []
     for item in items:
         if item.kind != "CalendarItem" or "Start" not in item.props or "End" not in item.props:
             continue
         if "Recurrence" in item.props:
             for occ in occurrences(item, until=end):
-                if occ.start < end and (occ.end > start or (occ.start == occ.end == start)):
+                if occ.start < end and occ.end >= start:
                     found.append((occ.start, (item, occ)))
             continue
         s, e = master_times(item)
-        if s < end and (e > start or (s == e == start)):
+        if s < end and e >= start:
             found.append((s, (item, None)))
     found.sort(key=lambda pair: pair[0])
     return [entry for _, entry in found]
