@@ -18,7 +18,11 @@ messages in between:
   answering; ``None`` leaves the request unprocessed.
 - The room's answer is written into the organizer's item (the attendee's ``ResponseType`` and
   ``LastResponseTime``) in the same request, without a new change key: Exchange would record it
-  a moment later.
+  a moment later, and arrives as a MeetingResponse in the organizer's Inbox.
+- A person's Inbox receives a MeetingRequest with each invitation or update and a
+  MeetingCancellation with each cancellation. The attendee answers with the response objects
+  AcceptItem, TentativelyAcceptItem and DeclineItem on the calendar item or the request
+  (:func:`respond`); the organizer cancels with CancelCalendarItem (:func:`cancel`).
 
 Only items that were not received (the organizer's) propagate, and only when the request asks to
 send (``SendMeetingInvitations``/``...OrCancellations``/``SendMeetingCancellations`` other than
@@ -33,11 +37,11 @@ from datetime import datetime, timedelta
 from lxml import etree
 
 from roomsync_sim import recurrence
-from roomsync_sim.context import Context
+from roomsync_sim.context import Context, OperationError
 from roomsync_sim.properties import item_zone, master_times, occurrences
 from roomsync_sim.seed import BookingPolicy
 from roomsync_sim.soap import t
-from roomsync_sim.store import Item, Mailbox, Store, now
+from roomsync_sim.store import Folder, Item, Mailbox, Store, now
 from roomsync_sim.timezones import format_datetime
 
 ATTENDEE_GROUPS = ("RequiredAttendees", "OptionalAttendees", "Resources")
@@ -98,17 +102,20 @@ def after_write(ctx: Context, item: Item, mode: str | None) -> None:
         if smtp != organizer and store.mailbox(smtp) is not None and smtp not in wanted:
             wanted[smtp] = attendee
     for smtp in [s for s in copies if s not in wanted]:
-        _cancel_copy(store, store.item_by_key(copies.pop(smtp)))
+        _cancel_copy(ctx, store.current(copies.pop(smtp)), item)
     for smtp, attendee in wanted.items():
         mbx = store.mailbox(smtp)
         assert mbx is not None
-        existing = store.item_by_key(copies[smtp]) if smtp in copies else None
+        existing = store.current(copies[smtp]) if smtp in copies else None
         if mbx.kind == "room":
             user = ctx.directory.user(smtp)
             policy = (user.booking if user else None) or BookingPolicy()
             response, copied = _room(store, item, mbx, policy, existing)
         else:
             response, copied = "Unknown", _person_copy(store, item, mbx, existing, "Tentative")
+            _deliver(ctx, mbx, "MeetingRequest", item, copied)
+        if mbx.kind == "room" and response in ("Accept", "Decline"):
+            _answer(ctx, mbx.smtp, item, response, copied)
         if copied is None:
             copies.pop(smtp, None)
         else:
@@ -123,7 +130,7 @@ def before_delete(ctx: Context, item: Item, occurrence: int | None, mode: str | 
     store = ctx.store
     copies: dict[str, bytes] = item.meeting.get("copies", {})
     for smtp in list(copies):
-        target = store.item_by_key(copies[smtp])
+        target = store.current(copies[smtp])
         if target is None:
             copies.pop(smtp)
             continue
@@ -133,17 +140,19 @@ def before_delete(ctx: Context, item: Item, occurrence: int | None, mode: str | 
             target.touch(["DeletedOccurrences"])
             store.record_update(target)
         else:
-            _cancel_copy(store, target)
+            _cancel_copy(ctx, target, item)
     if occurrence is None:
         copies.clear()
 
 
-def _cancel_copy(store: Store, target: Item | None) -> None:
+def _cancel_copy(ctx: Context, target: Item | None, source: Item) -> None:
     if target is None:
         return
+    store = ctx.store
     if target.mailbox.kind == "room":
         store.remove_item(target)
         return
+    _deliver(ctx, target.mailbox, "MeetingCancellation", source, target)
     target.meeting["cancelled"] = True
     subject = target.props.get("Subject")
     if subject is None:
@@ -207,12 +216,263 @@ def _record_response(attendee: etree._Element, response: str) -> None:
         rt = etree.Element(t("ResponseType"))
         attendee.insert(1, rt)
     rt.text = response
-    if response in ("Accept", "Decline"):
+    if response in ("Accept", "Tentative", "Decline"):
         lrt = attendee.find(t("LastResponseTime"))
         if lrt is None:
             lrt = etree.Element(t("LastResponseTime"))
             rt.addnext(lrt)
         lrt.text = format_datetime(now())
+
+
+# --- meeting messages and response objects ----------------------------------------------------
+# "Respond to meeting requests by using EWS"
+# (https://learn.microsoft.com/en-us/exchange/client-developer/exchange-web-services/how-to-respond-to-meeting-requests-by-using-ews-in-exchange)
+# and "Delete appointments and cancel meetings by using EWS"
+# (https://learn.microsoft.com/en-us/exchange/client-developer/exchange-web-services/how-to-delete-appointments-and-cancel-meetings-by-using-ews-in-exchange).
+
+RESPONSES = {"AcceptItem": "Accept", "TentativelyAcceptItem": "Tentative", "DeclineItem": "Decline"}
+_RESPONSE_CLASS = {"Accept": "Pos", "Tentative": "Tent", "Decline": "Neg"}
+_RESPONSE_PREFIX = {"Accept": "Accepted: ", "Tentative": "Tentative: ", "Decline": "Declined: "}
+_ORGANIZER_CODE = {
+    "Accept": "ErrorCalendarIsOrganizerForAccept",
+    "Tentative": "ErrorCalendarIsOrganizerForTentative",
+    "Decline": "ErrorCalendarIsOrganizerForDecline",
+}
+# Meeting properties a meeting message carries (those its type lacks are not written out).
+_MESSAGE_PROPS = (
+    "Start",
+    "End",
+    "Location",
+    "Recurrence",
+    "UID",
+    "RequiredAttendees",
+    "OptionalAttendees",
+    "Resources",
+)
+
+
+def _text(name: str, value: str) -> etree._Element:
+    elem = etree.Element(t(name))
+    elem.text = value
+    return elem
+
+
+def _recipient(ctx: Context, name: str, smtp: str) -> etree._Element:
+    user = ctx.directory.user(smtp)
+    outer = etree.Element(t(name))
+    mbx = etree.SubElement(outer, t("Mailbox"))
+    etree.SubElement(mbx, t("Name")).text = user.name if user else smtp
+    etree.SubElement(mbx, t("EmailAddress")).text = smtp
+    etree.SubElement(mbx, t("RoutingType")).text = "SMTP"
+    if ctx.dialect.has_element("EmailAddressType", "MailboxType"):
+        etree.SubElement(mbx, t("MailboxType")).text = "Mailbox"
+    return outer
+
+
+def _recipients(ctx: Context, name: str, smtps: list[str]) -> etree._Element:
+    outer = etree.Element(t(name))
+    for smtp in smtps:
+        outer.append(_recipient(ctx, "Mailbox", smtp)[0])
+    return outer
+
+
+def _message(
+    ctx: Context,
+    folder: Folder,
+    kind: str,
+    item_class: str,
+    subject: str,
+    sender: str,
+    to: list[str],
+    meeting: Item | None,
+    **extra: etree._Element,
+) -> Item:
+    props: dict[str, etree._Element] = {
+        "ItemClass": _text("ItemClass", item_class),
+        "Subject": _text("Subject", subject),
+        "ToRecipients": _recipients(ctx, "ToRecipients", to),
+        "Sender": _recipient(ctx, "Sender", sender),
+        "From": _recipient(ctx, "From", sender),
+        "IsRead": _text("IsRead", "false"),
+    }
+    if meeting is not None:
+        for name in _MESSAGE_PROPS:
+            if name in meeting.props:
+                props[name] = copy.deepcopy(meeting.props[name])
+    props.update(extra)
+    return ctx.store.add_item(folder, kind, props, {})
+
+
+def _subject(item: Item) -> str:
+    subject = item.props.get("Subject")
+    return (subject.text or "") if subject is not None else ""
+
+
+def _deliver(ctx: Context, mbx: Mailbox, kind: str, source: Item, calendar_item: Item | None) -> None:
+    """A MeetingRequest or MeetingCancellation from the organizer into an attendee's Inbox."""
+    cls = "IPM.Schedule.Meeting.Request" if kind == "MeetingRequest" else "IPM.Schedule.Meeting.Canceled"
+    subject = _subject(source) if kind == "MeetingRequest" else "Canceled: " + _subject(source)
+    to = [smtp for smtp, _ in attendees(source)]
+    extra: dict[str, etree._Element] = {}
+    if calendar_item is not None:
+        extra["AssociatedCalendarItemId"] = etree.Element(
+            t("AssociatedCalendarItemId"), {"Id": calendar_item.id, "ChangeKey": calendar_item.change_key}
+        )
+    message = _message(ctx, mbx.folder("inbox"), kind, cls, subject, source.mailbox.smtp, to, source, **extra)
+    message.meeting = {
+        "organizer": source.mailbox.smtp,
+        "calendar": calendar_item.key if calendar_item is not None else None,
+        "message": kind,
+    }
+
+
+def _answer(
+    ctx: Context, attendee: str, organizer_item: Item, response: str, calendar_item: Item | None
+) -> None:
+    """The attendee's MeetingResponse into the organizer's Inbox (rooms answer this way too)."""
+    organizer = ctx.store.mailbox(organizer_item.mailbox.smtp)
+    if organizer is None:
+        return
+    message = _message(
+        ctx,
+        organizer.folder("inbox"),
+        "MeetingResponse",
+        f"IPM.Schedule.Meeting.Resp.{_RESPONSE_CLASS[response]}",
+        _RESPONSE_PREFIX[response] + _subject(organizer_item),
+        attendee,
+        [organizer.smtp],
+        organizer_item,
+        AssociatedCalendarItemId=etree.Element(
+            t("AssociatedCalendarItemId"), {"Id": organizer_item.id, "ChangeKey": organizer_item.change_key}
+        ),
+        ResponseType=_text("ResponseType", response),
+    )
+    message.meeting = {"organizer": organizer.smtp, "message": "MeetingResponse", "from": attendee}
+    del calendar_item
+
+
+def _organizer_item(store: Store, copy_item: Item) -> Item | None:
+    """The organizer's item whose attendee copy ``copy_item`` is."""
+    organizer = store.mailbox(copy_item.meeting.get("organizer", ""))
+    if organizer is None:
+        return None
+    uid = _uid(copy_item)
+    for folder in organizer.folders.values():
+        for candidate in folder.items.values():
+            if is_organizer_item(candidate) and uid and _uid(candidate) == uid:
+                return candidate
+    return None
+
+
+def respond(ctx: Context, kind: str, reference: Item, disposition: str) -> tuple[Item | None, Item | None]:
+    """An attendee's AcceptItem, TentativelyAcceptItem or DeclineItem on a calendar item or a
+    meeting request: (the calendar item as it stands afterwards, the saved response message).
+
+    The calendar item's ``MyResponseType`` becomes the response (accepted: the organizer's
+    free/busy status, tentative: Tentative); a declined meeting and the answered request move to
+    Deleted Items. The organizer's Inbox receives a MeetingResponse and the organizer's item
+    records the attendee's ``ResponseType``. ``SaveOnly`` only saves the response in Drafts.
+    """
+    response = RESPONSES[kind]
+    store = ctx.store
+    if reference.kind == "CalendarItem" and is_organizer_item(reference):
+        raise OperationError(_ORGANIZER_CODE[response], "The organizer cannot respond to the meeting.")
+    if reference.kind not in ("CalendarItem", "MeetingRequest"):
+        raise OperationError("ErrorInvalidItemForOperationCreateItem", f"{kind} cannot respond to this item.")
+    request = reference if reference.kind == "MeetingRequest" else None
+    cal = store.current(reference.meeting.get("calendar")) if request is not None else reference
+    if cal is not None and cal.meeting.get("cancelled"):
+        raise OperationError(
+            "ErrorCalendarMeetingRequestIsOutOfDate",
+            "The meeting request is out of date; the meeting was cancelled.",
+        )
+    mbx = reference.mailbox
+    source = cal if cal is not None else reference
+    organizer_smtp = reference.meeting.get("organizer", "")
+    if disposition == "SaveOnly":
+        draft = _message(
+            ctx,
+            mbx.folder("drafts"),
+            "Message",
+            f"IPM.Schedule.Meeting.Resp.{_RESPONSE_CLASS[response]}",
+            _RESPONSE_PREFIX[response] + _subject(source),
+            mbx.smtp,
+            [organizer_smtp],
+            None,
+        )
+        return cal, draft
+    if cal is not None:
+        cal.meeting["response"] = response
+        status = "Tentative"
+        if response != "Tentative":
+            organizer_item = _organizer_item(store, cal)
+            current = organizer_item.props.get("LegacyFreeBusyStatus") if organizer_item is not None else None
+            status = (current.text or "Busy") if current is not None else "Busy"
+        cal.props["LegacyFreeBusyStatus"] = _status(status)
+        cal.touch(["MyResponseType", "LegacyFreeBusyStatus"])
+        store.record_update(cal)
+        if response == "Decline":
+            cal = store.move_item(cal, mbx.folder("deleteditems"))
+    if request is not None:
+        store.move_item(request, mbx.folder("deleteditems"))
+    organizer_item = _organizer_item(store, source)
+    if organizer_item is not None:
+        for smtp, attendee in attendees(organizer_item):
+            if smtp == mbx.smtp:
+                _record_response(attendee, response)
+        _answer(ctx, mbx.smtp, organizer_item, response, cal)
+    if disposition == "SendAndSaveCopy":
+        _message(
+            ctx,
+            mbx.folder("sentitems"),
+            "MeetingResponse",
+            f"IPM.Schedule.Meeting.Resp.{_RESPONSE_CLASS[response]}",
+            _RESPONSE_PREFIX[response] + _subject(source),
+            mbx.smtp,
+            [organizer_smtp],
+            source,
+            ResponseType=_text("ResponseType", response),
+        )
+    return (cal if response != "Decline" else None), None
+
+
+def cancel(ctx: Context, reference: Item, disposition: str) -> Item | None:
+    """The organizer's CancelCalendarItem: each attendee receives a MeetingCancellation and their
+    copy is marked cancelled (a room's booking is removed), and the organizer's meeting moves to
+    Deleted Items. ``SaveOnly`` only saves the cancellation in Drafts (sent later, nothing is
+    cancelled yet); returns that draft."""
+    if reference.kind != "CalendarItem":
+        raise OperationError("ErrorInvalidItemForOperationCancelItem", "Only a meeting can be cancelled.")
+    if not is_organizer_item(reference):
+        raise OperationError("ErrorCalendarIsNotOrganizer", "Only the organizer can cancel the meeting.")
+    mbx = reference.mailbox
+    to = [smtp for smtp, _ in attendees(reference)]
+    subject = "Canceled: " + _subject(reference)
+    if disposition == "SaveOnly":
+        return _message(
+            ctx,
+            mbx.folder("drafts"),
+            "Message",
+            "IPM.Schedule.Meeting.Canceled",
+            subject,
+            mbx.smtp,
+            to,
+            reference,
+        )
+    before_delete(ctx, reference, None, "SendToAll")
+    if disposition == "SendAndSaveCopy":
+        _message(
+            ctx,
+            mbx.folder("sentitems"),
+            "MeetingCancellation",
+            "IPM.Schedule.Meeting.Canceled",
+            subject,
+            mbx.smtp,
+            to,
+            reference,
+        )
+    ctx.store.move_item(reference, mbx.folder("deleteditems"))
+    return None
 
 
 # --- booking policy ----------------------------------------------------------------------------

@@ -31,6 +31,9 @@ TYPE_OF = {
     "Contact": "ContactItemType",
     "Task": "TaskType",
     "PostItem": "PostItemType",
+    "MeetingRequest": "MeetingRequestMessageType",
+    "MeetingResponse": "MeetingResponseMessageType",
+    "MeetingCancellation": "MeetingCancellationMessageType",
 }
 ITEM_CLASS = {
     "Item": "IPM",

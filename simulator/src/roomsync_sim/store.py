@@ -8,6 +8,7 @@ computes (ids, change keys, times, occurrence data) is derived when an item is w
 
 from __future__ import annotations
 
+import copy
 import itertools
 import threading
 from collections.abc import Callable
@@ -145,7 +146,10 @@ class Mailbox:
     smtp: str
     name: str
     kind: str = "person"  # person or room
-    folders: dict[str, Folder] = field(default_factory=dict)  # by distinguished name
+    # By distinguished name; a folder a client created is kept under "~" and its key in hex.
+    folders: dict[str, Folder] = field(default_factory=dict)
+    # The folder hierarchy's change log (SyncFolderHierarchy), by folder key.
+    hierarchy: dict[bytes, Change] = field(default_factory=dict)
 
     def folder(self, distinguished: str) -> Folder:
         return self.folders[distinguished]
@@ -160,6 +164,9 @@ class Store:
         self._folders: dict[bytes, Folder] = {}
         self._items: dict[bytes, Item] = {}
         self._seq = itertools.count(1)
+        # Where a moved item went (old key -> new key), for references the server keeps
+        # (meeting copies, meeting requests); ids a client holds are not forwarded.
+        self.forward: dict[bytes, bytes] = {}
         # Identifies this store's sync states: a state from another store is invalid.
         self.epoch = ids.new_key()[:8]
         # Called (under the lock) with every change; notifications subscribe here.
@@ -224,10 +231,74 @@ class Store:
     def child_folders(self, parent: Folder) -> list[Folder]:
         return [f for f in parent.mailbox.folders.values() if f.parent is parent]
 
+    def _hierarchy(self, mbx: Mailbox) -> dict[bytes, Change]:
+        if not hasattr(mbx, "hierarchy"):  # a mailbox persisted before the hierarchy log
+            mbx.hierarchy = {}
+        return mbx.hierarchy
+
+    def record_folder(self, folder: Folder, *, deleted: bool = False) -> None:
+        """Enter a folder's creation, change or deletion into its mailbox's hierarchy log."""
+        with self.lock:
+            log = self._hierarchy(folder.mailbox)
+            seq = self.next_seq()
+            change = log.get(folder.key)
+            if change is None:
+                change = log[folder.key] = Change(seq, seq)
+            change.last_seq = seq
+            change.deleted = deleted
+            change.item_id = folder.id
+            change.change_key = folder.change_key
+
+    def hierarchy_changes(self, mbx: Mailbox) -> dict[bytes, Change]:
+        return self._hierarchy(mbx)
+
+    def add_folder(self, parent: Folder, element: str, folder_class: str | None, name: str) -> Folder:
+        """A folder a client creates (not distinguished) under ``parent``."""
+        with self.lock:
+            f = Folder(ids.new_key(), parent.mailbox, None, element, folder_class, name, parent)
+            parent.mailbox.folders["~" + f.key.hex()] = f
+            self._folders[f.key] = f
+            parent.version += 1
+            self.record_folder(f)
+            self._emit("Created", f)
+            self._emit("Modified", parent)
+            return f
+
+    def remove_folder(self, folder: Folder) -> None:
+        """Delete a created folder with its subfolders and items."""
+        with self.lock:
+            for child in self.child_folders(folder):
+                self.remove_folder(child)
+            for item in list(folder.items.values()):
+                self.remove_item(item)
+            folder.mailbox.folders.pop("~" + folder.key.hex(), None)
+            self._folders.pop(folder.key, None)
+            self.record_folder(folder, deleted=True)
+            self._emit("Deleted", folder)
+            if folder.parent is not None:
+                folder.parent.version += 1
+                self._emit("Modified", folder.parent)
+
+    def move_folder(self, folder: Folder, target: Folder) -> None:
+        with self.lock:
+            old = folder.parent
+            folder.parent = target
+            folder.version += 1
+            self.record_folder(folder)
+            self._emit("Moved", folder, old_id=folder.id, old_change_key=folder.change_key, old_parent=old)
+
     # --- items ---------------------------------------------------------------------------------
 
     def item_by_key(self, key: bytes) -> Item | None:
         return self._items.get(key)
+
+    def current(self, key: bytes | None) -> Item | None:
+        """The item the server knows by ``key``, following moves (not for client ids)."""
+        forward = getattr(self, "forward", {})
+        seen = 0
+        while key is not None and key not in self._items and key in forward and seen < 64:
+            key, seen = forward[key], seen + 1
+        return self._items.get(key) if key is not None else None
 
     def next_seq(self) -> int:
         return next(self._seq)
@@ -290,10 +361,24 @@ class Store:
             moved.deleted_occurrences = item.deleted_occurrences
             moved.meeting = item.meeting
             moved.created = item.created
+            if not hasattr(self, "forward"):
+                self.forward = {}
+            self.forward[item.key] = moved.key
             self._emit("Moved", moved, old_id=item.id, old_change_key=item.change_key, old_parent=item.folder)
             self._emit("Modified", item.folder)
             self._emit("Modified", target)
             return moved
+
+    def copy_item(self, item: Item, target: Folder) -> Item:
+        """A copy with a new id; a meeting's copy does not take over its attendees' copies."""
+        with self.lock:
+            props = {k: copy.deepcopy(v) for k, v in item.props.items()}
+            extended = {k: copy.deepcopy(v) for k, v in item.extended.items()}
+            created = self.add_item(target, item.kind, props, extended)
+            created.exceptions = copy.deepcopy(item.exceptions)
+            created.deleted_occurrences = set(item.deleted_occurrences)
+            created.meeting = {k: copy.deepcopy(v) for k, v in item.meeting.items() if k != "copies"}
+            return created
 
     def stats(self) -> dict[str, int]:
         with self.lock:

@@ -1,4 +1,6 @@
-"""CreateItem, GetItem, UpdateItem and DeleteItem with Exchange's semantics and error codes.
+"""CreateItem, GetItem, UpdateItem, DeleteItem, CopyItem and MoveItem with Exchange's semantics
+and error codes. CreateItem also takes the meeting response objects (AcceptItem,
+TentativelyAcceptItem, DeclineItem, CancelCalendarItem; see :mod:`roomsync_sim.meetings`).
 
 Change keys change on every modification. An update that carries a stale change key is refused
 with ``ErrorIrresolvableConflict`` unless the client asked to overwrite (``AlwaysOverwrite``) or
@@ -73,6 +75,40 @@ def _check_values(ctx: Context, props: dict[str, etree._Element]) -> None:
         raise OperationError(exc.code, exc.text) from None
 
 
+_RESPONSE_OBJECTS = (*meetings.RESPONSES, "CancelCalendarItem")
+
+
+def _response_object(
+    ctx: Context, request: etree._Element, elem: etree._Element, msg_parent: etree._Element
+) -> None:
+    """A meeting response object in CreateItem ("Respond to meeting requests by using EWS",
+    https://learn.microsoft.com/en-us/exchange/client-developer/exchange-web-services/how-to-respond-to-meeting-requests-by-using-ews-in-exchange;
+    "Delete appointments and cancel meetings by using EWS",
+    https://learn.microsoft.com/en-us/exchange/client-developer/exchange-web-services/how-to-delete-appointments-and-cancel-meetings-by-using-ews-in-exchange).
+    Without a ``ReferenceItemId`` Exchange answers ``ErrorMissingInformationReferenceItemId``."""
+    kind = etree.QName(elem).localname
+    ref = elem.find(t("ReferenceItemId"))
+    if ref is None:
+        raise OperationError(
+            "ErrorMissingInformationReferenceItemId",
+            "The ReferenceItemId is missing from the response object.",
+        )
+    disposition = request.get("MessageDisposition") or "SendAndSaveCopy"
+    item, _ = resolve_item(ctx, ref)
+    shown: list[Item] = []
+    if kind == "CancelCalendarItem":
+        draft = meetings.cancel(ctx, item, disposition)
+        if draft is not None:
+            shown.append(draft)
+    else:
+        cal, draft = meetings.respond(ctx, kind, item, disposition)
+        shown.extend(x for x in (draft if draft is not None else cal,) if x is not None)
+    msg = response_message(msg_parent, "CreateItem")
+    items = etree.SubElement(msg, m("Items"))
+    for shown_item in shown:
+        render_item(items, shown_item, _ID_ONLY, ctx)
+
+
 @operation("CreateItem", writes=True)
 def create_item(ctx: Context, request: etree._Element, messages: etree._Element) -> None:
     invitations = request.get("SendMeetingInvitations")
@@ -80,6 +116,12 @@ def create_item(ctx: Context, request: etree._Element, messages: etree._Element)
     saved = request.find(m("SavedItemFolderId"))
     for elem in item_ids(request.find(m("Items"))):
         kind = etree.QName(elem).localname
+        if kind in _RESPONSE_OBJECTS:
+            try:
+                _response_object(ctx, request, elem, messages)
+            except OperationError as e:
+                response_message(messages, "CreateItem", e.code, e.text, container="Items")
+            continue
         try:
             if saved is not None and len(saved):
                 target = resolve_folder(ctx, saved[0])
@@ -98,6 +140,19 @@ def create_item(ctx: Context, request: etree._Element, messages: etree._Element)
                 _check_calendar(props)
                 _check_values(ctx, props)
                 fill_attendees(props, ctx)
+            disposition = request.get("MessageDisposition") or "SaveOnly"
+            if kind == "Message" and disposition in ("SendOnly", "SendAndSaveCopy"):
+                # A sent message is delivered and, with SendAndSaveCopy, saved in Sent Items (or
+                # the SavedItemFolderId); Exchange answers without item ids.
+                _deliver_message(ctx, props, target.mailbox.smtp)
+                if disposition == "SendAndSaveCopy":
+                    folder = (
+                        target if saved is not None and len(saved) else target.mailbox.folder("sentitems")
+                    )
+                    ctx.store.add_item(folder, kind, props, extended)
+                msg = response_message(messages, "CreateItem")
+                etree.SubElement(msg, m("Items"))
+                continue
             item = ctx.store.add_item(target, kind, props, extended)
             ensure_uid(item)
             if invitations and invitations != "SendToNone":
@@ -242,6 +297,11 @@ def delete_item(ctx: Context, request: etree._Element, messages: etree._Element)
     for elem in item_ids(request.find(m("ItemIds"))):
         try:
             item, occ = resolve_item(ctx, elem)
+            key = elem.get("ChangeKey")
+            if key and ids.change_key_version(key) is None:
+                # A change key that is no change key is refused before anything is deleted
+                # (https://learn.microsoft.com/en-us/exchange/client-developer/web-service-reference/responsecode).
+                raise OperationError("ErrorInvalidChangeKey", "ChangeKey is invalid.")
             if item.kind == "CalendarItem" and request.get("SendMeetingCancellations") is None:
                 raise OperationError(
                     "ErrorSendMeetingCancellationsRequired",
@@ -267,6 +327,110 @@ def delete_item(ctx: Context, request: etree._Element, messages: etree._Element)
             response_message(messages, "DeleteItem", e.code, e.text)
             continue
         response_message(messages, "DeleteItem")
+
+
+_RECIPIENT_GROUPS = ("ToRecipients", "CcRecipients", "BccRecipients")
+
+
+def _deliver_message(ctx: Context, props: dict[str, etree._Element], sender: str) -> None:
+    """Deliver a message to the recipients that are mailboxes of this organisation (others are
+    outside it and not simulated); the copy a recipient gets has no Bcc line."""
+    user = ctx.directory.user(sender)
+    author = etree.Element(t("From"))
+    box = etree.SubElement(author, t("Mailbox"))
+    etree.SubElement(box, t("Name")).text = user.name if user else sender
+    etree.SubElement(box, t("EmailAddress")).text = sender
+    etree.SubElement(box, t("RoutingType")).text = "SMTP"
+    seen: set[str] = set()
+    for group in _RECIPIENT_GROUPS:
+        elem = props.get(group)
+        for mailbox in elem if elem is not None else []:
+            address = (mailbox.findtext(t("EmailAddress")) or "").strip().lower()
+            target = ctx.store.mailbox(address) if address else None
+            if target is None or address in seen:
+                continue
+            seen.add(address)
+            copied = {
+                k: copy.deepcopy(v) for k, v in props.items() if k not in ("BccRecipients", "From", "Sender")
+            }
+            copied["From"] = copy.deepcopy(author)
+            copied["Sender"] = copy.deepcopy(author)
+            copied["Sender"].tag = t("Sender")
+            copied["IsRead"] = etree.Element(t("IsRead"))
+            copied["IsRead"].text = "false"
+            ctx.store.add_item(target.folder("inbox"), "Message", copied, {})
+
+
+@operation("SendItem", writes=True)
+def send_item(ctx: Context, request: etree._Element, messages: etree._Element) -> None:
+    """SendItem (https://learn.microsoft.com/en-us/exchange/client-developer/web-service-reference/senditem-operation):
+    sends saved messages; ``SaveItemToFolder`` moves each into ``SavedItemFolderId`` (Sent Items
+    by default), otherwise the message is gone once sent."""
+    keep = (request.get("SaveItemToFolder") or "true") == "true"
+    saved = request.find(m("SavedItemFolderId"))
+    for elem in item_ids(request.find(m("ItemIds"))):
+        try:
+            item, _ = resolve_item(ctx, elem)
+            if item.kind != "Message":
+                raise OperationError(
+                    "ErrorInvalidItemForOperationSendItem", "Only messages can be sent with SendItem."
+                )
+            key = elem.get("ChangeKey")
+            if key and ids.change_key_version(key) is None:
+                raise OperationError("ErrorInvalidChangeKey", "ChangeKey is invalid.")
+            folder = (
+                resolve_folder(ctx, saved[0])
+                if saved is not None and len(saved)
+                else item.mailbox.folder("sentitems")
+            )
+            _deliver_message(ctx, item.props, item.mailbox.smtp)
+            if keep:
+                ctx.store.move_item(item, folder)
+            else:
+                ctx.store.remove_item(item)
+        except OperationError as e:
+            response_message(messages, "SendItem", e.code, e.text)
+            continue
+        response_message(messages, "SendItem")
+
+
+def _copy_or_move(ctx: Context, request: etree._Element, messages: etree._Element, op: str) -> None:
+    """CopyItem and MoveItem (https://learn.microsoft.com/en-us/exchange/client-developer/web-service-reference/copyitem-operation,
+    .../moveitem-operation): the item gets a new id in the target folder. Exchange 2010 and later
+    return the new ids (``ReturnNewItemIds``, default true); Exchange 2007 returns none."""
+    holder = request.find(m("ToFolderId"))
+    want_ids = (request.findtext(m("ReturnNewItemIds")) or "true").strip() == "true"
+    new_ids = want_ids and ctx.dialect.name != "exchange2007"
+    for elem in item_ids(request.find(m("ItemIds"))):
+        try:
+            if holder is None or not len(holder):
+                raise OperationError("ErrorInvalidRequest", "ToFolderId is required.")
+            target = resolve_folder(ctx, holder[0])
+            item, occ = resolve_item(ctx, elem)
+            if occ is not None:
+                raise OperationError(
+                    "ErrorCalendarCannotMoveOrCopyOccurrence", "An occurrence cannot be moved or copied."
+                )
+            result = (
+                ctx.store.copy_item(item, target) if op == "CopyItem" else ctx.store.move_item(item, target)
+            )
+        except OperationError as e:
+            response_message(messages, op, e.code, e.text, container="Items")
+            continue
+        msg = response_message(messages, op)
+        items = etree.SubElement(msg, m("Items"))
+        if new_ids and target.mailbox is item.mailbox:
+            render_item(items, result, _ID_ONLY, ctx)
+
+
+@operation("CopyItem", writes=True)
+def copy_item(ctx: Context, request: etree._Element, messages: etree._Element) -> None:
+    _copy_or_move(ctx, request, messages, "CopyItem")
+
+
+@operation("MoveItem", writes=True)
+def move_item(ctx: Context, request: etree._Element, messages: etree._Element) -> None:
+    _copy_or_move(ctx, request, messages, "MoveItem")
 
 
 __all__ = ["master_times"]
