@@ -108,6 +108,8 @@ class Estate(EndToEndEstate):
 def estate_on(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **options: Any) -> Iterator[Estate]:
     with ExitStack() as stack:
         sim = stack.enter_context(running_simulator("o365", SEED, tls_dir=tmp_path / "tls"))
+        # watching_options() receives on plain-http loopback; Graph itself takes https only
+        sim.simulator.graph.subscriptions.allow_http_notification_url = True
         monkeypatch.setenv(SECRET_ENV, sim.client_secret)
         monkeypatch.setenv(SUBSIDIARY_SECRET_ENV, SUBSIDIARY_SECRET)
         overrides = {

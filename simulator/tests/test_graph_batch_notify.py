@@ -26,6 +26,8 @@ ALICE = "/users/alice@example.org"
 def running() -> Iterator[RunningSimulator]:
     with running_simulator("o365", SEED, token_lifetime=1) as sim:
         sim.simulator.notifier.minute_seconds = 0.05
+        # the receivers listen on plain-http loopback; Graph itself takes https only
+        sim.simulator.graph.subscriptions.allow_http_notification_url = True
         yield sim
 
 
@@ -148,9 +150,9 @@ def test_subscription_lifecycle(graph: Graph, receiver: Receiver, running: Runni
     assert [n["changeType"] for n in got] == ["created", "updated", "deleted"]
     assert all(n["clientState"] == "secret-state" and n["subscriptionId"] == sub["id"] for n in got)
     assert got[0]["resourceData"]["id"] == created["id"] and got[0]["resource"].startswith("Users/")
-    renewed = graph.patch(f"/subscriptions/{sub['id']}", {"expirationDateTime": _expiry(4000)})
+    renewed = graph.patch(f"/subscriptions/{sub['id']}", {"expirationDateTime": _expiry(10_000)})
     assert renewed.status_code == 200
-    too_far = graph.patch(f"/subscriptions/{sub['id']}", {"expirationDateTime": _expiry(4300)})
+    too_far = graph.patch(f"/subscriptions/{sub['id']}", {"expirationDateTime": _expiry(10_200)})
     assert too_far.status_code == 400 and too_far.json()["error"]["code"] == "ExtensionError"
     assert [s["id"] for s in graph.get("/subscriptions").json()["value"]] == [sub["id"]]
     running.simulator.graph.subscriptions.lifecycle(sub["id"], "missed", remove=False)
@@ -162,7 +164,7 @@ def test_subscription_lifecycle(graph: Graph, receiver: Receiver, running: Runni
 def test_subscription_validation_and_reauthorization(
     graph: Graph, receiver: Receiver, running: RunningSimulator
 ) -> None:
-    assert _subscribe(graph, receiver, expirationDateTime=_expiry(4300)).status_code == 400
+    assert _subscribe(graph, receiver, expirationDateTime=_expiry(10_200)).status_code == 400
     silent = Receiver(echo=False)
     try:
         refused = _subscribe(graph, receiver, notificationUrl=f"{silent.url}/notify")

@@ -180,6 +180,8 @@ def _seed() -> dict[str, Any]:
 def _graph_seed() -> dict[str, Any]:
     return {
         "token_lifetime_seconds": TOKEN_SECONDS,
+        # the web service receives Graph's notifications on plain-http loopback (Graph: https only)
+        "allow_http_notification_url": True,
         "users": [
             {"smtp": ALICE, "name": "Alice Adams", "password": "alice-password"},
             {"smtp": BOB, "name": "Bob Brown", "password": "bob-password"},

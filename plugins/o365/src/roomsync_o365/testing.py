@@ -123,6 +123,8 @@ class O365SimulatorSuite(ConnectorSuite):
 
         tls: Path = tmp_path_factory.mktemp("o365-tls")
         with pytest.MonkeyPatch.context() as patch, running_simulator("o365", cls.seed, tls_dir=tls) as sim:
+            # watching_options() receives on plain-http loopback; Graph itself takes https only
+            sim.simulator.graph.subscriptions.allow_http_notification_url = True
             patch.setenv(SECRET_ENV, sim.client_secret)
             yield sim
 

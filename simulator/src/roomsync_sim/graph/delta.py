@@ -9,6 +9,10 @@ deleted as ``{"id", "@removed": {"reason": "deleted"}}``. The server keeps the s
 names (the ids and change keys of the window at the end of the round); a token that is unknown
 or expired answers 410 ``syncStateNotFound``, one from before a reset of the store
 ``resyncRequired``, each with a ``Location`` header that starts a new round.
+
+``$count`` is not among the query parameters of calendarView delta
+(https://learn.microsoft.com/en-us/graph/api/event-delta): a delta page carries its link and
+never an ``@odata.count``, whatever ``$count`` says.
 """
 
 from __future__ import annotations

@@ -105,7 +105,8 @@ def page_size(call: Call, default: int = DEFAULT_PAGE) -> int:
 
 
 def collection(call: Call, rows: list[dict[str, Any]], context: str) -> Reply:
-    """Filter, order, page and shape a list of events (``$skip`` paging as Graph does)."""
+    """Filter, order, page and shape a list of events (``$skip`` paging as Graph does;
+    ``$count=true`` adds ``@odata.count``, the total after ``$filter``)."""
     flt = call.query.get("filter")
     if flt:
         node = odata.parse_filter(flt)
@@ -117,6 +118,12 @@ def collection(call: Call, rows: list[dict[str, Any]], context: str) -> Reply:
     size = page_size(call)
     chunk = rows[skip : skip + size]
     body: dict[str, Any] = {"@odata.context": f"{call.base}/$metadata#{context}"}
+    if odata.wants_count(call.query):
+        # https://learn.microsoft.com/en-us/graph/query-parameters#count-parameter: the total of
+        # the items matching, whatever $top and $skip take of them. Outlook resources (events)
+        # need no ConsistencyLevel: eventual (only directory objects do). The nextLink keeps
+        # $count=true, so every page carries the same total.
+        body["@odata.count"] = len(rows)
     if skip + size < len(rows):
         params = {k: v for k, v in _original_params(call).items() if k.lower() not in ("$skip", "skip")}
         params["$top"] = str(size)

@@ -1,5 +1,5 @@
 """OData query options of Graph requests: ``$select``, ``$top``, ``$skip``, ``$orderby``,
-``$expand`` and ``$filter``.
+``$expand``, ``$count`` and ``$filter``.
 
 ``$filter`` is parsed into a small expression tree (comparisons, ``and``/``or``/``not``,
 ``startswith``/``endswith``/``contains``, ``any``/``all`` lambdas such as
@@ -130,6 +130,18 @@ def lookup(obj: Any, path: str) -> Any:
         lowered = part.lower()
         obj = next((v for k, v in obj.items() if k.lower() == lowered), None)
     return obj
+
+
+def wants_count(query: Query) -> bool:
+    """Whether ``$count=true`` asks for ``@odata.count``; a value other than true or false is a
+    400 ``BadRequest``, as an OData service answers it."""
+    value = query.get("count")
+    if value is None:
+        return False
+    lowered = value.strip().lower()
+    if lowered not in ("true", "false"):
+        raise GraphError(400, "BadRequest", f"Invalid value '{value}' for query option $count.")
+    return lowered == "true"
 
 
 def select(obj: dict[str, Any], names: list[str] | None) -> dict[str, Any]:

@@ -3,7 +3,7 @@
 Creating a subscription to a user's events (``/users/{id}/events`` or ``.../calendar/events``)
 first validates the notification URL (and the lifecycle URL) the way Graph does: a POST to
 ``{url}?validationToken=...`` that must answer 200 with the token as its text/plain body within
-10 seconds (400 ``ValidationError`` otherwise). The expiration may be at most 4230 minutes ahead
+10 seconds (400 ``ValidationError`` otherwise). The expiration may be at most 10080 minutes ahead
 (400 ``ExtensionError`` beyond; a value under 45 minutes is raised to 45 minutes). Every change
 to an event of the mailbox (created, updated, deleted; a move to Deleted Items counts as
 deleted) is then POSTed as a ``changeNotificationCollection`` with the subscription's
@@ -11,8 +11,12 @@ deleted) is then POSTed as a ``changeNotificationCollection`` with the subscript
 ``minute_seconds``) for up to 4 hours, then dropped with a ``missed`` lifecycle notification.
 Lifecycle notifications (``reauthorizationRequired`` when the token that authorized the
 subscription expires, ``subscriptionRemoved``, ``missed``) go to ``lifecycleNotificationUrl``.
-Callback URLs must be HTTPS, except on loopback where HTTP is accepted too; hosts beyond
-loopback need ``allow_remote_callbacks``.
+Callback URLs must be HTTPS, as Graph requires: an ``http`` ``notificationUrl`` (or
+``lifecycleNotificationUrl``) is refused with 400 ``InvalidRequest`` "NotificationUrl
+scheme='http' is not supported.". Tests that receive notifications on plain-http loopback turn on
+``allow_http_notification_url`` (a seed/tenant key, ``allow_http_notification_url = true``, or
+``GraphService.subscriptions.allow_http_notification_url = True`` on a running simulator); even
+then http is accepted on loopback only. Hosts beyond loopback need ``allow_remote_callbacks``.
 """
 
 from __future__ import annotations
@@ -46,7 +50,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("roomsync_sim.graph.subscriptions")
 
-MAX_MINUTES = 4230
+# https://learn.microsoft.com/en-us/graph/change-notifications-overview#subscription-lifetime
+# (the table the subscription resource type page includes): "Outlook message, event, personal
+# contact: 10,080 minutes (under 7 days)"; older revisions said 4,230 minutes. The simulator has
+# no rich notifications (includeResourceData), whose 1,440-minute limit therefore never applies.
+MAX_MINUTES = 10080
 MIN_MINUTES = 45
 VALIDATION_TIMEOUT = 10.0
 DELIVERY_TIMEOUT = 3.0
@@ -111,6 +119,8 @@ class Subscriptions:
         self.queue: deque[Delivery] = deque()
         self.log: deque[dict[str, Any]] = deque(maxlen=200)
         self.max_minutes = MAX_MINUTES
+        # test switch: accept http:// callback URLs on loopback in every tenant (see the module)
+        self.allow_http_notification_url = False
         self.callback_ca_file: str | None = None
         self.closed = False
         self._thread: threading.Thread | None = None
@@ -278,12 +288,27 @@ class Subscriptions:
 
     # --- validation ---------------------------------------------------------------------------------
 
-    def check_url(self, url: str, name: str) -> None:
+    def check_scheme(self, url: str, name: str, tenant: Tenant) -> None:
+        """Refuse a URL that is not https (unless the test switch allows http on loopback)."""
         parts = urlsplit(url)
         host = parts.hostname or ""
         loopback = host == "localhost" or _is_loopback(host)
-        if parts.scheme not in ("https", "http") or (parts.scheme == "http" and not loopback):
+        allow_http = self.allow_http_notification_url or tenant.allow_http_notification_url
+        if parts.scheme == "http" and not (allow_http and loopback):
+            # https://learn.microsoft.com/en-us/graph/api/resources/subscription: notificationUrl
+            # and lifecycleNotificationUrl "must make use of the HTTPS protocol"; Graph answers
+            # 400 InvalidRequest "NotificationUrl scheme='http' is not supported."
+            label = name[0].upper() + name[1:]
+            raise bad_request(f"{label} scheme='http' is not supported.", "InvalidRequest")
+        if parts.scheme not in ("https", "http") or not parts.netloc:
             raise bad_request(f"The {name} must be an HTTPS URL.", "ValidationError")
+
+    def check_url(self, url: str, name: str, tenant: Tenant) -> None:
+        """Check the scheme, then validate the URL as Graph does (a POST with a token)."""
+        self.check_scheme(url, name, tenant)
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        loopback = host == "localhost" or _is_loopback(host)
         if not loopback and not self.service.simulator.notifier.allow_remote_callbacks:
             raise bad_request(
                 f"The {name} {url} is beyond loopback; the simulator delivers there only with "
@@ -395,10 +420,13 @@ def create(call: Call) -> Reply:
     call.service.authorize(call.principal, smtp, write=False)
     expires = _expiry(call, body.get("expirationDateTime"), "Create")
     subs = call.service.subscriptions
-    subs.check_url(url, "notificationUrl")
     lifecycle = body.get("lifecycleNotificationUrl")
+    subs.check_scheme(url, "notificationUrl", call.tenant)
     if lifecycle:
-        subs.check_url(str(lifecycle), "lifecycleNotificationUrl")
+        subs.check_scheme(str(lifecycle), "lifecycleNotificationUrl", call.tenant)
+    subs.check_url(url, "notificationUrl", call.tenant)
+    if lifecycle:
+        subs.check_url(str(lifecycle), "lifecycleNotificationUrl", call.tenant)
     sub = Subscription(
         id=str(uuid.uuid4()),
         tenant=call.tenant,
@@ -452,7 +480,7 @@ def update(call: Call) -> Reply:
     sub = _own(call)
     body = call.body if isinstance(call.body, dict) else {}
     if "notificationUrl" in body:
-        call.service.subscriptions.check_url(str(body["notificationUrl"]), "notificationUrl")
+        call.service.subscriptions.check_url(str(body["notificationUrl"]), "notificationUrl", call.tenant)
     if "expirationDateTime" in body:
         sub.expires = _expiry(call, body["expirationDateTime"], "Update")
     if "notificationUrl" in body:

@@ -7,6 +7,8 @@ store of mailboxes::
     tenant_id = "00000000-0000-0000-0000-00000000aaaa"   # optional; the first tenant's id
     domains = ["example.org"]                              # optional; default: the mail domains
     token_lifetime_seconds = 3599                          # optional; access token lifetime
+    allow_http_notification_url = false                    # test switch: accept http:// webhook
+                                                           # URLs on loopback (Graph: https only)
 
     [[apps]]                                   # app registrations (default: one, see below)
     client_id = "00000000-0000-0000-0000-00000000bbbb"
@@ -132,6 +134,7 @@ class Tenant:
     directory: Directory
     token_lifetime: int
     seed: Seed = field(repr=False, default=None)  # type: ignore[assignment]
+    allow_http_notification_url: bool = False
 
     def user_id(self, smtp: str) -> str:
         """The user's object id (stable: derived from the tenant and the address)."""
@@ -270,7 +273,15 @@ def build_tenant(
         directory=directory,
         token_lifetime=int(data.get("token_lifetime_seconds", 3599)),
         seed=seed,
+        allow_http_notification_url=_flag(data, "allow_http_notification_url", where),
     )
+
+
+def _flag(data: dict[str, Any], key: str, where: str) -> bool:
+    value = data.get(key, False)
+    if not isinstance(value, bool):
+        raise SeedError(f"{where}{key} must be true or false")
+    return value
 
 
 def extra_tenants(data: dict[str, Any]) -> list[Tenant]:
@@ -286,5 +297,6 @@ def extra_tenants(data: dict[str, Any]) -> list[Tenant]:
             store.add_mailbox(user.smtp, user.name, user.kind)
         sub = dict(entry)
         sub.setdefault("token_lifetime_seconds", data.get("token_lifetime_seconds", 3599))
+        sub.setdefault("allow_http_notification_url", data.get("allow_http_notification_url", False))
         tenants.append(build_tenant(sub, str(entry["id"]), store, directory, where))
     return tenants
