@@ -7,6 +7,7 @@ MAPI values: Low < Normal < High, Free < Tentative < Busy < OOF < WorkingElsewhe
 case-insensitively (as Exchange compares them). A multi-valued property (``item:Categories``,
 array extended properties) satisfies a comparison or a ``Contains`` when one of its values does.
 A missing property satisfies no comparison; ``Exists`` and ``Not`` say otherwise.
+FindItem's ``SortOrder`` orders by the same typed values (:func:`sort_value`).
 https://learn.microsoft.com/en-us/exchange/client-developer/web-service-reference/restriction
 """
 
@@ -17,7 +18,7 @@ import pathlib
 import re
 import unicodedata
 from collections.abc import Callable
-from datetime import tzinfo
+from datetime import UTC, datetime, tzinfo
 from decimal import Decimal, InvalidOperation
 
 from lxml import etree
@@ -190,14 +191,27 @@ def _compare(op: str, expr: etree._Element, item: Item, ctx: Context, occ: Occur
     return any(compare(v, r) for v in _converted(kind, values) for r in right)
 
 
-def _converted(kind: str, texts: list[str]) -> list[object]:
+def _converted(kind: str, texts: list[str], zone: tzinfo | None = None) -> list[object]:
     out = []
     for text in texts:
         try:
-            out.append(_convert(kind, text))
+            out.append(_convert(kind, text, zone))
         except (ValueError, TypeError):
             continue  # a stored value of another form compares with nothing
     return out
+
+
+def sort_value(path: Path, item: Item, ctx: Context, occ: OccurrenceView | None = None) -> object | None:
+    """The value of ``path`` by which FindItem's ``SortOrder`` orders the item, typed as a
+    comparison types it (see the module's description); None when the item lacks the property
+    (or holds no value of its type). A multi-valued property sorts by its first value."""
+    values = _converted(_kind(path), _values(item, path, ctx, occ) or [], ctx.tz_context)
+    if not values:
+        return None
+    value = values[0]
+    if isinstance(value, datetime) and value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)  # comparable with the others (stored times carry one)
+    return value
 
 
 def _fold(text: str, comparison: str) -> str:

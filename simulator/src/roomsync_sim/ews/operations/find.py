@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from lxml import etree
 
 from roomsync_sim.context import Context, OperationError
 from roomsync_sim.ews.operations import operation
 from roomsync_sim.ews.operations.common import item_ids, resolve_folder
-from roomsync_sim.ews.restrictions import matches
+from roomsync_sim.ews.restrictions import matches, sort_value
 from roomsync_sim.properties import (
     OccurrenceView,
     Path,
@@ -18,7 +19,6 @@ from roomsync_sim.properties import (
     parse_path,
     parse_shape,
     render_item,
-    text_values,
 )
 from roomsync_sim.soap import m, response_message, t
 from roomsync_sim.store import Item
@@ -61,15 +61,23 @@ def _calendar_view(ctx: Context, items: list[Item], view: etree._Element) -> lis
 
 
 def _sort(ctx: Context, entries: list[Entry], order: etree._Element | None) -> list[Entry]:
+    """``SortOrder``: its ``FieldOrder`` elements apply in the order given (the first is the
+    main key), each Ascending unless it says Descending. Values are typed as restrictions type
+    them (:func:`roomsync_sim.ews.restrictions.sort_value`); an item without the property sorts
+    before every value in Ascending order and after them in Descending (simulator/README.md,
+    FindItem). Items equal on every field keep the order they had."""
     if order is None:
         return entries
     for field_order in reversed([f for f in order if isinstance(f.tag, str)]):
-        path: Path = parse_path(field_order[0])
+        paths = [c for c in field_order if isinstance(c.tag, str)]
+        if not paths:
+            raise OperationError("ErrorInvalidRequest", "The FieldOrder names no property.")
+        path: Path = parse_path(paths[0])
         descending = field_order.get("Order") == "Descending"
 
-        def key(entry: Entry, path: Path = path) -> tuple[int, str]:
-            values = text_values(entry[0], path, ctx, entry[1])
-            return (0, "") if not values else (1, values[0].casefold())
+        def key(entry: Entry, path: Path = path) -> tuple[int, Any]:
+            value = sort_value(path, entry[0], ctx, entry[1])
+            return (0, None) if value is None else (1, value)
 
         entries = sorted(entries, key=key, reverse=descending)
     return entries
