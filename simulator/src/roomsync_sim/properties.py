@@ -14,8 +14,10 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta, tzinfo
+from html import escape as html_escape
 from typing import Any
 
+import lxml.html
 from lxml import etree
 
 from roomsync_sim import ids, recurrence
@@ -258,6 +260,7 @@ def read_item_element(
             uri = child.find(t("ExtendedFieldURI"))
             if uri is None:
                 raise OperationError("ErrorInvalidExtendedProperty")
+            _canonical_extended(child, uri)
             extended[ext_key(uri)] = child
         elif name in COMPUTED:
             raise OperationError("ErrorInvalidPropertySet", f"The property {name} is read-only.")
@@ -266,6 +269,23 @@ def read_item_element(
                 child.text = "true" if child.text == "1" else "false"
             props[name] = child
     return props, extended
+
+
+def _canonical_extended(prop: etree._Element, uri: etree._Element) -> None:
+    """Store an extended property's values the way Exchange writes them back: a Boolean as
+    ``true``/``false`` (a client may send ``1``/``0``), a SystemTime in UTC."""
+    ptype = (uri.get("PropertyType") or "").removesuffix("Array")
+    if ptype not in ("Boolean", "SystemTime"):
+        return
+    for value in prop.iter(t("Value")):
+        text = (value.text or "").strip()
+        if ptype == "Boolean" and text.lower() in ("1", "0", "true", "false"):
+            value.text = "true" if text.lower() in ("1", "true") else "false"
+        elif ptype == "SystemTime" and text:
+            try:
+                value.text = format_datetime(parse_datetime(text))
+            except ValueError:
+                raise OperationError("ErrorInvalidPropertyValue", "invalid SystemTime value") from None
 
 
 def fill_attendees(props: dict[str, etree._Element], ctx: Context) -> None:
@@ -502,6 +522,47 @@ def _duration(a: _Asked) -> list[etree._Element]:
     return a.value(_iso_duration(s, e))
 
 
+def html_to_text(html: str) -> str:
+    """The text of an HTML body, roughly as Exchange converts it (block elements end lines)."""
+    if not html.strip():
+        return ""
+    doc = lxml.html.fromstring(html)
+    for block in doc.iter("p", "div", "br", "li", "tr", "h1", "h2", "h3", "h4", "h5", "h6"):
+        block.tail = "\r\n" + (block.tail or "")
+    return "\r\n".join(line.strip() for line in doc.text_content().splitlines()).strip() + "\r\n"
+
+
+def text_to_html(text: str) -> str:
+    """A text body as HTML, in the document Exchange wraps a converted body in."""
+    lines = "".join(f"<div>{html_escape(line) or '&nbsp;'}</div>\r\n" for line in text.splitlines())
+    return (
+        "<html>\r\n<head>\r\n"
+        '<meta http-equiv="Content-Type" content="text/html; charset=utf-8">\r\n'
+        f"</head>\r\n<body>\r\n{lines}</body>\r\n</html>\r\n"
+    )
+
+
+def body_as(elem: etree._Element, body_type: str, name: str = "Body") -> etree._Element:
+    """A stored body in the format a shape asks for (BodyType, https://learn.microsoft.com/en-us/exchange/client-developer/web-service-reference/bodytype):
+    ``Best`` gives the body's own format, ``Text`` and ``HTML`` a conversion."""
+    native = elem.get("BodyType") or "Text"
+    if body_type == "Best" and name == "Body":
+        body_type = native
+    if body_type.lower() == native.lower():
+        if etree.QName(elem).localname == name:
+            return elem
+        return _el(name, elem.text or "", {"BodyType": native})
+    text = elem.text or ""
+    converted = html_to_text(text) if body_type == "Text" else text_to_html(text)
+    return _el(name, converted, {"BodyType": "Text" if body_type == "Text" else "HTML"})
+
+
+def _text_body(a: _Asked) -> list[etree._Element]:
+    # https://learn.microsoft.com/en-us/exchange/client-developer/web-service-reference/textbody
+    body = a.item.props.get("Body")
+    return [] if body is None else [body_as(body, "Text", "TextBody")]
+
+
 def _constant(text: str) -> Callable[[_Asked], list[etree._Element]]:
     return lambda a: a.value(text)
 
@@ -530,6 +591,7 @@ _ITEM_VALUES: dict[str, Callable[[_Asked], list[etree._Element]]] = {
     "ReminderMinutesBeforeStart": lambda a: a.value("15") if a.is_cal else [],
     "DisplayTo": _display,
     "DisplayCc": _display,
+    "TextBody": _text_body,
 }
 _CALENDAR_VALUES: dict[str, Callable[[_Asked], list[etree._Element]]] = {
     "CalendarItemType": _calendar_item_type,
@@ -701,5 +763,7 @@ def render_item(
         if occ is not None and name == "Recurrence":
             continue
         for e in value_elements(item, Path(name), ctx, occ):
+            if name == "Body":
+                e = body_as(e, shape.body_type)
             out.append(copy.deepcopy(e))
     return out
