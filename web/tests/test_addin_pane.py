@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from playwright.sync_api import Browser, Page, Route, expect
 
-from support import ALICE, BOB, ROOM2, Installation, next_weekday_at
+from support import ALICE, BOB, ERIN, ROOM2, Installation, next_weekday_at
 from test_admin_pages import browser as browser  # the module-scoped Chromium, skipped if missing
 from test_admin_pages import screenshot
 
@@ -28,6 +28,7 @@ pytestmark = pytest.mark.browser
 OFFICE_JS = "https://appsforoffice.microsoft.com/lib/1/hosted/office.js"
 DOUBLE = Path(__file__).with_name("office_double.js")
 STRINGS = Path(__file__).parents[1] / "src" / "roomsync_web" / "addin" / "strings.js"
+PASSWORDS = {ALICE: "alice-password", BOB: "bob-password", ERIN: "erin-password"}
 TAKEN_EN = "This room is taken: someone booked it meanwhile. Please choose another one."
 
 
@@ -58,6 +59,7 @@ def pane(browser: Browser, served: Installation) -> Iterator[Page]:
         route.fulfill(status=200, content_type="application/javascript", body=double)
 
     context.route(OFFICE_JS, office_js)
+    context.expose_function("outlookToken", lambda person: served.person_token(person, PASSWORDS[person]))
     try:
         yield context.new_page()
     finally:
@@ -101,7 +103,8 @@ def test_the_pane_lists_free_rooms_by_fit_and_books_one_for_the_meeting(
     screenshot(pane, "addin-booked.png")
 
     item = outlook(pane)
-    assert item["tokenRequests"] == [{"allowSignInPrompt": True}]
+    # a token asked of Office before each request (sign-in, identity, free rooms, booking): never kept
+    assert item["tokenRequests"] == [{"allowSignInPrompt": True}] * 4
     assert item["resources"] == [{"emailAddress": "room.2@example.org", "displayName": "Room 2"}]
     assert item["location"] == "Room 2"
     reservation_id = item["customProperties"]["roomsyncReservation"]

@@ -20,13 +20,11 @@ from sqlalchemy import update
 from outlook_host import OutlookHost
 from roomsync.storage.models import LinkRow
 from support import ALICE, ERIN, ROOM2, Installation, next_weekday_at
+from test_addin_pane import PASSWORDS, meeting, outlook
 from test_addin_pane import browser as browser  # the module-scoped Chromium, skipped if missing
-from test_addin_pane import meeting, outlook
 from test_addin_pane import pane as pane
 
 pytestmark = pytest.mark.browser
-
-PASSWORDS = {ALICE: "alice-password", ERIN: "erin-password"}
 
 
 @pytest.fixture(

@@ -12,7 +12,8 @@
   const state = {
     item: null,
     props: null,
-    token: null,
+    token: null, // the sign-in dialog's token; with single sign-on, none is kept
+    sso: false,
     installation: null,
     meeting: null,
     rooms: [],
@@ -62,7 +63,7 @@
   }
 
   async function api(method, path, body) {
-    const headers = { Authorization: `Bearer ${state.token}`, Accept: "application/json" };
+    const headers = { Authorization: `Bearer ${await accessToken()}`, Accept: "application/json" };
     const init = { method, headers };
     if (body !== undefined) {
       headers["Content-Type"] = "application/json";
@@ -327,9 +328,17 @@
   }
 
   // Office single sign-on where Outlook has it; else roomsync's sign-in dialog (signin.html).
+  // An SSO token is asked for before every request, never kept: Office caches it and renews it
+  // when it expires, as Microsoft's guidance for add-ins asks.
+  function accessToken() {
+    return state.sso ? Office.auth.getAccessToken({ allowSignInPrompt: true }) : Promise.resolve(state.token);
+  }
+
   async function signIn() {
     try {
-      return await Office.auth.getAccessToken({ allowSignInPrompt: true });
+      await Office.auth.getAccessToken({ allowSignInPrompt: true });
+      state.sso = true;
+      return null;
     } catch (sso) {
       if (!(Office.context.ui && Office.context.ui.displayDialogAsync)) throw sso;
       say(text.signingIn);
