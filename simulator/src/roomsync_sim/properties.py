@@ -661,9 +661,12 @@ def _master_info(item: Item, name: str) -> list[etree._Element]:
             if view is not None:
                 outer.append(_occurrence_info("Occurrence", view))
         return [outer] if len(outer) else []
+    # An open series is expanded two years past now, or past its start if that is later (a series
+    # starting beyond the window still has a FirstOccurrence, as every recurring master does:
+    # https://learn.microsoft.com/en-us/exchange/client-developer/web-service-reference/firstoccurrence).
     live = occurrences(
         item,
-        recurrence.window_end_default(datetime.now(UTC))
+        recurrence.window_end_default(max(datetime.now(UTC), master_times(item)[0]))
         if item.props["Recurrence"].find(t("NoEndRecurrence")) is not None
         else None,
     )

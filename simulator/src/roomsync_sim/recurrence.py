@@ -78,6 +78,16 @@ def _date(value: str) -> date:
     return date.fromisoformat(value[:10])
 
 
+def _day_of_month(day: int) -> dict[str, Any]:
+    """rrule arguments for a ``DayOfMonth``: "If for a particular month this value is larger than
+    the number of days in the month, the last day of the month is assumed" (AbsoluteMonthlyRecurrence,
+    https://learn.microsoft.com/en-us/exchange/client-developer/web-service-reference/absolutemonthlyrecurrence).
+    rrule would skip such months; the last existing day of 28..day is the one Exchange uses."""
+    if day <= 28:
+        return {"bymonthday": day}
+    return {"bymonthday": list(range(28, day + 1)), "bysetpos": -1}
+
+
 def _rule(recurrence: etree._Element, first_local: datetime) -> rrule.rrule:
     parts = [c for c in recurrence if isinstance(c.tag, str)]
     pattern, rng = (parts[0], parts[1]) if len(parts) == 2 else (None, None)
@@ -96,7 +106,7 @@ def _rule(recurrence: etree._Element, first_local: datetime) -> rrule.rrule:
         kw["wkst"] = first
     elif kind == "AbsoluteMonthlyRecurrence":
         freq = rrule.MONTHLY
-        kw["bymonthday"] = int(_text(pattern, "DayOfMonth") or first_local.day)
+        kw.update(_day_of_month(int(_text(pattern, "DayOfMonth") or first_local.day)))
     elif kind == "RelativeMonthlyRecurrence":
         freq = rrule.MONTHLY
         kw.update(byweekday=days, bysetpos=index)
@@ -104,7 +114,7 @@ def _rule(recurrence: etree._Element, first_local: datetime) -> rrule.rrule:
         freq = rrule.YEARLY
         kw.update(
             bymonth=_MONTHS.get(_text(pattern, "Month") or "", first_local.month),
-            bymonthday=int(_text(pattern, "DayOfMonth") or first_local.day),
+            **_day_of_month(int(_text(pattern, "DayOfMonth") or first_local.day)),
         )
         kw.pop("interval")
     elif kind == "RelativeYearlyRecurrence":
