@@ -31,6 +31,7 @@ from exchangelib import (
     HTMLBody,
     Mailbox,
 )
+from exchangelib.fields import ExtendedPropertyField
 from exchangelib.recurrence import (
     DailyPattern,
     EndDatePattern,
@@ -58,7 +59,14 @@ def at(org: Org, day: int, hour: int, minute: int = 0) -> EWSDateTime:
 
 
 def writable(version: Any) -> list[str]:
-    return [f.name for f in CalendarItem.FIELDS if f.supports_version(version) and not f.is_read_only]
+    """exchangelib's own writable fields: extended properties another module registered on
+    CalendarItem (roomsync's plugins do, when the whole suite runs in one process) are theirs to
+    test; this sweep has its own extended property cases."""
+    return [
+        f.name
+        for f in CalendarItem.FIELDS
+        if f.supports_version(version) and not f.is_read_only and not isinstance(f, ExtendedPropertyField)
+    ]
 
 
 WRITABLE = {dialect: writable(version) for dialect, version in PINNED.items()}
