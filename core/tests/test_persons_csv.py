@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from roomsync.domain import ConflictPolicy, Person
+from roomsync.domain import ConflictPolicy, Language, Person
 from roomsync.persons_csv import COLUMNS, PersonsCsvResult, RowError, parse_persons_csv
 
 
@@ -21,9 +21,9 @@ def messages(result: PersonsCsvResult) -> list[str]:
 
 def test_all_columns() -> None:
     result = parse(
-        "email,name,environment,conflict_policy,sync_enabled,bookers\n"
-        "ada@example.org,Ada Lovelace,onprem,cancel,no,bob@example.org\n"
-        "Bob@Example.ORG,Bob,online,exchange-wins,TRUE,\n"
+        "email,name,environment,conflict_policy,sync_enabled,bookers,language\n"
+        "ada@example.org,Ada Lovelace,onprem,cancel,no,bob@example.org,fr\n"
+        "Bob@Example.ORG,Bob,online,exchange-wins,TRUE,,\n"
     )
 
     assert result.ok
@@ -36,6 +36,7 @@ def test_all_columns() -> None:
             conflict_policy=ConflictPolicy.CANCEL,
             sync_enabled=False,
             bookers=("bob@example.org",),
+            language=Language.FR,
         ),
         Person(
             email="bob@example.org",
@@ -203,6 +204,27 @@ def test_bad_conflict_policy_names_file_line_and_choices() -> None:
     assert [p.email for p in result.persons] == ["ada@example.org", "bob@example.org", "dora@example.org"]
 
 
+@pytest.mark.parametrize(("text", "expected"), [("de", Language.DE), (" IT ", Language.IT), ("", None)])
+def test_language_is_one_of_the_mail_languages_or_empty(text: str, expected: Language | None) -> None:
+    result = parse(f"email;language\nada@example.org;{text}\n")
+
+    assert result.ok
+    assert result.persons[0].language == expected
+
+
+def test_bad_language_names_file_line_column_and_choices_and_leaves_only_that_row_out() -> None:
+    result = parse("email,language\nada@example.org,en\nbob@example.org,deutsch\n")
+
+    assert result.errors == [
+        RowError(
+            line=3,
+            column="language",
+            message="persons.csv line 3: language 'deutsch' is not one of de, fr, it, en (or empty)",
+        )
+    ]
+    assert [person.email for person in result.persons] == ["ada@example.org"]
+
+
 def test_bad_sync_enabled() -> None:
     result = parse("email,sync_enabled\nada@example.org,maybe\n")
 
@@ -276,7 +298,7 @@ def test_unknown_columns_name_them_and_the_expected_ones() -> None:
     assert result.persons == []
     assert messages(result) == [
         "persons.csv line 1: unknown columns 'policy', 'enabled'; "
-        "expected email, name, environment, conflict_policy, sync_enabled, bookers"
+        "expected email, name, environment, conflict_policy, sync_enabled, bookers, language"
     ]
 
 
@@ -292,7 +314,8 @@ def test_missing_header() -> None:
     assert result.persons == []
     assert messages(result) == [
         "persons.csv line 3: no header; the first line must name the columns, "
-        "e.g. email,name,environment,conflict_policy,sync_enabled,bookers (this line looks like a person)"
+        "e.g. email,name,environment,conflict_policy,sync_enabled,bookers,language "
+        "(this line looks like a person)"
     ]
 
 
@@ -303,7 +326,7 @@ def test_header_without_email_column() -> None:
     assert messages(result) == [
         "persons.csv line 1: the header has no 'email' column",
         "persons.csv line 1: unknown column 'mail'; "
-        "expected email, name, environment, conflict_policy, sync_enabled, bookers",
+        "expected email, name, environment, conflict_policy, sync_enabled, bookers, language",
     ]
 
 
@@ -316,7 +339,7 @@ def test_empty_file(text: str) -> None:
         (
             1,
             "persons.csv line 1: the file is empty; the first line must name the columns, "
-            "e.g. email,name,environment,conflict_policy,sync_enabled,bookers",
+            "e.g. email,name,environment,conflict_policy,sync_enabled,bookers,language",
         )
     ]
 

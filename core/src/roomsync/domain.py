@@ -40,6 +40,15 @@ class ConflictPolicy(StrEnum):
     EXCHANGE_WINS = "exchange-wins"
 
 
+class Language(StrEnum):
+    """The languages roomsync writes its mails in."""
+
+    DE = "de"
+    FR = "fr"
+    IT = "it"
+    EN = "en"
+
+
 class Frequency(StrEnum):
     DAILY = "daily"
     WEEKLY = "weekly"
@@ -287,6 +296,8 @@ class Person(BaseModel):
     bookers: tuple[str, ...] = ()
     """Who may book, change and cancel this person's reservations besides themselves (an
     assistant for their manager): addresses in lower case, each once, sorted."""
+    language: Language | None = None
+    """The language of the mails this person receives; unset: ``[notify] language``."""
 
     @field_validator("email")
     @classmethod

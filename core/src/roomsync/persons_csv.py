@@ -15,20 +15,21 @@ from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from roomsync.domain import CONTROL_CHARACTER, MAILBOX_ADDRESS, ConflictPolicy, Person
+from roomsync.domain import CONTROL_CHARACTER, MAILBOX_ADDRESS, ConflictPolicy, Language, Person
 from roomsync.domain import address_problem as address_problem
 from roomsync.errors import InvalidInput
 
 if TYPE_CHECKING:
     from _csv import Reader as _Reader
 
-COLUMNS = ("email", "name", "environment", "conflict_policy", "sync_enabled", "bookers")
+COLUMNS = ("email", "name", "environment", "conflict_policy", "sync_enabled", "bookers", "language")
 """The columns a persons file may have, in the order a new file should use them."""
 
 _TRUE = {"true", "yes", "1"}
 _FALSE = {"false", "no", "0"}
 _BOOLEANS = "true, false, yes, no, 1, 0"
 _POLICIES = ", ".join(policy.value for policy in ConflictPolicy)
+_LANGUAGES = ", ".join(language.value for language in Language)
 
 # Addresses within one bookers value: a spreadsheet quotes a value holding the file's delimiter.
 _LIST_SEPARATORS = re.compile(r"[\s,;]+")
@@ -145,6 +146,7 @@ def parse_persons_csv(
         policy = _row_policy(line, values, default_conflict_policy, error)
         sync_enabled = _row_sync_enabled(line, values, error)
         bookers = _row_bookers(line, values, error)
+        language = _row_language(line, values, error)
         if len(error) == errors_before:
             result.persons.append(
                 Person(
@@ -154,6 +156,7 @@ def parse_persons_csv(
                     conflict_policy=policy,
                     sync_enabled=sync_enabled,
                     bookers=bookers,
+                    language=language,
                 )
             )
     return result
@@ -305,3 +308,15 @@ def _row_bookers(line: int, values: dict[str, str], error: _Problems) -> tuple[s
         else:
             bookers.append(address.lower())
     return tuple(bookers)
+
+
+def _row_language(line: int, values: dict[str, str], error: _Problems) -> Language | None:
+    """The language of the person's mails; empty: the configured default."""
+    text = values.get("language", "").strip().lower()
+    if not text:
+        return None
+    try:
+        return Language(text)
+    except ValueError:
+        error(line, f"language {values['language']!r} is not one of {_LANGUAGES} (or empty)", "language")
+        return None

@@ -11,7 +11,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect, text
 
-from roomsync.domain import Person, Room
+from roomsync.domain import Language, Person, Room
 from roomsync.errors import RoomsyncError, SchemaTooNew
 from roomsync.storage import Database
 from roomsync.storage.database import alembic_config
@@ -158,6 +158,35 @@ def test_upgrade_from_0007_gives_existing_persons_no_bookers_and_downgrade_drops
     with empty.engine.begin() as connection:
         command.downgrade(alembic_config(connection), "0007")
     assert "bookers" not in {column["name"] for column in inspect(empty.engine).get_columns("persons")}
+    with empty.engine.connect() as connection:
+        assert connection.execute(text("SELECT email FROM persons")).scalars().all() == ["a@x.org"]
+
+
+def test_upgrade_from_0009_gives_existing_persons_no_language_and_downgrade_drops_it(
+    empty: Database,
+) -> None:
+    with empty.engine.begin() as connection:
+        command.upgrade(alembic_config(connection), "0009")
+        connection.execute(
+            text(
+                "INSERT INTO persons (email, name, conflict_policy, sync_enabled, bookers) "
+                "VALUES ('a@x.org', 'Ann', 'rollback', true, '')"
+            )
+        )
+
+    empty.upgrade()
+
+    with empty.unit_of_work() as uow:
+        [person] = uow.rooms.list_persons()
+        assert person.language is None
+        uow.rooms.upsert_person(person.model_copy(update={"language": Language.FR}))
+        uow.commit()
+    with empty.unit_of_work() as uow:
+        assert uow.rooms.get_person("a@x.org").language is Language.FR  # type: ignore[union-attr]
+
+    with empty.engine.begin() as connection:
+        command.downgrade(alembic_config(connection), "0009")
+    assert "language" not in {column["name"] for column in inspect(empty.engine).get_columns("persons")}
     with empty.engine.connect() as connection:
         assert connection.execute(text("SELECT email FROM persons")).scalars().all() == ["a@x.org"]
 

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from roomsync.domain import ConflictPolicy, Person, Room
+from roomsync.domain import ConflictPolicy, Language, Person, Room
 from roomsync.errors import InvalidInput, NotFound
 from roomsync.storage import Database, SqlUnitOfWork
 
@@ -31,6 +31,19 @@ def test_person_is_stored_with_lower_case_email(uow: SqlUnitOfWork) -> None:
         conflict_policy=ConflictPolicy.CANCEL,
         sync_enabled=False,
     )
+
+
+def test_language_is_stored_and_can_be_unset(database: Database) -> None:
+    with database.unit_of_work() as uow:
+        uow.rooms.upsert_person(Person(email="dana@example.org", language=Language.IT))
+        uow.commit()
+    with database.unit_of_work() as uow:
+        dana = uow.rooms.get_person("dana@example.org")
+        assert dana is not None and dana.language is Language.IT
+        uow.rooms.upsert_person(dana.model_copy(update={"language": None}))
+        uow.commit()
+    with database.unit_of_work() as uow:
+        assert uow.rooms.get_person("dana@example.org").language is None  # type: ignore[union-attr]
 
 
 def test_upsert_replaces_an_existing_person(database: Database) -> None:

@@ -88,6 +88,8 @@ class PersonRow(Base):
     sync_enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     # Who may book for this person: one address per line (an address never holds a line break).
     bookers: Mapped[str] = mapped_column(Text, default="")
+    # The language of the person's mails (de, fr, it, en); NULL: the configured default.
+    language: Mapped[str | None] = mapped_column(String(8))
 
 
 class RoomRow(Base):

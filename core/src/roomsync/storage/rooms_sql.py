@@ -20,6 +20,7 @@ from roomsync.domain import (
     ConflictPolicy,
     EventFields,
     Frequency,
+    Language,
     OccurrenceChange,
     Participant,
     Person,
@@ -118,6 +119,7 @@ class SqlRoomsStore:
         row.conflict_policy = person.conflict_policy.value
         row.sync_enabled = person.sync_enabled
         row.bookers = "\n".join(person.bookers)
+        row.language = person.language.value if person.language is not None else None
         self.session.flush()
         return _person(row)
 
@@ -466,6 +468,7 @@ def _person(row: PersonRow) -> Person:
         conflict_policy=ConflictPolicy(row.conflict_policy),
         sync_enabled=row.sync_enabled,
         bookers=tuple(address for address in (row.bookers or "").split("\n") if address),
+        language=Language(row.language) if row.language else None,
     )
 
 
