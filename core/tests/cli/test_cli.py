@@ -344,7 +344,7 @@ def test_diff_finds_and_resolves_differences(home: Path) -> None:
     assert as_json(home, "diff") == []
     assert [e.fields.title for e in directory.entries(ALICE)] == ["Review"]
     cancelled = as_json(home, "reservations", "show", str(dropped["id"]))
-    assert isinstance(cancelled, dict) and cancelled["reservation"]["status"] == "cancelled"
+    assert isinstance(cancelled, dict) and cancelled["status"] == "cancelled"
     reports = as_json(home, "sync", "--once")  # the resolutions leave nothing for the sync to do
     assert isinstance(reports, list)
     assert all(r["created"] == r["updated"] == r["imported"] == 0 for r in reports)

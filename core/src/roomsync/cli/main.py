@@ -6,6 +6,9 @@ simulator adds ``roomsync sim`` and ``roomsync demo`` that way).
 
 from __future__ import annotations
 
+import json
+from typing import IO, Any
+
 import click
 
 from roomsync import __version__
@@ -14,15 +17,94 @@ from roomsync.cli.stopping import STOPS
 from roomsync.errors import RoomsyncError
 from roomsync.logs import configure as configure_logging
 
+JSON_WANTED = "roomsync.json"  # key in the main context's ``meta``: --json given anywhere
+
+
+class JsonError(click.ClickException):
+    """An error as one JSON object on stderr, ``{"error": ..., "kind": ...}``, same exit code."""
+
+    def __init__(self, message: str, kind: str, exit_code: int, code: str | None = None) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.code = code
+        self.exit_code = exit_code  # type: ignore[misc]  # the error it stands for decides
+
+    def show(self, file: IO[Any] | None = None) -> None:
+        data: dict[str, str] = {"error": self.message, "kind": self.kind}
+        if self.code:
+            data["code"] = self.code
+        click.echo(json.dumps(data), file=file, err=file is None)
+
+
+def _json_error(exc: click.ClickException) -> JsonError:
+    kind = "usage" if isinstance(exc, click.UsageError) else "error"
+    return JsonError(exc.format_message(), kind, exc.exit_code)
+
+
+def _wants_json(args: list[str]) -> bool:
+    """``--json`` anywhere among the options, before or after the command."""
+    return "--json" in (args[: args.index("--")] if "--" in args else args)
+
+
+def _set_json(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    app = ctx.find_object(AppContext)
+    if value and app is not None:
+        app.as_json = True
+
+
+def add_json_option(command: click.Command) -> None:
+    """Give ``command`` (and, for a group, each of its commands) the ``--json`` of the main group,
+    so that it works after the command as well as before it."""
+    if not any(isinstance(p, click.Option) and "--json" in p.opts for p in command.params):
+        command.params.append(
+            click.Option(
+                ["--json"],
+                is_flag=True,
+                expose_value=False,
+                callback=_set_json,
+                help="Machine-readable output (also before the command).",
+            )
+        )
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            add_json_option(sub)
+
 
 class RoomsyncGroup(click.Group):
-    """Reports roomsync's own errors as one clear line and exit code 1, never a traceback."""
+    """Reports roomsync's own errors as one clear line and exit code 1, never a traceback; with
+    ``--json`` (before or after the command) every error is one JSON object instead."""
+
+    def add_command(self, cmd: click.Command, name: str | None = None) -> None:
+        super().add_command(cmd, name)
+        add_json_option(cmd)
+
+    def make_context(
+        self, info_name: str | None, args: list[str], parent: click.Context | None = None, **extra: Any
+    ) -> click.Context:
+        wanted = _wants_json(args)
+        try:
+            ctx = super().make_context(info_name, args, parent=parent, **extra)
+        except click.ClickException as exc:
+            raise _json_error(exc) if wanted and not isinstance(exc, JsonError) else exc from None
+        ctx.meta[JSON_WANTED] = wanted
+        return ctx
 
     def invoke(self, ctx: click.Context) -> object:
         try:
             return super().invoke(ctx)
         except RoomsyncError as exc:
+            if self._json(ctx):
+                raise JsonError(str(exc), exc.fault.value, 1, exc.code) from None
             raise click.ClickException(str(exc)) from None
+        except click.ClickException as exc:
+            if self._json(ctx) and not isinstance(exc, JsonError):
+                raise _json_error(exc) from None
+            raise
+
+    @staticmethod
+    def _json(ctx: click.Context) -> bool:
+        app = ctx.obj if isinstance(ctx.obj, AppContext) else None
+        return bool(ctx.meta.get(JSON_WANTED)) or (app is not None and app.as_json)
 
 
 def build_cli(*, plugin_commands: bool = True) -> click.Group:
@@ -61,6 +143,8 @@ def build_cli(*, plugin_commands: bool = True) -> click.Group:
         module.register(cli)
     if plugin_commands:
         extension_manager().hook.roomsync_register_commands(cli=cli)
+    for command in cli.commands.values():  # also what a plugin added to its group afterwards
+        add_json_option(command)
     return cli
 
 

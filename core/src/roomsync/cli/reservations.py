@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -36,15 +36,23 @@ def option(name: str) -> str:
 
 
 def reservation_row(r: Reservation) -> dict[str, Any]:
+    """A reservation as every command shows it (``list``, ``show``, ``create`` ...)."""
     return {
         "id": r.id,
         "title": r.fields.title,
-        "start": r.fields.start.isoformat(),
-        "end": r.fields.end.isoformat(),
+        "start": r.fields.start.astimezone(UTC).isoformat(),  # as stored, whoever booked it
+        "end": r.fields.end.astimezone(UTC).isoformat(),
         "timezone": r.fields.timezone,
         "organizer": r.organizer,
+        "creator": r.creator,
+        "person_in_charge": r.person_in_charge,
         "rooms": list(r.fields.rooms),
         "participants": [p.email for p in r.fields.participants],
+        "reminder_minutes": r.fields.reminder_minutes,
+        "private": r.fields.private,
+        "show_as": r.fields.show_as.value,
+        "setup_minutes": r.setup_minutes,
+        "followup_minutes": r.followup_minutes,
         "series": r.fields.recurrence.model_dump(mode="json") if r.fields.recurrence else None,
         "status": r.status.value,
         "version": r.version,
@@ -86,13 +94,14 @@ def list_reservations(app: AppContext, organizer: str | None, include_cancelled:
 @click.argument("reservation_id")
 @pass_app
 def show(app: AppContext, reservation_id: str) -> None:
-    """One reservation with its sync links and journal."""
+    """One reservation (the fields of ``list``) with its sync links and journal."""
     with app.database().unit_of_work() as uow:
         found = existing(uow, reservation_id)
         links = uow.sync.links_for_reservation(reservation_id)
         journal = uow.rooms.journal(reservation_id)
+    row = reservation_row(found)
     data: dict[str, Any] = {
-        "reservation": found.model_dump(mode="json"),
+        **row,
         "links": [
             {
                 "mailbox": link.mailbox,
@@ -111,7 +120,6 @@ def show(app: AppContext, reservation_id: str) -> None:
     if app.as_json:
         app.emit(data)
         return
-    row = reservation_row(found)
     for key, value in row.items():
         app.console.print(f"[bold]{key:>14}[/bold]  {value}")
     for link in data["links"]:
