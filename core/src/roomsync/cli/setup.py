@@ -1,10 +1,12 @@
-"""Setting up: ``init``, ``config check``, ``db upgrade`` and ``plugins``."""
+"""Setting up: ``init``, ``config check``, ``db`` (status, upgrade, history, downgrade) and ``plugins``."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import click
+from alembic import command
+from alembic.script import Script, ScriptDirectory
 from rich.table import Table
 
 from roomsync.cli.context import AppContext, pass_app
@@ -12,6 +14,7 @@ from roomsync.config import SAMPLE_CONFIG, load_settings
 from roomsync.config_check import configuration_problems
 from roomsync.errors import ConfigError, ConfigProblem, InvalidInput, RoomsyncError
 from roomsync.plugins import installed_plugins, open_connector
+from roomsync.storage.database import UPGRADE_HINT, alembic_config
 
 
 @click.command()
@@ -58,25 +61,115 @@ def upgrade(app: AppContext) -> None:
     """Bring the database to the current schema (any older revision)."""
     database = app.database(check=False)
     before = database.current_revision()
+    if before == database.head_revision():
+        app.emit(
+            {"from": before, "to": before, "upgraded": False},
+            f"database already current at revision {before}",
+        )
+        return
     after = database.upgrade()
-    app.emit({"from": before, "to": after}, f"database upgraded from {before or 'empty'} to {after}")
+    app.emit(
+        {"from": before, "to": after, "upgraded": True},
+        f"database upgraded from {before or 'empty'} to {after}",
+    )
 
 
 @db.command(name="status")
 @pass_app
 def db_status(app: AppContext) -> None:
-    """Show the database's schema revision, the one this roomsync needs, and the installation."""
+    """Show the database's schema revision, the one this roomsync needs, and the installation
+    (exit code 1 when the two revisions differ)."""
     database = app.database(check=False)
     data: dict[str, object] = {"current": database.current_revision(), "head": database.head_revision()}
+    current = data["current"] == data["head"]
+    data["up_to_date"] = current
     text = f"current {data['current'] or 'empty'}, needed {data['head']}"
-    if data["current"] == data["head"]:
+    if current:
         installation = database.installation()
         data["installation"] = installation.id
         data["bare_stamps"] = installation.bare_stamps
         text += f"\ninstallation {installation.id}"
         if installation.bare_stamps:
             text += " (also owns entries stamped before stamps named their installation)"
+    elif data["current"] is None or data["current"] in {script.revision for script in _revisions()}:
+        text += f"; {UPGRADE_HINT}"
+    else:
+        text += "; the database is newer than this roomsync: install the roomsync that wrote it"
     app.emit(data, text)
+    if not current:
+        raise click.exceptions.Exit(1)
+
+
+def _revisions() -> list[Script]:
+    """The packaged schema revisions, newest first."""
+    return list(ScriptDirectory.from_config(alembic_config()).walk_revisions())
+
+
+def _description(script: Script) -> str:
+    """The first paragraph of the revision's docstring, on one line."""
+    return " ".join((script.doc or "").strip().split("\n\n")[0].split())
+
+
+@db.command(name="history")
+@pass_app
+def db_history(app: AppContext) -> None:
+    """The schema revisions this roomsync knows, newest first; the database's is marked."""
+    current = app.database(check=False).current_revision()
+    rows = [
+        {
+            "revision": script.revision,
+            "down_revision": script.down_revision,
+            "description": _description(script),
+            "head": script.is_head,
+            "current": script.revision == current,
+        }
+        for script in _revisions()
+    ]
+    table = Table("", "revision", "description", title="Schema revisions (newest first)")
+    for row in rows:
+        mark = "[green]*[/green]" if row["current"] else ""
+        table.add_row(mark, str(row["revision"]), str(row["description"]))
+    if current is None:
+        table.caption = "* the database's revision: none yet (roomsync db upgrade)"
+    else:
+        table.caption = f"* the database's revision ({current})"
+    app.emit(rows, table)
+
+
+@db.command(name="downgrade")
+@click.argument("revision")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@pass_app
+def db_downgrade(app: AppContext, revision: str, yes: bool) -> None:
+    """Take the database's schema back to REVISION (see 'roomsync db history'), e.g. to run an
+    older roomsync; what the later revisions added is dropped. This roomsync works on the
+    database again after 'roomsync db upgrade'."""
+    known = [script.revision for script in _revisions()]
+    if revision not in known:
+        raise InvalidInput(f"no schema revision {revision}; the revisions are {', '.join(reversed(known))}")
+    database = app.database(check=False)
+    current = database.current_revision()
+    if current is None or current not in known:
+        raise InvalidInput(
+            f"the database is at revision {current or 'none'}, which this roomsync cannot downgrade"
+        )
+    if known.index(revision) <= known.index(current):
+        raise InvalidInput(f"the database is at revision {current}, not newer than {revision}: nothing to do")
+    if not yes:
+        if app.as_json:
+            raise click.UsageError("with --json, give --yes: there is no one to confirm")
+        dropped = ", ".join(reversed(known[known.index(current) : known.index(revision)]))
+        click.confirm(
+            f"Downgrade the database from {current} to {revision}, undoing {dropped}?", abort=True, err=True
+        )
+    with database.engine.begin() as connection:
+        command.downgrade(alembic_config(connection), revision)
+    after = database.current_revision()
+    app.emit(
+        {"from": current, "to": after, "head": database.head_revision()},
+        f"database downgraded from {current} to {after}; this roomsync needs "
+        f"{database.head_revision()} again ({UPGRADE_HINT})",
+    )
 
 
 @db.command(name="new-identity")
