@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 from rich.table import Table
 
+from roomsync.cli.completion import complete_persons
 from roomsync.cli.context import AppContext, pass_app
 from roomsync.engine.differences import MAX_DAYS, Resolution, find_differences, resolve
 from roomsync.errors import NotFound, RoomsyncError
@@ -12,7 +13,13 @@ from roomsync.errors import NotFound, RoomsyncError
 
 @click.command()
 @click.option("--days", type=click.IntRange(1, MAX_DAYS), default=MAX_DAYS, show_default=True)
-@click.option("--person", "persons", multiple=True, help="Only this person (repeatable).")
+@click.option(
+    "--person",
+    "persons",
+    multiple=True,
+    help="Only this person (repeatable).",
+    shell_complete=complete_persons,
+)
 @click.option(
     "--resolve",
     "resolution",

@@ -7,6 +7,7 @@ from zoneinfo import ZoneInfo
 import click
 from rich.table import Table
 
+from roomsync.cli.completion import complete_mailboxes
 from roomsync.cli.context import AppContext, pass_app
 from roomsync.cli.persons import checked_address
 from roomsync.cli.reservations import parse_time
@@ -14,7 +15,7 @@ from roomsync.engine.freebusy import free_busy
 
 
 @click.command(name="freebusy")
-@click.argument("emails", nargs=-1, required=True)
+@click.argument("emails", nargs=-1, required=True, shell_complete=complete_mailboxes)
 @click.option("--start", "start_text", required=True, help="Window start, e.g. 2026-12-01T08:00.")
 @click.option("--end", "end_text", required=True, help="Window end.")
 @click.option("--timezone", "zone", default="UTC", show_default=True, help="Zone of times without offset.")

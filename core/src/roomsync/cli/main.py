@@ -136,10 +136,10 @@ def build_cli(*, plugin_commands: bool = True) -> click.Group:
         ctx.obj = AppContext(config_file=config, as_json=as_json)
         ctx.call_on_close(ctx.obj.close)
 
-    from roomsync.cli import demo_hint, diff, freebusy, persons, reservations, setup, sync
+    from roomsync.cli import completion, demo_hint, diff, freebusy, persons, reservations, setup, sync
     from roomsync.plugins import extension_manager
 
-    for module in (setup, persons, reservations, sync, freebusy, diff, demo_hint):
+    for module in (setup, persons, reservations, sync, freebusy, diff, completion, demo_hint):
         module.register(cli)
     if plugin_commands:
         extension_manager().hook.roomsync_register_commands(cli=cli)

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 from rich.table import Table
 
+from roomsync.cli.completion import complete_environments, complete_persons
 from roomsync.cli.context import AppContext, pass_app
 from roomsync.domain import ConflictPolicy, Person, Room
 from roomsync.errors import InvalidInput, NotFound, UnknownEnvironment
@@ -117,8 +118,13 @@ def list_persons(app: AppContext) -> None:
 
 
 @persons.command(name="set")
-@click.argument("email")
-@click.option("--environment", "environment", help="Environment this person's mailbox lives in.")
+@click.argument("email", shell_complete=complete_persons)
+@click.option(
+    "--environment",
+    "environment",
+    help="Environment this person's mailbox lives in.",
+    shell_complete=complete_environments,
+)
 @click.option("--no-environment", is_flag=True, help="Stop synchronising this person.")
 @click.option("--policy", type=click.Choice([p.value for p in ConflictPolicy]), help="Conflict policy.")
 @click.option("--sync/--no-sync", "sync_enabled", default=None, help="Switch this person's sync on or off.")
@@ -184,7 +190,9 @@ def set_person(
 @persons.command(name="add")
 @click.argument("email")
 @click.option("--name", default="", help="Display name.")
-@click.option("--environment", help="Environment this person's mailbox lives in.")
+@click.option(
+    "--environment", help="Environment this person's mailbox lives in.", shell_complete=complete_environments
+)
 @pass_app
 def add_person(app: AppContext, email: str, name: str, environment: str | None) -> None:
     """Add one person (or update their name and environment, keeping the rest)."""
@@ -214,7 +222,11 @@ def rooms() -> None:
 @click.option("--capacity", type=click.IntRange(min=1))
 @click.option("--equipment", multiple=True, help="What the room offers, e.g. projector (repeatable).")
 @click.option("--no-sync-master", is_flag=True, help="Report conflicting Exchange bookings only.")
-@click.option("--environment", help="Environment whose server holds the room mailbox (default: the first).")
+@click.option(
+    "--environment",
+    help="Environment whose server holds the room mailbox (default: the first).",
+    shell_complete=complete_environments,
+)
 @click.option(
     "--booking-window-days",
     type=click.IntRange(min=1, max=3650),

@@ -12,6 +12,7 @@ from rich.table import Table
 
 from roomsync import booking
 from roomsync.booking import Booking, book, change, existing, validation_message
+from roomsync.cli.completion import complete_persons
 from roomsync.cli.context import AppContext, pass_app
 from roomsync.cli.persons import checked_address
 from roomsync.domain import Frequency, Recurrence, Reservation, ShowAs, Weekday
@@ -66,7 +67,7 @@ def reservations() -> None:
 
 
 @reservations.command(name="list")
-@click.option("--organizer", help="Only this organizer's reservations.")
+@click.option("--organizer", help="Only this organizer's reservations.", shell_complete=complete_persons)
 @click.option("--all", "include_cancelled", is_flag=True, help="Include cancelled reservations.")
 @pass_app
 def list_reservations(app: AppContext, organizer: str | None, include_cancelled: bool) -> None:
@@ -160,10 +161,18 @@ def _recurrence(
 @click.option("--start", "start_text", required=True, help="Start, e.g. 2026-12-01T09:30.")
 @click.option("--end", "end_text", required=True, help="End, e.g. 2026-12-01T10:30.")
 @click.option("--timezone", "zone", default="UTC", show_default=True, help="IANA time zone of the booking.")
-@click.option("--organizer", required=True, help="Organizer's e-mail (a known person).")
-@click.option("--booked-by", help="Who books, when not the organizer.")
+@click.option(
+    "--organizer", required=True, help="Organizer's e-mail (a known person).", shell_complete=complete_persons
+)
+@click.option("--booked-by", help="Who books, when not the organizer.", shell_complete=complete_persons)
 @click.option("--room", "rooms", multiple=True, help="Room mailbox (repeatable).")
-@click.option("--participant", "participants", multiple=True, help="Participant e-mail (repeatable).")
+@click.option(
+    "--participant",
+    "participants",
+    multiple=True,
+    help="Participant e-mail (repeatable).",
+    shell_complete=complete_persons,
+)
 @click.option("--reminder", type=click.IntRange(0, 40320), default=15, show_default=True)
 @click.option("--private", is_flag=True)
 @click.option("--show-as", type=click.Choice([s.value for s in ShowAs]), default="busy", show_default=True)
@@ -245,7 +254,9 @@ def create(
 @click.option("--title")
 @click.option("--start", "start_text")
 @click.option("--end", "end_text")
-@click.option("--organizer", help="Move the reservation to another organizer.")
+@click.option(
+    "--organizer", help="Move the reservation to another organizer.", shell_complete=complete_persons
+)
 @click.option("--room", "rooms", multiple=True, help="Replace the rooms (repeatable).")
 @click.option("--reminder", type=click.IntRange(0, 40320))
 @pass_app

@@ -10,6 +10,7 @@ import click
 from rich.progress import Progress
 from rich.table import Table
 
+from roomsync.cli.completion import complete_persons
 from roomsync.cli.context import AppContext, pass_app
 from roomsync.cli.stopping import STOPS
 from roomsync.connector.checks import NOT_TRIED
@@ -31,7 +32,13 @@ def _report_table(reports: list[CycleReport]) -> Table:
 
 @click.command()
 @click.option("--once", is_flag=True, help="One cycle and exit (the default; 'roomsync run' repeats).")
-@click.option("--person", "persons", multiple=True, help="Only this person (repeatable).")
+@click.option(
+    "--person",
+    "persons",
+    multiple=True,
+    help="Only this person (repeatable).",
+    shell_complete=complete_persons,
+)
 @click.option("--allow-mass-delete", is_flag=True, help="Accept a mailbox that lost most of its entries.")
 @pass_app
 def sync(app: AppContext, once: bool, persons: tuple[str, ...], allow_mass_delete: bool) -> None:
@@ -160,7 +167,7 @@ def _problems_table(problems: list[LogEntry]) -> Table:
 
 
 @click.command(name="test")
-@click.argument("email")
+@click.argument("email", shell_complete=complete_persons)
 @pass_app
 def test_person(app: AppContext, email: str) -> None:
     """The sync test of one person: configuration, connection, read, write, free/busy, changes."""
