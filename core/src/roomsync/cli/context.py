@@ -8,8 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import click
-from rich.console import Console
-from rich.table import Table
+from rich.console import Console, RenderableType
 
 from roomsync.config import Settings, load_settings
 from roomsync.config_check import check_configuration
@@ -70,7 +69,7 @@ class AppContext:
 
     # --- output ----------------------------------------------------------------------------
 
-    def emit(self, data: Any, table: Table | str | None = None) -> None:
+    def emit(self, data: Any, table: RenderableType | None = None) -> None:
         """Print ``data`` as JSON with --json, otherwise the human form."""
         if self.as_json:
             click.echo(json.dumps(data, indent=2, default=str))

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import math
+import textwrap
+from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
 
 import click
+from rich import box
+from rich.console import Group, RenderableType
 from rich.progress import Progress
 from rich.table import Table
+from rich.text import Text
 
 from roomsync.cli.completion import complete_persons
 from roomsync.cli.context import AppContext, pass_app
@@ -128,26 +133,104 @@ def status(app: AppContext) -> None:
     Also the daemons working on the database and the cycles in progress (held leases).
     """
     report = status_report(app.database())
-    app.emit(report.as_dict(), _status_table(report.persons))
-    if not app.as_json and (report.runners or report.cycles):
+    app.emit(report.as_dict(), _persons_view(report.persons, app.console.width))
+    if app.as_json:
+        return
+    errors = [(str(r["email"]), str(r["last_error"])) for r in report.persons if r["last_error"]]
+    if errors:
+        last = [(email, "", error) for email, error in errors]
+        app.console.print(_errors_text("Last errors", last, app.console.width))
+    if report.runners or report.cycles:
         app.console.print(_running_table(report.runners, report.cycles))
-    if not app.as_json and report.problems:
-        app.console.print(_problems_table(report.problems))
+    if report.problems:
+        app.console.print(_errors_text("Recent problems", _grouped(report.problems), app.console.width))
+
+
+def _when(iso: object) -> str:
+    """An ISO time from the report as a terminal shows it: to the minute, in UTC."""
+    if not iso:
+        return "never"
+    return f"{datetime.fromisoformat(str(iso)).astimezone(UTC):%Y-%m-%d %H:%M}"
+
+
+def _persons_view(rows: list[dict[str, Any]], width: int) -> RenderableType:
+    """The persons' table, or where their addresses make it wider than the terminal, a block a
+    person: the address on a line of its own, the figures on the next."""
+    email = max((len(str(r["email"])) for r in rows), default=0)
+    environment = max([len("environment")] + [len(str(r["environment"] or "none")) for r in rows])
+    others = len("last success (UTC)") + len("failures") + len("pending")
+    needed = max(email, len("person")) + environment + others + 4 * 3  # a gap of 3 between columns
+    if needed <= width:
+        return _status_table(rows)
+    parts: list[RenderableType] = []
+    for r in rows:
+        parts.append(Text(str(r["email"]), style="bold"))
+        failures = r["consecutive_failures"]
+        figures = Text(
+            f"environment {r['environment'] or 'none'}, last success {_when(r['last_success'])}, "
+            f"failures {failures}, pending {r['pending']}",
+            style="red" if failures else "",
+        )
+        parts.append(_indented(figures, width))
+    return Group(*parts)
 
 
 def _status_table(rows: list[dict[str, Any]]) -> Table:
-    table = Table("person", "environment", "last success", "failures", "pending", "last error")
+    """One line a person, within 80 columns: the errors follow the table, on lines of their own."""
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
+    table.add_column("person", no_wrap=True, overflow="fold")  # an address is never cut in two
+    table.add_column("environment")
+    table.add_column("last success (UTC)", no_wrap=True)
+    table.add_column("failures", justify="right")
+    table.add_column("pending", justify="right")
     for r in rows:
         failures = str(r["consecutive_failures"])
         table.add_row(
             str(r["email"]),
             str(r["environment"] or "[yellow]none[/yellow]"),
-            str(r["last_success"] or "never"),
+            _when(r["last_success"]),
             f"[red]{failures}[/red]" if r["consecutive_failures"] else failures,
             str(r["pending"]),
-            str(r["last_error"] or ""),
         )
     return table
+
+
+def _grouped(problems: list[LogEntry]) -> list[tuple[str, str, str]]:
+    """The problems, one line for each person's same event and message, newest first, the count
+    of a repeated one after a multiplication sign, with the time of its latest."""
+    latest: dict[tuple[str | None, str, str], LogEntry] = {}
+    counts: Counter[tuple[str | None, str, str]] = Counter()
+    for e in problems:
+        key = (e.mailbox, e.event, e.message)
+        counts[key] += 1
+        if key not in latest or e.at > latest[key].at:
+            latest[key] = e
+    lines = []
+    for key, e in sorted(latest.items(), key=lambda item: item[1].at, reverse=True):
+        times = f" \N{MULTIPLICATION SIGN}{counts[key]}" if counts[key] > 1 else ""
+        lines.append(
+            (f"{e.at.astimezone(UTC):%Y-%m-%d %H:%M}{times}", f"{e.event} {e.mailbox or '-'}", e.message)
+        )
+    return lines
+
+
+def _indented(text: Text, width: int) -> Text:
+    """``text`` wrapped between words (never in an address, nor at its hyphens), 4 spaces in."""
+    lines = textwrap.wrap(text.plain, max(width - 4, 20), break_long_words=False, break_on_hyphens=False)
+    return Text("\n".join("    " + line for line in lines), style=text.style)
+
+
+def _errors_text(title: str, lines: list[tuple[str, str, str]], width: int) -> Group:
+    """``title``, then per entry a heading line and its message indented on the lines after it,
+    wrapped between words."""
+    parts: list[RenderableType] = [Text(f"\n{title}", style="bold")]
+    for first, second, message in lines:
+        heading = " ".join(part for part in (first, second) if part)
+        parts.append(
+            Text("\n".join(textwrap.wrap(heading, width, break_long_words=False, break_on_hyphens=False)))
+        )
+        parts.append(_indented(Text(message, style="red"), width))
+    return Group(*parts)
 
 
 def _running_table(daemons: list[Registration], cycles: list[Lease]) -> Table:
@@ -157,13 +240,6 @@ def _running_table(daemons: list[Registration], cycles: list[Lease]) -> Table:
     for c in cycles:
         running.add_row(c.holder.describe(), f"{c.acquired_at:%Y-%m-%d %H:%M:%S}", c.mailbox)
     return running
-
-
-def _problems_table(problems: list[LogEntry]) -> Table:
-    log_table = Table("at", "person", "event", "message", title="Recent problems")
-    for e in problems:
-        log_table.add_row(f"{e.at:%Y-%m-%d %H:%M:%S}", e.mailbox or "-", e.event, e.message)
-    return log_table
 
 
 @click.command(name="test")
