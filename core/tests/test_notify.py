@@ -28,10 +28,12 @@ from roomsync.config import (
     load_settings,
     settings_from_mapping,
 )
+from roomsync.domain import Language
 from roomsync.errors import ConfigError
 from roomsync.notify import log as log_notifier
 from roomsync.notify import smtp as smtp_notifier
 from roomsync.notify.message import Audience, Notification, NotificationKind
+from roomsync.notify.render import Renderer
 from roomsync.notify.smtp import SmtpNotifier
 
 # The AUTH test servers accept logins without TLS, which aiosmtpd rightly warns about.
@@ -147,9 +149,17 @@ def notification(**changes: Any) -> Notification:
         "recipient": "ada@example.org",
         "facts": {"title": "Board meeting", "fields": "start, title"},
         "reservation_id": "R-4711",
+        "language": Language.EN,
     }
     values.update(changes)
     return Notification(**values)
+
+
+def text_of(message: EmailMessage) -> str:
+    """The plain-text part of a mail (the HTML part is tested in test_mail_templates)."""
+    part = message.get_body(("plain",))
+    assert isinstance(part, EmailMessage)
+    return str(part.get_content())
 
 
 def config_for(controller: Controller, **changes: Any) -> SmtpConfig:
@@ -173,7 +183,7 @@ def module_notifier() -> Iterator[SmtpNotifier]:
 # --- delivery -----------------------------------------------------------------------------
 
 
-def test_hooks_deliver_a_plain_text_mail(
+def test_hooks_deliver_a_text_and_html_mail(
     server: Controller, collector: Collector, module_notifier: SmtpNotifier
 ) -> None:
     smtp_notifier.roomsync_configure(Settings(smtp=config_for(server)))
@@ -189,8 +199,9 @@ def test_hooks_deliver_a_plain_text_mail(
     assert message["X-Roomsync-Kind"] == "conflict"
     assert message["X-Roomsync-Reservation"] == "R-4711"
     assert message["Message-ID"].endswith("@example.org>")
-    assert message.get_content_type() == "text/plain"
-    body = message.get_content()
+    assert message.get_content_type() == "multipart/alternative"
+    assert message["Content-Language"] == "en"
+    body = text_of(message)
     assert "Your change to 'Board meeting' in Outlook (start, title) conflicts" in body
     assert "Reservation R-4711." in body
 
@@ -204,7 +215,7 @@ def test_body_without_reservation_has_no_reservation_header(server: Controller, 
     message = collector.messages[0][2]
     assert message["X-Roomsync-Reservation"] is None
     assert message["X-Roomsync-Kind"] == "failure"
-    assert "Reservation " not in message.get_content()
+    assert "Reservation " not in text_of(message)
 
 
 def test_reservation_id_is_named_once(server: Controller, collector: Collector) -> None:
@@ -215,7 +226,7 @@ def test_reservation_id_is_named_once(server: Controller, collector: Collector) 
         )
     )
 
-    assert collector.messages[0][2].get_content().count("R-4711") == 1
+    assert text_of(collector.messages[0][2]).count("R-4711") == 1
 
 
 def test_line_breaks_in_subject_cannot_inject_headers(server: Controller, collector: Collector) -> None:
@@ -509,14 +520,14 @@ def test_the_sample_configuration_documents_admin() -> None:
 def test_a_fault_goes_to_every_administrator_and_to_no_one_else(
     server: Controller, collector: Collector
 ) -> None:
-    assert SmtpNotifier(config_for(server, admin=ADMINS)).send(fault())
+    assert SmtpNotifier(config_for(server, admin=ADMINS), Renderer(Language.EN)).send(fault())
 
     [(_, rcpt_tos, message)] = collector.messages
     assert rcpt_tos == ADMINS
     assert message["To"] == "ops@example.org, exchange-team@example.org"
     assert message["X-Roomsync-Kind"] == "fault"
     assert message["Subject"] == "roomsync: credentials refused in environment onprem (ada@example.org)"
-    body = message.get_content()
+    body = text_of(message)
     assert DETAIL in body
     assert "failed 3 times in a row: credentials refused (credentials)" in body
     assert "roomsync test ada@example.org" in body

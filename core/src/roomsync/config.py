@@ -27,7 +27,7 @@ from pydantic import (
     model_validator,
 )
 
-from roomsync.domain import ConflictPolicy
+from roomsync.domain import ConflictPolicy, Language
 from roomsync.errors import ConfigError, ConfigProblem
 from roomsync.redaction import remember
 
@@ -115,6 +115,18 @@ class SmtpConfig(BaseModel):
     timeout_seconds: float = Field(default=10, gt=0)
 
 
+class NotifyConfig(BaseModel):
+    """The ``[notify]`` table: the words of the mails."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # The language of the mails to persons who have none of their own, and to the administrators.
+    language: Language = Language.DE
+    # A folder of templates that replace the shipped ones of the same name (e.g. de/conflict.html);
+    # relative to the configuration file.
+    templates: Path | None = None
+
+
 class SyncConfig(BaseModel):
     # inf passes "greater than 0" and would make the daemon sleep for ever.
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
@@ -142,6 +154,7 @@ class Settings(BaseModel):
     environments: dict[str, EnvironmentConfig] = Field(default_factory=dict)
     sync: SyncConfig = Field(default_factory=SyncConfig)
     smtp: SmtpConfig | None = None
+    notify: NotifyConfig = Field(default_factory=NotifyConfig)
     web: dict[str, Any] = Field(default_factory=dict)
     """The ``[web]`` table: read and checked by the web service's distribution (roomsync-web),
     which reports its problems through the ``roomsync_config_problems`` hook."""
@@ -275,6 +288,13 @@ state_file = "roomsync-data/reference-mailboxes.json"
 # [web.oidc]
 # issuer = "https://login.microsoftonline.com/<tenant id>/v2.0"
 # audience = "api://roomsync"
+
+# The words of the mails: German (de), French (fr), Italian (it) or English (en) for persons
+# without a language of their own (persons CSV column 'language') and for the administrators;
+# templates: a folder whose files replace the shipped templates of the same name.
+# [notify]
+# language = "de"
+# templates = "mail-templates"
 
 # E-mails: organizers hear in plain words of conflicts and of a calendar that is not being
 # synchronised; the administrators (admin) hear of the faults behind it (configuration,

@@ -541,7 +541,8 @@ def test_conflict_mails_the_organizer_through_the_smtp_notifier(home: Path) -> N
     controller.start()
     try:
         config = home / "roomsync.toml"
-        config.write_text(config.read_text() + f'\n[smtp]\nhost = "127.0.0.1"\nport = {port}\n')
+        smtp = f'\n[smtp]\nhost = "127.0.0.1"\nport = {port}\n[notify]\nlanguage = "en"\n'
+        config.write_text(config.read_text() + smtp)
         seed(home)
         booked = book(home)
         ok(home, "sync", "--once")

@@ -1,7 +1,7 @@
 """A message for a person or the administrators, as data: a kind, an audience and the facts.
 
-The words are not part of it: :mod:`roomsync.notify.wording` renders a notification in English
-from its kind and facts, so other languages need only other wordings. A notification for an
+The words are not part of it: :mod:`roomsync.notify.render` renders a notification from its
+kind and facts with the templates of the recipient's language (de, fr, it, en). A notification for an
 organizer holds only what concerns them; faults of the installation go to the administrators
 (``[smtp] admin``) as a separate :attr:`NotificationKind.FAULT` with the detail.
 """
@@ -11,6 +11,8 @@ from __future__ import annotations
 from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from roomsync.domain import Language
 
 
 class Audience(StrEnum):
@@ -52,6 +54,8 @@ class Notification(BaseModel):
     recipient: str | None = None  # the organizer; None for the administrators, whom notifiers know
     facts: dict[str, Fact] = Field(default_factory=dict)
     reservation_id: str | None = None
+    language: Language | None = None  # the recipient's; None: the configured default
+    timezone: str | None = None  # the recipient's IANA zone if known; else times stay in their own
 
     @model_validator(mode="after")
     def _recipient_fits_audience(self) -> Notification:
@@ -67,14 +71,14 @@ class Notification(BaseModel):
 
     @property
     def subject(self) -> str:
-        """The English subject line."""
-        from roomsync.notify.wording import subject
+        """The English subject line (for the log; mails are in the recipient's language)."""
+        from roomsync.notify.render import english
 
-        return subject(self)
+        return english.render(self, Language.EN).subject
 
     @property
     def body(self) -> str:
-        """The English text."""
-        from roomsync.notify.wording import body
+        """The English text (for the log; mails are in the recipient's language)."""
+        from roomsync.notify.render import english
 
-        return body(self)
+        return english.render(self, Language.EN).text.rstrip("\n")
