@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
-from roomsync.domain import ConflictPolicy, ReservationStatus
+from roomsync.domain import ConflictPolicy, Language, ReservationStatus
 from roomsync.notify.message import NotificationKind
 
 from .conftest import ALICE, BOB, ROOM_A, World
@@ -28,6 +29,18 @@ def test_rollback_rooms_wins_and_organizer_is_told(world: World) -> None:
     assert note.recipient == ALICE
     assert note.reservation_id == r.id
     assert "title" in note.body
+
+
+def test_the_organizer_is_told_in_their_language_with_the_reservations_time_and_rooms(world: World) -> None:
+    world.set_person(ALICE, language=Language.FR)
+    r = world.book(ALICE, title="Start", rooms=(ROOM_A,))
+    world.sync_ok()
+    _both_rename(world, r.id or "", 1)
+    world.sync_ok()
+    [note] = [n for n in world.notes.sent if n.kind is NotificationKind.CONFLICT]
+    assert note.language is Language.FR
+    assert note.facts["start"] == r.fields.start.astimezone(ZoneInfo(r.fields.timezone)).isoformat()
+    assert note.facts["rooms"] == ROOM_A.split("@")[0]  # the room's name, not its mailbox
 
 
 def test_rollback_disables_sync_after_five_conflicts(world: World) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from roomsync.domain import Language
 from roomsync.engine.runner import NOTIFY_AFTER_FAILURES
 from roomsync.errors import ConnectorError, Fault
 from roomsync.notify.message import Audience, NotificationKind
@@ -63,3 +64,14 @@ def test_a_fault_of_one_mailbox_is_told_for_each_person(world: World) -> None:
         world.sync(ALICE, BOB)
 
     assert [(f["fault"], f["person"]) for f in faults(world)] == [("permission", ALICE), ("permission", BOB)]
+
+
+def test_the_organizer_hears_of_the_failure_in_their_language(world: World) -> None:
+    world.set_person(BOB, language=Language.IT)
+    world.exchange.deny(BOB)
+    for _ in range(NOTIFY_AFTER_FAILURES):
+        world.sync(BOB)
+
+    [told, fault] = world.notes.sent
+    assert told.kind is NotificationKind.FAILURE and told.language is Language.IT
+    assert fault.language is None  # the administrators': the configured default

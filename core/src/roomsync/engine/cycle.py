@@ -25,6 +25,7 @@ from roomsync.engine.read_phase import (
     require_relocated,
 )
 from roomsync.engine.report import CycleReport
+from roomsync.notify.message import Notification
 from roomsync.storage.protocols import UnitOfWork
 
 log = logging.getLogger("roomsync.engine")
@@ -85,6 +86,7 @@ def sync_mailbox(uow: UnitOfWork, host: ConnectorHost, person: Person, ctx: Cycl
         if report.created == created_before:
             break
 
+    notifications = [_in_their_language(uow, person, notification) for notification in notifications]
     state = uow.sync.mailbox_state(person.email)
     state.environment = host.environment
     state.sync_state = sync_state
@@ -99,6 +101,18 @@ def sync_mailbox(uow: UnitOfWork, host: ConnectorHost, person: Person, ctx: Cycl
         deliver(ctx.pm, notification)
     report.finished = now()
     return report
+
+
+def _in_their_language(uow: UnitOfWork, person: Person, notification: Notification) -> Notification:
+    """The notification with its recipient's mail language, where they have one."""
+    if notification.recipient is None or notification.language is not None:
+        return notification
+    recipient = (
+        person if notification.recipient == person.email else uow.rooms.get_person(notification.recipient)
+    )
+    if recipient is None or recipient.language is None:
+        return notification
+    return notification.model_copy(update={"language": recipient.language})
 
 
 def deliver(pm: pluggy.PluginManager, notification: object) -> None:

@@ -26,6 +26,7 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from roomsync.config import SyncConfig
 from roomsync.connector.types import CalendarEntry
@@ -427,7 +428,7 @@ def _settle_conflict(
         result.deletes.append(Delete(link.reservation_id, view.mailbox, entry.item_id, entry.change_key))
         result.keep(replace(link, state=LinkState.DELETING))
         result.notifications.append(
-            _notice(NotificationKind.CANCELLED, reservation, fields, attempts=link.conflicts)
+            _notice(view, NotificationKind.CANCELLED, reservation, fields, attempts=link.conflicts)
         )
         return True
     if view.policy is ConflictPolicy.ROLLBACK and link.conflicts >= limits.rollback_attempts:
@@ -436,18 +437,23 @@ def _settle_conflict(
             replace(link, state=LinkState.SYNCED, last_error=f"sync disabled after conflicts in {fields}")
         )
         result.notifications.append(
-            _notice(NotificationKind.SYNC_DISABLED, reservation, fields, attempts=link.conflicts)
+            _notice(view, NotificationKind.SYNC_DISABLED, reservation, fields, attempts=link.conflicts)
         )
         return True
-    result.notifications.append(_notice(NotificationKind.CONFLICT, reservation, fields))
+    result.notifications.append(_notice(view, NotificationKind.CONFLICT, reservation, fields))
     return False
 
 
-def _notice(kind: NotificationKind, reservation: Reservation, fields: str, **facts: Fact) -> Notification:
+def _notice(
+    view: MailboxView, kind: NotificationKind, reservation: Reservation, fields: str, **facts: Fact
+) -> Notification:
+    """A notice to the organizer naming the reservation: its title, start (in its own zone) and rooms."""
+    start = reservation.fields.start.astimezone(ZoneInfo(reservation.fields.timezone)).isoformat()
+    rooms = ", ".join(view.room_names.get(room, room) for room in reservation.fields.rooms)
     return Notification(
         kind=kind,
         recipient=reservation.organizer,
-        facts={"title": reservation.fields.title, "fields": fields, **facts},
+        facts={"title": reservation.fields.title, "fields": fields, "start": start, "rooms": rooms, **facts},
         reservation_id=reservation.id,
     )
 
@@ -506,6 +512,7 @@ def _await_outlook(view: MailboxView, reservation: Reservation, link: Link, resu
     result.drop_links.add((link.reservation_id, view.mailbox))
     result.notifications.append(
         _notice(
+            view,
             NotificationKind.NOT_SENT,
             reservation,
             "",

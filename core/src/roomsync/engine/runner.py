@@ -290,7 +290,10 @@ class SyncRunner:
         """The organizer hears that their calendar waits; the administrators hear why."""
         if person.environment:  # a person never assigned has no calendar in sync to miss
             organizer = Notification(
-                kind=NotificationKind.FAILURE, recipient=person.email, facts={"failures": failures}
+                kind=NotificationKind.FAILURE,
+                recipient=person.email,
+                facts={"failures": failures},
+                language=person.language,
             )
             deliver(self.pm, organizer)
         environment = person.environment or "(none)"
