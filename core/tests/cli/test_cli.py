@@ -248,6 +248,21 @@ def test_persons_set_adds_and_removes_bookers_and_list_shows_them(home: Path) ->
     assert alice["bookers"] == []
 
 
+def test_persons_set_chooses_the_language_of_a_persons_mails(home: Path) -> None:
+    ok(home, "persons", "add", ALICE, "--environment", "lab")
+    [alice] = as_json(home, "persons", "list")  # type: ignore[misc]
+    assert alice["language"] is None
+
+    assert "language fr" in ok(home, "persons", "set", ALICE, "--language", "fr").output
+    [alice] = as_json(home, "persons", "list")  # type: ignore[misc]
+    assert alice["language"] == "fr"
+    ok(home, "persons", "set", ALICE, "--language", "default")
+    [alice] = as_json(home, "persons", "list")  # type: ignore[misc]
+    assert alice["language"] is None
+    wrong = run(home, "persons", "set", ALICE, "--language", "rm")
+    assert wrong.exit_code == 2 and "'rm' is not one of" in wrong.output
+
+
 def test_persons_import_reads_bookers_and_reports_a_wrong_one(home: Path) -> None:
     csv_file = home / "persons.csv"
     csv_file.write_text(

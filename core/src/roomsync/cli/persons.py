@@ -9,7 +9,7 @@ from rich.table import Table
 
 from roomsync.cli.completion import complete_environments, complete_persons
 from roomsync.cli.context import AppContext, pass_app
-from roomsync.domain import ConflictPolicy, Person, Room
+from roomsync.domain import ConflictPolicy, Language, Person, Room
 from roomsync.errors import InvalidInput, NotFound, UnknownEnvironment
 from roomsync.persons_csv import address_problem, decode_persons_csv, parse_persons_csv
 from roomsync.status import last_success, persons_with_states
@@ -97,12 +97,15 @@ def list_persons(app: AppContext) -> None:
             "conflict_policy": p.conflict_policy.value,
             "sync_enabled": p.sync_enabled,
             "bookers": list(p.bookers),
+            "language": p.language.value if p.language else None,
             "last_success": last_success(state),
             "last_error": state.last_error if state else None,
         }
         for p, state in people
     ]
-    table = Table("email", "name", "environment", "policy", "sync", "bookers", "last success", "last error")
+    table = Table(
+        "email", "name", "environment", "policy", "sync", "bookers", "language", "last success", "last error"
+    )
     for (person, _), r in zip(people, rows, strict=True):
         table.add_row(
             str(r["email"]),
@@ -111,6 +114,7 @@ def list_persons(app: AppContext) -> None:
             str(r["conflict_policy"]),
             "on" if r["sync_enabled"] else "off",
             ", ".join(person.bookers) or "-",
+            str(r["language"] or "(default)"),
             str(r["last_success"] or "-"),
             str(r["last_error"] or ""),
         )
@@ -142,6 +146,11 @@ def list_persons(app: AppContext) -> None:
     metavar="ADDRESS",
     help="Someone who may no longer book for this person (repeatable).",
 )
+@click.option(
+    "--language",
+    type=click.Choice([*(language.value for language in Language), "default"]),
+    help="The language of this person's mails; 'default': the configuration's [notify] language.",
+)
 @pass_app
 def set_person(
     app: AppContext,
@@ -152,6 +161,7 @@ def set_person(
     sync_enabled: bool | None,
     add_bookers: tuple[str, ...],
     remove_bookers: tuple[str, ...],
+    language: str | None,
 ) -> None:
     """Assign a person to an environment, change their policy or who may book for them."""
     if environment and environment not in app.settings.environments:
@@ -167,9 +177,12 @@ def set_person(
         changes["conflict_policy"] = ConflictPolicy(policy)
     if sync_enabled is not None:
         changes["sync_enabled"] = sync_enabled
+    if language is not None:
+        changes["language"] = None if language == "default" else Language(language)
     if not changes and not added and not removed:
         raise click.UsageError(
-            "nothing to set: give --environment, --no-environment, --policy, --sync, --booker or --no-booker"
+            "nothing to set: give --environment, --no-environment, --policy, --sync, --booker, "
+            "--no-booker or --language"
         )
     with app.database().unit_of_work() as uow:
         person = uow.rooms.get_person(email)
@@ -183,7 +196,8 @@ def set_person(
         person.model_dump(mode="json"),
         f"{person.email}: environment {person.environment or 'none'}, "
         f"policy {person.conflict_policy.value}, sync {'on' if person.sync_enabled else 'off'}, "
-        f"bookers {', '.join(person.bookers) or 'none'}",
+        f"bookers {', '.join(person.bookers) or 'none'}, "
+        f"language {person.language.value if person.language else 'default'}",
     )
 
 
