@@ -289,13 +289,6 @@ state_file = "roomsync-data/reference-mailboxes.json"
 # issuer = "https://login.microsoftonline.com/<tenant id>/v2.0"
 # audience = "api://roomsync"
 
-# The words of the mails: German (de), French (fr), Italian (it) or English (en) for persons
-# without a language of their own (persons CSV column 'language') and for the administrators;
-# templates: a folder whose files replace the shipped templates of the same name.
-# [notify]
-# language = "de"
-# templates = "mail-templates"
-
 # E-mails: organizers hear in plain words of conflicts and of a calendar that is not being
 # synchronised; the administrators (admin) hear of the faults behind it (configuration,
 # credentials, rights, TLS, the server) with every detail. Without admin those are only logged.
@@ -307,4 +300,11 @@ state_file = "roomsync-data/reference-mailboxes.json"
 # admin = "ops@example.org"        # or a list: ["ops@example.org", "exchange-team@example.org"]
 # username = "roomsync"
 # password = { env = "ROOMSYNC_SMTP_PASSWORD" }
+
+# The words of the mails: German (de), French (fr), Italian (it) or English (en) for persons
+# without a language of their own (persons CSV column 'language') and for the administrators;
+# templates: a folder whose files replace the shipped templates of the same name.
+# [notify]
+# language = "de"
+# templates = "mail-templates"
 """
