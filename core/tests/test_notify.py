@@ -510,11 +510,20 @@ def test_admin_that_is_no_string_is_reported_not_dropped() -> None:
         settings_from_mapping({"smtp": {"admin": ["ops@example.org", 5]}})
 
 
+def _sample_table(start: str, end: str | None = None) -> dict[str, object]:
+    block = SAMPLE_CONFIG[SAMPLE_CONFIG.index(start) : SAMPLE_CONFIG.index(end) if end else None]
+    return tomllib.loads(
+        "\n".join(line.removeprefix("# ") for line in block.splitlines() if line.startswith("# "))
+    )
+
+
 def test_the_sample_configuration_documents_admin() -> None:
-    smtp = SAMPLE_CONFIG[SAMPLE_CONFIG.index("# [smtp]") :]
-    uncommented = "\n".join(line.removeprefix("# ") for line in smtp.splitlines() if line.startswith("# "))
-    settings = settings_from_mapping(tomllib.loads(uncommented))
+    settings = settings_from_mapping(_sample_table("# [smtp]", "# The words of the mails"))
     assert settings.smtp is not None and settings.smtp.admin == ["ops@example.org"]
+
+
+def test_the_sample_configuration_documents_the_mails_language() -> None:
+    assert _sample_table("# [notify]") == {"notify": {"language": "de", "templates": "mail-templates"}}
 
 
 def test_a_fault_goes_to_every_administrator_and_to_no_one_else(
