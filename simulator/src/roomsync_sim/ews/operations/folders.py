@@ -7,15 +7,12 @@ any other folder.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import struct
-
 from lxml import etree
 
 from roomsync_sim.context import Context, OperationError
 from roomsync_sim.ews.operations import operation
 from roomsync_sim.ews.operations.common import item_ids, resolve_folder
+from roomsync_sim.ews.operations.sync import decode_state, encode_state
 from roomsync_sim.properties import path_children
 from roomsync_sim.soap import m, response_message, t
 from roomsync_sim.store import Folder, Mailbox
@@ -179,23 +176,7 @@ def _within(folder: Folder, ancestor: Folder) -> bool:
 
 # --- SyncFolderHierarchy -----------------------------------------------------------------------
 
-_MAGIC = b"RSSH"
-
-
-def _encode(ctx: Context, top: Folder, seq: int) -> str:
-    return base64.b64encode(_MAGIC + ctx.store.epoch + top.key + struct.pack(">Q", seq)).decode()
-
-
-def _decode(ctx: Context, top: Folder, state: str) -> int:
-    try:
-        raw = base64.b64decode(state.encode(), validate=True)
-    except (binascii.Error, ValueError):
-        raw = b""
-    if len(raw) != 36 or raw[:4] != _MAGIC or raw[4:12] != ctx.store.epoch or raw[12:28] != top.key:
-        raise OperationError(
-            "ErrorInvalidSyncStateData", "Synchronization state data is corrupt or otherwise invalid."
-        )
-    return int(struct.unpack(">Q", raw[28:36])[0])
+_MAGIC = b"RSSH"  # SyncFolderItems states use another, so neither is taken for the other
 
 
 def _below(ctx: Context, top: Folder) -> list[Folder]:
@@ -222,7 +203,7 @@ def sync_folder_hierarchy(ctx: Context, request: etree._Element, messages: etree
             else ctx.mailbox().folder("root")
         )
         state = (request.findtext(m("SyncState")) or "").strip()
-        since = _decode(ctx, top, state) if state else 0
+        since = decode_state(ctx, top, state, _MAGIC) if state else 0
     except OperationError as e:
         msg = response_message(messages, "SyncFolderHierarchy", e.code, e.text)
         etree.SubElement(msg, m("SyncState"))
@@ -233,7 +214,7 @@ def sync_folder_hierarchy(ctx: Context, request: etree._Element, messages: etree
     position = max((c.last_seq for c in log.values()), default=0)
     position = max(position, since)
     msg = response_message(messages, "SyncFolderHierarchy")
-    etree.SubElement(msg, m("SyncState")).text = _encode(ctx, top, position)
+    etree.SubElement(msg, m("SyncState")).text = encode_state(ctx, top, position, _MAGIC)
     etree.SubElement(msg, m("IncludesLastFolderInRange")).text = "true"
     changes = etree.SubElement(msg, m("Changes"))
     live = {f.key: f for f in _below(ctx, top)}

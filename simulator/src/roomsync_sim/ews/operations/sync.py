@@ -25,16 +25,17 @@ MAX_CHANGES = 512
 _MAGIC = b"RSSY"
 
 
-def encode_state(ctx: Context, folder: Folder, seq: int) -> str:
-    return base64.b64encode(_MAGIC + ctx.store.epoch + folder.key + struct.pack(">Q", seq)).decode()
+def encode_state(ctx: Context, folder: Folder, seq: int, magic: bytes = _MAGIC) -> str:
+    """An opaque sync state: ``magic`` tells an item sync's state from a hierarchy sync's."""
+    return base64.b64encode(magic + ctx.store.epoch + folder.key + struct.pack(">Q", seq)).decode()
 
 
-def decode_state(ctx: Context, folder: Folder, state: str) -> int:
+def decode_state(ctx: Context, folder: Folder, state: str, magic: bytes = _MAGIC) -> int:
     try:
         raw = base64.b64decode(state.encode(), validate=True)
     except (binascii.Error, ValueError):
         raw = b""
-    if len(raw) != 36 or raw[:4] != _MAGIC or raw[4:12] != ctx.store.epoch or raw[12:28] != folder.key:
+    if len(raw) != 36 or raw[:4] != magic or raw[4:12] != ctx.store.epoch or raw[12:28] != folder.key:
         raise OperationError(
             "ErrorInvalidSyncStateData", "Synchronization state data is corrupt or otherwise invalid."
         )
