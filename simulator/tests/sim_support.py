@@ -11,9 +11,20 @@ import os
 import subprocess
 import sys
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
-from exchangelib import DELEGATE, Account, Build, Configuration, Credentials, Version
+from exchangelib import (
+    DELEGATE,
+    Account,
+    Build,
+    Configuration,
+    Credentials,
+    EWSDateTime,
+    EWSTimeZone,
+    Version,
+)
 
 from roomsync_sim.testing import RunningSimulator
 
@@ -101,6 +112,29 @@ class CalendarItem2007(CalendarItem):  # type: ignore[misc]
 
 def calendar_item_class(dialect: str) -> type[CalendarItem]:
     return CalendarItem2007 if dialect == "exchange2007" else CalendarItem
+
+
+DAY = EWSDateTime(2030, 3, 4, 0, tzinfo=EWSTimeZone("UTC"))
+"""The day the conformance tests book on: far enough ahead for every dialect's rules."""
+
+
+def at_hour(hour: int, minutes: int = 0) -> EWSDateTime:
+    return DAY + timedelta(hours=hour, minutes=minutes)
+
+
+def create_item(org: Org, account: Account, subject: str, hour: int, **fields: Any) -> Any:
+    """A calendar item of one hour at ``hour`` on :data:`DAY` (``start``/``end`` override it),
+    saved as the dialect's client writes it, without invitations."""
+    item = calendar_item_class(org.dialect)(
+        account=account,
+        folder=account.calendar,
+        subject=subject,
+        start=fields.pop("start", at_hour(hour)),
+        end=fields.pop("end", at_hour(hour + 1)),
+        **fields,
+    )
+    item.save(send_meeting_invitations="SendToNone")
+    return item
 
 
 def serve_command(dialect: str, *args: str) -> tuple[subprocess.Popen[str], dict[str, str]]:

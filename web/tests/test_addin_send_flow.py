@@ -69,6 +69,17 @@ def subjects(served: Installation, host: OutlookHost) -> list[str]:
     return found
 
 
+def wait_is_over(served: Installation, reservation_id: str) -> None:
+    """The wait ([web] outlook_wait_minutes) is over: its deadline moved to the past, as time would
+    move it (the served process's clock is real)."""
+    with served.database.engine.begin() as connection:
+        connection.execute(
+            update(LinkRow)
+            .where(LinkRow.reservation_id == reservation_id)
+            .values(expected_by=datetime.now(UTC) - timedelta(minutes=1))
+        )
+
+
 def book_room_2(pane: Page) -> str:
     pane.get_by_role("button", name="Book Room 2").click()
     expect(pane.get_by_role("status")).to_have_text("Booked: Room 2")
@@ -116,13 +127,7 @@ def test_a_meeting_closed_without_sending_releases_its_room_after_the_wait(
     assert sync(served, host.organizer)["created"] == 0
     assert [link["state"] for link in detail(served, reservation_id)["links"]] == ["awaiting"]
 
-    # The wait ([web] outlook_wait_minutes) is over: its deadline is moved to the past, as time would.
-    with served.database.engine.begin() as connection:
-        connection.execute(
-            update(LinkRow)
-            .where(LinkRow.reservation_id == reservation_id)
-            .values(expected_by=datetime.now(UTC) - timedelta(minutes=1))
-        )
+    wait_is_over(served, reservation_id)
     sync(served, host.organizer)
 
     shown = detail(served, reservation_id)
@@ -148,12 +153,7 @@ def test_a_meeting_sent_after_its_room_was_released_is_booked_again_as_an_outloo
     start = next_weekday_at(7 if host.environment == "onprem" else 19, days=9)
     given = open_outlook(pane, served, host, start)
     released = book_room_2(pane)
-    with served.database.engine.begin() as connection:
-        connection.execute(
-            update(LinkRow)
-            .where(LinkRow.reservation_id == released)
-            .values(expected_by=datetime.now(UTC) - timedelta(minutes=1))
-        )
+    wait_is_over(served, released)
     sync(served, host.organizer)
     assert detail(served, released)["reservation"]["status"] == "cancelled"
 

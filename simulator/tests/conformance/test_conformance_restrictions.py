@@ -17,28 +17,7 @@ from exchangelib.recurrence import DailyPattern, Recurrence
 from exchangelib.restriction import Q as BaseQ
 from exchangelib.util import create_element
 
-from sim_support import Org, calendar_item_class
-
-UTC = EWSTimeZone("UTC")
-DAY = EWSDateTime(2030, 3, 4, 0, tzinfo=UTC)
-
-
-def _at(hour: int, minutes: int = 0) -> EWSDateTime:
-    return DAY + timedelta(hours=hour, minutes=minutes)
-
-
-def _create(org: Org, account: Account, subject: str, hour: int, **fields: Any) -> Any:
-    cls = calendar_item_class(org.dialect)
-    item = cls(
-        account=account,
-        folder=account.calendar,
-        subject=subject,
-        start=fields.pop("start", _at(hour)),
-        end=fields.pop("end", _at(hour + 1)),
-        **fields,
-    )
-    item.save(send_meeting_invitations="SendToNone")
-    return item
+from sim_support import DAY, Org, at_hour, calendar_item_class, create_item
 
 
 def _subjects(qs: Any) -> set[str]:
@@ -59,9 +38,9 @@ def test_is_equal_to_on_categories_matches_any_one_category(org: Org, account: A
     # (https://learn.microsoft.com/en-us/exchange/client-developer/web-service-reference/isequalto,
     # https://learn.microsoft.com/en-us/exchange/client-developer/web-service-reference/categories-ex15websvcsotherref).
     # exchangelib sends categories__contains as And(IsEqualTo ...), categories__in as Or(IsEqualTo ...).
-    _create(org, account, "Red and blue", 9, categories=["Red", "Blue"])
-    _create(org, account, "Only red", 10, categories=["Red"])
-    _create(org, account, "No category", 11)
+    create_item(org, account, "Red and blue", 9, categories=["Red", "Blue"])
+    create_item(org, account, "Only red", 10, categories=["Red"])
+    create_item(org, account, "No category", 11)
     cal = account.calendar
     assert _subjects(cal.filter(categories__contains=["Blue"])) == {"Red and blue"}
     assert _subjects(cal.filter(categories__contains=["Red"])) == {"Red and blue", "Only red"}
@@ -75,8 +54,8 @@ def test_is_equal_to_on_categories_matches_any_one_category(org: Org, account: A
 def test_exists_on_categories(org: Org, account: Account) -> None:
     # Exists: true if the supplied property exists on an item
     # (https://learn.microsoft.com/en-us/exchange/client-developer/web-service-reference/exists)
-    _create(org, account, "Tagged", 9, categories=["Red"])
-    _create(org, account, "Untagged", 10)
+    create_item(org, account, "Tagged", 9, categories=["Red"])
+    create_item(org, account, "Untagged", 10)
     assert _subjects(account.calendar.filter(categories__exists=True)) == {"Tagged"}
     assert _subjects(account.calendar.filter(categories__exists=False)) == {"Untagged"}
 
@@ -89,9 +68,9 @@ def test_boolean_constants_as_digits_match(org: Org, account: Account) -> None:
     # true/false (xs:boolean; exchangelib writes 1/0)
     # (https://learn.microsoft.com/en-us/exchange/client-developer/web-service-reference/constant,
     # https://learn.microsoft.com/en-us/exchange/client-developer/web-service-reference/isalldayevent).
-    _create(org, account, "All day", 0, start=DAY, end=DAY + timedelta(days=1), is_all_day=True)
-    _create(org, account, "Reminded", 9, reminder_is_set=True)
-    _create(org, account, "Silent", 10, reminder_is_set=False)
+    create_item(org, account, "All day", 0, start=DAY, end=DAY + timedelta(days=1), is_all_day=True)
+    create_item(org, account, "Reminded", 9, reminder_is_set=True)
+    create_item(org, account, "Silent", 10, reminder_is_set=False)
     cal = account.calendar
     assert _subjects(cal.filter(is_all_day=True)) == {"All day"}
     assert _subjects(cal.filter(is_all_day=False)) == {"Reminded", "Silent"}
@@ -106,8 +85,8 @@ def test_boolean_constants_as_words_match(org: Org, account: Account) -> None:
     # true/false are xs:boolean too (https://www.w3.org/TR/xmlschema-2/#boolean), as the
     # Constant page's Value allows any value of the property's type
     # (https://learn.microsoft.com/en-us/exchange/client-developer/web-service-reference/constant).
-    _create(org, account, "All day", 0, start=DAY, end=DAY + timedelta(days=1), is_all_day=True)
-    _create(org, account, "Timed", 9)
+    create_item(org, account, "All day", 0, start=DAY, end=DAY + timedelta(days=1), is_all_day=True)
+    create_item(org, account, "Timed", 9)
     cal = account.calendar
     assert _subjects(cal.filter(_kept(_WordsQ(is_all_day=True)))) == {"All day"}
     assert _subjects(cal.filter(_kept(_WordsQ(is_all_day=False)))) == {"Timed"}
@@ -121,28 +100,28 @@ def test_dates_compare_as_instants(org: Org, account: Account) -> None:
     # IsGreaterThan/IsLessThan... compare the property with the constant: date-times as instants
     # (https://learn.microsoft.com/en-us/exchange/client-developer/web-service-reference/isgreaterthan,
     # https://learn.microsoft.com/en-us/exchange/client-developer/web-service-reference/islessthanorequalto)
-    _create(org, account, "Nine", 9)
-    _create(org, account, "Ten", 10)
-    _create(org, account, "Eleven", 11)
+    create_item(org, account, "Nine", 9)
+    create_item(org, account, "Ten", 10)
+    create_item(org, account, "Eleven", 11)
     cal = account.calendar
-    assert _subjects(cal.filter(start__gt=_at(10))) == {"Eleven"}
-    assert _subjects(cal.filter(start__gte=_at(10))) == {"Ten", "Eleven"}
-    assert _subjects(cal.filter(end__lt=_at(11))) == {"Nine"}
-    assert _subjects(cal.filter(end__lte=_at(11))) == {"Nine", "Ten"}
-    assert _subjects(cal.filter(start=_at(10))) == {"Ten"}
-    assert _subjects(cal.filter(start__range=(_at(9, 30), _at(11)))) == {"Ten", "Eleven"}
+    assert _subjects(cal.filter(start__gt=at_hour(10))) == {"Eleven"}
+    assert _subjects(cal.filter(start__gte=at_hour(10))) == {"Ten", "Eleven"}
+    assert _subjects(cal.filter(end__lt=at_hour(11))) == {"Nine"}
+    assert _subjects(cal.filter(end__lte=at_hour(11))) == {"Nine", "Ten"}
+    assert _subjects(cal.filter(start=at_hour(10))) == {"Ten"}
+    assert _subjects(cal.filter(start__range=(at_hour(9, 30), at_hour(11)))) == {"Ten", "Eleven"}
     # the same instant written in another offset
     zone = EWSTimeZone("Europe/Berlin")
-    assert _subjects(cal.filter(start=_at(10).astimezone(zone))) == {"Ten"}
+    assert _subjects(cal.filter(start=at_hour(10).astimezone(zone))) == {"Ten"}
     assert _subjects(cal.filter(start__gt=EWSDateTime(2030, 3, 4, 11, 30, tzinfo=zone))) == {"Eleven"}
 
 
 def test_numbers_compare_as_numbers(org: Org, account: Account) -> None:
     # ReminderMinutesBeforeStart is an xs:int
     # (https://learn.microsoft.com/en-us/exchange/client-developer/web-service-reference/reminderminutesbeforestart)
-    _create(org, account, "Five", 9, reminder_minutes_before_start=5)
-    _create(org, account, "Ten", 10, reminder_minutes_before_start=10)
-    _create(org, account, "Ninety", 11, reminder_minutes_before_start=90)
+    create_item(org, account, "Five", 9, reminder_minutes_before_start=5)
+    create_item(org, account, "Ten", 10, reminder_minutes_before_start=10)
+    create_item(org, account, "Ninety", 11, reminder_minutes_before_start=90)
     cal = account.calendar
     assert _subjects(cal.filter(reminder_minutes_before_start__gt=9)) == {"Ten", "Ninety"}
     assert _subjects(cal.filter(reminder_minutes_before_start__lt=10)) == {"Five"}
@@ -154,8 +133,8 @@ def test_conference_type(org: Org, account: Account) -> None:
     # ConferenceType is an xs:int: 0 NetMeeting, 1 NetShow, 2 Chat
     # (https://learn.microsoft.com/en-us/exchange/client-developer/web-service-reference/conferencetype);
     # exchangelib 5.6 cannot write Chat (its field's maximum is off by one)
-    _create(org, account, "Meeting", 9, conference_type="NetMeeting")
-    _create(org, account, "Show", 10, conference_type="NetShow")
+    create_item(org, account, "Meeting", 9, conference_type="NetMeeting")
+    create_item(org, account, "Show", 10, conference_type="NetShow")
     cal = account.calendar
     assert _subjects(cal.filter(conference_type="NetShow")) == {"Show"}
     assert _subjects(cal.filter(conference_type__gte="NetShow")) == {"Show"}
@@ -166,9 +145,9 @@ def test_importance_compares_by_its_order(org: Org, account: Account) -> None:
     # Importance is Low, Normal, High, stored as PidTagImportance 0, 1, 2, and compared so
     # (https://learn.microsoft.com/en-us/exchange/client-developer/web-service-reference/importance,
     # https://learn.microsoft.com/en-us/office/client-developer/outlook/mapi/pidtagimportance-canonical-property)
-    _create(org, account, "Low", 9, importance="Low")
-    _create(org, account, "Normal", 10, importance="Normal")
-    _create(org, account, "High", 11, importance="High")
+    create_item(org, account, "Low", 9, importance="Low")
+    create_item(org, account, "Normal", 10, importance="Normal")
+    create_item(org, account, "High", 11, importance="High")
     cal = account.calendar
     assert _subjects(cal.filter(importance__gt="Normal")) == {"High"}
     assert _subjects(cal.filter(importance__lt="Normal")) == {"Low"}
@@ -181,7 +160,7 @@ def test_sensitivity_compares_by_its_order(org: Org, account: Account) -> None:
     # (https://learn.microsoft.com/en-us/exchange/client-developer/web-service-reference/sensitivity,
     # https://learn.microsoft.com/en-us/office/client-developer/outlook/mapi/pidtagsensitivity-canonical-property)
     for hour, value in enumerate(("Normal", "Personal", "Private", "Confidential"), start=8):
-        _create(org, account, value, hour, sensitivity=value)
+        create_item(org, account, value, hour, sensitivity=value)
     cal = account.calendar
     assert _subjects(cal.filter(sensitivity__gte="Private")) == {"Private", "Confidential"}
     assert _subjects(cal.filter(sensitivity__lt="Personal")) == {"Normal"}
@@ -193,7 +172,7 @@ def test_legacy_free_busy_status_compares_by_its_order(org: Org, account: Accoun
     # (https://learn.microsoft.com/en-us/exchange/client-developer/web-service-reference/legacyfreebusystatus,
     # https://learn.microsoft.com/en-us/office/client-developer/outlook/mapi/pidlidbusystatus-canonical-property)
     for hour, value in enumerate(("Free", "Tentative", "Busy", "OOF"), start=8):
-        _create(org, account, value, hour, legacy_free_busy_status=value)
+        create_item(org, account, value, hour, legacy_free_busy_status=value)
     cal = account.calendar
     assert _subjects(cal.filter(legacy_free_busy_status__lt="Busy")) == {"Free", "Tentative"}
     assert _subjects(cal.filter(legacy_free_busy_status__gt="Busy")) == {"OOF"}
@@ -206,8 +185,8 @@ def test_calendar_item_type_and_is_recurring(org: Org, account: Account) -> None
     # CalendarView returns singles and masters
     # (https://learn.microsoft.com/en-us/exchange/client-developer/web-service-reference/calendaritemtype,
     # https://learn.microsoft.com/en-us/exchange/client-developer/web-service-reference/isrecurring)
-    _create(org, account, "Once", 9)
-    _create(
+    create_item(org, account, "Once", 9)
+    create_item(
         org,
         account,
         "Daily",
@@ -231,9 +210,9 @@ def test_subject_equality_and_contains(org: Org, account: Account) -> None:
     # IsEqualTo on a string ignores case (exchangelib documents the same of Exchange); Contains with
     # ContainmentMode FullString/Prefixed/Substring and ContainmentComparison Exact/IgnoreCase
     # (https://learn.microsoft.com/en-us/exchange/client-developer/web-service-reference/contains)
-    _create(org, account, "Quarterly Planning", 9)
-    _create(org, account, "planning poker", 10)
-    _create(org, account, "Lunch", 11)
+    create_item(org, account, "Quarterly Planning", 9)
+    create_item(org, account, "planning poker", 10)
+    create_item(org, account, "Lunch", 11)
     cal = account.calendar
     assert _subjects(cal.filter(subject="quarterly planning")) == {"Quarterly Planning"}
     assert _subjects(cal.filter(subject__not="lunch")) == {"Quarterly Planning", "planning poker"}
@@ -271,9 +250,9 @@ def test_contains_modes(
     # ContainmentMode PrefixOnWords / ExactPhrase and the ContainmentComparison values
     # (https://learn.microsoft.com/en-us/exchange/client-developer/web-service-reference/contains);
     # exchangelib has no lookup for them, so a Q subclass writes the attributes.
-    _create(org, account, "Quarterly Planning", 9)
-    _create(org, account, "planning poker", 10)
-    _create(org, account, "Café", 11)
+    create_item(org, account, "Quarterly Planning", 9)
+    create_item(org, account, "planning poker", 10)
+    create_item(org, account, "Café", 11)
     query = _kept(_contains(mode, comparison)(subject__contains=needle))
     assert _subjects(account.calendar.filter(query)) == expected
 
@@ -281,8 +260,8 @@ def test_contains_modes(
 def test_location_contains_and_exists(org: Org, account: Account) -> None:
     # Exists and Contains on calendar:Location
     # (https://learn.microsoft.com/en-us/exchange/client-developer/web-service-reference/location)
-    _create(org, account, "Upstairs", 9, location="Room 1, Floor 3")
-    _create(org, account, "Nowhere", 10)
+    create_item(org, account, "Upstairs", 9, location="Room 1, Floor 3")
+    create_item(org, account, "Nowhere", 10)
     cal = account.calendar
     assert _subjects(cal.filter(location__exists=True)) == {"Upstairs"}
     assert _subjects(cal.filter(location__exists=False)) == {"Nowhere"}
@@ -298,13 +277,13 @@ def test_and_or_not(org: Org, account: Account) -> None:
     # (https://learn.microsoft.com/en-us/exchange/client-developer/web-service-reference/and-searchexpressiontype,
     # https://learn.microsoft.com/en-us/exchange/client-developer/web-service-reference/or,
     # https://learn.microsoft.com/en-us/exchange/client-developer/web-service-reference/not)
-    _create(org, account, "Early high", 8, importance="High")
-    _create(org, account, "Early low", 9, importance="Low")
-    _create(org, account, "Late high", 15, importance="High", categories=["Red"])
+    create_item(org, account, "Early high", 8, importance="High")
+    create_item(org, account, "Early low", 9, importance="Low")
+    create_item(org, account, "Late high", 15, importance="High", categories=["Red"])
     cal = account.calendar
-    assert _subjects(cal.filter(Q(start__lt=_at(12)) & Q(importance="High"))) == {"Early high"}
-    assert _subjects(cal.filter(Q(start__gt=_at(12)) | Q(importance="Low"))) == {"Early low", "Late high"}
-    assert _subjects(cal.filter(~(Q(start__gt=_at(12)) | Q(importance="Low")))) == {"Early high"}
+    assert _subjects(cal.filter(Q(start__lt=at_hour(12)) & Q(importance="High"))) == {"Early high"}
+    assert _subjects(cal.filter(Q(start__gt=at_hour(12)) | Q(importance="Low"))) == {"Early low", "Late high"}
+    assert _subjects(cal.filter(~(Q(start__gt=at_hour(12)) | Q(importance="Low")))) == {"Early high"}
     assert _subjects(cal.filter(Q(importance="High") & ~Q(categories__contains=["Red"]))) == {"Early high"}
 
 
@@ -351,15 +330,15 @@ def extended(org: Org) -> Iterator[type]:
 def test_extended_properties_compare_as_their_type(org: Org, account: Account, extended: type) -> None:
     # ExtendedFieldURI's PropertyType gives the value's type (Integer, Boolean, SystemTime, String)
     # (https://learn.microsoft.com/en-us/exchange/client-developer/web-service-reference/extendedfielduri)
-    _create(org, account, "Two", 9, booking_ref="B-2", floor=2, flag=True, due=_at(9))
-    _create(org, account, "Ten", 10, booking_ref="B-10", floor=10, flag=False, due=_at(20))
-    _create(org, account, "None", 11)
+    create_item(org, account, "Two", 9, booking_ref="B-2", floor=2, flag=True, due=at_hour(9))
+    create_item(org, account, "Ten", 10, booking_ref="B-10", floor=10, flag=False, due=at_hour(20))
+    create_item(org, account, "None", 11)
     cal = account.calendar
     assert _subjects(cal.filter(floor__gt=3)) == {"Ten"}
     assert _subjects(cal.filter(floor__lte=2)) == {"Two"}
     assert _subjects(cal.filter(flag=True)) == {"Two"}
     assert _subjects(cal.filter(flag=False)) == {"Ten"}
-    assert _subjects(cal.filter(due__gt=_at(12))) == {"Ten"}
+    assert _subjects(cal.filter(due__gt=at_hour(12))) == {"Ten"}
     assert _subjects(cal.filter(booking_ref="b-10")) == {"Ten"}
     assert _subjects(cal.filter(booking_ref__startswith="B-1")) == {"Ten"}
     assert _subjects(cal.filter(booking_ref__exists=True)) == {"Two", "Ten"}
