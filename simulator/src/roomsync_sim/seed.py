@@ -21,13 +21,21 @@ A seed is a TOML or JSON document (or a dict in tests)::
     max_duration_minutes = 1440
     allow_recurring = true
 
-    [[distribution_lists]]               # members may be users, rooms or other lists
-    smtp = "team@example.org"
-    name = "Team"
-    members = ["alice@example.org"]
+    [rooms.place]                        # optional (Set-Place): what Graph's places show
+    capacity = 10
+    building = "A"
+    floor_number = 1
+    floor_label = "Ground floor"
+    is_wheelchair_accessible = false
+    booking_type = "standard"            # or "reserved"
 
-    [[room_lists]]                       # GetRoomLists / GetRooms (2010 and later)
-    smtp = "building.a@example.org"
+    [[distribution_lists]]               # members may be users, rooms or other lists, in
+    smtp = "team@example.org"            # any order, nested and even in a loop (as Exchange
+    name = "Team"                        # lets distribution groups be)
+    members = ["alice@example.org", "managers@example.org"]
+
+    [[room_lists]]                       # GetRoomLists / GetRooms (2010 and later): a
+    smtp = "building.a@example.org"      # distribution group of rooms only
     name = "Building A"
     rooms = ["room.1@example.org"]
 
@@ -108,6 +116,7 @@ class User:
     kind: str = "person"
     time_zone: str | None = None  # the mailbox's zone (working hours); None: UTC
     booking: BookingPolicy | None = None  # rooms only
+    place: PlaceInfo | None = None  # rooms only
 
 
 @dataclass(frozen=True)
@@ -119,6 +128,22 @@ class BookingPolicy:
     booking_window_days: int = 180
     max_duration_minutes: int = 1440
     allow_recurring: bool = True
+
+
+BOOKING_TYPES = ("standard", "reserved")
+
+
+@dataclass(frozen=True)
+class PlaceInfo:
+    """What Exchange records about a room for the Places API (``Set-Place``; the capacity is the
+    mailbox's ``ResourceCapacity``). None: not set. The booking policy is not part of it."""
+
+    capacity: int | None = None
+    building: str | None = None
+    floor_number: int | None = None
+    floor_label: str | None = None
+    is_wheelchair_accessible: bool = False
+    booking_type: str = "standard"  # Graph's bookingType: standard or reserved
 
 
 @dataclass
@@ -187,6 +212,7 @@ def parse_seed(data: dict[str, Any]) -> Seed:
                     kind=kind,
                     time_zone=entry.get("time_zone"),
                     booking=_booking(entry.get("booking"), f"{section}[{i}]") if kind == "room" else None,
+                    place=_place(entry.get("place"), f"{section}[{i}]") if kind == "room" else None,
                 )
             )
     groups = _groups(data, set(seen))
@@ -265,17 +291,58 @@ def _booking(entry: dict[str, Any] | None, where: str) -> BookingPolicy:
     return policy
 
 
+_PLACE_KEYS: dict[str, tuple[type, str]] = {
+    "capacity": (int, "a whole number"),
+    "building": (str, "a string"),
+    "floor_number": (int, "a whole number"),
+    "floor_label": (str, "a string"),
+    "is_wheelchair_accessible": (bool, "true or false"),
+    "booking_type": (str, "a string"),
+}
+
+
+def _place(entry: Any, where: str) -> PlaceInfo:
+    if entry is None:
+        return PlaceInfo()
+    if not isinstance(entry, dict):
+        raise SeedError(f"{where}.place: must be a table")
+    unknown = set(entry) - set(_PLACE_KEYS)
+    if unknown:
+        raise SeedError(f"{where}.place: unknown keys {sorted(unknown)}")
+    for key, value in entry.items():
+        wanted, described = _PLACE_KEYS[key]
+        if not isinstance(value, wanted) or (wanted is int and isinstance(value, bool)):
+            raise SeedError(f"{where}.place: {key} must be {described}")
+    place = PlaceInfo(**entry)
+    if place.capacity is not None and place.capacity < 0:
+        raise SeedError(f"{where}.place: capacity must not be negative")
+    if place.booking_type not in BOOKING_TYPES:
+        raise SeedError(f"{where}.place: booking_type must be standard or reserved")
+    return place
+
+
 def _groups(data: dict[str, Any], seen: set[str]) -> list[Group]:
-    """Distribution lists and room lists; members must exist (lists may name later lists)."""
+    """Distribution lists and room lists. Members must exist; a list may name lists given later,
+    itself, or lists that name it back (Exchange lets distribution groups nest in a loop, and
+    clients must cope). A room list holds rooms only, as Exchange's room lists do."""
     groups: list[Group] = []
     entries = [("distribution_lists", "dl", "members"), ("room_lists", "roomlist", "rooms")]
     names = {str(e.get("smtp", "")).strip().lower() for s, _, _ in entries for e in _entries(data, s)}
+    rooms = {str(e.get("smtp", "")).strip().lower() for e in _entries(data, "rooms")}
     for section, kind, key in entries:
         for i, entry in enumerate(_entries(data, section)):
             smtp = _new_address(section, i, entry, seen)
-            members = [str(x).strip().lower() for x in entry.get(key, [])]
+            given = entry.get(key, [])
+            if not isinstance(given, list) or not all(isinstance(x, str) for x in given):
+                raise SeedError(f"{section}[{i}]: '{key}' must be a list of addresses")
+            members = list(dict.fromkeys(x.strip().lower() for x in given))
             for member in members:
                 if member not in seen and member not in names:
                     raise SeedError(f"{section}[{i}]: unknown member {member!r}")
-            groups.append(Group(smtp, str(entry.get("name") or smtp.split("@")[0]), kind, members))
+                if kind == "roomlist" and member not in rooms:
+                    raise SeedError(f"{section}[{i}]: {member} is not a room; a room list holds rooms only")
+            name = entry.get("name")
+            if name is not None and not isinstance(name, str):
+                raise SeedError(f"{section}[{i}]: 'name' must be a string")
+            groups.append(Group(smtp, name or smtp.split("@")[0], kind, members))
     return groups
