@@ -5,17 +5,35 @@ lists: an entry matches an address exactly (``SMTP:``/``smtp:`` prefix allowed) 
 of an address's local part, of the display name or of a word of it, case-insensitively. One
 match is a Success; several are a Warning ``ErrorNameResolutionMultipleResults`` with every
 candidate (at most 100); none is ``ErrorNameResolutionNoResults``. Contacts folders are not
-searched (the seed has no contacts). ExpandDL lists a list's direct members; a nested list
-appears as one ``PublicDL`` entry, to be expanded in turn, as Exchange does.
+searched (the seed has no contacts).
+
+ExpandDL (every dialect) lists one level of a distribution list or room list, as Exchange does:
+direct members only, a nested list as one ``PublicDL`` entry to be expanded in turn (so a loop of
+lists never recurses), users and rooms as ``Mailbox``; ``TotalItemsInView`` counts them and
+``IncludesLastItemInRange`` is true (Exchange documents no cap for ExpandDL; none is simulated).
+The list is named by address; an address that is not a list (unknown, or a user's) is
+``ErrorNameResolutionNoResults``. A private list is named by the ``ItemId`` of a contacts item;
+the simulator keeps no contacts, so an id is ``ErrorInvalidIdMalformed``, ``ErrorItemNotFound``
+or, for an item that is not a distribution list, ``ErrorInvalidItemForOperationExpandDL`` (its
+message text is the simulator's).
+
+GetRoomLists and GetRooms arrived with Exchange 2010 (the 2007 Services.wsdl lacks them, so a
+2007 server refuses them as unknown SOAP actions before they get here). GetRoomLists lists the
+room lists, ``MailboxType`` ``PublicDL``; GetRooms the rooms of one, each as a ``Room`` whose
+``Id`` is the room's address. EWS shows nothing of a room's booking policy or Places attributes.
+Where Microsoft's pages are silent the simulator chooses: GetRooms of an address that is not a
+room list (unknown, a distribution list or a user) is ``ErrorNameResolutionNoResults``, the code
+Exchange uses for addresses it cannot resolve, and the lists and rooms come in seed order.
 """
 
 from __future__ import annotations
 
 from lxml import etree
 
-from roomsync_sim.context import Context
+from roomsync_sim.context import Context, OperationError
 from roomsync_sim.ews.operations import operation
 from roomsync_sim.ews.operations.availability import bare_response
+from roomsync_sim.ews.operations.common import resolve_item
 from roomsync_sim.seed import Group, User
 from roomsync_sim.soap import m, response_message, t
 
@@ -118,8 +136,24 @@ def resolve_names(ctx: Context, request: etree._Element, messages: etree._Elemen
 
 @operation("ExpandDL")
 def expand_dl(ctx: Context, request: etree._Element, messages: etree._Element) -> None:
-    address = request.findtext(f"{m('Mailbox')}/{t('EmailAddress')}") or ""
-    group = _group(ctx, address)
+    mailbox = request.find(m("Mailbox"))
+    item_id = mailbox.find(t("ItemId")) if mailbox is not None else None
+    if item_id is not None:
+        try:
+            item, _ = resolve_item(ctx, item_id)
+        except OperationError as e:
+            response_message(messages, "ExpandDL", e.code, e.text)
+            return
+        if item.kind != "DistributionList":
+            response_message(
+                messages,
+                "ExpandDL",
+                "ErrorInvalidItemForOperationExpandDL",
+                "The item is not a private distribution list.",
+            )
+            return
+    address = mailbox.findtext(t("EmailAddress")) if mailbox is not None else None
+    group = _group(ctx, address or "")
     if group is None:
         response_message(messages, "ExpandDL", "ErrorNameResolutionNoResults", NO_RESULTS)
         return
