@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from email.errors import HeaderParseError
 from email.headerregistry import Address
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -23,6 +23,7 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -127,6 +128,41 @@ class NotifyConfig(BaseModel):
     templates: Path | None = None
 
 
+class LoggingConfig(BaseModel):
+    """The ``[logging]`` table: how much is logged, where to and in which shape.
+
+    The -v flags of the command line only ever make it more verbose than this.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    level: Literal["debug", "info", "warning", "error"] = "warning"
+    # journald: standard error with each line's priority as a "<N>" prefix, for a systemd service.
+    destination: Literal["stderr", "file", "journald"] = "stderr"
+    format: Literal["json", "text"] = "json"
+    # The log file of destination "file", relative to the configuration file; rotated when it
+    # reaches max_bytes, keeping that many backups (roomsync.log.1 ... roomsync.log.N).
+    file: Path | None = Field(default=None, validate_default=True)
+    max_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    backups: int = Field(default=5, ge=1)
+
+    @field_validator("file")
+    @classmethod
+    def _file_with_its_destination(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        destination = info.data.get("destination")
+        if destination == "file" and value is None:
+            raise ValueError('destination "file" needs the path of the log file, e.g. file = "roomsync.log"')
+        if destination not in ("file", None) and value is not None:
+            raise ValueError(f'is only used with destination = "file", not {destination!r}')
+        return value
+
+    def file_path(self, source: Path | None) -> Path | None:
+        """The log file, relative to the configuration file ``source`` when it is relative."""
+        if self.file is None or self.file.is_absolute() or source is None:
+            return self.file
+        return Path(source).parent / self.file
+
+
 class SyncConfig(BaseModel):
     # inf passes "greater than 0" and would make the daemon sleep for ever.
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
@@ -155,6 +191,7 @@ class Settings(BaseModel):
     sync: SyncConfig = Field(default_factory=SyncConfig)
     smtp: SmtpConfig | None = None
     notify: NotifyConfig = Field(default_factory=NotifyConfig)
+    logging: LoggingConfig = Field(default_factory=LoggingConfig)
     web: dict[str, Any] = Field(default_factory=dict)
     """The ``[web]`` table: read and checked by the web service's distribution (roomsync-web),
     which reports its problems through the ``roomsync_config_problems`` hook."""
@@ -280,6 +317,18 @@ state_file = "roomsync-data/reference-mailboxes.json"
 # url = "https://mail.example.org/EWS/Exchange.asmx"
 # username = "svc-roomsync@example.org"
 # password = { env = "ROOMSYNC_EXCHANGE_PASSWORD" }
+
+# Logs: JSON lines on standard error at level warning unless set here; -v (info) and -vv (debug)
+# on the command line are more verbose still. destination: stderr, file (rotated: max_bytes,
+# backups) or journald (a systemd service's standard error with each line's priority);
+# format: json or text. Passwords and tokens are blanked from every line.
+# [logging]
+# level = "info"                   # debug | info | warning | error
+# destination = "file"             # stderr | file | journald
+# format = "json"                  # json | text
+# file = "roomsync-data/roomsync.log"  # relative to this file
+# max_bytes = 10485760
+# backups = 5
 
 # The web service (pip install roomsync-web; 'roomsync serve'): see its README.
 # [web]

@@ -15,7 +15,7 @@ from roomsync import __version__
 from roomsync.cli.context import AppContext
 from roomsync.cli.stopping import STOPS
 from roomsync.errors import RoomsyncError
-from roomsync.logs import configure as configure_logging
+from roomsync.logs import configure_from as configure_logging
 
 JSON_WANTED = "roomsync.json"  # key in the main context's ``meta``: --json given anywhere
 
@@ -132,7 +132,7 @@ def build_cli(*, plugin_commands: bool = True) -> click.Group:
         """Keep ROOMS reservations and Exchange calendars in step."""
         if ctx.invoked_subcommand != "run":
             STOPS.release(redeliver=True)  # only the daemon stops on request; the rest as usual
-        configure_logging(verbose)
+        configure_logging(verbose, config)  # the [logging] table, -v over its level
         ctx.obj = AppContext(config_file=config, as_json=as_json)
         ctx.call_on_close(ctx.obj.close)
 
