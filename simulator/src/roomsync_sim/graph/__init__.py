@@ -40,6 +40,6 @@ code flow), ``service`` (the request pipeline: authentication, access, throttlin
 faults, counts), ``router`` (URL routing), ``odata`` (query options and ``$filter``),
 ``convert`` and ``serialize`` (Graph JSON to and from the store's items), ``recurrence``,
 ``extprops``, ``timefmt``, ``ids``, ``errors``, and the APIs: ``events``, ``delta``,
-``schedule``, ``batch``, ``subscriptions``; ``migrate`` exports and imports a mailbox's calendar
-between simulators.
+``schedule``, ``batch``, ``subscriptions``, ``directory`` (places and groups); ``migrate``
+exports and imports a mailbox's calendar between simulators.
 """

@@ -104,9 +104,12 @@ def page_size(call: Call, default: int = DEFAULT_PAGE) -> int:
     return default
 
 
-def collection(call: Call, rows: list[dict[str, Any]], context: str) -> Reply:
-    """Filter, order, page and shape a list of events (``$skip`` paging as Graph does;
-    ``$count=true`` adds ``@odata.count``, the total after ``$filter``)."""
+def collection(
+    call: Call, rows: list[dict[str, Any]], context: str, default_page: int = DEFAULT_PAGE
+) -> Reply:
+    """Filter, order, page and shape a list of events or other Outlook resources (``$skip``
+    paging as Graph does, ``default_page`` to a page without ``$top``; ``$count=true`` adds
+    ``@odata.count``, the total after ``$filter``)."""
     flt = call.query.get("filter")
     if flt:
         node = odata.parse_filter(flt)
@@ -115,7 +118,7 @@ def collection(call: Call, rows: list[dict[str, Any]], context: str) -> Reply:
     if orderby:
         rows = odata.order(rows, orderby)
     skip = call.query.integer("skip", 0) or 0
-    size = page_size(call)
+    size = page_size(call, default_page)
     chunk = rows[skip : skip + size]
     body: dict[str, Any] = {"@odata.context": f"{call.base}/$metadata#{context}"}
     if odata.wants_count(call.query):

@@ -111,11 +111,11 @@ class GraphService:
         self._active: Counter[tuple[str, str, str]] = Counter()
         self.tenants: dict[str, Tenant] = {}
         self._redirect_uris: list[tuple[str | None, str | None, str, str]] = []  # kept over resets
-        from roomsync_sim.graph import batch, delta, events, schedule, subscriptions
+        from roomsync_sim.graph import batch, delta, directory, events, schedule, subscriptions
 
         self.delta = delta.DeltaStates()
         self.subscriptions = subscriptions.Subscriptions(self)
-        for module in (events, delta, schedule, batch, subscriptions):
+        for module in (events, delta, schedule, batch, subscriptions, directory):
             module.register(self.router)
         self.load()
 

@@ -15,7 +15,9 @@ store of mailboxes::
     name = "ROOMS sync"
     secrets = ["roomsync-sim-secret"]          # client secrets
     certificates = ["-----BEGIN CERTIFICATE-----..."]   # client assertion certificates (PEM)
-    roles = ["Calendars.ReadWrite"]            # application permissions granted (admin consent)
+    roles = ["Calendars.ReadWrite"]            # application permissions granted (admin consent);
+                                               # also Place.Read.All, GroupMember.Read.All,
+                                               # User.Read.All, ... (roomsync_sim.graph.directory)
     access_group = "rooms-sync@example.org"    # optional: an application access policy
                                                # (RestrictAccess) to this group's members
     mailboxes = ["alice@example.org"]          # optional: or to these mailboxes
@@ -51,7 +53,25 @@ DEFAULT_TENANT_ID = "00000000-0000-0000-0000-00000000aaaa"
 DEFAULT_CLIENT_ID = "00000000-0000-0000-0000-00000000bbbb"
 DEFAULT_SECRET = "roomsync-sim-secret"
 DEFAULT_ROLES = ("Calendars.ReadWrite",)
-KNOWN_ROLES = frozenset({"Calendars.Read", "Calendars.ReadWrite", "Calendars.ReadBasic.All"})
+KNOWN_ROLES = frozenset(
+    {
+        "Calendars.Read",
+        "Calendars.ReadWrite",
+        "Calendars.ReadBasic.All",
+        # the directory reads of roomsync_sim.graph.directory
+        "Place.Read.All",
+        "Place.ReadWrite.All",
+        "GroupMember.Read.All",
+        "GroupMember.ReadWrite.All",
+        "Group.Read.All",
+        "Group.ReadWrite.All",
+        "Directory.Read.All",
+        "Directory.ReadWrite.All",
+        "User.Read.All",
+        "User.ReadBasic.All",
+        "User.ReadWrite.All",
+    }
+)
 PLATFORMS = ("spa", "publicClient")  # the app registration's redirect URI types (manifest names)
 LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 _NAMESPACE = uuid.UUID("6a1f3f5e-9a51-4e8c-8a1e-7d2b7c0e5a10")
