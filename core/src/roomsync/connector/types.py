@@ -39,6 +39,9 @@ class CalendarEntry(BaseModel):
     fields: EventFields
     setup_minutes: int = 0
     followup_minutes: int = 0
+    modified: datetime | None = None
+    """When the server last changed the item (EWS LastModifiedTime, Graph lastModifiedDateTime),
+    where the connector reads it: the differences report says from it which side changed last."""
     stamped_by: str | None = None
     """Set by the core, never by a connector: the other installation whose stamp the entry
     carries (``stamp`` is then ``None``). Such an entry is left alone."""

@@ -20,7 +20,7 @@ import uuid
 from collections import Counter, defaultdict, deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, Literal, NamedTuple, TypeVar, cast, get_args
 
 from roomsync.connector.types import (
@@ -431,7 +431,7 @@ class MailboxDirectory:
     def _store(self, box: _Mailbox, entry: CalendarEntry) -> CalendarEntry:
         seq = self._log(box, entry.item_id)
         self._changed.add(entry.mailbox)
-        stored = entry.model_copy(update={"change_key": f"ck{seq}"})
+        stored = entry.model_copy(update={"change_key": f"ck{seq}", "modified": datetime.now(UTC)})
         box.items[entry.item_id] = stored
         return stored
 

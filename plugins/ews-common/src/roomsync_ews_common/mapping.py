@@ -184,6 +184,13 @@ def occurrence_index(fields: EventFields, original_start: datetime) -> int:
 # --- reading -------------------------------------------------------------------------------
 
 
+def _modified(value: Any) -> datetime | None:
+    """``LastModifiedTime`` as a plain aware UTC instant (exchangelib gives an EWSDateTime)."""
+    if not isinstance(value, datetime) or value.tzinfo is None:
+        return None
+    return datetime.fromtimestamp(value.timestamp(), UTC)
+
+
 def _address(mailbox: Any) -> str | None:
     email = getattr(mailbox, "email_address", None)
     return email.strip().lower() if email else None
@@ -358,4 +365,5 @@ def to_entry(
         fields=_fields(item, mailbox, organizer, zone_name, subjects or {}),
         setup_minutes=getattr(item, props.SETUP, None) or 0,
         followup_minutes=getattr(item, props.FOLLOWUP, None) or 0,
+        modified=_modified(getattr(item, "last_modified_time", None)),
     )

@@ -34,6 +34,7 @@ READ_FIELDS = (
     "recurrence",
     "modified_occurrences",
     "deleted_occurrences",
+    "last_modified_time",
     props.STAMP,
     props.TIMEZONE,
     props.SETUP,

@@ -51,6 +51,7 @@ EVENT_FIELDS = (
     "body",
     "recurrence",
     "isCancelled",
+    "lastModifiedDateTime",
 )
 """What an entry is read from (``$select``)."""
 
@@ -195,6 +196,15 @@ def zone_of(event: dict[str, Any], written: str | None, default: str) -> str:
         except (ValueError, KeyError):
             pass  # a value someone else wrote into our property
     return to_iana(graph_zone) or default
+
+
+def _modified(value: Any) -> datetime | None:
+    """``lastModifiedDateTime``; ``None`` where a server leaves it out or garbles it (it only
+    informs the differences report)."""
+    try:
+        return parse_instant(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
 
 
 def _int(value: str | None) -> int:
@@ -349,4 +359,5 @@ def to_entry(
         fields=fields,
         setup_minutes=_int(ours.get(props.SETUP)),
         followup_minutes=_int(ours.get(props.FOLLOWUP)),
+        modified=_modified(event.get("lastModifiedDateTime")),
     )
