@@ -298,6 +298,10 @@ class Person(BaseModel):
     assistant for their manager): addresses in lower case, each once, sorted."""
     language: Language | None = None
     """The language of the mails this person receives; unset: ``[notify] language``."""
+    paused_at: datetime | None = None
+    """Since when an administrator paused this person's sync (``persons pause``): no cycle runs
+    until resumed, and the sync state is kept, so the cycle after it catches up incrementally."""
+    pause_reason: str | None = None
 
     @field_validator("email")
     @classmethod

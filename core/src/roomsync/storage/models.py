@@ -90,6 +90,9 @@ class PersonRow(Base):
     bookers: Mapped[str] = mapped_column(Text, default="")
     # The language of the person's mails (de, fr, it, en); NULL: the configured default.
     language: Mapped[str | None] = mapped_column(String(8))
+    # A pause of the person's sync (NULL: not paused) and why; the sync state stays as it was.
+    paused_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    pause_reason: Mapped[str | None] = mapped_column(String(500))
 
 
 class RoomRow(Base):

@@ -120,6 +120,8 @@ class SqlRoomsStore:
         row.sync_enabled = person.sync_enabled
         row.bookers = "\n".join(person.bookers)
         row.language = person.language.value if person.language is not None else None
+        row.paused_at = person.paused_at
+        row.pause_reason = person.pause_reason
         self.session.flush()
         return _person(row)
 
@@ -469,6 +471,8 @@ def _person(row: PersonRow) -> Person:
         sync_enabled=row.sync_enabled,
         bookers=tuple(address for address in (row.bookers or "").split("\n") if address),
         language=Language(row.language) if row.language else None,
+        paused_at=row.paused_at,
+        pause_reason=row.pause_reason,
     )
 
 
