@@ -7,7 +7,7 @@ from copy import deepcopy
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from roomsync.storage.models import IN_CHUNK, LinkRow, LogRow, MailboxStateRow, SeenEntryRow
@@ -128,6 +128,28 @@ class SqlSyncStore:
     def mailbox_states(self) -> list[MailboxState]:
         rows = self.session.scalars(select(MailboxStateRow).order_by(MailboxStateRow.mailbox))
         return [_mailbox_state(row) for row in rows]
+
+    def forget_mailbox(self, mailbox: str) -> list[str]:
+        """Forget what the sync read of the mailbox: its sync state and journal cursor, the entries
+        it refused, and the item id and change key of every link, whose snapshots stay; a synced
+        link becomes ``CREATING``, so the next cycle reads everything and adopts entries by stamp.
+        Answers the reservations whose links named an item."""
+        state = self.mailbox_state(mailbox)
+        state.sync_state = None
+        state.rooms_cursor = None
+        self.save_mailbox_state(state)
+        self.session.execute(delete(SeenEntryRow).where(SeenEntryRow.mailbox == mailbox))
+        forgotten = []
+        for row in self.session.scalars(select(LinkRow).where(LinkRow.mailbox == mailbox)):
+            if row.item_id is None:
+                continue
+            forgotten.append(row.reservation_id)
+            row.item_id = row.change_key = None
+            row.updated_at = datetime.now(UTC)
+            if row.state == LinkState.SYNCED.value:
+                row.state = LinkState.CREATING.value
+        self.session.flush()
+        return sorted(forgotten)
 
     # --- items not imported ----------------------------------------------------------------
 
