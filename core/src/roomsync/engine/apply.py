@@ -3,7 +3,8 @@
 1. *Record*: ROOMS changes from Exchange and the intent of every Exchange write are committed
    first. A create is recorded as a ``CREATING`` link, so after a crash the next cycle looks the
    stamp up instead of creating again; a pending update is a ``FAILED`` link rewritten next cycle.
-2. *Write*: batched connector calls; creates before the deletes of an organizer change.
+2. *Write*: batched connector calls; creates before the deletes of an organizer change. Each
+   batch is told to the cycle's :class:`WriteProgress`, so a long first export shows it moves.
 3. *Settle*: the outcome of each write is stored in its link; the caller then stores the new
    sync state and journal cursor in the same commit.
 
@@ -14,6 +15,7 @@ is told in plain words, and it is not sent again until the reservation changes.
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -23,6 +25,7 @@ from zoneinfo import ZoneInfo
 
 import pluggy
 
+from roomsync.connector.base import chunked
 from roomsync.connector.host import ConnectorHost
 from roomsync.connector.types import (
     CalendarEntry,
@@ -45,7 +48,11 @@ from roomsync.notify.message import Notification, NotificationKind
 from roomsync.storage.protocols import Link, LinkState, LogEntry, Origin, SeenEntry, UnitOfWork
 
 HostFor = Callable[[str], ConnectorHost | None]
+OnBatch = Callable[[int, int], None]
+"""Told (entries written, entries to write) in a cycle after each batch it wrote."""
 W = TypeVar("W", EntryDraft, EntryUpdate)
+
+log = logging.getLogger("roomsync.engine")
 
 
 def now() -> datetime:
@@ -71,6 +78,36 @@ def read_back(pm: pluggy.PluginManager, mailbox: str, stamp: str, fields: EventF
     return snapshot(map_imported(pm, [entry])[0].fields)
 
 
+class WriteProgress:
+    """The entries one cycle has written and has to write, over all its passes.
+
+    An entry refused before it was sent counts as written: it is done with for this cycle.
+    """
+
+    def __init__(self, on_batch: OnBatch | None = None) -> None:
+        self.on_batch = on_batch
+        self.done = 0
+        self.total = 0
+
+    def planned(self, count: int) -> None:
+        self.total += count
+
+    def wrote(self, count: int) -> None:
+        if count <= 0:
+            return
+        self.done = min(self.done + count, self.total)
+        if self.on_batch is None:
+            return
+        try:
+            self.on_batch(self.done, self.total)
+        except Exception:  # showing progress must never cost the outcome of a write
+            log.exception("the progress callback failed")
+
+    def settle(self) -> None:
+        """The pass wrote what it could: what it planned and did not send is done with too."""
+        self.wrote(self.total - self.done)
+
+
 class PlanApplier:
     def __init__(
         self,
@@ -81,8 +118,10 @@ class PlanApplier:
         plan: Plan,
         report: CycleReport,
         known_rooms: frozenset[str],
+        progress: WriteProgress | None = None,
     ) -> None:
         self.known_rooms = known_rooms  # read once for the cycle by the view
+        self.progress = progress or WriteProgress()
         self.uow = uow
         self.host = host
         self.host_for = host_for
@@ -230,6 +269,7 @@ class PlanApplier:
 
     def write(self) -> None:
         recorded = dict(self.links)
+        self.progress.planned(len(self.drafts) + len(self.rewrites) + len(self.plan.deletes))
         created = self._creates()
         self._updates()
         local = [d for d in self.plan.deletes if d.mailbox == self.mailbox]
@@ -259,6 +299,7 @@ class PlanApplier:
         for key, link in self.links.items():
             if link is not recorded.get(key):  # the rest was saved by record()
                 self.uow.sync.save_link(replace(link, updated_at=now()))
+        self.progress.settle()
 
     def _creates(self) -> set[str]:
         if not self.drafts:
@@ -331,9 +372,11 @@ class PlanApplier:
     def _deletes(self, host: ConnectorHost, mailbox: str, deletes: list[Delete]) -> None:
         if not deletes:
             return
-        results = host.delete_entries(
-            mailbox, [ItemRef(item_id=d.item_id, change_key=None, stamp=d.reservation_id) for d in deletes]
-        )
+        refs = [ItemRef(item_id=d.item_id, change_key=None, stamp=d.reservation_id) for d in deletes]
+        results: list[WriteResult] = []
+        for batch in chunked(refs, host.capabilities().max_batch):
+            results.extend(host.delete_entries(mailbox, batch))
+            self.progress.wrote(len(batch))
         for delete, result in zip(deletes, results, strict=True):
             key = (delete.reservation_id, mailbox)
             if result.ok or result.error_kind is WriteErrorKind.NOT_FOUND:
@@ -357,7 +400,12 @@ class PlanApplier:
         limits = self.host.capabilities().limits
         found = [problems(item.fields, limits) for item in items]
         sent = [item for item, bad in zip(items, found, strict=True) if not bad]
-        answers = iter(write(self.mailbox, sent) if sent else [])
+        self.progress.wrote(len(items) - len(sent))  # refused here: nothing to wait for
+        written: list[WriteResult] = []
+        for batch in chunked(sent, self.host.capabilities().max_batch):
+            written.extend(write(self.mailbox, batch))
+            self.progress.wrote(len(batch))
+        answers = iter(written)
         results = [
             WriteResult.failure(WriteErrorKind.INVALID, "; ".join(map(str, bad))) if bad else next(answers)
             for bad in found

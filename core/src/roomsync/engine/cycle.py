@@ -15,7 +15,7 @@ import pluggy
 from roomsync.config import SyncConfig
 from roomsync.connector.host import ConnectorHost
 from roomsync.domain import Person
-from roomsync.engine.apply import HostFor, PlanApplier, now
+from roomsync.engine.apply import HostFor, OnBatch, PlanApplier, WriteProgress, now
 from roomsync.engine.plan import plan
 from roomsync.engine.read_phase import (
     build_view,
@@ -38,6 +38,7 @@ class CycleContext:
     host_for: HostFor
     syncable: Callable[[str], bool]
     allow_mass_delete: bool = False
+    on_batch: OnBatch | None = None  # hears (written, to write) after every batch of the cycle
 
 
 # A pass that created entries is followed by another, at most this many in one cycle.
@@ -67,6 +68,7 @@ def sync_mailbox(uow: UnitOfWork, host: ConnectorHost, person: Person, ctx: Cycl
         sync_state = None
         moved = relocate_links(uow, person.email)
     notifications = []
+    progress = WriteProgress(ctx.on_batch)
     for _ in range(MAX_PASSES):
         created_before = report.created
         changes = read_exchange_changes(host, person.email, sync_state)
@@ -78,7 +80,7 @@ def sync_mailbox(uow: UnitOfWork, host: ConnectorHost, person: Person, ctx: Cycl
         view, cursor = build_view(
             uow, host, person, changes, cursor, ctx.limits, ctx.syncable, ctx.allow_mass_delete
         )
-        applier = PlanApplier(uow, host, ctx.host_for, ctx.pm, plan(view), report, view.known_rooms)
+        applier = PlanApplier(uow, host, ctx.host_for, ctx.pm, plan(view), report, view.known_rooms, progress)
         applier.record()
         applier.write()
         notifications.extend(applier.notifications)
