@@ -29,6 +29,14 @@ def plain_words(fault: str | None) -> str:
     return f"{name[0].upper()}{name[1:]}: {check}."
 
 
+def paused_text(person: Person) -> str | None:
+    """``paused since <when> UTC (<reason>)`` for a paused person, the reason only if given."""
+    if person.paused_at is None:
+        return None
+    since = f"paused since {person.paused_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
+    return f"{since} ({person.pause_reason})" if person.pause_reason else since
+
+
 def last_success(state: MailboxState | None) -> str | None:
     """When the person's last cycle succeeded, in ISO format, or ``None`` for never."""
     return state.last_success.isoformat() if state and state.last_success else None
@@ -51,8 +59,8 @@ class StatusFilter:
 
 
 def person_status(uow: UnitOfWork, only: StatusFilter = StatusFilter()) -> list[dict[str, Any]]:
-    """Per person: environment, who may book for them, last success, failures in a row, the last
-    error, pending writes."""
+    """Per person: environment, who may book for them, since when and why paused, last success,
+    failures in a row, the last error, pending writes."""
     rows = []
     pending = uow.sync.pending_by_mailbox()
     for p, s in persons_with_states(uow):
@@ -62,6 +70,8 @@ def person_status(uow: UnitOfWork, only: StatusFilter = StatusFilter()) -> list[
             "environment": p.environment,
             "sync_enabled": p.sync_enabled,
             "bookers": list(p.bookers),
+            "paused_at": p.paused_at.isoformat() if p.paused_at else None,
+            "pause_reason": p.pause_reason,
             "last_success": last_success(s),
             "last_attempt": s.last_attempt.isoformat() if s and s.last_attempt else None,
             "consecutive_failures": s.consecutive_failures if s else 0,

@@ -505,7 +505,10 @@ def test_daemon_stops_cleanly_on_sigterm_while_running(home: Path) -> None:
     seed(home)
     process = _console(home, "run", "--interval", "0.2")
     assert process.stderr is not None
-    announcement = "lab: watching 2 mailboxes for changes (and a full cycle every 0.2 s)\n"
+    # The full cycle of watched persons is the watched interval's (900 s by default), not --interval.
+    announcement = (
+        "lab: watching 2 mailboxes; woken cycles 0.5 s after a change (debounce), a full cycle every 900 s\n"
+    )
     lines = []
     for line in process.stderr:  # up to the announcement, printed as the first cycle begins
         lines.append(line)

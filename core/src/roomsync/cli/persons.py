@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import click
@@ -9,10 +10,14 @@ from rich.table import Table
 
 from roomsync.cli.completion import complete_environments, complete_persons
 from roomsync.cli.context import AppContext, pass_app
+from roomsync.cli.sync import report_table, with_progress
 from roomsync.domain import ConflictPolicy, Language, Person, Room
-from roomsync.errors import InvalidInput, NotFound, UnknownEnvironment
+from roomsync.errors import InvalidInput, NotFound, PersonNotAssigned, UnknownEnvironment
 from roomsync.persons_csv import address_problem, decode_persons_csv, parse_persons_csv
-from roomsync.status import last_success, persons_with_states
+from roomsync.status import last_success, paused_text, persons_with_states
+from roomsync.storage.protocols import UnitOfWork
+
+REASON_LENGTH = 500  # the persons.pause_reason column
 
 
 def checked_address(value: str, what: str) -> str:
@@ -30,6 +35,13 @@ def checked_name(value: str, what: str, *, required: bool = False) -> str:
     if any(ord(c) < 32 or ord(c) == 127 for c in value):
         raise InvalidInput(f"{what} contains a line break or another control character")
     return value
+
+
+def stored_person(uow: UnitOfWork, email: str) -> Person:
+    person = uow.rooms.get_person(email)
+    if person is None:
+        raise NotFound(f"unknown person {email}; add it with 'roomsync persons add' or 'persons import'")
+    return person
 
 
 @click.group()
@@ -98,6 +110,8 @@ def list_persons(app: AppContext) -> None:
             "sync_enabled": p.sync_enabled,
             "bookers": list(p.bookers),
             "language": p.language.value if p.language else None,
+            "paused_at": p.paused_at.isoformat() if p.paused_at else None,
+            "pause_reason": p.pause_reason,
             "last_success": last_success(state),
             "last_error": state.last_error if state else None,
         }
@@ -112,7 +126,7 @@ def list_persons(app: AppContext) -> None:
             str(r["name"]),
             str(r["environment"] or "[yellow]none[/yellow]"),
             str(r["conflict_policy"]),
-            "on" if r["sync_enabled"] else "off",
+            _sync_shown(person),
             ", ".join(person.bookers) or "-",
             str(r["language"] or "(default)"),
             str(r["last_success"] or "-"),
@@ -185,9 +199,7 @@ def set_person(
             "--no-booker or --language"
         )
     with app.database().unit_of_work() as uow:
-        person = uow.rooms.get_person(email)
-        if person is None:
-            raise NotFound(f"unknown person {email}; add it with 'roomsync persons add' or 'persons import'")
+        person = stored_person(uow, email)
         if added or removed:
             changes["bookers"] = tuple(sorted((set(person.bookers) | added) - removed))
         person = uow.rooms.upsert_person(person.model_copy(update=changes))
@@ -199,6 +211,112 @@ def set_person(
         f"bookers {', '.join(person.bookers) or 'none'}, "
         f"language {person.language.value if person.language else 'default'}",
     )
+
+
+def _sync_shown(person: Person) -> str:
+    """The sync column of ``persons list``: on, off, or the pause (with whether it is on beneath)."""
+    paused = paused_text(person)
+    if paused is None:
+        return "on" if person.sync_enabled else "off"
+    return f"[yellow]{paused}[/yellow]" if person.sync_enabled else f"off, [yellow]{paused}[/yellow]"
+
+
+def _pause_data(person: Person, changed: bool) -> dict[str, object]:
+    return {
+        "email": person.email,
+        "paused_at": person.paused_at.isoformat() if person.paused_at else None,
+        "pause_reason": person.pause_reason,
+        "changed": changed,
+    }
+
+
+@persons.command(name="pause")
+@click.argument("email", shell_complete=complete_persons)
+@click.option("--reason", default="", help="Why, shown by 'status' and 'persons list'.")
+@pass_app
+def pause_person(app: AppContext, email: str, reason: str) -> None:
+    """Pause a person's sync until 'persons resume': no cycle runs for them meanwhile.
+
+    Unlike 'persons set --no-sync' everything synchronised so far is kept (links, the mailbox's
+    sync state), so the first cycle after 'resume' catches up on what changed meanwhile on both
+    sides; a pause also survives 'persons import'. 'roomsync sync --person' skips a paused
+    person and says so.
+    """
+    reason = checked_name(reason, "--reason")
+    if len(reason) > REASON_LENGTH:
+        raise InvalidInput(f"--reason is {len(reason)} characters long; at most {REASON_LENGTH} are kept")
+    with app.database().unit_of_work() as uow:
+        person = stored_person(uow, email)
+        if person.paused_at is not None:
+            app.emit(
+                _pause_data(person, changed=False),
+                f"{person.email} is already {paused_text(person)}; unchanged",
+            )
+            return
+        paused = person.model_copy(update={"paused_at": datetime.now(UTC), "pause_reason": reason or None})
+        person = uow.rooms.upsert_person(paused)
+        uow.commit()
+    app.emit(_pause_data(person, changed=True), f"{person.email}: {paused_text(person)}")
+
+
+@persons.command(name="resume")
+@click.argument("email", shell_complete=complete_persons)
+@pass_app
+def resume_person(app: AppContext, email: str) -> None:
+    """End a person's pause: their next cycle catches up on what changed meanwhile."""
+    with app.database().unit_of_work() as uow:
+        person = stored_person(uow, email)
+        if person.paused_at is None:
+            app.emit(_pause_data(person, changed=False), f"{person.email} is not paused; unchanged")
+            return
+        was = paused_text(person)
+        person = uow.rooms.upsert_person(person.model_copy(update={"paused_at": None, "pause_reason": None}))
+        uow.commit()
+    app.emit(_pause_data(person, changed=True), f"{person.email}: resumed (was {was})")
+
+
+@persons.command(name="resync")
+@click.argument("email", shell_complete=complete_persons)
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.option(
+    "--allow-mass-delete",
+    is_flag=True,
+    help="Go on although none of the person's synced entries is found in their calendar.",
+)
+@pass_app
+def resync_person(app: AppContext, email: str, yes: bool, allow_mass_delete: bool) -> None:
+    """Forget what the sync knows of a person's mailbox and read their calendar again.
+
+    The mailbox's sync state, the entries refused so far and the links' Exchange item ids are
+    forgotten; one cycle then reads everything and finds each synchronised entry again by its
+    ROOMS stamp, so nothing is created twice and nothing is deleted. It holds the mailbox's lease:
+    it never runs beside a cycle of the person elsewhere. Prints the cycle's report (exit code 1
+    if it failed or another runner was synchronising the person).
+    """
+    with app.database().unit_of_work() as uow:
+        person = stored_person(uow, email)
+    if person.paused_at is not None:
+        raise InvalidInput(
+            f"{person.email} is {paused_text(person)}; "
+            f"resume it first: 'roomsync persons resume {person.email}'"
+        )
+    if not person.environment:
+        raise PersonNotAssigned(person.email)
+    if not yes:
+        click.confirm(
+            f"Forget the sync state of {person.email} and read their calendar in environment "
+            f"{person.environment} again?",
+            abort=True,
+            err=True,
+        )
+    [report] = with_progress(
+        app,
+        [person],
+        lambda p, on_batch: app.runner.resync_person(p, allow_mass_delete, on_batch),
+    )
+    app.emit(report.as_dict(), report_table([report]))
+    if not report.ok or report.skipped:
+        raise click.exceptions.Exit(1)
 
 
 @persons.command(name="add")

@@ -5,29 +5,33 @@ from __future__ import annotations
 import math
 import textwrap
 from collections import Counter
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import click
 from rich import box
 from rich.console import Group, RenderableType
-from rich.progress import Progress
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 from rich.text import Text
 
 from roomsync.cli.completion import complete_persons
 from roomsync.cli.context import AppContext, pass_app
 from roomsync.cli.stopping import STOPS
+from roomsync.config import SyncConfig
 from roomsync.connector.checks import NOT_TRIED
 from roomsync.domain import Person
+from roomsync.engine.apply import OnBatch
 from roomsync.engine.report import CycleReport
+from roomsync.engine.runner import WAKE_DEBOUNCE_SECONDS
 from roomsync.status import status_report
 from roomsync.storage.leases import Lease, Registration
 from roomsync.storage.protocols import LogEntry
 from roomsync.sync_test import sync_test
 
 
-def _report_table(reports: list[CycleReport]) -> Table:
+def report_table(reports: list[CycleReport]) -> Table:
     table = Table("person", "environment", "result", "seconds")
     for r in reports:
         result = r.summary() if r.ok else f"[red]{r.summary()}[/red]"
@@ -47,19 +51,42 @@ def _report_table(reports: list[CycleReport]) -> Table:
 @click.option("--allow-mass-delete", is_flag=True, help="Accept a mailbox that lost most of its entries.")
 @pass_app
 def sync(app: AppContext, once: bool, persons: tuple[str, ...], allow_mass_delete: bool) -> None:
-    """Synchronise every assigned person once (exit code 1 if any person failed)."""
+    """Synchronise every assigned person once (exit code 1 if any person failed).
+
+    A paused person is not synchronised, also when named with --person: the report says since
+    when and why ('roomsync persons resume' ends the pause).
+    """
     runner = app.runner
     people = runner.persons(persons or None)
-    reports: list[CycleReport] = []
-    with Progress(console=app.console, transient=True, disable=app.as_json) as progress:
-        task = progress.add_task("syncing", total=len(people))
-        for person in people:
-            progress.update(task, description=f"syncing {person.email}")
-            reports.append(runner.sync_person(person, allow_mass_delete))
-            progress.advance(task)
-    app.emit([r.as_dict() for r in reports], _report_table(reports))
+    reports = with_progress(
+        app, people, lambda person, on_batch: runner.sync_person(person, allow_mass_delete, on_batch)
+    )
+    app.emit([r.as_dict() for r in reports], report_table(reports))
     if any(not r.ok for r in reports):
         raise click.exceptions.Exit(1)
+
+
+def with_progress(
+    app: AppContext, people: Sequence[Person], cycle: Callable[[Person, OnBatch], CycleReport]
+) -> list[CycleReport]:
+    """Each person's cycle under two bars: the persons done, and the entries the current cycle
+    has written of those it has to write (a first export of many reservations moves batch by
+    batch). Neither is shown with --json or when the output is not a terminal."""
+    reports: list[CycleReport] = []
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=app.console, transient=True, disable=app.as_json) as progress:
+        everyone = progress.add_task("persons", total=len(people))
+        entries = progress.add_task("entries written", total=None, visible=False)
+        for person in people:
+            progress.update(everyone, description=f"syncing {person.email}")
+            progress.reset(entries, total=None, visible=False)
+
+            def on_batch(done: int, total: int) -> None:
+                progress.update(entries, completed=done, total=total, visible=True)
+
+            reports.append(cycle(person, on_batch))
+            progress.advance(everyone)
+    return reports
 
 
 def _finite(ctx: click.Context, param: click.Parameter, value: float | None) -> float | None:
@@ -83,9 +110,10 @@ def _finite(ctx: click.Context, param: click.Parameter, value: float | None) -> 
 def run(app: AppContext, interval: float | None, share: bool) -> None:
     """Run as a daemon; SIGTERM or Ctrl-C stops after the person in progress.
 
-    Persons whose calendars a connector reports changed get a cycle at once; everyone gets one
-    every interval. A second daemon on the same database refuses to start, naming the first,
-    unless --share; a person's cycle never runs in two processes at once either way.
+    Persons whose calendars a connector reports changed get a cycle at once and a full cycle
+    every watched interval ([sync] watched_interval_seconds); the others get one every interval.
+    Paused persons get none. A second daemon on the same database refuses to start, naming the
+    first, unless --share; a person's cycle never runs in two processes at once either way.
     """
     STOPS.catch()  # nothing to do when the console script caught them at process start
     try:
@@ -109,20 +137,27 @@ def _run(app: AppContext, interval: float | None, share: bool) -> None:
         elif report.changed_anything or not report.ok:
             click.echo(f"{datetime.now(UTC):%H:%M:%S} {person.email}: {report.summary()}")
 
-    every = f"{app.settings.sync.interval_seconds:g} s"
-
     def announce(environment: str, watching: bool, mailboxes: int) -> None:
-        if watching:
-            click.echo(
-                f"{environment}: watching {mailboxes} mailboxes for changes (and a full cycle every {every})",
-                err=True,
-            )
-        else:
-            click.echo(f"{environment}: no change notifications; a full cycle every {every}", err=True)
+        click.echo(banner(environment, watching, mailboxes, app.settings.sync), err=True)
 
     with app.runner.registered(share):
         cycles = app.runner.run(STOPS.event, progress, announce)
     click.echo(f"stopped after {cycles} cycles", err=True)
+
+
+def banner(environment: str, watching: bool, mailboxes: int, sync: SyncConfig) -> str:
+    """What ``run`` says of an environment: how soon its persons' changes are synchronised.
+
+    The daemon starts a full cycle every interval; a watched person is in it only once their
+    last cycle is a watched interval old, so that is theirs, or the interval if it is longer.
+    """
+    if not watching:
+        return f"{environment}: no change notifications; a full cycle every {sync.interval_seconds:g} s"
+    every = max(sync.watched_interval_seconds, sync.interval_seconds)
+    return (
+        f"{environment}: watching {mailboxes} mailboxes; woken cycles {WAKE_DEBOUNCE_SECONDS:g} s "
+        f"after a change (debounce), a full cycle every {every:g} s"
+    )
 
 
 @click.command()
@@ -136,6 +171,9 @@ def status(app: AppContext) -> None:
     app.emit(report.as_dict(), _persons_view(report.persons, app.console.width))
     if app.as_json:
         return
+    paused = [(str(r["email"]), "", _paused(r)) for r in report.persons if r["paused_at"]]
+    if paused:
+        app.console.print(_errors_text("Paused", paused, app.console.width, style="yellow"))
     errors = [(str(r["email"]), str(r["last_error"])) for r in report.persons if r["last_error"]]
     if errors:
         last = [(email, "", error) for email, error in errors]
@@ -151,6 +189,12 @@ def _when(iso: object) -> str:
     if not iso:
         return "never"
     return f"{datetime.fromisoformat(str(iso)).astimezone(UTC):%Y-%m-%d %H:%M}"
+
+
+def _paused(row: dict[str, Any]) -> str:
+    """``paused since <when> (<reason>)`` of a status row."""
+    since = f"paused since {_when(row['paused_at'])} UTC"
+    return f"{since} ({row['pause_reason']})" if row["pause_reason"] else since
 
 
 def _persons_view(rows: list[dict[str, Any]], width: int) -> RenderableType:
@@ -220,7 +264,7 @@ def _indented(text: Text, width: int) -> Text:
     return Text("\n".join("    " + line for line in lines), style=text.style)
 
 
-def _errors_text(title: str, lines: list[tuple[str, str, str]], width: int) -> Group:
+def _errors_text(title: str, lines: list[tuple[str, str, str]], width: int, style: str = "red") -> Group:
     """``title``, then per entry a heading line and its message indented on the lines after it,
     wrapped between words."""
     parts: list[RenderableType] = [Text(f"\n{title}", style="bold")]
@@ -229,7 +273,7 @@ def _errors_text(title: str, lines: list[tuple[str, str, str]], width: int) -> G
         parts.append(
             Text("\n".join(textwrap.wrap(heading, width, break_long_words=False, break_on_hyphens=False)))
         )
-        parts.append(_indented(Text(message, style="red"), width))
+        parts.append(_indented(Text(message, style=style), width))
     return Group(*parts)
 
 

@@ -9,6 +9,9 @@ Every cycle holds its mailbox's lease in the database (:mod:`roomsync.storage.le
 runners (daemons, ``sync`` commands, later workers) never run one person's cycle at the same
 time: a cycle whose mailbox another runner is synchronising is skipped, not waited for, and the
 person gets the next one.
+
+A paused person (``roomsync persons pause``) gets no cycle at all, woken or not, until resumed;
+their sync state is kept, so the first cycle after the pause catches up incrementally.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from roomsync.config import Settings
 from roomsync.connector.base import Wake
 from roomsync.connector.host import ConnectorHost
 from roomsync.domain import Person
-from roomsync.engine.apply import now
+from roomsync.engine.apply import OnBatch, now
 from roomsync.engine.cycle import CycleContext, deliver, sync_mailbox
 from roomsync.engine.heartbeat import heartbeat
 from roomsync.engine.report import CycleReport
@@ -34,6 +37,7 @@ from roomsync.engine.wakes import WakeQueue
 from roomsync.engine.watching import Announce, Watches
 from roomsync.errors import (
     Fault,
+    MassDeletionRefused,
     NotFound,
     PersonNotAssigned,
     RoomsyncError,
@@ -43,9 +47,10 @@ from roomsync.errors import (
 from roomsync.notify.message import Notification, NotificationKind
 from roomsync.plugins import extension_manager, open_connector
 from roomsync.stamps import StampCodec
+from roomsync.status import paused_text
 from roomsync.storage.database import Database
 from roomsync.storage.leases import LEASE_SECONDS, Holder, Lease
-from roomsync.storage.protocols import LogEntry
+from roomsync.storage.protocols import LogEntry, UnitOfWork
 
 log = logging.getLogger("roomsync.runner")
 # A failing sync is told once, when it has failed this many cycles in a row: to the organizer in
@@ -145,7 +150,7 @@ class SyncRunner:
                         )
                     found.append(person)
                 return found
-            return [p for p in uow.rooms.list_persons() if p.sync_enabled]
+            return [p for p in uow.rooms.list_persons() if p.sync_enabled and p.paused_at is None]
 
     def sync_once(
         self,
@@ -164,18 +169,41 @@ class SyncRunner:
                 progress(person, report)
         return reports
 
-    def sync_person(self, person: Person, allow_mass_delete: bool = False) -> CycleReport:
+    def sync_person(
+        self, person: Person, allow_mass_delete: bool = False, on_batch: OnBatch | None = None
+    ) -> CycleReport:
         """One cycle of ``person``; a second call for the same person waits for the first.
 
-        While another runner holds the mailbox's lease the cycle is skipped: the report says by
-        whom (``skipped``) and no ``roomsync_cycle_finished`` is called.
+        While another runner holds the mailbox's lease, or the person is paused, the cycle is
+        skipped: the report says why (``skipped``) and no ``roomsync_cycle_finished`` is called.
+        ``on_batch`` hears (entries written, entries to write) after every batch the cycle writes.
         """
         with self._lock:
             person_lock = self._person_locks.setdefault(person.email, threading.Lock())
         with person_lock:
-            return self._sync_person(person, allow_mass_delete)
+            return self._sync_person(person, allow_mass_delete, on_batch, forget=False)
 
-    def _sync_person(self, person: Person, allow_mass_delete: bool) -> CycleReport:
+    def resync_person(
+        self, person: Person, allow_mass_delete: bool = False, on_batch: OnBatch | None = None
+    ) -> CycleReport:
+        """Forget what the sync knows of ``person``'s mailbox, then one cycle that reads it all again.
+
+        The forgetting (:meth:`~roomsync.storage.protocols.SyncStore.forget_mailbox`) and the
+        cycle share the mailbox's lease and one unit of work, so they never run beside another
+        runner's cycle of the mailbox, and a cycle that fails before it wrote anything leaves the
+        old state as it was. Entries are found again by their stamps: none is created twice and
+        none deleted. A mailbox in which none of its linked entries can be found is refused
+        (:class:`~roomsync.errors.MassDeletionRefused`) unless ``allow_mass_delete``: writing them
+        all anew would send every invitation again.
+        """
+        with self._lock:
+            person_lock = self._person_locks.setdefault(person.email, threading.Lock())
+        with person_lock:
+            return self._sync_person(person, allow_mass_delete, on_batch, forget=True)
+
+    def _sync_person(
+        self, person: Person, allow_mass_delete: bool, on_batch: OnBatch | None, forget: bool
+    ) -> CycleReport:
         started = now()
         ctx = CycleContext(
             limits=self.settings.sync,
@@ -183,13 +211,19 @@ class SyncRunner:
             host_for=self.host_for_mailbox,
             syncable=self.syncable,
             allow_mass_delete=allow_mass_delete,
+            on_batch=on_batch,
         )
         try:
             with self._mailbox_lease(person.email) as other:
                 if other is not None:
                     return self._skipped(person, started, other)
+                paused = self._paused(person)
+                if paused is not None:
+                    return self._skipped(person, started, paused)
                 host = self.host_for_person(person)
                 with self.database.unit_of_work() as uow:
+                    if forget:
+                        self._forget(uow, host, person, allow_mass_delete)
                     report = sync_mailbox(uow, host, person, ctx)
         except Exception as exc:  # one person's failure is recorded, never propagated
             if not isinstance(exc, RoomsyncError):
@@ -245,11 +279,57 @@ class SyncRunner:
             except Exception as exc:  # it expires on its own
                 log.warning("releasing the lease of %s failed: %s: %s", mailbox, type(exc).__name__, exc)
 
-    def _skipped(self, person: Person, started: datetime, other: Lease) -> CycleReport:
-        why = (
-            f"in a cycle of another runner ({other.holder.describe()}) "
-            f"since {other.acquired_at:%Y-%m-%d %H:%M:%S} UTC"
+    @contextmanager
+    def holding(self, mailbox: str) -> Iterator[bool]:
+        """The mailbox to itself for the block, as a cycle has it (a repair writing outside a
+        cycle, say): ``True`` once held; ``False`` while another runner's cycle holds it."""
+        with self._lock:
+            person_lock = self._person_locks.setdefault(mailbox, threading.Lock())
+        with person_lock, self._mailbox_lease(mailbox) as other:
+            yield other is None
+
+    def _paused(self, person: Person) -> Person | None:
+        """The person as stored if paused (perhaps since ``person`` was read), else None."""
+        with self.database.unit_of_work() as uow:
+            stored = uow.rooms.get_person(person.email)
+        return stored if stored is not None and stored.paused_at is not None else None
+
+    def _forget(self, uow: UnitOfWork, host: ConnectorHost, person: Person, allowed: bool) -> None:
+        """Forget the mailbox's sync state, once its calendar is seen to hold its entries."""
+        mailbox = person.email
+        linked = [link.reservation_id for link in uow.sync.links_in_mailbox(mailbox) if link.item_id]
+        asked = linked[: host.capabilities().max_batch]  # one look-up tells a lost calendar
+        if asked and not allowed and not any(host.find_by_stamp(mailbox, asked).values()):
+            raise MassDeletionRefused(
+                f"mailbox {mailbox}: none of {len(asked)} of its synced entries is in its calendar; "
+                "nothing was forgotten or written. If they really are gone, run "
+                f"'roomsync persons resync {mailbox} --allow-mass-delete' (invitations are sent again)"
+            )
+        forgotten = uow.sync.forget_mailbox(mailbox)
+        uow.sync.log(
+            LogEntry(
+                now(),
+                mailbox,
+                "info",
+                "resync",
+                f"sync state forgotten; {len(forgotten)} entries to be found again by their stamps",
+            )
         )
+        log.info(
+            "resync of %s: sync state forgotten, %d linked entries to find again",
+            mailbox,
+            len(forgotten),
+            extra={"mailbox": mailbox, "environment": person.environment, "count": len(forgotten)},
+        )
+
+    def _skipped(self, person: Person, started: datetime, other: Lease | Person) -> CycleReport:
+        if isinstance(other, Person):
+            why = paused_text(other) or "paused"
+        else:
+            why = (
+                f"in a cycle of another runner ({other.holder.describe()}) "
+                f"since {other.acquired_at:%Y-%m-%d %H:%M:%S} UTC"
+            )
         log.info(
             "cycle of %s skipped: %s",
             person.email,
@@ -432,7 +512,7 @@ class SyncRunner:
                 break
             with self.database.unit_of_work() as uow:
                 person = uow.rooms.get_person(mailbox)
-            if person is None or not person.environment or not person.sync_enabled:
+            if person is None or not person.environment or not person.sync_enabled or person.paused_at:
                 continue
             waited = time.monotonic() - first
             log.info(

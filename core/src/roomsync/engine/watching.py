@@ -3,7 +3,7 @@
 The runner hands every full cycle's persons to :meth:`Watches.update`; an environment is asked
 (again) only when the set of its persons changed, and only if its connector declares ``push``. A
 connector that cannot watch, or fails to, leaves its persons to polling: watching only ever makes
-the runner faster, never less complete.
+the runner faster, never less complete. A paused person's mailbox is not watched.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ class Watches:
     def update(self, persons: Sequence[Person]) -> None:
         wanted: dict[str, set[str]] = {}
         for person in persons:
-            if person.environment and person.sync_enabled:
+            if person.environment and person.sync_enabled and person.paused_at is None:
                 wanted.setdefault(person.environment, set()).add(person.email)
         for environment in sorted(set(wanted) | set(self._asked)):
             mailboxes = frozenset(wanted.get(environment, ()))
