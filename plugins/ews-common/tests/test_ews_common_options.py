@@ -94,6 +94,8 @@ def test_the_base_builds_its_notes_from_the_class_attributes() -> None:
 def test_options_describe_themselves_for_documentation() -> None:
     schema = EwsOptions.model_json_schema()
 
-    assert schema["required"] == ["url", "username", "password"]
+    # username and password are required with basic and NTLM only (validators say so), not with Kerberos.
+    assert schema["required"] == ["url"]
+    assert "Kerberos" in schema["properties"]["password"]["description"]
     assert "simulator" in schema["properties"]["allow_http"]["description"]
     assert schema["additionalProperties"] is False

@@ -46,14 +46,18 @@ from exchangelib.ewsdatetime import EWSTimeZone
 from exchangelib.folders import Calendar, DistinguishedFolderId, Root
 from exchangelib.properties import Mailbox
 from exchangelib.protocol import BaseProtocol, Protocol
-from exchangelib.transport import BASIC, NTLM
+from exchangelib.transport import BASIC, GSSAPI, NTLM
 from exchangelib.version import EXCHANGE_2007_SP1, EXCHANGE_2010_SP1, EXCHANGE_2013, Build, Version
 
 from roomsync.connector.traffic import RequestCounter
+from roomsync.errors import ConfigError
 from roomsync.tls import trust_context
-from roomsync_ews_common.options import EwsOptions
+from roomsync_ews_common.options import EwsOptions, kerberos_missing
 
 log = logging.getLogger(__name__)
+
+AUTH_TYPES = {"basic": BASIC, "ntlm": NTLM, "kerberos": GSSAPI}
+"""exchangelib's name of each ``auth`` option; GSSAPI is SPNEGO over HTTP Negotiate (requests-gssapi)."""
 
 BUILDS: dict[str, Build] = {
     "Exchange2007_SP1": EXCHANGE_2007_SP1,
@@ -258,16 +262,21 @@ class AccountPool:
                 verify = trust_context(options.ca_file)
             EndpointTlsAdapter.install()
             EndpointTlsAdapter.register(options.url, verify, self.counter)
-            password = options.password.reveal().get_secret_value()
+            if options.auth == "kerberos" and (missing := kerberos_missing()):
+                raise ConfigError(missing, key="auth")
+            # With Kerberos the ticket logs on: exchangelib hands GSSAPI no username or password.
+            password = options.password.reveal().get_secret_value() if options.password else ""
             own = self.own_connections
             # exchangelib shares one Protocol (version, retry policy, connections) among all
             # configurations with equal endpoint and credentials; a mark of this pool's own keeps
             # two environments on one server (say a 2007 and a 2010 dialect) from sharing it.
-            credentials = MarkedCredentials(options.username, password, f"{own or 'sync'}:{uuid.uuid4()}")
+            credentials = MarkedCredentials(
+                options.username or "", password, f"{own or 'sync'}:{uuid.uuid4()}"
+            )
             self._config = Configuration(
                 credentials=credentials,
                 service_endpoint=options.url,
-                auth_type=BASIC if options.auth == "basic" else NTLM,
+                auth_type=AUTH_TYPES[options.auth],
                 version=self.version,
                 retry_policy=FailFast() if own else LogonFailsAtOnce(max_wait=MAX_RETRY_WAIT_SECONDS),
                 max_connections=options.max_concurrency,

@@ -101,12 +101,13 @@ from roomsync.connector.types import (
 from roomsync.connector.windows import require_window
 from roomsync.domain import EventFields
 from roomsync.engine.limits import problems
-from roomsync.errors import AccessDenied, ConnectorError, Fault, TransientConnectorError
+from roomsync.errors import AccessDenied, ConfigError, ConnectorError, Fault, TransientConnectorError
 from roomsync.hookspecs import hookimpl
 from roomsync_ews_common import mapping
 from roomsync_ews_common import stamp as props
 from roomsync_ews_common.account import AccountPool
 from roomsync_ews_common.availability import MAX_WINDOW, free_busy
+from roomsync_ews_common.explain import kerberos_refused
 from roomsync_ews_common.notifications import EwsNotifications
 from roomsync_ews_common.options import EwsOptions
 
@@ -447,7 +448,7 @@ class EwsConnector(EwsNotifications, Connector):
 
     def _whole_call_error(self, exc: BaseException, mailbox: str, doing: str) -> ConnectorError:
         where = f"{self.distribution()}, environment {self.environment!r}: cannot {doing}"
-        account = self.options.username
+        account = self.options.account
         grant = self.impersonation_right.replace("SERVICE-ACCOUNT", account)
         if isinstance(exc, (ErrorImpersonateUserDenied, ErrorImpersonationDenied)):
             return AccessDenied(
@@ -463,6 +464,14 @@ class EwsConnector(EwsNotifications, Connector):
             return AccessDenied(f"{where}: access denied to the service account {account}; it needs {right}")
         if isinstance(exc, ErrorNonExistentMailbox):
             return ConnectorError(f"{where}: the server has no mailbox {mailbox}", fault=Fault.MAILBOX)
+        if isinstance(exc, ConfigError):  # e.g. Kerberos without requests-gssapi
+            return ConnectorError(f"{where}: {exc}", fault=Fault.CONFIGURATION)
+        if self.options.auth == "kerberos" and (
+            isinstance(exc, UnauthorizedError) or type(exc).__module__.startswith("requests_gssapi")
+        ):
+            return ConnectorError(
+                f"{where}: {kerberos_refused(exc, self.options.url)}", fault=Fault.CREDENTIALS
+            )
         if isinstance(exc, UnauthorizedError):
             method = "Basic" if self.options.auth == "basic" else "Windows (NTLM)"
             return ConnectorError(
@@ -502,7 +511,7 @@ class EwsConnector(EwsNotifications, Connector):
         """How an administrator grants the service account delegate access to ``mailbox``."""
         return (
             f"delegate access to the calendar of {mailbox} (Add-MailboxFolderPermission "
-            f"-Identity {mailbox}:\\Calendar -User {self.options.username} -AccessRights Editor)"
+            f"-Identity {mailbox}:\\Calendar -User {self.options.account} -AccessRights Editor)"
         )
 
     def _failure(self, answer: Any, item_id: str | None = None) -> WriteResult:

@@ -16,7 +16,7 @@ import ssl
 from collections.abc import Iterator
 from urllib.parse import urlsplit
 
-from exchangelib.errors import MalformedResponseError, RedirectError
+from exchangelib.errors import MalformedResponseError, RedirectError, UnauthorizedError
 
 from roomsync.errors import Fault
 
@@ -140,4 +140,23 @@ def _not_ews(message: str, url: str, usual: str, account: str) -> tuple[Fault, s
         )
     return Fault.CONFIGURATION, (
         f"{url} answered HTTP {code}, which is not an EWS answer. Check the url option; {usual}"
+    )
+
+
+def kerberos_refused(exc: BaseException, url: str) -> str:
+    """Why a Kerberos logon (SPNEGO, HTTP Negotiate) to ``url`` failed, and what to check: the
+    server's 401 and a ticket that could not be had look alike from here."""
+    host = urlsplit(url).hostname or url
+    if isinstance(exc, UnauthorizedError):
+        what = f"the server at {url} refused the Kerberos logon (HTTP 401, Negotiate authentication)"
+    else:
+        what = f"no Kerberos ticket for {url} could be had ({type(exc).__name__}: {_text(exc)})"
+    return (
+        f"{what}. Check that roomsync's process has a ticket (klist; the credential cache in "
+        "KRB5CCNAME, renewed by kinit -k or k5start, or a client keytab in KRB5_CLIENT_KTNAME), that "
+        f"the service principal HTTP/{host} is registered for the account that runs EWS (setspn -Q "
+        f"HTTP/{host}) and that the url names that host rather than an alias without one, that the "
+        "clocks agree within five minutes, and that Windows authentication with the Negotiate "
+        "provider is on for the EWS virtual directory "
+        "(Get-WebServicesVirtualDirectory | Format-List WindowsAuthentication)"
     )

@@ -27,6 +27,26 @@ def _reference_only(value: Any) -> Any:
 
 Secret = Annotated[SecretRef, BeforeValidator(_reference_only)]
 
+KERBEROS_EXTRA = "pip install 'roomsync-ews-common[kerberos]'"
+
+
+def kerberos_missing() -> str | None:
+    """Why this process cannot log on with Kerberos, or None: exchangelib's GSSAPI needs
+    requests-gssapi, an optional extra (it builds on the C library of MIT Kerberos or Heimdal)."""
+    try:
+        import requests_gssapi  # noqa: F401
+    except ImportError as exc:
+        return (
+            f"auth = 'kerberos' needs the requests-gssapi package, which cannot be imported ({exc}); "
+            f"install it with {KERBEROS_EXTRA}"
+        )
+    return None
+
+
+def _with_password(info: ValidationInfo) -> bool:
+    """Whether the logon method needs a username and password (an invalid method: no more errors)."""
+    return info.data.get("auth") in ("basic", "ntlm")
+
 
 class EwsOptions(TlsOptions, TimeoutOptions):
     """How to reach one Exchange organisation over EWS and how to act in its mailboxes."""
@@ -40,12 +60,18 @@ class EwsOptions(TlsOptions, TimeoutOptions):
     url: str
     """The EWS endpoint, e.g. ``https://mail.example.org/EWS/Exchange.asmx``."""
 
-    username: str = Field(min_length=1)
-    """The service account: ``svc-roomsync@example.org`` or ``EXAMPLE\\svc-roomsync``."""
+    # Declared before username and password because their checks read it.
+    auth: Literal["basic", "ntlm", "kerberos"] = "ntlm"
+    """How the service account logs on. ``kerberos`` (SPNEGO, HTTP Negotiate) takes the ticket of
+    the process's credential cache (``KRB5CCNAME``, or a client keytab in ``KRB5_CLIENT_KTNAME``)
+    and needs ``pip install 'roomsync-ews-common[kerberos]'``."""
 
-    password: Secret
+    username: str | None = Field(default=None, validate_default=True)
+    """The service account: ``svc-roomsync@example.org`` or ``EXAMPLE\\svc-roomsync``. With
+    Kerberos optional, and only named in messages: the ticket decides who logs on."""
 
-    auth: Literal["basic", "ntlm"] = "ntlm"
+    password: Secret | None = Field(default=None, validate_default=True)
+    """Required with basic and NTLM; refused with Kerberos, which would ignore it."""
 
     access: Literal["impersonation", "delegate"] = "impersonation"
     """Impersonation (the account acts as each mailbox) or delegate access (it was granted rights
@@ -76,13 +102,45 @@ class EwsOptions(TlsOptions, TimeoutOptions):
             )
         return value
 
+    @field_validator("auth")
+    @classmethod
+    def _auth(cls, value: str) -> str:
+        if value == "kerberos":
+            missing = kerberos_missing()
+            if missing:
+                raise ValueError(missing)
+        return value
+
     @field_validator("username")
     @classmethod
-    def _username(cls, value: str) -> str:
+    def _username(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None:
+            if _with_password(info):
+                raise ValueError(f"is required with auth = {info.data['auth']!r}")
+            return None
         value = value.strip()
         if not value:
             raise ValueError("must not be empty")
         return value
+
+    @field_validator("password")
+    @classmethod
+    def _password(cls, value: SecretRef | None, info: ValidationInfo) -> SecretRef | None:
+        if value is None and _with_password(info):
+            raise ValueError(f"is required with auth = {info.data['auth']!r}")
+        if value is not None and info.data.get("auth") == "kerberos":
+            raise ValueError(
+                "is not used with auth = 'kerberos', which logs on with the ticket of the credential "
+                "cache (KRB5CCNAME) or keytab (KRB5_CLIENT_KTNAME); remove it, it would be ignored"
+            )
+        return value
+
+    @property
+    def account(self) -> str:
+        """The service account as messages name it."""
+        if self.username:
+            return self.username
+        return "the Kerberos principal of roomsync's ticket (klist)"
 
     @field_validator("timezone")
     @classmethod

@@ -9,13 +9,16 @@ the simulator (``pip install roomsync-ews-common[test]``).
 
 from __future__ import annotations
 
+import sys
 import time
+import types
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
+import requests.auth
 
 from roomsync.config import SecretRef
 from roomsync.connector.host import ConnectorHost
@@ -50,13 +53,38 @@ BAD_OPTIONS: list[tuple[dict[str, Any], str, str]] = [
     ({"password": "hunter2"}, "password", "never the secret itself"),
     ({"password": {"env": PASSWORD_ENV, "file": "/run/secrets/x"}}, "password", "exactly one"),
     ({"username": "  "}, "username", "empty"),
-    ({"auth": "kerberos"}, "auth", "'basic' or 'ntlm'"),
+    ({"auth": "sspi"}, "auth", "'basic', 'ntlm' or 'kerberos'"),
+    ({"username": None}, "username", "required with auth = 'ntlm'"),
     ({"access": "full"}, "access", "'impersonation' or 'delegate'"),
     ({"max_concurrency": 0}, "max_concurrency", "greater than or equal to 1"),
     ({"send_invitations": "all"}, "send_invitations", "all-and-save-copy"),
     ({"ca_file": "/nonexistent/ca.pem"}, "ca_file", "not found"),
     ({"ca_file": "CA", "verify_tls": False}, "ca_file", "verify_tls"),
 ]
+
+
+def kerberos_available(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make ``auth = "kerberos"`` usable for one test: requests-gssapi as installed, else a stand-in
+    whose ``HTTPSPNEGOAuth`` sends ``Authorization: Negotiate`` with a token no KDC issued."""
+    from exchangelib import transport
+
+    try:
+        import requests_gssapi
+
+        spnego: Any = requests_gssapi.HTTPSPNEGOAuth
+    except ImportError:
+        spnego = type("HTTPSPNEGOAuth", (_FakeSpnego,), {})
+        module = types.ModuleType("requests_gssapi")
+        module.HTTPSPNEGOAuth = spnego  # type: ignore[attr-defined]
+        monkeypatch.setitem(sys.modules, "requests_gssapi", module)
+    # exchangelib registers GSSAPI when it is first imported, if requests-gssapi imports then.
+    monkeypatch.setitem(transport.AUTH_TYPE_MAP, transport.GSSAPI, spnego)
+
+
+class _FakeSpnego(requests.auth.AuthBase):
+    def __call__(self, request: Any) -> Any:
+        request.headers["Authorization"] = "Negotiate YIIBnwYGKwYBBQUCoIIBkzCCAY8"  # a SPNEGO start
+        return request
 
 
 def good_options(**changes: Any) -> dict[str, Any]:
@@ -151,10 +179,34 @@ class EwsPluginContract:
         monkeypatch.setenv(PASSWORD_ENV, PASSWORD)
         connector = self.connector()
 
+        assert connector.options.password is not None
         assert connector.options.password.reveal().get_secret_value() == PASSWORD
         for text in (repr(connector.options), str(connector.options), repr(connector), str(connector)):
             assert PASSWORD not in text
         assert PASSWORD not in str(connector.options.model_dump())
+
+    def test_kerberos_needs_neither_username_nor_password(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        kerberos_available(monkeypatch)
+        options = self.connector(auth="kerberos", username=None, password=None).options
+
+        assert (options.auth, options.username, options.password) == ("kerberos", None, None)
+        assert self.connector(auth="kerberos", password=None).options.account == "svc-roomsync@example.org"
+
+    def test_kerberos_refuses_a_password_it_would_ignore(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        kerberos_available(monkeypatch)
+        with pytest.raises(ConfigError) as caught:
+            self.connector(auth="kerberos")
+
+        assert caught.value.key == f"environments.{ENVIRONMENT}.options.password"
+        assert "KRB5CCNAME" in str(caught.value) and "ignored" in str(caught.value)
+
+    def test_kerberos_without_requests_gssapi_names_the_extra(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setitem(sys.modules, "requests_gssapi", None)  # what an absent package does
+        with pytest.raises(ConfigError) as caught:
+            self.connector(auth="kerberos", password=None)
+
+        assert caught.value.key == f"environments.{ENVIRONMENT}.options.auth"
+        assert "pip install 'roomsync-ews-common[kerberos]'" in str(caught.value)
 
     @pytest.mark.parametrize("hook", sorted(HOST_CALLS))
     def test_server_hooks_fail_clearly_without_a_server(
