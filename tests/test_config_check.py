@@ -28,7 +28,7 @@ plugin = "exchange2013"
 url = "https://mail.example.org/EWS/Exchange.asmx"
 username = "svc-roomsync@example.org"
 password = {{ env = "ROOMSYNC_TEST_PASSWORD" }}
-auth = "kerberos"
+auth = "sspi"
 timezone = "W. Europe Standard Time"
 
 [environments.branch]
@@ -44,7 +44,7 @@ plugin = "exchange2099"
 
 EXPECTED = "sync.interval_seconds: Input should be a finite number"
 EXPECTED_WHOLE = [
-    "environments.onprem.options.auth: Input should be 'basic' or 'ntlm'",
+    "environments.onprem.options.auth: Input should be 'basic', 'ntlm' or 'kerberos'",
     "environments.onprem.options.timezone: 'W. Europe Standard Time' is a Windows time zone name; "
     "write its IANA name 'Europe/Berlin' instead",
     "environments.cloud.plugin: environment 'cloud' uses plugin 'exchange2099', which is not installed",
@@ -119,7 +119,7 @@ def test_plugins_shows_the_problems_and_exits_non_zero(broken: Path) -> None:
     assert result.exit_code == 1
     data = json.loads(result.stdout)
     rows = {row["environment"]: row for row in data["environments"]}
-    assert "Input should be 'basic' or 'ntlm'" in rows["onprem"]["error"]
+    assert "Input should be 'basic', 'ntlm' or 'kerberos'" in rows["onprem"]["error"]
     assert "not installed" in rows["cloud"]["error"]
     assert len(data["problems"]) == 4
     assert "the configuration has 4 problems; see 'roomsync config check'" in result.stderr
@@ -129,7 +129,7 @@ def test_a_good_configuration_checks_ok(tmp_path: Path) -> None:
     (tmp_path / "roomsync.toml").write_text(
         BROKEN.split("[environments.branch]")[0]
         .replace("interval_seconds = inf", "interval_seconds = 30")
-        .replace('auth = "kerberos"', 'auth = "basic"')
+        .replace('auth = "sspi"', 'auth = "basic"')
         .replace("W. Europe Standard Time", "Europe/Berlin"),
         encoding="utf-8",
     )
