@@ -62,7 +62,7 @@ class Exchange2007Connector(EwsConnector):
         return (
             f"delegate access to the calendar of {mailbox}: Editor permission on its Calendar folder, "
             f"given by its owner in Outlook (Calendar properties, Permissions), or full access to the "
-            f"mailbox (Add-MailboxPermission -Identity {mailbox} -User {self.options.username} "
+            f"mailbox (Add-MailboxPermission -Identity {mailbox} -User {self.options.account} "
             "-AccessRights FullAccess)"
         )
 
