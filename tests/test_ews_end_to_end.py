@@ -89,6 +89,8 @@ def setup(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.Mo
 class TestEwsEndToEnd(EndToEndSuite):
     """The end-to-end scenarios of the test kit, on each EWS generation."""
 
+    reads_modified = True
+
     @pytest.fixture
     def estate(self, setup: Setup) -> Setup:
         return setup

@@ -160,6 +160,8 @@ def estate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Estate]:
 class TestGraphEndToEnd(EndToEndSuite):
     """The end-to-end scenarios of the test kit, on an Exchange Online tenant over Graph."""
 
+    reads_modified = True
+
     @pytest.fixture
     def estate(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Estate]:
         with estate_on(tmp_path, monkeypatch) as found:

@@ -146,7 +146,16 @@ def test_a_difference_is_reported_with_both_values_and_resolved(served: Installa
     found = [d for d in report["differences"] if d["reservation_id"] == made["id"]]
 
     assert [(d["kind"], d["values"]) for d in found] == [
-        ("fields-differ", {"title": {"rooms": "Quarterly", "exchange": "Quarterly (edited)"}})
+        (
+            "fields-differ",
+            {"title": {"rooms": "Quarterly", "exchange": "Quarterly (edited)", "changed": "exchange"}},
+        )
+    ]
+    [record] = api.get("/api/v1/admin/differences/stored", params={"person": BOB}).json()
+    assert (record["id"], record["state"], record["changed_last"]) == (found[0]["id"], "open", "exchange")
+    planned = api.post("/api/v1/admin/differences/repair", params={"dry_run": True, "person": BOB}).json()
+    assert [(r["id"], r["policy"], r["resolution"]) for r in planned["repairs"]] == [
+        (record["id"], "report", None)
     ]
     resolved = api.post(
         "/api/v1/admin/differences/resolve",
@@ -161,6 +170,10 @@ def test_a_difference_is_reported_with_both_values_and_resolved(served: Installa
     assert resolved.json()["resolved"] == "entry rewritten from the reservation"
     assert "Quarterly" in served.ews.calendar_subjects(BOB)
     assert "Quarterly (edited)" not in served.ews.calendar_subjects(BOB)
+    [settled] = api.get(
+        "/api/v1/admin/differences/stored", params={"state": "resolved", "person": BOB}
+    ).json()
+    assert settled["id"] == record["id"] and settled["state_by"]
     again = api.post(
         "/api/v1/admin/differences/resolve",
         json={

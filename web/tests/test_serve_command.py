@@ -89,7 +89,7 @@ def test_forms_without_the_sessions_token_are_refused_and_keep_the_session(serve
         for form in ("/admin/signout", f"/admin/persons/{ALICE}/sync", "/admin/differences/resolve"):
             forged = browser.post(
                 form,
-                data={"mailbox": ALICE, "kind": "fields-differ", "resolution": "ignore", "csrf": "guess"},
+                data={"mailbox": ALICE, "id": "1", "resolution": "ignore", "csrf": "guess"},
             )
             assert forged.status_code == 403, form
             assert "not from this session's pages" in forged.json()["detail"]

@@ -31,6 +31,7 @@ from pydantic import (
 from roomsync.domain import ConflictPolicy, Language
 from roomsync.errors import ConfigError, ConfigProblem
 from roomsync.redaction import remember
+from roomsync.repair_settings import RepairConfig, Rule
 
 DEFAULT_CONFIG = "roomsync.toml"
 CONFIG_ENV = "ROOMSYNC_CONFIG"
@@ -80,6 +81,8 @@ class EnvironmentConfig(BaseModel):
     plugin: str
     description: str = ""
     options: dict[str, Any] = Field(default_factory=dict)
+    # What the differences scans repair on their own in this environment (see [repair]).
+    repair: Rule | None = None
 
 
 def _addresses(value: Any) -> Any:
@@ -191,6 +194,7 @@ class Settings(BaseModel):
     sync: SyncConfig = Field(default_factory=SyncConfig)
     smtp: SmtpConfig | None = None
     notify: NotifyConfig = Field(default_factory=NotifyConfig)
+    repair: RepairConfig = Field(default_factory=RepairConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
     web: dict[str, Any] = Field(default_factory=dict)
     """The ``[web]`` table: read and checked by the web service's distribution (roomsync-web),
@@ -317,6 +321,17 @@ state_file = "roomsync-data/reference-mailboxes.json"
 # url = "https://mail.example.org/EWS/Exchange.asmx"
 # username = "svc-roomsync@example.org"
 # password = { env = "ROOMSYNC_EXCHANGE_PASSWORD" }
+
+# Differences between ROOMS and Exchange (roomsync diff): what is repaired without asking.
+# report: only recorded; newer-wins: the side that changed last; rooms-wins; exchange-wins.
+# Nothing is ever deleted automatically. An environment may have its own: repair = "rooms-wins".
+# [repair]
+# policy = "report"
+# kinds = { "missing-in-exchange" = "report" }
+# scan_every_hours = 6          # the daemon scans on its own (0, the default: never)
+# requests_per_hour = 120       # per environment, for those scans only
+# [repair.persons]
+# "ceo@example.org" = "report"
 
 # Logs: JSON lines on standard error at level warning unless set here; -v (info) and -vv (debug)
 # on the command line are more verbose still. destination: stderr, file (rotated: max_bytes,

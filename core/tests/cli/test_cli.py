@@ -349,7 +349,9 @@ def test_diff_finds_and_resolves_differences(home: Path) -> None:
     }
     directory.user_update(ALICE, by_stamp[kept["id"]].item_id, title="Edited in Outlook")
     directory.user_delete(ALICE, by_stamp[dropped["id"]].item_id)
-    found = as_json(home, "diff", "--days", "90", "--person", ALICE)
+    listed = run(home, "--json", "diff", "--days", "90", "--person", ALICE)
+    assert listed.exit_code == 1  # open differences: monitoring sees them
+    found = json.loads(listed.stdout)
     assert isinstance(found, list)
     assert sorted((d["reservation_id"], d["kind"], tuple(d["keys"])) for d in found) == sorted(
         [(kept["id"], "fields-differ", ("title",)), (dropped["id"], "missing-in-exchange", ())]
@@ -363,8 +365,8 @@ def test_diff_finds_and_resolves_differences(home: Path) -> None:
     reports = as_json(home, "sync", "--once")  # the resolutions leave nothing for the sync to do
     assert isinstance(reports, list)
     assert all(r["created"] == r["updated"] == r["imported"] == 0 for r in reports)
-    result = run(home, "diff", "--days", "365")
-    assert result.exit_code == 2 and "365" in result.output
+    result = run(home, "diff", "--days", "3661")
+    assert result.exit_code == 2 and "3661" in result.output
 
 
 def test_bad_configuration_names_key_and_file(tmp_path: Path) -> None:

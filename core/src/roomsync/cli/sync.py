@@ -25,6 +25,7 @@ from roomsync.domain import Person
 from roomsync.engine.apply import OnBatch
 from roomsync.engine.report import CycleReport
 from roomsync.engine.runner import WAKE_DEBOUNCE_SECONDS
+from roomsync.repair_settings import RepairConfig
 from roomsync.status import status_report
 from roomsync.storage.leases import Lease, Registration
 from roomsync.storage.protocols import LogEntry
@@ -140,6 +141,8 @@ def _run(app: AppContext, interval: float | None, share: bool) -> None:
     def announce(environment: str, watching: bool, mailboxes: int) -> None:
         click.echo(banner(environment, watching, mailboxes, app.settings.sync), err=True)
 
+    if app.settings.repair.scan_every_hours > 0:
+        click.echo(scans_banner(app.settings.repair), err=True)
     with app.runner.registered(share):
         cycles = app.runner.run(STOPS.event, progress, announce)
     click.echo(f"stopped after {cycles} cycles", err=True)
@@ -157,6 +160,15 @@ def banner(environment: str, watching: bool, mailboxes: int, sync: SyncConfig) -
     return (
         f"{environment}: watching {mailboxes} mailboxes; woken cycles {WAKE_DEBOUNCE_SECONDS:g} s "
         f"after a change (debounce), a full cycle every {every:g} s"
+    )
+
+
+def scans_banner(repair: RepairConfig) -> str:
+    """What ``run`` says of its differences scans ([repair] scan_every_hours)."""
+    return (
+        f"differences: everyone scanned every {repair.scan_every_hours:g} h over {repair.days} days, "
+        f"at most {repair.requests_per_hour} requests an hour per environment; "
+        f"repair policy {repair.policy.value}"
     )
 
 

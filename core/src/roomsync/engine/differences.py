@@ -1,27 +1,37 @@
-"""The differences report: ROOMS against Exchange over a window, and resolving each difference.
+"""Finding differences: ROOMS against Exchange over a window, read whole on both sides.
 
 The sync works from changes; this report reads both sides whole, so it finds drift the changes
 never reported (an entry edited while its mailbox was not synchronised, a restore from backup).
-A difference is resolved by hand or by policy: ``use-exchange``, ``use-rooms`` or ``ignore``.
+A series is compared as a series (its pattern, title, rooms ...) and per occurrence: each
+modified or cancelled occurrence that differs is a difference of its own, resolved on its own.
+:mod:`roomsync.engine.difference_scans` stores what is found; :mod:`roomsync.engine.difference_advice`
+says which side changed last and what to do.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, replace
+import hashlib
+import json
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from roomsync.connector.types import CalendarEntry, EntryUpdate, ItemRef
+from roomsync.connector.types import CalendarEntry
 from roomsync.domain import Person, Reservation
-from roomsync.engine.apply import draft_for, read_back
-from roomsync.engine.merge import Snapshot, differing_keys, snapshot
+from roomsync.engine.difference_advice import Advice, advise
+from roomsync.engine.merge import OCCURRENCE, changed_keys, differing_keys, snapshot
 from roomsync.engine.read_phase import map_imported
 from roomsync.engine.runner import SyncRunner
 from roomsync.errors import InvalidInput, RoomsyncError
-from roomsync.storage.protocols import Link, LinkState, LogEntry, Origin
+from roomsync.room_bookings import first_conflict
+from roomsync.storage.differences import DifferenceRecord
+from roomsync.storage.protocols import Link, UnitOfWork
 
-MAX_DAYS = 90
+DEFAULT_DAYS = 90
+MAX_DAYS = 3660
+"""A scan may cover any window up to ten years; it is read in parts of :data:`READ_DAYS`."""
+READ_DAYS = 90
 
 
 class DifferenceKind(StrEnum):
@@ -29,6 +39,7 @@ class DifferenceKind(StrEnum):
     MISSING_IN_ROOMS = "missing-in-rooms"  # a stamped entry has no active reservation
     FIELDS_DIFFER = "fields-differ"
     ANOTHER_INSTALLATION = "another-installation"  # stamped by another installation: left alone
+    ROOM_COLLISION = "room-collision"  # an Outlook booking of a room ROOMS has given to another
 
 
 class Resolution(StrEnum):
@@ -48,21 +59,108 @@ class Difference:
     rooms: Reservation | None = None
     entry: CalendarEntry | None = None
     owner: str | None = None  # the installation whose entry it is, for ANOTHER_INSTALLATION
+    environment: str | None = None
+    occurrence: datetime | None = None  # the original start, for one occurrence of a series
+    link: Link | None = None
+    rooms_changed_at: datetime | None = None  # the journal's last change of the reservation
+    holder: str | None = None  # the reservation holding the room, for ROOM_COLLISION
+    advice: Advice = field(default_factory=Advice)
+    record: DifferenceRecord | None = None  # once stored by a scan
 
-    def as_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data.pop("rooms")
-        data.pop("entry")
-        data["kind"] = self.kind.value
-        return data
+    @property
+    def starts_at(self) -> datetime:
+        if self.occurrence is not None:
+            return self.occurrence
+        fields = self.rooms.fields if self.rooms is not None else self.entry.fields if self.entry else None
+        return fields.start.astimezone(UTC) if fields is not None else datetime.now(UTC)
+
+    @property
+    def ident(self) -> str:
+        """The same difference in every scan: what it is about, never its values."""
+        about = [self.kind.value, self.mailbox.lower(), self.reservation_id or "", self.holder or ""]
+        if self.kind is not DifferenceKind.FIELDS_DIFFER or self.reservation_id is None:
+            about.append(self.item_id or "")
+        about.append(self.occurrence.isoformat() if self.occurrence else "")
+        return hashlib.sha256("\n".join(about).encode()).hexdigest()
+
+    @property
+    def sides(self) -> str:
+        """Both sides' values: a change on either side changes it."""
+        rooms = self.rooms
+        seen = {
+            "rooms": [snapshot(rooms.fields), rooms.status.value] if rooms is not None else None,
+            "exchange": snapshot(self.entry.fields) if self.entry is not None else None,
+        }
+        return hashlib.sha256(json.dumps(seen, sort_keys=True, default=str).encode()).hexdigest()
+
+    def changed(self) -> dict[str, str]:
+        """Which side changed each differing key since the two were last in step."""
+        if self.link is None or self.link.rooms_snapshot is None or self.link.exchange_snapshot is None:
+            return {}
+        ours = changed_keys(snapshot(self.rooms.fields), self.link.rooms_snapshot) if self.rooms else set()
+        theirs = (
+            changed_keys(snapshot(self.entry.fields), self.link.exchange_snapshot) if self.entry else set()
+        )
+        sides = {key: _side(key in ours, key in theirs) for key in self.keys}
+        return {key: side for key, side in sides.items() if side}
 
     def values(self) -> dict[str, dict[str, Any]]:
         """Each differing field with its value in ROOMS and in Exchange (canonical forms)."""
         ours = snapshot(self.rooms.fields) if self.rooms is not None else {}
         theirs = snapshot(self.entry.fields) if self.entry is not None else {}
+        changed = self.changed()
         return {
-            key: {"rooms": _shown(ours.get(key)), "exchange": _shown(theirs.get(key))} for key in self.keys
+            key: {
+                "rooms": _shown(ours.get(key)),
+                "exchange": _shown(theirs.get(key)),
+                "changed": changed.get(key),
+            }
+            for key in self.keys
         }
+
+    def as_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "kind": self.kind.value,
+            "mailbox": self.mailbox,
+            "title": self.title,
+            "reservation_id": self.reservation_id,
+            "item_id": self.item_id,
+            "keys": list(self.keys),
+            "owner": self.owner,
+            "occurrence": self.occurrence.isoformat() if self.occurrence else None,
+            "changed_last": self.advice.changed_last,
+            "recommendation": self.advice.recommendation,
+            "reason": self.advice.reason,
+            "values": self.values(),
+        }
+        if self.record is not None:
+            data |= {
+                "id": self.record.id,
+                "state": self.record.state.value,
+                "state_by": self.record.state_by,
+                "first_seen": self.record.as_dict()["first_seen"],
+            }
+        return data
+
+    def to_record(self) -> DifferenceRecord:
+        return DifferenceRecord(
+            ident=self.ident,
+            kind=self.kind.value,
+            mailbox=self.mailbox,
+            title=self.title,
+            starts_at=self.starts_at,
+            environment=self.environment,
+            reservation_id=self.reservation_id,
+            item_id=self.item_id,
+            occurrence=self.occurrence,
+            fields=self.values(),
+            changed_last=self.advice.changed_last,
+            rooms_changed_at=self.rooms_changed_at,
+            exchange_changed_at=self.entry.modified if self.entry is not None else None,
+            recommendation=self.advice.recommendation,
+            reason=self.advice.reason,
+            sides=self.sides,
+        )
 
     def matches(self, mailbox: str, kind: str, reservation_id: str | None, item_id: str | None) -> bool:
         """Whether this is the difference a caller named (the report is made afresh each time)."""
@@ -75,14 +173,25 @@ class Difference:
         )
 
 
+def _side(rooms: bool, exchange: bool) -> str | None:
+    return "both" if rooms and exchange else "rooms" if rooms else "exchange" if exchange else None
+
+
 def _shown(value: Any) -> Any:
     """A merge key's value as a person reads it: a key of one field is that field's value."""
     return value[0] if isinstance(value, list) and len(value) == 1 else value
 
 
+def window(days: int = DEFAULT_DAYS, start: datetime | None = None) -> tuple[datetime, datetime]:
+    if not 1 <= days <= MAX_DAYS:
+        raise InvalidInput(f"--days must be between 1 and {MAX_DAYS}, not {days}")
+    begin = start or datetime.now(UTC)
+    return begin, begin + timedelta(days=days)
+
+
 def find_differences(
     runner: SyncRunner,
-    days: int = MAX_DAYS,
+    days: int = DEFAULT_DAYS,
     persons: list[str] | None = None,
     failures: dict[str, str] | None = None,
 ) -> list[Difference]:
@@ -91,16 +200,13 @@ def find_differences(
     With ``failures``, a person whose calendar cannot be read is recorded there (address: error)
     and the others are still compared; without it the first such error is raised.
     """
-    if not 1 <= days <= MAX_DAYS:
-        raise InvalidInput(f"--days must be between 1 and {MAX_DAYS}, not {days}")
-    start = datetime.now(UTC)
-    end = start + timedelta(days=days)
+    start, end = window(days)
     found: list[Difference] = []
     for person in runner.persons(persons):
         if not person.environment:
             continue
         try:
-            found.extend(_person_differences(runner, person, start, end))
+            found.extend(person_differences(runner, person, start, end).differences)
         except RoomsyncError as exc:
             if failures is None:
                 raise
@@ -114,7 +220,7 @@ def find_difference(
     kind: str,
     reservation_id: str | None,
     item_id: str | None,
-    days: int = MAX_DAYS,
+    days: int = DEFAULT_DAYS,
 ) -> Difference | None:
     """The difference a caller named, looked up afresh in its mailbox; ``None`` when it is gone
     (resolved meanwhile, by someone or by a cycle), so a resolution never acts on a stale one."""
@@ -122,12 +228,19 @@ def find_difference(
     return next((d for d in found if d.matches(mailbox, kind, reservation_id, item_id)), None)
 
 
-def _person_differences(
-    runner: SyncRunner, person: Person, start: datetime, end: datetime
-) -> list[Difference]:
+@dataclass
+class Compared:
+    """One person's differences, and what was compared (so a scan knows what is settled)."""
+
+    differences: list[Difference]
+    reservation_ids: set[str]
+    item_ids: set[str]
+
+
+def person_differences(runner: SyncRunner, person: Person, start: datetime, end: datetime) -> Compared:
     """One person's calendar against their reservations over ``start`` to ``end``."""
     host = runner.host_for_person(person)
-    listed = map_imported(runner.pm, host.list_entries(person.email, start, end))
+    listed = map_imported(runner.pm, _entries(host, person.email, start, end))
     by_stamp = {e.stamp: e for e in listed if e.is_own and e.stamp}
     with runner.database.unit_of_work() as uow:
         booked = {
@@ -137,70 +250,118 @@ def _person_differences(
         }
         known_rooms = {room.mailbox for room in uow.rooms.list_rooms()}
         others = {stamp: uow.rooms.get_reservation(stamp) for stamp in by_stamp if stamp not in booked}
-    found = [
-        difference
-        for reservation_id, reservation in booked.items()
-        if (
-            difference := _compared(
-                person, reservation_id, reservation, by_stamp.get(reservation_id), known_rooms
+        links = {
+            rid: next((link for link in found if link.mailbox == person.email), None)
+            for rid, found in uow.sync.links_for_reservations([*booked, *others]).items()
+        }
+        found: list[Difference] = []
+        for reservation_id, reservation in booked.items():
+            found.extend(
+                _compared(
+                    person.email,
+                    reservation_id,
+                    reservation,
+                    by_stamp.get(reservation_id),
+                    known_rooms,
+                    links.get(reservation_id),
+                )
             )
+        found.extend(
+            Difference(
+                DifferenceKind.ANOTHER_INSTALLATION,
+                person.email,
+                entry.fields.title,
+                item_id=entry.item_id,
+                owner=entry.stamped_by,
+                entry=entry,
+            )
+            for entry in listed
+            if entry.is_own and entry.stamped_by is not None
         )
-    ]
-    found.extend(
-        Difference(
-            DifferenceKind.ANOTHER_INSTALLATION,
-            person.email,
-            entry.fields.title,
-            item_id=entry.item_id,
-            owner=entry.stamped_by,
-            entry=entry,
-        )
-        for entry in listed
-        if entry.is_own and entry.stamped_by is not None
-    )
-    found.extend(_missing_in_rooms(person, by_stamp, booked, others))
-    return found
+        found.extend(_missing_in_rooms(person.email, by_stamp, booked, others, links))
+        found.extend(_collisions(uow, person.email, listed, known_rooms))
+        for difference in found:
+            difference.environment = person.environment
+            if difference.reservation_id and difference.rooms is not None:
+                journal = uow.rooms.journal(difference.reservation_id, limit=1)
+                difference.rooms_changed_at = journal[0].at if journal else None
+            difference.advice = advise(difference)
+    return Compared(found, set(booked) | set(others), {e.item_id for e in listed})
+
+
+def _entries(host: Any, mailbox: str, start: datetime, end: datetime) -> list[CalendarEntry]:
+    """The entries of the window, read in parts a server answers (a series comes in each part)."""
+    entries: dict[str, CalendarEntry] = {}
+    begin = start
+    while begin < end:
+        part_end = min(end, begin + timedelta(days=READ_DAYS))
+        for entry in host.list_entries(mailbox, begin, part_end):
+            entries.setdefault(entry.item_id, entry)
+        begin = part_end
+    return list(entries.values())
 
 
 def _compared(
-    person: Person,
+    mailbox: str,
     reservation_id: str,
     reservation: Reservation,
     entry: CalendarEntry | None,
     known_rooms: set[str],
-) -> Difference | None:
-    """How a reservation and its entry differ: missing, fields differing, or not at all."""
+    link: Link | None,
+) -> list[Difference]:
+    """How a reservation and its entry differ: missing, fields differing, or not at all.
+
+    A series' occurrence changes are differences of their own, unless the pattern itself differs
+    (a new pattern takes its occurrence changes along, as Exchange does).
+    """
     if entry is None:
-        return Difference(
-            DifferenceKind.MISSING_IN_EXCHANGE,
-            person.email,
-            reservation.fields.title,
-            reservation_id,
-            rooms=reservation,
-        )
+        return [
+            Difference(
+                DifferenceKind.MISSING_IN_EXCHANGE,
+                mailbox,
+                reservation.fields.title,
+                reservation_id,
+                rooms=reservation,
+                link=link,
+            )
+        ]
     theirs = entry.fields.model_copy(
         update={"rooms": tuple(r for r in entry.fields.rooms if r in known_rooms)}
     )
     keys = sorted(differing_keys(reservation.fields, theirs))
+    seen = entry.model_copy(update={"fields": theirs})
+
+    def one(these: list[str], occurrence: datetime | None = None) -> Difference:
+        return Difference(
+            DifferenceKind.FIELDS_DIFFER,
+            mailbox,
+            reservation.fields.title,
+            reservation_id,
+            entry.item_id,
+            these,
+            reservation,
+            seen,
+            occurrence=occurrence,
+            link=link,
+        )
+
     if not keys:
-        return None
-    return Difference(
-        DifferenceKind.FIELDS_DIFFER,
-        person.email,
-        reservation.fields.title,
-        reservation_id,
-        entry.item_id,
-        keys,
-        reservation,
-        entry,
-    )
+        return []
+    per_occurrence = [key for key in keys if key.startswith(OCCURRENCE)]
+    if "recurrence" in keys or not per_occurrence:
+        return [one(keys)]
+    series = [key for key in keys if not key.startswith(OCCURRENCE)]
+    found = [one(series)] if series else []
+    found.extend(one([key], datetime.fromisoformat(key.removeprefix(OCCURRENCE))) for key in per_occurrence)
+    return found
 
 
 def _missing_in_rooms(
-    person: Person,
+    mailbox: str,
     by_stamp: dict[str, CalendarEntry],
     booked: dict[str, Reservation],
     others: dict[str, Reservation | None],
+    links: dict[str, Link | None],
 ) -> list[Difference]:
     """Stamped entries whose reservation this person no longer organises (none in a hand-over)."""
     found = []
@@ -208,138 +369,49 @@ def _missing_in_rooms(
         if stamp in booked:
             continue
         other = others.get(stamp)
-        if other is not None and other.active and other.organizer != person.email:
+        if other is not None and other.active and other.organizer != mailbox:
             continue  # an organizer change in progress: the sync moves it
         found.append(
             Difference(
                 DifferenceKind.MISSING_IN_ROOMS,
-                person.email,
+                mailbox,
                 entry.fields.title,
                 stamp,
                 entry.item_id,
                 rooms=other,
                 entry=entry,
+                link=links.get(stamp),
             )
         )
     return found
 
 
-def resolve(runner: SyncRunner, difference: Difference, resolution: Resolution) -> str:
-    """Apply one resolution; returns what was done, in words for the report."""
-    d = difference
-    if resolution is Resolution.IGNORE:
-        _log(runner, d, f"difference ignored ({d.kind.value})")
-        return "ignored"
-    if d.kind is DifferenceKind.ANOTHER_INSTALLATION:
-        raise InvalidInput(
-            f"entry '{d.title}' in {d.mailbox} belongs to installation {d.owner}; only that "
-            "installation may change it"
-        )
-    host = runner.host(_environment(runner, d.mailbox))
-    with runner.database.unit_of_work() as uow:
-        if resolution is Resolution.USE_ROOMS:
-            if d.kind is DifferenceKind.MISSING_IN_EXCHANGE and d.rooms is not None:
-                draft = draft_for(runner.pm, d.rooms)
-                result = host.create_entries(d.mailbox, [draft])[0]
-                _require(result.ok, result.error)
-                written = read_back(runner.pm, d.mailbox, draft.stamp, draft.fields)
-                _link(uow, d.rooms, d.mailbox, result.item_id, result.change_key, written)
-                done = "entry created from the reservation"
-            elif d.kind is DifferenceKind.FIELDS_DIFFER and d.rooms is not None and d.entry is not None:
-                draft = draft_for(runner.pm, d.rooms)
-                result = host.update_entries(
-                    d.mailbox,
-                    [
-                        EntryUpdate(
-                            item_id=d.entry.item_id,
-                            change_key=d.entry.change_key,
-                            stamp=draft.stamp,
-                            fields=draft.fields,
-                            setup_minutes=draft.setup_minutes,
-                            followup_minutes=draft.followup_minutes,
-                        )
-                    ],
-                )[0]
-                _require(result.ok, result.error)
-                written = read_back(runner.pm, d.mailbox, draft.stamp, draft.fields)
-                _link(uow, d.rooms, d.mailbox, d.entry.item_id, result.change_key, written)
-                done = "entry rewritten from the reservation"
-            else:
-                assert d.entry is not None
-                result = host.delete_entries(
-                    d.mailbox, [ItemRef(item_id=d.entry.item_id, stamp=d.entry.stamp)]
-                )[0]
-                _require(result.ok, result.error)
-                done = "entry without reservation deleted"
-        else:
-            if d.kind is DifferenceKind.MISSING_IN_EXCHANGE and d.reservation_id:
-                uow.rooms.cancel_reservation(
-                    d.reservation_id, origin=Origin.ADMIN, reason="missing in Exchange"
+def _collisions(
+    uow: UnitOfWork, mailbox: str, listed: list[CalendarEntry], known_rooms: set[str]
+) -> list[Difference]:
+    """The person's own Outlook bookings, unknown to ROOMS, of rooms ROOMS gave to another
+    reservation at that time (a booking the sync refused stays in Outlook until someone acts)."""
+    found = []
+    for entry in listed:
+        rooms = [room for room in entry.fields.rooms if room in known_rooms]
+        if not rooms or not entry.is_own or entry.stamp or entry.stamped_by:
+            continue
+        if uow.sync.link_by_item(mailbox, entry.item_id) is not None:
+            continue
+        since = entry.fields.start - timedelta(days=1)
+        for room in rooms:
+            holder = first_conflict(uow.rooms.room_bookings([room], since), room, entry.fields)
+            if holder is not None:
+                found.append(
+                    Difference(
+                        DifferenceKind.ROOM_COLLISION,
+                        mailbox,
+                        entry.fields.title,
+                        item_id=entry.item_id,
+                        keys=["rooms"],
+                        entry=entry,
+                        rooms=uow.rooms.get_reservation(holder),
+                        holder=holder,
+                    )
                 )
-                done = "reservation cancelled"
-            elif d.kind is DifferenceKind.FIELDS_DIFFER and d.rooms is not None and d.entry is not None:
-                known = {room.mailbox for room in uow.rooms.list_rooms()}
-                fields = d.entry.fields.model_copy(
-                    update={"rooms": tuple(r for r in d.entry.fields.rooms if r in known)}
-                )
-                assert d.reservation_id is not None
-                updated = uow.rooms.update_reservation(
-                    d.reservation_id, fields=fields, expected_version=d.rooms.version, origin=Origin.ADMIN
-                )
-                _link(uow, updated, d.mailbox, d.entry.item_id, d.entry.change_key, snapshot(d.entry.fields))
-                done = "reservation updated from the entry"
-            else:
-                raise InvalidInput(
-                    f"entry '{d.title}' in {d.mailbox} has no active reservation; ROOMS cannot take it back "
-                    "(resolve with use-rooms to delete the entry, or ignore)"
-                )
-        uow.commit()
-    _log(runner, d, f"{d.kind.value} resolved with {resolution.value}: {done}")
-    return done
-
-
-def _environment(runner: SyncRunner, mailbox: str) -> str:
-    with runner.database.unit_of_work() as uow:
-        person = uow.rooms.get_person(mailbox)
-    if person is None or not person.environment:
-        raise InvalidInput(f"{mailbox} is not assigned to an environment")
-    return person.environment
-
-
-def _require(ok: bool, error: str | None) -> None:
-    if not ok:
-        raise RoomsyncError(f"the connector refused: {error}")
-
-
-def _link(
-    uow: Any,
-    reservation: Reservation,
-    mailbox: str,
-    item_id: str | None,
-    change_key: str | None,
-    exchange_snapshot: Snapshot,
-) -> None:
-    """Both sides now agree: store that as the link's base so the sync sees no change."""
-    assert reservation.id is not None
-    current = next(
-        (link for link in uow.sync.links_for_reservation(reservation.id) if link.mailbox == mailbox), None
-    )
-    base = current or Link(reservation_id=reservation.id, mailbox=mailbox)
-    uow.sync.save_link(
-        replace(
-            base,
-            item_id=item_id,
-            change_key=change_key,
-            state=LinkState.SYNCED,
-            rooms_version=reservation.version,
-            rooms_snapshot=snapshot(reservation.fields),
-            exchange_snapshot=exchange_snapshot,
-            last_error=None,
-        )
-    )
-
-
-def _log(runner: SyncRunner, d: Difference, message: str) -> None:
-    with runner.database.unit_of_work() as uow:
-        uow.sync.log(LogEntry(datetime.now(UTC), d.mailbox, "info", "difference", message, d.reservation_id))
-        uow.commit()
+    return found

@@ -433,21 +433,26 @@ class SyncRunner:
         instead of at the next interval; the full cycle stays the safety net for anything a
         notification missed. Persons are read again at every full cycle and the watches follow
         them. ``announce`` hears which environments watch. Answers the number of full cycles.
+        With ``[repair] scan_every_hours``, the differences scans run beside the cycles.
         """
+        # The scans are built on the runner: imported here, where both exist.
+        from roomsync.engine.difference_schedule import DifferenceSchedule
+
         wakes = self._wakes = WakeQueue(WAKE_DEBOUNCE_SECONDS)
         watches = Watches(self.host, lambda environment: self._waker(environment, wakes), announce)
         cycles = 0
         try:
-            while not stop.is_set():
-                persons = self.persons()
-                # Before the cycle: a connector's first wake of everyone then mostly finds persons
-                # whose cycle is still to come, and is satisfied by it.
-                watches.update(persons)
-                self._full_cycle(self._due(persons, watches), wakes, progress, stop)
-                cycles += 1
-                deadline = time.monotonic() + self.settings.sync.interval_seconds
-                while due := wakes.wait(deadline, stop):
-                    self._woken(due, wakes, progress, stop)
+            with DifferenceSchedule(self).running(stop):
+                while not stop.is_set():
+                    persons = self.persons()
+                    # Before the cycle: a connector's first wake of everyone then mostly finds
+                    # persons whose cycle is still to come, and is satisfied by it.
+                    watches.update(persons)
+                    self._full_cycle(self._due(persons, watches), wakes, progress, stop)
+                    cycles += 1
+                    deadline = time.monotonic() + self.settings.sync.interval_seconds
+                    while due := wakes.wait(deadline, stop):
+                        self._woken(due, wakes, progress, stop)
         finally:
             self._wakes = None
             watches.stop()

@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from roomsync.errors import DatabaseUnavailable, InvalidInput, RoomsyncError, SchemaTooNew
 from roomsync.stamps import Installation
 from roomsync.storage.api_keys import ApiKeyStore
+from roomsync.storage.differences import DifferenceStore
 from roomsync.storage.leases import LeaseStore
 from roomsync.storage.models import InstallationRow, LinkRow, MailboxStateRow
 from roomsync.storage.overview import EnvironmentFigures, environment_figures
@@ -196,6 +197,11 @@ class Database:
     def api_keys(self) -> ApiKeyStore:
         """Keys of the web API's client services, outside any unit of work."""
         return ApiKeyStore(self.engine)
+
+    @property
+    def differences(self) -> DifferenceStore:
+        """The differences the scans found and their states, outside any unit of work."""
+        return DifferenceStore(self.engine)
 
     @contextmanager
     def unit_of_work(self) -> Iterator[SqlUnitOfWork]:

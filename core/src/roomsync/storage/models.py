@@ -333,3 +333,38 @@ class ApiKeyRow(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     last_used_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class DifferenceRow(Base):
+    """One difference between ROOMS and Exchange as the scans found it, with its state.
+
+    ``ident`` names the difference across scans (kind, mailbox, reservation, item, occurrence);
+    ``sides`` fingerprints both sides' values, so an ignored difference opens again once either
+    side changes.
+    """
+
+    __tablename__ = "differences"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ident: Mapped[str] = mapped_column(String(64), unique=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    mailbox: Mapped[str] = mapped_column(EMAIL, index=True)
+    environment: Mapped[str | None] = mapped_column(String(100))
+    reservation_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    item_id: Mapped[str | None] = mapped_column(ITEM_ID)
+    occurrence: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    title: Mapped[str] = mapped_column(Text)
+    starts_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    fields: Mapped[dict[str, Any]] = mapped_column(JSON)
+    changed_last: Mapped[str] = mapped_column(String(20))
+    rooms_changed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    exchange_changed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    recommendation: Mapped[str] = mapped_column(String(20))
+    reason: Mapped[str] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(String(20), index=True)
+    state_by: Mapped[str | None] = mapped_column(String(320))
+    state_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    resolution: Mapped[str | None] = mapped_column(Text)
+    sides: Mapped[str] = mapped_column(String(64))
+    first_seen: Mapped[datetime] = mapped_column(UtcDateTime)
+    last_seen: Mapped[datetime] = mapped_column(UtcDateTime)

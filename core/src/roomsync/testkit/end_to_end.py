@@ -16,7 +16,7 @@ that connector exactly as they would in production::
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -119,6 +119,9 @@ class Estate(RoomsSide, ABC):
 
 class EndToEndSuite:
     """The scenarios every protocol runs end to end; ``estate`` is the subclass's fixture."""
+
+    reads_modified = False
+    """Whether the connector reads each entry's last-modified time (``CalendarEntry.modified``)."""
 
     def after_booking(self, estate: Estate, entry: CalendarEntry) -> None:
         """What else a protocol checks once a booking with a room and an attendee is exported."""
@@ -242,3 +245,40 @@ class EndToEndSuite:
         assert (private.start, private.end) in {(b.start, b.end) for b in views[BOB].busy}
         assert views[ROOM2].busy == []
         self.after_free_busy(estate, views)
+
+    def test_drift_a_scan_finds_is_repaired_by_policy(self, estate: Estate) -> None:
+        """Edits behind the sync's back on both sides: the scan says which side changed each, the
+        newer-wins policy takes that side, and the next cycle has nothing left to do."""
+        from roomsync.engine.difference_scans import ScanRequest, repair, scan
+        from roomsync.repair_settings import RepairConfig
+
+        in_outlook = estate.book(ALICE, "Drift in Outlook", 5)
+        in_rooms = estate.book(ALICE, "Drift in ROOMS", 6)
+        estate.sync()
+        [entry] = estate.entries(ALICE, in_outlook.id or "")
+        estate.outlook(ALICE).update(
+            ALICE, entry.item_id, entry.fields.model_copy(update={"title": "Outlook title"})
+        )
+        estate.retitle_in_rooms(in_rooms.id or "", "ROOMS title")
+        request = ScanRequest(days=3, start=estate.start - timedelta(days=1), persons=[ALICE])
+
+        found = {d.reservation_id: d for d in scan(estate.runner, request).open}
+
+        assert {rid: d.advice.changed_last for rid, d in found.items()} == {
+            in_outlook.id: "exchange",
+            in_rooms.id: "rooms",
+        }
+        read = found[in_outlook.id].entry
+        assert read is not None and (read.modified is not None or not self.reads_modified)
+        if read.modified is not None:  # the server's clock: this machine's, give or take
+            assert abs(read.modified - datetime.now(UTC)) < timedelta(minutes=10)
+        estate.runner.settings.repair = RepairConfig(policy="newer-wins")
+        outcomes = repair(estate.runner, list(found.values()))
+        assert all(o.error is None and o.done for o in outcomes), [o.error for o in outcomes]
+        assert estate.reservation(in_outlook.id or "").fields.title == "Outlook title"
+        [rewritten] = estate.entries(ALICE, in_rooms.id or "")
+        assert rewritten.fields.title == "ROOMS title"
+        assert scan(estate.runner, request).open == []
+        writes = estate.writes()
+        assert not any(r.changed_anything for r in estate.sync())
+        assert estate.writes() == writes

@@ -6,16 +6,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request
 
-from roomsync.engine.differences import (
-    MAX_DAYS,
-    Difference,
-    Resolution,
-    find_difference,
-    find_differences,
-    resolve,
-)
+from roomsync.engine.difference_scans import ScanRequest, repair, resolve_each, resolve_records, scan
+from roomsync.engine.differences import DEFAULT_DAYS, MAX_DAYS, Difference, Resolution
 from roomsync.errors import NotFound
 from roomsync.status import StatusFilter, log_data, status_report
+from roomsync.storage.differences import DifferenceState
 from roomsync.sync_test import sync_test
 from roomsync_web.api.schemas import ResolveIn
 from roomsync_web.security import Admin
@@ -60,21 +55,44 @@ def sync_now(email: str, request: Request, principal: Admin) -> dict[str, Any]:
 
 
 def difference_data(d: Difference) -> dict[str, Any]:
-    return {**d.as_dict(), "values": d.values()}
+    return d.as_dict()
 
 
 @router.get("/differences")
 def differences(
     request: Request,
     principal: Admin,
-    days: int = Query(MAX_DAYS, ge=1, le=MAX_DAYS),
+    days: int = Query(DEFAULT_DAYS, ge=1, le=MAX_DAYS),
     person: Annotated[list[str] | None, Query()] = None,
+    environment: str | None = Query(None, max_length=100),
+    reservation: Annotated[list[str] | None, Query()] = None,
+    all: bool = False,
 ) -> dict[str, Any]:
-    """ROOMS against Exchange over the next ``days`` days, each field with both values; the
-    persons whose calendars could not be read are in ``not_compared`` with the error."""
-    failures: dict[str, str] = {}
-    found = find_differences(request.app.state.service.runner, days, person or None, failures)
-    return {"differences": [difference_data(d) for d in found], "not_compared": failures}
+    """A scan: ROOMS against Exchange over the next ``days`` days, stored as records (``id``,
+    ``state``), each field with both values, which side changed last and a recommendation. Open
+    ones only unless ``all`` (ignored ones too); the persons whose calendars could not be read
+    are in ``not_compared`` with the error."""
+    request_ = ScanRequest(
+        days=days, persons=person or None, environment=environment, reservation_ids=reservation or None
+    )
+    result = scan(request.app.state.service.runner, request_)
+    shown = result.differences if all else result.open
+    return {"differences": [difference_data(d) for d in shown], "not_compared": result.not_compared}
+
+
+@router.get("/differences/stored")
+def stored_differences(
+    request: Request,
+    principal: Admin,
+    state: Annotated[list[DifferenceState] | None, Query()] = None,
+    person: Annotated[list[str] | None, Query()] = None,
+    environment: str | None = Query(None, max_length=100),
+) -> list[dict[str, Any]]:
+    """The stored differences (default: open), without reading Exchange: who settled each and how."""
+    records = request.app.state.service.database.differences.list(
+        states=state or [DifferenceState.OPEN], mailboxes=person or None, environment=environment
+    )
+    return [r.as_dict() for r in records]
 
 
 @router.post("/differences/resolve")
@@ -82,16 +100,57 @@ def resolve_difference(
     body: ResolveIn,
     request: Request,
     principal: Admin,
-    days: int = Query(MAX_DAYS, ge=1, le=MAX_DAYS),
+    days: int = Query(DEFAULT_DAYS, ge=1, le=MAX_DAYS),
 ) -> dict[str, Any]:
-    """Resolve one difference, named by mailbox, kind and reservation or item: it is looked up
-    afresh, so a difference that went away meanwhile is 404, not a stale write."""
+    """Resolve one difference, by its ``id`` or named by mailbox, kind and reservation or item:
+    it is looked up afresh, so a difference that went away meanwhile is 404, not a stale write."""
     runner = request.app.state.service.runner
-    match = find_difference(runner, body.mailbox, body.kind, body.reservation_id, body.item_id, days)
-    if match is None:
-        raise HTTPException(404, f"no such difference in {body.mailbox} (any more)")
-    done = resolve(runner, match, Resolution(body.resolution))
-    return {**difference_data(match), "resolved": done, "by": principal.describe()}
+    by = principal.describe()
+    if body.id is not None:
+        [outcome] = resolve_records(runner, [body.id], Resolution(body.resolution), by)
+    else:
+        if body.mailbox is None or body.kind is None:
+            raise HTTPException(422, "name the difference by id, or by mailbox and kind")
+        found = scan(runner, ScanRequest(days=days, persons=[body.mailbox])).differences
+        match = next(
+            (d for d in found if d.matches(body.mailbox, body.kind, body.reservation_id, body.item_id)), None
+        )
+        if match is None:
+            raise HTTPException(404, f"no such difference in {body.mailbox} (any more)")
+        [outcome] = resolve_each(runner, [match], lambda _: (Resolution(body.resolution), None), by)
+    if outcome.error:
+        raise HTTPException(409, outcome.error)
+    return {**difference_data(outcome.difference), "resolved": outcome.done, "by": by}
+
+
+@router.post("/differences/repair")
+def repair_differences(
+    request: Request,
+    principal: Admin,
+    dry_run: bool = False,
+    days: int = Query(DEFAULT_DAYS, ge=1, le=MAX_DAYS),
+    person: Annotated[list[str] | None, Query()] = None,
+    environment: str | None = Query(None, max_length=100),
+) -> dict[str, Any]:
+    """A scan, then the configured repair policy on what is open (``dry_run``: only what it would do)."""
+    runner = request.app.state.service.runner
+    result = scan(runner, ScanRequest(days=days, persons=person or None, environment=environment))
+    outcomes = repair(runner, result.open, dry_run)
+    return {
+        "repairs": [
+            {
+                **difference_data(o.difference),
+                "policy": o.decision.policy.value if o.decision else None,
+                "resolution": o.decision.resolution.value if o.decision and o.decision.resolution else None,
+                "why": o.decision.why if o.decision else None,
+                "done": o.done,
+                "error": o.error,
+            }
+            for o in outcomes
+        ],
+        "dry_run": dry_run,
+        "not_compared": result.not_compared,
+    }
 
 
 @router.get("/log")

@@ -216,8 +216,9 @@ class ReservationDetail(BaseModel):
 
 
 class ResolveIn(Strict):
-    mailbox: Address
-    kind: str
+    id: int | None = Field(default=None, ge=1)
+    mailbox: Address | None = None
+    kind: str | None = None
     reservation_id: str | None = None
     item_id: str | None = None
     resolution: str = Field(pattern="^(use-rooms|use-exchange|ignore)$")

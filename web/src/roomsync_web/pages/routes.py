@@ -19,8 +19,9 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
-from roomsync.engine.differences import MAX_DAYS, Resolution, find_difference, find_differences, resolve
-from roomsync.errors import RoomsyncError
+from roomsync.engine.difference_scans import ScanRequest, resolve_records, scan
+from roomsync.engine.differences import DEFAULT_DAYS, MAX_DAYS, Resolution
+from roomsync.errors import NotFound, RoomsyncError
 from roomsync.status import StatusFilter, log_data, person_status
 from roomsync.storage.api_keys import Scope
 from roomsync.sync_test import sync_test
@@ -176,21 +177,20 @@ def person_sync(request: Request, email: str, csrf: str = Form("")) -> HTMLRespo
 
 
 @router.get("/admin/differences")
-def differences(request: Request, person: str | None = None, days: int = MAX_DAYS) -> HTMLResponse:
+def differences(request: Request, person: str | None = None, days: int = DEFAULT_DAYS) -> HTMLResponse:
     admin(request)
     days = min(max(days, 1), MAX_DAYS)
-    failures: dict[str, str] = {}
     try:
-        found = find_differences(
-            request.app.state.service.runner, days, [person] if person else None, failures
+        result = scan(
+            request.app.state.service.runner, ScanRequest(days=days, persons=[person] if person else None)
         )
     except RoomsyncError as exc:  # an unknown person
         return page(request, "differences.html", differences=[], person=person, days=days, error=str(exc))
     return page(
         request,
         "differences.html",
-        differences=[difference_data(d) for d in found],
-        not_compared=failures,
+        differences=[difference_data(d) for d in result.open],
+        not_compared=result.not_compared,
         person=person,
         days=days,
     )
@@ -200,25 +200,23 @@ def differences(request: Request, person: str | None = None, days: int = MAX_DAY
 def resolve_difference(
     request: Request,
     csrf: str = Form(""),
-    mailbox: str = Form(...),
-    kind: str = Form(...),
-    reservation_id: str = Form(""),
-    item_id: str = Form(""),
+    id: int = Form(...),
     resolution: str = Form(...),
     person: str = Form(""),
 ) -> RedirectResponse:
-    admin(request)
+    principal = admin(request)
     _check_csrf(request, csrf)
     runner = request.app.state.service.runner
     back = f"/admin/differences?person={quote(person)}" if person else "/admin/differences"
     try:
-        chosen = Resolution(resolution)
-        match = find_difference(runner, mailbox, kind, reservation_id or None, item_id or None)
-        if match is None:
-            request.session["error"] = "That difference is gone: someone or a cycle resolved it meanwhile."
+        [outcome] = resolve_records(runner, [id], Resolution(resolution), principal.describe())
+        if outcome.error:
+            request.session["error"] = outcome.error
         else:
-            done = resolve(runner, match, chosen)
-            request.session["message"] = f"'{match.title}' in {mailbox}: {done}."
+            d = outcome.difference
+            request.session["message"] = f"'{d.title}' in {d.mailbox}: {outcome.done}."
+    except NotFound:
+        request.session["error"] = "That difference is gone: someone or a cycle resolved it meanwhile."
     except (RoomsyncError, ValueError) as exc:
         request.session["error"] = str(exc)
     return RedirectResponse(back, status_code=303)
