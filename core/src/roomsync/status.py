@@ -139,11 +139,32 @@ def status_report(
     database: Database, only: StatusFilter = StatusFilter(), problems: int = 20
 ) -> StatusReport:
     """The persons (as ``only`` keeps them), the daemons and cycles in progress (held leases),
-    and the recent problems of the sync log (the last ``problems`` entries, warnings and errors)."""
+    and the recent problems of the sync log (the last ``problems`` warnings and errors) of the
+    persons shown; a failed cycle's error is cleared by the person's next successful cycle."""
     at = datetime.now(UTC)
     leases = database.leases
     daemons, cycles = leases.registrations(at), leases.leases(at)
     with database.unit_of_work() as uow:
         rows = person_status(uow, only)
-        found = [e for e in uow.sync.recent_log(limit=problems) if e.level != "info"]
+        logged = uow.sync.recent_log(limit=problems * PROBLEMS_READ, levels=("warning", "error"))
+    shown = {r["email"]: r["last_success"] for r in rows}
+    filtered = only != StatusFilter()
+    found = [e for e in logged if _still_a_problem(e, shown, filtered)][:problems]
     return StatusReport(rows, daemons, cycles, found)
+
+
+FAILURE = "failure"
+"""The event of a failed cycle in the sync log."""
+PROBLEMS_READ = 5
+"""Problems are read this many times over, as those cleared or of persons not shown drop out."""
+
+
+def _still_a_problem(entry: LogEntry, shown: dict[str, str | None], filtered: bool) -> bool:
+    if entry.mailbox is None:
+        return not filtered  # the installation's, not a person's: shown with everyone
+    if entry.mailbox not in shown:
+        return False
+    success = shown[entry.mailbox]
+    if entry.event != FAILURE or success is None:
+        return True  # a conflict or a refused value stays a problem of its reservation
+    return entry.at > datetime.fromisoformat(success)

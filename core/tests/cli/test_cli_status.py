@@ -3,6 +3,7 @@ address cut in two, long errors on lines of their own."""
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from pathlib import Path
 
@@ -71,3 +72,37 @@ def test_status_shows_each_persons_last_error_below_the_table(home: Path) -> Non
     at = lines.index("Last errors")
     assert lines[at + 1] == "nobody@example.org"
     assert lines[at + 2].startswith("    person nobody@example.org has no environment")
+
+
+def test_status_filters_persons_and_a_successful_cycle_clears_their_failures(home: Path) -> None:
+    ok(home, "persons", "add", "alice@example.org", "--environment", "lab")
+    ok(home, "persons", "add", "bob@example.org", "--environment", "lab")
+    ok(home, "persons", "add", "nobody@example.org")  # no environment: every cycle fails
+    ok(home, "sync", "--once", "--person", "alice@example.org")
+    database = Database(f"sqlite:///{home / 'data' / 'roomsync.db'}")
+    try:
+        with database.unit_of_work() as uow:
+            before = now() - timedelta(hours=1)  # before alice's successful cycle
+            uow.sync.log(LogEntry(before, "alice@example.org", "error", "failure", "server down"))
+            uow.sync.log(LogEntry(before, "alice@example.org", "warning", "conflict", "Review: both changed"))
+            uow.sync.log(LogEntry(before, "bob@example.org", "error", "failure", "bob's server down"))
+            uow.commit()
+    finally:
+        database.dispose()
+    assert run(home, "sync", "--once", "--person", "nobody@example.org").exit_code == 1
+
+    report = json.loads(ok(home, "status", "--json").stdout)
+    problems = {(p["mailbox"], p["message"]) for p in report["problems"]}
+    assert ("alice@example.org", "server down") not in problems  # cleared by her later success
+    assert ("alice@example.org", "Review: both changed") in problems  # a reservation's, kept
+    assert ("bob@example.org", "bob's server down") in problems  # bob never succeeded since
+
+    failing = json.loads(ok(home, "status", "--failing", "--json").stdout)
+    assert [p["email"] for p in failing["persons"]] == ["nobody@example.org"]
+    assert {p["mailbox"] for p in failing["problems"]} == {"nobody@example.org"}
+    one = json.loads(ok(home, "status", "--json", "--person", "BOB@example.org").stdout)
+    assert [p["email"] for p in one["persons"]] == ["bob@example.org"]
+    lab = json.loads(ok(home, "status", "--environment", "lab", "--json").stdout)
+    assert sorted(p["email"] for p in lab["persons"]) == ["alice@example.org", "bob@example.org"]
+    unknown = run(home, "status", "--environment", "nowhere")
+    assert unknown.exit_code == 2 and "unknown environment 'nowhere'" in unknown.output

@@ -16,7 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
-from roomsync.cli.completion import complete_persons
+from roomsync.cli.completion import complete_environments, complete_persons
 from roomsync.cli.context import AppContext, pass_app
 from roomsync.cli.stopping import STOPS
 from roomsync.config import SyncConfig
@@ -26,7 +26,7 @@ from roomsync.engine.apply import OnBatch
 from roomsync.engine.report import CycleReport
 from roomsync.engine.runner import WAKE_DEBOUNCE_SECONDS
 from roomsync.repair_settings import RepairConfig
-from roomsync.status import status_report
+from roomsync.status import StatusFilter, status_report
 from roomsync.storage.leases import Lease, Registration
 from roomsync.storage.protocols import LogEntry
 from roomsync.sync_test import sync_test
@@ -173,13 +173,21 @@ def scans_banner(repair: RepairConfig) -> str:
 
 
 @click.command()
+@click.option("--person", help="Only this person.", shell_complete=complete_persons)
+@click.option(
+    "--environment", help="Only the persons of this environment.", shell_complete=complete_environments
+)
+@click.option("--failing", is_flag=True, help="Only the persons whose last cycle failed.")
 @pass_app
-def status(app: AppContext) -> None:
+def status(app: AppContext, person: str | None, environment: str | None, failing: bool) -> None:
     """Per person: environment, last success, failures, pending writes; the recent problems.
 
-    Also the daemons working on the database and the cycles in progress (held leases).
+    A person's problems are shown until their next successful cycle. Also the daemons working on
+    the database and the cycles in progress (held leases).
     """
-    report = status_report(app.database())
+    if environment is not None and environment not in app.settings.environments:
+        raise click.BadParameter(f"unknown environment {environment!r}", param_hint="--environment")
+    report = status_report(app.database(), StatusFilter(person, environment, failing))
     app.emit(report.as_dict(), _persons_view(report.persons, app.console.width))
     if app.as_json:
         return

@@ -256,9 +256,14 @@ class SyncStore(Protocol):
     # log
     def log(self, entry: LogEntry) -> None: ...
     def recent_log(
-        self, *, limit: int = 50, mailbox: str | None = None, event: str | None = None
+        self,
+        *,
+        limit: int = 50,
+        mailbox: str | None = None,
+        event: str | None = None,
+        levels: Collection[str] | None = None,
     ) -> list[LogEntry]:
-        """Newest first."""
+        """Newest first; only entries of ``levels`` when given ("info", "warning", "error")."""
         ...
 
 

@@ -185,7 +185,12 @@ class SqlSyncStore:
         self.session.flush()
 
     def recent_log(
-        self, *, limit: int = 50, mailbox: str | None = None, event: str | None = None
+        self,
+        *,
+        limit: int = 50,
+        mailbox: str | None = None,
+        event: str | None = None,
+        levels: Collection[str] | None = None,
     ) -> list[LogEntry]:
         """Newest first (by time, then by order of writing)."""
         stmt = select(LogRow).order_by(LogRow.at.desc(), LogRow.id.desc()).limit(limit)
@@ -193,6 +198,8 @@ class SqlSyncStore:
             stmt = stmt.where(LogRow.mailbox == mailbox)
         if event is not None:
             stmt = stmt.where(LogRow.event == event)
+        if levels is not None:
+            stmt = stmt.where(LogRow.level.in_(sorted(levels)))
         return [
             LogEntry(**_values(row, _LOG_FIELDS), data=deepcopy(row.data or {}))
             for row in self.session.scalars(stmt)
