@@ -51,21 +51,33 @@ def _far(fields: EventFields) -> EventFields:
     return fields.model_copy(update={"start": start, "end": start + fields.duration})
 
 
-# kind -> (make the fields bad, the field named, a word of the reason)
-BAD: dict[str, tuple[Callable[[EventFields], EventFields], str, str]] = {
+# kind -> (make the fields bad, the field named, a word of the reason, what the organizer reads)
+BAD: dict[str, tuple[Callable[[EventFields], EventFields], str, str, str]] = {
     "long title": (
         lambda f: f.model_copy(update={"title": "Bad " + "long " * 60}),
         "title",
         "at most 255",
+        "The title is 304 characters long; Outlook takes at most 255.",
     ),
-    "control character": (lambda f: f.model_copy(update={"title": "Bad\x01title"}), "title", "U+0001"),
-    "non-character": (lambda f: f.model_copy(update={"title": "Bad\ufffetitle"}), "title", "U+FFFE"),
+    "control character": (
+        lambda f: f.model_copy(update={"title": "Bad\x01title"}),
+        "title",
+        "U+0001",
+        "The title holds an invisible character at position 4",
+    ),
+    "non-character": (
+        lambda f: f.model_copy(update={"title": "Bad\ufffetitle"}),
+        "title",
+        "U+FFFE",
+        "The title holds an invisible character at position 4",
+    ),
     "control character in the description": (
         lambda f: f.model_copy(update={"body": "Bad \x0b body"}),
         "description",
         "U+000B",
+        "The description holds an invisible character at position 5",
     ),
-    "time out of range": (_far, "start", "4501"),
+    "time out of range": (_far, "start", "4501", "is too late; Outlook takes only times before"),
     "too many attendees": (
         lambda f: f.model_copy(
             update={
@@ -74,6 +86,7 @@ BAD: dict[str, tuple[Callable[[EventFields], EventFields], str, str]] = {
         ),
         "participants",
         "at most 500",
+        "The meeting has 501 participants, rooms included; Outlook takes at most 500.",
     ),
 }
 
@@ -163,10 +176,11 @@ def test_bad_reservations_are_refused_alone_and_written_once_fixed(
         with estate.database.unit_of_work() as uow:
             logged = {e.reservation_id: e for e in uow.sync.recent_log(mailbox=ALICE, event="refused")}
         for kind, reservation in bad.items():
-            _, field, reason = BAD[kind]
+            _, field, reason, words = BAD[kind]
             note = told[reservation.id]
             assert note.kind is NotificationKind.NOT_WRITTEN and note.recipient == ALICE, kind
-            assert f"its {field} " in note.body and reason in note.body, (kind, note.body)
+            assert words in note.body and "U+" not in note.body, (kind, note.body)
+            assert f"its {field} " in str(note.facts["why"]) and reason in str(note.facts["why"]), kind
             assert "environment" not in note.body and "'here'" not in note.body, kind
             detail = admins[reservation.id].body
             assert field in detail and reason in detail and "'here'" in detail, kind
@@ -214,7 +228,7 @@ def test_the_connector_fails_only_the_items_refused_by_its_client_or_its_server(
         base = EventFields(
             title="Good", start=START, end=START + timedelta(hours=1), timezone="Europe/Berlin"
         )
-        bad = {kind: spoil(base) for kind, (spoil, _, _) in BAD.items()}
+        bad = {kind: spoil(base) for kind, (spoil, _, _, _) in BAD.items()}
         drafts = [
             EntryDraft(stamp="good-1", fields=base.model_copy(update={"title": "Good 1"})),
             *(EntryDraft(stamp=f"bad-{n}", fields=fields) for n, fields in enumerate(bad.values())),

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from datetime import datetime
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from aiosmtpd.controller import Controller
 
 from roomsync.config import Settings, SmtpConfig, settings_from_mapping
 from roomsync.domain import Language
+from roomsync.engine.limits import Code, Problem, Where, problem_facts
 from roomsync.notify.message import Notification, NotificationKind
 from roomsync.notify.render import MailTemplateError, Renderer, when
 from roomsync.notify.smtp import SmtpNotifier, renderer_for, roomsync_config_problems
@@ -50,6 +53,10 @@ FACTS: dict[NotificationKind, dict[str, str | int]] = {
         "title": TITLE,
         "start": START,
         "why": "its title is 300 characters long; at most 255 are taken",
+        "problem_1": "too-long",
+        "problem_1_field": "title",
+        "problem_1_value": 300,
+        "problem_1_limit": 255,
     },
     NotificationKind.NOT_SENT: {"title": TITLE, "start": START, "until": "2026-12-07T07:30:00+01:00"},
     NotificationKind.WRITE_REFUSED: {
@@ -291,3 +298,133 @@ def test_umlauts_and_accents_in_the_subject_are_encoded_words(
         f"Änderung nicht übernommen: {TITLE}",
         f"Modification non appliquée\u00a0: {TITLE}",
     ]
+
+
+# --- the values a not-written reservation holds beyond the limits ---------------------------
+
+ZURICH = ZoneInfo("Europe/Zurich")
+OCCURRENCE = datetime(2026, 12, 8, 8, tzinfo=ZURICH)
+GUEST = "gast@example.ch"
+EARLIEST, LATEST = datetime(1601, 1, 1, 12, tzinfo=ZURICH), datetime(4501, 1, 1, 12, tzinfo=ZURICH)
+# One problem of each code, and each value a problem can be about.
+PROBLEMS = {
+    "too-long": Problem(Code.TOO_LONG, Where.TITLE, 300, 255),
+    "too-long in an occurrence": Problem(
+        Code.TOO_LONG, Where.OCCURRENCE_TITLE, 256, 255, occurrence=OCCURRENCE
+    ),
+    "character": Problem(Code.CHARACTER, Where.TITLE, 4, character=0x01),
+    "character in the description": Problem(Code.CHARACTER, Where.DESCRIPTION, 17, character=0x0B),
+    "character in a name": Problem(
+        Code.CHARACTER, Where.PARTICIPANT_NAME, 2, character=0xFFFE, participant=GUEST
+    ),
+    "too-many-attendees": Problem(Code.TOO_MANY_ATTENDEES, Where.PARTICIPANTS, 501, 500),
+    "too-early": Problem(Code.TOO_EARLY, Where.START, datetime(1500, 3, 2, 9, tzinfo=ZURICH), EARLIEST),
+    "too-late": Problem(Code.TOO_LATE, Where.END, datetime(4600, 3, 2, 10, tzinfo=ZURICH), LATEST),
+    "too-late, the series": Problem(
+        Code.TOO_LATE, Where.SERIES_END, datetime(4502, 1, 1, tzinfo=ZURICH), LATEST
+    ),
+    "too-early, an occurrence": Problem(
+        Code.TOO_EARLY,
+        Where.OCCURRENCE_START,
+        datetime(1600, 6, 1, 9, tzinfo=ZURICH),
+        EARLIEST,
+        occurrence=OCCURRENCE,
+    ),
+    "too-late, an occurrence": Problem(
+        Code.TOO_LATE,
+        Where.OCCURRENCE_END,
+        datetime(4501, 6, 1, 9, tzinfo=ZURICH),
+        LATEST,
+        occurrence=OCCURRENCE,
+    ),
+}
+# The engine's English, which only the log and the administrators read.
+ENGLISH_REASONS = re.compile(
+    r"characters long|are taken|cannot be sent|with the rooms|a meeting takes|is before|is not before|U\+"
+    r"|name of participant|of the occurrence of|did not accept"
+)
+
+
+def not_written(*found: Problem, language: Language) -> Notification:
+    why = "; ".join(f"its {p.field} {p.reason}" for p in found)
+    facts = {"title": TITLE, "start": START, "why": why, **problem_facts(list(found), ZURICH)}
+    return notice(NotificationKind.NOT_WRITTEN, language, facts=facts)
+
+
+def numbers(problem: Problem, language: Language) -> list[str]:
+    """What the person must read of ``problem``: its numbers and times, as their language writes them."""
+    said = [
+        when(value.isoformat(), language) if isinstance(value, datetime) else str(value)
+        for value in (problem.value, problem.limit, problem.occurrence)
+        if value is not None
+    ]
+    return [*said, problem.participant] if problem.participant else said
+
+
+@pytest.mark.parametrize("language", list(Language))
+@pytest.mark.parametrize("case", list(PROBLEMS))
+def test_each_problem_is_one_sentence_in_the_persons_language_over_smtp(
+    server: Controller, collector: Collector, case: str, language: Language
+) -> None:
+    problem = PROBLEMS[case]
+    config = SmtpConfig(host="127.0.0.1", port=server.port, sender="roomsync@example.ch")
+    assert SmtpNotifier(config, Renderer()).send(not_written(problem, language=language))
+
+    [(_, _, message)] = collector.messages
+    text, html = parts(message)
+    assert message["Content-Language"] == language.value
+    for part in (text, html):
+        assert language is Language.EN or not ENGLISH_REASONS.search(part), part
+        assert problem.reason not in part and str(problem) not in part
+        for said in numbers(problem, language):
+            assert said in part, (said, part)
+    [sentence] = [line for line in text.splitlines() if line.startswith("- ")]
+    assert sentence.endswith(".") and html.count("<li>") == 1
+    assert "ROOMS" in text and START_WRITTEN[language] in text
+    if language is not Language.EN:
+        assert not re.search(r"\b(?:the|is|takes|characters|before)\b", sentence), sentence
+    if language is Language.DE:
+        assert "ß" not in text
+
+
+def test_several_problems_are_one_sentence_each_in_their_order() -> None:
+    found = [PROBLEMS["too-long"], PROBLEMS["character in a name"], PROBLEMS["too-many-attendees"]]
+    mail = Renderer().render(not_written(*found, language=Language.DE))
+
+    assert [line for line in mail.text.splitlines() if line.startswith("- ")] == [
+        "- Der Titel ist 300 Zeichen lang; Outlook nimmt höchstens 255 an.",
+        f"- Der für {GUEST} angegebene Name enthält an der 2. Stelle ein unsichtbares Zeichen, das Outlook "
+        "nicht annimmt.",
+        "- Die Besprechung zählt mit den Räumen 501 Teilnehmende; Outlook nimmt höchstens 500 an.",
+    ]
+    assert mail.html.count("<li>") == 3
+
+
+def test_an_address_in_a_problem_is_escaped_in_the_html_part() -> None:
+    odd = Problem(Code.CHARACTER, Where.PARTICIPANT_NAME, 1, character=1, participant="<b>x</b>@example.ch")
+    mail = Renderer().render(not_written(odd, language=Language.FR))
+    assert "<b>x</b>@example.ch" in mail.text
+    assert "&lt;b&gt;x&lt;/b&gt;@example.ch" in mail.html and "<b>" not in mail.html
+
+
+def test_the_times_of_a_problem_are_in_the_persons_zone() -> None:
+    late = Problem(Code.TOO_LATE, Where.START, datetime(4600, 3, 2, 10, tzinfo=ZURICH), LATEST)
+    note = not_written(late, language=Language.EN).model_copy(update={"timezone": "America/New_York"})
+    text = Renderer().render(note).text
+    assert "The start (Sunday 2 March 4600, 04:00) is too late" in text
+    assert "before Saturday 1 January 4501, 06:00" in text
+
+
+@pytest.mark.parametrize("language", list(Language))
+def test_without_a_problem_the_server_refused_a_value_in_the_persons_language(language: Language) -> None:
+    facts = {"title": TITLE, "start": START, "why": "the calendar server did not accept one of its values"}
+    mail = Renderer().render(notice(NotificationKind.NOT_WRITTEN, language, facts=facts))
+
+    refused = {
+        Language.DE: "Der Kalenderserver hat einen ihrer Werte nicht angenommen.",
+        Language.FR: "le serveur de calendrier n'a pas accepté l'une de ses valeurs.",
+        Language.IT: "il server del calendario non ha accettato uno dei suoi valori.",
+        Language.EN: "the calendar server did not accept one of its values.",
+    }[language]
+    assert refused in mail.text and refused in mail.html
+    assert "<li>" not in mail.html and "\n- " not in mail.text

@@ -14,10 +14,19 @@ from roomsync import hookspecs
 from roomsync.config import settings_from_mapping
 from roomsync.connector.types import WriteErrorKind, WriteLimits, WriteResult
 from roomsync.connectors.reference_directory import MailboxDirectory
-from roomsync.domain import EventFields, Frequency, OccurrenceChange, Participant, Person, Recurrence
+from roomsync.domain import (
+    EventFields,
+    Frequency,
+    Language,
+    OccurrenceChange,
+    Participant,
+    Person,
+    Recurrence,
+)
 from roomsync.engine.limits import problems
 from roomsync.engine.runner import SyncRunner
 from roomsync.notify.message import NotificationKind
+from roomsync.notify.render import Renderer
 from roomsync.storage import Database
 from roomsync.storage.protocols import LinkState
 from roomsync.testkit.notifications import NotificationRecorder
@@ -183,8 +192,18 @@ def test_a_draft_beyond_the_limits_is_not_sent_and_the_others_are_written(
     [note, admins] = world.notes.sent
     assert note.kind is NotificationKind.NOT_WRITTEN and note.recipient == ALICE
     assert note.reservation_id == bad.id
-    assert "its title is 27 characters long; at most 20 are taken" in note.body
+    assert note.facts["why"] == "its title is 27 characters long; at most 20 are taken"  # the English
+    assert {k: v for k, v in note.facts.items() if k.startswith("problem_")} == {
+        "problem_1": "too-long",
+        "problem_1_field": "title",
+        "problem_1_value": 27,
+        "problem_1_limit": 20,
+    }
+    assert "The title is 27 characters long; Outlook takes at most 20." in note.body
     assert "change it in ROOMS" in note.body and "'ref'" not in note.body
+    german = Renderer().render(note, Language.DE).text
+    assert "Der Titel ist 27 Zeichen lang; Outlook nimmt höchstens 20 an." in german
+    assert "characters" not in german and "taken" not in german
     assert admins.kind is NotificationKind.WRITE_REFUSED and admins.recipient is None
     assert "environment 'ref'" in admins.body and "title is 27 characters long" in admins.body
     assert "1 not written (values refused)" in report.summary()
@@ -214,6 +233,11 @@ def test_a_create_the_server_refuses_is_not_retried_until_the_reservation_change
     assert titles(world) == ["Good"]
     [note, admins] = world.notes.sent
     assert "did not accept one of its values" in note.body
+    assert not [fact for fact in note.facts if fact.startswith("problem_")]
+    assert (
+        "Der Kalenderserver hat einen ihrer Werte nicht angenommen."
+        in Renderer().render(note, Language.DE).text
+    )
     assert "ErrorDataSizeLimitExceeded" in admins.body and "ErrorDataSizeLimitExceeded" not in note.body
 
     recorder.created.clear()
@@ -244,8 +268,11 @@ def test_an_update_beyond_the_limits_keeps_the_entry_and_waits_for_the_next_edit
     assert recorder.updated == [world.stamp(other.id)]
     assert world.entry(ALICE, r.id or "").fields.body == ""
     assert link_state(world, r.id or "") is LinkState.REFUSED
-    note, _admins = world.notes.sent
-    assert "its description holds the character U+0007 at position 6" in note.body
+    note, admins = world.notes.sent
+    assert note.facts["problem_1"] == "character" and note.facts["problem_1_field"] == "description"
+    assert (note.facts["problem_1_value"], note.facts["problem_1_character"]) == (6, 7)
+    assert "The description holds an invisible character at position 6" in note.body and "U+" not in note.body
+    assert "description holds the character U+0007 at position 6" in admins.body  # the English of the check
 
     world.sync_ok()
     assert recorder.updated == [world.stamp(other.id)]
@@ -253,3 +280,50 @@ def test_an_update_beyond_the_limits_keeps_the_entry_and_waits_for_the_next_edit
     [fixed] = world.sync_ok()
     assert fixed.updated == 1 and world.entry(ALICE, r.id or "").fields.body == "bell"
     assert link_state(world, r.id or "") is LinkState.SYNCED
+
+
+def test_the_organizer_hears_each_problem_as_facts_worded_in_their_language(
+    limited: tuple[World, Recorder],
+) -> None:
+    world, _recorder = limited
+    guests = tuple(Participant(email=f"p{n}@x.org", name=f"P{n}") for n in range(3))
+    spoiled = (Participant(email="anna@x.org", name="Anna\x01"), *guests)
+    bad = world.book(title="Fine", hour=0, participants=spoiled)
+    far = datetime(3001, 1, 1, 8, tzinfo=UTC)
+    world.edit(bad.id or "", start=far, end=far + timedelta(hours=1))
+    [report] = world.sync_ok()
+    assert report.refused == 1
+
+    [note] = [n for n in world.notes.sent if n.kind is NotificationKind.NOT_WRITTEN]
+    berlin = "+01:00"  # the reservation's zone, Europe/Berlin, in January
+    assert {k: v for k, v in note.facts.items() if k.startswith("problem_")} == {
+        "problem_1": "character",
+        "problem_1_field": "participant-name",
+        "problem_1_value": 5,
+        "problem_1_character": 1,
+        "problem_1_participant": "anna@x.org",
+        "problem_2": "too-late",
+        "problem_2_field": "start",
+        "problem_2_value": f"3001-01-01T09:00:00{berlin}",
+        "problem_2_limit": f"3000-01-01T01:00:00{berlin}",
+        "problem_3": "too-late",
+        "problem_3_field": "end",
+        "problem_3_value": f"3001-01-01T10:00:00{berlin}",
+        "problem_3_limit": f"3000-01-01T01:00:00{berlin}",
+        "problem_4": "too-many-attendees",
+        "problem_4_field": "participants",
+        "problem_4_value": 4,
+        "problem_4_limit": 3,
+    }
+    assert str(note.facts["why"]).startswith("its name of participant anna@x.org holds the character U+0001")
+
+    italian = Renderer().render(note, Language.IT).text
+    assert [line for line in italian.splitlines() if line.startswith("- ")] == [
+        "- Il nome indicato per anna@x.org contiene, in posizione 5, un carattere invisibile che Outlook non "
+        "accetta.",
+        "- L'inizio (giovedì 1 gennaio 3001 alle 09:00) cade troppo tardi; Outlook accetta solo date "
+        "anteriori a mercoledì 1 gennaio 3000 alle 01:00.",
+        "- La fine (giovedì 1 gennaio 3001 alle 10:00) cade troppo tardi; Outlook accetta solo date "
+        "anteriori a mercoledì 1 gennaio 3000 alle 01:00.",
+        "- La riunione conta 4 partecipanti, sale comprese; Outlook ne accetta al massimo 3.",
+    ]

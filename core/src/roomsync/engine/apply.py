@@ -38,7 +38,7 @@ from roomsync.connector.types import (
 from roomsync.contract import chained
 from roomsync.domain import EventFields, Reservation
 from roomsync.engine.intent import intent
-from roomsync.engine.limits import Problem, problems
+from roomsync.engine.limits import Problem, problem_facts, problems
 from roomsync.engine.merge import Snapshot, snapshot, with_foreign_resources
 from roomsync.engine.plan import Delete, Plan, Update
 from roomsync.engine.read_phase import map_imported
@@ -438,12 +438,13 @@ class PlanApplier:
         self.report.refused += 1
         self._log("error", "refused", detail, reservation.id)
         title = readable(reservation.fields.title)
-        start = reservation.fields.start.astimezone(ZoneInfo(reservation.fields.timezone)).isoformat()
+        zone = ZoneInfo(reservation.fields.timezone)
+        start = reservation.fields.start.astimezone(zone).isoformat()
         self.notifications.append(
             Notification(
                 kind=NotificationKind.NOT_WRITTEN,
                 recipient=reservation.organizer,
-                facts={"title": title, "start": start, "why": why},
+                facts={"title": title, "start": start, "why": why, **problem_facts(found, zone)},
                 reservation_id=reservation.id,
             )
         )

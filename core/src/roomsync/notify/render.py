@@ -5,7 +5,9 @@ plain-text part, which also holds the subject line in its ``subject`` block, and
 ``<kind>.html``, the HTML part, rendered with autoescape on (a title holding ``<b>`` is shown,
 never interpreted). Both receive the notification's facts (listed in
 :mod:`roomsync.notify.wording`) and ``reservation_id``, ``language`` and ``timezone``; the
-``when`` filter writes an ISO 8601 time as people read it in that language.
+``when`` filter writes an ISO 8601 time as people read it in that language. The ``not-written``
+templates also receive ``problems``: its numbered ``problem_<n>`` facts as a list of
+``{"code", "field", "value", "limit", "character", "participant", "occurrence"}`` (None where absent).
 
 The language is the person's (:attr:`Notification.language`), else ``[notify] language``. An
 installation replaces any template by a file of the same path in the ``[notify] templates``
@@ -16,6 +18,7 @@ uses a fact the notification does not have is a :class:`MailTemplateError` namin
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime
@@ -76,7 +79,8 @@ def when(iso: str, language: Language, timezone: str | None = None) -> str:
     (the person's), else in the zone the ISO text carries (the reservation's)."""
     moment = datetime.fromisoformat(iso)
     if timezone and moment.tzinfo is not None:
-        with suppress(ZoneInfoNotFoundError, ValueError):  # an unknown zone: the reservation's
+        # An unknown zone, or a time at the very ends of the calendar: the reservation's zone.
+        with suppress(ZoneInfoNotFoundError, ValueError, OverflowError):
             moment = moment.astimezone(ZoneInfo(timezone))
     day = WEEKDAYS[language][moment.weekday()]
     month = MONTHS[language][moment.month - 1]
@@ -93,8 +97,25 @@ def when(iso: str, language: Language, timezone: str | None = None) -> str:
 
 
 @pass_context
-def _when(context: Context, iso: Any) -> str:
-    return when(str(iso), Language(context["language"]), context.get("timezone"))
+def _when(context: Context, iso: Any, language: str | None = None, timezone: str | None = None) -> str:
+    """``iso|when`` in the mail's language and the person's zone; ``iso|when(language, timezone)``
+    where those are not in the context (a macro imported without it, so its output is escaped)."""
+    if language is None:
+        language, timezone = context["language"], context.get("timezone")
+    return when(str(iso), Language(language), timezone)
+
+
+PROBLEM_PARTS = ("field", "value", "limit", "character", "participant", "occurrence")
+"""The numbered facts of one problem of a ``not-written`` notification, after its code."""
+
+
+def numbered(facts: Mapping[str, Any], prefix: str, parts: Sequence[str]) -> list[dict[str, Any]]:
+    """The numbered facts ``<prefix>_1``, ``<prefix>_1_<part>``, ``<prefix>_2``, ... as a list of
+    ``{"code": ..., "<part>": ...}``, a part the notification lacks as None; up to the first gap."""
+    found: list[dict[str, Any]] = []
+    while (key := f"{prefix}_{len(found) + 1}") in facts:
+        found.append({"code": facts[key]} | {part: facts.get(f"{key}_{part}") for part in parts})
+    return found
 
 
 def language_of(notification: Notification, default: Language = DEFAULT_LANGUAGE) -> Language:
@@ -169,6 +190,8 @@ class Renderer:
         )
         if notification.kind is NotificationKind.FAULT:
             context["environment_wide"] = Fault(str(notification.facts["fault"])).environment_wide
+        if notification.kind is NotificationKind.NOT_WRITTEN:
+            context["problems"] = numbered(notification.facts, "problem", PROBLEM_PARTS)
         return context
 
     def _template(self, name: str) -> jinja2.Template:

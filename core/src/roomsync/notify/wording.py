@@ -8,7 +8,28 @@ they receive these facts. The facts of each kind (all of them strings unless mar
   ``taken`` (of those that are not free)
 - ``sync-disabled`` and ``cancelled``: ``title``, ``fields``, ``attempts`` (int)
 - ``failure``: ``failures`` (int, the failed cycles in a row)
-- ``not-written``: ``title``, ``start`` (ISO 8601), ``why`` (which value Exchange cannot take)
+- ``not-written``: ``title``, ``start`` (ISO 8601), ``why`` (which value Exchange cannot take, in
+  English: for the log and templates of an installation that use it), and one numbered group of
+  facts per value beyond the limits the connector declared (none: the server refused a value
+  itself). For problem ``<n>`` (from 1, without gaps; the templates also receive them as the list
+  ``problems``, see :mod:`roomsync.notify.render`):
+
+  - ``problem_<n>``: why, a code; ``problem_<n>_value`` and ``problem_<n>_limit`` are by code:
+
+    - ``too-long``: the length in characters (int); the most characters taken (int)
+    - ``character``: the position, from 1, of a character the server refuses (int); no limit,
+      but ``problem_<n>_character``: its code point (int). These characters are invisible
+      (control characters, U+FFFE, U+FFFF, lone surrogates): the position is what a person can use
+    - ``too-many-attendees``: participants and rooms together (int); the most taken (int)
+    - ``too-early``: the time (ISO 8601); the earliest time taken (ISO 8601)
+    - ``too-late``: the time (ISO 8601); the first time no longer taken (ISO 8601)
+
+  - ``problem_<n>_field``: which value: ``title``, ``description``, ``participant-name`` (and
+    ``problem_<n>_participant``: the participant's address), ``participants`` (with the rooms),
+    ``start``, ``end``, ``series-end``, ``occurrence-title``, ``occurrence-start`` or
+    ``occurrence-end`` (and ``problem_<n>_occurrence``: the occurrence's original start, ISO 8601)
+
+  Times are in the reservation's zone, like ``start``; the templates write them in the person's.
 - ``not-sent``: ``title``, ``start`` and ``until`` (ISO 8601: when it stopped waiting)
 - ``write-refused``: ``person``, ``environment``, ``detail`` (the limit or the server's answer)
 - ``fault``: ``fault`` (a :class:`~roomsync.errors.Fault` value), ``person``, ``environment``,
