@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import getpass
 import json
+import sqlite3
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -179,36 +180,49 @@ def first_fields(home: Path, reservation_id: object) -> Any:
     return found.fields
 
 
+def _feed_misses_the_last_changes(home: Path) -> None:
+    """Alice's sync state moved past Exchange's latest changes, as when a change feed loses some:
+    the sync never sees them, only a scan does."""
+    directory = _directory(home)
+    with sqlite3.connect(home / "data" / "roomsync.db") as db:
+        [state] = db.execute("SELECT sync_state FROM mailbox_states WHERE mailbox = ?", (ALICE,)).fetchone()
+        moved = f"{state.rsplit(':', 1)[0]}:{directory.last_seq}"
+        db.execute("UPDATE mailbox_states SET sync_state = ? WHERE mailbox = ?", (moved, ALICE))
+
+
+def _retitled_behind_the_journal(home: Path, reservation_id: object, title: str) -> None:
+    """The reservation's row changed by another tool, without a version or a journal entry."""
+    with sqlite3.connect(home / "data" / "roomsync.db") as db:
+        db.execute("UPDATE reservations SET title = ? WHERE id = ?", (title, int(str(reservation_id))))
+
+
 def test_repair_by_policy_dry_run_then_for_real(home: Path) -> None:
     seed(home)
     day = _day()
     from_exchange = book(home, "--start", f"{day}T10:00", "--end", f"{day}T11:00")
     from_rooms = book(home, "--start", f"{day}T12:00", "--end", f"{day}T13:00")
     ok(home, "sync", "--once")
-    entries = _entries_by_reservation(home)
     directory = _directory(home)
-    directory.user_update(ALICE, entries[str(from_exchange["id"])].item_id, title="Outlook title")
-    with Database(f"sqlite:///{home / 'data' / 'roomsync.db'}").unit_of_work() as uow:
-        # changed in ROOMS behind the sync's back (another tool writing the database)
-        current = uow.rooms.get_reservation(str(from_rooms["id"]))
-        assert current is not None
-        uow.rooms.update_reservation(
-            str(from_rooms["id"]),
-            fields=current.fields.model_copy(update={"title": "ROOMS title"}),
-            expected_version=current.version,
-        )
-        uow.commit()
+    directory.user_update(
+        ALICE, _entries_by_reservation(home)[str(from_exchange["id"])].item_id, title="Outlook title"
+    )
+    _feed_misses_the_last_changes(home)
+    _retitled_behind_the_journal(home, from_rooms["id"], "ROOMS title")
     _with_repair(home, '[repair]\npolicy = "newer-wins"\n')
 
-    planned = diff(home, "--repair", "--dry-run")
-    assert {d["reservation_id"]: d["repair"]["resolution"] for d in planned} == {
+    planned = {d["reservation_id"]: d["repair"] for d in diff(home, "--repair", "--dry-run")}
+    assert planned[from_rooms["id"]]["resolution"] == "use-rooms"
+    # changed in Exchange after the last cycle: a dry run runs no cycle, so it leaves it to one
+    assert planned[from_exchange["id"]]["resolution"] is None
+    assert "the cycle before a repair handles it" in planned[from_exchange["id"]]["why"]
+    assert all(d["done"] is None for d in planned.values())
+    assert len(diff(home)) == 2  # a dry run changes nothing
+
+    done = diff(home, "--repair", code=0)  # the cycle first (it sees neither), then the repairs
+    assert {d["reservation_id"]: d["repair"]["resolution"] for d in done} == {
         from_exchange["id"]: "use-exchange",
         from_rooms["id"]: "use-rooms",
     }
-    assert all(d["repair"]["done"] is None for d in planned)
-    assert len(diff(home)) == 2  # a dry run changes nothing
-
-    done = diff(home, "--repair", code=0)
     assert all(d["repair"]["done"] for d in done)
     assert diff(home, code=0) == []
     repaired = diff(home, "--stored", "--state", "auto-resolved", code=0)
@@ -216,12 +230,27 @@ def test_repair_by_policy_dry_run_then_for_real(home: Path) -> None:
         (from_exchange["id"], "repair"),
         (from_rooms["id"], "repair"),
     }
-    titles = sorted(e.fields.title for e in directory.entries(ALICE))
-    assert titles == ["Outlook title", "ROOMS title"]
+    assert sorted(e.fields.title for e in directory.entries(ALICE)) == ["Outlook title", "ROOMS title"]
     log = Database(f"sqlite:///{home / 'data' / 'roomsync.db'}")
     with log.unit_of_work() as uow:
         repairs = [e for e in uow.sync.recent_log(limit=50) if e.event == "repair"]
     assert len(repairs) == 2 and all("newer-wins" in e.message for e in repairs)
+
+
+def test_a_change_the_sync_has_not_run_for_is_the_syncs_not_a_repairs(home: Path) -> None:
+    seed(home)
+    booked = _booked_and_synced(home)
+    ok(home, "reservations", "update", str(booked["id"]), "--title", "Renamed in ROOMS")
+    _with_repair(home, '[repair]\npolicy = "exchange-wins"\n')
+
+    [planned] = diff(home, "--repair", "--dry-run")
+    assert planned["pending"] and planned["repair"]["resolution"] is None
+    assert diff(home, "--repair", code=0) == []  # its cycle exported the rename: nothing left
+
+    [entry] = _directory(home).entries(ALICE)
+    assert entry.fields.title == "Renamed in ROOMS"  # not taken back by exchange-wins
+    [record] = diff(home, "--stored", "--state", "resolved", code=0)
+    assert record["resolution"] == "no longer found"
 
 
 def test_repair_never_deletes_whatever_the_policy(home: Path) -> None:
@@ -231,6 +260,7 @@ def test_repair_never_deletes_whatever_the_policy(home: Path) -> None:
     cancelled = book(home, "--start", f"{day}T12:00", "--end", f"{day}T13:00")
     ok(home, "sync", "--once")
     _directory(home).user_delete(ALICE, _entries_by_reservation(home)[str(kept["id"])].item_id)
+    _feed_misses_the_last_changes(home)
     ok(home, "reservations", "cancel", str(cancelled["id"]))
     _with_repair(home, '[repair]\npolicy = "exchange-wins"\nkinds = { "missing-in-rooms" = "rooms-wins" }\n')
 
@@ -247,10 +277,14 @@ def test_repair_never_deletes_whatever_the_policy(home: Path) -> None:
     config.write_text(
         config.read_text().replace('plugin = "reference"', 'plugin = "reference"\nrepair = "rooms-wins"')
     )
-    again = diff(home, "--repair")  # the entry without reservation stays: exit 1
-    by_kind = {d["kind"]: d["repair"] for d in again}
-    assert by_kind["missing-in-exchange"]["done"] == "entry created from the reservation"
-    assert by_kind["missing-in-rooms"]["done"] is None
+    again = diff(home, "--repair", code=0)
+    # the cycle before the repair deleted the cancelled reservation's entry, as the sync does;
+    # the entry whose deletion it never saw is re-created for the active reservation
+    assert [(d["kind"], d["repair"]["done"]) for d in again] == [
+        ("missing-in-exchange", "entry created from the reservation")
+    ]
+    assert [e.fields.title for e in _directory(home).entries(ALICE)] == ["Review"]
+    assert as_json(home, "reservations", "show", str(kept["id"]))["status"] == "active"  # type: ignore[index]
 
 
 def test_scope_and_bad_input(home: Path) -> None:

@@ -22,12 +22,18 @@ class Clock:
 
 
 def _drift_everywhere(world: World) -> dict[str, str]:
-    """A synced reservation per person, each retitled in Outlook behind the sync's back."""
+    """A synced reservation per person, each retitled in Outlook where the change feeds lose it."""
     booked = {email: world.book(email, title=f"Meeting of {email}") for email in (ALICE, BOB, CAROL)}
     world.sync_ok()
     for email, reservation in booked.items():
         entry = world.entry(email, reservation.id or "")
         world.exchange.user_update(email, entry.item_id, title="Edited in Outlook")
+    for email in booked:
+        with world.database.unit_of_work() as uow:
+            state = uow.sync.mailbox_state(email)
+            state.sync_state = world.runner.host("ref").changes(email, state.sync_state).sync_state
+            uow.sync.save_mailbox_state(state)
+            uow.commit()
     return {email: r.id or "" for email, r in booked.items()}
 
 

@@ -18,7 +18,14 @@ from rich.text import Text
 
 from roomsync.cli.completion import complete_environments, complete_persons
 from roomsync.cli.context import AppContext, pass_app
-from roomsync.engine.difference_scans import Outcome, ScanRequest, repair, resolve_each, resolve_records, scan
+from roomsync.engine.difference_scans import (
+    Outcome,
+    ScanRequest,
+    repair_scope,
+    resolve_each,
+    resolve_records,
+    scan,
+)
 from roomsync.engine.differences import DEFAULT_DAYS, MAX_DAYS, Resolution
 from roomsync.storage.differences import DifferenceRecord, DifferenceState
 
@@ -109,10 +116,11 @@ def diff(
         reservation_ids=list(reservation_ids) or None,
         occurrence=occurrence.date() if occurrence else None,
     )
-    result = scan(app.runner, request)
     if repairing:
-        _show_outcomes(app, repair(app.runner, result.open, dry_run), result.not_compared, dry_run)
+        repaired, outcomes = repair_scope(app.runner, request, dry_run)
+        _show_outcomes(app, outcomes, repaired.not_compared, dry_run)
         return
+    result = scan(app.runner, request)
     if resolution:
         chosen = Resolution(resolution)
         _show_outcomes(

@@ -10,7 +10,7 @@ entry again between them, so no write goes out with a stale change key.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 
 from roomsync.domain import Person
@@ -250,13 +250,50 @@ def rule_for(runner: SyncRunner, d: Difference) -> RepairRule:
     return settings.repair.rule(d.mailbox, environment.repair if environment else None)
 
 
-def repair(runner: SyncRunner, differences: list[Difference], dry_run: bool = False) -> list[Outcome]:
+def repair_scope(
+    runner: SyncRunner, request: ScanRequest, dry_run: bool = False
+) -> tuple[ScanResult, list[Outcome]]:
+    """A scan, then each person's repair policy on what is open.
+
+    Persons with something a policy would change get their cycle first, and are scanned again:
+    the sync takes what it can (by the person's conflict policy), and only the drift left is
+    repaired. A dry run runs no cycle and only says what the policies would do.
+    """
+    result = scan(runner, request)
+    if dry_run:
+        return result, repair(runner, result.open, dry_run=True)
+    acting = sorted({d.mailbox for d in result.open if decide(rule_for(runner, d), d, after_cycle=True).acts})
+    if acting:
+        for person in runner.persons(acting):
+            report = runner.sync_person(person)
+            if not report.ok:
+                result.not_compared[person.email] = f"not repaired: its cycle failed: {report.error}"
+        rescanned = [m for m in acting if m not in result.not_compared]
+        again = scan(runner, replace(request, persons=rescanned))
+        kept = [d for d in result.differences if d.mailbox not in acting or d.mailbox in result.not_compared]
+        result = ScanResult(
+            kept + again.differences, result.not_compared | again.not_compared, result.requests
+        )
+    outcomes = []
+    for mailbox in sorted({d.mailbox for d in result.open}):
+        with runner.holding(mailbox) as held:
+            mine = [d for d in result.open if d.mailbox == mailbox]
+            if not held:
+                result.not_compared[mailbox] = "not repaired: another runner is synchronising this mailbox"
+                continue
+            outcomes.extend(repair(runner, mine, after_cycle=mailbox in acting))
+    return result, outcomes
+
+
+def repair(
+    runner: SyncRunner, differences: list[Difference], dry_run: bool = False, after_cycle: bool = False
+) -> list[Outcome]:
     """Apply each person's repair policy to the open ``differences``; with ``dry_run`` only say
     what it would do. Every repair is recorded on its difference (auto-resolved) and logged."""
     open_ones = [d for d in differences if d.record is None or d.record.state is DifferenceState.OPEN]
 
     def choose(d: Difference) -> tuple[Resolution | None, Decision]:
-        decision = decide(rule_for(runner, d), d)
+        decision = decide(rule_for(runner, d), d, after_cycle=after_cycle)
         return (None if dry_run else decision.resolution), decision
 
     outcomes = resolve_each(runner, open_ones, choose, "repair", DifferenceState.AUTO_RESOLVED)

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from roomsync.engine.difference_scans import ScanRequest, repair, scan
+from roomsync.engine.difference_scans import ScanRequest, repair_scope
 from roomsync.engine.runner import SyncRunner
 
 log = logging.getLogger(__name__)
@@ -70,22 +70,21 @@ class DifferenceSchedule:
         return used + state.cost <= self.settings.requests_per_hour
 
     def _scan(self, environment: str, email: str) -> int:
-        """One person's scan and repair; answers the requests it cost."""
-        request = ScanRequest(days=self.settings.days, persons=[email])
-        result = scan(self.runner, request)
+        """One person's scan and repair (with the cycle before it); answers the requests it cost."""
+        counter = getattr(self.runner.host(environment).connector, "requests_sent", None)
+        before = counter.value if counter is not None else 0
+        result, outcomes = repair_scope(self.runner, ScanRequest(days=self.settings.days, persons=[email]))
+        spent = counter.value - before if counter is not None else 0
         if email in result.not_compared:
-            log.warning("scheduled scan of %s: not compared: %s", email, result.not_compared[email])
-        elif result.open:
-            with self.runner.holding(email) as held:
-                if held:
-                    repair(self.runner, result.open)
+            log.warning("scheduled scan of %s: %s", email, result.not_compared[email])
         log.info(
-            "scheduled scan of %s: %d open differences",
+            "scheduled scan of %s: %d open differences, %d repaired",
             email,
             len(result.open),
-            extra={"mailbox": email, "environment": environment, "requests": result.requests},
+            sum(1 for o in outcomes if o.done),
+            extra={"mailbox": email, "environment": environment, "requests": spent},
         )
-        return result.requests.get(environment, 0)
+        return spent
 
     @contextmanager
     def running(self, stop: threading.Event) -> Iterator[threading.Thread | None]:

@@ -93,6 +93,17 @@ class Difference:
         }
         return hashlib.sha256(json.dumps(seen, sort_keys=True, default=str).encode()).hexdigest()
 
+    @property
+    def pending(self) -> bool:
+        """A side changed after the sync last read it: the next cycle handles this change (by
+        the person's conflict policy), unless its change feed missed it."""
+        link = self.link
+        if link is None or link.item_id is None:
+            return False
+        if self.rooms is not None and self.rooms.version != link.rooms_version:
+            return True
+        return self.entry is not None and bool(link.change_key) and self.entry.change_key != link.change_key
+
     def changed(self) -> dict[str, str]:
         """Which side changed each differing key since the two were last in step."""
         if self.link is None or self.link.rooms_snapshot is None or self.link.exchange_snapshot is None:
@@ -131,6 +142,7 @@ class Difference:
             "changed_last": self.advice.changed_last,
             "recommendation": self.advice.recommendation,
             "reason": self.advice.reason,
+            "pending": self.pending,
             "values": self.values(),
         }
         if self.record is not None:

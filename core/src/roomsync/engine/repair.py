@@ -6,7 +6,10 @@ The rules a policy never breaks:
   a cancellation, an entry without reservation is never removed);
 - an entry missing in Exchange is re-created only when its reservation is active and still to come;
 - another installation's entries and room collisions are only reported;
-- ``newer-wins`` acts only where it knows which side changed last.
+- ``newer-wins`` acts only where it knows which side changed last;
+- a change the sync has not read yet is the sync's: a repair runs the person's cycle first
+  (:func:`roomsync.engine.difference_scans.repair_scope`), and only what is left after it is
+  drift. Without that cycle (a dry run) such a difference is left to the cycle.
 """
 
 from __future__ import annotations
@@ -30,9 +33,15 @@ class Decision:
         return self.resolution is not None
 
 
-def decide(rule: RepairRule, d: Difference, now: datetime | None = None) -> Decision:
+def decide(
+    rule: RepairRule, d: Difference, now: datetime | None = None, after_cycle: bool = False
+) -> Decision:
+    """What ``rule`` does with ``d``; ``after_cycle``: the person's cycle has just run, so what is
+    still pending is a change its feed missed, and drift like any other."""
     policy = rule.for_kind(d.kind.value)
     resolution, why = _decided(policy, d, now or datetime.now(UTC))
+    if resolution is not None and d.pending and not after_cycle:
+        return Decision(policy, None, "changed since the last cycle: the cycle before a repair handles it")
     return Decision(policy, resolution, why)
 
 

@@ -20,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy import text
 
 from roomsync.connector.types import CalendarEntry
 from roomsync.domain import ConflictPolicy, EventFields, Participant, Reservation, ReservationStatus
@@ -247,9 +248,10 @@ class EndToEndSuite:
         self.after_free_busy(estate, views)
 
     def test_drift_a_scan_finds_is_repaired_by_policy(self, estate: Estate) -> None:
-        """Edits behind the sync's back on both sides: the scan says which side changed each, the
-        newer-wins policy takes that side, and the next cycle has nothing left to do."""
-        from roomsync.engine.difference_scans import ScanRequest, repair, scan
+        """Drift the sync cannot see on both sides (a change its feed lost, a row changed behind
+        ROOMS' journal): the scan says which side changed each, a newer-wins repair takes that
+        side after the cycle it runs first, and the next cycle has nothing left to do."""
+        from roomsync.engine.difference_scans import ScanRequest, repair_scope, scan
         from roomsync.repair_settings import RepairConfig
 
         in_outlook = estate.book(ALICE, "Drift in Outlook", 5)
@@ -259,7 +261,12 @@ class EndToEndSuite:
         estate.outlook(ALICE).update(
             ALICE, entry.item_id, entry.fields.model_copy(update={"title": "Outlook title"})
         )
-        estate.retitle_in_rooms(in_rooms.id or "", "ROOMS title")
+        _feed_loses_the_changes(estate, ALICE)
+        with estate.database.engine.begin() as db:
+            db.execute(
+                text("UPDATE reservations SET title = :title WHERE id = :id"),
+                {"title": "ROOMS title", "id": int(in_rooms.id or 0)},
+            )
         request = ScanRequest(days=3, start=estate.start - timedelta(days=1), persons=[ALICE])
 
         found = {d.reservation_id: d for d in scan(estate.runner, request).open}
@@ -273,8 +280,10 @@ class EndToEndSuite:
         if read.modified is not None:  # the server's clock: this machine's, give or take
             assert abs(read.modified - datetime.now(UTC)) < timedelta(minutes=10)
         estate.runner.settings.repair = RepairConfig(policy="newer-wins")
-        outcomes = repair(estate.runner, list(found.values()))
-        assert all(o.error is None and o.done for o in outcomes), [o.error for o in outcomes]
+        _, outcomes = repair_scope(estate.runner, request)
+        assert sorted((o.difference.reservation_id, o.done is not None) for o in outcomes) == sorted(
+            [(in_outlook.id, True), (in_rooms.id, True)]
+        ), [o.error for o in outcomes]
         assert estate.reservation(in_outlook.id or "").fields.title == "Outlook title"
         [rewritten] = estate.entries(ALICE, in_rooms.id or "")
         assert rewritten.fields.title == "ROOMS title"
@@ -282,3 +291,18 @@ class EndToEndSuite:
         writes = estate.writes()
         assert not any(r.changed_anything for r in estate.sync())
         assert estate.writes() == writes
+
+
+def _feed_loses_the_changes(estate: Estate, mailbox: str) -> None:
+    """Move the mailbox's sync state past its pending changes without applying them."""
+    with estate.database.unit_of_work() as uow:
+        state = uow.sync.mailbox_state(mailbox)
+        person = uow.rooms.get_person(mailbox)
+        assert person is not None and person.environment
+        host = estate.runner.host(person.environment)
+        page = host.changes(mailbox, state.sync_state)
+        while page.more:
+            page = host.changes(mailbox, page.sync_state)
+        state.sync_state = page.sync_state
+        uow.sync.save_mailbox_state(state)
+        uow.commit()

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request
 
-from roomsync.engine.difference_scans import ScanRequest, repair, resolve_each, resolve_records, scan
+from roomsync.engine.difference_scans import ScanRequest, repair_scope, resolve_each, resolve_records, scan
 from roomsync.engine.differences import DEFAULT_DAYS, MAX_DAYS, Difference, Resolution
 from roomsync.errors import NotFound
 from roomsync.status import StatusFilter, log_data, status_report
@@ -132,10 +132,11 @@ def repair_differences(
     person: Annotated[list[str] | None, Query()] = None,
     environment: str | None = Query(None, max_length=100),
 ) -> dict[str, Any]:
-    """A scan, then the configured repair policy on what is open (``dry_run``: only what it would do)."""
+    """A scan, then the configured repair policy on what is open, after the cycle of each person it
+    would change (``dry_run``: no cycle, only what it would do)."""
     runner = request.app.state.service.runner
-    result = scan(runner, ScanRequest(days=days, persons=person or None, environment=environment))
-    outcomes = repair(runner, result.open, dry_run)
+    scope = ScanRequest(days=days, persons=person or None, environment=environment)
+    result, outcomes = repair_scope(runner, scope, dry_run)
     return {
         "repairs": [
             {
