@@ -59,6 +59,13 @@ FACTS: dict[NotificationKind, dict[str, str | int]] = {
         "problem_1_limit": 255,
     },
     NotificationKind.NOT_SENT: {"title": TITLE, "start": START, "until": "2026-12-07T07:30:00+01:00"},
+    NotificationKind.REPAIRED: {
+        "title": TITLE,
+        "start": START,
+        "rooms": ROOM,
+        "fields": "time, occurrence:2026-12-14T09:00:00+00:00",
+        "what": "reservation-updated",
+    },
     NotificationKind.WRITE_REFUSED: {
         "person": ORGANIZER,
         "environment": "onprem",
@@ -428,3 +435,10 @@ def test_without_a_problem_the_server_refused_a_value_in_the_persons_language(la
     }[language]
     assert refused in mail.text and refused in mail.html
     assert "<li>" not in mail.html and "\n- " not in mail.text
+
+
+@pytest.mark.parametrize("language", [Language.DE, Language.FR, Language.IT])
+def test_the_fields_a_mail_names_are_words_of_its_language(language: Language) -> None:
+    text = Renderer().render(notice(NotificationKind.REPAIRED, language)).text
+    assert "time" not in text and "occurrence:" not in text
+    assert "14" in text and "12" in text and "2026" in text  # the occurrence's day

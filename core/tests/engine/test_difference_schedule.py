@@ -7,6 +7,7 @@ import threading
 import time
 
 from roomsync.engine.difference_schedule import DifferenceSchedule
+from roomsync.notify.message import NotificationKind
 from roomsync.repair_settings import RepairConfig
 from roomsync.storage.differences import DifferenceState
 
@@ -66,6 +67,11 @@ def test_the_budget_spreads_a_round_over_hours_and_repairs_by_policy(world: Worl
         (email, DifferenceState.AUTO_RESOLVED, "repair") for email in (ALICE, BOB, CAROL)
     }
     assert {world.reservation(rid).fields.title for rid in booked.values()} == {"Edited in Outlook"}
+    told = [n for n in world.notes.sent if n.kind is NotificationKind.REPAIRED]
+    assert sorted(n.recipient or "" for n in told) == sorted([ALICE, BOB, CAROL])
+    assert {(n.facts["what"], n.facts["fields"], n.facts["title"]) for n in told} == {
+        ("reservation-updated", "title", "Edited in Outlook")
+    }
     clock.now = 6 * 3600 + 1
     assert schedule.tick(stop) == 2  # a new round, nothing left to find
     assert all(r.state is DifferenceState.AUTO_RESOLVED for r in world.database.differences.list())

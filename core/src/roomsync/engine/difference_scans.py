@@ -12,13 +12,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from roomsync.domain import Person
+from roomsync.engine.cycle import deliver
 from roomsync.engine.difference_resolution import resolve
 from roomsync.engine.differences import (
     DEFAULT_DAYS,
     Compared,
     Difference,
+    DifferenceKind,
     Resolution,
     person_differences,
     window,
@@ -26,9 +29,10 @@ from roomsync.engine.differences import (
 from roomsync.engine.repair import Decision, decide
 from roomsync.engine.runner import SyncRunner
 from roomsync.errors import InvalidInput, NotFound, RoomsyncError
+from roomsync.notify.message import Notification, NotificationKind
 from roomsync.repair_settings import RepairRule
 from roomsync.storage.differences import DifferenceRecord, DifferenceState, ScanScope
-from roomsync.storage.protocols import LogEntry
+from roomsync.storage.protocols import LogEntry, UnitOfWork
 
 OPEN_STATES = (DifferenceState.OPEN,)
 
@@ -304,6 +308,7 @@ def repair(
 
 
 def _journal(runner: SyncRunner, outcome: Outcome) -> None:
+    """The repair in the sync log, and a word to the organizer in their language."""
     d, decision = outcome.difference, outcome.decision
     assert decision is not None and outcome.resolution is not None
     with runner.database.unit_of_work() as uow:
@@ -324,4 +329,34 @@ def _journal(runner: SyncRunner, outcome: Outcome) -> None:
                 },
             )
         )
+        notice = _repaired_notice(uow, d, outcome.resolution)
         uow.commit()
+    if notice is not None:
+        deliver(runner.pm, notice)
+
+
+def _repaired_notice(uow: UnitOfWork, d: Difference, resolution: Resolution) -> Notification | None:
+    """The repair in the organizer's words, naming the reservation as it is now."""
+    reservation = uow.rooms.get_reservation(d.reservation_id) if d.reservation_id else None
+    if reservation is None or reservation.id is None:
+        return None
+    fields = reservation.fields
+    names = {room.mailbox: room.name for room in uow.rooms.list_rooms()}
+    person = uow.rooms.get_person(reservation.organizer)
+    if d.kind is DifferenceKind.MISSING_IN_EXCHANGE:
+        what = "entry-created"
+    else:
+        what = "entry-updated" if resolution is Resolution.USE_ROOMS else "reservation-updated"
+    return Notification(
+        kind=NotificationKind.REPAIRED,
+        recipient=reservation.organizer,
+        facts={
+            "title": fields.title,
+            "start": fields.start.astimezone(ZoneInfo(fields.timezone)).isoformat(),
+            "rooms": ", ".join(names.get(room, room) for room in fields.rooms),
+            "fields": ", ".join(d.keys),
+            "what": what,
+        },
+        reservation_id=reservation.id,
+        language=person.language if person is not None else None,
+    )

@@ -29,6 +29,7 @@ class NotificationKind(StrEnum):
     FAILURE = "failure"  # a person's sync keeps failing; the administrators were told why
     NOT_WRITTEN = "not-written"  # a reservation holds a value Exchange cannot take
     NOT_SENT = "not-sent"  # booked in the Outlook add-in, but the meeting never reached Exchange
+    REPAIRED = "repaired"  # a repair policy brought a reservation and its entry in step
     # For the administrators:
     FAULT = "fault"  # what failed, where, of which kind, and what to check
     WRITE_REFUSED = "write-refused"  # the values of one reservation, and the limit or server answer

@@ -31,6 +31,9 @@ they receive these facts. The facts of each kind (all of them strings unless mar
 
   Times are in the reservation's zone, like ``start``; the templates write them in the person's.
 - ``not-sent``: ``title``, ``start`` and ``until`` (ISO 8601: when it stopped waiting)
+- ``repaired``: ``title``, ``start`` (ISO 8601), ``rooms``, ``fields`` (what differed, merge keys
+  comma-separated; empty for a missing entry), ``what`` (``entry-created``, ``entry-updated`` or
+  ``reservation-updated``)
 - ``write-refused``: ``person``, ``environment``, ``detail`` (the limit or the server's answer)
 - ``fault``: ``fault`` (a :class:`~roomsync.errors.Fault` value), ``person``, ``environment``,
   ``failures`` (int), ``detail`` (the error as the connector or the core reported it)
