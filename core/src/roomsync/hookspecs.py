@@ -84,6 +84,7 @@ if TYPE_CHECKING:
 
     import click
 
+    from roomsync.connector.groups import GroupMember
     from roomsync.connector.types import (
         CalendarEntry,
         Capabilities,
@@ -115,6 +116,7 @@ CONNECTOR_HOOKS = frozenset(
         "roomsync_find_by_stamp",
         "roomsync_free_busy",
         "roomsync_watch",
+        "roomsync_expand_group",
         "roomsync_close",
     }
 )
@@ -224,6 +226,19 @@ def roomsync_watch(mailboxes: list[str], wake: Callable[[list[str]], None]) -> b
     catches up, and nothing is missed when a connection drops. A mailbox added to the watched set
     is woken once its own watch stands. Answer ``False`` when the connector cannot watch; it is
     then polled, like connectors without this hook. :func:`roomsync_close` stops watching.
+    """
+
+
+@hookspec(firstresult=True)
+def roomsync_expand_group(address: str) -> list[GroupMember] | None:
+    """The direct members of the distribution group ``address``; ``None`` when it is no group.
+
+    One level only, as Exchange's ExpandDL answers: a nested group is one
+    :class:`~roomsync.connector.groups.GroupMember` with ``is_group`` set, which the host expands
+    in turn (with the ``[sync]`` depth limit, size cap and loop detection, once per cycle). An
+    address that is a person's mailbox, or unknown, is ``None``, not an error. Raise
+    :class:`~roomsync.errors.AccessDenied` when the service account may not read groups, naming
+    the right it lacks. A connector without this hook leaves groups as they are.
     """
 
 
