@@ -147,3 +147,23 @@ def _refuse(address: str) -> None:
     from roomsync.errors import AccessDenied
 
     raise AccessDenied("no right to read groups")
+
+
+def test_the_differences_scan_sees_groups_as_a_cycle_does(grouped: World) -> None:
+    from roomsync.engine.difference_scans import ScanRequest, resolve_each, scan
+    from roomsync.engine.differences import Resolution
+
+    r = grouped.book(ALICE, participants=(Participant(email=TEAM), Participant(email=BOB)))
+    grouped.sync_ok(ALICE)
+    assert scan(grouped.runner, ScanRequest(persons=[ALICE])).open == []  # "the group" = "its persons"
+
+    grouped.edit(r.id or "", title="Renamed in ROOMS")
+    [found] = scan(grouped.runner, ScanRequest(persons=[ALICE])).open
+    assert found.keys == ["title"]
+    [outcome] = resolve_each(grouped.runner, [found], lambda _: (Resolution.USE_ROOMS, None), "ops")
+    assert outcome.error is None
+    entry = grouped.entry(ALICE, r.id or "")
+    assert (entry.fields.title, emails(entry.fields.participants)) == ("Renamed in ROOMS", [BOB, TEAM])
+    grouped.exchange.calls.clear()
+    grouped.sync_ok(ALICE)
+    assert grouped.exchange.calls["update_entries"] == 0
