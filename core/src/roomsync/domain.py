@@ -278,6 +278,9 @@ class Room(BaseModel):
     booking_window_days: int | None = Field(default=None, ge=1, le=3650)
     """How many days ahead the room may be booked (the room mailbox's BookingWindowInDays, where
     Exchange enforces it too); unset: no limit."""
+    active: bool = True
+    """An inactive room (gone from its environment's room directory, or set so by hand) stays
+    with its reservations but cannot be booked."""
 
     @field_validator("mailbox")
     @classmethod

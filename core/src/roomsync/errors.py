@@ -157,6 +157,12 @@ class RoomTaken(Conflict):
     code = "room-taken"
 
 
+class RoomInactive(Conflict):
+    """The room is inactive (gone from its environment's room directory, or set so by hand)."""
+
+    code = "room-inactive"
+
+
 class ChangedMeanwhile(Conflict):
     code = "changed-meanwhile"
 

@@ -84,7 +84,7 @@ if TYPE_CHECKING:
 
     import click
 
-    from roomsync.connector.groups import GroupMember
+    from roomsync.connector.directory import RoomList
     from roomsync.connector.types import (
         CalendarEntry,
         Capabilities,
@@ -116,7 +116,7 @@ CONNECTOR_HOOKS = frozenset(
         "roomsync_find_by_stamp",
         "roomsync_free_busy",
         "roomsync_watch",
-        "roomsync_expand_group",
+        "roomsync_room_directory",
         "roomsync_close",
     }
 )
@@ -230,15 +230,18 @@ def roomsync_watch(mailboxes: list[str], wake: Callable[[list[str]], None]) -> b
 
 
 @hookspec(firstresult=True)
-def roomsync_expand_group(address: str) -> list[GroupMember] | None:
-    """The direct members of the distribution group ``address``; ``None`` when it is no group.
+def roomsync_room_directory(room_list: str | None) -> list[RoomList]:
+    """The room lists of the environment's directory with their rooms, for ``rooms import``.
 
-    One level only, as Exchange's ExpandDL answers: a nested group is one
-    :class:`~roomsync.connector.groups.GroupMember` with ``is_group`` set, which the host expands
-    in turn (with the ``[sync]`` depth limit, size cap and loop detection, once per cycle). An
-    address that is a person's mailbox, or unknown, is ``None``, not an error. Raise
-    :class:`~roomsync.errors.AccessDenied` when the service account may not read groups, naming
-    the right it lacks. A connector without this hook leaves groups as they are.
+    One :class:`~roomsync.connector.directory.RoomList` per list, each room with its mailbox
+    address, its display name and, where the server records them, capacity, building and floor;
+    rooms that are in no list form one more list with ``mailbox=None`` where the server can tell
+    them. ``room_list`` (an address) asks for that list alone; a list the directory does not have
+    is a :class:`~roomsync.errors.ConnectorError` naming the lists it has. A list whose rooms
+    could not be read carries its ``error`` and does not fail the others; raise only when no list
+    could be read. A connector without this hook cannot list rooms: the host says so. A server
+    generation that has no room lists raises a ``ConnectorError`` (``Fault.CONFIGURATION``)
+    saying so and how rooms are added instead.
     """
 
 

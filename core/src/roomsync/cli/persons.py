@@ -405,12 +405,36 @@ def add_room(
     help="How many days ahead the room may be booked.",
 )
 @click.option("--no-booking-window", is_flag=True, help="The room may be booked any time ahead.")
+@click.option(
+    "--active/--inactive",
+    "active",
+    default=None,
+    help="Make the room bookable, or not (its future reservations are then detached from sync).",
+)
 @pass_app
-def set_room(app: AppContext, mailbox: str, booking_window_days: int | None, no_booking_window: bool) -> None:
-    """Change a room's booking window; bookings already made stay."""
+def set_room(
+    app: AppContext,
+    mailbox: str,
+    booking_window_days: int | None,
+    no_booking_window: bool,
+    active: bool | None,
+) -> None:
+    """Change a room's booking window or whether it can be booked; bookings already made stay."""
     mailbox = checked_address(mailbox, "mailbox")
-    if (booking_window_days is None) == (not no_booking_window):
+    if booking_window_days is not None and no_booking_window:
         raise click.UsageError("give either --booking-window-days N or --no-booking-window")
+    if active is not None:
+        from roomsync.cli.rooms_import import activity_text, set_activity
+
+        if booking_window_days is not None or no_booking_window:
+            raise click.UsageError("give --active or --inactive without a booking window option")
+        room, reservations = set_activity(app, mailbox, active)
+        app.emit(
+            {**room.model_dump(mode="json"), "reservations": reservations}, activity_text(room, reservations)
+        )
+        return
+    if booking_window_days is None and not no_booking_window:
+        raise click.UsageError("give --booking-window-days N, --no-booking-window, --active or --inactive")
     with app.database().unit_of_work() as uow:
         room = uow.rooms.set_booking_window(mailbox, booking_window_days)
         uow.commit()
@@ -424,7 +448,9 @@ def list_rooms(app: AppContext) -> None:
     """Rooms ROOMS knows."""
     with app.database().unit_of_work() as uow:
         all_rooms = uow.rooms.list_rooms()
-    table = Table("name", "mailbox", "capacity", "equipment", "sync master", "environment", "booking window")
+    table = Table(
+        "name", "mailbox", "capacity", "equipment", "sync master", "environment", "booking window", "active"
+    )
     for room in all_rooms:
         table.add_row(
             room.name,
@@ -434,10 +460,14 @@ def list_rooms(app: AppContext) -> None:
             "yes" if room.sync_master else "no",
             room.environment or "(first)",
             f"{room.booking_window_days} days" if room.booking_window_days else "-",
+            "yes" if room.active else "[yellow]no[/yellow]",
         )
     app.emit([r.model_dump(mode="json") for r in all_rooms], table)
 
 
 def register(cli: click.Group) -> None:
+    from roomsync.cli.rooms_import import import_rooms_command  # it uses this module's checks
+
+    rooms.add_command(import_rooms_command)
     cli.add_command(persons)
     cli.add_command(rooms)

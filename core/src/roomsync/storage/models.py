@@ -23,6 +23,7 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    true,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -107,6 +108,7 @@ class RoomRow(Base):
     sync_master: Mapped[bool] = mapped_column(Boolean, default=True)
     environment: Mapped[str | None] = mapped_column(String(100))
     booking_window_days: Mapped[int | None] = mapped_column(Integer)
+    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
 
 
 class ReservationRow(Base):

@@ -55,6 +55,18 @@ class RoomsStore(Protocol):
         """How many days ahead the room may be booked; ``None``: no limit."""
         ...
 
+    def update_room(
+        self,
+        mailbox: str,
+        *,
+        name: str | None = None,
+        capacity: int | None = None,
+        active: bool | None = None,
+    ) -> Room:
+        """Change a room's name, capacity or whether it can be booked; ``None`` keeps the value.
+        Raises :class:`~roomsync.errors.NotFound` for an unknown room."""
+        ...
+
     def list_rooms(self) -> list[Room]: ...
     def room_by_mailbox(self, mailbox: str) -> Room | None: ...
     def room_is_free(self, mailbox: str, fields: EventFields, exclude: str | None = None) -> bool:

@@ -31,7 +31,7 @@ from roomsync.domain import (
     ShowAs,
     Weekday,
 )
-from roomsync.errors import ChangedMeanwhile, InvalidInput, NotFound, RoomTaken
+from roomsync.errors import ChangedMeanwhile, InvalidInput, NotFound, RoomInactive, RoomTaken
 from roomsync.recurrence import occurrences
 from roomsync.room_bookings import first_conflict, span
 from roomsync.storage.models import (
@@ -147,6 +147,7 @@ class SqlRoomsStore:
             sync_master=room.sync_master,
             environment=room.environment,
             booking_window_days=room.booking_window_days,
+            active=room.active,
         )
         self.session.add(row)
         self.session.flush()
@@ -157,6 +158,26 @@ class SqlRoomsStore:
         if row is None:
             raise NotFound(f"unknown room {_email(mailbox)}")
         row.booking_window_days = days
+        self.session.flush()
+        return _room(row)
+
+    def update_room(
+        self,
+        mailbox: str,
+        *,
+        name: str | None = None,
+        capacity: int | None = None,
+        active: bool | None = None,
+    ) -> Room:
+        row = self.session.scalar(select(RoomRow).where(RoomRow.mailbox == _email(mailbox)))
+        if row is None:
+            raise NotFound(f"unknown room {_email(mailbox)}")
+        if name is not None:
+            row.name = name
+        if capacity is not None:
+            row.capacity = capacity
+        if active is not None:
+            row.active = active
         self.session.flush()
         return _room(row)
 
@@ -202,10 +223,20 @@ class SqlRoomsStore:
         )
         return [_reservation(row) for row in self.session.scalars(stmt)]
 
-    def _check_rooms(self, fields: EventFields, *, must_be_free: bool, exclude: int | None) -> None:
+    def _check_rooms(
+        self, fields: EventFields, *, must_be_free: bool, exclude: int | None, held: Collection[str] = ()
+    ) -> None:
+        """Every room known, bookable (``held``: rooms the reservation holds already, which it may
+        keep though inactive) and, with ``must_be_free``, free."""
         for mailbox in fields.rooms:
-            if self.room_by_mailbox(mailbox) is None:
+            room = self.room_by_mailbox(mailbox)
+            if room is None:
                 raise NotFound(f"unknown room {mailbox}")
+            if not room.active and mailbox not in held:
+                raise RoomInactive(
+                    f"room {room.name} <{mailbox}> is inactive and cannot be booked "
+                    f"(see 'roomsync rooms list'; 'roomsync rooms set {mailbox} --active' makes it bookable)"
+                )
             if must_be_free and (taken_by := self._conflict(mailbox, fields, exclude)) is not None:
                 raise RoomTaken(f"room {mailbox} is taken by reservation {taken_by}")
 
@@ -295,7 +326,9 @@ class SqlRoomsStore:
         if target.organizer != current.organizer:
             self._check_person(target.organizer)
         if target.fields != current.fields:
-            self._check_rooms(target.fields, must_be_free=current.active, exclude=row.id)
+            self._check_rooms(
+                target.fields, must_be_free=current.active, exclude=row.id, held=current.fields.rooms
+            )
             _write_fields(row, target.fields)
         row.organizer = target.organizer
         row.setup_minutes = target.setup_minutes
@@ -486,6 +519,7 @@ def _room(row: RoomRow) -> Room:
         sync_master=row.sync_master,
         environment=row.environment,
         booking_window_days=row.booking_window_days,
+        active=row.active,
     )
 
 
