@@ -303,6 +303,13 @@ class AccountPool:
                 self._accounts[mailbox] = found
             return found
 
+    def protocol(self) -> Protocol:
+        """The pool's protocol, for operations that act in no mailbox (GetRoomLists, GetRooms)."""
+        with self._lock:
+            protocol = Protocol(config=self._configuration())
+        protocol.TIMEOUT = self.options.timeouts
+        return protocol
+
     def close(self) -> None:
         """Close the sessions and forget the accounts; a later call builds them again."""
         with self._lock:

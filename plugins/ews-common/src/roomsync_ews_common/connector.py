@@ -84,6 +84,7 @@ from roomsync.connector.companions import (
     is_companion,
     reconcile_companions,
 )
+from roomsync.connector.directory import RoomList
 from roomsync.connector.own_writes import WrittenEntries
 from roomsync.connector.types import (
     CalendarEntry,
@@ -103,7 +104,7 @@ from roomsync.domain import EventFields
 from roomsync.engine.limits import problems
 from roomsync.errors import AccessDenied, ConfigError, ConnectorError, Fault, TransientConnectorError
 from roomsync.hookspecs import hookimpl
-from roomsync_ews_common import mapping
+from roomsync_ews_common import mapping, room_lists
 from roomsync_ews_common import stamp as props
 from roomsync_ews_common.account import AccountPool
 from roomsync_ews_common.availability import MAX_WINDOW, free_busy
@@ -397,6 +398,17 @@ class EwsConnector(EwsNotifications, Connector):
         doing = f"read free/busy of {len(mailboxes)} mailboxes"
         with self._calling(mailboxes[0] if mailboxes else "", doing):
             return self._free_busy(mailboxes, start, end)
+
+    @hookimpl
+    def roomsync_room_directory(self, room_list: str | None) -> list[RoomList]:
+        doing = "read the room directory (GetRoomLists, GetRooms)"
+        with self._calling(self.options.account, doing):
+            if self._pool is None:
+                self._pool = AccountPool(
+                    self.options, self.request_server_version, counter=self.requests_sent
+                )
+            where = f"{self.distribution()}, environment {self.environment!r}"
+            return room_lists.read_directory(self._pool.protocol(), room_list, where)
 
     @hookimpl
     def roomsync_close(self) -> None:

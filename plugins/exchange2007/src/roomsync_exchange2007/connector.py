@@ -12,6 +12,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from roomsync.connector.directory import RoomList
+from roomsync.errors import ConnectorError, Fault
+from roomsync.hookspecs import hookimpl
 from roomsync_ews_common import EwsConnector
 from roomsync_ews_common.connector import BATCH
 from roomsync_exchange2007 import items, reading
@@ -64,6 +67,14 @@ class Exchange2007Connector(EwsConnector):
             f"given by its owner in Outlook (Calendar properties, Permissions), or full access to the "
             f"mailbox (Add-MailboxPermission -Identity {mailbox} -User {self.options.account} "
             "-AccessRights FullAccess)"
+        )
+
+    @hookimpl
+    def roomsync_room_directory(self, room_list: str | None) -> list[RoomList]:
+        raise ConnectorError(
+            f"{self.distribution()}, environment {self.environment!r}: Exchange 2007 has no room lists "
+            "(GetRoomLists came with Exchange 2010); add rooms with roomsync rooms add",
+            fault=Fault.CONFIGURATION,
         )
 
     build_item = staticmethod(items.to_item)

@@ -21,6 +21,7 @@ from pydantic import BaseModel
 
 from roomsync.connector.base import Connector
 from roomsync.connector.checks import sync_test, through_hooks
+from roomsync.connector.directory import RoomList
 from roomsync.connector.own_writes import WrittenEntries
 from roomsync.connector.types import (
     CalendarEntry,
@@ -37,7 +38,7 @@ from roomsync.connector.types import (
 from roomsync.connector.windows import require_window
 from roomsync.errors import ConfigError, ConnectorError, Fault
 from roomsync.hookspecs import hookimpl
-from roomsync_o365 import schedule
+from roomsync_o365 import places, schedule
 from roomsync_o365.batch import MAX_BATCH
 from roomsync_o365.delta import DeltaReader, reported
 from roomsync_o365.errors import from_graph_error
@@ -205,6 +206,13 @@ class O365Connector(Connector):
         if watcher is None:
             return 503, "this environment is not watching for changes"
         return watcher.receiver.answer(path, query, body, client)
+
+    @hookimpl
+    def roomsync_room_directory(self, room_list: str | None) -> list[RoomList]:
+        with self._calling("", "read the room directory (Graph places)"):
+            tokens, client = self._open()
+            tenants = [tokens.for_credentials(credentials) for credentials in self.options.tenants()]
+            return places.read_directory(client, tenants, room_list)
 
     @hookimpl
     def roomsync_close(self) -> None:
