@@ -182,6 +182,11 @@ class SyncConfig(BaseModel):
     rollback_attempts: int = Field(default=5, ge=1)
     cancel_attempts: int = Field(default=2, ge=1)
     past_days: int = Field(default=1, ge=0)
+    # Distribution groups among participants: ROOMS holds their persons; Exchange gets the group
+    # itself ("group", Exchange sends to its members) or the persons ("members").
+    groups: Literal["group", "members"] = "group"
+    group_depth: int = Field(default=5, ge=1, le=50)  # nested groups followed this deep
+    group_size: int = Field(default=500, ge=1)  # a larger group stays the group, unexpanded
 
 
 class Settings(BaseModel):

@@ -85,6 +85,7 @@ if TYPE_CHECKING:
     import click
 
     from roomsync.connector.directory import RoomList
+    from roomsync.connector.groups import GroupMember
     from roomsync.connector.types import (
         CalendarEntry,
         Capabilities,
@@ -117,6 +118,7 @@ CONNECTOR_HOOKS = frozenset(
         "roomsync_free_busy",
         "roomsync_watch",
         "roomsync_room_directory",
+        "roomsync_expand_group",
         "roomsync_close",
     }
 )
@@ -242,6 +244,19 @@ def roomsync_room_directory(room_list: str | None) -> list[RoomList]:
     could be read. A connector without this hook cannot list rooms: the host says so. A server
     generation that has no room lists raises a ``ConnectorError`` (``Fault.CONFIGURATION``)
     saying so and how rooms are added instead.
+    """
+
+
+@hookspec(firstresult=True)
+def roomsync_expand_group(address: str) -> list[GroupMember] | None:
+    """The direct members of the distribution group ``address``; ``None`` when it is no group.
+
+    One level only, as Exchange's ExpandDL answers: a nested group is one
+    :class:`~roomsync.connector.groups.GroupMember` with ``is_group`` set, which the host expands
+    in turn (with the ``[sync]`` depth limit, size cap and loop detection, once per cycle). An
+    address that is a person's mailbox, or unknown, is ``None``, not an error. Raise
+    :class:`~roomsync.errors.AccessDenied` when the service account may not read groups, naming
+    the right it lacks. A connector without this hook leaves groups as they are.
     """
 
 

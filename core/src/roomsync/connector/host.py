@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, MutableMapping, Sequence
 from datetime import datetime
 from typing import Any, Protocol, cast
 
@@ -12,6 +12,7 @@ import pluggy
 from roomsync import contract, hookspecs
 from roomsync.connector.base import Connector, Wake, chunked
 from roomsync.connector.directory import RoomList
+from roomsync.connector.groups import Expansion, GroupMember, expand
 from roomsync.connector.types import (
     CalendarEntry,
     Capabilities,
@@ -56,6 +57,7 @@ class ConnectorHooks(Protocol):
         self, *, mailboxes: list[str], start: datetime, end: datetime
     ) -> list[FreeBusy]: ...
     def roomsync_watch(self, *, mailboxes: list[str], wake: Wake) -> bool | None: ...
+    def roomsync_expand_group(self, *, address: str) -> list[GroupMember] | None: ...
     def roomsync_room_directory(self, *, room_list: str | None) -> list[RoomList] | None: ...
     def roomsync_close(self) -> None: ...
 
@@ -232,6 +234,26 @@ class ConnectorHost:
                 fault=Fault.CONFIGURATION,
             )
         return list(answer)
+
+    def expand_group(
+        self,
+        address: str,
+        *,
+        depth: int,
+        size: int,
+        cache: MutableMapping[str, list[GroupMember] | None],
+    ) -> Expansion | None:
+        """The persons of a distribution group through its nested groups; ``None``: no group.
+
+        ``cache`` holds the connector's one-level answers; the engine keeps one per cycle. A
+        connector without :func:`~roomsync.hookspecs.roomsync_expand_group` knows no groups.
+        """
+
+        def lookup(group: str) -> list[GroupMember] | None:
+            answer = self.hook.roomsync_expand_group(address=group)
+            return None if answer is None else list(answer)
+
+        return expand(lookup, address, depth=depth, size=size, cache=cache)
 
     def close(self) -> None:
         self.hook.roomsync_close()

@@ -34,6 +34,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from roomsync.connector.base import Connector, Wake
 from roomsync.connector.checks import SyncTestActions, sync_test
+from roomsync.connector.groups import GroupMember
 from roomsync.connector.types import (
     CalendarEntry,
     Capabilities,
@@ -203,6 +204,10 @@ class ReferenceConnector(Connector):
                 self._watch = DirectoryWatch(self.directory, mailboxes, wake)
                 self._watch.start()
         return True
+
+    @hookimpl
+    def roomsync_expand_group(self, address: str) -> list[GroupMember] | None:
+        return self.directory.expand_group(address)
 
     @hookimpl
     def roomsync_close(self) -> None:

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, Literal, NamedTuple, TypeVar, cast, get_args
 
+from roomsync.connector.groups import GroupMember
 from roomsync.connector.types import (
     BusyInterval,
     CalendarEntry,
@@ -122,6 +123,7 @@ class MailboxDirectory:
         self._lock = threading.RLock()
         self._mailboxes: dict[str, _Mailbox] = defaultdict(_Mailbox)
         self._rooms: set[str] = set()
+        self._groups: dict[str, tuple[str, ...]] = {}
         self._seq = 0
         self._ids = itertools.count(1)
         self._failures: dict[str, deque[ConnectorError]] = defaultdict(deque)
@@ -149,6 +151,20 @@ class MailboxDirectory:
     def add_room(self, mailbox: str) -> None:
         with self._lock:
             self._rooms.add(_normal(mailbox))
+
+    def add_group(self, address: str, members: Iterable[str]) -> None:
+        """A distribution group; members may be mailboxes, rooms or groups (even in a loop)."""
+        with self._lock:
+            self._groups[_normal(address)] = tuple(_normal(m) for m in members)
+
+    def expand_group(self, address: str) -> list[GroupMember] | None:
+        """One level of a group, as ExpandDL answers it; ``None`` when the address is no group."""
+        with self._lock:
+            self.calls["expand_group"] += 1
+            members = self._groups.get(_normal(address))
+            if members is None:
+                return None
+            return [GroupMember(address=m, is_group=m in self._groups) for m in members]
 
     @property
     def rooms(self) -> frozenset[str]:

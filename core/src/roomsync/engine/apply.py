@@ -37,6 +37,7 @@ from roomsync.connector.types import (
 )
 from roomsync.contract import chained
 from roomsync.domain import EventFields, Reservation
+from roomsync.engine.groups import CycleGroups
 from roomsync.engine.intent import intent
 from roomsync.engine.limits import Problem, problem_facts, problems
 from roomsync.engine.merge import Snapshot, snapshot, with_foreign_resources
@@ -72,10 +73,14 @@ def draft_for(pm: pluggy.PluginManager, reservation: Reservation) -> EntryDraft:
     return mapped
 
 
-def read_back(pm: pluggy.PluginManager, mailbox: str, stamp: str, fields: EventFields) -> Snapshot:
-    """The snapshot of a written entry as the next read will see it: import mappings applied."""
+def read_back(
+    pm: pluggy.PluginManager, mailbox: str, stamp: str, fields: EventFields, groups: CycleGroups | None = None
+) -> Snapshot:
+    """The snapshot of a written entry as the next read will see it: import mappings applied,
+    and with ``groups`` its groups' persons added as the read phase adds them."""
     entry = CalendarEntry(item_id="", mailbox=mailbox, organizer=mailbox, stamp=stamp, fields=fields)
-    return snapshot(map_imported(pm, [entry])[0].fields)
+    read = map_imported(pm, [entry])[0].fields
+    return snapshot(groups.held(read, mailbox) if groups else read)
 
 
 class WriteProgress:
@@ -119,8 +124,10 @@ class PlanApplier:
         report: CycleReport,
         known_rooms: frozenset[str],
         progress: WriteProgress | None = None,
+        groups: CycleGroups | None = None,
     ) -> None:
         self.known_rooms = known_rooms  # read once for the cycle by the view
+        self.groups = groups  # the cycle's distribution groups, as the view saw them
         self.progress = progress or WriteProgress()
         self.uow = uow
         self.host = host
@@ -203,22 +210,25 @@ class PlanApplier:
         wanted = [c.reservation_id for c in self.plan.creates] + [u.reservation_id for u in self.updates]
         found = self.uow.rooms.get_reservations(wanted)
         for create in self.plan.creates:
-            reservation = found.get(create.reservation_id)
+            reservation = self._held(found.get(create.reservation_id))
             if reservation is None:
                 continue
-            draft = draft_for(self.pm, reservation).model_copy(update={"known_new": create.known_new})
+            draft = self._written(draft_for(self.pm, reservation)).model_copy(
+                update={"known_new": create.known_new}
+            )
             key = (create.reservation_id, self.mailbox)
             link = self.links.get(key) or Link(reservation_id=create.reservation_id, mailbox=self.mailbox)
             written = intent(snapshot(reservation.fields), self._read_back(draft.stamp, draft.fields))
             self.links[key] = replace(link, written=written)
             self.drafts.append((reservation, draft))
         for update in self.updates:
-            reservation = found.get(update.reservation_id)
+            reservation = self._held(found.get(update.reservation_id))
             key = (update.reservation_id, self.mailbox)
             stored = self.links.get(key) or self._stored_link(*key)
             if reservation is None or stored is None or stored.item_id is None:
                 continue
-            draft = draft_for(self.pm, reservation.model_copy(update={"fields": update.fields}))
+            changed = reservation.model_copy(update={"fields": update.fields})
+            draft = self._written(draft_for(self.pm, changed))
             entry_update = EntryUpdate(
                 item_id=stored.item_id,
                 change_key=stored.change_key,
@@ -459,7 +469,20 @@ class PlanApplier:
     # --- helpers -----------------------------------------------------------------------------
 
     def _read_back(self, stamp: str, fields: EventFields) -> Snapshot:
-        return read_back(self.pm, self.mailbox, stamp, fields)
+        return read_back(self.pm, self.mailbox, stamp, fields, self.groups)
+
+    def _held(self, reservation: Reservation | None) -> Reservation | None:
+        """The reservation with its groups' persons, as the view compared it."""
+        if reservation is None or self.groups is None:
+            return reservation
+        held = self.groups.held(reservation.fields, reservation.organizer)
+        return reservation if held is reservation.fields else reservation.model_copy(update={"fields": held})
+
+    def _written(self, draft: EntryDraft) -> EntryDraft:
+        """The draft with the groups or their persons, as ``[sync] groups`` writes them."""
+        if self.groups is None:
+            return draft
+        return draft.model_copy(update={"fields": self.groups.written(draft.fields, self.mailbox)})
 
     def _stored_link(self, reservation_id: str, mailbox: str) -> Link | None:
         for link in self.uow.sync.links_for_reservation(reservation_id):

@@ -16,6 +16,7 @@ from roomsync.config import SyncConfig
 from roomsync.connector.host import ConnectorHost
 from roomsync.domain import Person
 from roomsync.engine.apply import HostFor, OnBatch, PlanApplier, WriteProgress, now
+from roomsync.engine.groups import CycleGroups
 from roomsync.engine.plan import plan
 from roomsync.engine.read_phase import (
     build_view,
@@ -69,6 +70,7 @@ def sync_mailbox(uow: UnitOfWork, host: ConnectorHost, person: Person, ctx: Cycl
         moved = relocate_links(uow, person.email)
     notifications = []
     progress = WriteProgress(ctx.on_batch)
+    groups = CycleGroups(host, ctx.limits, {room.mailbox for room in uow.rooms.list_rooms()})
     for _ in range(MAX_PASSES):
         created_before = report.created
         changes = read_exchange_changes(host, person.email, sync_state)
@@ -78,9 +80,11 @@ def sync_mailbox(uow: UnitOfWork, host: ConnectorHost, person: Person, ctx: Cycl
         changes.entries = map_imported(ctx.pm, changes.entries)
         report.exchange_changes += len(changes.entries) + len(changes.deleted)
         view, cursor = build_view(
-            uow, host, person, changes, cursor, ctx.limits, ctx.syncable, ctx.allow_mass_delete
+            uow, host, person, changes, cursor, ctx.limits, ctx.syncable, ctx.allow_mass_delete, groups
         )
-        applier = PlanApplier(uow, host, ctx.host_for, ctx.pm, plan(view), report, view.known_rooms, progress)
+        applier = PlanApplier(
+            uow, host, ctx.host_for, ctx.pm, plan(view), report, view.known_rooms, progress, groups
+        )
         applier.record()
         applier.write()
         notifications.extend(applier.notifications)
@@ -97,6 +101,7 @@ def sync_mailbox(uow: UnitOfWork, host: ConnectorHost, person: Person, ctx: Cycl
     state.last_error = state.last_fault = None
     state.consecutive_failures = 0
     uow.sync.save_mailbox_state(state)
+    groups.record(uow, person.email, report)
     uow.commit()
 
     for notification in notifications:

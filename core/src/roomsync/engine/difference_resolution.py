@@ -51,14 +51,15 @@ def _use_rooms(runner: SyncRunner, d: Difference) -> str:
     with runner.database.unit_of_work() as uow:
         if d.kind is Kind.MISSING_IN_EXCHANGE and d.rooms is not None:
             draft = draft_for(runner.pm, d.rooms)
+            draft = draft.model_copy(update={"fields": _as_written(d, draft.fields)})
             result = host.create_entries(d.mailbox, [draft])[0]
             _require(result.ok, result.error)
-            written = read_back(runner.pm, d.mailbox, draft.stamp, draft.fields)
+            written = read_back(runner.pm, d.mailbox, draft.stamp, draft.fields, d.groups)
             _link(uow, d.rooms, d.mailbox, result.item_id, result.change_key, written)
             done = "entry created from the reservation"
         elif d.kind is Kind.FIELDS_DIFFER and d.rooms is not None and d.entry is not None:
             draft = draft_for(runner.pm, d.rooms)
-            fields = _written_fields(d, draft.fields)
+            fields = _as_written(d, _written_fields(d, draft.fields))
             result = host.update_entries(
                 d.mailbox,
                 [
@@ -73,7 +74,7 @@ def _use_rooms(runner: SyncRunner, d: Difference) -> str:
                 ],
             )[0]
             _require(result.ok, result.error)
-            written = read_back(runner.pm, d.mailbox, draft.stamp, fields)
+            written = read_back(runner.pm, d.mailbox, draft.stamp, fields, d.groups)
             _link(uow, d.rooms, d.mailbox, d.entry.item_id, result.change_key, written)
             done = "entry rewritten from the reservation" + _part(d, fields is not draft.fields)
         else:
@@ -85,6 +86,11 @@ def _use_rooms(runner: SyncRunner, d: Difference) -> str:
             done = "entry without reservation deleted"
         uow.commit()
     return done
+
+
+def _as_written(d: Difference, fields: EventFields) -> EventFields:
+    """The fields as Exchange gets them: the groups or their persons, by ``[sync] groups``."""
+    return d.groups.written(fields, d.mailbox) if d.groups is not None else fields
 
 
 def _written_fields(d: Difference, ours: EventFields) -> EventFields:

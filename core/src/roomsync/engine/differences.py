@@ -20,6 +20,7 @@ from typing import Any
 from roomsync.connector.types import CalendarEntry
 from roomsync.domain import Person, Reservation
 from roomsync.engine.difference_advice import Advice, advise
+from roomsync.engine.groups import CycleGroups
 from roomsync.engine.merge import OCCURRENCE, changed_keys, differing_keys, snapshot
 from roomsync.engine.read_phase import map_imported
 from roomsync.engine.runner import SyncRunner
@@ -66,6 +67,7 @@ class Difference:
     holder: str | None = None  # the reservation holding the room, for ROOM_COLLISION
     advice: Advice = field(default_factory=Advice)
     record: DifferenceRecord | None = None  # once stored by a scan
+    groups: CycleGroups | None = None  # the distribution groups as the scan saw them
 
     @property
     def starts_at(self) -> datetime:
@@ -252,15 +254,18 @@ class Compared:
 def person_differences(runner: SyncRunner, person: Person, start: datetime, end: datetime) -> Compared:
     """One person's calendar against their reservations over ``start`` to ``end``."""
     host = runner.host_for_person(person)
-    listed = map_imported(runner.pm, _entries(host, person.email, start, end))
+    with runner.database.unit_of_work() as uow:
+        known_rooms = {room.mailbox for room in uow.rooms.list_rooms()}
+    # Both sides as ROOMS holds them, distribution groups with their persons, as a cycle compares
+    groups = CycleGroups(host, runner.settings.sync, known_rooms)
+    listed = groups.entries(map_imported(runner.pm, _entries(host, person.email, start, end)))
     by_stamp = {e.stamp: e for e in listed if e.is_own and e.stamp}
     with runner.database.unit_of_work() as uow:
         booked = {
-            str(r.id): r
+            str(r.id): _held(r, groups)
             for r in uow.rooms.reservations(organizer=person.email, start=start, end=end)
             if not r.sync_disabled
         }
-        known_rooms = {room.mailbox for room in uow.rooms.list_rooms()}
         others = {stamp: uow.rooms.get_reservation(stamp) for stamp in by_stamp if stamp not in booked}
         links = {
             rid: next((link for link in found if link.mailbox == person.email), None)
@@ -294,11 +299,18 @@ def person_differences(runner: SyncRunner, person: Person, start: datetime, end:
         found.extend(_collisions(uow, person.email, listed, known_rooms))
         for difference in found:
             difference.environment = person.environment
+            difference.groups = groups
             if difference.reservation_id and difference.rooms is not None:
                 journal = uow.rooms.journal(difference.reservation_id, limit=1)
                 difference.rooms_changed_at = journal[0].at if journal else None
             difference.advice = advise(difference)
     return Compared(found, set(booked) | set(others), {e.item_id for e in listed})
+
+
+def _held(reservation: Reservation, groups: CycleGroups) -> Reservation:
+    """The reservation with its groups' persons, as a cycle would write them into ROOMS."""
+    held = groups.held(reservation.fields, reservation.organizer)
+    return reservation if held == reservation.fields else reservation.model_copy(update={"fields": held})
 
 
 def _entries(host: Any, mailbox: str, start: datetime, end: datetime) -> list[CalendarEntry]:

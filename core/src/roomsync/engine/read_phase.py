@@ -13,6 +13,7 @@ from roomsync.connector.host import ConnectorHost
 from roomsync.connector.types import CalendarEntry
 from roomsync.contract import chained
 from roomsync.domain import Person, Reservation
+from roomsync.engine.groups import CycleGroups
 from roomsync.engine.plan import MailboxView
 from roomsync.errors import MassDeletionRefused
 from roomsync.room_bookings import span
@@ -104,12 +105,17 @@ def build_view(
     limits: SyncConfig,
     syncable: Callable[[str], bool],
     allow_mass_delete: bool,
+    groups: CycleGroups | None = None,
 ) -> tuple[MailboxView, int]:
-    """Everything the plan needs of one mailbox, read in named steps; the new ROOMS cursor."""
+    """Everything the plan needs of one mailbox, read in named steps; the new ROOMS cursor.
+
+    With ``groups``, entries and reservations are seen with the persons of their distribution
+    groups, as ROOMS holds them (:mod:`roomsync.engine.groups`)."""
     mailbox = person.email
     links = {link.reservation_id: link for link in uow.sync.links_in_mailbox(mailbox)}
     by_item = {link.item_id: link for link in links.values() if link.item_id}
     entries, foreign = _fresh_entries(uow, mailbox, changes.entries)
+    entries = groups.entries(entries) if groups else entries
     deleted = _deleted_items(changes, by_item)
     _guard_mass_deletion(mailbox, deleted, by_item, links, limits, allow_mass_delete)
     _guard_empty_listing(mailbox, changes, deleted, allow_mass_delete)
@@ -118,7 +124,10 @@ def build_view(
     candidates, cursor = _candidates(uow, mailbox, rooms_cursor, links, not_before)
     wanted = _wanted(candidates, entries, deleted, by_item)
     reservations = uow.rooms.get_reservations(wanted)
+    reservations = groups.fill_in(uow, mailbox, reservations) if groups else reservations
     stamped = _recovered_by_stamp(host, mailbox, candidates, links, entries)
+    if groups:
+        stamped = dict(zip(stamped, groups.entries(list(stamped.values())), strict=True))
     rooms = uow.rooms.list_rooms()
     view = MailboxView(
         mailbox=mailbox,

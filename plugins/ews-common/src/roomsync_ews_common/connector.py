@@ -85,6 +85,7 @@ from roomsync.connector.companions import (
     reconcile_companions,
 )
 from roomsync.connector.directory import RoomList
+from roomsync.connector.groups import GroupMember
 from roomsync.connector.own_writes import WrittenEntries
 from roomsync.connector.types import (
     CalendarEntry,
@@ -109,6 +110,7 @@ from roomsync_ews_common import stamp as props
 from roomsync_ews_common.account import AccountPool
 from roomsync_ews_common.availability import MAX_WINDOW, free_busy
 from roomsync_ews_common.explain import kerberos_refused
+from roomsync_ews_common.groups import expand_dl
 from roomsync_ews_common.notifications import EwsNotifications
 from roomsync_ews_common.options import EwsOptions
 
@@ -416,6 +418,11 @@ class EwsConnector(EwsNotifications, Connector):
         pool, self._pool = self._pool, None
         if pool is not None:
             pool.close()
+
+    @hookimpl
+    def roomsync_expand_group(self, address: str) -> list[GroupMember] | None:
+        with self._calling(address, f"expand the distribution group {address} (ExpandDL)"):
+            return expand_dl(self._account(address).protocol, address)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(environment={self.environment!r}, url={self.options.url!r})"

@@ -22,6 +22,7 @@ from pydantic import BaseModel
 from roomsync.connector.base import Connector
 from roomsync.connector.checks import sync_test, through_hooks
 from roomsync.connector.directory import RoomList
+from roomsync.connector.groups import GroupMember
 from roomsync.connector.own_writes import WrittenEntries
 from roomsync.connector.types import (
     CalendarEntry,
@@ -44,6 +45,7 @@ from roomsync_o365.delta import DeltaReader, reported
 from roomsync_o365.errors import from_graph_error
 from roomsync_o365.events import MailboxCalendar
 from roomsync_o365.graph_client import GraphClient, GraphError, user
+from roomsync_o365.groups import group_members
 from roomsync_o365.options import O365Options
 from roomsync_o365.tokens import TokenRegistry
 from roomsync_o365.transport import new_session
@@ -226,6 +228,11 @@ class O365Connector(Connector):
                 watcher.stop()
         if session is not None:
             session.close()
+
+    @hookimpl
+    def roomsync_expand_group(self, address: str) -> list[GroupMember] | None:
+        with self._calling("", f"expand the distribution group {address}"):
+            return group_members(self._graph(), self._registry().for_mailbox(address), address)
 
     def __repr__(self) -> str:
         return f"O365Connector(environment={self.environment!r}, tenant_id={self.options.tenant_id!r})"
