@@ -220,6 +220,12 @@ class MassDeletionRefused(RoomsyncError):
     fault = Fault.SAFETY
 
 
+class MigrationFailed(RoomsyncError):
+    """A schema migration would leave the database inconsistent; it was rolled back."""
+
+    fault = Fault.DATABASE
+
+
 class DatabaseUnavailable(RoomsyncError):
     """The database cannot be used: a malformed URL, a driver not installed, a server that
     cannot be reached or refuses the login. The message shows the URL without its password."""

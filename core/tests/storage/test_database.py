@@ -252,3 +252,49 @@ def test_a_new_identity_is_refused_while_entries_are_linked_unless_forced(databa
     assert after.id != before.id and database.installation() == after
     with database.unit_of_work() as uow:
         assert uow.sync.links_in_mailbox("a@x.org") == []
+
+
+def test_migrations_keep_rows_that_reference_the_table_they_alter(database: Database) -> None:
+    """Altering ``rooms`` on SQLite copies and drops it: rows pointing at it must survive both ways."""
+    from datetime import UTC, datetime, timedelta
+
+    from roomsync.domain import EventFields, Reservation
+
+    start = datetime.now(UTC) + timedelta(days=3)
+    with database.unit_of_work() as uow:
+        uow.rooms.upsert_person(Person(email="alice@example.org"))
+        uow.rooms.add_room(Room(name="Atlas", mailbox="room.atlas@example.org"))
+        booked = uow.rooms.create_reservation(
+            Reservation(
+                fields=EventFields(
+                    title="Held",
+                    start=start,
+                    end=start + timedelta(hours=1),
+                    rooms=("room.atlas@example.org",),
+                ),
+                organizer="alice@example.org",
+            )
+        )
+        uow.commit()
+    with database.migrating() as connection:
+        command.downgrade(alembic_config(connection), "0012")
+    assert database.current_revision() == "0012"
+
+    database.upgrade()
+
+    with database.unit_of_work() as uow:
+        kept = uow.rooms.get_reservation(booked.id or "")
+        room = uow.rooms.room_by_mailbox("room.atlas@example.org")
+    assert kept is not None and kept.fields.rooms == ("room.atlas@example.org",)
+    assert room is not None and room.active
+    if database.engine.dialect.name == "sqlite":
+        with database.engine.connect() as connection:
+            assert connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall() == []
+            assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1  # on again
+
+
+def test_a_failed_migration_changes_nothing(empty: Database) -> None:
+    with pytest.raises(RuntimeError), empty.migrating() as connection:
+        connection.exec_driver_sql("CREATE TABLE scratch (id INTEGER)")
+        raise RuntimeError("the migration failed half-way")
+    assert not inspect(empty.engine).has_table("scratch")

@@ -162,7 +162,7 @@ def db_downgrade(app: AppContext, revision: str, yes: bool) -> None:
         click.confirm(
             f"Downgrade the database from {current} to {revision}, undoing {dropped}?", abort=True, err=True
         )
-    with database.engine.begin() as connection:
+    with database.migrating() as connection:
         command.downgrade(alembic_config(connection), revision)
     after = database.current_revision()
     app.emit(

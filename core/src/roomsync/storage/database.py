@@ -25,7 +25,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 from sqlalchemy.orm import Session, sessionmaker
 
-from roomsync.errors import DatabaseUnavailable, InvalidInput, RoomsyncError, SchemaTooNew
+from roomsync.errors import DatabaseUnavailable, InvalidInput, MigrationFailed, RoomsyncError, SchemaTooNew
 from roomsync.stamps import Installation
 from roomsync.storage.api_keys import ApiKeyStore
 from roomsync.storage.differences import DifferenceStore
@@ -139,11 +139,47 @@ class Database:
     def upgrade(self) -> str:
         """Bring the schema to the newest revision (nothing happens when it is there already)."""
         self._refuse_unknown(self.current_revision(), self.head_revision())
-        with self.engine.begin() as connection:
+        with self.migrating() as connection:
             command.upgrade(alembic_config(connection), "head")
         revision = self.current_revision()
         assert revision is not None
         return revision
+
+    @contextmanager
+    def migrating(self) -> Iterator[Connection]:
+        """A connection in a transaction for the migrations: all of them happen, or none.
+
+        On SQLite two things stand in the way, and are set aside for this connection only: the
+        driver commits before every CREATE, DROP or ALTER (it opens transactions for data
+        statements alone), so the transaction is begun here, explicitly; and altering a table
+        means copying it and dropping the original, which foreign keys pointing at it forbid
+        while enforced, so they are off during the migration and checked after it.
+        """
+        if self.engine.dialect.name != "sqlite":
+            with self.engine.begin() as connection:
+                yield connection
+            return
+        with self.engine.connect() as connection:
+            raw = connection.connection.driver_connection
+            assert raw is not None
+            previous = raw.isolation_level
+            raw.isolation_level = None  # no implicit transactions: BEGIN below covers the DDL
+            try:
+                connection.exec_driver_sql("PRAGMA foreign_keys = OFF")
+                connection.commit()
+                with connection.begin():
+                    connection.exec_driver_sql("BEGIN")
+                    yield connection
+                    broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                    if broken:
+                        raise MigrationFailed(
+                            f"the migration of {self.display_url} would leave {len(broken)} rows whose "
+                            f"references are gone (first in table {broken[0][0]}); nothing was changed"
+                        )
+            finally:
+                connection.exec_driver_sql("PRAGMA foreign_keys = ON")
+                connection.commit()
+                raw.isolation_level = previous
 
     def _refuse_unknown(self, current: str | None, head: str) -> None:
         if current is None:
