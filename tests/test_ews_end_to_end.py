@@ -90,6 +90,7 @@ class TestEwsEndToEnd(EndToEndSuite):
     """The end-to-end scenarios of the test kit, on each EWS generation."""
 
     reads_modified = True
+    reads_uid = True
 
     @pytest.fixture
     def estate(self, setup: Setup) -> Setup:

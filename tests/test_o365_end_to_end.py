@@ -161,6 +161,7 @@ class TestGraphEndToEnd(EndToEndSuite):
     """The end-to-end scenarios of the test kit, on an Exchange Online tenant over Graph."""
 
     reads_modified = True
+    reads_uid = True
 
     @pytest.fixture
     def estate(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Estate]:

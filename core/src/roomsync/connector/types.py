@@ -39,6 +39,9 @@ class CalendarEntry(BaseModel):
     fields: EventFields
     setup_minutes: int = 0
     followup_minutes: int = 0
+    uid: str | None = None
+    """The meeting's identity across mailboxes (EWS UID, Graph iCalUId), where the connector reads
+    it: the organizer's item, each attendee's copy and a room's booking share it."""
     modified: datetime | None = None
     """When the server last changed the item (EWS LastModifiedTime, Graph lastModifiedDateTime),
     where the connector reads it: the differences report says from it which side changed last."""

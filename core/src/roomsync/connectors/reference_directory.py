@@ -447,7 +447,13 @@ class MailboxDirectory:
     def _store(self, box: _Mailbox, entry: CalendarEntry) -> CalendarEntry:
         seq = self._log(box, entry.item_id)
         self._changed.add(entry.mailbox)
-        stored = entry.model_copy(update={"change_key": f"ck{seq}", "modified": datetime.now(UTC)})
+        stored = entry.model_copy(
+            update={
+                "change_key": f"ck{seq}",
+                "modified": datetime.now(UTC),
+                "uid": entry.uid or f"uid-{entry.item_id}",
+            }
+        )
         box.items[entry.item_id] = stored
         return stored
 

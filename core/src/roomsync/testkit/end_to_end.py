@@ -123,6 +123,8 @@ class EndToEndSuite:
 
     reads_modified = False
     """Whether the connector reads each entry's last-modified time (``CalendarEntry.modified``)."""
+    reads_uid = False
+    """Whether the connector reads each meeting's identity across mailboxes (``CalendarEntry.uid``)."""
 
     def after_booking(self, estate: Estate, entry: CalendarEntry) -> None:
         """What else a protocol checks once a booking with a room and an attendee is exported."""
@@ -148,6 +150,24 @@ class EndToEndSuite:
         estate.sync()
         assert estate.reservation(r.id or "").status is ReservationStatus.CANCELLED
         assert estate.entries(ALICE, r.id or "") == []
+
+    def test_a_meeting_has_one_identity_in_every_mailbox(self, estate: Estate) -> None:
+        """The organizer's entry and the attendee's copy carry the same ``uid``, as will a room's
+        booking: what tells a booking ROOMS made from one it does not know."""
+        r = estate.book(ALICE, "Shared", 8, participants=(Participant(email=BOB),))
+        estate.sync()
+        [mine] = estate.entries(ALICE, r.id or "")
+        start = estate.start + timedelta(hours=8)
+        host = estate.runner.host_for_mailbox(BOB)
+        assert host is not None
+        window = host.list_entries(BOB, start - timedelta(hours=1), start + timedelta(hours=2))
+        copies = [e for e in window if e.fields.title == "Shared"]
+        assert len(copies) == 1 and copies[0].organizer == ALICE
+        if self.reads_uid:
+            assert mine.uid and copies[0].uid == mine.uid
+        estate.sync()
+        [again] = estate.entries(ALICE, r.id or "")
+        assert again.uid == mine.uid  # stable across reads
 
     def test_outlook_booking_of_a_room_becomes_a_reservation(self, estate: Estate) -> None:
         start = estate.start + timedelta(hours=3)

@@ -366,4 +366,5 @@ def to_entry(
         setup_minutes=getattr(item, props.SETUP, None) or 0,
         followup_minutes=getattr(item, props.FOLLOWUP, None) or 0,
         modified=_modified(getattr(item, "last_modified_time", None)),
+        uid=getattr(item, "uid", None) or None,
     )

@@ -35,6 +35,7 @@ READ_FIELDS = (
     "modified_occurrences",
     "deleted_occurrences",
     "last_modified_time",
+    "uid",
     props.STAMP,
     props.TIMEZONE,
     props.SETUP,

@@ -52,6 +52,7 @@ EVENT_FIELDS = (
     "recurrence",
     "isCancelled",
     "lastModifiedDateTime",
+    "iCalUId",
 )
 """What an entry is read from (``$select``)."""
 
@@ -360,4 +361,5 @@ def to_entry(
         setup_minutes=_int(ours.get(props.SETUP)),
         followup_minutes=_int(ours.get(props.FOLLOWUP)),
         modified=_modified(event.get("lastModifiedDateTime")),
+        uid=str(event["iCalUId"]) if event.get("iCalUId") else None,
     )
