@@ -13,6 +13,7 @@ from typing import Any
 
 import click
 from rich.console import Group, RenderableType
+from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
@@ -221,22 +222,25 @@ def _when(value: str | None) -> str:
 SIDES = {"rooms": "ROOMS", "exchange": "Exchange", "both": "both", "unknown": "unknown"}
 
 
-def _heading(row: dict[str, Any]) -> Text:
+def _heading(row: dict[str, Any], settled: str | None = None) -> RenderableType:
+    """The difference's first line, and below it, indented also where they wrap, what it is
+    about, which side changed last and what to do (and how it was settled)."""
     number = f"#{row['id']}" if row.get("id") is not None else "#-"
     what = row["kind"] + (" (occurrence)" if row.get("occurrence") else "")
-    text = Text.assemble((number, "bold"), "  ", (what, "yellow"), "  ", row["mailbox"])
-    text.append(f"\n    {row['title']!r}")
+    first = Text.assemble((number, "bold"), "  ", (what, "yellow"), "  ", row["mailbox"])
+    about = Text(repr(row["title"]))
     if row.get("reservation_id"):
-        text.append(f", reservation {row['reservation_id']}")
+        about.append(f", reservation {row['reservation_id']}")
     if row.get("occurrence"):
-        text.append(f", occurrence of {_when(row['occurrence'])}")
+        about.append(f", occurrence of {_when(row['occurrence'])}")
     if row.get("state") and row["state"] != "open":
-        text.append(f"  [{row['state']}]", style="dim")
-    text.append(
-        f"\n    changed last: {SIDES.get(row['changed_last'], row['changed_last'])}; "
+        about.append(f"  [{row['state']}]", style="dim")
+    advice = Text(
+        f"changed last: {SIDES.get(row['changed_last'], row['changed_last'])}; "
         f"recommended: {row['recommendation']} ({row['reason']})"
     )
-    return text
+    lines = [about, advice, *([Text(settled)] if settled else [])]
+    return Group(first, *(Padding(line, (0, 0, 0, 4), expand=False) for line in lines))
 
 
 def _values_table(values: dict[str, dict[str, Any]]) -> Table | None:
@@ -265,19 +269,19 @@ def _value(value: Any) -> str:
 
 def _difference_view(row: dict[str, Any]) -> RenderableType:
     table = _values_table(row.get("values") or {})
-    return Group(_heading(row), *([table] if table else []))
+    return Group(_heading(row), *([Padding(table, (0, 0, 0, 4), expand=False)] if table else []))
 
 
 def _record_view(record: DifferenceRecord) -> RenderableType:
     row = record.as_dict()
-    heading = _heading(row | {"values": record.fields})
+    settled = None
     if record.state is not DifferenceState.OPEN:
-        heading.append(
-            f"\n    {record.state.value} by {record.state_by} on {_when(row['state_at'])}: "
-            f"{record.resolution}"
+        settled = (
+            f"{record.state.value} by {record.state_by} on {_when(row['state_at'])}: {record.resolution}"
         )
+    heading = _heading(row | {"values": record.fields}, settled)
     table = _values_table(record.fields)
-    return Group(heading, *([table] if table else []))
+    return Group(heading, *([Padding(table, (0, 0, 0, 4), expand=False)] if table else []))
 
 
 def register(cli: click.Group) -> None:
