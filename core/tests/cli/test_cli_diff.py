@@ -73,7 +73,9 @@ def test_a_difference_is_stored_with_both_values_the_side_that_changed_and_a_rec
     assert "changed last: Exchange" in text.output and f"#{found['id']}" in text.output
     lines = text.output.splitlines()
     assert all(len(line.rstrip()) <= 80 for line in lines), text.output
-    assert lines[0].startswith(f"#{found['id']}") and all(line.startswith("    ") for line in lines[1:] if line)
+    assert lines[0].startswith(f"#{found['id']}") and all(
+        line.startswith("    ") for line in lines[1:] if line
+    )
     assert diff(home)[0]["id"] == found["id"]  # the same record in the next scan
 
     resolved = diff(home, "--resolve", "use-exchange", "--id", str(found["id"]), code=0)
