@@ -152,3 +152,18 @@ def test_adding_a_room_twice_is_refused(uow: SqlUnitOfWork) -> None:
 
     with pytest.raises(InvalidInput, match=re.escape("a@example.org")):
         uow.rooms.add_room(Room(name="Other", mailbox="A@example.org"))
+
+
+def test_a_person_built_afresh_keeps_the_stored_pause_and_only_an_explicit_resume_ends_it(
+    uow: SqlUnitOfWork,
+) -> None:
+    from datetime import UTC, datetime
+
+    since = datetime(2026, 12, 7, 9, tzinfo=UTC)
+    uow.rooms.upsert_person(Person(email="alice@example.org", paused_at=since, pause_reason="migration"))
+    renamed = uow.rooms.upsert_person(Person(email="alice@example.org", name="Alice Meier"))
+    assert (renamed.name, renamed.paused_at, renamed.pause_reason) == ("Alice Meier", since, "migration")
+    resumed = uow.rooms.upsert_person(renamed.model_copy(update={"paused_at": None, "pause_reason": None}))
+    assert (resumed.paused_at, resumed.pause_reason) == (None, None)
+    stored = uow.rooms.get_person("alice@example.org")
+    assert stored is not None and stored.paused_at is None and stored.name == "Alice Meier"

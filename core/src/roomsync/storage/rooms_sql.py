@@ -120,8 +120,9 @@ class SqlRoomsStore:
         row.sync_enabled = person.sync_enabled
         row.bookers = "\n".join(person.bookers)
         row.language = person.language.value if person.language is not None else None
-        row.paused_at = person.paused_at
-        row.pause_reason = person.pause_reason
+        if {"paused_at", "pause_reason"} & person.model_fields_set:
+            row.paused_at = person.paused_at
+            row.pause_reason = person.pause_reason
         self.session.flush()
         return _person(row)
 
