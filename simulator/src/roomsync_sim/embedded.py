@@ -36,7 +36,7 @@ import urllib.request
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, Any
 from urllib.parse import urlsplit
@@ -227,6 +227,8 @@ class ServerProcess(ServerAddress):
 
     app: dict[str, str]
     """``tenant``, ``client`` and ``secret`` of the first app registration ``serve`` printed."""
+    pid: int = 0
+    """The child process's id (a stopped server's port may already serve another)."""
 
     def _first(self, key: str) -> str:
         self._require_graph()
@@ -280,6 +282,7 @@ def serve_process(
                 log.flush()
                 tail = log_file.read_text(encoding="utf-8", errors="replace").strip()[-2000:]
                 raise RuntimeError(f"the simulator did not start: {tail or '(no output)'}")
+            server = replace(server, pid=process.pid)
             server.stats()  # it answers
             yield server
         finally:
