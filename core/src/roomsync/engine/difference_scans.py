@@ -226,26 +226,29 @@ def resolve_records(runner: SyncRunner, ids: list[int], resolution: Resolution, 
     if settled:
         raise InvalidInput(f"difference {', '.join(settled)} is already resolved")
     live = []
-    for record in records.values():
-        found = _live(runner, record)
-        if found is None:
-            store.mark(record.id or 0, DifferenceState.RESOLVED, "scan", "no longer found")
-            raise NotFound(f"difference {record.id} is gone: the two sides agree now (marked resolved)")
-        live.append(found)
+    for mailbox in sorted({r.mailbox for r in records.values()}):
+        mine = [r for r in records.values() if r.mailbox == mailbox]
+        current = _live(runner, mailbox, mine)
+        for record in mine:
+            found = current.get(record.ident)
+            if found is None:
+                store.mark(record.id or 0, DifferenceState.RESOLVED, "scan", "no longer found")
+                raise NotFound(f"difference {record.id} is gone: the two sides agree now (marked resolved)")
+            found.record = record
+            live.append(found)
     return resolve_each(runner, live, lambda _: (resolution, None), by)
 
 
-def _live(runner: SyncRunner, record: DifferenceRecord) -> Difference | None:
+def _live(runner: SyncRunner, mailbox: str, records: list[DifferenceRecord]) -> dict[str, Difference]:
+    """The differences of ``mailbox`` as they are now, read once over the days of ``records``."""
     with runner.database.unit_of_work() as uow:
-        person = uow.rooms.get_person(record.mailbox)
+        person = uow.rooms.get_person(mailbox)
     if person is None or not person.environment:
-        return None
-    start = min(record.starts_at, datetime.now(UTC)) - timedelta(minutes=1)
-    compared = person_differences(runner, person, start, record.starts_at + timedelta(days=1))
-    found = next((d for d in compared.differences if d.ident == record.ident), None)
-    if found is not None:
-        found.record = record
-    return found
+        return {}
+    starts = [r.starts_at for r in records]
+    start = min([*starts, datetime.now(UTC)]) - timedelta(minutes=1)
+    compared = person_differences(runner, person, start, max(starts) + timedelta(days=1))
+    return {d.ident: d for d in compared.differences}
 
 
 def rule_for(runner: SyncRunner, d: Difference) -> RepairRule:

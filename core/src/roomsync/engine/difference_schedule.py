@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+from roomsync.domain import Person
 from roomsync.engine.difference_scans import ScanRequest, repair_scope
 from roomsync.engine.runner import SyncRunner
 
@@ -46,15 +47,19 @@ class DifferenceSchedule:
         return self.settings.scan_every_hours > 0
 
     def tick(self, stop: threading.Event) -> int:
-        """Scan whoever is due and within budget; answers the number of persons scanned."""
+        """Scan whoever is due and within budget; answers the number of persons scanned.
+
+        The persons are read only when an environment's round begins: between rounds a tick
+        costs nothing."""
         scanned = 0
-        persons = [p for p in self.runner.persons() if p.environment]
-        for environment in sorted({p.environment for p in persons if p.environment}):
+        persons: list[Person] | None = None
+        for environment in sorted(self.runner.settings.environments):
             state = self._rounds.setdefault(environment, _Round())
-            now = self._monotonic()
-            if not state.queue and now >= state.next_at:
+            if not state.queue and self._monotonic() >= state.next_at:
+                if persons is None:
+                    persons = [p for p in self.runner.persons() if p.environment]
                 state.queue.extend(p.email for p in persons if p.environment == environment)
-                state.next_at = now + self.settings.scan_every_hours * HOUR
+                state.next_at = self._monotonic() + self.settings.scan_every_hours * HOUR
             while state.queue and not stop.is_set() and self._affordable(state):
                 email = state.queue.popleft()
                 scanned += 1

@@ -415,16 +415,24 @@ def _collisions(
 ) -> list[Difference]:
     """The person's own Outlook bookings, unknown to ROOMS, of rooms ROOMS gave to another
     reservation at that time (a booking the sync refused stays in Outlook until someone acts)."""
+    candidates = [
+        entry
+        for entry in listed
+        if entry.is_own
+        and not (entry.stamp or entry.stamped_by)
+        and any(room in known_rooms for room in entry.fields.rooms)
+    ]
+    if not candidates:
+        return []
+    linked = {link.item_id for link in uow.sync.links_in_mailbox(mailbox)}
+    candidates = [entry for entry in candidates if entry.item_id not in linked]
+    rooms = sorted({room for entry in candidates for room in entry.fields.rooms if room in known_rooms})
+    since = min((entry.fields.start for entry in candidates), default=datetime.now(UTC)) - timedelta(days=1)
+    bookings = {b.id: b for b in uow.rooms.room_bookings(rooms, since)}  # one read for them all
     found = []
-    for entry in listed:
-        rooms = [room for room in entry.fields.rooms if room in known_rooms]
-        if not rooms or not entry.is_own or entry.stamp or entry.stamped_by:
-            continue
-        if uow.sync.link_by_item(mailbox, entry.item_id) is not None:
-            continue
-        since = entry.fields.start - timedelta(days=1)
-        for room in rooms:
-            holder = first_conflict(uow.rooms.room_bookings([room], since), room, entry.fields)
+    for entry in candidates:
+        for room in (room for room in entry.fields.rooms if room in known_rooms):
+            holder = first_conflict(bookings.values(), room, entry.fields)
             if holder is not None:
                 found.append(
                     Difference(
@@ -434,7 +442,7 @@ def _collisions(
                         item_id=entry.item_id,
                         keys=["rooms"],
                         entry=entry,
-                        rooms=uow.rooms.get_reservation(holder),
+                        rooms=bookings[holder],
                         holder=holder,
                     )
                 )

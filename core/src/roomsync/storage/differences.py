@@ -10,7 +10,7 @@ sync, a person or a repair settled it.
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
@@ -63,9 +63,7 @@ class DifferenceRecord:
     def as_dict(self) -> dict[str, Any]:
         data = {f.name: getattr(self, f.name) for f in fields(self)}
         data["state"] = self.state.value
-        for name in ("starts_at", "occurrence", "rooms_changed_at", "exchange_changed_at"):
-            data[name] = _iso(data[name])
-        for name in ("state_at", "first_seen", "last_seen"):
+        for name in _INSTANTS:
             data[name] = _iso(data[name])
         return data
 
@@ -81,6 +79,17 @@ class ScanScope:
     reservation_ids: frozenset[str] = frozenset()
     item_ids: frozenset[str] = frozenset()
     narrowed: bool = False
+
+
+_INSTANTS = (
+    "starts_at",
+    "occurrence",
+    "rooms_changed_at",
+    "exchange_changed_at",
+    "state_at",
+    "first_seen",
+    "last_seen",
+)
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -113,14 +122,17 @@ class DifferenceStore:
     def merge_scan(self, found: Sequence[DifferenceRecord], scope: ScanScope) -> list[DifferenceRecord]:
         """Merge one scan's findings into the records; answers the records of ``found``."""
         now = datetime.now(UTC)
-        merged: list[DifferenceRecord] = []
         with Session(self.engine) as session, session.begin():
             wanted = {d.ident: d for d in found}
+            idents = list(wanted)
             existing = {
                 row.ident: row
-                for chunk in _chunks(list(wanted))
-                for row in session.scalars(select(DifferenceRow).where(DifferenceRow.ident.in_(chunk)))
+                for offset in range(0, len(idents), IN_CHUNK)
+                for row in session.scalars(
+                    select(DifferenceRow).where(DifferenceRow.ident.in_(idents[offset : offset + IN_CHUNK]))
+                )
             }
+            rows: list[DifferenceRow] = []
             for ident, difference in wanted.items():
                 row = existing.get(ident)
                 if row is None:
@@ -136,8 +148,9 @@ class DifferenceStore:
                 for name in _COPIED:
                     setattr(row, name, getattr(difference, name))
                 row.last_seen = now
-                session.flush()
-                merged.append(_record(row))
+                rows.append(row)
+            session.flush()  # the new rows get their numbers
+            merged = [_record(row) for row in rows]
             for gone in session.scalars(_in_scope(scope)):
                 if gone.ident not in wanted:
                     gone.state, gone.state_by, gone.state_at = DifferenceState.RESOLVED.value, SCAN, now
@@ -211,30 +224,6 @@ def _in_scope(scope: ScanScope) -> Select[Any]:
     return stmt.where(or_(*looked))
 
 
-def _chunks(values: list[str]) -> list[list[str]]:
-    return [values[i : i + IN_CHUNK] for i in range(0, len(values), IN_CHUNK)] or [[]]
-
-
 def _record(row: DifferenceRow) -> DifferenceRecord:
-    record = DifferenceRecord(
-        ident=row.ident,
-        kind=row.kind,
-        mailbox=row.mailbox,
-        title=row.title,
-        starts_at=row.starts_at,
-        id=row.id,
-        state=DifferenceState(row.state),
-        state_by=row.state_by,
-        state_at=row.state_at,
-        resolution=row.resolution,
-        first_seen=row.first_seen,
-        last_seen=row.last_seen,
-    )
-    return replace(
-        record,
-        **{
-            name: getattr(row, name)
-            for name in _COPIED
-            if name not in ("kind", "mailbox", "title", "starts_at")
-        },
-    )
+    kept = ("id", "state_by", "state_at", "resolution", "first_seen", "last_seen", "ident", *_COPIED)
+    return DifferenceRecord(state=DifferenceState(row.state), **{name: getattr(row, name) for name in kept})
