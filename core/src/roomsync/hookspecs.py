@@ -115,6 +115,7 @@ CONNECTOR_HOOKS = frozenset(
         "roomsync_changes",
         "roomsync_list_entries",
         "roomsync_find_by_stamp",
+        "roomsync_decline_entries",
         "roomsync_free_busy",
         "roomsync_watch",
         "roomsync_room_directory",
@@ -206,6 +207,18 @@ def roomsync_list_entries(mailbox: str, start: datetime, end: datetime) -> list[
 @hookspec(firstresult=True)
 def roomsync_find_by_stamp(mailbox: str, stamps: list[str]) -> dict[str, list[CalendarEntry]]:
     """Entries in ``mailbox`` carrying each ROOMS stamp; stamps without entries may be absent."""
+
+
+@hookspec(firstresult=True)
+def roomsync_decline_entries(mailbox: str, refs: list[ItemRef], comment: str) -> list[WriteResult]:
+    """Decline meetings in ``mailbox``'s calendar as the mailbox itself answers them.
+
+    A sync-master room turns down an Outlook booking that collides with a ROOMS reservation: the
+    organizer receives the decline from the room, with ``comment`` as its text, and the meeting
+    leaves the room's calendar (EWS DeclineItem, Graph ``decline`` with ``sendResponse``). An
+    entry already gone is ``NOT_FOUND``; one that ``mailbox`` organises itself is ``INVALID``. A
+    connector without this hook cannot decline: the host says so.
+    """
 
 
 @hookspec(firstresult=True)

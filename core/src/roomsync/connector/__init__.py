@@ -22,6 +22,8 @@ from roomsync.connector.checks import (
 )
 from roomsync.connector.options import NoOptions, TimeoutOptions, TlsOptions
 from roomsync.connector.types import (
+    Answer,
+    AttendeeAnswer,
     BusyInterval,
     CalendarEntry,
     Capabilities,
@@ -39,6 +41,8 @@ from roomsync.connector.types import (
 __all__ = [
     "NOT_TRIED",
     "PROBE_PREFIX",
+    "Answer",
+    "AttendeeAnswer",
     "BusyInterval",
     "CalendarEntry",
     "Capabilities",

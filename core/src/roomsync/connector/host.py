@@ -46,6 +46,9 @@ class ConnectorHooks(Protocol):
         self, *, mailbox: str, updates: list[EntryUpdate]
     ) -> list[WriteResult] | None: ...
     def roomsync_delete_entries(self, *, mailbox: str, refs: list[ItemRef]) -> list[WriteResult] | None: ...
+    def roomsync_decline_entries(
+        self, *, mailbox: str, refs: list[ItemRef], comment: str
+    ) -> list[WriteResult] | None: ...
     def roomsync_changes(self, *, mailbox: str, sync_state: str | None) -> ChangeSet: ...
     def roomsync_list_entries(
         self, *, mailbox: str, start: datetime, end: datetime
@@ -161,6 +164,20 @@ class ConnectorHost:
             r if r.stamp is None else r.model_copy(update={"stamp": self._stamp(r.stamp)}) for r in refs
         ]
         return self._batched(self.hook.roomsync_delete_entries, "refs", stamped, mailbox=mailbox)
+
+    def decline_entries(self, mailbox: str, refs: Sequence[ItemRef], comment: str) -> list[WriteResult]:
+        """Decline meetings as ``mailbox`` (a room); a connector without the hook cannot."""
+        if not refs:
+            return []
+        if not self.pm.hook.roomsync_decline_entries.get_hookimpls():
+            raise ConnectorError(
+                f"environment {self.environment!r} cannot decline meetings: its connector "
+                f"({type(self.connector).__name__}) has no roomsync_decline_entries",
+                fault=Fault.CONFIGURATION,
+            )
+        return self._batched(
+            self.hook.roomsync_decline_entries, "refs", list(refs), mailbox=mailbox, comment=comment
+        )
 
     def changes(self, mailbox: str, sync_state: str | None) -> ChangeSet:
         result: ChangeSet = self.hook.roomsync_changes(mailbox=mailbox, sync_state=sync_state)

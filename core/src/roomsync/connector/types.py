@@ -19,6 +19,24 @@ from roomsync.domain import EventFields, ShowAs
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
 
 
+class Answer(StrEnum):
+    """An attendee's answer to a meeting, as the organizer's item records it."""
+
+    NONE = "none"  # not answered (yet), or an answer the server does not pass on
+    ACCEPTED = "accepted"
+    TENTATIVE = "tentative"
+    DECLINED = "declined"
+
+
+class AttendeeAnswer(BaseModel):
+    """One attendee's (a room's, say) answer recorded on the organizer's item."""
+
+    model_config = _FROZEN
+
+    mailbox: str
+    answer: Answer = Answer.NONE
+
+
 class CalendarEntry(BaseModel):
     """An entry as a connector read it from a mailbox's calendar.
 
@@ -45,6 +63,10 @@ class CalendarEntry(BaseModel):
     modified: datetime | None = None
     """When the server last changed the item (EWS LastModifiedTime, Graph lastModifiedDateTime),
     where the connector reads it: the differences report says from it which side changed last."""
+    answers: tuple[AttendeeAnswer, ...] = ()
+    """The attendees' answers as the organizer's item records them (EWS ``ResponseType``, Graph
+    ``status.response``), rooms included, addresses in lower case; empty where the connector
+    does not read them or the entry is not the organizer's."""
     stamped_by: str | None = None
     """Set by the core, never by a connector: the other installation whose stamp the entry
     carries (``stamp`` is then ``None``). Such an entry is left alone."""
