@@ -22,7 +22,13 @@ messages in between:
 - A person's Inbox receives a MeetingRequest with each invitation or update and a
   MeetingCancellation with each cancellation. The attendee answers with the response objects
   AcceptItem, TentativelyAcceptItem and DeclineItem on the calendar item or the request
-  (:func:`respond`); the organizer cancels with CancelCalendarItem (:func:`cancel`).
+  (:func:`respond`; Graph's ``accept``, ``tentativelyAccept`` and ``decline``), rooms too (a room
+  turning down a booking as itself); the organizer cancels with CancelCalendarItem
+  (:func:`cancel`).
+- Such a later answer is recorded on the organizer's item as Exchange records it when it
+  processes the response: a modification with a new change key, which SyncFolderItems and Graph
+  delta report as a change of the organizer's item. Its MeetingResponse carries the answer's
+  text (the response object's ``Body``, Graph's ``comment``).
 
 Only items that were not received (the organizer's) propagate, and only when the request asks to
 send (``SendMeetingInvitations``/``...OrCancellations``/``SendMeetingCancellations`` other than
@@ -364,14 +370,26 @@ def _organizer_item(store: Store, copy_item: Item) -> Item | None:
     return None
 
 
-def respond(ctx: Context, kind: str, reference: Item, disposition: str) -> tuple[Item | None, Item | None]:
+def respond(
+    ctx: Context,
+    kind: str,
+    reference: Item,
+    disposition: str,
+    body: etree._Element | None = None,
+    *,
+    notify: bool = True,
+) -> tuple[Item | None, Item | None]:
     """An attendee's AcceptItem, TentativelyAcceptItem or DeclineItem on a calendar item or a
     meeting request: (the calendar item as it stands afterwards, the saved response message).
 
     The calendar item's ``MyResponseType`` becomes the response (accepted: the organizer's
     free/busy status, tentative: Tentative); a declined meeting and the answered request move to
-    Deleted Items. The organizer's Inbox receives a MeetingResponse and the organizer's item
-    records the attendee's ``ResponseType``. ``SaveOnly`` only saves the response in Drafts.
+    Deleted Items. The organizer's Inbox receives a MeetingResponse carrying ``body`` (the
+    response's text) and the organizer's item records the attendee's ``ResponseType``, which
+    gives it a new change key as Exchange's processing of the response does. A declined copy is
+    no longer the attendee's: a later update of the meeting brings a new request. ``SaveOnly``
+    only saves the response in Drafts; ``notify=False`` (Graph's ``sendResponse: false``) answers
+    without telling the organizer.
     """
     response = RESPONSES[kind]
     store = ctx.store
@@ -389,6 +407,7 @@ def respond(ctx: Context, kind: str, reference: Item, disposition: str) -> tuple
     mbx = reference.mailbox
     source = cal if cal is not None else reference
     organizer_smtp = reference.meeting.get("organizer", "")
+    text = {"Body": copy.deepcopy(body)} if body is not None else {}
     if disposition == "SaveOnly":
         draft = _message(
             ctx,
@@ -399,13 +418,14 @@ def respond(ctx: Context, kind: str, reference: Item, disposition: str) -> tuple
             mbx.smtp,
             [organizer_smtp],
             None,
+            **text,
         )
         return cal, draft
+    organizer_item = _organizer_item(store, source)
     if cal is not None:
         cal.meeting["response"] = response
         status = "Tentative"
         if response != "Tentative":
-            organizer_item = _organizer_item(store, cal)
             current = organizer_item.props.get("LegacyFreeBusyStatus") if organizer_item is not None else None
             status = (current.text or "Busy") if current is not None else "Busy"
         cal.props["LegacyFreeBusyStatus"] = _status(status)
@@ -415,13 +435,37 @@ def respond(ctx: Context, kind: str, reference: Item, disposition: str) -> tuple
             cal = store.move_item(cal, mbx.folder("deleteditems"))
     if request is not None:
         store.move_item(request, mbx.folder("deleteditems"))
-    organizer_item = _organizer_item(store, source)
-    if organizer_item is not None:
+    if organizer_item is not None and response == "Decline":
+        organizer_item.meeting.get("copies", {}).pop(mbx.smtp, None)
+    if organizer_item is not None and notify:
+        groups = [g for g in ATTENDEE_GROUPS if g in organizer_item.props]
         for smtp, attendee in attendees(organizer_item):
             if smtp == mbx.smtp:
                 _record_response(attendee, response)
-        _answer(ctx, mbx.smtp, organizer_item, response, cal)
-    if disposition == "SendAndSaveCopy":
+        # Exchange records a later answer when it processes the response: a modification of
+        # the organizer's item, which SyncFolderItems and Graph delta report as changed.
+        organizer_item.touch(groups)
+        store.record_update(organizer_item)
+        organizer = store.mailbox(organizer_item.mailbox.smtp)
+        if organizer is not None:
+            answered = _message(
+                ctx,
+                organizer.folder("inbox"),
+                "MeetingResponse",
+                f"IPM.Schedule.Meeting.Resp.{_RESPONSE_CLASS[response]}",
+                _RESPONSE_PREFIX[response] + _subject(organizer_item),
+                mbx.smtp,
+                [organizer.smtp],
+                organizer_item,
+                AssociatedCalendarItemId=etree.Element(
+                    t("AssociatedCalendarItemId"),
+                    {"Id": organizer_item.id, "ChangeKey": organizer_item.change_key},
+                ),
+                ResponseType=_text("ResponseType", response),
+                **text,
+            )
+            answered.meeting = {"organizer": organizer.smtp, "message": "MeetingResponse", "from": mbx.smtp}
+    if disposition == "SendAndSaveCopy" and notify:
         _message(
             ctx,
             mbx.folder("sentitems"),
@@ -432,6 +476,7 @@ def respond(ctx: Context, kind: str, reference: Item, disposition: str) -> tuple
             [organizer_smtp],
             source,
             ResponseType=_text("ResponseType", response),
+            **text,
         )
     return (cal if response != "Decline" else None), None
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Iterator
 from datetime import datetime
+from functools import partial
 from typing import Any
 from urllib.parse import urlencode
 
@@ -299,6 +300,46 @@ def cancel_event(call: Call) -> Reply:
     return Reply(202)
 
 
+# Graph's answers to an invitation (event-accept, event-tentativelyaccept, event-decline).
+ANSWERS = {"accept": "AcceptItem", "tentativelyAccept": "TentativelyAcceptItem", "decline": "DeclineItem"}
+
+
+def answer_event(call: Call, action: str) -> Reply:
+    """``accept``, ``tentativelyAccept`` or ``decline`` of an invitation in the mailbox: 202, no body.
+
+    ``comment`` becomes the response's text and ``sendResponse`` (default true) whether the
+    organizer hears of it; a declined event leaves the calendar. The organizer cannot answer
+    their own meeting: 400 (the code is Exchange's ErrorInvalidRequest, as Graph passes it on;
+    Microsoft's page documents no code for it).
+    """
+    body = call.body if call.body is not None else {}
+    if not isinstance(body, dict):
+        raise bad_request("The request body must be a JSON object.", "RequestBodyRead")
+    _check_text(body)
+    comment = body.get("comment")
+    send = body.get("sendResponse", True)
+    if comment is not None and not isinstance(comment, str):
+        raise bad_request("Cannot convert the literal to the expected type 'Edm.String'.", "RequestBodyRead")
+    if not isinstance(send, bool):
+        raise bad_request(
+            f"Cannot convert the literal '{send}' to the expected type 'Edm.Boolean'.", "RequestBodyRead"
+        )
+    item, occ = find_event(call, call.params["event"])
+    if meetings.is_organizer_item(item):
+        raise bad_request(
+            "Your request can't be completed. You can't respond to a meeting you organized.",
+            "ErrorInvalidRequest",
+        )
+    if occ is not None:
+        # The store keeps one answer per meeting; answering one occurrence is not simulated.
+        raise GraphError(
+            501, "NotImplemented", "The simulator answers a series as a whole, not one occurrence."
+        )
+    text = convert._el("Body", comment, BodyType="Text") if comment else None
+    meetings.respond(call.context(), ANSWERS[action], item, SEND, text, notify=send)
+    return Reply(202)
+
+
 def _remove(call: Call, item: Item, occ: OccurrenceView | None) -> None:
     ctx = call.context()
     meetings.before_delete(ctx, item, occ.index if occ else None, SEND)
@@ -441,6 +482,14 @@ def register(router: Router) -> None:
     router.add("GET", events, "events.list", list_events)
     router.add("GET", f"{USER}{CAL}{EVENT}/instances", "events.instances", instances)
     router.add("POST", f"{USER}{CAL}{EVENT}/cancel", "events.cancel", cancel_event, writes=True)
+    for action in ANSWERS:
+        router.add(
+            "POST",
+            f"{USER}{CAL}{EVENT}/{action}",
+            f"events.{action}",
+            partial(answer_event, action=action),
+            writes=True,
+        )
     router.add("GET", f"{USER}{CAL}{EVENT}", "events.get", get_event)
     router.add("PATCH", f"{USER}{CAL}{EVENT}", "events.update", update_event, writes=True)
     router.add("DELETE", f"{USER}{CAL}{EVENT}", "events.delete", delete_event, writes=True)

@@ -101,7 +101,7 @@ def _response_object(
         if draft is not None:
             shown.append(draft)
     else:
-        cal, draft = meetings.respond(ctx, kind, item, disposition)
+        cal, draft = meetings.respond(ctx, kind, item, disposition, elem.find(t("Body")))
         shown.extend(x for x in (draft if draft is not None else cal,) if x is not None)
     msg = response_message(msg_parent, "CreateItem")
     items = etree.SubElement(msg, m("Items"))
