@@ -17,7 +17,9 @@ How the parts that every connector must get right are done here:
   (exchangelib's own checks, ``ErrorSchemaValidation``) is sent again item by item;
 * change detection is ``SyncFolderItems`` on the calendar, one page (at most 512 changes) per
   call, the state wrapped so that anything not ours, or refused by the server, starts over with
-  ``reset``; created and changed items are read in full, series with their exceptions.
+  ``reset``; created and changed items are read in full, series with their exceptions;
+* a room declines as itself with DeclineItem response objects, many in one CreateItem
+  (:mod:`roomsync_ews_common.declines`), each item answered on its own.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from typing import Any, ClassVar, TypeVar
 from exchangelib import CalendarItem, EWSTimeZone
 from exchangelib.errors import (
     ErrorAccessDenied,
+    ErrorBatchProcessingStopped,
     ErrorCalendarDurationIsTooLong,
     ErrorCalendarEndDateIsEarlierThanStartDate,
     ErrorCalendarInvalidPropertyValue,
@@ -54,6 +57,7 @@ from exchangelib.errors import (
     ErrorRecurrenceHasNoOccurrence,
     ErrorSchemaValidation,
     ErrorServerBusy,
+    ErrorStaleObject,
     ErrorTimeoutExpired,
     ErrorValueOutOfRange,
     EWSError,
@@ -105,7 +109,7 @@ from roomsync.domain import EventFields
 from roomsync.engine.limits import problems
 from roomsync.errors import AccessDenied, ConfigError, ConnectorError, Fault, TransientConnectorError
 from roomsync.hookspecs import hookimpl
-from roomsync_ews_common import mapping, room_lists
+from roomsync_ews_common import declines, mapping, room_lists
 from roomsync_ews_common import stamp as props
 from roomsync_ews_common.account import AccountPool
 from roomsync_ews_common.availability import MAX_WINDOW, free_busy
@@ -122,7 +126,12 @@ PAGE_SIZE = 512  # SyncFolderItems' MaxChangesReturned maximum
 BATCH = 100
 
 TRANSIENT = (ErrorServerBusy, ErrorTimeoutExpired, RateLimitError, ErrorExceededConnectionCount)
-STALE = (ErrorIrresolvableConflict, ErrorInvalidChangeKey, ErrorChangeKeyRequiredForWriteOperations)
+STALE = (
+    ErrorIrresolvableConflict,
+    ErrorInvalidChangeKey,
+    ErrorChangeKeyRequiredForWriteOperations,
+    ErrorStaleObject,
+)
 # What refuses a whole batch for the content of its items: exchangelib's checks of field values
 # before sending (a Subject over 255 characters, text lxml cannot write) and the server's schema
 # validation. Sent again one by one, only the bad items fail.
@@ -354,6 +363,22 @@ class EwsConnector(EwsNotifications, Connector):
                 WriteResult.success(ref.item_id, "") if answer is True else self._failure(answer, ref.item_id)
                 for ref, answer in zip(refs, answers[: len(refs)], strict=True)
             ]
+
+    @hookimpl
+    def roomsync_decline_entries(self, mailbox: str, refs: list[ItemRef], comment: str) -> list[WriteResult]:
+        """DeclineItems as ``mailbox`` (impersonated or as its delegate), up to 100 per CreateItem."""
+        with self._calling(mailbox, f"decline meetings in {mailbox}"):
+            answers = declines.decline(self._account(mailbox), refs, comment, BATCH)
+            results = []
+            for ref, answer in zip(refs, answers, strict=True):
+                if answer is True:
+                    self._written.forget(mailbox, ref.item_id)
+                    results.append(WriteResult.success(ref.item_id, ""))
+                elif isinstance(answer, ErrorBatchProcessingStopped):  # not tried: an earlier one failed
+                    results.append(WriteResult.failure(WriteErrorKind.TRANSIENT, str(answer), ref.item_id))
+                else:
+                    results.append(self._failure(answer, ref.item_id))
+            return results
 
     @hookimpl
     def roomsync_changes(self, mailbox: str, sync_state: str | None) -> ChangeSet:
