@@ -137,6 +137,11 @@ class O365Connector(Connector):
             return Writer(self._calendar(mailbox)).delete(refs)
 
     @hookimpl
+    def roomsync_decline_entries(self, mailbox: str, refs: list[ItemRef], comment: str) -> list[WriteResult]:
+        with self._calling(mailbox, f"decline meetings in {mailbox}"):
+            return Writer(self._calendar(mailbox), self._written).decline(refs, comment)
+
+    @hookimpl
     def roomsync_changes(self, mailbox: str, sync_state: str | None) -> ChangeSet:
         with self._calling(mailbox, f"read the changes of {mailbox}"):
             reader = DeltaReader(

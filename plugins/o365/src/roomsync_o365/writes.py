@@ -10,6 +10,8 @@
 * A series is written as its master; its exceptions are then made as drafted on the occurrences
   (``/instances``): moved or retitled ones patched, cancelled ones deleted, and exceptions ROOMS
   no longer has put back into the pattern.
+* A decline (a room turning down a meeting as itself) is ``POST .../events/{id}/decline`` with
+  ``sendResponse``, batched like the writes.
 * Setup and follow-up buffers are written as companion entries beside the entry
   (:mod:`roomsync.connector.companions`), kept in line on every update and removed with it; a companion that
   cannot be written is logged, never the entry's failure.
@@ -216,6 +218,26 @@ class Writer:
             WriteResult.success(ref.item_id, "") if answer.ok else write_failure(answer, ref.item_id)
             for ref, answer in zip(refs, self.calendar.batch(requests), strict=True)
         ]
+
+    # --- decline -----------------------------------------------------------------------------
+
+    def decline(self, refs: Sequence[ItemRef], comment: str) -> list[WriteResult]:
+        """Decline meetings as the mailbox itself, the organizer told with ``comment``.
+
+        Graph answers 202 and removes the event from the calendar; an event that is gone is 404,
+        and the mailbox's own meeting (it is the organizer) is refused with 400, ``INVALID``."""
+        body = {"comment": comment, "sendResponse": True}
+        requests = [
+            BatchRequest("POST", self.calendar.event_url(r.item_id, "decline"), body=body) for r in refs
+        ]
+        results = []
+        for ref, answer in zip(refs, self.calendar.batch(requests), strict=True):
+            if answer.ok:
+                self.written.forget(self.calendar.mailbox, ref.item_id)
+                results.append(WriteResult.success(ref.item_id, ""))
+            else:
+                results.append(write_failure(answer, ref.item_id))
+        return results
 
     # --- exceptions of series ----------------------------------------------------------------
 
