@@ -32,5 +32,8 @@ def server_hook_calls(mailbox: str = "ada@example.org") -> dict[str, Callable[[C
         "roomsync_changes": lambda host: host.changes(mailbox, None),
         "roomsync_list_entries": lambda host: host.list_entries(mailbox, START, START + timedelta(days=7)),
         "roomsync_find_by_stamp": lambda host: host.find_by_stamp(mailbox, ["R-1"]),
+        "roomsync_decline_entries": lambda host: host.decline_entries(
+            mailbox, [ItemRef(item_id="AAMk1")], "taken"
+        ),
         "roomsync_free_busy": lambda host: host.free_busy([mailbox], START, START + timedelta(days=1)),
     }
