@@ -202,18 +202,46 @@ def _person_copy(store: Store, item: Item, mbx: Mailbox, existing: Item | None, 
 def _room(
     store: Store, item: Item, room: Mailbox, policy: BookingPolicy, existing: Item | None
 ) -> tuple[str, Item | None]:
-    """The room's answer (Accept, Decline or Unknown) and its calendar item, if any."""
+    """The room's answer (Accept, Decline or Unknown) and its calendar item, if any.
+
+    A series accepted with conflicting occurrences lacks those in the room's calendar: the room
+    declined them, and the organizer's item records the room's Accept of the series (Exchange
+    mails the organizer one decline per occurrence besides; the simulator sends none of those).
+    """
     if policy.automate_processing == "None":
         return "Unknown", existing
     if policy.automate_processing == "AutoUpdate":
         return "Unknown", _person_copy(store, item, room, existing, "Tentative")
-    if not accepts(store, item, room, policy):
+    declined = accepts(store, item, room, policy)
+    if declined is None:
         if existing is not None:
             store.remove_item(existing)
         return "Decline", None
     booked = _person_copy(store, item, room, existing, "Busy")
     booked.meeting["response"] = "Accept"
+    if declined:
+        booked.deleted_occurrences |= declined
+        for index in declined:
+            booked.exceptions.pop(index, None)
+    _booking_subject(booked, item.mailbox.name or item.mailbox.smtp, policy)
     return "Accept", booked
+
+
+def _booking_subject(booked: Item, organizer_name: str, policy: BookingPolicy) -> None:
+    """The subject of an AutoAccept room's booking (DeleteSubject, AddOrganizerToSubject): the
+    organizer's name where both are set, none where only the first is, the organizer's name
+    before the subject where only the second is, the meeting's own subject where neither is."""
+    if not policy.delete_subject and not policy.add_organizer_to_subject:
+        return
+    subject = booked.props.get("Subject")
+    kept = "" if policy.delete_subject or subject is None else subject.text or ""
+    text = " ".join(
+        part for part in (organizer_name if policy.add_organizer_to_subject else "", kept) if part
+    )
+    if text:
+        booked.props["Subject"] = _text("Subject", text)
+    else:
+        booked.props.pop("Subject", None)
 
 
 def _record_response(attendee: etree._Element, response: str) -> None:
@@ -524,40 +552,70 @@ def cancel(ctx: Context, reference: Item, disposition: str) -> Item | None:
 
 
 def _intervals(item: Item, until: datetime) -> list[tuple[datetime, datetime]]:
+    return [(s, e) for _, s, e in _instances(item, until)]
+
+
+def _instances(item: Item, until: datetime) -> list[tuple[int | None, datetime, datetime]]:
+    """(occurrence index, start, end) of each live occurrence of a series up to ``until``; a single
+    meeting's one instance has no index."""
     if "Start" not in item.props or "End" not in item.props:
         return []
     if "Recurrence" in item.props:
-        return [(o.start, o.end) for o in occurrences(item, until=until)]
-    return [master_times(item)]
+        return [(o.index, o.start, o.end) for o in occurrences(item, until=until)]
+    return [(None, *master_times(item))]
 
 
-def accepts(store: Store, item: Item, room: Mailbox, policy: BookingPolicy) -> bool:
-    """Whether the room's policy books the meeting (every occurrence of a series)."""
+def accepts(store: Store, item: Item, room: Mailbox, policy: BookingPolicy) -> set[int] | None:
+    """Whether the room's policy books the meeting: None when it declines it, else the occurrences
+    of a series it declines while accepting the rest (empty: every one).
+
+    Without ``AllowConflicts`` a single meeting that overlaps anything not free in the room's
+    calendar is declined; a series is declined when more of its occurrences conflict than
+    ``MaximumConflictInstances`` allows or a larger share than ``ConflictPercentageAllowed``
+    (both 0 by default: one conflict declines the series), and accepted without the conflicting
+    occurrences otherwise (Set-CalendarProcessing, AllowConflicts).
+    """
     horizon = now() + timedelta(days=policy.booking_window_days)
     if "Start" not in item.props or "End" not in item.props:
-        return False
+        return None
     if "Recurrence" in item.props:
         if not policy.allow_recurring:
-            return False
+            return None
         start, end = master_times(item)
         last = recurrence.last_occurrence(item.props["Recurrence"], start, end, item_zone(item.props, None))
         if last is None or last.start >= horizon:
-            return False  # the series reaches past the booking window (EnforceSchedulingHorizon)
-    wanted = _intervals(item, horizon)
+            return None  # the series reaches past the booking window (EnforceSchedulingHorizon)
+    wanted = _instances(item, horizon)
     limit = timedelta(minutes=policy.max_duration_minutes)
-    if not wanted or any(s >= horizon or e - s > limit for s, e in wanted):
-        return False
+    if not wanted or any(s >= horizon or e - s > limit for _, s, e in wanted):
+        return None
     if policy.allow_conflicts:
-        return True
+        return set()
+    conflicting = _conflicting(item, room, wanted)
+    if not conflicting:
+        return set()
+    if "Recurrence" not in item.props:
+        return None
+    too_many = len(conflicting) > policy.maximum_conflict_instances
+    too_large = 100 * len(conflicting) > policy.conflict_percentage_allowed * len(wanted)
+    if too_many or too_large:
+        return None
+    return {index for index in conflicting if index is not None}
+
+
+def _conflicting(
+    item: Item, room: Mailbox, wanted: list[tuple[int | None, datetime, datetime]]
+) -> list[int | None]:
+    """The instances of ``wanted`` that overlap anything not free in the room's calendar (other
+    than the room's own copy of the meeting)."""
     uid = _uid(item)
-    latest = max(e for _, e in wanted)
+    latest = max(e for _, _, e in wanted)
+    busy: list[tuple[datetime, datetime]] = []
     for other in room.folder("calendar").items.values():
         if other.kind != "CalendarItem" or other.meeting.get("cancelled") or _uid(other) == uid:
             continue
         status = other.props.get("LegacyFreeBusyStatus")
         if status is not None and status.text == "Free":
             continue
-        for s, e in _intervals(other, latest):
-            if any(s < we and ws < e for ws, we in wanted):
-                return False
-    return True
+        busy.extend(_intervals(other, latest))
+    return [index for index, ws, we in wanted if any(s < we and ws < e for s, e in busy)]

@@ -20,6 +20,10 @@ A seed is a TOML or JSON document (or a dict in tests)::
     booking_window_days = 180
     max_duration_minutes = 1440
     allow_recurring = true
+    conflict_percentage_allowed = 0      # a series may conflict in up to this share of its
+    maximum_conflict_instances = 0       # occurrences and this many: those are declined
+    delete_subject = true                # the room's copy loses the subject...
+    add_organizer_to_subject = true      # ...and carries the organizer's name instead
 
     [rooms.place]                        # optional (Set-Place): what Graph's places show
     capacity = 10
@@ -121,13 +125,24 @@ class User:
 
 @dataclass(frozen=True)
 class BookingPolicy:
-    """A room's automatic processing of meeting requests, with Exchange's defaults."""
+    """A room's automatic processing of meeting requests, with Exchange's defaults.
+
+    The names follow Set-CalendarProcessing. ``conflict_percentage_allowed`` (0 to 100) and
+    ``maximum_conflict_instances`` bound the occurrences of a series that may conflict: within
+    both, the room accepts the series and declines those occurrences; beyond either, it declines
+    the series. ``delete_subject`` and ``add_organizer_to_subject`` decide the subject of the
+    room's booking (an AutoAccept room's only).
+    """
 
     automate_processing: str = "AutoAccept"  # AutoAccept, AutoUpdate or None
     allow_conflicts: bool = False
     booking_window_days: int = 180
     max_duration_minutes: int = 1440
     allow_recurring: bool = True
+    conflict_percentage_allowed: int = 0
+    maximum_conflict_instances: int = 0
+    delete_subject: bool = True
+    add_organizer_to_subject: bool = True
 
 
 BOOKING_TYPES = ("standard", "reserved")
@@ -288,6 +303,13 @@ def _booking(entry: dict[str, Any] | None, where: str) -> BookingPolicy:
     policy = BookingPolicy(**entry)
     if policy.automate_processing not in ("AutoAccept", "AutoUpdate", "None"):
         raise SeedError(f"{where}.booking: automate_processing must be AutoAccept, AutoUpdate or None")
+    for key, high in (("conflict_percentage_allowed", 100), ("maximum_conflict_instances", 2**31 - 1)):
+        value = getattr(policy, key)
+        if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= high:
+            raise SeedError(f"{where}.booking: {key} must be a whole number from 0 to {high}")
+    for key in ("delete_subject", "add_organizer_to_subject"):
+        if not isinstance(getattr(policy, key), bool):
+            raise SeedError(f"{where}.booking: {key} must be true or false")
     return policy
 
 
