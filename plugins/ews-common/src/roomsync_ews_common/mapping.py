@@ -29,7 +29,7 @@ from exchangelib.recurrence import (
 from exchangelib.recurrence import Recurrence as EwsRecurrence
 
 from roomsync import addin_mark
-from roomsync.connector.types import CalendarEntry
+from roomsync.connector.types import Answer, AttendeeAnswer, CalendarEntry
 from roomsync.domain import EventFields, Frequency, OccurrenceChange, Participant, Recurrence, ShowAs, Weekday
 from roomsync.recurrence import rule
 from roomsync_ews_common import stamp as props
@@ -310,6 +310,33 @@ def participants_of(item: Any, mailbox: str, organizer: str, rooms: Sequence[str
     return tuple(found.values())
 
 
+EWS_TO_ANSWER = {
+    "Unknown": Answer.NONE,
+    "NoResponseReceived": Answer.NONE,
+    "Accept": Answer.ACCEPTED,
+    "Tentative": Answer.TENTATIVE,
+    "Decline": Answer.DECLINED,
+}
+"""An attendee's ``ResponseType`` on the organizer's item; ``Organizer`` is the organizer's own."""
+
+
+def answers_of(item: Any) -> tuple[AttendeeAnswer, ...]:
+    """Every attendee's answer (required, optional, resources) as the organizer's item records
+    it: what tells the engine a room declined. Read from the attendee collections the item is
+    fetched with anyway, so it costs no request."""
+    found: dict[str, AttendeeAnswer] = {}
+    for attendee in [
+        *(item.required_attendees or ()),
+        *(item.optional_attendees or ()),
+        *(item.resources or ()),
+    ]:
+        email = _address(attendee.mailbox)
+        response = attendee.response_type or "Unknown"
+        if email and response != "Organizer" and email not in found:
+            found[email] = AttendeeAnswer(mailbox=email, answer=EWS_TO_ANSWER.get(response, Answer.NONE))
+    return tuple(found.values())
+
+
 def _series(
     item: Any, subjects: dict[str, str | None], zone: ZoneInfo
 ) -> tuple[Recurrence | None, tuple[OccurrenceChange, ...]]:
@@ -367,4 +394,5 @@ def to_entry(
         followup_minutes=getattr(item, props.FOLLOWUP, None) or 0,
         modified=_modified(getattr(item, "last_modified_time", None)),
         uid=getattr(item, "uid", None) or None,
+        answers=answers_of(item) if organizer.lower() == mailbox.lower() else (),  # invitation: none
     )

@@ -17,7 +17,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from roomsync import addin_mark
-from roomsync.connector.types import CalendarEntry
+from roomsync.connector.types import Answer, AttendeeAnswer, CalendarEntry
 from roomsync.domain import EventFields, OccurrenceChange, Participant, Recurrence, ShowAs
 from roomsync_o365 import properties as props
 from roomsync_o365 import recurrence as series
@@ -284,6 +284,28 @@ def participants_of(
     return tuple(found.values())
 
 
+GRAPH_TO_ANSWER = {
+    "none": Answer.NONE,
+    "notresponded": Answer.NONE,
+    "accepted": Answer.ACCEPTED,
+    "tentativelyaccepted": Answer.TENTATIVE,
+    "declined": Answer.DECLINED,
+}
+"""An attendee's ``status.response`` (compared in lower case); ``organizer`` is the organizer's own."""
+
+
+def answers_of(attendees: Iterable[dict[str, Any]]) -> tuple[AttendeeAnswer, ...]:
+    """Every attendee's answer, resources included, as the organizer's event records it: what
+    tells the engine a room declined. Read from the ``attendees`` the event is selected with."""
+    found: dict[str, AttendeeAnswer] = {}
+    for attendee in attendees:
+        email = _address(attendee)
+        response = str((attendee.get("status") or {}).get("response") or "none").lower()
+        if email and response != "organizer" and email not in found:
+            found[email] = AttendeeAnswer(mailbox=email, answer=GRAPH_TO_ANSWER.get(response, Answer.NONE))
+    return tuple(found.values())
+
+
 def _recurrence(event: dict[str, Any]) -> Recurrence | None:
     """A series master's pattern; a single event has none."""
     if event.get("type") == "seriesMaster" or event.get("recurrence"):
@@ -362,4 +384,5 @@ def to_entry(
         followup_minutes=_int(ours.get(props.FOLLOWUP)),
         modified=_modified(event.get("lastModifiedDateTime")),
         uid=str(event["iCalUId"]) if event.get("iCalUId") else None,
+        answers=answers_of(event.get("attendees") or ()) if organizer == mailbox else (),  # invitation: none
     )
