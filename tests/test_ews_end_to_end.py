@@ -91,6 +91,7 @@ class TestEwsEndToEnd(EndToEndSuite):
 
     reads_modified = True
     reads_uid = True
+    reads_answers = True
 
     @pytest.fixture
     def estate(self, setup: Setup) -> Setup:

@@ -162,6 +162,7 @@ class TestGraphEndToEnd(EndToEndSuite):
 
     reads_modified = True
     reads_uid = True
+    reads_answers = True
 
     @pytest.fixture
     def estate(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Estate]:

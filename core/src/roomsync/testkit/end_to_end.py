@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from roomsync.connector.types import CalendarEntry
+from roomsync.connector.types import Answer, CalendarEntry
 from roomsync.domain import ConflictPolicy, EventFields, Participant, Reservation, ReservationStatus
 from roomsync.engine.freebusy import MailboxFreeBusy, free_busy
 from roomsync.engine.report import CycleReport
@@ -125,6 +125,9 @@ class EndToEndSuite:
     """Whether the connector reads each entry's last-modified time (``CalendarEntry.modified``)."""
     reads_uid = False
     """Whether the connector reads each meeting's identity across mailboxes (``CalendarEntry.uid``)."""
+    reads_answers = False
+    """Whether the connector reads the attendees' answers on the organizer's entries
+    (``CalendarEntry.answers``): what tells the engine that a room declined."""
 
     def after_booking(self, estate: Estate, entry: CalendarEntry) -> None:
         """What else a protocol checks once a booking with a room and an attendee is exported."""
@@ -168,6 +171,21 @@ class EndToEndSuite:
         estate.sync()
         [again] = estate.entries(ALICE, r.id or "")
         assert again.uid == mine.uid  # stable across reads
+
+    def test_the_organizers_entry_reads_back_with_the_attendees_answers(self, estate: Estate) -> None:
+        """A room answers at once by its booking policy (here it accepts), a person has not
+        answered yet; the attendee's own copy, an invitation, carries no answers."""
+        r = estate.book(ALICE, "Answered", 2, rooms=(ROOM1,), participants=(Participant(email=BOB),))
+        estate.sync()
+        [entry] = estate.entries(ALICE, r.id or "")
+        if not self.reads_answers:
+            return
+        assert {a.mailbox: a.answer for a in entry.answers} == {ROOM1: Answer.ACCEPTED, BOB: Answer.NONE}
+        start = estate.start + timedelta(hours=2)
+        host = estate.runner.host_for_mailbox(BOB)
+        assert host is not None
+        window = host.list_entries(BOB, start - timedelta(hours=1), start + timedelta(hours=2))
+        assert [e.answers for e in window if not e.is_own] == [()]
 
     def test_outlook_booking_of_a_room_becomes_a_reservation(self, estate: Estate) -> None:
         start = estate.start + timedelta(hours=3)
