@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from email.message import EmailMessage
 from pathlib import Path
@@ -66,6 +66,14 @@ FACTS: dict[NotificationKind, dict[str, str | int]] = {
         "fields": "time, occurrence:2026-12-14T09:00:00+00:00",
         "what": "reservation-updated",
     },
+    NotificationKind.ROOM_DECLINED: {
+        "title": TITLE,
+        "start": START,
+        "rooms": ROOM,
+        "reason": "conflict",
+        "occurrences": "",
+        "outcome": "kept",
+    },
     NotificationKind.WRITE_REFUSED: {
         "person": ORGANIZER,
         "environment": "onprem",
@@ -78,8 +86,18 @@ FACTS: dict[NotificationKind, dict[str, str | int]] = {
         "failures": 3,
         "detail": "401 Unauthorized <t:Error>",
     },
+    NotificationKind.ROOM_COLLISION: {
+        "room": ROOM,
+        "title": TITLE,
+        "start": START,
+        "person": ORGANIZER,
+        "environment": "onprem",
+        "holder": "Comité de direction",
+        "outcome": "declined",
+        "detail": "room salle.leman@example.ch, item AAMkAD=: declining it failed: <ErrorAccessDenied>",
+    },
 }
-ADMIN_KINDS = {NotificationKind.WRITE_REFUSED, NotificationKind.FAULT}
+ADMIN_KINDS = {NotificationKind.WRITE_REFUSED, NotificationKind.FAULT, NotificationKind.ROOM_COLLISION}
 START_WRITTEN = {
     Language.DE: "Montag, 7. Dezember 2026, 08:00 Uhr",
     Language.FR: "lundi 7 décembre 2026 à 08:00",
@@ -165,6 +183,68 @@ def test_the_english_log_text_is_that_of_the_english_templates() -> None:
     note = notice(NotificationKind.CONFLICT, Language.DE)
     assert note.subject == f"Change not applied: {TITLE}"
     assert "Your change to" in note.body
+
+
+# --- the codes of a room's decline and of a collision -----------------------------------------
+
+DECLINED_CODES = {
+    "reason": ("conflict", "booking-window", "policy"),
+    "outcome": ("cancelled", "kept", "room-removed", "sync-disabled"),
+}
+COLLISION_OUTCOMES = ("declined", "kept", "decline-failed")
+OCCURRENCES = ("2026-12-14T08:00:00+01:00", "2026-12-21T09:30:00+01:00")
+
+
+def with_each(
+    kind: NotificationKind, fact: str, codes: Sequence[str], language: Language, **facts: Any
+) -> list[Any]:
+    """The mail of ``kind`` with each of ``codes`` as ``fact``, and last with a code no template knows."""
+    return [
+        Renderer().render(notice(kind, language, facts={**FACTS[kind], **facts, fact: code}))
+        for code in (*codes, "no-such-code")
+    ]
+
+
+@pytest.mark.parametrize("occurrences", ["", ",".join(OCCURRENCES)], ids=["whole", "occurrences"])
+@pytest.mark.parametrize("fact", list(DECLINED_CODES))
+@pytest.mark.parametrize("language", list(Language))
+def test_each_reason_and_outcome_of_a_declined_room_has_its_own_words(
+    language: Language, fact: str, occurrences: str
+) -> None:
+    mails = with_each(
+        NotificationKind.ROOM_DECLINED, fact, DECLINED_CODES[fact], language, occurrences=occurrences
+    )
+
+    for part in ("text", "html"):
+        said = [getattr(mail, part) for mail in mails]
+        # Each code differs from every other and from an unknown one: none is left unsaid.
+        assert len(set(said)) == len(said), (fact, part)
+
+
+@pytest.mark.parametrize("language", list(Language))
+def test_each_declined_occurrence_is_written_as_a_time_in_the_persons_zone(language: Language) -> None:
+    facts = {**FACTS[NotificationKind.ROOM_DECLINED], "occurrences": ", ".join(OCCURRENCES)}
+    note = notice(NotificationKind.ROOM_DECLINED, language, facts=facts, timezone="Europe/London")
+    mail = Renderer().render(note)
+
+    written = [when(occurrence, language, "Europe/London") for occurrence in OCCURRENCES]
+    assert [line for line in mail.text.splitlines() if line.startswith("- ")] == [f"- {w}" for w in written]
+    assert re.findall(r"<li>(.*?)</li>", mail.html) == written
+    assert when(START, language, "Europe/London") in mail.text
+
+    whole = Renderer().render(notice(NotificationKind.ROOM_DECLINED, language))
+    assert "<li>" not in whole.html and "\n- " not in whole.text
+
+
+@pytest.mark.parametrize("language", list(Language))
+def test_each_outcome_of_a_room_collision_has_its_own_words(language: Language) -> None:
+    mails = with_each(NotificationKind.ROOM_COLLISION, "outcome", COLLISION_OUTCOMES, language)
+
+    for part in ("text", "html"):
+        said = [getattr(mail, part) for mail in mails]
+        assert len(set(said)) == len(said), part
+    for mail in mails:
+        assert ROOM in mail.text and "Comité de direction" in mail.text and "onprem" in mail.subject
 
 
 # --- overrides ------------------------------------------------------------------------------

@@ -30,14 +30,16 @@ class NotificationKind(StrEnum):
     NOT_WRITTEN = "not-written"  # a reservation holds a value Exchange cannot take
     NOT_SENT = "not-sent"  # booked in the Outlook add-in, but the meeting never reached Exchange
     REPAIRED = "repaired"  # a repair policy brought a reservation and its entry in step
+    ROOM_DECLINED = "room-declined"  # a room turned down (part of) a reservation's meeting
     # For the administrators:
     FAULT = "fault"  # what failed, where, of which kind, and what to check
     WRITE_REFUSED = "write-refused"  # the values of one reservation, and the limit or server answer
+    ROOM_COLLISION = "room-collision"  # an Outlook booking of a room collides with a ROOMS reservation
 
 
 AUDIENCES: dict[NotificationKind, Audience] = {
     kind: Audience.ADMINISTRATORS
-    if kind in (NotificationKind.FAULT, NotificationKind.WRITE_REFUSED)
+    if kind in (NotificationKind.FAULT, NotificationKind.WRITE_REFUSED, NotificationKind.ROOM_COLLISION)
     else Audience.ORGANIZER
     for kind in NotificationKind
 }

@@ -34,9 +34,26 @@ they receive these facts. The facts of each kind (all of them strings unless mar
 - ``repaired``: ``title``, ``start`` (ISO 8601), ``rooms``, ``fields`` (what differed, merge keys
   comma-separated; empty for a missing entry), ``what`` (``entry-created``, ``entry-updated`` or
   ``reservation-updated``)
+- ``room-declined``: a room turned down (part of) the meeting of a reservation in the organizer's
+  calendar: ``title``, ``start`` (ISO 8601), ``rooms`` (the room's name), ``reason`` (a code:
+  ``conflict``, the room is already booked then; ``booking-window``, further ahead than the room
+  may be booked; ``policy``, the room's booking policy refused it otherwise, e.g. its length, a
+  series or the organizer), ``occurrences`` (the original starts of the declined occurrences of a
+  series, ISO 8601, comma-separated; empty: the whole meeting was declined) and ``outcome`` (a
+  code, what the person's conflict policy made of it: ``cancelled``, the reservation was cancelled
+  and the room is free in ROOMS; ``kept``, the reservation stays as it is and roomsync keeps
+  trying; ``room-removed``, the room, or the declined occurrences, left the reservation;
+  ``sync-disabled``, after repeated declines the reservation no longer syncs)
 - ``write-refused``: ``person``, ``environment``, ``detail`` (the limit or the server's answer)
 - ``fault``: ``fault`` (a :class:`~roomsync.errors.Fault` value), ``person``, ``environment``,
   ``failures`` (int), ``detail`` (the error as the connector or the core reported it)
+- ``room-collision``: a booking of a room made in Outlook collides with a ROOMS reservation of
+  the room: ``room`` (its name), ``title`` (the booking's), ``start`` (ISO 8601), ``person`` (the
+  booking's organizer), ``environment``, ``holder`` (the title of the reservation holding the
+  room), ``outcome`` (a code: ``declined``, the room is sync master and its organizer received the
+  room's decline; ``kept``, the room is not sync master, both stay and ``roomsync diff`` lists
+  the collision; ``decline-failed``, declining it failed) and ``detail`` (in English: the room's mailbox, the
+  booking's item id and why, the error if declining failed)
 
 What an organizer reads names their reservations, rooms and times and nothing internal: no
 server, account, secret, setting or error text. Those are in the administrators' ``fault``.
