@@ -40,6 +40,13 @@ class ConflictPolicy(StrEnum):
     EXCHANGE_WINS = "exchange-wins"
 
 
+class OutlookBookings(StrEnum):
+    """What a room's Outlook bookings (the room invited in Outlook, unknown to ROOMS) become."""
+
+    RESERVATION = "reservation"  # a reservation of the Outlook organizer
+    BLOCKER = "blocker"  # a blocker: the room is taken, with neither participants nor description
+
+
 class Language(StrEnum):
     """The languages roomsync writes its mails in."""
 
@@ -251,6 +258,9 @@ class Reservation(BaseModel):
     status: ReservationStatus = ReservationStatus.ACTIVE
     version: int = 0
     sync_disabled: bool = False
+    blocker: bool = False
+    """Holds the room without being a meeting of ROOMS: an Outlook booking of a room whose
+    ``outlook_bookings`` is ``blocker``."""
 
     @field_validator("organizer", "creator", "person_in_charge")
     @classmethod
@@ -278,6 +288,9 @@ class Room(BaseModel):
     booking_window_days: int | None = Field(default=None, ge=1, le=3650)
     """How many days ahead the room may be booked (the room mailbox's BookingWindowInDays, where
     Exchange enforces it too); unset: no limit."""
+    outlook_bookings: OutlookBookings = OutlookBookings.RESERVATION
+    """What a booking of the room made in Outlook by someone roomsync does not synchronise becomes
+    in ROOMS (read from the room's calendar)."""
     active: bool = True
     """An inactive room (gone from its environment's room directory, or set so by hand) stays
     with its reservations but cannot be booked."""

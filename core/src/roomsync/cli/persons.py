@@ -11,7 +11,7 @@ from rich.table import Table
 from roomsync.cli.completion import complete_environments, complete_persons
 from roomsync.cli.context import AppContext, pass_app
 from roomsync.cli.sync import report_table, with_progress
-from roomsync.domain import ConflictPolicy, Language, Person, Room
+from roomsync.domain import ConflictPolicy, Language, OutlookBookings, Person, Room
 from roomsync.errors import InvalidInput, NotFound, PersonNotAssigned, UnknownEnvironment
 from roomsync.persons_csv import address_problem, decode_persons_csv, parse_persons_csv
 from roomsync.status import last_success, paused_text, persons_with_states
@@ -355,6 +355,13 @@ def rooms() -> None:
 @click.option("--equipment", multiple=True, help="What the room offers, e.g. projector (repeatable).")
 @click.option("--no-sync-master", is_flag=True, help="Report conflicting Exchange bookings only.")
 @click.option(
+    "--outlook-bookings",
+    type=click.Choice([o.value for o in OutlookBookings]),
+    default=OutlookBookings.RESERVATION.value,
+    show_default=True,
+    help="What a booking of the room made in Outlook, by someone roomsync does not synchronise, becomes.",
+)
+@click.option(
     "--environment",
     help="Environment whose server holds the room mailbox (default: the first).",
     shell_complete=complete_environments,
@@ -372,10 +379,16 @@ def add_room(
     capacity: int | None,
     equipment: tuple[str, ...],
     no_sync_master: bool,
+    outlook_bookings: str,
     environment: str | None,
     booking_window_days: int | None,
 ) -> None:
-    """Add a room with its Exchange room mailbox."""
+    """Add a room with its Exchange room mailbox.
+
+    Its calendar is read at every cycle: what people book in Outlook by inviting the room comes
+    into ROOMS. A sync master room declines an Outlook booking that collides with a ROOMS
+    reservation; with --no-sync-master both stay and the administrators are told.
+    """
     name = checked_name(name, "the room's name", required=True)
     mailbox = checked_address(mailbox, "mailbox")
     equipment = tuple(checked_name(item, "--equipment", required=True) for item in equipment)
@@ -389,6 +402,7 @@ def add_room(
                 capacity=capacity,
                 equipment=equipment,
                 sync_master=not no_sync_master,
+                outlook_bookings=OutlookBookings(outlook_bookings),
                 environment=environment,
                 booking_window_days=booking_window_days,
             )
@@ -406,6 +420,17 @@ def add_room(
 )
 @click.option("--no-booking-window", is_flag=True, help="The room may be booked any time ahead.")
 @click.option(
+    "--sync-master/--no-sync-master",
+    "sync_master",
+    default=None,
+    help="Decline Outlook bookings that collide with ROOMS reservations, or only report them.",
+)
+@click.option(
+    "--outlook-bookings",
+    type=click.Choice([o.value for o in OutlookBookings]),
+    help="What the room's Outlook bookings by people roomsync does not synchronise become.",
+)
+@click.option(
     "--active/--inactive",
     "active",
     default=None,
@@ -417,29 +442,47 @@ def set_room(
     mailbox: str,
     booking_window_days: int | None,
     no_booking_window: bool,
+    sync_master: bool | None,
+    outlook_bookings: str | None,
     active: bool | None,
 ) -> None:
-    """Change a room's booking window or whether it can be booked; bookings already made stay."""
+    """Change a room's booking window, whether it is sync master, what its Outlook bookings
+    become, or whether it can be booked; bookings already made stay."""
     mailbox = checked_address(mailbox, "mailbox")
     if booking_window_days is not None and no_booking_window:
         raise click.UsageError("give either --booking-window-days N or --no-booking-window")
+    window_given = booking_window_days is not None or no_booking_window
     if active is not None:
         from roomsync.cli.rooms_import import activity_text, set_activity
 
-        if booking_window_days is not None or no_booking_window:
-            raise click.UsageError("give --active or --inactive without a booking window option")
+        if window_given or sync_master is not None or outlook_bookings is not None:
+            raise click.UsageError("give --active or --inactive without other options")
         room, reservations = set_activity(app, mailbox, active)
         app.emit(
             {**room.model_dump(mode="json"), "reservations": reservations}, activity_text(room, reservations)
         )
         return
-    if booking_window_days is None and not no_booking_window:
-        raise click.UsageError("give --booking-window-days N, --no-booking-window, --active or --inactive")
+    if not window_given and sync_master is None and outlook_bookings is None:
+        raise click.UsageError(
+            "give --booking-window-days N, --no-booking-window, --sync-master, --no-sync-master, "
+            "--outlook-bookings, --active or --inactive"
+        )
     with app.database().unit_of_work() as uow:
-        room = uow.rooms.set_booking_window(mailbox, booking_window_days)
+        if window_given:
+            uow.rooms.set_booking_window(mailbox, booking_window_days)
+        room = uow.rooms.update_room(
+            mailbox,
+            sync_master=sync_master,
+            outlook_bookings=OutlookBookings(outlook_bookings) if outlook_bookings else None,
+        )
         uow.commit()
     window = f"{room.booking_window_days} days ahead" if room.booking_window_days else "any time ahead"
-    app.emit(room.model_dump(mode="json"), f"room {room.name} <{room.mailbox}>: bookable {window}")
+    master = "sync master" if room.sync_master else "not sync master"
+    app.emit(
+        room.model_dump(mode="json"),
+        f"room {room.name} <{room.mailbox}>: bookable {window}, {master}, "
+        f"Outlook bookings become {room.outlook_bookings.value}s",
+    )
 
 
 @rooms.command(name="list")
@@ -449,7 +492,14 @@ def list_rooms(app: AppContext) -> None:
     with app.database().unit_of_work() as uow:
         all_rooms = uow.rooms.list_rooms()
     table = Table(
-        "name", "mailbox", "capacity", "equipment", "sync master", "environment", "booking window", "active"
+        "name",
+        "mailbox",
+        "capacity",
+        "equipment",
+        "sync master",
+        "environment",
+        "booking window",
+        "active",
     )
     for room in all_rooms:
         table.add_row(
@@ -457,7 +507,9 @@ def list_rooms(app: AppContext) -> None:
             room.mailbox,
             str(room.capacity or "-"),
             ", ".join(room.equipment),
-            "yes" if room.sync_master else "no",
+            # An Outlook booking of the room becomes a blocker, not a reservation: said beside it.
+            ("yes" if room.sync_master else "no")
+            + (", blockers" if room.outlook_bookings is OutlookBookings.BLOCKER else ""),
             room.environment or "(first)",
             f"{room.booking_window_days} days" if room.booking_window_days else "-",
             "yes" if room.active else "[yellow]no[/yellow]",

@@ -23,6 +23,7 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    false,
     true,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -109,6 +110,9 @@ class RoomRow(Base):
     environment: Mapped[str | None] = mapped_column(String(100))
     booking_window_days: Mapped[int | None] = mapped_column(Integer)
     active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    outlook_bookings: Mapped[str] = mapped_column(
+        String(20), default="reservation", server_default="reservation"
+    )
 
 
 class ReservationRow(Base):
@@ -137,6 +141,7 @@ class ReservationRow(Base):
     status: Mapped[str] = mapped_column(String(20))
     version: Mapped[int] = mapped_column(Integer)
     sync_disabled: Mapped[bool] = mapped_column(Boolean)
+    blocker: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     modified_at: Mapped[datetime] = mapped_column(UtcDateTime)
 

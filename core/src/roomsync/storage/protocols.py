@@ -15,7 +15,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol
 
-from roomsync.domain import EventFields, Person, Reservation, Room
+from roomsync.domain import EventFields, OutlookBookings, Person, Reservation, Room
 
 
 class Origin(StrEnum):
@@ -67,8 +67,11 @@ class RoomsStore(Protocol):
         name: str | None = None,
         capacity: int | None = None,
         active: bool | None = None,
+        sync_master: bool | None = None,
+        outlook_bookings: OutlookBookings | None = None,
     ) -> Room:
-        """Change a room's name, capacity or whether it can be booked; ``None`` keeps the value.
+        """Change a room's name, capacity, whether it can be booked, whether it is sync master
+        and what its Outlook bookings become; ``None`` keeps the value.
         Raises :class:`~roomsync.errors.NotFound` for an unknown room."""
         ...
 
@@ -159,11 +162,14 @@ class LinkState(StrEnum):
     # Booked in Outlook's add-in: the organizer's Outlook writes the entry when the meeting is
     # sent, so roomsync never creates it; cancelled if it has not arrived by ``expected_by``.
     AWAITING = "awaiting"
+    # A booking in a room's calendar made in Outlook by someone roomsync does not synchronise: its
+    # reservation follows it (the link's mailbox is the room's) and nothing is ever written.
+    FOLLOWED = "followed"
 
 
-AT_REST = (LinkState.SYNCED.value, LinkState.AWAITING.value)
-"""Link states with nothing for roomsync to write: in step, or waiting for Outlook to send the
-meeting; every other state counts as a pending write."""
+AT_REST = (LinkState.SYNCED.value, LinkState.AWAITING.value, LinkState.FOLLOWED.value)
+"""Link states with nothing for roomsync to write: in step, waiting for Outlook to send the
+meeting, or following a room's booking; every other state counts as a pending write."""
 
 
 @dataclass

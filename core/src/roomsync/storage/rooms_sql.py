@@ -22,6 +22,7 @@ from roomsync.domain import (
     Frequency,
     Language,
     OccurrenceChange,
+    OutlookBookings,
     Participant,
     Person,
     Recurrence,
@@ -149,6 +150,7 @@ class SqlRoomsStore:
             environment=room.environment,
             booking_window_days=room.booking_window_days,
             active=room.active,
+            outlook_bookings=room.outlook_bookings.value,
         )
         self.session.add(row)
         self.session.flush()
@@ -169,6 +171,8 @@ class SqlRoomsStore:
         name: str | None = None,
         capacity: int | None = None,
         active: bool | None = None,
+        sync_master: bool | None = None,
+        outlook_bookings: OutlookBookings | None = None,
     ) -> Room:
         row = self.session.scalar(select(RoomRow).where(RoomRow.mailbox == _email(mailbox)))
         if row is None:
@@ -179,6 +183,10 @@ class SqlRoomsStore:
             row.capacity = capacity
         if active is not None:
             row.active = active
+        if sync_master is not None:
+            row.sync_master = sync_master
+        if outlook_bookings is not None:
+            row.outlook_bookings = outlook_bookings.value
         self.session.flush()
         return _room(row)
 
@@ -281,6 +289,7 @@ class SqlRoomsStore:
             status=reservation.status.value,
             version=1,
             sync_disabled=reservation.sync_disabled,
+            blocker=reservation.blocker,
             created_at=now,
             modified_at=now,
         )
@@ -521,6 +530,7 @@ def _room(row: RoomRow) -> Room:
         environment=row.environment,
         booking_window_days=row.booking_window_days,
         active=row.active,
+        outlook_bookings=OutlookBookings(row.outlook_bookings),
     )
 
 
@@ -577,6 +587,7 @@ def _reservation(row: ReservationRow) -> Reservation:
         status=ReservationStatus(row.status),
         version=row.version,
         sync_disabled=row.sync_disabled,
+        blocker=row.blocker,
     )
 
 

@@ -92,6 +92,9 @@ class RoomOut(BaseModel):
     equipment: list[str]
     environment: str | None
     sync_master: bool
+    outlook_bookings: str = "reservation"
+    """What an Outlook booking of the room by someone roomsync does not synchronise becomes in
+    ROOMS: ``reservation`` or ``blocker``."""
     booking_window_days: int | None = None
     """How many days ahead the room may be booked; ``null``: no limit."""
 
