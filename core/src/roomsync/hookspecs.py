@@ -324,7 +324,8 @@ def roomsync_notify(notification: Notification) -> None:
 
 @hookspec
 def roomsync_cycle_finished(report: CycleReport) -> None:
-    """React to one person's finished sync cycle (metrics, audit, chat messages).
+    """React to one finished sync cycle (metrics, audit, chat messages): a person's, or a room
+    calendar's (``report.kind`` is ``"room"``).
 
     Not called for a cycle that was skipped because another process was synchronising the
     mailbox (it holds the mailbox's lease); that person's next cycle is reported as usual.

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -85,6 +85,29 @@ def person_status(uow: UnitOfWork, only: StatusFilter = StatusFilter()) -> list[
     return rows
 
 
+def room_status(uow: UnitOfWork, only: StatusFilter = StatusFilter()) -> list[dict[str, Any]]:
+    """Per room whose calendar is read: its environment (as last read), last success, failures
+    in a row and the last error; a filter by person keeps only the room of that mailbox."""
+    states = {s.mailbox: s for s in uow.sync.mailbox_states()}
+    rows = []
+    for room in uow.rooms.list_rooms():
+        s = states.get(room.mailbox)
+        row: dict[str, Any] = {
+            "email": room.mailbox,
+            "name": room.name,
+            "environment": (s.environment if s else None) or room.environment,
+            "active": room.active,
+            "sync_master": room.sync_master,
+            "last_success": last_success(s),
+            "consecutive_failures": s.consecutive_failures if s else 0,
+            "last_error": s.last_error if s else None,
+            "last_error_plain": plain_words(s.last_fault) if s and s.last_error else None,
+        }
+        if only.keeps(row) and (room.active or s is not None):
+            rows.append(row)
+    return rows
+
+
 def holder_data(holder: Holder) -> dict[str, Any]:
     return {"host": holder.host, "pid": holder.pid}
 
@@ -125,10 +148,12 @@ class StatusReport:
     runners: list[Registration]
     cycles: list[Lease]
     problems: list[LogEntry]
+    rooms: list[dict[str, Any]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "persons": self.persons,
+            "rooms": self.rooms,
             "runners": [runner_data(r) for r in self.runners],
             "cycles_in_progress": [cycle_data(c) for c in self.cycles],
             "problems": [log_data(e) for e in self.problems],
@@ -146,11 +171,12 @@ def status_report(
     daemons, cycles = leases.registrations(at), leases.leases(at)
     with database.unit_of_work() as uow:
         rows = person_status(uow, only)
+        rooms = room_status(uow, only)
         logged = uow.sync.recent_log(limit=problems * PROBLEMS_READ, levels=("warning", "error"))
-    shown = {r["email"]: r["last_success"] for r in rows}
+    shown = {r["email"]: r["last_success"] for r in [*rows, *rooms]}
     filtered = only != StatusFilter()
     found = [e for e in logged if _still_a_problem(e, shown, filtered)][:problems]
-    return StatusReport(rows, daemons, cycles, found)
+    return StatusReport(rows, daemons, cycles, found, rooms)
 
 
 FAILURE = "failure"

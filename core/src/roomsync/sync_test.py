@@ -10,14 +10,19 @@ from roomsync.connector.types import CheckStep
 from roomsync.engine.runner import SyncRunner
 from roomsync.errors import NotFound, RoomsyncError
 from roomsync.plugins import installed_plugins
+from roomsync.room_test import room_test
 
 
 def sync_test(runner: SyncRunner, email: str) -> list[CheckStep]:
-    """Every step, in order; a step after a failed one says it was not tried."""
+    """Every step, in order; a step after a failed one says it was not tried. A room's mailbox
+    gets the room's test (:mod:`roomsync.room_test`)."""
     with runner.database.unit_of_work() as uow:
         person = uow.rooms.get_person(email.strip().lower())
+        room = uow.rooms.room_by_mailbox(email) if person is None else None
+    if room is not None:
+        return room_test(runner, room)
     if person is None:
-        raise NotFound(f"unknown person {email}")
+        raise NotFound(f"unknown person {email}; nor is it the mailbox of a room")
     steps = [
         CheckStep(
             name="assigned",

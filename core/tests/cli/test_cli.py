@@ -102,7 +102,11 @@ def test_book_sync_and_read_back(home: Path) -> None:
     booked = book(home, "--room", "room.atlas@example.org", "--participant", BOB)
     reports = as_json(home, "sync", "--once")
     assert isinstance(reports, list)
-    assert {r["mailbox"]: r["created"] for r in reports} == {ALICE: 1, BOB: 0}
+    assert {r["mailbox"]: (r["kind"], r["created"]) for r in reports} == {
+        ALICE: ("person", 1),
+        BOB: ("person", 0),
+        "room.atlas@example.org": ("room", 0),  # the room's calendar holds the meeting, ours
+    }
     shown = as_json(home, "reservations", "show", str(booked["id"]))
     assert isinstance(shown, dict)
     assert [link["state"] for link in shown["links"]] == ["synced"]
@@ -507,9 +511,10 @@ def test_daemon_stops_cleanly_on_sigterm_while_running(home: Path) -> None:
     seed(home)
     process = _console(home, "run", "--interval", "0.2")
     assert process.stderr is not None
-    # The full cycle of watched persons is the watched interval's (900 s by default), not --interval.
+    # The full cycle of watched persons is the watched interval's (900 s by default), not --interval;
+    # the room's calendar is watched with the two persons'.
     announcement = (
-        "lab: watching 2 mailboxes; woken cycles 0.5 s after a change (debounce), a full cycle every 900 s\n"
+        "lab: watching 3 mailboxes; woken cycles 0.5 s after a change (debounce), a full cycle every 900 s\n"
     )
     lines = []
     for line in process.stderr:  # up to the announcement, printed as the first cycle begins
@@ -586,7 +591,7 @@ def test_logs_are_one_json_object_per_line(home: Path) -> None:
     assert process.returncode == 0, err
     records = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
     cycles = [r for r in records if r["logger"] == "roomsync.runner"]
-    assert {r["mailbox"] for r in cycles} == {ALICE, BOB}, err
+    assert {r["mailbox"] for r in cycles} == {ALICE, BOB, "room.atlas@example.org"}, err
     assert {"at", "level", "message", "environment", "seconds"} <= set(cycles[0])
 
 

@@ -101,7 +101,7 @@ def daemon(database: Database, **sync: Any) -> Iterator[tuple[World, Running]]:
 
 def test_a_change_in_outlook_wakes_only_its_persons_cycle_at_once(database: Database) -> None:
     with daemon(database, interval_seconds=60) as (world, run):
-        assert run.announced == [("ref", True, 3)]
+        assert run.announced == [("ref", True, 5)]  # three persons and the two rooms
         assert run.wait_for(lambda: len(run.cycles) == 3)  # the watch's first wake found them all due
         since = time.monotonic()
         world.exchange.user_create(ALICE, world.fields("Booked in Outlook", rooms=(ROOM_A,)))
@@ -112,6 +112,19 @@ def test_a_change_in_outlook_wakes_only_its_persons_cycle_at_once(database: Data
 
         assert latency < 3, f"the booking took {latency:.2f} s to reach ROOMS"
         assert set(run.persons_since(since)) == {ALICE}, run.persons_since(since)
+
+
+def test_an_outlook_booking_of_a_room_wakes_the_rooms_cycle_at_once(database: Database) -> None:
+    with daemon(database, interval_seconds=60) as (world, run):
+        assert run.wait_for(lambda: len(run.cycles) == 3)
+        time.sleep(WAKE_DEBOUNCE_SECONDS + 0.3)  # the first wake of everyone has been served
+        since = time.monotonic()
+        world.exchange.user_book_room(ROOM_A, DAVE, world.fields("Booked by an outsider"))
+
+        assert run.wait_for(lambda: bool(world.reservations(organizer=DAVE)), timeout=5)
+        latency = time.monotonic() - since
+        assert latency < 2, f"the room's booking took {latency:.2f} s to reach ROOMS"
+        assert run.persons_since(since) == []  # the room's cycle, no person's
 
 
 class CannotWatch(ReferenceConnector):
@@ -129,7 +142,7 @@ def test_without_watching_every_interval_still_syncs_everyone(database: Database
     world.runner._hosts["ref"] = ConnectorHost("ref", CannotWatch.from_config("ref", options))
     try:
         with running(world) as run:
-            assert run.wait_for(lambda: ("ref", False, 3) in run.announced)
+            assert run.wait_for(lambda: ("ref", False, 5) in run.announced)
             assert run.wait_for_cycles(EVERYONE, 0.0)
             world.exchange.user_create(BOB, world.fields("Polled booking", rooms=(ROOM_A,)))
             since = time.monotonic()
@@ -185,7 +198,7 @@ def test_a_new_person_is_watched_from_the_next_full_cycle(database: Database) ->
         with world.database.unit_of_work() as uow:
             uow.rooms.upsert_person(Person(email=DAVE, environment="ref"))
             uow.commit()
-        assert run.wait_for(lambda: ("ref", True, 4) in run.announced)
+        assert run.wait_for(lambda: ("ref", True, 6) in run.announced)
         world.settings.sync.interval_seconds = 60
         # Quiet for five short intervals: the runner now waits the long one, only wakes bring cycles.
         assert run.wait_for(lambda: time.monotonic() - run.cycles[-1][0] > 1.0)

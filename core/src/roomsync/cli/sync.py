@@ -49,19 +49,33 @@ def report_table(reports: list[CycleReport]) -> Table:
     help="Only this person (repeatable).",
     shell_complete=complete_persons,
 )
+@click.option(
+    "--room",
+    "rooms",
+    multiple=True,
+    help="Only this room's calendar (its mailbox; repeatable).",
+)
 @click.option("--allow-mass-delete", is_flag=True, help="Accept a mailbox that lost most of its entries.")
 @pass_app
-def sync(app: AppContext, once: bool, persons: tuple[str, ...], allow_mass_delete: bool) -> None:
-    """Synchronise every assigned person once (exit code 1 if any person failed).
+def sync(
+    app: AppContext, once: bool, persons: tuple[str, ...], rooms: tuple[str, ...], allow_mass_delete: bool
+) -> None:
+    """Synchronise every assigned person, then every active room's calendar, once (exit code 1
+    if any failed). With --person or --room, only those.
 
-    A paused person is not synchronised, also when named with --person: the report says since
-    when and why ('roomsync persons resume' ends the pause).
+    A room's calendar brings the bookings made in Outlook by people roomsync does not synchronise
+    into ROOMS. A paused person is not synchronised, also when named with --person: the report
+    says since when and why ('roomsync persons resume' ends the pause).
     """
     runner = app.runner
-    people = runner.persons(persons or None)
-    reports = with_progress(
-        app, people, lambda person, on_batch: runner.sync_person(person, allow_mass_delete, on_batch)
-    )
+    reports: list[CycleReport] = []
+    if persons or not rooms:
+        people = runner.persons(persons or None)
+        reports = with_progress(
+            app, people, lambda person, on_batch: runner.sync_person(person, allow_mass_delete, on_batch)
+        )
+    if rooms or not persons:
+        reports += runner.sync_rooms_once(rooms or None, allow_mass_delete)
     app.emit([r.as_dict() for r in reports], report_table(reports))
     if any(not r.ok for r in reports):
         raise click.exceptions.Exit(1)
@@ -191,10 +205,14 @@ def status(app: AppContext, person: str | None, environment: str | None, failing
     app.emit(report.as_dict(), _persons_view(report.persons, app.console.width))
     if app.as_json:
         return
+    if report.rooms:
+        app.console.print(_rooms_table(report.rooms))
     paused = [(str(r["email"]), "", _paused(r)) for r in report.persons if r["paused_at"]]
     if paused:
         app.console.print(_errors_text("Paused", paused, app.console.width, style="yellow"))
-    errors = [(str(r["email"]), str(r["last_error"])) for r in report.persons if r["last_error"]]
+    errors = [
+        (str(r["email"]), str(r["last_error"])) for r in [*report.persons, *report.rooms] if r["last_error"]
+    ]
     if errors:
         last = [(email, "", error) for email, error in errors]
         app.console.print(_errors_text("Last errors", last, app.console.width))
@@ -202,6 +220,23 @@ def status(app: AppContext, person: str | None, environment: str | None, failing
         app.console.print(_running_table(report.runners, report.cycles))
     if report.problems:
         app.console.print(_errors_text("Recent problems", _grouped(report.problems), app.console.width))
+
+
+def _rooms_table(rows: list[dict[str, Any]]) -> Table:
+    """The rooms whose calendars are read: one line a room, as the persons' table has them."""
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False, title="Room calendars")
+    table.add_column("room", no_wrap=True, overflow="fold")
+    for name in ("environment", "last success (UTC)", "failures"):
+        table.add_column(name)
+    for r in rows:
+        failures = int(r["consecutive_failures"])
+        table.add_row(
+            str(r["email"]),
+            str(r["environment"] or "(first)"),
+            _when(r["last_success"]),
+            f"[red]{failures}[/red]" if failures else "0",
+        )
+    return table
 
 
 def _when(iso: object) -> str:
@@ -310,7 +345,8 @@ def _running_table(daemons: list[Registration], cycles: list[Lease]) -> Table:
 @click.argument("email", shell_complete=complete_persons)
 @pass_app
 def test_person(app: AppContext, email: str) -> None:
-    """The sync test of one person: configuration, connection, read, write, free/busy, changes."""
+    """The sync test of one person (configuration, connection, read, write, free/busy, changes),
+    or of one room given its mailbox (its calendar read, its booking policy, its recent activity)."""
     steps = sync_test(app.runner, email)
     data = [s.model_dump() for s in steps]
     table = Table("step", "result", "detail", title=f"Sync test of {email}")

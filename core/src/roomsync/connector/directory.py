@@ -24,6 +24,9 @@ class DirectoryRoom(BaseModel):
     building: str | None = None
     floor: str | None = None
     """The floor as the directory names it (Graph's ``floorLabel``, else its ``floorNumber``)."""
+    booking_type: str | None = None
+    """How the room is booked, where the directory says (Graph's ``bookingType``: ``standard``,
+    or ``reserved`` for a room only its delegates book)."""
 
     @field_validator("mailbox")
     @classmethod

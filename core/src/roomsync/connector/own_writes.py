@@ -32,7 +32,15 @@ class WrittenEntries:
                 self._entries.popitem(last=False)
 
     def remember_write(self, mailbox: str, result: WriteResult, written: EntryDraft | EntryUpdate) -> None:
-        """The entry as a successful write left it in ``mailbox``, the organizer's own calendar."""
+        """The entry as a successful write left it in ``mailbox``, the organizer's own calendar.
+
+        An entry that invites rooms is not kept: each room answers the meeting by its booking
+        policy, and Exchange records the answer on the organizer's item, so the item is read
+        back once to learn it (:attr:`~roomsync.connector.types.CalendarEntry.answers`).
+        """
+        if written.fields.rooms:
+            self.forget(mailbox, result.item_id or "")
+            return
         if result.ok and result.item_id and result.change_key:
             self.remember(
                 CalendarEntry(

@@ -169,6 +169,10 @@ class ReferenceConnector(Connector):
         return self.directory.delete_entries(mailbox, refs)
 
     @hookimpl
+    def roomsync_decline_entries(self, mailbox: str, refs: list[ItemRef], comment: str) -> list[WriteResult]:
+        return self.directory.decline_entries(mailbox, refs, comment)
+
+    @hookimpl
     def roomsync_changes(self, mailbox: str, sync_state: str | None) -> ChangeSet:
         position = 0 if sync_state is None else self._position(sync_state)
         # An unusable state is not an error: list the whole calendar again and say so.

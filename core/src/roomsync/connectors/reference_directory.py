@@ -25,6 +25,8 @@ from typing import Any, ClassVar, Literal, NamedTuple, TypeVar, cast, get_args
 
 from roomsync.connector.groups import GroupMember
 from roomsync.connector.types import (
+    Answer,
+    AttendeeAnswer,
     BusyInterval,
     CalendarEntry,
     EntryDraft,
@@ -43,6 +45,7 @@ Operation = Literal[
     "create_entries",
     "update_entries",
     "delete_entries",
+    "decline_entries",
     "changes",
     "list_entries",
     "find_by_stamp",
@@ -123,6 +126,7 @@ class MailboxDirectory:
         self._lock = threading.RLock()
         self._mailboxes: dict[str, _Mailbox] = defaultdict(_Mailbox)
         self._rooms: set[str] = set()
+        self.declines: list[tuple[str, str, str, str]] = []
         self._groups: dict[str, tuple[str, ...]] = {}
         self._seq = 0
         self._ids = itertools.count(1)
@@ -213,6 +217,60 @@ class MailboxDirectory:
             box = self._mailboxes[_normal(mailbox)]
             self._item(box, mailbox, item_id)
             self._remove(box, item_id, to_trash=to_deleted_items)
+
+    @_announcing
+    def user_book_room(
+        self, room: str, organizer: str, fields: EventFields, stamp: str | None = None
+    ) -> CalendarEntry:
+        """Someone invites ``room`` in Outlook and the room accepts: the booking in the room's
+        calendar, organised by ``organizer`` (who may have no mailbox here). ``stamp``: the
+        meeting's, as the room's copy of a meeting roomsync wrote carries it."""
+        room = _normal(room)
+        with self._lock:
+            fields = fields.model_copy(update={"rooms": tuple({*fields.rooms, room})})
+            entry = CalendarEntry(
+                item_id=self._new_id(), mailbox=room, organizer=_normal(organizer), fields=fields, stamp=stamp
+            )
+            return self._store(self._mailboxes[room], entry)
+
+    @_announcing
+    def record_answer(self, mailbox: str, item_id: str, attendee: str, answer: Answer) -> CalendarEntry:
+        """An attendee's (a room's) answer recorded on the organizer's item, as Exchange records
+        it when it processes the response: the item changes."""
+        with self._lock:
+            box = self._mailboxes[_normal(mailbox)]
+            current = self._item(box, mailbox, item_id)
+            others = [a for a in current.answers if a.mailbox != _normal(attendee)]
+            answers = (*others, AttendeeAnswer(mailbox=_normal(attendee), answer=answer))
+            return self._store(box, current.model_copy(update={"answers": answers}))
+
+    @_announcing
+    def decline_entries(self, mailbox: str, refs: Sequence[ItemRef], comment: str) -> list[WriteResult]:
+        """``mailbox`` declines meetings it was invited to: they leave its calendar, and the
+        organizer's answer is kept in :attr:`declines` as (mailbox, organizer, title, comment)."""
+        mailbox = _normal(mailbox)
+        with self._lock:
+            self._request("decline_entries", [mailbox])
+            box = self._mailboxes[mailbox]
+            results = []
+            for ref in refs:
+                entry = box.items.get(ref.item_id)
+                if entry is None:
+                    results.append(_not_found(mailbox, ref.item_id))
+                    continue
+                if entry.organizer == mailbox:
+                    results.append(
+                        WriteResult.failure(
+                            WriteErrorKind.INVALID,
+                            "the organizer cannot decline its own meeting",
+                            ref.item_id,
+                        )
+                    )
+                    continue
+                self._remove(box, ref.item_id, to_trash=True)
+                self.declines.append((mailbox, entry.organizer, entry.fields.title, comment))
+                results.append(WriteResult(ok=True, item_id=ref.item_id))
+            return results
 
     # --- fault injection --------------------------------------------------------------------
 

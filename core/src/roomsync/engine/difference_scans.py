@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from roomsync.domain import Person
+from roomsync.domain import Person, Room
 from roomsync.engine.cycle import deliver
 from roomsync.engine.difference_resolution import resolve
 from roomsync.engine.differences import (
@@ -27,6 +27,7 @@ from roomsync.engine.differences import (
     window,
 )
 from roomsync.engine.repair import Decision, decide
+from roomsync.engine.room_differences import room_differences
 from roomsync.engine.runner import SyncRunner
 from roomsync.errors import InvalidInput, NotFound, RoomsyncError
 from roomsync.notify.message import Notification, NotificationKind
@@ -79,8 +80,25 @@ def scan(runner: SyncRunner, request: ScanRequest) -> ScanResult:
         except RoomsyncError as exc:
             result.not_compared[person.email] = str(exc)
             continue
-        result.differences.extend(_stored(runner, person, compared, request, start, end))
+        result.differences.extend(_stored(runner, person.email, compared, request, start, end))
+    for room in _rooms(runner, request):
+        try:
+            compared = room_differences(runner, room, start, end)
+        except RoomsyncError as exc:
+            result.not_compared[room.mailbox] = str(exc)
+            continue
+        result.differences.extend(_stored(runner, room.mailbox, compared, request, start, end))
     return result
+
+
+def _rooms(runner: SyncRunner, request: ScanRequest) -> list[Room]:
+    """The rooms a scan of everyone (or of one environment) compares too."""
+    if request.persons or request.reservation_ids:
+        return []
+    rooms = runner.rooms()
+    if request.environment is not None:
+        rooms = [room for room in rooms if runner.room_environment(room) == request.environment]
+    return rooms
 
 
 def _persons(runner: SyncRunner, request: ScanRequest) -> list[Person]:
@@ -116,7 +134,7 @@ def _compare(
 
 def _stored(
     runner: SyncRunner,
-    person: Person,
+    mailbox: str,
     compared: Compared,
     request: ScanRequest,
     start: datetime,
@@ -131,7 +149,7 @@ def _stored(
         found = [d for d in found if d.occurrence is None or d.occurrence.date() == day]
     narrowed = bool(request.reservation_ids) or request.occurrence is not None
     scope = ScanScope(
-        mailboxes=frozenset({person.email}),
+        mailboxes=frozenset({mailbox}),
         start=start,
         end=end,
         reservation_ids=frozenset(d.reservation_id for d in found if d.reservation_id)

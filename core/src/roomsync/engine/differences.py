@@ -258,7 +258,7 @@ def person_differences(runner: SyncRunner, person: Person, start: datetime, end:
         known_rooms = {room.mailbox for room in uow.rooms.list_rooms()}
     # Both sides as ROOMS holds them, distribution groups with their persons, as a cycle compares
     groups = CycleGroups(host, runner.settings.sync, known_rooms)
-    listed = groups.entries(map_imported(runner.pm, _entries(host, person.email, start, end)))
+    listed = groups.entries(map_imported(runner.pm, listed_entries(host, person.email, start, end)))
     by_stamp = {e.stamp: e for e in listed if e.is_own and e.stamp}
     with runner.database.unit_of_work() as uow:
         booked = {
@@ -313,7 +313,7 @@ def _held(reservation: Reservation, groups: CycleGroups) -> Reservation:
     return reservation if held == reservation.fields else reservation.model_copy(update={"fields": held})
 
 
-def _entries(host: Any, mailbox: str, start: datetime, end: datetime) -> list[CalendarEntry]:
+def listed_entries(host: Any, mailbox: str, start: datetime, end: datetime) -> list[CalendarEntry]:
     """The entries of the window, read in parts a server answers (a series comes in each part)."""
     entries: dict[str, CalendarEntry] = {}
     begin = start

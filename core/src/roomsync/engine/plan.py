@@ -29,13 +29,13 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from roomsync.config import SyncConfig
-from roomsync.connector.types import CalendarEntry
+from roomsync.connector.types import Answer, CalendarEntry
 from roomsync.domain import ConflictPolicy, EventFields, Reservation
 from roomsync.engine.intent import adopted, recognise
 from roomsync.engine.merge import room_keys, snapshot, take, three_way
 from roomsync.notify.message import Fact, Notification, NotificationKind
 from roomsync.recurrence import occurrences, overlaps
-from roomsync.room_bookings import first_conflict
+from roomsync.room_bookings import first_conflict, span
 from roomsync.storage.protocols import Link, LinkState
 
 _FAR_FUTURE = datetime(9999, 1, 1, tzinfo=UTC)
@@ -63,6 +63,7 @@ class MailboxView:
     room_bookings: Sequence[Reservation]  # active bookings of the rooms this cycle may give
     not_before: datetime  # entries over before this are history: never booked from Outlook
     room_names: Mapping[str, str] = field(default_factory=dict)  # room mailbox -> name, for organizers
+    room_windows: Mapping[str, int] = field(default_factory=dict)  # room mailbox -> booking window days
     now: datetime = field(default_factory=lambda: datetime.now(UTC))  # the read phase's clock
 
 
@@ -334,6 +335,11 @@ def _reconcile(view: MailboxView, link: Link, entry: CalendarEntry, result: Plan
     link = recognise(
         replace(link, item_id=entry.item_id, change_key=entry.change_key), snapshot(entry.fields)
     )
+    declined = _declined_rooms(view, reservation, entry)
+    if declined:
+        link = replace(link, conflicts=link.conflicts + 1)
+        if _room_declined(view, reservation, link, entry, declined, result):
+            return
     exchange_fields = _rooms_only(entry.fields, view.known_rooms)
     merged, from_exchange, conflicts = _merged(view, reservation, link, entry, exchange_fields, result)
     if conflicts:
@@ -342,6 +348,80 @@ def _reconcile(view: MailboxView, link: Link, entry: CalendarEntry, result: Plan
         if _settle_conflict(view, reservation, link, entry, conflicts, result):
             return
     _take_merged(view, reservation, link, entry, exchange_fields, merged, from_exchange, result)
+
+
+def _declined_rooms(view: MailboxView, reservation: Reservation, entry: CalendarEntry) -> list[str]:
+    """The reservation's rooms whose answer on the organizer's entry is a decline."""
+    rooms = set(reservation.fields.rooms) & view.known_rooms
+    return sorted({a.mailbox for a in entry.answers if a.answer is Answer.DECLINED and a.mailbox in rooms})
+
+
+def _room_declined(
+    view: MailboxView,
+    reservation: Reservation,
+    link: Link,
+    entry: CalendarEntry,
+    declined: list[str],
+    result: Plan,
+) -> bool:
+    """A room turned down the meeting of a reservation: a conflict under the person's policy.
+
+    ``cancel`` cancels the reservation and the meeting; ``exchange-wins`` takes the room's answer
+    (the room leaves the reservation and the meeting); ``rollback`` keeps the reservation as it
+    is, up to its attempts, then stops syncing it. The organizer is told the room's reason, once
+    per answer: the entry comes again only when it changes. True when nothing more is to be done.
+    """
+    rid = link.reservation_id
+    reason = _decline_reason(view, reservation, declined)
+    rooms = ", ".join(view.room_names.get(room, room) for room in declined)
+
+    def tell(outcome: str) -> None:
+        notice = _notice(view, NotificationKind.ROOM_DECLINED, reservation, "rooms")
+        facts = {**notice.facts, "rooms": rooms, "reason": reason, "occurrences": "", "outcome": outcome}
+        result.notifications.append(notice.model_copy(update={"facts": facts}))
+
+    result.notes.append(f"room {', '.join(declined)} declined reservation {rid} ({reason})")
+    if view.policy is ConflictPolicy.CANCEL:
+        result.cancels.append(Cancel(rid, f"room {', '.join(declined)} declined the meeting"))
+        result.deletes.append(Delete(rid, view.mailbox, entry.item_id, entry.change_key))
+        result.keep(replace(link, state=LinkState.DELETING))
+        tell("cancelled")
+        return True
+    if view.policy is ConflictPolicy.EXCHANGE_WINS:
+        fields = reservation.fields.model_copy(
+            update={"rooms": tuple(r for r in reservation.fields.rooms if r not in declined)}
+        )
+        result.imports.append(Import(rid, fields, reservation.version))
+        result.updates.append(Update(rid, fields))  # the room leaves the meeting too
+        result.keep(
+            replace(
+                link,
+                state=LinkState.FAILED,
+                last_error="not yet written",
+                rooms_snapshot=snapshot(fields),
+                exchange_snapshot=snapshot(entry.fields),
+                rooms_version=reservation.version,
+            )
+        )
+        tell("room-removed")
+        return True
+    if link.conflicts >= view.limits.rollback_attempts:
+        result.disable.append((rid, f"room {', '.join(declined)} declined {link.conflicts} times"))
+        result.keep(replace(link, state=LinkState.SYNCED, last_error="sync disabled: the room declines"))
+        tell("sync-disabled")
+        return True
+    tell("kept")
+    return False
+
+
+def _decline_reason(view: MailboxView, reservation: Reservation, declined: list[str]) -> str:
+    """What roomsync can tell of why: beyond a room's booking window, else its booking policy."""
+    last = span(reservation.fields)[1]
+    for room in declined:
+        window = view.room_windows.get(room)
+        if window is not None and last > view.now + timedelta(days=window):
+            return "booking-window"
+    return "policy"
 
 
 def _entry_goes(view: MailboxView, reservation: Reservation, link: Link) -> bool:

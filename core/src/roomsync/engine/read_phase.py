@@ -144,6 +144,7 @@ def build_view(
         feed_stamps=frozenset(e.stamp for e in changes.entries if e.stamp),
         known_rooms=frozenset(room.mailbox for room in rooms),
         room_names={room.mailbox: room.name for room in rooms},
+        room_windows={room.mailbox: room.booking_window_days for room in rooms if room.booking_window_days},
         syncable=frozenset(o for o in {r.organizer for r in reservations.values()} if syncable(o)),
         room_bookings=_room_bookings(uow, reservations.values(), [*entries, *stamped.values()]),
         not_before=not_before,
@@ -187,6 +188,14 @@ def _candidates(
         # A person's first cycle exports what is current, not years of history.
         current = {r.id for r in uow.rooms.reservations(organizer=mailbox, start=not_before)}
         changed = [rid for rid in changed if rid in current]
+    if changed:
+        # A reservation following a room's Outlook booking is the room cycle's, never exported.
+        followed = {
+            rid
+            for rid, all_links in uow.sync.links_for_reservations(changed).items()
+            if any(link.state is LinkState.FOLLOWED for link in all_links)
+        }
+        changed = [rid for rid in changed if rid not in followed]
     pending = [link.reservation_id for link in links.values() if link.state in PENDING]
     return list(dict.fromkeys([*changed, *pending])), cursor
 
@@ -211,7 +220,11 @@ def _links_elsewhere(
     return {
         rid: others
         for rid, all_links in uow.sync.links_for_reservations(list(reservations)).items()
-        if (others := [link for link in all_links if link.mailbox != mailbox])
+        if (
+            others := [
+                link for link in all_links if link.mailbox != mailbox and link.state is not LinkState.FOLLOWED
+            ]
+        )
     }
 
 

@@ -1,4 +1,4 @@
-"""What one person's sync cycle did, for the status view, the log and extension hooks."""
+"""What one cycle (a person's, or a room's calendar) did, for the status view, the log and extension hooks."""
 
 from __future__ import annotations
 
@@ -28,6 +28,7 @@ class CycleReport:
     exchange_changes: int = 0
     notes: list[str] = field(default_factory=list)
     skipped: str | None = None  # why no cycle ran: another runner was synchronising the mailbox
+    kind: str = "person"  # "room": the cycle of a room's calendar (its Outlook bookings)
 
     @property
     def seconds(self) -> float:

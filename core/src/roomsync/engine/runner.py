@@ -28,11 +28,12 @@ import pluggy
 from roomsync.config import Settings
 from roomsync.connector.base import Wake
 from roomsync.connector.host import ConnectorHost
-from roomsync.domain import Person
+from roomsync.domain import Person, Room
 from roomsync.engine.apply import OnBatch, now
 from roomsync.engine.cycle import CycleContext, deliver, sync_mailbox
 from roomsync.engine.heartbeat import heartbeat
 from roomsync.engine.report import CycleReport
+from roomsync.engine.room_cycle import RoomCycleContext, sync_room
 from roomsync.engine.wakes import WakeQueue
 from roomsync.engine.watching import Announce, Watches
 from roomsync.errors import (
@@ -182,6 +183,135 @@ class SyncRunner:
             person_lock = self._person_locks.setdefault(person.email, threading.Lock())
         with person_lock:
             return self._sync_person(person, allow_mass_delete, on_batch, forget=False)
+
+    # --- rooms ---------------------------------------------------------------------------------
+
+    def rooms(self, only: Sequence[str] | None = None) -> list[Room]:
+        """The rooms whose calendars are read: every active room, or those named in ``only``."""
+        with self.database.unit_of_work() as uow:
+            known = {room.mailbox: room for room in uow.rooms.list_rooms()}
+        if only:
+            found = []
+            for mailbox in only:
+                room = known.get(mailbox.strip().lower())
+                if room is None:
+                    raise NotFound(
+                        f"unknown room {mailbox}; add it with 'roomsync rooms add' or 'rooms import'"
+                    )
+                found.append(room)
+            return found
+        return [room for room in known.values() if room.active]
+
+    def room_environment(self, room: Room) -> str | None:
+        """The environment holding the room's mailbox: its own, else the first configured."""
+        return room.environment or next(iter(self.settings.environments), None)
+
+    def sync_rooms_once(
+        self,
+        only: Sequence[str] | None = None,
+        allow_mass_delete: bool = False,
+        progress: Callable[[Room, CycleReport], None] | None = None,
+        stop: threading.Event | None = None,
+    ) -> list[CycleReport]:
+        reports = []
+        for room in self.rooms(only):
+            if stop is not None and stop.is_set():
+                break
+            report = self.sync_room(room, allow_mass_delete)
+            reports.append(report)
+            if progress is not None:
+                progress(room, report)
+        return reports
+
+    def sync_room(self, room: Room, allow_mass_delete: bool = False) -> CycleReport:
+        """One cycle of the room's calendar (:mod:`roomsync.engine.room_cycle`), under its mailbox's
+        lease; a failure is recorded on the room's mailbox state and never raised."""
+        with self._lock:
+            room_lock = self._person_locks.setdefault(room.mailbox, threading.Lock())
+        started = now()
+        environment = self.room_environment(room)
+        with room_lock:
+            try:
+                with self._mailbox_lease(room.mailbox) as other:
+                    if other is not None:
+                        return self._skipped_room(room, environment, started, other)
+                    if environment is None:
+                        raise UnknownEnvironment(
+                            room.environment or "(none)", list(self.settings.environments)
+                        )
+                    host = self.host(environment)
+                    with self.database.unit_of_work() as uow:
+                        synced = frozenset(
+                            p.email for p in uow.rooms.list_persons() if p.environment and p.sync_enabled
+                        )
+                        ctx = RoomCycleContext(
+                            limits=self.settings.sync,
+                            pm=self.pm,
+                            synced=synced,
+                            language=self.settings.notify.language,
+                            allow_mass_delete=allow_mass_delete,
+                        )
+                        report = sync_room(uow, host, room, ctx)
+            except Exception as exc:  # one room's failure is recorded, never propagated
+                if not isinstance(exc, RoomsyncError):
+                    log.exception("sync of room %s failed unexpectedly", room.mailbox)
+                report = CycleReport(
+                    mailbox=room.mailbox,
+                    environment=environment,
+                    started=started,
+                    finished=now(),
+                    ok=False,
+                    error=str(exc) if isinstance(exc, RoomsyncError) else f"{type(exc).__name__}: {exc}",
+                    kind="room",
+                )
+                self._record_room_failure(room, report, fault_of(exc))
+                self.pm.hook.roomsync_cycle_finished(report=report)
+                return report
+        log.info(
+            "cycle of room %s: %s",
+            room.mailbox,
+            report.summary(),
+            extra={"mailbox": room.mailbox, "environment": environment, "seconds": report.seconds},
+        )
+        self.pm.hook.roomsync_cycle_finished(report=report)
+        return report
+
+    def _skipped_room(
+        self, room: Room, environment: str | None, started: datetime, other: Lease
+    ) -> CycleReport:
+        why = f"in a cycle of another runner ({other.holder.describe()})"
+        log.info("cycle of room %s skipped: %s", room.mailbox, why, extra={"mailbox": room.mailbox})
+        return CycleReport(
+            mailbox=room.mailbox, environment=environment, started=started, finished=now(), skipped=why
+        )
+
+    def _record_room_failure(self, room: Room, report: CycleReport, fault: Fault) -> None:
+        with self.database.unit_of_work() as uow:
+            state = uow.sync.mailbox_state(room.mailbox)
+            state.environment = state.environment or report.environment
+            state.last_attempt = now()
+            state.last_error = report.error
+            state.last_fault = fault.value
+            state.consecutive_failures += 1
+            uow.sync.save_mailbox_state(state)
+            uow.sync.log(LogEntry(now(), room.mailbox, "error", "failure", report.error or "failed"))
+            uow.commit()
+            failures = state.consecutive_failures
+        log.warning(
+            "sync of room %s failed: %s",
+            room.mailbox,
+            report.error,
+            extra={"mailbox": room.mailbox, "environment": report.environment, "failures": failures},
+        )
+        if failures == NOTIFY_AFTER_FAILURES:
+            facts = {
+                "fault": fault.value,
+                "person": room.mailbox,
+                "environment": report.environment or "(none)",
+                "failures": failures,
+                "detail": f"room {room.name}: {report.error}",
+            }
+            deliver(self.pm, Notification(kind=NotificationKind.FAULT, facts=facts))
 
     def resync_person(
         self, person: Person, allow_mass_delete: bool = False, on_batch: OnBatch | None = None
@@ -444,11 +574,12 @@ class SyncRunner:
         try:
             with DifferenceSchedule(self).running(stop):
                 while not stop.is_set():
-                    persons = self.persons()
+                    persons, rooms = self.persons(), self.rooms()
                     # Before the cycle: a connector's first wake of everyone then mostly finds
                     # persons whose cycle is still to come, and is satisfied by it.
-                    watches.update(persons)
+                    watches.update(persons, self._room_mailboxes(rooms))
                     self._full_cycle(self._due(persons, watches), wakes, progress, stop)
+                    self._room_cycles(self._due_rooms(rooms, watches), stop)
                     cycles += 1
                     deadline = time.monotonic() + self.settings.sync.interval_seconds
                     while due := wakes.wait(deadline, stop):
@@ -517,6 +648,12 @@ class SyncRunner:
                 break
             with self.database.unit_of_work() as uow:
                 person = uow.rooms.get_person(mailbox)
+                room = uow.rooms.room_by_mailbox(mailbox) if person is None else None
+            if room is not None and room.active:
+                wakes.discard(mailbox)
+                self._room_cycle(room)
+                served.add(mailbox)
+                continue
             if person is None or not person.environment or not person.sync_enabled or person.paused_at:
                 continue
             waited = time.monotonic() - first
@@ -530,6 +667,35 @@ class SyncRunner:
             self._cycle(person, progress)
             served.add(mailbox)
         return served
+
+    def _room_mailboxes(self, rooms: Sequence[Room]) -> list[tuple[str, str]]:
+        """(environment, mailbox) of each room whose calendar is read."""
+        return [(env, room.mailbox) for room in rooms if (env := self.room_environment(room))]
+
+    def _due_rooms(self, rooms: list[Room], watches: Watches) -> list[Room]:
+        """As :meth:`_due`: a watched room's full cycle is only the safety net."""
+        now_ = time.monotonic()
+        seldom = self.settings.sync.watched_interval_seconds
+        return [
+            room
+            for room in rooms
+            if self.room_environment(room) not in watches.watching
+            or now_ - self._last_cycle.get(room.mailbox, -float("inf")) >= seldom
+        ]
+
+    def _room_cycles(self, rooms: list[Room], stop: threading.Event) -> None:
+        for room in rooms:
+            if stop.is_set():
+                return
+            if self._wakes is not None:
+                self._wakes.discard(room.mailbox)
+            self._room_cycle(room)
+
+    def _room_cycle(self, room: Room) -> None:
+        began = time.monotonic()
+        report = self.sync_room(room)
+        if report.skipped is None:
+            self._last_cycle[room.mailbox] = began
 
     def _cycle(self, person: Person, progress: Progress | None) -> None:
         began = time.monotonic()

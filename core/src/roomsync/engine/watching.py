@@ -36,11 +36,14 @@ class Watches:
         self.watching: dict[str, int] = {}
         """Environments whose connector watches, with the number of mailboxes watched."""
 
-    def update(self, persons: Sequence[Person]) -> None:
+    def update(self, persons: Sequence[Person], rooms: Sequence[tuple[str, str]] = ()) -> None:
+        """Watch these persons' mailboxes and the rooms' (``(environment, mailbox)`` pairs)."""
         wanted: dict[str, set[str]] = {}
         for person in persons:
             if person.environment and person.sync_enabled and person.paused_at is None:
                 wanted.setdefault(person.environment, set()).add(person.email)
+        for environment, mailbox in rooms:
+            wanted.setdefault(environment, set()).add(mailbox)
         for environment in sorted(set(wanted) | set(self._asked)):
             mailboxes = frozenset(wanted.get(environment, ()))
             if self._asked.get(environment) != mailboxes:

@@ -40,6 +40,7 @@ def room(item: dict[str, Any]) -> DirectoryRoom | None:
         capacity=capacity if isinstance(capacity, int) and capacity > 0 else None,
         building=str(item["building"]) if item.get("building") else None,
         floor=str(floor) if floor is not None and floor != "" else None,
+        booking_type=str(item["bookingType"]) if item.get("bookingType") else None,
     )
 
 
