@@ -69,7 +69,7 @@ def test_an_outlook_booking_reaches_rooms_without_waiting_for_the_interval(
         thread.start()
         try:
             assert _eventually(lambda: {ALICE, BOB} <= set(cycles), 20)
-            assert announced == [("onprem", True, 2)]
+            assert announced == [("onprem", True, 3)]  # the two persons and the room
             start = (datetime.now(UTC) + timedelta(days=4)).replace(hour=9, minute=0, second=0, microsecond=0)
             since = time.monotonic()
             user.create(

@@ -252,7 +252,7 @@ def test_a_users_change_wakes_the_persons_cycle_without_waiting_for_the_interval
         thread.start()
         try:
             assert _eventually(lambda: {ALICE, BOB, ERIN} <= {email for _, email in cycles}, 20)
-            assert announced == [(ENVIRONMENT, True, 3)]
+            assert announced == [(ENVIRONMENT, True, 6)]  # three persons and three rooms
             for mailbox, hour in ((ALICE, 1), (ERIN, 2)):  # one user in each tenant
                 start = START + timedelta(hours=hour)
                 since = time.monotonic()
