@@ -286,23 +286,7 @@ class SyncRunner:
         )
 
     def _record_room_failure(self, room: Room, report: CycleReport, fault: Fault) -> None:
-        with self.database.unit_of_work() as uow:
-            state = uow.sync.mailbox_state(room.mailbox)
-            state.environment = state.environment or report.environment
-            state.last_attempt = now()
-            state.last_error = report.error
-            state.last_fault = fault.value
-            state.consecutive_failures += 1
-            uow.sync.save_mailbox_state(state)
-            uow.sync.log(LogEntry(now(), room.mailbox, "error", "failure", report.error or "failed"))
-            uow.commit()
-            failures = state.consecutive_failures
-        log.warning(
-            "sync of room %s failed: %s",
-            room.mailbox,
-            report.error,
-            extra={"mailbox": room.mailbox, "environment": report.environment, "failures": failures},
-        )
+        failures = self._failed(room.mailbox, report.environment, report, fault)
         if failures == NOTIFY_AFTER_FAILURES:
             facts = {
                 "fault": fault.value,
@@ -475,26 +459,31 @@ class SyncRunner:
         )
 
     def _record_failure(self, person: Person, report: CycleReport, fault: Fault) -> None:
+        failures = self._failed(person.email, person.environment, report, fault)
+        if failures == NOTIFY_AFTER_FAILURES:
+            self._tell(person, report.error or "failed", fault, failures)
+
+    def _failed(self, mailbox: str, environment: str | None, report: CycleReport, fault: Fault) -> int:
+        """Record a failed cycle on the mailbox's state and in the log; the failures in a row."""
         with self.database.unit_of_work() as uow:
-            state = uow.sync.mailbox_state(person.email)
+            state = uow.sync.mailbox_state(mailbox)
             # The environment of the stored sync state and links: a failed cycle does not move it.
-            state.environment = state.environment or person.environment
+            state.environment = state.environment or environment
             state.last_attempt = now()
             state.last_error = report.error
             state.last_fault = fault.value
             state.consecutive_failures += 1
             uow.sync.save_mailbox_state(state)
-            uow.sync.log(LogEntry(now(), person.email, "error", "failure", report.error or "failed"))
+            uow.sync.log(LogEntry(now(), mailbox, "error", "failure", report.error or "failed"))
             uow.commit()
             failures = state.consecutive_failures
         log.warning(
             "sync of %s failed: %s",
-            person.email,
+            mailbox,
             report.error,
-            extra={"mailbox": person.email, "environment": person.environment, "failures": failures},
+            extra={"mailbox": mailbox, "environment": environment, "failures": failures},
         )
-        if failures == NOTIFY_AFTER_FAILURES:
-            self._tell(person, report.error or "failed", fault, failures)
+        return failures
 
     def _tell(self, person: Person, detail: str, fault: Fault, failures: int) -> None:
         """The organizer hears that their calendar waits; the administrators hear why."""
