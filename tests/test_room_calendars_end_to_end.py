@@ -374,6 +374,7 @@ def test_a_room_declining_an_exported_meeting_is_handled_by_the_organizers_polic
     assert (
         note.recipient == ALICE and note.facts["outcome"] == "cancelled" and note.facts["occurrences"] == ""
     )
+    assert note.facts["reason"] == "conflict"  # room 2 is busy then in Exchange
 
 
 def set_policy(site: Site, policy: ConflictPolicy) -> None:

@@ -198,6 +198,12 @@ def test_a_declining_room_under_exchange_wins_leaves_the_reservation_and_the_mee
     assert world.entry(ALICE, reservation.id or "").fields.rooms == (ROOM_B,)
 
 
+def test_a_room_declining_while_taken_in_exchange_says_it_was_taken(world: World) -> None:
+    world.exchange.user_book_room(ROOM_A, OUTSIDER, world.fields("Olga's", hours=2))  # not yet read
+    _, [note] = declined_by_room(world, "rollback")
+    assert note.facts["reason"] == "conflict"
+
+
 def test_a_room_declining_beyond_its_booking_window_says_so(world: World) -> None:
     with world.database.unit_of_work() as uow:
         uow.rooms.set_booking_window(ROOM_A, 1)

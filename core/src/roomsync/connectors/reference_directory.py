@@ -530,14 +530,16 @@ class MailboxDirectory:
             raise LookupError(f"no item {item_id} in the calendar of {mailbox}") from None
 
     def _busy(self, mailbox: str, start: datetime, end: datetime) -> tuple[BusyInterval, ...]:
-        """Entries the mailbox organises or is invited to (as room or participant), buffers included."""
+        """Entries the mailbox organises or is invited to (as room or participant) and has not
+        declined, buffers included."""
         intervals = []
         for owner, box in self._mailboxes.items():
             for entry in box.items.values():
                 fields = entry.fields
                 involved = (owner == mailbox and entry.organizer == mailbox) or mailbox in fields.rooms
                 involved = involved or any(p.email == mailbox for p in fields.participants)
-                if not involved or fields.show_as is ShowAs.FREE:
+                declined = any(a.mailbox == mailbox and a.answer is Answer.DECLINED for a in entry.answers)
+                if not involved or declined or fields.show_as is ShowAs.FREE:
                     continue
                 before = timedelta(minutes=entry.setup_minutes)
                 after = timedelta(minutes=entry.followup_minutes)

@@ -64,6 +64,8 @@ class MailboxView:
     not_before: datetime  # entries over before this are history: never booked from Outlook
     room_names: Mapping[str, str] = field(default_factory=dict)  # room mailbox -> name, for organizers
     room_windows: Mapping[str, int] = field(default_factory=dict)  # room mailbox -> booking window days
+    # Busy times in Exchange of the rooms that declined a changed entry, where they could be read.
+    room_busy: Mapping[str, Sequence[tuple[datetime, datetime]]] = field(default_factory=dict)
     now: datetime = field(default_factory=lambda: datetime.now(UTC))  # the read phase's clock
 
 
@@ -415,12 +417,24 @@ def _room_declined(
 
 
 def _decline_reason(view: MailboxView, reservation: Reservation, declined: list[str]) -> str:
-    """What roomsync can tell of why: beyond a room's booking window, else its booking policy."""
+    """What roomsync can tell of why (Exchange keeps the room's own words in its answer mail):
+    beyond a room's booking window; busy in Exchange at one of the times; else its policy
+    (too long, no series, not for this organizer)."""
     last = span(reservation.fields)[1]
     for room in declined:
         window = view.room_windows.get(room)
         if window is not None and last > view.now + timedelta(days=window):
             return "booking-window"
+    for room in declined:
+        busy = view.room_busy.get(room, ())
+        if busy and any(
+            start < occurrence.end and occurrence.start < end
+            for start, end in busy
+            for occurrence in occurrences(
+                reservation.fields, min(s for s, _ in busy), max(e for _, e in busy)
+            )
+        ):
+            return "conflict"
     return "policy"
 
 

@@ -10,12 +10,12 @@ import pluggy
 
 from roomsync.config import SyncConfig
 from roomsync.connector.host import ConnectorHost
-from roomsync.connector.types import CalendarEntry
+from roomsync.connector.types import Answer, CalendarEntry
 from roomsync.contract import chained
-from roomsync.domain import Person, Reservation
+from roomsync.domain import Person, Reservation, ShowAs
 from roomsync.engine.groups import CycleGroups
 from roomsync.engine.plan import MailboxView
-from roomsync.errors import MassDeletionRefused
+from roomsync.errors import MassDeletionRefused, RoomsyncError
 from roomsync.room_bookings import span
 from roomsync.storage.protocols import Link, LinkState, UnitOfWork
 
@@ -145,6 +145,7 @@ def build_view(
         known_rooms=frozenset(room.mailbox for room in rooms),
         room_names={room.mailbox: room.name for room in rooms},
         room_windows={room.mailbox: room.booking_window_days for room in rooms if room.booking_window_days},
+        room_busy=_busy_declining_rooms(host, entries, frozenset(room.mailbox for room in rooms)),
         syncable=frozenset(o for o in {r.organizer for r in reservations.values()} if syncable(o)),
         room_bookings=_room_bookings(uow, reservations.values(), [*entries, *stamped.values()]),
         not_before=not_before,
@@ -271,6 +272,36 @@ def _room_bookings(
     if not rooms:
         return []
     return uow.rooms.room_bookings(rooms, min(span(f)[0] for f in fields))
+
+
+DECLINE_LOOK_DAYS = 60
+"""How far from a declined meeting's start its rooms' busy times are read."""
+
+
+def _busy_declining_rooms(
+    host: ConnectorHost, entries: Sequence[CalendarEntry], rooms: frozenset[str]
+) -> dict[str, list[tuple[datetime, datetime]]]:
+    """The busy times of the rooms that declined a changed entry, to tell the organizer whether
+    the room was taken: one free/busy request, only in a cycle that saw a decline."""
+    declined = [
+        (a.mailbox, e)
+        for e in entries
+        for a in e.answers
+        if a.answer is Answer.DECLINED and a.mailbox in rooms
+    ]
+    if not declined:
+        return {}
+    start = min(e.fields.start for _, e in declined)
+    end = start + timedelta(days=DECLINE_LOOK_DAYS)
+    try:
+        answers = host.free_busy(sorted({room for room, _ in declined}), start, end)
+    except RoomsyncError:
+        return {}  # the reason stays the room's policy
+    return {
+        fb.mailbox: [(i.start, i.end) for i in fb.intervals if i.status is not ShowAs.FREE]
+        for fb in answers
+        if fb.error is None
+    }
 
 
 def _guard_empty_listing(mailbox: str, changes: ExchangeChanges, deleted: set[str], allowed: bool) -> None:
