@@ -11,8 +11,10 @@ messages in between:
   its subject prefixed "Canceled: " and its time free (the attendee removes it).
 - A room with ``AutoAccept`` books the meeting when the policy allows it (within the booking
   window, not longer than the maximum duration, recurring meetings allowed, and, unless conflicts
-  are allowed, no overlap with anything not free in its calendar — one conflicting occurrence
-  declines the whole series, Exchange's default) and declines it otherwise. A booking is a Busy
+  are allowed, no overlap with anything not free in its calendar) and declines it otherwise. A
+  series whose conflicting occurrences stay within ``MaximumConflictInstances`` and
+  ``ConflictPercentageAllowed`` is accepted without them; beyond either (by Exchange's defaults,
+  both 0: at the first conflict) the whole series is declined. A booking is a Busy
   item accepted by the room; a declined meeting leaves nothing in the room's calendar; a
   cancellation removes the booking. ``AutoUpdate`` places the request tentatively without
   answering; ``None`` leaves the request unprocessed.
