@@ -26,6 +26,17 @@ def test_demo_syncs_every_generation_and_finds_no_differences() -> None:
         merged = "Sprint planning #42, 10:00-11:00"
         assert re.search(rf"{g.person.name} \({g.environment}\)\s+│ {merged}\s+│ {merged}", out), out
         assert f"sync {g.person.email}: 1 updated, 1 booked from Outlook" in out
+        # The outsider's meeting, sent in Outlook inviting the room, reaches ROOMS from the room's
+        # calendar: a reservation of hers, titled as the room keeps it (her name).
+        outsider = g.outsider
+        assert f"sync {g.room.email}: 1 booked from Outlook" in out
+        assert re.search(
+            rf"│ {g.environment}\s+│ {re.escape(outsider.email)}\s+│ {outsider.name}\s+│ 14:00-15:00\s+"
+            rf"│ {g.room.name}\s+│",
+            out,
+        ), out
+    assert "5. Outlook booking of a room: Erin invites the room in Outlook, ROOMS holds it" in out
+    assert "6. Differences report" in out
     assert "[environments.ex2013.options]" in out
     assert "[environments.online.options]" in out
 

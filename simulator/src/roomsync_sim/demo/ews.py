@@ -17,6 +17,7 @@ from roomsync_sim.embedded import serve
 
 # The demo organisation lives for one run, on loopback; these passwords protect nothing.
 PERSON_PASSWORD = "outlook-password"
+OUTSIDER_PASSWORD = "outsider-password"
 SERVICE_PASSWORD = "svc-password"
 
 
@@ -30,6 +31,10 @@ class EwsSimulatorBackend:
     @contextmanager
     def run(self, plugin: str, organisation: Organisation) -> Iterator[Running]:
         organisation.write_secret(SERVICE_PASSWORD)
+        passwords = {
+            organisation.person.email: PERSON_PASSWORD,
+            organisation.outsider.email: OUTSIDER_PASSWORD,
+        }
         with serve(self.dialect, _seed(organisation)) as server:
             options = {
                 "url": server.ews_url,
@@ -43,12 +48,13 @@ class EwsSimulatorBackend:
             yield Running(
                 endpoint=server.ews_url,
                 options=options,
-                outlook=lambda person: EwsOutlookUser(server.ews_url, plugin, person),
+                outlook=lambda user: EwsOutlookUser(server.ews_url, plugin, user, passwords[user.email]),
             )
 
 
 def _seed(organisation: Organisation) -> dict[str, Any]:
-    """The organisation on the simulated server: the service account may impersonate everyone."""
+    """The organisation on the simulated server: the service account may impersonate everyone
+    (roomsync reads the outsider's bookings from the room's calendar, never her mailbox)."""
     return {
         "users": [
             {"smtp": organisation.service.email, "name": "roomsync service", "password": SERVICE_PASSWORD},
@@ -56,6 +62,12 @@ def _seed(organisation: Organisation) -> dict[str, Any]:
                 "smtp": organisation.person.email,
                 "name": organisation.person.name,
                 "password": PERSON_PASSWORD,
+                "time_zone": "Europe/Berlin",
+            },
+            {
+                "smtp": organisation.outsider.email,
+                "name": organisation.outsider.name,
+                "password": OUTSIDER_PASSWORD,
                 "time_zone": "Europe/Berlin",
             },
         ],
@@ -68,13 +80,13 @@ def _seed(organisation: Organisation) -> dict[str, Any]:
 
 
 class EwsOutlookUser:
-    """The person in Outlook: exchangelib with the person's own credentials, not roomsync's.
+    """A user in Outlook: exchangelib with the user's own credentials, not roomsync's.
 
     Items are written the way the generation's connector writes them (Exchange 2007 takes them
     in a form of its own), without roomsync's stamp and properties, as Outlook would.
     """
 
-    def __init__(self, url: str, plugin: str, person: Mailbox) -> None:
+    def __init__(self, url: str, plugin: str, user: Mailbox, password: str) -> None:
         from exchangelib import DELEGATE, Account, Configuration, Credentials
         from exchangelib.transport import NTLM
 
@@ -82,13 +94,13 @@ class EwsOutlookUser:
 
         self.connector = connector_class(plugin, "demo")
         config = Configuration(
-            credentials=Credentials(person.email, PERSON_PASSWORD),
+            credentials=Credentials(user.email, password),
             service_endpoint=url,
             auth_type=NTLM,
             version=pinned_version(self.connector.request_server_version),  # type: ignore[attr-defined]
         )
         self.account = Account(
-            primary_smtp_address=person.email,
+            primary_smtp_address=user.email,
             config=config,
             autodiscover=False,
             access_type=DELEGATE,

@@ -1,10 +1,11 @@
 """The Exchange generations ``roomsync demo`` shows, and which of them this installation can show.
 
 A generation is one row of :data:`GENERATIONS`: the connector plugin that serves it, the
-environment it gets in the demo's settings, the person and the room of its organisation, and a
-:class:`~.organisation.Backend` that brings up its server (a simulated Exchange in this process)
-and acts as the person in Outlook. The EWS generations share one backend (:mod:`.ews`), Exchange
-Online over Microsoft Graph has its own (:mod:`.graph`).
+environment it gets in the demo's settings, the person, the room and the outsider (a colleague
+roomsync does not synchronise) of its organisation, and a :class:`~.organisation.Backend` that
+brings up its server (a simulated Exchange in this process) and acts as its users in Outlook.
+The EWS generations share one backend (:mod:`.ews`), Exchange Online over Microsoft Graph has its
+own (:mod:`.graph`).
 
 The plugins are not dependencies of the simulator: the demo shows the generations whose plugins
 are installed and says, for each other one, what to install.
@@ -18,6 +19,10 @@ from roomsync_sim.demo.ews import EwsSimulatorBackend
 from roomsync_sim.demo.graph import GraphSimulatorBackend
 from roomsync_sim.demo.organisation import Backend, Distribution, Mailbox
 
+OUTSIDER = "Erin"
+"""The colleague of every organisation whom roomsync does not synchronise: she books rooms in
+Outlook only, and ROOMS learns of it from the rooms' calendars."""
+
 
 @dataclass(frozen=True)
 class Generation:
@@ -27,13 +32,22 @@ class Generation:
     domain: str
     person: Mailbox
     room: Mailbox
+    outsider: Mailbox
     backend: Backend
 
     @classmethod
     def of(
-        cls, label: str, plugin: str, environment: str, backend: Backend, domain: str, person: str, room: str
+        cls,
+        label: str,
+        plugin: str,
+        environment: str,
+        backend: Backend,
+        domain: str,
+        person: str,
+        room: str,
+        outsider: str = OUTSIDER,
     ) -> Generation:
-        """A generation whose person and room have mail addresses made of their names."""
+        """A generation whose person, room and outsider have mail addresses made of their names."""
         return cls(
             label=label,
             plugin=plugin,
@@ -41,6 +55,7 @@ class Generation:
             domain=domain,
             person=Mailbox(f"{person.lower()}@{domain}", person),
             room=Mailbox(f"room.{room.lower()}@{domain}", room),
+            outsider=Mailbox(f"{outsider.lower()}@{domain}", outsider),
             backend=backend,
         )
 
@@ -86,7 +101,8 @@ GENERATIONS: tuple[Generation, ...] = (
         "Exchange Online", "o365", "online", GraphSimulatorBackend(), "adatum.example", "Dana", "Draco"
     ),
 )
-"""In the order the demo shows them; each organisation has a domain, a person and a room of its own."""
+"""In the order the demo shows them; each organisation has a domain, a person and a room of its own
+(and its own Erin, whom roomsync does not synchronise)."""
 
 
 def skip_note(absent: list[Distribution]) -> str:

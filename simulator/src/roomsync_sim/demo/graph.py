@@ -27,6 +27,9 @@ if TYPE_CHECKING:
 TENANT_ID = "00000000-0000-0000-0000-00000000aaaa"
 CLIENT_ID = "00000000-0000-0000-0000-00000000bbbb"
 CLIENT_SECRET = "roomsync-demo-secret"
+OUTLOOK_CLIENT_ID = "00000000-0000-0000-0000-00000000cccc"
+"""The mail client the tenant's users act through (the tenant has no user passwords): an app of
+its own, apart from roomsync's, which may not touch the outsider's mailbox."""
 GRAPH_SCOPE = "https://graph.microsoft.com"
 """The resource tokens are asked for: the simulated tenant knows Graph by its public name."""
 
@@ -56,18 +59,23 @@ class GraphSimulatorBackend:
             yield Running(
                 endpoint=server.graph_url,
                 options=options,
-                outlook=lambda person: GraphOutlookUser(
-                    server.graph_url, ca_file, server.access_token, person
+                outlook=lambda user: GraphOutlookUser(
+                    server.graph_url, ca_file, lambda: server.access_token(client_id=OUTLOOK_CLIENT_ID), user
                 ),
             )
 
 
 def _seed(organisation: Organisation) -> dict[str, Any]:
-    """The tenant: the person, the room, and roomsync's app registration scoped to both."""
-    person, room = organisation.person, organisation.room
+    """The tenant: the person, the room, the outsider, roomsync's app registration scoped to the
+    person and the room (roomsync reads the outsider's bookings from the room's calendar), and the
+    users' mail client."""
+    person, room, outsider = organisation.person, organisation.room, organisation.outsider
     return {
         "tenant_id": TENANT_ID,
-        "users": [{"smtp": person.email, "name": person.name, "time_zone": "Europe/Berlin"}],
+        "users": [
+            {"smtp": user.email, "name": user.name, "time_zone": "Europe/Berlin"}
+            for user in (person, outsider)
+        ],
         "rooms": [{"smtp": room.email, "name": room.name, "time_zone": "Europe/Berlin"}],
         # Calendars.ReadWrite, limited to the synchronised mailboxes and the room whose free/busy
         # ROOMS shows (what RBAC for Applications does in a real tenant).
@@ -78,25 +86,32 @@ def _seed(organisation: Organisation) -> dict[str, Any]:
                 "secrets": [CLIENT_SECRET],
                 "roles": ["Calendars.ReadWrite"],
                 "mailboxes": [person.email, room.email],
-            }
+            },
+            # Outlook, for every user of the tenant; roomsync's app comes first (the environment's).
+            {
+                "client_id": OUTLOOK_CLIENT_ID,
+                "name": "Outlook",
+                "secrets": [],
+                "roles": ["Calendars.ReadWrite"],
+            },
         ],
     }
 
 
 class GraphOutlookUser:
-    """The person in Outlook: Graph requests in the person's mailbox, outside roomsync's connector.
+    """A user in Outlook: Graph requests in the user's mailbox, outside roomsync's connector.
 
-    The simulated tenant has no user passwords, so the client acts with an app token for the
-    person's mailbox; it writes no roomsync properties, as Outlook would not.
+    The simulated tenant has no user passwords, so the client acts with the mail client's app
+    token in the user's mailbox; it writes no roomsync properties, as Outlook would not.
     """
 
-    def __init__(self, graph_url: str, ca_file: str, token: Callable[[], str], person: Mailbox) -> None:
+    def __init__(self, graph_url: str, ca_file: str, token: Callable[[], str], user: Mailbox) -> None:
         import requests
 
         self.graph_url = graph_url
         self.ca_file = ca_file
         self.token = token
-        self.person = person
+        self.user = user
         self.session: requests.Session = requests.Session()
         # REQUESTS_CA_BUNDLE would override the session's trust: the simulator's CA is passed per
         # request, and the environment's proxies and bundles are not consulted.
@@ -105,7 +120,7 @@ class GraphOutlookUser:
     def _send(self, method: str, relative: str, body: dict[str, Any]) -> dict[str, Any]:
         response: requests.Response = self.session.request(
             method,
-            f"{self.graph_url}/users/{quote(self.person.email)}/{relative}",
+            f"{self.graph_url}/users/{quote(self.user.email)}/{relative}",
             json=body,
             headers={"Authorization": f"Bearer {self.token()}"},
             verify=self.ca_file,

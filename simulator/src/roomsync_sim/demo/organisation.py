@@ -1,5 +1,5 @@
 """What every generation of the demo has: an organisation on its server, the server once it
-runs, and the person at their mail client; and the installable parts a generation needs."""
+runs, and its people at their mail client; and the installable parts a generation needs."""
 
 from __future__ import annotations
 
@@ -39,10 +39,10 @@ class Mailbox:
 
 
 class OutlookUser(Protocol):
-    """The person at their mail client: changes made outside roomsync, not through its connector.
+    """Someone at their mail client: changes made outside roomsync, not through its connector.
 
-    Over EWS with the person's own password; the simulated Exchange Online tenant has no user
-    passwords, so there the client acts in the person's mailbox with an app token.
+    Over EWS with the user's own password; the simulated Exchange Online tenant has no user
+    passwords, so there the client acts in the user's mailbox with a mail client's app token.
     """
 
     def rename(self, item_id: str, fields: EventFields, title: str) -> None: ...
@@ -56,7 +56,8 @@ class OutlookUser(Protocol):
 
 @dataclass(frozen=True)
 class Running:
-    """A generation's server, up: the environment's options and a way to act as a person."""
+    """A generation's server, up: the environment's options and a way to act as one of its users
+    (the person or the outsider) in Outlook."""
 
     endpoint: str
     options: dict[str, Any]
@@ -65,12 +66,14 @@ class Running:
 
 @dataclass(frozen=True)
 class Organisation:
-    """Who exists on a generation's server: the service account, the person, the room."""
+    """Who exists on a generation's server: the service account, the person, the room, and a
+    colleague roomsync does not synchronise (the outsider), who books the room in Outlook only."""
 
     domain: str
     service: Mailbox
     person: Mailbox
     room: Mailbox
+    outsider: Mailbox
     password_file: Path
     """Holds the service account's password (Exchange Online: the app's client secret); the
     environment refers to it, as a real one would."""

@@ -3,10 +3,11 @@
 It starts one simulated Exchange server per generation in this process (the generations are
 listed in :mod:`.generations`: Exchange 2007, 2010 and 2013+ over EWS, Exchange Online over
 Microsoft Graph), gives each an environment in a throw-away installation (SQLite in a temporary
-directory) with one person and one room, and walks through what an administrator wants to see:
-bookings exported from ROOMS, an edit in Outlook merged with a change in ROOMS, a room invited
-from Outlook becoming a reservation, free/busy of persons and rooms, and the differences report,
-which must find none.
+directory) with one person and one room (and a colleague roomsync does not synchronise), and
+walks through what an administrator wants to see: bookings exported from ROOMS, an edit in Outlook
+merged with a change in ROOMS, a room invited from Outlook becoming a reservation, free/busy of
+persons and rooms, a room booked in Outlook by the colleague reaching ROOMS from the room's own
+calendar, and the differences report, which must find none.
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ from roomsync_sim.demo.organisation import Mailbox, Organisation, OutlookUser, R
 
 ZONE = "Europe/Berlin"
 TITLE, OUTLOOK_TITLE, OUTLOOK_BOOKING = "Sprint planning", "Sprint planning #42", "Lunch & learn"
+ROOM_BOOKING = "Customer visit"
+"""The subject the outsider sends; the room keeps her name instead (Exchange's defaults)."""
 SETUP_MINUTES = 15
 SOURCES = {"rooms": "ROOMS", "exchange": "Exchange", "both": "ROOMS, Exchange"}
 
@@ -55,6 +58,7 @@ class Walkthrough:
         self.generations = generations
         self.running: dict[str, Running] = {}
         self.outlook: dict[str, OutlookUser] = {}
+        self.outsiders: dict[str, OutlookUser] = {}
         self.booked: dict[str, Reservation] = {}
 
     # --- the frame ------------------------------------------------------------------------------
@@ -68,6 +72,7 @@ class Walkthrough:
                     service=Mailbox(f"svc-roomsync@{g.domain}", "roomsync service"),
                     person=g.person,
                     room=g.room,
+                    outsider=g.outsider,
                     password_file=self.data_dir / f"{g.environment}-secret",
                     tls_dir=self.data_dir / f"{g.environment}-tls",
                 )
@@ -81,12 +86,15 @@ class Walkthrough:
             for g in self.generations:
                 self.outlook[g.environment] = self.running[g.environment].outlook(g.person)
                 stack.callback(self.outlook[g.environment].close)
+                self.outsiders[g.environment] = self.running[g.environment].outlook(g.outsider)
+                stack.callback(self.outsiders[g.environment].close)
 
             self.setup(revision)
             self.export()
             self.both_ways()
             self.outlook_booking()
             self.free_busy()
+            self.room_booking()
             differences = self.differences()
         self.out.print(
             "\nNext: 'roomsync init' for your own Exchange, 'roomsync sim serve' for a simulated one."
@@ -120,7 +128,8 @@ class Walkthrough:
         self.out.rule(f"[bold]{title}", align="left")
 
     def cycle(self) -> None:
-        for report in self.runner.sync_once():
+        """A cycle of every person, then of every room's calendar, as ``roomsync sync`` runs them."""
+        for report in [*self.runner.sync_once(), *self.runner.sync_rooms_once()]:
             self.out.print(f"  sync {report.mailbox}: {report.summary()}")
             if not report.ok:
                 raise click.ClickException(f"the sync of {report.mailbox} failed: {report.error}")
@@ -295,8 +304,48 @@ class Walkthrough:
             )
         self.out.print(table)
 
+    def room_booking(self) -> None:
+        outsiders = " / ".join(sorted({g.outsider.name for g in self.generations}))
+        [room, *others] = [g.room.name for g in self.generations]
+        self.step(
+            f"5. Outlook booking of a room: {outsiders} invites {'the room' if others else room} in Outlook,"
+            " ROOMS holds it"
+        )
+        visit = self.monday + timedelta(hours=5)  # 14:00, free in every room
+        for g in self.generations:
+            # A meeting sent in Outlook: the room's AutoAccept policy books it in the room's calendar.
+            self.outsiders[g.environment].book(
+                EventFields(
+                    title=ROOM_BOOKING,
+                    start=visit,
+                    end=visit + timedelta(hours=1),
+                    timezone=ZONE,
+                    rooms=(g.room.email,),
+                )
+            )
+        self.cycle()
+        table = Table(
+            "environment",
+            "organizer",
+            "title",
+            "time",
+            "room",
+            title=f"'{ROOM_BOOKING}' in ROOMS, titled as the room keeps it",
+        )
+        with self.database.unit_of_work() as uow:
+            for g in self.generations:
+                for r in uow.rooms.reservations(organizer=g.outsider.email):
+                    table.add_row(
+                        g.environment,
+                        r.organizer,
+                        r.fields.title,
+                        self.hours(r.fields.start, r.fields.end),
+                        self.room_names(g, r.fields.rooms),
+                    )
+        self.out.print(table)
+
     def differences(self) -> int:
-        self.step("5. Differences report: ROOMS against every Exchange calendar, next 30 days")
+        self.step("6. Differences report: ROOMS against every Exchange calendar, next 30 days")
         found = find_differences(self.runner, days=30)
         self.out.print(f"  {len(found)} differences between ROOMS and Exchange over the next 30 days")
         if found:
