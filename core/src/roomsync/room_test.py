@@ -15,8 +15,8 @@ from roomsync.connector.types import CheckStep
 from roomsync.domain import Room
 from roomsync.engine.runner import SyncRunner
 from roomsync.errors import RoomsyncError
-from roomsync.plugins import installed_plugins
 from roomsync.storage.protocols import LinkState
+from roomsync.sync_test import plugin_text
 
 NOTED = ("room-collision", "room-declined", "rejected", "failure")
 """The room's log events the test counts."""
@@ -32,12 +32,8 @@ def room_test(runner: SyncRunner, room: Room) -> list[CheckStep]:
         return steps
     try:
         host = runner.host(environment)
-        plugin = runner.settings.environments[environment].plugin
-        found = next((p for p in installed_plugins() if p.kind == "connector" and p.name == plugin), None)
-        shipped = f" ({found.distribution} {found.version})" if found else ""
-        steps.append(
-            CheckStep(name="plugin", ok=True, detail=f"environment {environment}: {plugin}{shipped}")
-        )
+        detail = f"environment {environment}: {plugin_text(runner, environment)}"
+        steps.append(CheckStep(name="plugin", ok=True, detail=detail))
     except RoomsyncError as exc:
         steps.append(CheckStep(name="plugin", ok=False, detail=str(exc)))
         return steps

@@ -10,7 +10,6 @@ from roomsync.connector.types import CheckStep
 from roomsync.engine.runner import SyncRunner
 from roomsync.errors import NotFound, RoomsyncError
 from roomsync.plugins import installed_plugins
-from roomsync.room_test import room_test
 
 
 def sync_test(runner: SyncRunner, email: str) -> list[CheckStep]:
@@ -20,6 +19,8 @@ def sync_test(runner: SyncRunner, email: str) -> list[CheckStep]:
         person = uow.rooms.get_person(email.strip().lower())
         room = uow.rooms.room_by_mailbox(email) if person is None else None
     if room is not None:
+        from roomsync.room_test import room_test  # it builds on this module's steps
+
         return room_test(runner, room)
     if person is None:
         raise NotFound(f"unknown person {email}; nor is it the mailbox of a room")
@@ -36,11 +37,15 @@ def sync_test(runner: SyncRunner, email: str) -> list[CheckStep]:
         return steps
     try:
         host = runner.host_for_person(person)
-        plugin = runner.settings.environments[host.environment].plugin
-        found = next((p for p in installed_plugins() if p.kind == "connector" and p.name == plugin), None)
-        shipped = f" ({found.distribution} {found.version})" if found else ""
-        steps.append(CheckStep(name="plugin", ok=True, detail=f"{plugin}{shipped}"))
+        steps.append(CheckStep(name="plugin", ok=True, detail=plugin_text(runner, host.environment)))
         steps.extend(host.check(person.email))
     except RoomsyncError as exc:
         steps.append(CheckStep(name="plugin", ok=False, detail=str(exc)))
     return steps
+
+
+def plugin_text(runner: SyncRunner, environment: str) -> str:
+    """The environment's connector plugin and the distribution that ships it."""
+    plugin = runner.settings.environments[environment].plugin
+    found = next((p for p in installed_plugins() if p.kind == "connector" and p.name == plugin), None)
+    return f"{plugin} ({found.distribution} {found.version})" if found else plugin

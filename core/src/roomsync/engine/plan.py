@@ -427,13 +427,10 @@ def _decline_reason(view: MailboxView, reservation: Reservation, declined: list[
             return "booking-window"
     for room in declined:
         busy = view.room_busy.get(room, ())
-        if busy and any(
-            start < occurrence.end and occurrence.start < end
-            for start, end in busy
-            for occurrence in occurrences(
-                reservation.fields, min(s for s, _ in busy), max(e for _, e in busy)
-            )
-        ):
+        if not busy:
+            continue
+        held = list(occurrences(reservation.fields, min(s for s, _ in busy), max(e for _, e in busy)))
+        if any(start < o.end and o.start < end for start, end in busy for o in held):
             return "conflict"
     return "policy"
 

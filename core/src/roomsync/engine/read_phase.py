@@ -114,9 +114,9 @@ def build_view(
     mailbox = person.email
     links = {link.reservation_id: link for link in uow.sync.links_in_mailbox(mailbox)}
     by_item = {link.item_id: link for link in links.values() if link.item_id}
-    entries, foreign = _fresh_entries(uow, mailbox, changes.entries)
+    entries, foreign = fresh_entries(uow, mailbox, changes.entries)
     entries = groups.entries(entries) if groups else entries
-    deleted = _deleted_items(changes, by_item)
+    deleted = deleted_items(changes, by_item)
     _guard_mass_deletion(mailbox, deleted, by_item, links, limits, allow_mass_delete)
     _guard_empty_listing(mailbox, changes, deleted, allow_mass_delete)
     now = datetime.now(UTC)
@@ -154,7 +154,7 @@ def build_view(
     return view, cursor
 
 
-def _fresh_entries(
+def fresh_entries(
     uow: UnitOfWork, mailbox: str, changed: Sequence[CalendarEntry]
 ) -> tuple[list[CalendarEntry], list[CalendarEntry]]:
     """The changed entries to plan on, and those another installation stamped (never touched)."""
@@ -170,7 +170,7 @@ def _fresh_entries(
     return entries, foreign
 
 
-def _deleted_items(changes: ExchangeChanges, by_item: Mapping[str, Link]) -> set[str]:
+def deleted_items(changes: ExchangeChanges, by_item: Mapping[str, Link]) -> set[str]:
     deleted = set(changes.deleted)
     if changes.reset:
         # A full listing reports no deletions: whatever linked item it lacks is gone.

@@ -24,7 +24,13 @@ from roomsync.domain import ConflictPolicy, Language, OccurrenceChange, Person, 
 from roomsync.engine.apply import now, readable
 from roomsync.engine.cycle import deliver
 from roomsync.engine.merge import snapshot
-from roomsync.engine.read_phase import ExchangeChanges, map_imported, read_exchange_changes
+from roomsync.engine.read_phase import (
+    ExchangeChanges,
+    deleted_items,
+    fresh_entries,
+    map_imported,
+    read_exchange_changes,
+)
 from roomsync.engine.report import CycleReport
 from roomsync.engine.room_plan import (
     Book,
@@ -57,7 +63,6 @@ DECLINE_COMMENTS = {
 class RoomCycleContext:
     limits: SyncConfig
     pm: pluggy.PluginManager
-    synced: frozenset[str]  # the persons whose own cycles book their Outlook meetings
     language: Language = Language.DE  # of the room's declines
     allow_mass_delete: bool = False
 
@@ -94,12 +99,9 @@ def _view(uow: UnitOfWork, room: Room, changes: ExchangeChanges, ctx: RoomCycleC
         for link in uow.sync.links_in_mailbox(room.mailbox, [LinkState.FOLLOWED])
         if link.item_id
     }
-    entries = [entry for entry in changes.entries if not _seen(uow, entry)]
-    deleted = set(changes.deleted)
-    if changes.reset:  # a full listing reports no deletions: whatever it lacks is gone
-        listed = {entry.item_id for entry in changes.entries}
-        deleted |= {item for item in links if item not in listed}
-    deleted &= set(links)
+    # Another installation's bookings are the room's no more than ROOMS's own: both are left.
+    entries, _ = fresh_entries(uow, room.mailbox, changes.entries)
+    deleted = deleted_items(changes, links) & set(links)
     _guard(room, changes, deleted, links, ctx)
     not_before = datetime.now(UTC) - timedelta(days=ctx.limits.past_days)
     return RoomView(
@@ -109,16 +111,24 @@ def _view(uow: UnitOfWork, room: Room, changes: ExchangeChanges, ctx: RoomCycleC
         links=links,
         reservations=uow.rooms.get_reservations([link.reservation_id for link in links.values()]),
         bookings=uow.rooms.room_bookings([room.mailbox], not_before),
-        synced=ctx.synced,
+        synced=synced_organizers(uow, entries),
         not_before=not_before,
         exported=uow.rooms.get_reservations({e.stamp for e in entries if e.stamp}),
     )
 
 
-def _seen(uow: UnitOfWork, entry: CalendarEntry) -> bool:
-    """A collision already reported in this version of the booking."""
-    seen = uow.sync.seen_entry(entry.mailbox, entry.item_id)
-    return seen is not None and seen.change_key == entry.change_key
+def synced_organizers(uow: UnitOfWork, entries: Sequence[CalendarEntry]) -> frozenset[str]:
+    """The organizers of unstamped ``entries`` whose own cycles book their Outlook meetings:
+    persons assigned to an environment and synchronised. Only those organizers are looked up, so
+    an idle room costs no read of the persons."""
+    organizers = {e.organizer.strip().lower() for e in entries if not (e.stamp or e.stamped_by)}
+    return frozenset(
+        address
+        for address in organizers
+        if (person := uow.rooms.get_person(address)) is not None
+        and person.environment
+        and person.sync_enabled
+    )
 
 
 def _guard(

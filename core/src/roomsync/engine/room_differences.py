@@ -13,6 +13,7 @@ from roomsync.domain import Room
 from roomsync.engine.difference_advice import advise
 from roomsync.engine.differences import Compared, Difference, DifferenceKind, listed_entries
 from roomsync.engine.read_phase import map_imported
+from roomsync.engine.room_cycle import synced_organizers
 from roomsync.engine.room_plan import booking_fields
 from roomsync.engine.runner import SyncRunner
 from roomsync.errors import UnknownEnvironment
@@ -30,7 +31,7 @@ def room_differences(runner: SyncRunner, room: Room, start: datetime, end: datet
     listed = map_imported(runner.pm, listed_entries(host, room.mailbox, start, end))
     found: list[Difference] = []
     with runner.database.unit_of_work() as uow:
-        synced = {p.email for p in uow.rooms.list_persons() if p.environment and p.sync_enabled}
+        synced = synced_organizers(uow, listed)
         followed = {link.item_id for link in uow.sync.links_in_mailbox(room.mailbox, [LinkState.FOLLOWED])}
         candidates = [
             entry

@@ -241,13 +241,9 @@ class SyncRunner:
                         )
                     host = self.host(environment)
                     with self.database.unit_of_work() as uow:
-                        synced = frozenset(
-                            p.email for p in uow.rooms.list_persons() if p.environment and p.sync_enabled
-                        )
                         ctx = RoomCycleContext(
                             limits=self.settings.sync,
                             pm=self.pm,
-                            synced=synced,
                             language=self.settings.notify.language,
                             allow_mass_delete=allow_mass_delete,
                         )
