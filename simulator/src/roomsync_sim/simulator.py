@@ -26,6 +26,7 @@ from roomsync_sim.ews import validation
 from roomsync_sim.ews.notifications import Notifier
 from roomsync_sim.ews.operations import WRITES, load_all
 from roomsync_sim.faults import FaultPlan
+from roomsync_sim.request_log import LoggedRequest, RequestLog
 from roomsync_sim.seed import DEFAULT_SEED, Seed, User, parse_seed
 from roomsync_sim.soap import (
     DEFAULT_MAX_BODY,
@@ -104,6 +105,7 @@ class Simulator:
         self._lock = threading.Lock()
         self.counts: Counter[str] = Counter()
         self.violations: list[Record] = []
+        self.requests = RequestLog()  # every EWS request: operation, mailbox, when
         self._seed_data = seed or DEFAULT_SEED
         self._active: Counter[str] = Counter()  # requests in progress per account
         self.notifier = Notifier(self.dialect, self._validate_notification)
@@ -169,6 +171,7 @@ class Simulator:
         with self._lock:
             self.counts.clear()
             self.violations.clear()
+        self.requests.clear()
         self.faults.clear()
 
     def stats(self) -> dict[str, Any]:
@@ -243,18 +246,22 @@ class Simulator:
             return Answer(
                 500, fault_envelope(fault, self.dialect), [("Content-Type", "text/xml; charset=utf-8")]
             )
+        logged = self.requests.begin(user.smtp)
+        answer = Answer(0, drop=True)
         try:
-            return self._handle_ews(user, body, soap_action)
+            answer = self._handle_ews(user, body, soap_action, logged)
+            return answer
         finally:
+            self.requests.end(logged, answer.status)
             with self._lock:
                 self._active[user.smtp] -= 1
 
-    def _handle_ews(self, user: User, body: bytes, soap_action: str | None) -> Answer:
+    def _handle_ews(self, user: User, body: bytes, soap_action: str | None, logged: LoggedRequest) -> Answer:
         operation = "?"
         try:
             root = parse_request(body)
             env = split_envelope(root)
-            operation = env.operation
+            operation = logged.operation = env.operation
             self._count(operation)
             self._check_operation(env.operation_ns, operation, soap_action)
             if self.faults.take("reset", operation):
@@ -279,7 +286,7 @@ class Simulator:
                         self.violations.extend(Record("request", operation, v.message) for v in violations)
                     first = violations[0]
                     raise schema_fault(first.message, first.line, first.position)
-            identity = self._identity(user.smtp, env.headers.get("ExchangeImpersonation"))
+            identity = logged.mailbox = self._identity(user.smtp, env.headers.get("ExchangeImpersonation"))
             tz = None
             if self.dialect.time_zone_context and "TimeZoneContext" in env.headers:
                 tz = element_zone(env.headers["TimeZoneContext"].find(t("TimeZoneDefinition")))
