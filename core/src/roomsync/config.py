@@ -204,6 +204,9 @@ class Settings(BaseModel):
     web: dict[str, Any] = Field(default_factory=dict)
     """The ``[web]`` table: read and checked by the web service's distribution (roomsync-web),
     which reports its problems through the ``roomsync_config_problems`` hook."""
+    celery: dict[str, Any] = Field(default_factory=dict)
+    """The ``[celery]`` table: read and checked by the distribution of the Celery workers and
+    scheduler (roomsync-celery), which reports its problems through ``roomsync_config_problems``."""
     source: Path | None = None
 
     @field_validator("database_url", mode="before")
