@@ -187,6 +187,9 @@ class SyncConfig(BaseModel):
     groups: Literal["group", "members"] = "group"
     group_depth: int = Field(default=5, ge=1, le=50)  # nested groups followed this deep
     group_size: int = Field(default=500, ge=1)  # a larger group stays the group, unexpanded
+    # Cycles of different mailboxes run at once, in threads, up to this many in all; each
+    # environment's connector bounds its own share (its max_concurrency).
+    max_parallel_cycles: int = Field(default=16, ge=1, le=256)
 
 
 class Settings(BaseModel):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import textwrap
+import threading
 from collections import Counter
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -71,9 +72,10 @@ def sync(
     reports: list[CycleReport] = []
     if persons or not rooms:
         people = runner.persons(persons or None)
-        reports = with_progress(
-            app, people, lambda person, on_batch: runner.sync_person(person, allow_mass_delete, on_batch)
-        )
+        with ProgressBars(app, people) as bars:
+            reports = runner.sync_persons(
+                people, allow_mass_delete, progress=bars.finished, batches=bars.batches
+            )
     if rooms or not persons:
         reports += runner.sync_rooms_once(rooms or None, allow_mass_delete)
     app.emit([r.as_dict() for r in reports], report_table(reports))
@@ -81,26 +83,63 @@ def sync(
         raise click.exceptions.Exit(1)
 
 
+class ProgressBars:
+    """Two bars over persons' cycles: the persons done, and the entries the cycles in progress
+    have written of those they have to write (a first export of many reservations moves batch by
+    batch). Neither is shown with --json or when the output is not a terminal. Cycles run at
+    once: the entries are fed from their threads, added up over the cycles in progress."""
+
+    def __init__(self, app: AppContext, people: Sequence[Person]) -> None:
+        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+        self.progress = Progress(*columns, console=app.console, transient=True, disable=app.as_json)
+        self.everyone = self.progress.add_task("persons", total=len(people))
+        self.entries = self.progress.add_task("entries written", total=None, visible=False)
+        self._writing: dict[str, tuple[int, int]] = {}  # (written, to write) of each cycle in progress
+        self._lock = threading.Lock()
+
+    def __enter__(self) -> ProgressBars:
+        self.progress.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.__exit__(None, None, None)
+
+    def batches(self, person: Person) -> OnBatch:
+        """The ``on_batch`` of the person's cycle, which is starting."""
+        with self._lock:
+            self._writing[person.email] = (0, 0)
+            running = len(self._writing)
+        described = f"syncing {person.email}" + (f" and {running - 1} more" if running > 1 else "")
+        self.progress.update(self.everyone, description=described)
+
+        def on_batch(done: int, total: int) -> None:
+            with self._lock:
+                self._writing[person.email] = (done, total)
+                written = sum(d for d, _ in self._writing.values())
+                wanted = sum(t for _, t in self._writing.values())
+            self.progress.update(self.entries, completed=written, total=wanted, visible=True)
+
+        return on_batch
+
+    def finished(self, person: Person, report: CycleReport) -> None:
+        with self._lock:
+            self._writing.pop(person.email, None)
+            idle = not self._writing
+        if idle:
+            self.progress.reset(self.entries, total=None, visible=False)
+        self.progress.advance(self.everyone)
+
+
 def with_progress(
     app: AppContext, people: Sequence[Person], cycle: Callable[[Person, OnBatch], CycleReport]
 ) -> list[CycleReport]:
-    """Each person's cycle under two bars: the persons done, and the entries the current cycle
-    has written of those it has to write (a first export of many reservations moves batch by
-    batch). Neither is shown with --json or when the output is not a terminal."""
+    """Each person's cycle, one after the other, under the :class:`ProgressBars`."""
     reports: list[CycleReport] = []
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-    with Progress(*columns, console=app.console, transient=True, disable=app.as_json) as progress:
-        everyone = progress.add_task("persons", total=len(people))
-        entries = progress.add_task("entries written", total=None, visible=False)
+    with ProgressBars(app, people) as bars:
         for person in people:
-            progress.update(everyone, description=f"syncing {person.email}")
-            progress.reset(entries, total=None, visible=False)
-
-            def on_batch(done: int, total: int) -> None:
-                progress.update(entries, completed=done, total=total, visible=True)
-
-            reports.append(cycle(person, on_batch))
-            progress.advance(everyone)
+            report = cycle(person, bars.batches(person))
+            reports.append(report)
+            bars.finished(person, report)
     return reports
 
 

@@ -211,6 +211,9 @@ class Capabilities(BaseModel):
     max_batch: int = Field(default=100, ge=1)
     max_freebusy_mailboxes: int = Field(default=100, ge=1)
     max_freebusy_days: int = Field(default=42, ge=1)
+    max_concurrency: int = Field(default=1, ge=1)
+    """Cycles of the environment that may run at once (each one request in flight at a time):
+    what the server allows the service account, shared by every roomsync process using it."""
     limits: WriteLimits = WriteLimits()
     notes: tuple[str, ...] = ()
 

@@ -21,6 +21,7 @@ Configuration::
     directory = "default"   # connectors naming the same directory share its mailboxes
     page_size = 100         # changes per ChangeSet page
     max_batch = 100         # items per batched write
+    max_concurrency = 1     # cycles of this environment at once
 """
 
 from __future__ import annotations
@@ -77,6 +78,9 @@ class ReferenceOptions(BaseModel):
     state_file: Path | None = None  # keep the mailboxes in this file instead of in memory
     page_size: int = Field(default=100, ge=1)
     max_batch: int = Field(default=100, ge=1)
+    # The directory answers one call at a time (its lock), so more cycles at once only overlap
+    # their database work; and one at a time keeps the cycles in the order they were asked for.
+    max_concurrency: int = Field(default=1, ge=1)
     limits: WriteLimits = WriteLimits()  # declared like a server's, to try out what the engine does
 
 
@@ -115,6 +119,7 @@ class ReferenceConnector(Connector):
             recurrence=True,
             push=True,
             max_batch=self.options.max_batch,
+            max_concurrency=self.options.max_concurrency,
             limits=self.options.limits,
             notes=(
                 f"mailboxes kept in {self.options.state_file}"

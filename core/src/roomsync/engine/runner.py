@@ -5,6 +5,10 @@ unit of work of their own, so one failing person never rolls back or blocks anot
 it also listens to connectors that watch their mailboxes and gives a woken person a cycle at
 once, keeping the full cycle every interval as the safety net.
 
+Cycles of different mailboxes run at once in a pool of threads (``[sync] max_parallel_cycles``),
+each environment's within its connector's ``max_concurrency`` (:mod:`roomsync.engine.dispatch`,
+:mod:`roomsync.engine.budgets`); an environment that throttles pauses alone.
+
 Every cycle holds its mailbox's lease in the database (:mod:`roomsync.storage.leases`), so two
 runners (daemons, ``sync`` commands, later workers) never run one person's cycle at the same
 time: a cycle whose mailbox another runner is synchronising is skipped, not waited for, and the
@@ -20,6 +24,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import datetime
 
@@ -30,7 +35,9 @@ from roomsync.connector.base import Wake
 from roomsync.connector.host import ConnectorHost
 from roomsync.domain import Person, Room
 from roomsync.engine.apply import OnBatch, now
+from roomsync.engine.budgets import Backoff, Budgets, LocalBudgets, hinted_seconds, throttled
 from roomsync.engine.cycle import CycleContext, deliver, sync_mailbox
+from roomsync.engine.dispatch import Dispatcher, Job
 from roomsync.engine.heartbeat import heartbeat
 from roomsync.engine.report import CycleReport
 from roomsync.engine.room_cycle import RoomCycleContext, sync_room
@@ -62,14 +69,26 @@ WAKE_DEBOUNCE_SECONDS = 0.5
 LOGGED_MAILBOXES = 20  # of one wake, in the log line
 
 Progress = Callable[[Person, CycleReport], None]
+BatchesOf = Callable[[Person], OnBatch | None]
+# Database connections a cycle may hold at once: its unit of work, and a short one beside it
+# (its lease's renewal, a look-up of another mailbox's person).
+CONNECTIONS_PER_CYCLE = 2
 
 
 class SyncRunner:
     def __init__(
-        self, settings: Settings, database: Database, pm: pluggy.PluginManager | None = None
+        self,
+        settings: Settings,
+        database: Database,
+        pm: pluggy.PluginManager | None = None,
+        budgets: Budgets | None = None,
     ) -> None:
+        """``budgets``: the environments' concurrency slots; by default this process's own
+        (:class:`~roomsync.engine.budgets.LocalBudgets`), :class:`~roomsync.engine.budgets.SharedBudgets`
+        where several processes cycle on one database."""
         self.settings = settings
         self.database = database
+        database.ensure_pool(CONNECTIONS_PER_CYCLE * settings.sync.max_parallel_cycles + 2)
         self.pm = pm or extension_manager()
         self._hosts: dict[str, ConnectorHost] = {}
         self._lock = threading.Lock()
@@ -82,6 +101,10 @@ class SyncRunner:
         self.holder = Holder.of_this_process()  # this runner, as the holder of its leases
         self._wakes: WakeQueue | None = None  # while run() runs
         self.lease_seconds = LEASE_SECONDS
+        self.budgets: Budgets = budgets or LocalBudgets(self.concurrency_of)
+        self.backoff = Backoff()
+        self._pool: ThreadPoolExecutor | None = None
+        self._dispatcher: Dispatcher | None = None
 
     # --- connectors --------------------------------------------------------------------------
 
@@ -96,6 +119,23 @@ class SyncRunner:
                 host.stamps = self.stamps()
                 self._hosts[environment] = host
             return self._hosts[environment]
+
+    def concurrency_of(self, environment: str) -> int:
+        """Cycles of the environment that may run at once: its connector's ``max_concurrency``
+        (1 for an environment that cannot be opened; its cycles fail alike)."""
+        try:
+            return self.host(environment).capabilities().max_concurrency
+        except Exception:
+            return 1
+
+    def dispatcher(self) -> Dispatcher:
+        """The pool the cycles run in, made on first use and ended by :meth:`close`."""
+        with self._lock:
+            if self._dispatcher is None:
+                workers = self.settings.sync.max_parallel_cycles
+                self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="cycle")
+                self._dispatcher = Dispatcher(self._pool, workers, self.concurrency_of, self.backoff)
+            return self._dispatcher
 
     def hosts(self) -> dict[str, ConnectorHost]:
         """The environments opened so far, by name."""
@@ -129,6 +169,10 @@ class SyncRunner:
         return bool(person and person.environment and person.sync_enabled)
 
     def close(self) -> None:
+        with self._lock:
+            pool, self._pool, self._dispatcher = self._pool, None, None
+        if pool is not None:
+            pool.shutdown(wait=True)
         for host in self._hosts.values():
             try:
                 host.close()
@@ -160,15 +204,38 @@ class SyncRunner:
         progress: Progress | None = None,
         stop: threading.Event | None = None,
     ) -> list[CycleReport]:
-        reports = []
-        for person in self.persons(only):
-            if stop is not None and stop.is_set():
-                break
-            report = self.sync_person(person, allow_mass_delete)
-            reports.append(report)
-            if progress is not None:
-                progress(person, report)
-        return reports
+        return self.sync_persons(self.persons(only), allow_mass_delete, progress, stop)
+
+    def sync_persons(
+        self,
+        persons: Sequence[Person],
+        allow_mass_delete: bool = False,
+        progress: Progress | None = None,
+        stop: threading.Event | None = None,
+        batches: BatchesOf | None = None,
+    ) -> list[CycleReport]:
+        """A cycle of each person, many at once (:mod:`roomsync.engine.dispatch`); the reports
+        in the order of ``persons``, of those whose cycle ran before ``stop``.
+
+        ``progress`` hears each finished cycle in this thread, in the order they finish;
+        ``batches`` gives a person's cycle its ``on_batch``.
+        """
+        reports: dict[int, CycleReport] = {}
+
+        def job(i: int, person: Person) -> Job:
+            def run() -> CycleReport:
+                on_batch = batches(person) if batches is not None else None
+                return self.sync_person(person, allow_mass_delete, on_batch)
+
+            def done(report: CycleReport) -> None:
+                reports[i] = report
+                if progress is not None:
+                    progress(person, report)
+
+            return Job(person.email, person.environment, run, done)
+
+        self.dispatcher().run([job(i, p) for i, p in enumerate(persons)], stop)
+        return [reports[i] for i in sorted(reports)]
 
     def sync_person(
         self, person: Person, allow_mass_delete: bool = False, on_batch: OnBatch | None = None
@@ -213,15 +280,25 @@ class SyncRunner:
         progress: Callable[[Room, CycleReport], None] | None = None,
         stop: threading.Event | None = None,
     ) -> list[CycleReport]:
-        reports = []
-        for room in self.rooms(only):
-            if stop is not None and stop.is_set():
-                break
-            report = self.sync_room(room, allow_mass_delete)
-            reports.append(report)
-            if progress is not None:
-                progress(room, report)
-        return reports
+        """A cycle of each room's calendar, many at once as :meth:`sync_persons`."""
+        rooms = self.rooms(only)
+        reports: dict[int, CycleReport] = {}
+
+        def job(i: int, room: Room) -> Job:
+            def done(report: CycleReport) -> None:
+                reports[i] = report
+                if progress is not None:
+                    progress(room, report)
+
+            return Job(
+                room.mailbox,
+                self.room_environment(room),
+                lambda: self.sync_room(room, allow_mass_delete),
+                done,
+            )
+
+        self.dispatcher().run([job(i, r) for i, r in enumerate(rooms)], stop)
+        return [reports[i] for i in sorted(reports)]
 
     def sync_room(self, room: Room, allow_mass_delete: bool = False) -> CycleReport:
         """One cycle of the room's calendar (:mod:`roomsync.engine.room_cycle`), under its mailbox's
@@ -240,7 +317,7 @@ class SyncRunner:
                             room.environment or "(none)", list(self.settings.environments)
                         )
                     host = self.host(environment)
-                    with self.database.unit_of_work() as uow:
+                    with self.budgets.slot(environment), self.database.unit_of_work() as uow:
                         ctx = RoomCycleContext(
                             limits=self.settings.sync,
                             pm=self.pm,
@@ -249,6 +326,7 @@ class SyncRunner:
                         )
                         report = sync_room(uow, host, room, ctx)
             except Exception as exc:  # one room's failure is recorded, never propagated
+                self._throttled(environment, exc)
                 if not isinstance(exc, RoomsyncError):
                     log.exception("sync of room %s failed unexpectedly", room.mailbox)
                 report = CycleReport(
@@ -263,6 +341,8 @@ class SyncRunner:
                 self._record_room_failure(room, report, fault_of(exc))
                 self.pm.hook.roomsync_cycle_finished(report=report)
                 return report
+        if environment is not None:
+            self.backoff.succeeded(environment)
         log.info(
             "cycle of room %s: %s",
             room.mailbox,
@@ -331,11 +411,12 @@ class SyncRunner:
                 if paused is not None:
                     return self._skipped(person, started, paused)
                 host = self.host_for_person(person)
-                with self.database.unit_of_work() as uow:
+                with self.budgets.slot(host.environment), self.database.unit_of_work() as uow:
                     if forget:
                         self._forget(uow, host, person, allow_mass_delete)
                     report = sync_mailbox(uow, host, person, ctx)
         except Exception as exc:  # one person's failure is recorded, never propagated
+            self._throttled(person.environment, exc)
             if not isinstance(exc, RoomsyncError):
                 log.exception("sync of %s failed unexpectedly", person.email)
             report = CycleReport(
@@ -348,6 +429,8 @@ class SyncRunner:
             )
             self._record_failure(person, report, fault_of(exc))
         if report.ok:
+            if report.environment is not None and report.skipped is None:
+                self.backoff.succeeded(report.environment)
             with self._lock:
                 self._faults_told = {told for told in self._faults_told if told[0] != report.environment}
             log.info(
@@ -362,6 +445,11 @@ class SyncRunner:
             )
         self.pm.hook.roomsync_cycle_finished(report=report)
         return report
+
+    def _throttled(self, environment: str | None, exc: BaseException) -> None:
+        """A busy or throttling server pauses its environment's new cycles (the others go on)."""
+        if environment is not None and throttled(exc):
+            self.backoff.throttled(environment, hinted_seconds(exc))
 
     @contextmanager
     def _mailbox_lease(self, mailbox: str) -> Iterator[Lease | None]:
@@ -541,7 +629,7 @@ class SyncRunner:
     def run(
         self, stop: threading.Event, progress: Progress | None = None, announce: Announce | None = None
     ) -> int:
-        """Cycle until ``stop`` is set; the cycle in progress finishes its current person.
+        """Cycle until ``stop`` is set; the cycles in progress finish, no new one starts.
 
         Every interval each person gets a cycle. Environments whose connector watches (capability
         ``push``) wake the persons whose calendars changed, who get a cycle within about a second
@@ -613,45 +701,100 @@ class SyncRunner:
     def _full_cycle(
         self, persons: list[Person], wakes: WakeQueue, progress: Progress | None, stop: threading.Event
     ) -> None:
-        """Every person once; woken persons go first, and a woken person's cycle counts for this one."""
+        """Every person once, many at once; woken persons go first, and a woken person's cycle
+        counts for this one."""
         served: set[str] = set()
-        for person in persons:
-            if stop.is_set():
-                return
-            served |= self._woken(wakes.due(), wakes, progress, stop)
-            if person.email in served:
-                continue
-            wakes.discard(person.email)  # this cycle reads everything the wakes were about
-            self._cycle(person, progress)
+
+        def job(person: Person) -> Job:
+            def run() -> CycleReport | None:
+                if person.email in served:
+                    return None
+                wakes.discard(person.email)  # this cycle reads everything the wakes were about
+                return self._cycle(person)
+
+            return Job(person.email, person.environment, run, self._told(progress, person))
+
+        def woken() -> list[Job]:
+            jobs = self._woken_jobs(wakes.due(), wakes, progress)
+            served.update(job.key for job in jobs)
+            return jobs
+
+        self.dispatcher().run([job(p) for p in persons], stop, urgent=woken)
 
     def _woken(
         self, due: dict[str, float], wakes: WakeQueue, progress: Progress | None, stop: threading.Event
     ) -> set[str]:
-        served: set[str] = set()
+        """The cycles of the woken mailboxes, and of those woken meanwhile; answers the mailboxes
+        given a cycle."""
+        jobs = self._woken_jobs(due, wakes, progress)
+        served = {job.key for job in jobs}
+
+        def more() -> list[Job]:
+            later = self._woken_jobs(wakes.due(), wakes, progress)
+            served.update(job.key for job in later)
+            return later
+
+        self.dispatcher().run(jobs, stop, urgent=more)
+        return served
+
+    def _woken_jobs(self, due: dict[str, float], wakes: WakeQueue, progress: Progress | None) -> list[Job]:
+        """A job for each woken mailbox that gets a cycle (a person's or a room's), the first
+        woken first."""
+        jobs: list[Job] = []
         for mailbox, first in sorted(due.items(), key=lambda item: item[1]):
-            if stop.is_set():
-                break
             with self.database.unit_of_work() as uow:
                 person = uow.rooms.get_person(mailbox)
                 room = uow.rooms.room_by_mailbox(mailbox) if person is None else None
             if room is not None and room.active:
-                wakes.discard(mailbox)
-                self._room_cycle(room)
-                served.add(mailbox)
+                jobs.append(Job(mailbox, self.room_environment(room), self._woken_room(room, wakes)))
                 continue
             if person is None or not person.environment or not person.sync_enabled or person.paused_at:
                 continue
+            jobs.append(
+                Job(
+                    mailbox,
+                    person.environment,
+                    self._woken_person(person, first, wakes),
+                    self._told(progress, person),
+                )
+            )
+        return jobs
+
+    def _woken_room(self, room: Room, wakes: WakeQueue) -> Callable[[], None]:
+        def run() -> None:
+            wakes.discard(room.mailbox)
+            self._room_cycle(room)
+
+        return run
+
+    def _woken_person(self, person: Person, first: float, wakes: WakeQueue) -> Callable[[], CycleReport]:
+        def run() -> CycleReport:
             waited = time.monotonic() - first
             log.info(
                 "woken cycle of %s, %.2f s after its first wake",
-                mailbox,
+                person.email,
                 waited,
-                extra={"mailbox": mailbox, "environment": person.environment, "waited": round(waited, 3)},
+                extra={
+                    "mailbox": person.email,
+                    "environment": person.environment,
+                    "waited": round(waited, 3),
+                },
             )
-            wakes.discard(mailbox)
-            self._cycle(person, progress)
-            served.add(mailbox)
-        return served
+            wakes.discard(person.email)
+            return self._cycle(person)
+
+        return run
+
+    @staticmethod
+    def _told(progress: Progress | None, person: Person) -> Callable[[CycleReport | None], None] | None:
+        if progress is None:
+            return None
+
+        def done(report: CycleReport | None) -> None:
+            if report is not None:
+                progress(person, report)
+
+        return done
 
     def _room_mailboxes(self, rooms: Sequence[Room]) -> list[tuple[str, str]]:
         """(environment, mailbox) of each room whose calendar is read."""
@@ -669,12 +812,17 @@ class SyncRunner:
         ]
 
     def _room_cycles(self, rooms: list[Room], stop: threading.Event) -> None:
-        for room in rooms:
-            if stop.is_set():
-                return
-            if self._wakes is not None:
-                self._wakes.discard(room.mailbox)
-            self._room_cycle(room)
+        wakes = self._wakes
+
+        def job(room: Room) -> Job:
+            def run() -> None:
+                if wakes is not None:
+                    wakes.discard(room.mailbox)
+                self._room_cycle(room)
+
+            return Job(room.mailbox, self.room_environment(room), run)
+
+        self.dispatcher().run([job(r) for r in rooms], stop)
 
     def _room_cycle(self, room: Room) -> None:
         began = time.monotonic()
@@ -682,10 +830,9 @@ class SyncRunner:
         if report.skipped is None:
             self._last_cycle[room.mailbox] = began
 
-    def _cycle(self, person: Person, progress: Progress | None) -> None:
+    def _cycle(self, person: Person) -> CycleReport:
         began = time.monotonic()
         report = self.sync_person(person)
         if report.skipped is None:  # a skipped person is due again at the next full cycle
             self._last_cycle[person.email] = began
-        if progress is not None:
-            progress(person, report)
+        return report

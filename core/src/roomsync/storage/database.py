@@ -24,6 +24,7 @@ from sqlalchemy import Connection, Engine, create_engine, delete, event, func, s
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import QueuePool
 
 from roomsync.errors import DatabaseUnavailable, InvalidInput, MigrationFailed, RoomsyncError, SchemaTooNew
 from roomsync.stamps import Installation
@@ -83,20 +84,40 @@ class Database:
         """``pool_size``: connections kept for as many threads working at once (a web server's
         threads); SQLAlchemy's default of 5 otherwise, and up to 10 more under load."""
         self._url: URL = check_database_url(url)
-        sqlite = self._url.get_backend_name() == "sqlite"
-        if sqlite:
+        if self._url.get_backend_name() == "sqlite":
             _create_sqlite_directory(self._url)
+        self.pool_size = pool_size
+        self.engine: Engine = self._engine(pool_size)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    def _engine(self, pool_size: int | None) -> Engine:
+        sqlite = self._url.get_backend_name() == "sqlite"
         connect_args: dict[str, Any] = {}
         if self._url.get_backend_name() == "postgresql" and "connect_timeout" not in self._url.query:
             connect_args["connect_timeout"] = CONNECT_TIMEOUT_SECONDS
         # A long-running runner outlives server restarts and idle timeouts: test before use.
         pool: dict[str, Any] = {"pool_size": pool_size} if pool_size else {}
-        self.engine: Engine = create_engine(
-            self._url, pool_pre_ping=not sqlite, connect_args=connect_args, **pool
-        )
+        engine = create_engine(self._url, pool_pre_ping=not sqlite, connect_args=connect_args, **pool)
         if sqlite:
-            event.listen(self.engine, "connect", _sqlite_on_connect)
+            event.listen(engine, "connect", _sqlite_on_connect)
+        return engine
+
+    def ensure_pool(self, connections: int) -> None:
+        """Keep at least ``connections`` for threads working at once (a runner's concurrent
+        cycles): a smaller pool is replaced by one that size. Called before the work starts;
+        connections checked out of the old pool are closed when given back."""
+        if self.pool_size is not None and self.pool_size >= connections:
+            return
+        pool = self.engine.pool
+        if self.pool_size is None and not isinstance(pool, QueuePool):
+            return  # SQLite in memory: one connection, shared
+        if self.pool_size is None and isinstance(pool, QueuePool) and pool.size() >= connections:
+            return
+        old = self.engine
+        self.pool_size = connections
+        self.engine = self._engine(connections)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        old.dispose()
 
     @property
     def display_url(self) -> str:

@@ -32,6 +32,9 @@ from roomsync.storage.models import MailboxLeaseRow, RunnerRow
 # busy database or a slow server never lets a live holder's lease lapse, short enough that a
 # crashed holder's mailboxes wait only a few minutes.
 LEASE_SECONDS = 120.0
+BUDGET_PREFIX = "budget:"
+"""Leases whose key begins so are slots of an environment's concurrency budget
+(:class:`roomsync.engine.budgets.SharedBudgets`), not mailboxes; no address begins so."""
 # Holders renew this often, so several renewals in a row must fail before a lease lapses.
 RENEW_SECONDS = LEASE_SECONDS / 6
 
@@ -186,11 +189,21 @@ class LeaseStore:
             )
 
     def leases(self, at: datetime) -> list[Lease]:
-        """The leases in force at ``at``: the cycles in progress."""
+        """The leases in force at ``at``: the cycles in progress (budget slots left out)."""
         with self.engine.connect() as connection:
             rows = connection.execute(
                 select(MailboxLeaseRow.__table__)
-                .where(MailboxLeaseRow.expires_at >= at)
+                .where(MailboxLeaseRow.expires_at >= at, ~MailboxLeaseRow.mailbox.startswith(BUDGET_PREFIX))
+                .order_by(MailboxLeaseRow.mailbox)
+            )
+            return [_lease(row._mapping) for row in rows]
+
+    def budget_slots(self, at: datetime) -> list[Lease]:
+        """The budget slots held at ``at`` (:data:`BUDGET_PREFIX`), by key."""
+        with self.engine.connect() as connection:
+            rows = connection.execute(
+                select(MailboxLeaseRow.__table__)
+                .where(MailboxLeaseRow.expires_at >= at, MailboxLeaseRow.mailbox.startswith(BUDGET_PREFIX))
                 .order_by(MailboxLeaseRow.mailbox)
             )
             return [_lease(row._mapping) for row in rows]
