@@ -174,6 +174,9 @@ class SyncConfig(BaseModel):
     # Persons whose environment watches their mailbox (notifications) are woken on changes; the
     # full cycle is then only the safety net for a missed notification and runs this seldom.
     watched_interval_seconds: float = Field(default=900, gt=0)
+    # How often the daemon reads an SQLite journal for ROOMS changes to wake their organizers
+    # (PostgreSQL notifies them instead).
+    rooms_poll_seconds: float = Field(default=0.25, gt=0, le=60)
     default_conflict_policy: ConflictPolicy = ConflictPolicy.ROLLBACK
     # A mailbox that reports at least this share of its synced entries deleted in one cycle
     # (and at least mass_delete_minimum of them) is not trusted: nothing is cancelled.

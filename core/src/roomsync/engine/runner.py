@@ -640,12 +640,15 @@ class SyncRunner:
         """
         # The scans are built on the runner: imported here, where both exist.
         from roomsync.engine.difference_schedule import DifferenceSchedule
+        from roomsync.engine.rooms_changes import RoomsChangeFeed
 
         wakes = self._wakes = WakeQueue(WAKE_DEBOUNCE_SECONDS)
         watches = Watches(self.host, lambda environment: self._waker(environment, wakes), announce)
         cycles = 0
         try:
-            with DifferenceSchedule(self).running(stop):
+            # Reservations changed in ROOMS wake their organizers as Exchange's changes do.
+            rooms_changes = RoomsChangeFeed(self.database, self.settings.sync.rooms_poll_seconds)
+            with DifferenceSchedule(self).running(stop), rooms_changes.running(wakes.wake, stop):
                 while not stop.is_set():
                     persons, rooms = self.persons(), self.rooms()
                     # Before the cycle: a connector's first wake of everyone then mostly finds
