@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, MutableMapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any, Protocol, cast
 
@@ -204,10 +205,22 @@ class ConnectorHost:
         return found
 
     def free_busy(self, mailboxes: Sequence[str], start: datetime, end: datetime) -> list[FreeBusy]:
-        answers: list[FreeBusy] = []
-        for chunk in chunked(mailboxes, self.capabilities().max_freebusy_mailboxes):
-            answers.extend(self.hook.roomsync_free_busy(mailboxes=list(chunk), start=start, end=end))
-        return answers
+        """Free/busy in chunks of the connector's ``max_freebusy_mailboxes``, asked at once (up to
+        its ``max_concurrency``), so many mailboxes take about one round trip; answers in order."""
+        capabilities = self.capabilities()
+        chunks = [list(chunk) for chunk in chunked(mailboxes, capabilities.max_freebusy_mailboxes)]
+
+        def ask(chunk: list[str]) -> list[FreeBusy]:
+            return list(self.hook.roomsync_free_busy(mailboxes=chunk, start=start, end=end))
+
+        if len(chunks) <= 1 or capabilities.max_concurrency <= 1:
+            return [answer for chunk in chunks for answer in ask(chunk)]
+        workers = min(len(chunks), capabilities.max_concurrency)
+        with ThreadPoolExecutor(
+            max_workers=workers, thread_name_prefix=f"free/busy {self.environment}"
+        ) as pool:
+            answered = list(pool.map(ask, chunks))  # the first failure is raised, as one after another
+        return [answer for answers in answered for answer in answers]
 
     def watch(self, mailboxes: Sequence[str], wake: Wake) -> bool:
         """Ask the connector to watch ``mailboxes`` (replacing its watch); ``False``: it cannot.

@@ -311,6 +311,7 @@ class EwsConnector(EwsNotifications, Connector):
             max_batch=BATCH,
             max_freebusy_mailboxes=100,
             max_freebusy_days=MAX_WINDOW.days,
+            max_concurrency=self.options.max_concurrency,
             limits=LIMITS,
             notes=(
                 self.status_note(),

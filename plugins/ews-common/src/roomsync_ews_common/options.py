@@ -80,8 +80,10 @@ class EwsOptions(TlsOptions, TimeoutOptions):
     timezone: str = "UTC"
     """IANA name of the zone in which entries without a zone of their own are read and written."""
 
-    max_concurrency: int = Field(default=4, ge=1)
-    """Requests in flight at once; the server's throttling policy (EWSMaxConcurrency) caps it."""
+    max_concurrency: int = Field(default=10, ge=1)
+    """Requests in flight at once, one per cycle: that many mailboxes are synchronised at once.
+    The throttling policy's EWSMaxConcurrency (10 per account by default) caps it, and it is
+    shared by every roomsync process using the account: give each a share of it."""
 
     send_invitations: Literal["all-and-save-copy", "none"] = "all-and-save-copy"
     """Whether attendees get meeting requests when roomsync writes an entry."""

@@ -137,7 +137,7 @@ class EwsPluginContract:
         )
         assert (options.timezone, options.max_concurrency, options.send_invitations) == (
             "UTC",
-            4,
+            10,
             "all-and-save-copy",
         )
 

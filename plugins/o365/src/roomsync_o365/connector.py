@@ -98,6 +98,7 @@ class O365Connector(Connector):
             max_batch=MAX_BATCH,
             max_freebusy_mailboxes=schedule.MAX_MAILBOXES,
             max_freebusy_days=schedule.MAX_WINDOW.days,
+            max_concurrency=options.max_concurrency,
             limits=LIMITS,
             notes=(
                 f"{self.distribution()} speaks Microsoft Graph v1.0 at {options.graph_url}; changes by "

@@ -204,6 +204,11 @@ class O365Options(TenantCredentials, TlsOptions, TimeoutOptions):
     max_retry_wait_seconds: float = Field(default=120, ge=0, le=3600)
     """Longest total wait for throttled (429) or busy (503) answers before giving up."""
 
+    max_concurrency: int = Field(default=8, ge=1, le=64)
+    """Mailboxes synchronised at once by this app, each with one request in flight (Graph allows
+    an app 4 at once per mailbox, so one mailbox's cycle stays well inside it); shared by every
+    roomsync process using the app registration."""
+
     @field_validator("tenant_overrides", mode="before")
     @classmethod
     def _domains_once(cls, value: Any) -> Any:
