@@ -1,6 +1,6 @@
 """Many machines on Celery: real brokers, real worker processes, a scheduler killed and replaced.
 
-Three ``roomsync worker`` processes (prefork, two pool processes each) and two ``roomsync
+Three ``roomsync worker`` processes (prefork, a pool process each) and two ``roomsync
 scheduler`` processes share a PostgreSQL database and a broker (Redis: 200 persons; RabbitMQ:
 30); the exchange2013 plugin goes over HTTP to a simulator answering 20 ms late. Every person
 has a reservation to export. While the cycles run, one pool process is killed (SIGKILL) in the
