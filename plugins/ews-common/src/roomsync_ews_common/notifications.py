@@ -12,8 +12,12 @@ subscription was renewed. How the two mechanisms are used:
   on the server the connection reaches. A connection is renewed after ``CONNECTION_MINUTES``
   (the subscriptions keep their events meanwhile); a broken one is reopened at once, then after
   growing pauses; lost or expired subscriptions are made anew;
-* pull (Exchange 2007, whose schema has no streaming): ``GetEvents`` for each mailbox every
-  ``PULL_SECONDS``; a subscription the server lost is made anew.
+* pull (Exchange 2007, whose schema has no streaming): one round of ``GetEvents`` over every
+  watched mailbox every ``pull_seconds`` (default ``PULL_SECONDS``), at most ``PULL_CONCURRENCY``
+  in flight. ``GetEvents`` carries a single subscription (2007's Messages.xsd) and a pull
+  subscription watches folders of one mailbox (impersonation is per mailbox), so a round is one
+  request per mailbox and the rate per mailbox is 60 / ``pull_seconds`` a minute; a round starts
+  every interval however long the last one took. A subscription the server lost is made anew.
 
 Notifications use connections of their own that fail fast (see :mod:`roomsync_ews_common.account`):
 a stream held open for half an hour must not take a connection from the sync, and the back-off
@@ -30,6 +34,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ClassVar
 
 import requests
@@ -77,8 +82,14 @@ CONNECTION_MINUTES = 30
 GROUP_SIZE = 200
 """Subscriptions on one streaming connection (Microsoft's maximum for a group)."""
 
-PULL_SECONDS = 5.0
-"""How often Exchange 2007 is asked for the events of each watched mailbox."""
+PULL_SECONDS = 15.0
+"""How often Exchange 2007 is asked for the events of the watched mailboxes (4 requests per
+mailbox a minute); ``pull_seconds`` of the exchange2007 options sets it per environment."""
+
+PULL_CONCURRENCY = 4
+"""GetEvents in flight at once (and never more than the environment's ``max_concurrency``): a
+share of the service account's EWS connections (EWSMaxConcurrency, 10 by default) that leaves
+the rest to the cycles."""
 
 PULL_TIMEOUT_MINUTES = 10
 """A pull subscription nobody asked for events this long ends on the server."""
@@ -447,16 +458,26 @@ def _allow_connections(protocol: Any, count: int) -> None:
 
 
 class PullWatcher(Watcher):
-    """One thread asking each watched mailbox's pull subscription for events, every ``interval``."""
+    """Every ``interval``, one round of GetEvents over the watched mailboxes' pull subscriptions,
+    a few at a time, from one thread and a small pool of its own."""
 
     interval: ClassVar[float] = PULL_SECONDS
+    concurrency: ClassVar[int] = PULL_CONCURRENCY
     timeout_minutes: ClassVar[int] = PULL_TIMEOUT_MINUTES
 
-    def __init__(self, accounts: AccountPool, label: str) -> None:
+    def __init__(self, accounts: AccountPool, label: str, interval: float | None = None) -> None:
+        """``interval``: seconds from one round's start to the next (default :attr:`interval`)."""
         super().__init__(accounts, label)
+        self.every = interval
         self.subscriptions: dict[str, tuple[str, str]] = {}  # mailbox: (subscription id, watermark)
+        self.rounds = 0  # rounds asked, for benchmarks and tests
         self._poke = threading.Event()
         self._thread: threading.Thread | None = None
+        self._pool: ThreadPoolExecutor | None = None
+
+    @property
+    def seconds(self) -> float:
+        return self.every if self.every is not None else type(self).interval
 
     def watch(self, mailboxes: Iterable[str], wake: Wake) -> None:
         with self._lock:
@@ -476,6 +497,11 @@ class PullWatcher(Watcher):
     def close(self) -> None:
         self._closed.set()
         self._poke.set()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=5)  # its round ends before the connections close
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
         super().close()
 
     def _run(self) -> None:
@@ -483,6 +509,7 @@ class PullWatcher(Watcher):
         broken = False
         while not self._closed.is_set():
             self._poke.clear()
+            began = time.monotonic()
             try:
                 changed = self._round()
                 if broken:  # the server answers again: what happened meanwhile was not reported
@@ -490,7 +517,7 @@ class PullWatcher(Watcher):
                     log.info("%s: Exchange answers again", self.label)
                     changed = list(self.wanted)
                 backoff.succeeded()
-                pause = self.interval
+                pause = max(0.0, self.seconds - (time.monotonic() - began))
             except Exception as exc:  # UNREACHABLE, or a surprise: either way, try again later
                 changed = []
                 broken = True
@@ -507,53 +534,78 @@ class PullWatcher(Watcher):
             self._poke.wait(pause)
 
     def _round(self) -> list[str]:
-        """Subscribe who is not, ask everyone else for events; answers the mailboxes to wake."""
-        changed: list[str] = []
-        for mailbox in sorted(self.wanted):
-            if self._closed.is_set():
-                break
-            with self._lock:
-                current = self.subscriptions.get(mailbox)
-            account = self.accounts.account(mailbox)
-            if current is not None:
-                try:
-                    events, watermark = _events(account, *current)
-                except LOST as exc:
-                    log.info("%s: subscription of %s lost (%s)", self.label, mailbox, exc)
-                    current = None
-                except UNREACHABLE:
-                    raise
-                except Exception as exc:  # this mailbox only: no longer allowed, gone
-                    with self._lock:
-                        self.subscriptions.pop(mailbox, None)
-                    self.refused(mailbox, exc)
-                    continue
-                else:
-                    with self._lock:
-                        if mailbox in self.wanted:
-                            self.subscriptions[mailbox] = (current[0], watermark)
-                    if events:
-                        changed.append(mailbox)
-                    continue
-            if not self.subscribable(mailbox):
-                continue
+        """Subscribe who is not, ask everyone else for events; answers the mailboxes to wake.
+
+        A failure of the server (``UNREACHABLE``) ends the round once the requests in flight are
+        answered; the mailboxes not yet asked are asked in the next.
+        """
+        self.rounds += 1
+        mailboxes = sorted(self.wanted)
+        if not mailboxes:
+            return []
+        width = max(1, min(self.concurrency, self.accounts.options.max_concurrency, len(mailboxes)))
+        if width == 1:
+            return [m for m in mailboxes if self._ask(m)]
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(width, thread_name_prefix=f"roomsync-ews-pull-{self.label}")
+        failed: list[BaseException] = []
+
+        def ask(mailbox: str) -> bool:
+            if failed:  # the server failed meanwhile: not asked in this round
+                return False
             try:
-                subscription_id, watermark = SubscribeToPull(account=account).get(
-                    folders=[calendar(mailbox)],
-                    event_types=EVENT_TYPES,
-                    watermark=None,
-                    timeout=self.timeout_minutes,
-                )
+                return self._ask(mailbox)
+            except BaseException as exc:
+                failed.append(exc)
+                return False
+
+        changed = [m for m, woken in zip(mailboxes, self._pool.map(ask, mailboxes), strict=True) if woken]
+        if failed:
+            raise failed[0]
+        return changed
+
+    def _ask(self, mailbox: str) -> bool:
+        """One mailbox's events, or its subscription made; whether to wake it."""
+        if self._closed.is_set():
+            return False
+        with self._lock:
+            current = self.subscriptions.get(mailbox)
+        account = self.accounts.account(mailbox)
+        if current is not None:
+            try:
+                events, watermark = _events(account, *current)
+            except LOST as exc:
+                log.info("%s: subscription of %s lost (%s)", self.label, mailbox, exc)
             except UNREACHABLE:
                 raise
-            except Exception as exc:
+            except Exception as exc:  # this mailbox only: no longer allowed, gone
+                with self._lock:
+                    self.subscriptions.pop(mailbox, None)
                 self.refused(mailbox, exc)
-                continue
-            with self._lock:
-                if mailbox in self.wanted:
-                    self.subscriptions[mailbox] = (subscription_id, watermark)
-            changed.append(mailbox)  # subscribed now: what changed before it is unknown
-        return changed
+                return False
+            else:
+                with self._lock:
+                    if mailbox in self.wanted:
+                        self.subscriptions[mailbox] = (current[0], watermark)
+                return events
+        if not self.subscribable(mailbox):
+            return False
+        try:
+            subscription_id, watermark = SubscribeToPull(account=account).get(
+                folders=[calendar(mailbox)],
+                event_types=EVENT_TYPES,
+                watermark=None,
+                timeout=self.timeout_minutes,
+            )
+        except UNREACHABLE:
+            raise
+        except Exception as exc:
+            self.refused(mailbox, exc)
+            return False
+        with self._lock:
+            if mailbox in self.wanted:
+                self.subscriptions[mailbox] = (subscription_id, watermark)
+        return True  # subscribed now: what changed before it is unknown
 
 
 def _events(account: Any, subscription_id: str, watermark: str) -> tuple[bool, str]:
@@ -592,6 +644,10 @@ class EwsNotifications:
     _watcher: Watcher | None = None
     _watcher_lock: ClassVar[threading.Lock] = threading.Lock()
 
+    def pull_seconds(self) -> float | None:
+        """The environment's interval of pull rounds; ``None``: :data:`PULL_SECONDS`."""
+        return None
+
     def can_watch(self) -> bool:
         """Exchange refuses subscriptions through delegate access."""
         return self.options.access == "impersonation"
@@ -608,8 +664,10 @@ class EwsNotifications:
                     own_connections=f"watch:{self.environment}",
                     counter=self.requests_sent,
                 )
-                kind = PullWatcher if self.notifications == "pull" else StreamingWatcher
-                self._watcher = kind(accounts, self.environment)
+                if self.notifications == "pull":
+                    self._watcher = PullWatcher(accounts, self.environment, self.pull_seconds())
+                else:
+                    self._watcher = StreamingWatcher(accounts, self.environment)
             self._watcher.watch(mailboxes, wake)
         return True
 

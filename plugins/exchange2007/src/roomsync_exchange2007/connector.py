@@ -10,18 +10,34 @@ included: it states its time zone itself, so 2007's missing GetServerTimeZones i
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, Field
 
 from roomsync.connector.directory import RoomList
 from roomsync.errors import ConnectorError, Fault
 from roomsync.hookspecs import hookimpl
 from roomsync_ews_common import EwsConnector
 from roomsync_ews_common.connector import BATCH
+from roomsync_ews_common.notifications import PULL_SECONDS
+from roomsync_ews_common.options import EwsOptions
 from roomsync_exchange2007 import items, reading
+
+
+class Exchange2007Options(EwsOptions):
+    """The EWS options, and how often 2007's pull subscriptions are asked for events."""
+
+    pull_seconds: float | None = Field(default=None, ge=1, le=300)
+    """Seconds from one round of GetEvents over every watched mailbox to the next (default
+    15): one request per mailbox per round, so 60 / pull_seconds requests per mailbox a minute,
+    and a change in Outlook reaches ROOMS at most this long (plus one cycle) after it is made.
+    At most 300: a pull subscription nobody asks for 10 minutes ends on the server."""
 
 
 class Exchange2007Connector(EwsConnector):
     name = "exchange2007"
+    Options: ClassVar[type[BaseModel]] = Exchange2007Options
+    options: Exchange2007Options
     # The only dialect 2007 SP1 to SP3 speak; 2007 without a service pack is not supported.
     request_server_version = "Exchange2007_SP1"
     # The 2007 schema has no streaming subscriptions.
@@ -33,7 +49,8 @@ class Exchange2007Connector(EwsConnector):
         "weekly series carry no first day of the week (FirstDayOfWeek came with 2010 SP1): "
         "a series every 2 or more weeks on Sunday and other days is refused",
         "no GetServerTimeZones: free/busy is read with GetUserAvailability and an explicit UTC time zone",
-        "no streaming notifications: pull subscriptions are asked for events every few seconds",
+        "no streaming notifications: pull subscriptions are asked for events, every mailbox once "
+        f"a round, a round every {PULL_SECONDS:.0f} s (option pull_seconds)",
         "no GetRooms/GetRoomLists: room lists cannot be read from the server",
         "impersonation through the Active Directory rights ms-Exch-EPI-Impersonation "
         "and ms-Exch-EPI-May-Impersonate",
@@ -68,6 +85,9 @@ class Exchange2007Connector(EwsConnector):
             f"mailbox (Add-MailboxPermission -Identity {mailbox} -User {self.options.account} "
             "-AccessRights FullAccess)"
         )
+
+    def pull_seconds(self) -> float | None:
+        return self.options.pull_seconds
 
     @hookimpl
     def roomsync_room_directory(self, room_list: str | None) -> list[RoomList]:
