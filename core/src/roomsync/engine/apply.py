@@ -199,8 +199,7 @@ class PlanApplier:
             self.links.pop(key, None)
             sync.delete_link(*key)
         self._record_writes()
-        for link in self.links.values():
-            sync.save_link(replace(link, updated_at=now()))
+        sync.save_links(self.links.values())
         for note in self.plan.notes:
             self._log("info", "note", note)
         self.uow.commit()
@@ -306,9 +305,8 @@ class PlanApplier:
                         self.links[(delete.reservation_id, mailbox)] = replace(
                             link, state=LinkState.DELETING, last_error=str(exc)
                         )
-        for key, link in self.links.items():
-            if link is not recorded.get(key):  # the rest was saved by record()
-                self.uow.sync.save_link(replace(link, updated_at=now()))
+        # The rest was saved by record(); each link is saved once per step.
+        self.uow.sync.save_links(link for key, link in self.links.items() if link is not recorded.get(key))
         self.progress.settle()
 
     def _creates(self) -> set[str]:

@@ -9,7 +9,7 @@ states, failure counters and the sync log. A :class:`UnitOfWork` holds both over
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -254,6 +254,10 @@ class SyncStore(Protocol):
 
     def save_link(self, link: Link) -> None:
         """Insert or replace the link of (reservation_id, mailbox)."""
+        ...
+
+    def save_links(self, links: Iterable[Link]) -> None:
+        """Insert or replace many links at once (a page of writes): fewer statements than one each."""
         ...
 
     def delete_link(self, reservation_id: str, mailbox: str) -> None: ...

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from copy import deepcopy
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.util import identity_key
 
 from roomsync.storage.models import IN_CHUNK, LinkRow, LogRow, MailboxStateRow, SeenEntryRow
 from roomsync.storage.protocols import AT_REST, Link, LinkState, LogEntry, MailboxState, SeenEntry
@@ -43,8 +44,15 @@ def _values(source: object, names: Sequence[str]) -> dict[str, Any]:
 
 
 def _copies(source: object, names: Sequence[str]) -> dict[str, Any]:
-    """Deep copies, so that a snapshot changed in place is not the stored one changed too."""
-    return {name: deepcopy(getattr(source, name)) for name in names}
+    """Copies of the snapshots, so that a link and its row never share one: a snapshot replaced
+    on the link is then always a change of the row. The engine replaces snapshots and never
+    changes one in place, so the top level is all that is copied (a deep copy of every link's
+    snapshots cost more than the rest of saving it)."""
+    return {name: _shallow(getattr(source, name)) for name in names}
+
+
+def _shallow(value: Any) -> Any:
+    return dict(value) if isinstance(value, dict) else value
 
 
 def _assign(row: object, values: dict[str, Any]) -> None:
@@ -98,15 +106,48 @@ class SqlSyncStore:
 
     def save_link(self, link: Link) -> None:
         """Insert or replace; ``updated_at`` is set to now, on the row and on ``link``."""
-        row = self.session.get(LinkRow, (link.reservation_id, link.mailbox))
-        if row is None:
-            row = LinkRow(reservation_id=link.reservation_id, mailbox=link.mailbox)
-            self.session.add(row)
-        link.updated_at = datetime.now(UTC)
-        _assign(row, _values(link, _LINK_FIELDS))
-        row.state = link.state.value
-        # Copies: a snapshot changed in place would otherwise compare equal to itself and not be written.
-        _assign(row, _copies(link, _LINK_SNAPSHOTS))
+        self.save_links([link])
+
+    def save_links(self, links: Iterable[Link]) -> None:
+        """Insert or replace many links; ``updated_at`` is set to now, on each row and link.
+
+        Rows the session holds already are changed in place; the others are read in one query
+        per mailbox and chunk, and new ones are inserted together at the next flush, so a page
+        of a first export costs a few statements, not two per link.
+        """
+        links = list(links)
+        rows = self._link_rows([(link.reservation_id, link.mailbox) for link in links])
+        when = datetime.now(UTC)
+        for link in links:
+            key = (link.reservation_id, link.mailbox)
+            row = rows.get(key)
+            if row is None:
+                row = rows[key] = LinkRow(reservation_id=link.reservation_id, mailbox=link.mailbox)
+                self.session.add(row)
+            link.updated_at = when
+            _assign(row, _values(link, _LINK_FIELDS))
+            row.state = link.state.value
+            _assign(row, _copies(link, _LINK_SNAPSHOTS))
+
+    def _link_rows(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], LinkRow]:
+        """The stored rows of these (reservation id, mailbox) keys: from the session where it
+        holds them, the rest in bulk; keys without a row are absent."""
+        found: dict[tuple[str, str], LinkRow] = {}
+        missing: dict[str, list[str]] = {}
+        for key in dict.fromkeys(keys):
+            row = self.session.identity_map.get(identity_key(LinkRow, key))
+            if isinstance(row, LinkRow):
+                found[key] = row
+            else:
+                missing.setdefault(key[1], []).append(key[0])
+        for mailbox, ids in missing.items():
+            for offset in range(0, len(ids), IN_CHUNK):
+                stmt = select(LinkRow).where(
+                    LinkRow.mailbox == mailbox, LinkRow.reservation_id.in_(ids[offset : offset + IN_CHUNK])
+                )
+                for row in self.session.scalars(stmt):
+                    found[(row.reservation_id, row.mailbox)] = row
+        return found
 
     def delete_link(self, reservation_id: str, mailbox: str) -> None:
         self._delete(self.session.get(LinkRow, (reservation_id, mailbox)))
