@@ -1,79 +1,100 @@
-"""The entries a connector wrote itself, kept until its change feed reports them back.
+"""The versions a connector wrote itself, so its change feed reports them back without a read.
 
 Exchange gives an item a new change key on every modification, whether written over EWS or
 Graph, so an item the feed reports with the change key our own write received still holds
-exactly what we wrote: its entry is known without reading it again. That saves reading back
-every created entry on the pass after an export and every updated entry on the next cycle.
+exactly what we wrote. The connector reports it as *unchanged* (:attr:`ChangeSet.unchanged
+<roomsync.connector.types.ChangeSet.unchanged>`, by item id and change key) instead of reading
+it, and the engine, whose link stored the same change key after the write, knows the entry
+already. That saves reading back every created entry on the pass after an export and every
+updated entry on the next cycle, at any size.
+
+Only a fingerprint of (mailbox, item id, change key) is kept per written version: a first
+export of 100,000 entries holds a few megabytes until the feed reports them, not the entries.
+A version is recognised once and forgotten; a fingerprint never seen again (the item changed,
+or was deleted) only costs its few bytes until the process ends or :data:`LIMIT` is reached.
 """
 
 from __future__ import annotations
 
 import threading
-from collections import OrderedDict
 
-from roomsync.connector.types import CalendarEntry, EntryDraft, EntryUpdate, WriteResult
+from roomsync.connector.types import EntryDraft, EntryUpdate, ItemRef, WriteResult
 
-LIMIT = 20_000
-"""Entries kept at most; the oldest go first. A forgotten entry is read again, nothing more."""
+LIMIT = 2_000_000
+"""Versions kept at most (some 150 MB); the oldest go first. A forgotten one is read again."""
+
+
+def _fingerprint(item_id: str, change_key: str) -> int:
+    # 64 bits: two different versions of one mailbox agree by chance once in 2**64 tries.
+    return hash((item_id, change_key))
 
 
 class WrittenEntries:
     def __init__(self, limit: int = LIMIT) -> None:
         self._limit = limit
-        self._entries: OrderedDict[tuple[str, str], CalendarEntry] = OrderedDict()
+        self._versions: dict[str, dict[int, None]] = {}
+        self._count = 0
         self._lock = threading.Lock()
 
-    def remember(self, entry: CalendarEntry) -> None:
-        key = (entry.mailbox, entry.item_id)
+    def remember(self, mailbox: str, item_id: str, change_key: str) -> None:
+        if self._limit <= 0 or not item_id or not change_key:
+            return
         with self._lock:
-            self._entries[key] = entry
-            self._entries.move_to_end(key)
-            while len(self._entries) > self._limit:
-                self._entries.popitem(last=False)
+            versions = self._versions.setdefault(mailbox, {})
+            key = _fingerprint(item_id, change_key)
+            if key not in versions:
+                versions[key] = None
+                self._count += 1
+            while self._count > self._limit:
+                self._drop_oldest()
+
+    def _drop_oldest(self) -> None:
+        mailbox = next(iter(self._versions))
+        versions = self._versions[mailbox]
+        del versions[next(iter(versions))]
+        self._count -= 1
+        if not versions:
+            del self._versions[mailbox]
 
     def remember_write(self, mailbox: str, result: WriteResult, written: EntryDraft | EntryUpdate) -> None:
-        """The entry as a successful write left it in ``mailbox``, the organizer's own calendar.
+        """The version a successful write left in ``mailbox``, the organizer's own calendar.
 
         An entry that invites rooms is not kept: each room answers the meeting by its booking
         policy, and Exchange records the answer on the organizer's item, so the item is read
         back once to learn it (:attr:`~roomsync.connector.types.CalendarEntry.answers`).
         """
-        if written.fields.rooms:
-            self.forget(mailbox, result.item_id or "")
+        if written.fields.rooms or not result.ok or not result.item_id or not result.change_key:
             return
-        if result.ok and result.item_id and result.change_key:
-            self.remember(
-                CalendarEntry(
-                    item_id=result.item_id,
-                    change_key=result.change_key,
-                    mailbox=mailbox,
-                    organizer=mailbox,
-                    stamp=written.stamp or None,
-                    fields=written.fields,
-                    setup_minutes=written.setup_minutes,
-                    followup_minutes=written.followup_minutes,
-                )
-            )
+        self.remember(mailbox, result.item_id, result.change_key)
 
-    def take(self, mailbox: str, item_id: str, change_key: str) -> CalendarEntry | None:
-        """The entry as written if the item is still in that version; forgotten either way."""
-        with self._lock:
-            entry = self._entries.pop((mailbox, item_id), None)
-        if entry is None or not change_key or entry.change_key != change_key:
+    def take(self, mailbox: str, item_id: str, change_key: str) -> ItemRef | None:
+        """The item as unchanged since our write if it is still in that version (then forgotten)."""
+        if not change_key:
             return None
-        return entry
+        key = _fingerprint(item_id, change_key)
+        with self._lock:
+            versions = self._versions.get(mailbox)
+            if versions is None or key not in versions:
+                return None
+            del versions[key]
+            self._count -= 1
+            if not versions:
+                del self._versions[mailbox]  # a dict does not shrink: the export's memory goes with it
+        return ItemRef(item_id=item_id, change_key=change_key)
 
-    def peek(self, mailbox: str, item_id: str, change_key: str) -> CalendarEntry | None:
+    def peek(self, mailbox: str, item_id: str, change_key: str) -> ItemRef | None:
         """Like :meth:`take`, but kept: a series is reported once per occurrence."""
-        with self._lock:
-            entry = self._entries.get((mailbox, item_id))
-        if entry is None or not change_key or entry.change_key != change_key:
+        if not change_key:
             return None
-        return entry
+        with self._lock:
+            versions = self._versions.get(mailbox)
+            if versions is None or _fingerprint(item_id, change_key) not in versions:
+                return None
+        return ItemRef(item_id=item_id, change_key=change_key)
 
     def forget(self, mailbox: str, item_id: str) -> None:
-        with self._lock:
-            self._entries.pop((mailbox, item_id), None)
+        """Nothing to do: a deleted item's versions are never reported again, so the few bytes
+        of their fingerprints go with :data:`LIMIT` or the process."""
 
     def __len__(self) -> int:
-        return len(self._entries)
+        return self._count

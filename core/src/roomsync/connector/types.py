@@ -145,15 +145,20 @@ class ChangeSet(BaseModel):
     """One page of a mailbox's changes since an opaque sync state.
 
     ``entries`` are created or changed entries read in full; ``deleted`` are item ids that are
-    gone (hard or soft deleted, or moved to Deleted Items). ``more`` asks the caller to call again
-    with ``sync_state`` for the next page. ``reset`` is true when the connector could not use the
-    state it got and this page starts a full listing again.
+    gone (hard or soft deleted, or moved to Deleted Items). ``unchanged`` are items the feed
+    reported in the very version (item id and change key) a write of this connector left them
+    in: they hold what was written, so the connector does not read them, and the engine knows
+    them from its links (:mod:`roomsync.connector.own_writes`). ``more`` asks the caller to call
+    again with ``sync_state`` for the next page. ``reset`` is true when the connector could not
+    use the state it got and this page starts a full listing again (which lists both
+    ``entries`` and ``unchanged``).
     """
 
     model_config = _FROZEN
 
     entries: tuple[CalendarEntry, ...] = ()
     deleted: tuple[str, ...] = ()
+    unchanged: tuple[ItemRef, ...] = ()
     sync_state: str
     more: bool = False
     reset: bool = False

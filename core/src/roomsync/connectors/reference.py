@@ -36,6 +36,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from roomsync.connector.base import Connector, Wake
 from roomsync.connector.checks import SyncTestActions, sync_test
 from roomsync.connector.groups import GroupMember
+from roomsync.connector.own_writes import WrittenEntries
 from roomsync.connector.types import (
     CalendarEntry,
     Capabilities,
@@ -99,6 +100,7 @@ class ReferenceConnector(Connector):
             else MailboxDirectory.named(self.options.directory)
         )
         self._watch: DirectoryWatch | None = None
+        self._written = WrittenEntries()  # what this connector wrote, reported back unchanged
         self._watch_lock = threading.Lock()
 
     @classmethod
@@ -163,11 +165,20 @@ class ReferenceConnector(Connector):
         if missing:
             created = self.directory.create_entries(mailbox, list(missing.values()))
             made.update(zip(missing, created, strict=True))
-        return [WriteResult.success(made[d.stamp].item_id, made[d.stamp].change_key) for d in drafts]
+        results = [WriteResult.success(made[d.stamp].item_id, made[d.stamp].change_key) for d in drafts]
+        for stamp, draft in missing.items():
+            made_entry = made[stamp]
+            self._written.remember_write(
+                mailbox, WriteResult.success(made_entry.item_id, made_entry.change_key), draft
+            )
+        return results
 
     @hookimpl
     def roomsync_update_entries(self, mailbox: str, updates: list[EntryUpdate]) -> list[WriteResult]:
-        return self.directory.update_entries(mailbox, updates)
+        results = self.directory.update_entries(mailbox, updates)
+        for update, result in zip(updates, results, strict=True):
+            self._written.remember_write(mailbox, result, update)
+        return results
 
     @hookimpl
     def roomsync_delete_entries(self, mailbox: str, refs: list[ItemRef]) -> list[WriteResult]:
@@ -183,9 +194,24 @@ class ReferenceConnector(Connector):
         # An unusable state is not an error: list the whole calendar again and say so.
         usable = position is not None
         page: SyncPage = self.directory.changes(mailbox, position or 0, self.options.page_size)
+        # Like a server's connector, report our own writes by id and change key, as unchanged,
+        # except in a full listing, which reads everything.
+        entries: list[CalendarEntry] = []
+        unchanged: list[ItemRef] = []
+        for entry in page.entries:
+            ours = (
+                self._written.take(mailbox, entry.item_id, entry.change_key)
+                if sync_state and usable
+                else None
+            )
+            if ours is None:
+                entries.append(entry)
+            else:
+                unchanged.append(ours)
         return ChangeSet(
-            entries=page.entries,
+            entries=tuple(entries),
             deleted=page.deleted,
+            unchanged=tuple(unchanged),
             sync_state=f"{STATE_PREFIX}:{self.directory.token}:{page.last_seq}",
             more=page.more,
             reset=not usable,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 import pluggy
@@ -13,6 +13,7 @@ from roomsync.connector.host import ConnectorHost
 from roomsync.connector.types import Answer, CalendarEntry
 from roomsync.contract import chained
 from roomsync.domain import Person, Reservation, ShowAs
+from roomsync.engine.echoes import read_stale_echoes
 from roomsync.engine.groups import CycleGroups
 from roomsync.engine.plan import MailboxView
 from roomsync.errors import MassDeletionRefused, RoomsyncError
@@ -29,12 +30,15 @@ class ExchangeChanges:
     sync_state: str
     reset: bool
     pages: int
+    unchanged: dict[str, str] = field(default_factory=dict)
+    """Item id → change key of items still as our own write left them: known from the links."""
 
 
 def read_exchange_changes(host: ConnectorHost, mailbox: str, sync_state: str | None) -> ExchangeChanges:
     """Drain every page; the last version of an item wins, a later deletion removes it."""
     entries: dict[str, CalendarEntry] = {}
     deleted: set[str] = set()
+    unchanged: dict[str, str] = {}
     reset = False
     pages = 0
     state = sync_state
@@ -45,18 +49,25 @@ def read_exchange_changes(host: ConnectorHost, mailbox: str, sync_state: str | N
             reset = True
             entries.clear()
             deleted.clear()
+            unchanged.clear()
         for entry in page.entries:
             entries[entry.item_id] = entry
             deleted.discard(entry.item_id)
+            unchanged.pop(entry.item_id, None)
         for item_id in page.deleted:
             entries.pop(item_id, None)
             deleted.add(item_id)
+            unchanged.pop(item_id, None)
+        for ref in page.unchanged:
+            entries.pop(ref.item_id, None)
+            deleted.discard(ref.item_id)
+            unchanged[ref.item_id] = ref.change_key or ""
         state = page.sync_state
         if not page.more:
             break
     if sync_state is None:
         reset = True  # a first read is a full listing too
-    return ExchangeChanges(list(entries.values()), deleted, state or "", reset, pages)
+    return ExchangeChanges(list(entries.values()), deleted, state or "", reset, pages, unchanged)
 
 
 def relocate_links(uow: UnitOfWork, mailbox: str) -> list[str]:
@@ -114,7 +125,8 @@ def build_view(
     mailbox = person.email
     links = {link.reservation_id: link for link in uow.sync.links_in_mailbox(mailbox)}
     by_item = {link.item_id: link for link in links.values() if link.item_id}
-    entries, foreign = fresh_entries(uow, mailbox, changes.entries)
+    changed = [*changes.entries, *read_stale_echoes(host, mailbox, changes.unchanged, by_item)]
+    entries, foreign = fresh_entries(uow, mailbox, changed)
     entries = groups.entries(entries) if groups else entries
     deleted = deleted_items(changes, by_item)
     _guard_mass_deletion(mailbox, deleted, by_item, links, limits, allow_mass_delete)
@@ -174,7 +186,7 @@ def deleted_items(changes: ExchangeChanges, by_item: Mapping[str, Link]) -> set[
     deleted = set(changes.deleted)
     if changes.reset:
         # A full listing reports no deletions: whatever linked item it lacks is gone.
-        listed = {entry.item_id for entry in changes.entries}
+        listed = {entry.item_id for entry in changes.entries} | set(changes.unchanged)
         deleted |= {item for item in by_item if item not in listed}
         deleted = {item for item in deleted if item in by_item}
     return deleted
@@ -307,7 +319,7 @@ def _busy_declining_rooms(
 def _guard_empty_listing(mailbox: str, changes: ExchangeChanges, deleted: set[str], allowed: bool) -> None:
     """A full listing that comes back empty while entries are linked: more likely a lost
     mailbox, a permission or a migration than a person who deleted everything."""
-    if changes.reset and not changes.entries and deleted and not allowed:
+    if changes.reset and not (changes.entries or changes.unchanged) and deleted and not allowed:
         raise MassDeletionRefused(
             f"mailbox {mailbox} reads empty although {len(deleted)} synced entries should be there; "
             "nothing was cancelled. If they really were deleted, run "

@@ -53,21 +53,34 @@ class Changes:
         self.pages: list[ChangeSet] = []
         self.entries: dict[str, CalendarEntry] = {}
         self.deleted: set[str] = set()
+        self.unchanged: dict[str, str] = {}  # item id → change key: our own writes, not read
         while True:
             page = kit.host.changes(mailbox or kit.mailbox, state)
             self.pages.append(page)
             for entry in page.entries:
                 self.entries[entry.item_id] = entry
                 self.deleted.discard(entry.item_id)
+                self.unchanged.pop(entry.item_id, None)
             for item_id in page.deleted:
                 self.entries.pop(item_id, None)
                 self.deleted.add(item_id)
+                self.unchanged.pop(item_id, None)
+            for ref in page.unchanged:
+                assert ref.change_key, "an unchanged item was reported without its change key"
+                self.entries.pop(ref.item_id, None)
+                self.deleted.discard(ref.item_id)
+                self.unchanged[ref.item_id] = ref.change_key
             assert page.sync_state, "changes() answered without a sync state"
             state = page.sync_state
             if not page.more:
                 break
             assert len(self.pages) < 10_000, "changes() keeps answering more=True"
         self.state = state
+
+    @property
+    def listed(self) -> set[str]:
+        """Every item reported present: read in full or known as written."""
+        return set(self.entries) | set(self.unchanged)
 
 
 def same_fields(actual: EventFields, expected: EventFields) -> None:
@@ -399,14 +412,21 @@ class ConnectorSuite:
         kit.host.delete_entries(kit.mailbox, [ItemRef(item_id=removed_id)])
 
         echo = Changes(kit, state)
-        assert created.item_id in echo.entries
-        assert echo.entries[created.item_id].stamp == new.stamp
-        assert echo.entries[created.item_id].change_key == created.change_key
-        same_fields(echo.entries[created.item_id].fields, new.fields)
-        assert echo.entries[kept_id].stamp == kept.stamp
-        assert echo.entries[kept_id].change_key == updated.change_key
-        same_fields(echo.entries[kept_id].fields, changed)
+        # Each comes back read in full or, known as written, by the change key the write got.
+        for item_id, stamp, change_key, fields in (
+            (created.item_id, new.stamp, created.change_key, new.fields),
+            (kept_id, kept.stamp, updated.change_key, changed),
+        ):
+            assert item_id is not None
+            if item_id in echo.unchanged:
+                assert echo.unchanged[item_id] == change_key
+                continue
+            assert item_id in echo.entries
+            assert echo.entries[item_id].stamp == stamp
+            assert echo.entries[item_id].change_key == change_key
+            same_fields(echo.entries[item_id].fields, fields)
         assert removed_id in echo.deleted and removed_id not in echo.entries
+        assert removed_id not in echo.unchanged
 
     def test_no_changes_give_empty_pages_and_a_usable_state(self, kit: ConnectorKit) -> None:
         kit.create([kit.draft(kit.fields("Quiet", 11, 16))])
@@ -454,17 +474,24 @@ class ConnectorSuite:
         drafts = [kit.draft(kit.fields(f"Page {n}", 15, 8 + n, minutes=30)) for n in range(7)]
         ids = created_ids(kit.create(drafts))
         full = Changes(kit, None)
-        reported = [e.item_id for page in full.pages for e in page.entries]
+        reported = [
+            item_id
+            for page in full.pages
+            for item_id in [*(e.item_id for e in page.entries), *(u.item_id for u in page.unchanged)]
+        ]
         assert all(reported.count(i) == 1 for i in ids), "each item once in a full listing"
         more = [kit.draft(kit.fields(f"Later {n}", 16, 8 + n, minutes=30)) for n in range(5)]
         later = created_ids(kit.create(more))
         retitled = kit.fields("Page 0, retitled", 15, 8, minutes=30)
-        kit.host.update_entries(
+        [result] = kit.host.update_entries(
             kit.mailbox, [EntryUpdate(item_id=ids[0], stamp=drafts[0].stamp, fields=retitled)]
         )
         since = Changes(kit, full.state)
-        assert set(later) | {ids[0]} <= set(since.entries)
-        same_fields(since.entries[ids[0]].fields, retitled)
+        assert set(later) | {ids[0]} <= since.listed
+        if ids[0] in since.unchanged:
+            assert since.unchanged[ids[0]] == result.change_key
+        else:
+            same_fields(since.entries[ids[0]].fields, retitled)
 
     # --- series -------------------------------------------------------------------------------
 

@@ -396,10 +396,11 @@ class EwsConnector(EwsNotifications, Connector):
             except ErrorInvalidSyncStateData:
                 usable = False
                 page = self._sync_page(mailbox, None)
-            entries, deleted, new_state, more = page
+            entries, deleted, new_state, more, unchanged = page
             return ChangeSet(
                 entries=tuple(entries),
                 deleted=tuple(deleted),
+                unchanged=tuple(unchanged),
                 sync_state=f"{STATE_PREFIX}{new_state}",
                 more=more,
                 reset=not usable,
@@ -629,11 +630,13 @@ class EwsConnector(EwsNotifications, Connector):
     def _stamped(calendar: Any, stamps: Sequence[str]) -> list[Any]:
         return list(props.find_stamped(calendar, stamps))
 
-    def _sync_page(self, mailbox: str, state: str | None) -> tuple[list[CalendarEntry], list[str], str, bool]:
+    def _sync_page(
+        self, mailbox: str, state: str | None
+    ) -> tuple[list[CalendarEntry], list[str], str, bool, list[ItemRef]]:
         account = self._account(mailbox)
         service = SyncFolderItems(account=account)
         changed: dict[str, Any] = {}
-        known: dict[str, CalendarEntry] = {}  # our own writes, still in the version we wrote
+        known: dict[str, ItemRef] = {}  # our own writes, still in the version we wrote
         deleted: list[str] = []
         for change in service.call(
             folder=account.calendar,
@@ -653,10 +656,10 @@ class EwsConnector(EwsNotifications, Connector):
                 self._written.forget(mailbox, item.id)
                 deleted.append(item.id)
             elif kind in (SyncFolderItems.CREATE, SyncFolderItems.UPDATE) and isinstance(item, CalendarItem):
-                ours = self._written.take(mailbox, item.id, item.changekey or "")
+                # A full listing (no state) reads everything; a later page knows our writes.
+                ours = self._written.take(mailbox, item.id, item.changekey or "") if state else None
                 if ours is not None:
-                    if not is_companion(ours.stamp):
-                        known[item.id] = ours
+                    known[item.id] = ours  # a buffer's has no link: the engine passes it over
                     changed.pop(item.id, None)
                 else:
                     known.pop(item.id, None)
@@ -666,10 +669,11 @@ class EwsConnector(EwsNotifications, Connector):
         read = {item.id for item in items}
         deleted.extend(i for i in changed if i not in read)  # gone before it could be read
         return (
-            [*self._entries(mailbox, items), *known.values()],
+            self._entries(mailbox, items),
             deleted,
             service.sync_state,
             not service.includes_last_item_in_range,
+            list(known.values()),
         )
 
     # --- writing ----------------------------------------------------------------------------

@@ -536,16 +536,19 @@ class EwsSimulatorSuite(ConnectorSuite):
         state = Changes(kit, None).state
         mine = kit.draft(kit.fields("Written here", 36, 9, reminder_minutes=10))
         touched = kit.draft(kit.fields("Changed in Outlook", 36, 11))
-        mine_id, touched_id = created_ids(kit.create([mine, touched]))
+        written = kit.create([mine, touched])
+        mine_id, touched_id = created_ids(written)
         kit.user.update(kit.mailbox, touched_id, touched.fields.model_copy(update={"title": "Renamed"}))
         before = sim.simulator.counts["GetItem"]
 
-        seen = Changes(kit, state).entries
+        changes = Changes(kit, state)
 
-        # Only the entry changed since our write is read; ours is known as written.
+        # Only the entry changed since our write is read; ours is reported unchanged, by the
+        # change key its create got.
         assert sim.simulator.counts["GetItem"] - before == 1
-        assert seen[mine_id].stamp == mine.stamp and seen[mine_id].fields == mine.fields
-        assert seen[touched_id].fields.title == "Renamed"
+        assert mine_id not in changes.entries and changes.unchanged[mine_id] == written[0].change_key
+        assert changes.entries[touched_id].fields.title == "Renamed"
+        assert touched_id not in changes.unchanged
 
     # --- buffers ----------------------------------------------------------------------------------
 

@@ -31,7 +31,7 @@ from typing import Any
 
 from roomsync.connector.companions import is_companion
 from roomsync.connector.own_writes import WrittenEntries
-from roomsync.connector.types import CalendarEntry, ChangeSet
+from roomsync.connector.types import CalendarEntry, ChangeSet, ItemRef
 from roomsync_o365.events import FULL, MailboxCalendar, utc_param
 from roomsync_o365.graph_client import READ_PREFER, GraphError, user
 from roomsync_o365.mapping import parse_time
@@ -185,7 +185,7 @@ class DeltaReader:
 
     def _delta(self, state: SyncState, now: datetime, reset: bool) -> ChangeSet:
         body = self.calendar.get(state.link, DELTA_PREFER)
-        entries, deleted = self._page(state, body.get("value") or (), state.window)
+        entries, deleted, unchanged = self._page(state, body.get("value") or (), state.window)
         next_link, delta_link = self._links(body)
         more = bool(next_link)
         if next_link:
@@ -201,34 +201,46 @@ class DeltaReader:
                 )
                 more = True
         return ChangeSet(
-            entries=tuple(entries), deleted=tuple(deleted), sync_state=state.encode(), more=more, reset=reset
+            entries=tuple(entries),
+            deleted=tuple(deleted),
+            unchanged=tuple(unchanged),
+            sync_state=state.encode(),
+            more=more,
+            reset=reset,
         )
 
     # --- one page of changes -----------------------------------------------------------------------
 
     def _page(
         self, state: SyncState, items: Iterable[dict[str, Any]], window_text: tuple[str, str]
-    ) -> tuple[list[CalendarEntry], list[str]]:
+    ) -> tuple[list[CalendarEntry], list[str], list[ItemRef]]:
         page = _Page()
         for item in items:
             self._sort(page, item)
         deleted = self._removed(state, page, window_text) if page.removed else []
-        entries, deleted = self._entries(page, deleted)
+        entries, deleted, unchanged = self._entries(page, deleted)
         self._remember(state, entries, deleted)
-        return reported(entries), deleted
+        for ref in unchanged:  # a series known as written keeps its master's change key
+            if ref.item_id in page.series:
+                state.masters[ref.item_id] = ref.change_key or ""
+            else:
+                state.masters.pop(ref.item_id, None)
+        return reported(entries), deleted, unchanged
 
-    def _entries(self, page: _Page, deleted: list[str]) -> tuple[list[CalendarEntry], list[str]]:
-        """The page's entries, those read and those known, and all its deleted ids."""
+    def _entries(
+        self, page: _Page, deleted: list[str]
+    ) -> tuple[list[CalendarEntry], list[str], list[ItemRef]]:
+        """The page's entries read, all its deleted ids, and its items known as written."""
         entries, gone_now = self.calendar.read_entries(
             i for i in page.changed if i not in deleted and i not in page.known
         )
-        entries += [
-            entry
-            for item_id, entry in page.known.items()
+        deleted = list(dict.fromkeys([*deleted, *gone_now]))
+        unchanged = [
+            ref
+            for item_id, ref in page.known.items()
             if item_id not in deleted and item_id not in page.changed
         ]
-        deleted = list(dict.fromkeys([*deleted, *gone_now]))
-        return [e for e in entries if e.item_id not in deleted], deleted
+        return [e for e in entries if e.item_id not in deleted], deleted, unchanged
 
     def _sort(self, page: _Page, item: dict[str, Any]) -> None:
         """Note one item of a delta page by its kind: removed, occurrence or exception, single, master."""
@@ -262,6 +274,7 @@ class DeltaReader:
         )
         if ours is not None and master not in page.changed:
             page.known[master] = ours
+            page.series.setdefault(master)
         else:
             page.known.pop(master, None)
             page.changed.setdefault(master)
@@ -330,8 +343,10 @@ class _Page:
     """Entries to read in full."""
     removed: dict[str, None] = field(default_factory=dict)
     """Reported ``@removed``: deleted, or changed outside the window (see the module)."""
-    known: dict[str, CalendarEntry] = field(default_factory=dict)
+    known: dict[str, ItemRef] = field(default_factory=dict)
     """Entries as roomsync wrote them and still unchanged: no need to read them."""
+    series: dict[str, None] = field(default_factory=dict)
+    """The series masters among ``known``."""
 
 
 def left_calendar(event: dict[str, Any], window: tuple[datetime, datetime]) -> bool:
