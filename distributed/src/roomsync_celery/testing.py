@@ -119,9 +119,14 @@ class Cluster:
             process.popen.wait(30)
 
     def start(self, name: str, *args: str) -> Process:
+        """``roomsync --config <the cluster's> ARGS``."""
+        return self.spawn(name, ["--config", str(self.config), *args])
+
+    def spawn(self, name: str, args: Sequence[str]) -> Process:
+        """``roomsync ARGS`` exactly, its standard error into ``<name>.err``."""
         directory = self.directory or self.config.parent
         err = directory / f"{name}.err"
-        command = [sys.executable, "-m", "roomsync", "--config", str(self.config), *args]
+        command = [sys.executable, "-m", "roomsync", *args]
         with err.open("wb") as errors:
             popen = subprocess.Popen(
                 command, env=self.env, stdout=subprocess.DEVNULL, stderr=errors, start_new_session=True
