@@ -9,6 +9,7 @@ everything shown to a user is rendered with the password hidden. A database that
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -37,6 +38,7 @@ from roomsync.storage.protocols import RoomsStore, SyncStore
 from roomsync.storage.rooms_sql import SqlRoomsStore
 from roomsync.storage.sync_sql import SqlSyncStore
 
+log = logging.getLogger("roomsync.database")
 MIGRATIONS = Path(__file__).parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 UPGRADE_HINT = "run 'roomsync db upgrade'"
@@ -355,10 +357,22 @@ def _create_sqlite_directory(url: URL) -> None:
 
 
 def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
-    """SQLite leaves foreign keys off and gives up at once on a locked file unless told."""
+    """SQLite leaves foreign keys off and gives up at once on a locked file unless told.
+
+    Concurrent cycles write at once: in write-ahead logging readers never wait for a writer and
+    a commit is one append (``synchronous = NORMAL`` is durable in WAL but for the last commits
+    before a power cut, never corrupt); writers take turns, waiting up to the busy timeout. The
+    journal mode is the file's own and stays; a file that cannot switch (another process holds
+    it, an in-memory database) keeps its mode and still works, only with less concurrency.
+    """
     cursor = dbapi_connection.cursor()
     try:
         cursor.execute("PRAGMA foreign_keys = ON")
         cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+        try:
+            cursor.execute("PRAGMA journal_mode = WAL")
+            cursor.execute("PRAGMA synchronous = NORMAL")
+        except Exception as exc:  # sqlite3.OperationalError: locked by another process just now
+            log.info("SQLite stays in its journal mode: %s", exc)
     finally:
         cursor.close()
