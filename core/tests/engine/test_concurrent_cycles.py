@@ -203,6 +203,23 @@ def test_never_more_than_the_limit_in_flight_per_environment(two: Estate) -> Non
     assert max(two.gauge("ews").mailbox_peak.values()) == 1
 
 
+def test_many_cycles_writing_at_once_never_find_the_database_locked(database: Database) -> None:
+    """Eight cycles at once, each committing its intents and its writes: on SQLite (write-ahead
+    logging, writers taking turns within the busy timeout) as on PostgreSQL, none fails."""
+    made = estate(database, {"ews": 8}, per_environment=16, max_parallel_cycles=8)
+    try:
+        made.book_for_everyone(15)
+        reports = made.runner.sync_once()
+        assert all(r.ok and r.created == 15 for r in reports), [r.error for r in reports if not r.ok]
+        assert 2 <= made.gauge("ews").peak["ews"] <= 8  # at once, within the limit
+        assert made.converged()
+        if database.engine.dialect.name == "sqlite":
+            with database.engine.connect() as connection:
+                assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+    finally:
+        made.runner.close()
+
+
 def test_the_global_cap_bounds_all_environments_together(database: Database) -> None:
     made = estate(database, {"ews": 4, "graph": 4}, per_environment=6, max_parallel_cycles=3)
     try:
