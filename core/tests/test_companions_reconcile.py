@@ -85,3 +85,19 @@ def test_each_update_gets_its_own_companions() -> None:
     assert [u.stamp for u in changes.update] == [SETUP]
     assert [d.stamp for d in changes.create] == [companion_stamp("r2", Buffer.FOLLOWUP)]
     assert changes.delete == ()
+
+
+def test_lookups_only_for_updates_that_may_have_companions() -> None:
+    """An update batch without buffers needs no lookup at all."""
+    fields = EventFields(
+        title="Plain", start=datetime(2026, 3, 23, 8, tzinfo=UTC), end=datetime(2026, 3, 23, 9, tzinfo=UTC)
+    )
+    known_without = EntryUpdate(item_id="i1", stamp="r1", fields=fields, companions=False)
+    maybe = EntryUpdate(item_id="i2", stamp="r2", fields=fields)
+
+    assert companion_lookups([known_without]) == []
+    assert companion_lookups([known_without, maybe]) == ["r2#setup", "r2#followup"]
+    # A buffer an entry now needs, where none was written, is created without looking.
+    buffered = known_without.model_copy(update={"setup_minutes": 10})
+    changes = reconcile_companions([buffered], {})
+    assert [d.stamp for d in changes.create] == ["r1#setup"] and changes.create[0].known_new

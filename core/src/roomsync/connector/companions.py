@@ -81,8 +81,15 @@ def companion_drafts(written: Sequence[EntryDraft | EntryUpdate]) -> list[EntryD
 
 
 def companion_lookups(updates: Sequence[EntryUpdate]) -> list[str]:
-    """The stamps under which the companions of updated entries may exist."""
-    return [stamp for update in updates for stamp in companion_stamps(update.stamp)]
+    """The stamps under which the companions of updated entries may exist: none for an entry
+    the engine knows was written without (``companions`` False), so that a batch of updates
+    without buffers costs no lookup."""
+    return [stamp for update in updates if update.companions for stamp in companion_stamps(update.stamp)]
+
+
+def has_companions(fields: EventFields, setup_minutes: int, followup_minutes: int) -> bool:
+    """Whether writing an entry with these buffers writes companions beside it."""
+    return bool(companions(fields, setup_minutes, followup_minutes))
 
 
 @dataclass(frozen=True)

@@ -102,6 +102,10 @@ class EntryUpdate(BaseModel):
     fields: EventFields
     setup_minutes: int = 0
     followup_minutes: int = 0
+    companions: bool = True
+    """Whether buffer entries may stand beside the entry from an earlier write; when False the
+    engine knows none was written, and a connector need not look any up
+    (:func:`~roomsync.connector.companions.companion_lookups`)."""
 
 
 class ItemRef(BaseModel):

@@ -26,6 +26,7 @@ from zoneinfo import ZoneInfo
 import pluggy
 
 from roomsync.connector.base import chunked
+from roomsync.connector.companions import has_companions
 from roomsync.connector.host import ConnectorHost
 from roomsync.connector.types import (
     CalendarEntry,
@@ -235,6 +236,7 @@ class PlanApplier:
                 fields=with_foreign_resources(draft.fields, stored.exchange_snapshot, self.known_rooms),
                 setup_minutes=draft.setup_minutes,
                 followup_minutes=draft.followup_minutes,
+                companions=stored.companions,
             )
             written = intent(
                 snapshot(reservation.fields), self._read_back(entry_update.stamp, entry_update.fields)
@@ -331,6 +333,7 @@ class PlanApplier:
                     written=None,
                     attempts=0,
                     last_error=None,
+                    companions=has_companions(draft.fields, draft.setup_minutes, draft.followup_minutes),
                 )
                 created.add(reservation.id)
                 self.report.created += 1
@@ -360,6 +363,10 @@ class PlanApplier:
                     written=None,
                     attempts=0,
                     last_error=None,
+                    # Those of the entry before are rewritten or removed with the update.
+                    companions=has_companions(
+                        written.fields, written.setup_minutes, written.followup_minutes
+                    ),
                 )
                 self.report.updated += 1
             elif result.error_kind is WriteErrorKind.NOT_FOUND and planned.if_gone is not None:

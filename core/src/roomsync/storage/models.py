@@ -251,6 +251,7 @@ class LinkRow(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     updated_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     expected_by: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    companions: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
 
 
 class InstallationRow(Base):

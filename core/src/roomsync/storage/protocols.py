@@ -198,6 +198,10 @@ class Link:
     updated_at: datetime | None = None
     expected_by: datetime | None = None
     """For an ``AWAITING`` link: when the reservation is cancelled if its entry has not arrived."""
+    companions: bool = True
+    """Whether the entry may have setup or follow-up buffer entries beside it (written with
+    buffers, see :mod:`roomsync.connector.companions`); only then does an update look them up.
+    True where it is not known."""
 
 
 @dataclass

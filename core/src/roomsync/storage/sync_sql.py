@@ -24,6 +24,7 @@ _LINK_FIELDS = (
     "last_error",
     "updated_at",
     "expected_by",
+    "companions",
 )
 _LINK_SNAPSHOTS = ("rooms_snapshot", "exchange_snapshot", "written")
 _MAILBOX_STATE_FIELDS = (

@@ -724,9 +724,10 @@ class EwsConnector(EwsNotifications, Connector):
         if not updates:
             return
         account = self._account(mailbox)
+        lookups = companion_lookups(updates)
         existing = {
             stamp: item.id
-            for item in self._stamped(account.calendar, companion_lookups(updates))
+            for item in (self._stamped(account.calendar, lookups) if lookups else [])
             if (stamp := getattr(item, props.STAMP, None))
         }
         changes = reconcile_companions(updates, existing)

@@ -591,6 +591,36 @@ class EwsSimulatorSuite(ConnectorSuite):
         assert deleted.ok
         assert busy(kit.mailbox) == set() and busy(kit.room) == set()
 
+    def test_updates_look_buffers_up_only_where_the_engine_says_there_may_be_some(
+        self, kit: ConnectorKit, sim: Any
+    ) -> None:
+        """Every update batch searched for buffer entries, even when no entry had any."""
+        plain = kit.draft(kit.fields("No buffers", 41, 9))
+        buffered = kit.draft(kit.fields("Buffers", 41, 11), setup_minutes=15)
+        plain_result, buffered_result = kit.create([plain, buffered])
+        assert plain_result.item_id and buffered_result.item_id
+        retitled = EntryUpdate(
+            item_id=plain_result.item_id,
+            stamp=plain.stamp,
+            fields=plain.fields.model_copy(update={"title": "Still no buffers"}),
+            companions=False,
+        )
+        before = sim.simulator.counts["FindItem"]
+        [updated] = kit.host.update_entries(kit.mailbox, [retitled])
+        assert updated.ok and sim.simulator.counts["FindItem"] == before
+
+        # An entry that had some: looked up, and the buffer removed with the update.
+        unbuffered = EntryUpdate(
+            item_id=buffered_result.item_id, stamp=buffered.stamp, fields=buffered.fields, companions=True
+        )
+        [updated] = kit.host.update_entries(kit.mailbox, [unbuffered])
+        assert updated.ok and sim.simulator.counts["FindItem"] == before + 1
+        day = kit.host.list_entries(kit.mailbox, kit.at(41, 0), kit.at(42, 0))
+        assert sorted(e.fields.title for e in day) == ["Buffers", "Still no buffers"]
+        [answer] = kit.host.free_busy([kit.mailbox], kit.at(41, 0), kit.at(42, 0))
+        start = buffered.fields.start
+        assert (start - timedelta(minutes=15), start) not in {(i.start, i.end) for i in answer.intervals}
+
     # --- notifications ---------------------------------------------------------------------------
 
     def test_a_dropped_stream_is_reopened_and_everyone_woken(self, kit: ConnectorKit, sim: Any) -> None:

@@ -158,7 +158,8 @@ class Writer:
         """Rewrite, add or remove the buffer entries beside updated entries."""
         if not updates:
             return
-        found = self.calendar.find_stamped(companion_lookups(updates))
+        lookups = companion_lookups(updates)
+        found = self.calendar.find_stamped(lookups) if lookups else []
         changes = reconcile_companions(updates, {e.stamp: e.item_id for e in found if e.stamp and e.is_own})
         removed = [ItemRef(item_id=item_id) for item_id in changes.delete]
         failed = [r for r in self._update(changes.update) if not r.ok] if changes.update else []
