@@ -213,10 +213,10 @@ class _Heard(logging.Handler):
             self.into.append(time.monotonic())
 
 
-def eventually(condition: Callable[[], bool], seconds: float) -> bool:
+def eventually(condition: Callable[[], bool], seconds: float, step: float = 0.02) -> bool:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if condition():
             return True
-        time.sleep(0.02)
+        time.sleep(step)
     return False
