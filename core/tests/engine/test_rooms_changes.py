@@ -13,11 +13,15 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import text
 
 from roomsync.domain import EventFields, Person, Reservation, Room
+from roomsync.engine import rooms_changes
 from roomsync.engine.rooms_changes import RoomsChangeFeed, wakes_organizer
 from roomsync.storage import Database
+from roomsync.storage.models import JournalRow
 from roomsync.storage.protocols import Link, LinkState, Origin
 
 ALICE, BOB, CAROL = "alice@example.org", "bob@example.org", "carol@example.org"
@@ -266,3 +270,64 @@ def eventually(condition: Callable[[], bool], seconds: float = WITHIN) -> bool:
             return True
         time.sleep(0.05)
     return False
+
+
+# --- the reading, as a property ---------------------------------------------------------------
+
+ORGANIZERS = (ALICE, BOB, CAROL)
+ROWS = st.lists(
+    st.tuples(
+        st.sampled_from(ORGANIZERS),
+        st.sampled_from([o.value for o in Origin]),
+        st.sampled_from([None, "self", ROOM_A, "dave@example.org"]),
+    ),
+    max_size=25,
+)
+
+
+def test_a_read_wakes_exactly_the_organizers_of_rows_the_rules_let_wake_in_any_batch_size(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    database = Database(f"sqlite:///{tmp_path_factory.mktemp('feed') / 'roomsync.db'}")
+    database.upgrade()
+    with database.unit_of_work() as uow:
+        for email in ORGANIZERS:
+            uow.rooms.upsert_person(Person(email=email))
+        uow.rooms.add_room(Room(name="a", mailbox=ROOM_A))
+        uow.commit()
+    reservation = book(database, ALICE, 3)
+    feed = RoomsChangeFeed(database)
+    feed.last_seq = feed._max_seq()
+
+    @settings(max_examples=40, deadline=None)
+    @given(rows=ROWS, batch=st.integers(min_value=1, max_value=7))
+    def check(rows: list[tuple[str, str, str | None]], batch: int) -> None:
+        monkeypatch.setattr(rooms_changes, "READ_BATCH", batch)
+        at = datetime.now(UTC)
+        with database.unit_of_work() as uow:
+            for organizer, origin, actor in rows:
+                uow.session.add(
+                    JournalRow(
+                        reservation_id=int(reservation),
+                        organizer=organizer,
+                        origin=origin,
+                        action="updated",
+                        at=at,
+                        actor=organizer if actor == "self" else actor,
+                    )
+                )
+            uow.commit()
+        expected = list(
+            dict.fromkeys(
+                organizer
+                for organizer, origin, actor in rows
+                if not (origin == Origin.EXCHANGE.value and actor == "self")
+            )
+        )
+        assert feed.read() == expected
+        assert feed.read() == []  # the cursor moved past them
+
+    try:
+        check()
+    finally:
+        database.dispose()
