@@ -23,6 +23,7 @@ from roomsync.cli.main import cli
 from roomsync.config import settings_from_mapping
 from roomsync.engine.runner import SyncRunner
 from roomsync.storage import Database
+from roomsync.testkit.databases import empty_database_url
 
 ROOMSYNC = Path(sys.executable).with_name("roomsync")
 
@@ -205,3 +206,31 @@ def test_one_scheduler_schedules_and_the_other_takes_over_when_it_stops(
     stops["second"].set()
     threads["second"].join()
     assert first.marks.get(LOCK) is None
+
+
+@pytest.mark.postgresql
+def test_processes_starting_together_make_the_marks_table_once(tmp_path: Path) -> None:
+    """Workers started at once each make the table (two CREATE TABLE of one name race in PostgreSQL)."""
+    with empty_database_url("postgresql", tmp_path) as url:
+        databases = [Database(url) for _ in range(8)]
+        barrier = threading.Barrier(len(databases))
+        failures: list[BaseException] = []
+
+        def ensure(database: Database) -> None:
+            barrier.wait()
+            try:
+                Marks(database.engine).ensure()
+            except BaseException as exc:
+                failures.append(exc)
+
+        threads = [threading.Thread(target=ensure, args=(database,)) for database in databases]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        try:
+            assert failures == []
+            assert Marks(databases[0].engine).claim(["queued:a"], "s", 60) == {"queued:a"}
+        finally:
+            for database in databases:
+                database.dispose()

@@ -18,7 +18,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import Column, Engine, Float, MetaData, String, Table, delete, select
+from sqlalchemy import Column, Engine, Float, MetaData, String, Table, delete, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 
 from roomsync.errors import RoomsyncError
@@ -34,6 +34,7 @@ MARKS = Table(
 LOCK = "scheduler"
 QUEUED = "queued:"
 BATCH = 500  # names claimed in one statement
+ADVISORY_LOCK = 0x726F6F6D73796E63  # "roomsync": taken while the table is made
 
 
 @dataclass(frozen=True)
@@ -48,8 +49,13 @@ class Marks:
         self.engine = engine
 
     def ensure(self) -> None:
-        """Make the table where it is missing (every process may: it is idempotent)."""
-        METADATA.create_all(self.engine, checkfirst=True)
+        """Make the table where it is missing. Every process may, at the same time: on PostgreSQL
+        the check and the creation wait for each other (a transaction's advisory lock), since two
+        ``CREATE TABLE`` of one name at once fail; SQLite's write lock does the same."""
+        with self.engine.begin() as connection:
+            if connection.dialect.name == "postgresql":
+                connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": ADVISORY_LOCK})
+            METADATA.create_all(connection, checkfirst=True)
 
     def _insert(self) -> postgresql.Insert | sqlite.Insert:
         dialect = self.engine.dialect.name
