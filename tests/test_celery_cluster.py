@@ -17,13 +17,13 @@ import signal
 import time
 import uuid
 from collections import Counter, defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from copy import deepcopy
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from roomsync_celery.marks import LOCK, Marks
+from roomsync_celery.marks import LOCK, QUEUED, Marks
 from roomsync_celery.testing import (
     Cluster,
     Process,
@@ -130,7 +130,7 @@ def test_cycles_over_three_workers_survive_a_killed_worker_and_scheduler(
                 holder = Marks(database.engine).get(LOCK)
                 assert holder is not None and f":{standby.popen.pid}:" in holder.holder
 
-                wait_until_converged(sim, expected, database, timeout=240)
+                wait_until_converged(sim, expected, lambda m: explain(m, sim, database, workers), timeout=240)
                 for process in [*workers, standby]:
                     assert cluster.stop(process) == 0, process.text()[-3000:]
                 assert "scheduler stopped after enqueueing" in standby.text()
@@ -183,15 +183,32 @@ def sim_calendar(sim: object, mailbox: str) -> list[str]:
 
 
 def wait_until_converged(
-    sim: object, expected: dict[str, list[str]], database: Database, timeout: float
+    sim: object, expected: dict[str, list[str]], explain: Callable[[str], str], timeout: float
 ) -> None:
     deadline = time.monotonic() + timeout
     while True:
         behind = [m for m, titles in expected.items() if sim_calendar(sim, m) != sorted(titles)]
         if not behind:
             return
-        assert time.monotonic() < deadline, f"{len(behind)} persons never converged, e.g. {behind[:5]}"
+        if time.monotonic() > deadline:
+            details = "\n".join(explain(m) for m in behind[:5])
+            raise AssertionError(f"{len(behind)} persons never converged:\n{details}")
         time.sleep(0.5)
+
+
+def explain(mailbox: str, sim: object, database: Database, workers: list[Process]) -> str:
+    """What became of a mailbox: its calendar, its marks and lease, the cycles logged for it."""
+    marks = Marks(database.engine)
+    leases = [lease for lease in database.leases.leases(now()) if lease.mailbox == mailbox]
+    mine = [
+        {k: c.get(k) for k in ("process", "pid", "task_started", "skipped", "entries_created", "ok")}
+        for c in cycles_logged(workers)
+        if c["mailbox"] == mailbox
+    ]
+    return (
+        f"{mailbox}: calendar {sim_calendar(sim, mailbox)}, queued mark {marks.get(QUEUED + mailbox)}, "
+        f"lease {leases}, cycles {mine}"
+    )
 
 
 def assert_no_overlapping_cycles(cycles: list[dict[str, object]]) -> None:

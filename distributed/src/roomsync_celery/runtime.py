@@ -13,6 +13,7 @@ import threading
 from dataclasses import dataclass, field
 
 from roomsync.config import Settings
+from roomsync.engine.budgets import SharedBudgets
 from roomsync.engine.runner import SyncRunner
 from roomsync.storage.database import Database
 from roomsync.storage.leases import Holder
@@ -20,7 +21,6 @@ from roomsync_celery.config import CeleryConfig, shared_database_url
 from roomsync_celery.marks import Marks
 
 log = logging.getLogger("roomsync.celery")
-DEFAULT_ENVIRONMENT_CONCURRENCY = 10  # EWSMaxConcurrency's default, per service account
 
 
 @dataclass
@@ -58,26 +58,16 @@ class Runtime:
 
 
 def build_runner(settings: Settings, config: CeleryConfig, database: Database) -> SyncRunner:
-    """A runner whose cycles hold a slot of their environment's budget shared by all workers
-    (where the engine has shared budgets: ``roomsync.engine.budgets.SharedBudgets``)."""
-    import inspect
-
-    try:
-        from roomsync.engine.budgets import SharedBudgets
-    except ImportError:
-        return SyncRunner(settings, database)
-    if "budgets" not in inspect.signature(SyncRunner.__init__).parameters:
-        return SyncRunner(settings, database)
+    """A runner whose cycles hold a slot of their environment's budget shared by all workers."""
     made: list[SyncRunner] = []
 
     def limit_of(environment: str) -> int:
         if environment in config.environment_concurrency:
             return config.environment_concurrency[environment]
-        declared = getattr(made[0].host(environment).capabilities(), "max_concurrency", None)
-        return int(declared or DEFAULT_ENVIRONMENT_CONCURRENCY)
+        return made[0].host(environment).capabilities().max_concurrency
 
     budgets = SharedBudgets(database, limit_of, Holder.of_this_process())
-    made.append(SyncRunner(settings, database, budgets=budgets))  # type: ignore[call-arg,unused-ignore]
+    made.append(SyncRunner(settings, database, budgets=budgets))
     return made[0]
 
 

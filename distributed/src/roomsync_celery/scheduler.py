@@ -27,7 +27,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager
 
 from celery import Celery
 
@@ -35,6 +35,7 @@ from roomsync.config import Settings
 from roomsync.connector.base import Wake
 from roomsync.domain import Person, Room
 from roomsync.engine.heartbeat import heartbeat
+from roomsync.engine.rooms_changes import RoomsChangeFeed
 from roomsync.engine.runner import WAKE_DEBOUNCE_SECONDS, SyncRunner
 from roomsync.engine.wakes import WakeQueue
 from roomsync.engine.watching import Announce, Watches
@@ -141,12 +142,8 @@ class Scheduler:
             watches.stop()
 
     def _rooms_changes(self, wake: Wake, stop: threading.Event) -> AbstractContextManager[None]:
-        """The ROOMS changes feed where the engine has one (``roomsync.engine.rooms_changes``)."""
-        try:
-            from roomsync.engine.rooms_changes import RoomsChangeFeed
-        except ImportError:
-            return nullcontext()
-        return RoomsChangeFeed(self.database).running(wake, stop)
+        """Organizers whose reservations changed in ROOMS (LISTEN/NOTIFY on PostgreSQL)."""
+        return RoomsChangeFeed(self.database, self.settings.sync.rooms_poll_seconds).running(wake, stop)
 
     def _waker(self, environment: str, wakes: WakeQueue) -> Wake:
         def wake(mailboxes: list[str]) -> None:

@@ -5,11 +5,12 @@
 
 The task first deletes its mailbox's ``queued`` mark (:mod:`roomsync_celery.marks`): from then on
 a new change enqueues a new task, which the cycle about to start may not see. The cycle holds
-the mailbox's lease; when another worker's cycle of the mailbox holds it:
-
-* an interval task is skipped: the cycle in progress reads everything the round wanted;
-* a woken task is put back with a short delay (:data:`BUSY_RETRY_SECONDS`): the cycle in
-  progress may have read the mailbox before the change it was woken for, so it runs after it.
+the mailbox's lease; when another worker's cycle of the mailbox holds it, the task is put back
+with a short delay (:data:`BUSY_RETRY_SECONDS`) and takes the mailbox's mark again: the cycle in
+progress may have read the mailbox before the change or round the task is for, so it runs after
+it. When a newer task of the mailbox already waits (its mark is taken), this one ends: that task
+runs after the cycle in progress as well. So no change is left for the next interval, and no
+mailbox has two tasks waiting.
 
 A failing cycle is recorded by the runner (failures in a row, mails) and is not an error of the
 task; an exception out of the runner (the database unreachable, say) is, and the task is tried
@@ -34,7 +35,7 @@ from roomsync_celery.marks import QUEUED
 
 log = logging.getLogger("roomsync.celery")
 BUSY_RETRY_SECONDS = 1.0
-BUSY_RETRIES = 600  # a woken task waits for another worker's cycle this many times at most
+BUSY_RETRIES = 600  # a task waits for another runner's cycle of its mailbox this many times at most
 LEASED_ELSEWHERE = "in a cycle of another runner"  # how the runner says why it skipped
 
 
@@ -54,8 +55,16 @@ def register(app: Celery, config: CeleryConfig) -> Task:
         report = run_cycle(mailbox, kind, self.request.id)
         if report is None:
             return {"mailbox": mailbox, "skipped": "not synchronised"}
-        if report.skipped and report.skipped.startswith(LEASED_ELSEWHERE) and reason == "wake":
-            raise self.retry(countdown=BUSY_RETRY_SECONDS, max_retries=BUSY_RETRIES, exc=None)
+        if report.skipped and report.skipped.startswith(LEASED_ELSEWHERE):
+            # The cycle in progress may have read the mailbox before what this task is for: run
+            # after it, unless a newer task of the mailbox waits already (it runs after it too).
+            marks = runtime.current().marks()
+            if self.request.retries >= BUSY_RETRIES:  # held that long: the next round's task
+                log.warning(
+                    "cycle of %s given up: its lease stayed taken", mailbox, extra={"mailbox": mailbox}
+                )
+            elif marks.claim([QUEUED + mailbox], f"task:{self.request.id}", config.queued_marker_seconds):
+                raise self.retry(countdown=BUSY_RETRY_SECONDS, max_retries=BUSY_RETRIES, exc=None)
         return dict(report.as_dict())
 
     return cycle
