@@ -228,6 +228,25 @@ def test_postgresql_listens_and_a_dropped_connection_is_made_again_missing_nothi
         assert woken.wait_for(CAROL)
 
 
+@pytest.mark.postgresql
+def test_postgresql_finds_a_change_no_notification_announced_at_its_next_check(
+    office: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A notification lost on the way (a pooler that does not pass them on): the journal is read
+    every LISTEN_CHECK_SECONDS anyway."""
+    if office.engine.dialect.name != "postgresql":
+        pytest.skip("LISTEN is PostgreSQL's")
+    monkeypatch.setattr(rooms_changes, "LISTEN_CHECK_SECONDS", 1.0)
+    with office.engine.connect() as connection:
+        connection.execute(text("DROP TRIGGER journal_notify ON journal"))  # nothing rings any more
+        connection.commit()
+    with feeding(office) as (feed, woken):
+        assert eventually(lambda: feed.listener_pid is not None)
+        book(office, ALICE, 3)
+        assert woken.wait_for(ALICE)
+        assert feed.reconnects == 0
+
+
 def test_the_migration_gives_the_journal_a_trigger_on_postgresql_only(office: Database) -> None:
     with office.engine.connect() as connection:
         if office.engine.dialect.name == "postgresql":

@@ -101,7 +101,8 @@ class WebService:
 
     def changed(self, *organizers: str) -> None:
         """A reservation of these organizers changed through the API: with the daemon in this
-        process, their cycles run at once instead of at the next interval."""
+        process, their cycles run at once, before its ROOMS change feed would read the journal;
+        a daemon in another process (``roomsync run``) learns of the change from its own feed."""
         self.runner.wake([o for o in organizers if o])
 
     def sync_person(self, person: Person) -> CycleReport:
