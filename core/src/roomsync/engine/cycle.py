@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 
 import pluggy
 
@@ -21,13 +22,14 @@ from roomsync.engine.plan import plan
 from roomsync.engine.read_phase import (
     build_view,
     map_imported,
+    quiet_rooms,
     read_exchange_changes,
     relocate_links,
     require_relocated,
 )
 from roomsync.engine.report import CycleReport
 from roomsync.notify.message import Notification
-from roomsync.storage.protocols import UnitOfWork
+from roomsync.storage.protocols import MailboxState, UnitOfWork
 
 log = logging.getLogger("roomsync.engine")
 
@@ -44,6 +46,11 @@ class CycleContext:
 
 # A pass that created entries is followed by another, at most this many in one cycle.
 MAX_PASSES = 3
+
+IDLE_TIME_RESOLUTION = timedelta(minutes=5)
+"""How stale a mailbox's stored last attempt and success may grow while its cycles find nothing:
+status shows the last success to this resolution, the health figures (the age of the newest
+cycle per environment) see one within it. A failure, a change or a new sync state is written at once."""
 
 
 def sync_mailbox(uow: UnitOfWork, host: ConnectorHost, person: Person, ctx: CycleContext) -> CycleReport:
@@ -62,6 +69,15 @@ def sync_mailbox(uow: UnitOfWork, host: ConnectorHost, person: Person, ctx: Cycl
     state = uow.sync.mailbox_state(person.email)
     sync_state, cursor = state.sync_state, state.rooms_cursor
     moved_from = state.environment if state.environment not in (None, host.environment) else None
+    changes = read_exchange_changes(host, person.email, None if moved_from else sync_state)
+    if moved_from is None and changes.quiet:
+        quiet_cursor = quiet_rooms(uow, person.email, cursor)
+        if quiet_cursor is not None:
+            # Neither side changed and nothing is pending: no view, no plan, no write but the state's.
+            _succeeded(uow, state, host.environment, changes.sync_state, quiet_cursor, idle=True)
+            uow.commit()
+            report.finished = now()
+            return report
     moved: list[str] = []
     if moved_from is not None:
         # The person now lives in another environment (a mailbox migration): the old server's
@@ -70,17 +86,28 @@ def sync_mailbox(uow: UnitOfWork, host: ConnectorHost, person: Person, ctx: Cycl
         moved = relocate_links(uow, person.email)
     notifications = []
     progress = WriteProgress(ctx.on_batch)
-    groups = CycleGroups(host, ctx.limits, {room.mailbox for room in uow.rooms.list_rooms()})
-    for _ in range(MAX_PASSES):
+    rooms = uow.rooms.list_rooms()
+    groups = CycleGroups(host, ctx.limits, {room.mailbox for room in rooms})
+    for passes in range(MAX_PASSES):
         created_before = report.created
-        changes = read_exchange_changes(host, person.email, sync_state)
+        if passes:
+            changes = read_exchange_changes(host, person.email, sync_state)
         if moved_from is not None:
             require_relocated(person.email, moved_from, changes, moved, ctx.allow_mass_delete)
             moved_from = None
         changes.entries = map_imported(ctx.pm, changes.entries)
         report.exchange_changes += len(changes.entries) + len(changes.deleted)
         view, cursor = build_view(
-            uow, host, person, changes, cursor, ctx.limits, ctx.syncable, ctx.allow_mass_delete, groups
+            uow,
+            host,
+            person,
+            changes,
+            cursor,
+            ctx.limits,
+            ctx.syncable,
+            ctx.allow_mass_delete,
+            groups,
+            rooms,
         )
         applier = PlanApplier(
             uow, host, ctx.host_for, ctx.pm, plan(view), report, view.known_rooms, progress, groups
@@ -93,14 +120,7 @@ def sync_mailbox(uow: UnitOfWork, host: ConnectorHost, person: Person, ctx: Cycl
             break
 
     notifications = [_in_their_language(uow, person, notification) for notification in notifications]
-    state = uow.sync.mailbox_state(person.email)
-    state.environment = host.environment
-    state.sync_state = sync_state
-    state.rooms_cursor = cursor
-    state.last_attempt = state.last_success = now()
-    state.last_error = state.last_fault = None
-    state.consecutive_failures = 0
-    uow.sync.save_mailbox_state(state)
+    _succeeded(uow, state, host.environment, sync_state, cursor)
     groups.record(uow, person.email, report)
     uow.commit()
 
@@ -108,6 +128,41 @@ def sync_mailbox(uow: UnitOfWork, host: ConnectorHost, person: Person, ctx: Cycl
         deliver(ctx.pm, notification)
     report.finished = now()
     return report
+
+
+def _succeeded(
+    uow: UnitOfWork,
+    state: MailboxState,
+    environment: str,
+    sync_state: str | None,
+    cursor: int | None,
+    idle: bool = False,
+) -> None:
+    """The mailbox state after a successful cycle; the store writes only the fields that changed.
+
+    An ``idle`` cycle that changes nothing else leaves the stored times as they are while they are
+    younger than :data:`IDLE_TIME_RESOLUTION`: a write, and on SQLite its synchronous commit,
+    would cost more than the rest of the cycle.
+    """
+    before = replace(state)
+    state.environment = environment
+    state.sync_state = sync_state
+    state.rooms_cursor = cursor
+    state.last_error = state.last_fault = None
+    state.consecutive_failures = 0
+    at = now()
+    if (
+        not idle
+        or state != before
+        or not _fresh(state.last_success, at)
+        or not _fresh(state.last_attempt, at)
+    ):
+        state.last_attempt = state.last_success = at
+    uow.sync.save_mailbox_state(state)
+
+
+def _fresh(stored: datetime | None, at: datetime) -> bool:
+    return stored is not None and timedelta(0) <= at - stored < IDLE_TIME_RESOLUTION
 
 
 def _in_their_language(uow: UnitOfWork, person: Person, notification: Notification) -> Notification:

@@ -12,7 +12,7 @@ from roomsync.config import SyncConfig
 from roomsync.connector.host import ConnectorHost
 from roomsync.connector.types import Answer, CalendarEntry
 from roomsync.contract import chained
-from roomsync.domain import Person, Reservation, ShowAs
+from roomsync.domain import Person, Reservation, Room, ShowAs
 from roomsync.engine.echoes import read_stale_echoes
 from roomsync.engine.groups import CycleGroups
 from roomsync.engine.plan import MailboxView
@@ -32,6 +32,12 @@ class ExchangeChanges:
     pages: int
     unchanged: dict[str, str] = field(default_factory=dict)
     """Item id → change key of items still as our own write left them: known from the links."""
+
+    @property
+    def quiet(self) -> bool:
+        """Nothing changed since a stored sync state, not even by our own writes (their echoes
+        are checked against the links): the idle cycle's answer."""
+        return not (self.entries or self.deleted or self.unchanged or self.reset)
 
 
 def read_exchange_changes(host: ConnectorHost, mailbox: str, sync_state: str | None) -> ExchangeChanges:
@@ -68,6 +74,21 @@ def read_exchange_changes(host: ConnectorHost, mailbox: str, sync_state: str | N
     if sync_state is None:
         reset = True  # a first read is a full listing too
     return ExchangeChanges(list(entries.values()), deleted, state or "", reset, pages, unchanged)
+
+
+def quiet_rooms(uow: UnitOfWork, mailbox: str, rooms_cursor: int | None) -> int | None:
+    """The ROOMS cursor when nothing changed in ROOMS for the mailbox since ``rooms_cursor`` and
+    none of its links waits for a write; ``None`` when the cycle has something to plan.
+
+    Two indexed queries: the journal after the cursor (``ix_journal_organizer_seq``) and the
+    mailbox's pending links (``ix_links_mailbox_item_id``), both empty for an idle person.
+    """
+    if rooms_cursor is None:
+        return None  # a first cycle exports what is current
+    changed, cursor = uow.rooms.changes_since(rooms_cursor, mailbox)
+    if changed or uow.sync.links_in_mailbox(mailbox, PENDING):
+        return None
+    return cursor
 
 
 def relocate_links(uow: UnitOfWork, mailbox: str) -> list[str]:
@@ -117,11 +138,13 @@ def build_view(
     syncable: Callable[[str], bool],
     allow_mass_delete: bool,
     groups: CycleGroups | None = None,
+    rooms: Sequence[Room] | None = None,
 ) -> tuple[MailboxView, int]:
     """Everything the plan needs of one mailbox, read in named steps; the new ROOMS cursor.
 
     With ``groups``, entries and reservations are seen with the persons of their distribution
-    groups, as ROOMS holds them (:mod:`roomsync.engine.groups`)."""
+    groups, as ROOMS holds them (:mod:`roomsync.engine.groups`). ``rooms`` are ROOMS' rooms as
+    the cycle read them once for all its passes (read here without)."""
     mailbox = person.email
     links = {link.reservation_id: link for link in uow.sync.links_in_mailbox(mailbox)}
     by_item = {link.item_id: link for link in links.values() if link.item_id}
@@ -140,7 +163,8 @@ def build_view(
     stamped = _recovered_by_stamp(host, mailbox, candidates, links, entries)
     if groups:
         stamped = dict(zip(stamped, groups.entries(list(stamped.values())), strict=True))
-    rooms = uow.rooms.list_rooms()
+    if rooms is None:
+        rooms = uow.rooms.list_rooms()
     view = MailboxView(
         mailbox=mailbox,
         policy=person.conflict_policy,

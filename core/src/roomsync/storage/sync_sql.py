@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Sequence
 from copy import deepcopy
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import Table, bindparam, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.util import identity_key
 
@@ -37,6 +37,12 @@ _MAILBOX_STATE_FIELDS = (
     "last_fault",
     "consecutive_failures",
 )
+# Mailbox states are read and written as plain rows (no ORM identity map): the statement reading
+# one is built once, and a save compares with what was read.
+_STATES = cast(Table, MailboxStateRow.__table__)
+_STATE_COLUMNS = [_STATES.c[name] for name in ("mailbox", *_MAILBOX_STATE_FIELDS)]
+_READ_STATE = select(*_STATE_COLUMNS).where(_STATES.c.mailbox == bindparam("mailbox"))
+_UNREAD = object()
 _LOG_FIELDS = ("at", "mailbox", "level", "event", "message", "reservation_id")
 
 
@@ -66,6 +72,9 @@ class SqlSyncStore:
 
     def __init__(self, session: Session) -> None:
         self.session = session
+        # Each mailbox state as read in this session (None: no row), so a save writes only what
+        # changed; dropped once saved, so a save after a rollback writes every field again.
+        self._states_read: dict[str, dict[str, Any] | None] = {}
 
     # --- links -----------------------------------------------------------------------------
 
@@ -156,20 +165,33 @@ class SqlSyncStore:
     # --- mailbox states --------------------------------------------------------------------
 
     def mailbox_state(self, mailbox: str) -> MailboxState:
-        row = self.session.get(MailboxStateRow, mailbox)
-        return _mailbox_state(row) if row is not None else MailboxState(mailbox=mailbox)
+        row = self.session.execute(_READ_STATE, {"mailbox": mailbox}).first()
+        values = dict(row._mapping) if row is not None else None
+        self._states_read[mailbox] = values
+        return MailboxState(**values) if values is not None else MailboxState(mailbox=mailbox)
 
     def save_mailbox_state(self, state: MailboxState) -> None:
-        row = self.session.get(MailboxStateRow, state.mailbox)
-        if row is None:
-            row = MailboxStateRow(mailbox=state.mailbox)
-            self.session.add(row)
-        _assign(row, _values(state, _MAILBOX_STATE_FIELDS))
-        self.session.flush()
+        """Writes only the fields that differ from what :meth:`mailbox_state` read in this
+        session (nothing when none does): an idle cycle's state costs one small UPDATE or none."""
+        values = _values(state, _MAILBOX_STATE_FIELDS)
+        read = self._states_read.pop(state.mailbox, _UNREAD)
+        if read is None:
+            self.session.execute(insert(_STATES).values(mailbox=state.mailbox, **values))
+            return
+        if read is not _UNREAD:
+            assert isinstance(read, dict)
+            values = {name: value for name, value in values.items() if read[name] != value}
+            if not values:
+                return
+        written = self.session.execute(
+            update(_STATES).where(_STATES.c.mailbox == state.mailbox).values(values)
+        )
+        if read is _UNREAD and getattr(written, "rowcount", 0) == 0:
+            self.session.execute(insert(_STATES).values(mailbox=state.mailbox, **values))
 
     def mailbox_states(self) -> list[MailboxState]:
-        rows = self.session.scalars(select(MailboxStateRow).order_by(MailboxStateRow.mailbox))
-        return [_mailbox_state(row) for row in rows]
+        rows = self.session.execute(select(*_STATE_COLUMNS).order_by(_STATES.c.mailbox))
+        return [MailboxState(**row._mapping) for row in rows]
 
     def forget_mailbox(self, mailbox: str) -> list[str]:
         """Forget what the sync read of the mailbox: its sync state and journal cursor, the entries
@@ -256,7 +278,3 @@ def _link(row: LinkRow) -> Link:
         **_values(row, _LINK_FIELDS),
         **_copies(row, _LINK_SNAPSHOTS),
     )
-
-
-def _mailbox_state(row: MailboxStateRow) -> MailboxState:
-    return MailboxState(mailbox=row.mailbox, **_values(row, _MAILBOX_STATE_FIELDS))
