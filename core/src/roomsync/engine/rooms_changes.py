@@ -3,7 +3,10 @@
 Every write of a reservation adds rows to the ``journal`` (one per organizer concerned), so the
 journal is the one place to watch: the web API, ``roomsync`` commands, another installation's
 importer and a plain SQL client all write it. The feed reads the rows past the last one it saw
-(``seq``, the primary key: an indexed range read) and wakes their organizers.
+(``seq``, the primary key: an indexed range read) and wakes their organizers. That cursor skips
+nothing because rows become visible in ``seq`` order: the store serialises writers of
+reservations on the journal (:mod:`roomsync.storage.rooms_sql`); whatever a writer outside it
+might slip past is the safety-net cycle's, as before.
 
 * PostgreSQL: a trigger on the journal (migration ``0015``) NOTIFYs :data:`CHANNEL` for every row;
   the feed LISTENs on a connection of its own and reads the journal when the bell rings, so the
