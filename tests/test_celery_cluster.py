@@ -130,7 +130,7 @@ def test_cycles_over_three_workers_survive_a_killed_worker_and_scheduler(
                 holder = Marks(database.engine).get(LOCK)
                 assert holder is not None and f":{standby.popen.pid}:" in holder.holder
 
-                wait_until_converged(sim, expected, lambda m: explain(m, sim, database, workers), timeout=240)
+                wait_until_converged(sim, expected, lambda m: explain(m, sim, database, workers), timeout=420)
                 for process in [*workers, standby]:
                     assert cluster.stop(process) == 0, process.text()[-3000:]
                 assert "scheduler stopped after enqueueing" in standby.text()
