@@ -14,6 +14,7 @@ The active scheduler
   for the mailbox, debounced as the runner does (:data:`~roomsync.engine.runner.WAKE_DEBOUNCE_SECONDS`);
 * follows the changes made in ROOMS (:class:`roomsync.engine.rooms_changes.RoomsChangeFeed`)
   and enqueues the organizers' cycles at once;
+* runs the differences scans (``[repair] scan_every_hours``), as ``roomsync run`` does;
 * never piles up tasks: a mailbox whose task waits in the broker gets no second one
   (the ``queued`` marks of :mod:`roomsync_celery.marks`).
 """
@@ -34,6 +35,7 @@ from celery import Celery
 from roomsync.config import Settings
 from roomsync.connector.base import Wake
 from roomsync.domain import Person, Room
+from roomsync.engine.difference_schedule import DifferenceSchedule
 from roomsync.engine.heartbeat import heartbeat
 from roomsync.engine.rooms_changes import RoomsChangeFeed
 from roomsync.engine.runner import WAKE_DEBOUNCE_SECONDS, SyncRunner
@@ -125,7 +127,8 @@ class Scheduler:
         last: dict[str, float] = {}  # monotonic time each mailbox was last enqueued
         next_round = 0.0
         try:
-            with self._rooms_changes(wakes.wake, stop):
+            # The differences scans ([repair] scan_every_hours) run beside, as under 'roomsync run'.
+            with self._rooms_changes(wakes.wake, stop), DifferenceSchedule(self.runner).running(stop):
                 while not stop.is_set() and not lost.is_set():
                     try:
                         if time.monotonic() >= next_round:
