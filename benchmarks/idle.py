@@ -10,7 +10,8 @@ is not counted), wall time, requests (the simulator's counts per operation; for 
 round trips counted in the client's transport), and the load average, since wall time follows
 the machine's load and CPU much less. ``--profile FILE`` runs the measured idle cycle under
 cProfile, writes the statistics to FILE and prints the top items by own time (the CPU figure is
-then the profiler's, higher than without it). ``--plugin all`` runs each plugin in a fresh process.
+then the profiler's, higher than without it; the persons are then cycled one after another in
+the main thread, the one cProfile sees). ``--plugin all`` runs each plugin in a fresh process.
 """
 
 from __future__ import annotations
@@ -118,6 +119,8 @@ def run_plugin(args: argparse.Namespace) -> None:
     with ExitStack() as stack:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="roomsync-idle-")))
         settings, counts = stack.enter_context(environment(args, persons, tmp))
+        if args.parallel is not None:
+            settings.sync.max_parallel_cycles = args.parallel
         database = stack.enter_context(database_for(args.database, args.postgresql_url, tmp))
         populate(database, persons, args.entries)
         runner = SyncRunner(settings, database)
@@ -133,7 +136,10 @@ def run_plugin(args: argparse.Namespace) -> None:
         wall, cpu = time.perf_counter(), time.process_time()
         if profiler is not None:
             profiler.enable()
-        reports = runner.sync_once()
+        if profiler is None:
+            reports = runner.sync_once()
+        else:  # one person after another in this thread, the one cProfile sees
+            reports = [runner.sync_person(person) for person in runner.persons()]
         if profiler is not None:
             profiler.disable()
         cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
@@ -170,6 +176,11 @@ def main() -> int:
     parser.add_argument("--database", choices=["sqlite", "postgresql"], default="sqlite")
     parser.add_argument("--postgresql-url", default=POSTGRESQL_URL)
     parser.add_argument("--profile", metavar="FILE", help="profile the idle cycle with cProfile into FILE")
+    parser.add_argument(
+        "--parallel",
+        type=int,
+        help="cycles at once ([sync] max_parallel_cycles, default 16)",
+    )
     args = parser.parse_args()
     if args.plugin != "all":
         run_plugin(args)

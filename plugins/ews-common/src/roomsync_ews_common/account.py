@@ -235,6 +235,34 @@ def _address_folders_by_name(account: Account) -> None:
     account.__dict__["calendar"] = calendar
 
 
+def _environment_read_once(protocol: BaseProtocol) -> None:
+    """Sessions of ``protocol`` take the proxy and CA-bundle variables of the environment once,
+    when exchangelib creates them, instead of on every request.
+
+    ``requests`` reads them from ``os.environ`` for each request a session sends (``trust_env``):
+    for an empty ``SyncFolderItems`` page that was a quarter of the client's CPU. The session then
+    holds what the environment said for the endpoint (``HTTPS_PROXY``, ``NO_PROXY``,
+    ``REQUESTS_CA_BUNDLE``, ...) and no longer looks; exchangelib gives it the credentials itself,
+    so ``.netrc`` never counted. Variables changed later reach sessions created later.
+    """
+    if getattr(protocol, "_environment_read_once", False):
+        return
+    create = protocol.create_session
+    endpoint = protocol.service_endpoint
+
+    def create_session() -> Any:
+        session = create()
+        if session.trust_env:
+            settings = session.merge_environment_settings(endpoint, {}, None, None, None)
+            session.proxies.update(settings["proxies"])
+            session.verify = settings["verify"]
+            session.trust_env = False
+        return session
+
+    protocol.create_session = create_session
+    protocol._environment_read_once = True
+
+
 class MarkedCredentials(Credentials):
     """Credentials that differ from equal ones by a mark: exchangelib keys its connection pools by
     endpoint and credentials, so these get connections of their own."""
@@ -318,6 +346,7 @@ class AccountPool:
                 _address_folders_by_name(found)
                 # One protocol per configuration: the same one for every mailbox of the pool.
                 found.protocol.TIMEOUT = self.options.timeouts
+                _environment_read_once(found.protocol)
                 self._accounts[mailbox] = found
             return found
 
@@ -326,6 +355,7 @@ class AccountPool:
         with self._lock:
             protocol = Protocol(config=self._configuration())
         protocol.TIMEOUT = self.options.timeouts
+        _environment_read_once(protocol)
         return protocol
 
     def close(self) -> None:
