@@ -42,6 +42,7 @@ LEASED_ELSEWHERE = "in a cycle of another runner"  # how the runner says why it 
 def register(app: Celery, config: CeleryConfig) -> Task:
     @app.task(
         name=TASK_NAME,
+        shared=False,  # this application's own: a process may hold several (tests)
         bind=True,
         acks_late=True,
         reject_on_worker_lost=True,
@@ -58,12 +59,15 @@ def register(app: Celery, config: CeleryConfig) -> Task:
         if report.skipped and report.skipped.startswith(LEASED_ELSEWHERE):
             # The cycle in progress may have read the mailbox before what this task is for: run
             # after it, unless a newer task of the mailbox waits already (it runs after it too).
-            marks = runtime.current().marks()
+            current = runtime.current()
+            marks = current.marks()
             if self.request.retries >= BUSY_RETRIES:  # held that long: the next round's task
                 log.warning(
                     "cycle of %s given up: its lease stayed taken", mailbox, extra={"mailbox": mailbox}
                 )
-            elif marks.claim([QUEUED + mailbox], f"task:{self.request.id}", config.queued_marker_seconds):
+            elif marks.claim(
+                [QUEUED + mailbox], f"task:{self.request.id}", current.config.queued_marker_seconds
+            ):
                 raise self.retry(countdown=BUSY_RETRY_SECONDS, max_retries=BUSY_RETRIES, exc=None)
         return dict(report.as_dict())
 
