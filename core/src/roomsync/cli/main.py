@@ -1,7 +1,10 @@
 """The ``roomsync`` command line: one click group, commands in modules by topic.
 
 Installed packages add commands through the ``roomsync_register_commands`` hook (the Exchange
-simulator adds ``roomsync sim`` and ``roomsync demo`` that way).
+simulator adds ``roomsync sim`` and ``roomsync demo`` that way). They are asked only when a
+command the core lacks is named, or the commands are listed (``--help``, completion): a core
+command such as ``roomsync sync --once`` starts without importing the simulator, the web service
+or other plugins' command modules.
 """
 
 from __future__ import annotations
@@ -70,9 +73,38 @@ def add_json_option(command: click.Command) -> None:
             add_json_option(sub)
 
 
+REPLACEABLE = frozenset({"demo"})
+"""Core commands a plugin's command of the same name replaces: the core's ``demo`` only says to
+install the simulator. Every other core command is the core's own, found without the plugins."""
+
+
 class RoomsyncGroup(click.Group):
     """Reports roomsync's own errors as one clear line and exit code 1, never a traceback; with
-    ``--json`` (before or after the command) every error is one JSON object instead."""
+    ``--json`` (before or after the command) every error is one JSON object instead.
+
+    The plugins' commands are added on first need (:meth:`get_command`, :meth:`list_commands`)."""
+
+    plugins_pending = False
+
+    def add_plugin_commands(self) -> None:
+        """Let the installed plugins add their commands, once."""
+        if not self.plugins_pending:
+            return
+        self.plugins_pending = False
+        from roomsync.plugins import extension_manager
+
+        extension_manager().hook.roomsync_register_commands(cli=self)
+        for command in self.commands.values():  # also what a plugin added to its group afterwards
+            add_json_option(command)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands or cmd_name in REPLACEABLE:
+            self.add_plugin_commands()
+        return super().get_command(ctx, cmd_name)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        self.add_plugin_commands()
+        return super().list_commands(ctx)
 
     def add_command(self, cmd: click.Command, name: str | None = None) -> None:
         super().add_command(cmd, name)
@@ -137,14 +169,11 @@ def build_cli(*, plugin_commands: bool = True) -> click.Group:
         ctx.call_on_close(ctx.obj.close)
 
     from roomsync.cli import completion, demo_hint, diff, freebusy, persons, reservations, setup, sync
-    from roomsync.plugins import extension_manager
 
     for module in (setup, persons, reservations, sync, freebusy, diff, completion, demo_hint):
         module.register(cli)
-    if plugin_commands:
-        extension_manager().hook.roomsync_register_commands(cli=cli)
-    for command in cli.commands.values():  # also what a plugin added to its group afterwards
-        add_json_option(command)
+    assert isinstance(cli, RoomsyncGroup)
+    cli.plugins_pending = plugin_commands
     return cli
 
 
