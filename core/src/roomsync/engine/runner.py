@@ -67,6 +67,7 @@ NOTIFY_AFTER_FAILURES = 3
 # Wakes of one mailbox within this many seconds become one cycle (an item and its folder, a batch).
 WAKE_DEBOUNCE_SECONDS = 0.5
 LOGGED_MAILBOXES = 20  # of one wake, in the log line
+WOKEN_ONE_BY_ONE = 50  # more woken mailboxes at once are looked up with one read of all
 
 Progress = Callable[[Person, CycleReport], None]
 BatchesOf = Callable[[Person], OnBatch | None]
@@ -744,10 +745,18 @@ class SyncRunner:
         """A job for each woken mailbox that gets a cycle (a person's or a room's), the first
         woken first."""
         jobs: list[Job] = []
+        if not due:
+            return jobs
+        with self.database.unit_of_work() as uow:
+            if len(due) <= WOKEN_ONE_BY_ONE:
+                persons = {m: p for m in due if (p := uow.rooms.get_person(m)) is not None}
+                rooms = {m: r for m in due if m not in persons and (r := uow.rooms.room_by_mailbox(m))}
+            else:  # a watch's first wake of everyone: two reads instead of one per mailbox
+                persons = {p.email: p for p in uow.rooms.list_persons() if p.email in due}
+                rooms = {r.mailbox: r for r in uow.rooms.list_rooms() if r.mailbox in due}
         for mailbox, first in sorted(due.items(), key=lambda item: item[1]):
-            with self.database.unit_of_work() as uow:
-                person = uow.rooms.get_person(mailbox)
-                room = uow.rooms.room_by_mailbox(mailbox) if person is None else None
+            person = persons.get(mailbox)
+            room = rooms.get(mailbox) if person is None else None
             if room is not None and room.active:
                 jobs.append(Job(mailbox, self.room_environment(room), self._woken_room(room, wakes)))
                 continue
