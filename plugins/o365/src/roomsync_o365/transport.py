@@ -9,6 +9,7 @@ from __future__ import annotations
 import ssl
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 import requests.adapters
@@ -42,9 +43,53 @@ class TrustingAdapter(requests.adapters.HTTPAdapter):
             conn.ca_certs = conn.ca_cert_dir = None  # the context holds them already
 
 
+class EnvironmentOnceSession(requests.Session):
+    """A session that asks the environment for proxies and CA bundle once per server.
+
+    ``requests`` reads the proxy and CA-bundle variables (``HTTPS_PROXY``, ``NO_PROXY``,
+    ``REQUESTS_CA_BUNDLE``, ...) from ``os.environ`` for every request: for an empty
+    ``calendarView/delta`` page that was about a third of the client's CPU. Here the answer for
+    a scheme, host and port (what ``NO_PROXY`` matches) and the request's own settings is kept;
+    variables changed later reach sessions made later.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._settings: dict[tuple[Any, ...], dict[str, Any]] = {}
+
+    def merge_environment_settings(
+        self, url: Any, proxies: Any, stream: Any, verify: Any, cert: Any
+    ) -> dict[str, Any]:
+        parts = urlsplit(str(url))
+        try:
+            key = (
+                parts.scheme,
+                parts.netloc,
+                tuple(sorted((proxies or {}).items())),
+                stream,
+                verify,
+                cert,
+                # what the session itself holds is merged in too
+                self.trust_env,
+                tuple(sorted(self.proxies.items())),
+                self.stream,
+                self.verify,
+                self.cert,
+            )
+            hash(key)
+        except TypeError:  # settings that cannot be a key are merged as requests does
+            return super().merge_environment_settings(url, proxies, stream, verify, cert)
+        found = self._settings.get(key)
+        if found is None:
+            found = self._settings[key] = super().merge_environment_settings(
+                url, proxies, stream, verify, cert
+            )
+        return {**found, "proxies": dict(found["proxies"])}
+
+
 def new_session(verify_tls: bool, ca_file: Path | None) -> requests.Session:
     """The connector's session (connection pool), verifying as configured."""
-    session = requests.Session()
+    session = EnvironmentOnceSession()
     pool: dict[str, Any] = {"pool_connections": 4, "pool_maxsize": POOL_SIZE, "max_retries": 0}
     adapter = (
         TrustingAdapter(trust_context(ca_file), **pool)
