@@ -154,3 +154,45 @@ def test_a_create_whose_settling_was_lost_is_adopted_once(world: World) -> None:
     with world.database.unit_of_work() as uow:
         links = uow.sync.links_in_mailbox(ALICE)
     assert len(links) == 12 and all(link.state is LinkState.SYNCED for link in links)
+
+
+class KillAtCreate:
+    """Stands for the process dying as the n-th create request reached the server."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self.seen = 0
+
+    @hookspecs.hookimpl(wrapper=True)
+    def roomsync_create_entries(self, mailbox: str, drafts: list[Any]) -> Generator[None, Any, Any]:
+        self.seen += 1
+        answer = yield
+        if self.seen == self.n:
+            raise KeyboardInterrupt("killed after the server committed")
+        return answer
+
+
+def test_an_export_killed_after_a_page_keeps_that_page_and_finishes_without_duplicates(
+    world: World,
+) -> None:
+    """Pages of 5 batches of 10 in the test world: killed at the second page's first batch."""
+    for n in range(120):
+        world.book(ALICE, title=f"R{n}", hour=n)
+    with plugged(world, KillAtCreate(6)), suppress(KeyboardInterrupt):
+        world.sync(ALICE)
+
+    with world.database.unit_of_work() as uow:
+        states = [link.state for link in uow.sync.links_in_mailbox(ALICE)]
+    assert states.count(LinkState.SYNCED) == 50  # the first page, committed with its outcome
+    assert states.count(LinkState.CREATING) == 50  # the page the crash hit: recorded
+    assert len(world.exchange.entries(ALICE)) == 60
+
+    world.sync_ok(ALICE)
+    [idle] = world.sync_ok(ALICE)
+
+    titles = sorted(e.fields.title for e in world.exchange.entries(ALICE))
+    assert titles == sorted(f"R{n}" for n in range(120))
+    with world.database.unit_of_work() as uow:
+        links = uow.sync.links_in_mailbox(ALICE)
+    assert len(links) == 120 and all(link.state is LinkState.SYNCED for link in links)
+    assert not idle.changed_anything

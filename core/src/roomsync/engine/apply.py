@@ -3,10 +3,14 @@
 1. *Record*: ROOMS changes from Exchange and the intent of every Exchange write are committed
    first. A create is recorded as a ``CREATING`` link, so after a crash the next cycle looks the
    stamp up instead of creating again; a pending update is a ``FAILED`` link rewritten next cycle.
+   Creates are recorded a page at a time (:data:`PAGE_BATCHES` batches), each page just before
+   it is written, so a first export of any size holds one page of drafts and links.
 2. *Write*: batched connector calls; creates before the deletes of an organizer change. Each
    batch is told to the cycle's :class:`WriteProgress`, so a long first export shows it moves.
-3. *Settle*: the outcome of each write is stored in its link; the caller then stores the new
-   sync state and journal cursor in the same commit.
+3. *Settle*: the outcome of each write is stored in its link, each page of creates committed
+   with its outcome; the caller then stores the new sync state and journal cursor in the same
+   commit as the rest. A crash between pages leaves the pages before it linked, the page it hit
+   recorded, and the rest unwritten: the next cycle finishes without writing anything twice.
 
 An entry holding a value the server cannot take (beyond the limits its connector declares, or
 refused by the server) is *refused* on its own: the rest of the batch is written, the organizer
@@ -42,7 +46,7 @@ from roomsync.engine.groups import CycleGroups
 from roomsync.engine.intent import intent
 from roomsync.engine.limits import Problem, problem_facts, problems
 from roomsync.engine.merge import Snapshot, snapshot, with_foreign_resources
-from roomsync.engine.plan import Delete, Plan, Update
+from roomsync.engine.plan import Create, Delete, Plan, Update
 from roomsync.engine.read_phase import map_imported
 from roomsync.engine.report import CycleReport
 from roomsync.errors import InvalidInput, RoomsyncError, TransientConnectorError
@@ -53,6 +57,8 @@ HostFor = Callable[[str], ConnectorHost | None]
 OnBatch = Callable[[int, int], None]
 """Told (entries written, entries to write) in a cycle after each batch it wrote."""
 W = TypeVar("W", EntryDraft, EntryUpdate)
+PAGE_BATCHES = 5
+"""Batches of creates recorded, written and committed together: a first export's page."""
 
 log = logging.getLogger("roomsync.engine")
 
@@ -140,7 +146,6 @@ class PlanApplier:
         self.notifications: list[Notification] = list(plan.notifications)
         self.links: dict[tuple[str, str], Link] = {}
         self.updates: list[Update] = list(plan.updates)
-        self.drafts: list[tuple[Reservation, EntryDraft]] = []  # prepared and recorded by record()
         self.rewrites: list[tuple[Reservation, EntryUpdate, Update]] = []
 
     # --- step 1 ----------------------------------------------------------------------------
@@ -206,21 +211,9 @@ class PlanApplier:
         self.uow.commit()
 
     def _record_writes(self) -> None:
-        """Prepare every create and update, and record each on its link before anything is sent."""
-        wanted = [c.reservation_id for c in self.plan.creates] + [u.reservation_id for u in self.updates]
-        found = self.uow.rooms.get_reservations(wanted)
-        for create in self.plan.creates:
-            reservation = self._held(found.get(create.reservation_id))
-            if reservation is None:
-                continue
-            draft = self._written(draft_for(self.pm, reservation)).model_copy(
-                update={"known_new": create.known_new}
-            )
-            key = (create.reservation_id, self.mailbox)
-            link = self.links.get(key) or Link(reservation_id=create.reservation_id, mailbox=self.mailbox)
-            written = intent(snapshot(reservation.fields), self._read_back(draft.stamp, draft.fields))
-            self.links[key] = replace(link, written=written)
-            self.drafts.append((reservation, draft))
+        """Prepare every update, and record each on its link before anything is sent; creates
+        are prepared and recorded page by page as they are written (:meth:`_creates`)."""
+        found = self.uow.rooms.get_reservations([u.reservation_id for u in self.updates])
         for update in self.updates:
             reservation = self._held(found.get(update.reservation_id))
             key = (update.reservation_id, self.mailbox)
@@ -280,7 +273,7 @@ class PlanApplier:
 
     def write(self) -> None:
         recorded = dict(self.links)
-        self.progress.planned(len(self.drafts) + len(self.rewrites) + len(self.plan.deletes))
+        self.progress.planned(len(self.plan.creates) + len(self.rewrites) + len(self.plan.deletes))
         created = self._creates()
         self._updates()
         local = [d for d in self.plan.deletes if d.mailbox == self.mailbox]
@@ -312,12 +305,47 @@ class PlanApplier:
         self.progress.settle()
 
     def _creates(self) -> set[str]:
-        if not self.drafts:
+        """Every create, a page at a time: its intents recorded and committed, then written, then
+        its outcome stored and committed, so that a first export holds one page, not every
+        reservation, draft and link, and a crash between pages leaves the pages before it
+        linked and the page it hit recorded (the next cycle looks those up by stamp)."""
+        created: set[str] = set()
+        size = self.host.capabilities().max_batch * PAGE_BATCHES
+        for offset in range(0, len(self.plan.creates), size):
+            page = self._record_creates(self.plan.creates[offset : offset + size])
+            created |= self._write_creates(page)
+            keys = [(reservation.id or "", self.mailbox) for reservation, _ in page]
+            self.uow.sync.save_links(self.links.pop(key) for key in keys if key in self.links)
+            self.uow.commit()
+        return created
+
+    def _record_creates(self, creates: Sequence[Create]) -> list[tuple[Reservation, EntryDraft]]:
+        """Prepare one page of creates and commit their intents on their links."""
+        found = self.uow.rooms.get_reservations([c.reservation_id for c in creates])
+        page: list[tuple[Reservation, EntryDraft]] = []
+        for create in creates:
+            reservation = self._held(found.get(create.reservation_id))
+            if reservation is None:
+                continue
+            draft = self._written(draft_for(self.pm, reservation)).model_copy(
+                update={"known_new": create.known_new}
+            )
+            key = (create.reservation_id, self.mailbox)
+            link = self.links.get(key) or Link(reservation_id=create.reservation_id, mailbox=self.mailbox)
+            written = intent(snapshot(reservation.fields), self._read_back(draft.stamp, draft.fields))
+            self.links[key] = replace(link, written=written)
+            page.append((reservation, draft))
+        self.uow.sync.save_links(self.links[(r.id or "", self.mailbox)] for r, _ in page)
+        self.uow.commit()
+        return page
+
+    def _write_creates(self, page: list[tuple[Reservation, EntryDraft]]) -> set[str]:
+        if not page:
             return set()
-        drafts = [draft for _, draft in self.drafts]
+        drafts = [draft for _, draft in page]
         results, refused = self._within_limits(drafts, self.host.create_entries)
         created = set()
-        for (reservation, draft), result, bad in zip(self.drafts, results, refused, strict=True):
+        for (reservation, draft), result, bad in zip(page, results, refused, strict=True):
             assert reservation.id is not None
             key = (reservation.id, self.mailbox)
             link = self.links.get(key) or Link(reservation_id=reservation.id, mailbox=self.mailbox)

@@ -654,11 +654,9 @@ def _export_unwritten(
     # is only dropped once its entry is gone: without a link no older entry can exist.
     known_new = link is None and reservation_id not in view.feed_stamps
     result.creates.append(Create(reservation_id, known_new))
-    result.keep(
-        replace(link, state=LinkState.CREATING)
-        if link is not None
-        else Link(reservation_id=reservation_id, mailbox=view.mailbox, state=LinkState.CREATING)
-    )
+    if link is not None:
+        result.keep(replace(link, state=LinkState.CREATING))
+    # A new one's CREATING link is recorded with its page, just before it is written (apply).
 
 
 def _update_if_needed(reservation: Reservation, current: EventFields, link: Link, result: Plan) -> None:
