@@ -26,7 +26,9 @@ b. the same persons under ``SyncRunner.run`` with notifications (EWS streaming, 
    intervals, no safety-net cycle due); target 0 besides the notifications' own traffic (listed);
 c. the first export of R reservations for each of E persons (fresh simulator and database):
    requests, wall against the bound requests x latency / concurrency (target at most 1.2 times,
-   concurrency = min(E, the connector's max_concurrency)), peak RSS.
+   concurrency = min(E, the connector's max_concurrency)), peak RSS;
+d. free/busy of five requests' worth of mailboxes (EWS 500, Graph 100) over 7 days through the
+   core's free/busy path, the chunks asked at once, then one at a time (``max_concurrency`` 1).
 """
 
 from __future__ import annotations
@@ -53,6 +55,7 @@ from graph import SECRET_ENV, RoundTrips, make_seed, options
 
 from roomsync.config import Settings, settings_from_mapping
 from roomsync.domain import EventFields, Person, Reservation
+from roomsync.engine.freebusy import free_busy
 from roomsync.engine.report import CycleReport
 from roomsync.engine.runner import SyncRunner
 from roomsync.storage import Database
@@ -93,7 +96,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--latency-ms", type=int, default=20)
     p.add_argument("--database", choices=["sqlite", "postgresql"], default="sqlite")
     p.add_argument("--postgresql-url", default="postgresql+psycopg://postgres@127.0.0.1:5432/test")
-    p.add_argument("--skip", choices=["a", "b", "c"], action="append", default=[])
+    p.add_argument("--skip", choices=["a", "b", "c", "d"], action="append", default=[])
     p.add_argument("--tracemalloc", action="store_true", help=argparse.SUPPRESS)  # for common.simulated
     return p
 
@@ -282,10 +285,40 @@ def export(plugin: str, args: argparse.Namespace) -> list[Row]:
     return [row]
 
 
+def freebusy(plugin: str, args: argparse.Namespace) -> list[Row]:
+    """d: free/busy of five requests' worth of mailboxes, their chunks at once and one by one."""
+    per_request = 20 if plugin == "o365" else 100
+    persons = [f"person{n:05d}@{DOMAIN}" for n in range(5 * per_request)]
+    rows = []
+    with organisation(plugin, args, persons) as (sim, database, config, count):
+        add_persons(database, persons)
+        latency = added_latency(sim.stats()) / 1000
+        start = first_start()
+        for concurrency in (None, 1):
+            if concurrency is not None:
+                config.environments[ENVIRONMENT].options["max_concurrency"] = concurrency
+            runner = SyncRunner(config, database)
+            try:
+                free_busy(runner, persons[:1], start, start + timedelta(days=7))  # sign-in, connections
+
+                def ask(runner: SyncRunner = runner) -> list[str]:
+                    answers = free_busy(runner, persons, start, start + timedelta(days=7))
+                    failed = [a for a in answers if a.errors]
+                    return [f"{len(failed)} mailboxes answered errors"] if failed else []
+
+                how = "one chunk at a time" if concurrency == 1 else "chunks at once"
+                row = measured(f"d free/busy of {len(persons)} mailboxes, {how}", count, ask)
+            finally:
+                runner.close()
+            row.target = f"wall <= 1.2 x {latency * 1000:.0f} ms + parsing" if concurrency is None else ""
+            rows.append(row)
+    return rows
+
+
 def print_rows(plugin: str, rows: list[Row]) -> None:
     print(f"{'workload':52} {'requests':>9} {'wall s':>8} {'CPU s':>8}  target / verdict")
     for row in rows:
-        print(f"{row.label:52} {row.total:9d} {row.wall:8.1f} {row.cpu:8.1f}  {row.target} {row.verdict}")
+        print(f"{row.label:52} {row.total:9d} {row.wall:8.2f} {row.cpu:8.2f}  {row.target} {row.verdict}")
         kinds = ", ".join(f"{k} {n}" for k, n in sorted(row.requests.items(), key=lambda i: -i[1]))
         for note in [f"requests: {kinds or 'none'}", *row.notes]:
             print(f"    {note}")
@@ -301,7 +334,7 @@ def main() -> int:
             f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}"
         )
         rows: list[Row] = []
-        for name, workload in (("a", idle), ("b", watched), ("c", export)):
+        for name, workload in (("a", idle), ("b", watched), ("c", export), ("d", freebusy)):
             if name not in args.skip:
                 rows += workload(plugin, args)
         print_rows(plugin, rows)

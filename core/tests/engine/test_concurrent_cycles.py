@@ -25,12 +25,13 @@ from hypothesis import strategies as st
 from roomsync import hookspecs
 from roomsync.config import settings_from_mapping
 from roomsync.connector.host import ConnectorHost
-from roomsync.connector.types import CalendarEntry, ChangeSet, EntryDraft, WriteResult
+from roomsync.connector.types import CalendarEntry, Capabilities, ChangeSet, EntryDraft, FreeBusy, WriteResult
 from roomsync.connectors.reference import ReferenceConnector
 from roomsync.connectors.reference_directory import MailboxDirectory
 from roomsync.domain import EventFields, Person, Reservation
 from roomsync.engine.budgets import Backoff, SharedBudgets, slot_key
 from roomsync.engine.dispatch import Dispatcher, Job
+from roomsync.engine.freebusy import free_busy
 from roomsync.engine.report import CycleReport
 from roomsync.engine.runner import SyncRunner
 from roomsync.errors import TransientConnectorError
@@ -101,6 +102,15 @@ class Gauged(ReferenceConnector):
     def roomsync_create_entries(self, mailbox: str, drafts: list[EntryDraft]) -> list[WriteResult]:
         with self.gauge.call(self.environment, mailbox):
             return super().roomsync_create_entries(mailbox, drafts)
+
+    @hookspecs.hookimpl
+    def roomsync_capabilities(self) -> Capabilities:
+        return super().roomsync_capabilities().model_copy(update={"max_freebusy_mailboxes": 10})
+
+    @hookspecs.hookimpl
+    def roomsync_free_busy(self, mailboxes: list[str], start: datetime, end: datetime) -> list[FreeBusy]:
+        with self.gauge.call(self.environment, f"free/busy {mailboxes[0]}"):
+            return super().roomsync_free_busy(mailboxes, start, end)
 
     @hookspecs.hookimpl
     def roomsync_find_by_stamp(self, mailbox: str, stamps: list[str]) -> dict[str, list[CalendarEntry]]:
@@ -341,6 +351,24 @@ def test_without_a_hint_the_pause_doubles_up_to_its_cap() -> None:
     assert backoff.throttled("ews") == 1.0  # a success starts the doubling afresh
     clock[0] = 10.0
     assert backoff.paused_until("ews") is None
+
+
+def test_free_busy_chunks_are_asked_at_once_within_the_limit(database: Database) -> None:
+    made = estate(database, {"ews": 3}, per_environment=60)
+    try:
+        mailboxes = made.persons["ews"]
+        made.book_for_everyone()
+        made.runner.sync_once()
+        answers = free_busy(made.runner, mailboxes, BASE - timedelta(hours=1), BASE + timedelta(days=1))
+    finally:
+        made.runner.close()
+    assert [a.mailbox for a in answers] == mailboxes  # in the order asked, each once
+    assert all(not a.errors and len(a.busy) == 1 for a in answers)  # each person's booking
+    chunks = [t for t, _, m in made.gauge("ews").calls if m.startswith("free/busy")]
+    assert len(chunks) == 6  # 60 mailboxes, 10 per request
+    # each takes CALL_SECONDS: chunks starting within one of them were in flight together
+    together = max(sum(1 for t in chunks if s <= t < s + CALL_SECONDS) for s in chunks)
+    assert 2 <= together <= 3  # at once, never beyond the limit
 
 
 # --- budgets shared across processes --------------------------------------------------------------

@@ -20,6 +20,7 @@ from roomsync.recurrence import occurrences
 from roomsync.storage.protocols import UnitOfWork
 
 MAX_DAYS = 366
+ONE_BY_ONE = 50  # mailboxes whose persons are looked up one by one; more are read with all persons
 # Which status wins where intervals of different status overlap.
 _WEIGHT = {ShowAs.FREE: 0, ShowAs.TENTATIVE: 1, ShowAs.BUSY: 2, ShowAs.OOF: 3}
 
@@ -84,8 +85,13 @@ def _by_environment(uow: UnitOfWork, runner: SyncRunner, mailboxes: Sequence[str
     default_env = next(iter(runner.settings.environments), None)
     room_env = {room.mailbox: room.environment for room in uow.rooms.list_rooms()}
     by_environment: dict[str, list[str]] = defaultdict(list)
+    if len(mailboxes) > ONE_BY_ONE:  # one read of every person instead of one per mailbox
+        wanted = set(mailboxes)
+        persons = {p.email: p for p in uow.rooms.list_persons() if p.email in wanted}
+    else:
+        persons = {m: p for m in mailboxes if (p := uow.rooms.get_person(m)) is not None}
     for mailbox in mailboxes:
-        person = uow.rooms.get_person(mailbox)
+        person = persons.get(mailbox)
         env = (person.environment if person else None) or room_env.get(mailbox) or default_env
         if env:
             by_environment[env].append(mailbox)
