@@ -22,7 +22,7 @@ def test_a_successful_write_is_known_by_its_change_key() -> None:
 
     assert written.take(MAILBOX, "item-1", "ck-2") is None  # changed since: read it
     assert written.take("someone@example.org", "item-1", "ck-1") is None  # another mailbox's
-    assert written.take(MAILBOX, "item-1", "ck-1") == ItemRef(item_id="item-1", change_key="ck-1")
+    assert written.take(MAILBOX, "item-1", "ck-1") == ItemRef(item_id="item-1", change_key="ck-1", stamp="r1")
     assert written.take(MAILBOX, "item-1", "ck-1") is None  # recognised once
     assert len(written) == 0
 

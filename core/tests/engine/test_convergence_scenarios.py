@@ -9,7 +9,7 @@ import pytest
 
 from roomsync.domain import Frequency, Recurrence, Weekday
 
-from .conftest import ALICE, ROOM_A, World
+from .conftest import ALICE, BOB, ROOM_A, World
 
 
 def test_two_outlook_changes_of_one_cycle_claiming_the_same_room_do_not_block_the_person(
@@ -66,3 +66,25 @@ def test_an_entry_deleted_in_outlook_after_a_create_whose_outcome_was_lost_cance
 
     assert not world.reservation(r.id or "").active
     assert [e for e in world.exchange.entries(ALICE) if e.stamp == r.id] == []
+
+
+def _stamped(world: World, mailbox: str, reservation_id: str | None) -> list[str]:
+    stamp = world.stamp(reservation_id)
+    return [e.item_id for e in world.exchange.entries(mailbox) if e.stamp == stamp]
+
+
+def test_an_unsettled_create_in_the_old_organizers_calendar_goes_when_the_reservation_moves(
+    world: World,
+) -> None:
+    """Found by the crash machine: Bob's cycle died right after its create reached the server,
+    then the reservation was handed to Alice. The connector reported Bob's entry as an unchanged
+    echo of its own write, which no link knew by its item id, so it stayed as a second entry."""
+    world.sync_ok()  # Bob's calendar has a sync state: the next read is incremental
+    r = world.book(BOB, title="Handed on")
+    assert world.killed_sync(BOB)
+    world.edit(r.id or "", organizer=ALICE)
+
+    world.sync_ok()
+
+    assert _stamped(world, BOB, r.id) == []
+    assert len(_stamped(world, ALICE, r.id)) == 1

@@ -184,7 +184,19 @@ class ConnectorHost:
         result: ChangeSet = self.hook.roomsync_changes(mailbox=mailbox, sync_state=sync_state)
         if self.stamps is None:
             return result
-        return result.model_copy(update={"entries": tuple(self._read(result.entries))})
+        return result.model_copy(
+            update={
+                "entries": tuple(self._read(result.entries)),
+                "unchanged": tuple(self._echo(ref) for ref in result.unchanged),
+            }
+        )
+
+    def _echo(self, ref: ItemRef) -> ItemRef:
+        """An echo's stamp as a reservation id of this installation, else none."""
+        if ref.stamp is None or self.stamps is None:
+            return ref
+        reservation_id, _owner = self.stamps.decode(ref.stamp)
+        return ref if reservation_id == ref.stamp else ref.model_copy(update={"stamp": reservation_id})
 
     def list_entries(self, mailbox: str, start: datetime, end: datetime) -> list[CalendarEntry]:
         return self._read(self.hook.roomsync_list_entries(mailbox=mailbox, start=start, end=end) or [])

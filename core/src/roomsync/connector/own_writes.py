@@ -8,8 +8,9 @@ it, and the engine, whose link stored the same change key after the write, knows
 already. That saves reading back every created entry on the pass after an export and every
 updated entry on the next cycle, at any size.
 
-Only a fingerprint of (mailbox, item id, change key) is kept per written version: a first
-export of 100,000 entries holds a few megabytes until the feed reports them, not the entries.
+Only a fingerprint of (mailbox, item id, change key) and the stamp written are kept per written
+version: a first export of 100,000 entries holds some megabytes until the feed reports them,
+not the entries. The stamp lets the engine find an echo whose write it never settled.
 A version is recognised once and forgotten; a fingerprint never seen again (the item changed,
 or was deleted) only costs its few bytes until the process ends or :data:`LIMIT` is reached.
 """
@@ -32,19 +33,19 @@ def _fingerprint(item_id: str, change_key: str) -> int:
 class WrittenEntries:
     def __init__(self, limit: int = LIMIT) -> None:
         self._limit = limit
-        self._versions: dict[str, dict[int, None]] = {}
+        self._versions: dict[str, dict[int, str | None]] = {}  # fingerprint -> stamp written
         self._count = 0
         self._lock = threading.Lock()
 
-    def remember(self, mailbox: str, item_id: str, change_key: str) -> None:
+    def remember(self, mailbox: str, item_id: str, change_key: str, stamp: str | None = None) -> None:
         if self._limit <= 0 or not item_id or not change_key:
             return
         with self._lock:
             versions = self._versions.setdefault(mailbox, {})
             key = _fingerprint(item_id, change_key)
             if key not in versions:
-                versions[key] = None
                 self._count += 1
+            versions[key] = stamp or None
             while self._count > self._limit:
                 self._drop_oldest()
 
@@ -65,7 +66,7 @@ class WrittenEntries:
         """
         if written.fields.rooms or not result.ok or not result.item_id or not result.change_key:
             return
-        self.remember(mailbox, result.item_id, result.change_key)
+        self.remember(mailbox, result.item_id, result.change_key, written.stamp)
 
     def take(self, mailbox: str, item_id: str, change_key: str) -> ItemRef | None:
         """The item as unchanged since our write if it is still in that version (then forgotten)."""
@@ -76,11 +77,11 @@ class WrittenEntries:
             versions = self._versions.get(mailbox)
             if versions is None or key not in versions:
                 return None
-            del versions[key]
+            stamp = versions.pop(key)
             self._count -= 1
             if not versions:
                 del self._versions[mailbox]  # a dict does not shrink: the export's memory goes with it
-        return ItemRef(item_id=item_id, change_key=change_key)
+        return ItemRef(item_id=item_id, change_key=change_key, stamp=stamp)
 
     def peek(self, mailbox: str, item_id: str, change_key: str) -> ItemRef | None:
         """Like :meth:`take`, but kept: a series is reported once per occurrence."""
@@ -88,9 +89,11 @@ class WrittenEntries:
             return None
         with self._lock:
             versions = self._versions.get(mailbox)
-            if versions is None or _fingerprint(item_id, change_key) not in versions:
+            key = _fingerprint(item_id, change_key)
+            if versions is None or key not in versions:
                 return None
-        return ItemRef(item_id=item_id, change_key=change_key)
+            stamp = versions[key]
+        return ItemRef(item_id=item_id, change_key=change_key, stamp=stamp)
 
     def forget(self, mailbox: str, item_id: str) -> None:
         """Nothing to do: a deleted item's versions are never reported again, so the few bytes

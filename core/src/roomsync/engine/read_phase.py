@@ -32,6 +32,8 @@ class ExchangeChanges:
     pages: int
     unchanged: dict[str, str] = field(default_factory=dict)
     """Item id → change key of items still as our own write left them: known from the links."""
+    echo_stamps: dict[str, str] = field(default_factory=dict)
+    """Item id → reservation id of those echoes, where the connector kept the stamp it wrote."""
 
     @property
     def quiet(self) -> bool:
@@ -45,6 +47,7 @@ def read_exchange_changes(host: ConnectorHost, mailbox: str, sync_state: str | N
     entries: dict[str, CalendarEntry] = {}
     deleted: set[str] = set()
     unchanged: dict[str, str] = {}
+    echo_stamps: dict[str, str] = {}  # item id -> reservation id, where the connector knows it
     reset = False
     pages = 0
     state = sync_state
@@ -68,12 +71,15 @@ def read_exchange_changes(host: ConnectorHost, mailbox: str, sync_state: str | N
             entries.pop(ref.item_id, None)
             deleted.discard(ref.item_id)
             unchanged[ref.item_id] = ref.change_key or ""
+            if ref.stamp:
+                echo_stamps[ref.item_id] = ref.stamp
         state = page.sync_state
         if not page.more:
             break
     if sync_state is None:
         reset = True  # a first read is a full listing too
-    return ExchangeChanges(list(entries.values()), deleted, state or "", reset, pages, unchanged)
+    stamps = {item_id: echo_stamps[item_id] for item_id in unchanged if item_id in echo_stamps}
+    return ExchangeChanges(list(entries.values()), deleted, state or "", reset, pages, unchanged, stamps)
 
 
 def quiet_rooms(uow: UnitOfWork, mailbox: str, rooms_cursor: int | None) -> int | None:
@@ -148,7 +154,10 @@ def build_view(
     mailbox = person.email
     links = {link.reservation_id: link for link in uow.sync.links_in_mailbox(mailbox)}
     by_item = {link.item_id: link for link in links.values() if link.item_id}
-    changed = [*changes.entries, *read_stale_echoes(host, mailbox, changes.unchanged, by_item)]
+    changed = [
+        *changes.entries,
+        *read_stale_echoes(host, mailbox, changes.unchanged, by_item, changes.echo_stamps),
+    ]
     entries, foreign = fresh_entries(uow, mailbox, changed)
     entries = groups.entries(entries) if groups else entries
     deleted = deleted_items(changes, by_item)
