@@ -107,3 +107,30 @@ def test_a_second_daemon_is_refused_unless_it_shares(world: World) -> None:
     assert world.database.leases.registrations(now()) == []
     with second.registered():  # the first one's registration ended with it
         pass
+
+
+def test_a_cycle_writes_in_another_mailbox_only_once_that_mailboxs_own_cycle_ended(world: World) -> None:
+    """A reservation handed from Alice to Bob: Bob's cycle removes Alice's old entry, but never
+    while Alice's own cycle in this runner is running (it may be reading that entry)."""
+    r = world.synced_then_handed_over("Handed on")
+    held, release = threading.Event(), threading.Event()
+
+    def alices_cycle() -> None:
+        with world.runner.holding(ALICE) as ours:
+            assert ours
+            held.set()
+            release.wait(10)
+
+    alice = threading.Thread(target=alices_cycle)
+    alice.start()
+    assert held.wait(5)
+    bob = threading.Thread(target=world.sync_ok, args=(BOB,))
+    bob.start()
+    time.sleep(1.0)
+    assert [e.stamp for e in world.exchange.entries(ALICE)] == [world.stamp(r.id)]  # still waiting
+    release.set()
+    alice.join(10)
+    bob.join(20)
+
+    assert not bob.is_alive()
+    world.moved_entry(r.id)

@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TypeVar
@@ -54,6 +55,8 @@ from roomsync.notify.message import Notification, NotificationKind
 from roomsync.storage.protocols import Link, LinkState, LogEntry, Origin, SeenEntry, UnitOfWork
 
 HostFor = Callable[[str], ConnectorHost | None]
+Visit = Callable[[str], AbstractContextManager[bool]]
+"""Another mailbox to a cycle for a write in it: True once its own cycle is not running."""
 OnBatch = Callable[[int, int], None]
 """Told (entries written, entries to write) in a cycle after each batch it wrote."""
 W = TypeVar("W", EntryDraft, EntryUpdate)
@@ -132,7 +135,9 @@ class PlanApplier:
         known_rooms: frozenset[str],
         progress: WriteProgress | None = None,
         groups: CycleGroups | None = None,
+        visit: Visit | None = None,
     ) -> None:
+        self.visit = visit
         self.known_rooms = known_rooms  # read once for the cycle by the view
         self.groups = groups  # the cycle's distribution groups, as the view saw them
         self.progress = progress or WriteProgress()
@@ -290,7 +295,11 @@ class PlanApplier:
             try:
                 if host is None:
                     raise RoomsyncError(f"{mailbox} is not assigned to a usable environment")
-                self._deletes(host, mailbox, deletes)
+                # Never beside that mailbox's own cycle, which may be reading the entry right now.
+                with self.visit(mailbox) if self.visit else nullcontext(True) as free:
+                    if not free:
+                        raise RoomsyncError(f"{mailbox} stayed in a cycle of its own")
+                    self._deletes(host, mailbox, deletes)
             except RoomsyncError as exc:
                 # The old mailbox's own cycle retries a DELETING link.
                 self._log("warning", "organizer-change", f"old entry in {mailbox} not removed yet: {exc}")

@@ -16,7 +16,7 @@ import pluggy
 from roomsync.config import SyncConfig
 from roomsync.connector.host import ConnectorHost
 from roomsync.domain import Person
-from roomsync.engine.apply import HostFor, OnBatch, PlanApplier, WriteProgress, now
+from roomsync.engine.apply import HostFor, OnBatch, PlanApplier, Visit, WriteProgress, now
 from roomsync.engine.groups import CycleGroups
 from roomsync.engine.plan import plan
 from roomsync.engine.read_phase import (
@@ -42,6 +42,7 @@ class CycleContext:
     syncable: Callable[[str], bool]
     allow_mass_delete: bool = False
     on_batch: OnBatch | None = None  # hears (written, to write) after every batch of the cycle
+    visit: Visit | None = None  # another mailbox to this cycle for a write in it
 
 
 # A pass that created entries is followed by another, at most this many in one cycle.
@@ -110,7 +111,7 @@ def sync_mailbox(uow: UnitOfWork, host: ConnectorHost, person: Person, ctx: Cycl
             rooms,
         )
         applier = PlanApplier(
-            uow, host, ctx.host_for, ctx.pm, plan(view), report, view.known_rooms, progress, groups
+            uow, host, ctx.host_for, ctx.pm, plan(view), report, view.known_rooms, progress, groups, ctx.visit
         )
         applier.record()
         applier.write()

@@ -67,6 +67,8 @@ NOTIFY_AFTER_FAILURES = 3
 # Wakes of one mailbox within this many seconds become one cycle (an item and its folder, a batch).
 WAKE_DEBOUNCE_SECONDS = 0.5
 LOGGED_MAILBOXES = 20  # of one wake, in the log line
+# A cycle writing in another person's mailbox waits this long for that mailbox's own cycle.
+VISIT_WAIT_SECONDS = 15.0
 WOKEN_ONE_BY_ONE = 50  # more woken mailboxes at once are looked up with one read of all
 
 Progress = Callable[[Person, CycleReport], None]
@@ -403,6 +405,7 @@ class SyncRunner:
             syncable=self.syncable,
             allow_mass_delete=allow_mass_delete,
             on_batch=on_batch,
+            visit=self.visiting,
         )
         try:
             with self._mailbox_lease(person.email) as other:
@@ -486,6 +489,24 @@ class SyncRunner:
             person_lock = self._person_locks.setdefault(mailbox, threading.Lock())
         with person_lock, self._mailbox_lease(mailbox) as other:
             yield other is None
+
+    @contextmanager
+    def visiting(self, mailbox: str, wait_seconds: float = VISIT_WAIT_SECONDS) -> Iterator[bool]:
+        """Another mailbox to a cycle of this runner for a write in it (the old organizer's entry
+        of a handed reservation): ``True`` once that mailbox's own cycle in this runner is not
+        running, waited for up to ``wait_seconds``; ``False`` after that, and the write is left
+        to that mailbox's own cycle. Two cycles visiting each other's mailboxes give up instead
+        of waiting for each other. The mailbox's lease is not taken: on SQLite a second
+        connection cannot write beside the cycle's open unit of work."""
+        with self._lock:
+            person_lock = self._person_locks.setdefault(mailbox, threading.Lock())
+        if not person_lock.acquire(timeout=wait_seconds):
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            person_lock.release()
 
     def _paused(self, person: Person) -> Person | None:
         """The person as stored if paused (perhaps since ``person`` was read), else None."""
