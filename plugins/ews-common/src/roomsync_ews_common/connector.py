@@ -683,7 +683,7 @@ class EwsConnector(EwsNotifications, Connector):
         stamps = list(dict.fromkeys(d.stamp for d in drafts if not d.known_new))
         # A create whose answer was lost may have been carried out: look the stamps up first,
         # unless the engine knows there cannot be an entry yet (a FindItem saved per batch).
-        made = dict(self._found(account.calendar, stamps)) if stamps else {}
+        made = dict(self._found(account.calendar, stamps, mailbox)) if stamps else {}
         missing = _to_create(drafts, made)
         if missing:
             answers = self._create_once(account, missing, made)
@@ -695,12 +695,15 @@ class EwsConnector(EwsNotifications, Connector):
                 self._written.remember_write(mailbox, made[item_stamp], draft)
         return [made[d.stamp] for d in drafts]
 
-    def _found(self, calendar: Any, stamps: Sequence[str]) -> list[tuple[str, WriteResult]]:
-        """The items carrying these stamps, as the results of having created them."""
+    def _found(self, calendar: Any, stamps: Sequence[str], mailbox: str) -> list[tuple[str, WriteResult]]:
+        """The items carrying these stamps that ``mailbox`` organizes, as the results of having
+        created them. An attendee's copy of a meeting carries its organizer's stamp too: taken
+        for the entry of a reservation handed to that attendee, it would vanish with the old
+        organizer's cancellation."""
         return [
             (item_stamp, WriteResult.success(item.id, item.changekey))
             for item in self._stamped(calendar, stamps)
-            if (item_stamp := getattr(item, props.STAMP, None))
+            if (item_stamp := getattr(item, props.STAMP, None)) and _organized_by(item, mailbox)
         ]
 
     def _create_once(
@@ -713,7 +716,9 @@ class EwsConnector(EwsNotifications, Connector):
             return self._bulk_create(account, list(missing.values()))
         except (ErrorTimeoutExpired, TransportError):
             # The request may have been applied before the connection broke: look again first.
-            for item_stamp, result in self._found(account.calendar, list(missing)):
+            for item_stamp, result in self._found(
+                account.calendar, list(missing), account.primary_smtp_address
+            ):
                 if item_stamp in missing:
                     made[item_stamp] = result
                     del missing[item_stamp]
@@ -954,6 +959,12 @@ def _record_created(
         if missing[item_stamp].fields.occurrences:
             series.append((answer.id, missing[item_stamp].fields))
     return series
+
+
+def _organized_by(item: Any, mailbox: str) -> bool:
+    """Whether ``mailbox`` organizes the item (an item without an organizer is its own)."""
+    address = getattr(getattr(item, "organizer", None), "email_address", None)
+    return not address or address.strip().lower() == mailbox.strip().lower()
 
 
 def _rewritten_series(

@@ -95,14 +95,15 @@ register()
 
 
 def find_stamped(calendar: Any, stamps: Sequence[str]) -> Iterator[Any]:
-    """Id, change key and stamp of the items (masters and single entries) carrying ``stamps``.
+    """Id, change key, stamp and organizer of the items (masters and single entries) carrying
+    ``stamps``.
 
     A FindItem restriction (an OR over the values) per chunk; the items are not read in full.
     """
     unique = list(dict.fromkeys(stamps))
     for offset in range(0, len(unique), LOOKUP_CHUNK):
         chunk = unique[offset : offset + LOOKUP_CHUNK]
-        for item in calendar.filter(**{f"{STAMP}__in": chunk}).only("id", "changekey", STAMP):
+        for item in calendar.filter(**{f"{STAMP}__in": chunk}).only("id", "changekey", "organizer", STAMP):
             if isinstance(item, Exception):
                 raise item
             yield item
