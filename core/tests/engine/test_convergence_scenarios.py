@@ -88,3 +88,22 @@ def test_an_unsettled_create_in_the_old_organizers_calendar_goes_when_the_reserv
 
     assert _stamped(world, BOB, r.id) == []
     assert len(_stamped(world, ALICE, r.id)) == 1
+
+
+def test_a_reservation_handed_back_while_its_old_entry_was_being_removed_gets_an_entry(
+    world: World,
+) -> None:
+    """Found by the crash machine: a reservation handed from Alice to Bob, whose cycle removed
+    Alice's entry but lost the answer (her link stays DELETING), then handed back to Alice."""
+    r = world.synced_then_handed_over("There and back")
+    world.exchange.drop_after_write("delete_entries")
+    world.sync(BOB)
+    world.exchange.clear_faults()
+    world.edit(r.id or "", organizer=ALICE)
+
+    world.sync_ok()
+    world.sync_ok()
+
+    assert world.reservation(r.id or "").active
+    assert _stamped(world, BOB, r.id) == []
+    assert len(_stamped(world, ALICE, r.id)) == 1

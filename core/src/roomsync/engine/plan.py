@@ -306,6 +306,19 @@ def _consider_new(view: MailboxView, entry: CalendarEntry, result: Plan) -> None
 def _deleted_in_exchange(view: MailboxView, link: Link, result: Plan) -> None:
     reservation = view.reservations.get(link.reservation_id)
     key = (link.reservation_id, view.mailbox)
+    if (
+        link.state is LinkState.DELETING
+        and reservation is not None
+        and reservation.active
+        and reservation.organizer == view.mailbox
+        and not reservation.sync_disabled
+    ):
+        # Removed as asked when the reservation left this mailbox, but handed back meanwhile:
+        # it gets an entry anew (looked up by stamp first, as after any unsettled write).
+        _export_unwritten(
+            view, link.reservation_id, reservation, replace(link, item_id=None, change_key=None), result
+        )
+        return
     if reservation is None or not reservation.active or link.state is LinkState.DELETING:
         result.drop_links.add(key)
         return
