@@ -9,17 +9,13 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from celery.contrib.testing.worker import start_worker
-from roomsync_celery import runtime
-from roomsync_celery.app import make_app
-from roomsync_celery.config import CeleryConfig
-from roomsync_celery.marks import QUEUED, Marks
+from roomsync_celery.marks import QUEUED
 from roomsync_celery.scheduler import Scheduler
+from roomsync_celery.testing import in_memory_scheduler
 
 from roomsync.config import settings_from_mapping
 from roomsync.domain import Person
 from roomsync.engine.apply import now
-from roomsync.engine.runner import SyncRunner
 from roomsync.storage import Database
 from roomsync.storage.leases import Holder
 
@@ -36,19 +32,8 @@ def scheduler(tmp_path: Path) -> Iterator[Scheduler]:
             "celery": {"broker_url": "memory://", "single_host": True},
         }
     )
-    config = CeleryConfig.model_validate(settings.celery)  # memory:// is for tests only
-    database = Database(settings.resolved_database_url())
-    database.upgrade()
-    Marks(database.engine).ensure()
-    with database.unit_of_work() as uow:
-        uow.rooms.upsert_person(Person(email=ALICE, environment="local"))
-        uow.commit()
-    runtime.configure(settings, config)
-    app = make_app(settings, config)
-    with start_worker(app, perform_ping_check=False, queues=["roomsync", "roomsync.local"]):
-        yield Scheduler(settings, config, app, database, SyncRunner(settings, database))
-    runtime.current().close()
-    database.dispose()
+    with in_memory_scheduler(settings, [Person(email=ALICE, environment="local")]) as scheduler:
+        yield scheduler
 
 
 def eventually(condition: Callable[[], bool], timeout: float = 30) -> None:

@@ -198,3 +198,35 @@ def cycles_logged(processes: Sequence[Process]) -> Iterator[dict[str, Any]]:
         for line in process.json_lines():
             if str(line.get("message", "")).startswith("task cycle of "):
                 yield {**line, "process": process.name}
+
+
+@contextlib.contextmanager
+def in_memory_scheduler(settings: Any, persons: Sequence[Any]) -> Iterator[Any]:
+    """A scheduler beside a real Celery worker in a thread on Celery's in-memory broker, the
+    database upgraded and holding ``persons``: for tests of one process's tasks."""
+    from celery.contrib.testing.worker import start_worker
+
+    from roomsync.engine.runner import SyncRunner
+    from roomsync.storage import Database
+    from roomsync_celery import runtime
+    from roomsync_celery.app import make_app
+    from roomsync_celery.config import CeleryConfig
+    from roomsync_celery.marks import Marks
+    from roomsync_celery.scheduler import Scheduler
+
+    config = CeleryConfig.model_validate(settings.celery)  # memory:// is for tests only
+    database = Database(settings.resolved_database_url())
+    database.upgrade()
+    Marks(database.engine).ensure()
+    with database.unit_of_work() as uow:
+        for person in persons:
+            uow.rooms.upsert_person(person)
+        uow.commit()
+    runtime.configure(settings, config)
+    app = make_app(settings, config)
+    try:
+        with start_worker(app, perform_ping_check=False, queues=["roomsync", "roomsync.local"]):
+            yield Scheduler(settings, config, app, database, SyncRunner(settings, database))
+    finally:
+        runtime.current().close()
+        database.dispose()
