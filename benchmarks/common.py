@@ -377,3 +377,17 @@ def ews_seed(service: str, persons: list[str], rooms: list[str], password: str) 
         # "impersonation" stands for both Active Directory rights on the 2007 dialect.
         "grants": [{"kind": "impersonation", "grantee": service}],
     }
+
+
+def strip_plugin(argv: list[str]) -> list[str]:
+    """The command line without its ``--plugin`` option."""
+    kept: list[str] = []
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == "--plugin":
+            skip = True
+        elif not arg.startswith("--plugin="):
+            kept.append(arg)
+    return kept

@@ -53,6 +53,7 @@ from common import (
     populate,
     print_table,
     simulated,
+    strip_plugin,
     workloads,
 )
 
@@ -133,20 +134,6 @@ def main() -> int:
         print(f"errors in: {', '.join(failed)}", file=sys.stderr)
         return 1
     return 0
-
-
-def strip_plugin(argv: list[str]) -> list[str]:
-    """The command line without its ``--plugin`` option."""
-    kept: list[str] = []
-    skip = False
-    for arg in argv:
-        if skip:
-            skip = False
-        elif arg == "--plugin":
-            skip = True
-        elif not arg.startswith("--plugin="):
-            kept.append(arg)
-    return kept
 
 
 if __name__ == "__main__":

@@ -32,7 +32,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from bench_database import database_for
-from common import POSTGRESQL_URL, ZONE, ews_seed, first_start
+from common import POSTGRESQL_URL, ZONE, ews_seed, first_start, strip_plugin
 
 from roomsync.config import Settings, settings_from_mapping
 from roomsync.domain import EventFields, Person, Reservation
@@ -187,22 +187,9 @@ def main() -> int:
         return 0
     failed = 0
     for plugin in PLUGINS:
-        command = [sys.executable, __file__, *without_plugin(sys.argv[1:]), "--plugin", plugin]
+        command = [sys.executable, __file__, *strip_plugin(sys.argv[1:]), "--plugin", plugin]
         failed += subprocess.run(command, check=False).returncode != 0
     return 1 if failed else 0
-
-
-def without_plugin(argv: list[str]) -> list[str]:
-    kept: list[str] = []
-    skip = False
-    for arg in argv:
-        if skip:
-            skip = False
-        elif arg == "--plugin":
-            skip = True
-        elif not arg.startswith("--plugin="):
-            kept.append(arg)
-    return kept
 
 
 if __name__ == "__main__":
