@@ -96,6 +96,38 @@ def test_the_lease_is_renewed_while_a_long_cycle_runs(world: World) -> None:
     assert result[0].ok and result[0].skipped is None
 
 
+def test_one_renewal_keeps_every_cycle_in_progress_and_reports_a_lease_lost(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    world.runner.lease_seconds = 0.6  # renewed every 0.1 s
+    slow = Slow()
+    world.runner.host("ref").pm.register(slow)
+    cycles = [threading.Thread(target=world.sync, args=(mailbox,)) for mailbox in (ALICE, BOB)]
+    for cycle in cycles:
+        cycle.start()
+    try:
+        deadline = time.monotonic() + 30
+        while len(world.database.leases.leases(now())) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        world.database.leases.release(ALICE, world.runner.holder)  # as if taken away meanwhile
+        taken = world.database.leases.acquire(ALICE, OTHER, now(), seconds=60)
+        time.sleep(1.5)  # well past the leases' first expiry
+        renewers = [thread for thread in threading.enumerate() if thread.name == "lease renewals"]
+        still = world.database.leases.acquire(BOB, OTHER, now())
+    finally:
+        slow.go_on.set()
+        for cycle in cycles:
+            cycle.join(30)
+
+    assert taken.holder == OTHER
+    assert still.holder == world.runner.holder  # bob's lease was kept alive all along
+    assert len(renewers) == 1
+    assert any(f"the lease of {ALICE} was lost" in r.getMessage() for r in caplog.records)
+    assert not any(f"the lease of {BOB} was lost" in r.getMessage() for r in caplog.records)
+    world.runner.close()
+    assert not [thread for thread in threading.enumerate() if thread.name == "lease renewals"]
+
+
 def test_a_second_daemon_is_refused_unless_it_shares(world: World) -> None:
     second = SyncRunner(world.settings, world.database, world.runner.pm)
     with world.runner.registered():

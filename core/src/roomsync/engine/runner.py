@@ -38,7 +38,7 @@ from roomsync.engine.apply import OnBatch, now
 from roomsync.engine.budgets import Backoff, Budgets, LocalBudgets, hinted_seconds, throttled
 from roomsync.engine.cycle import CycleContext, deliver, sync_mailbox
 from roomsync.engine.dispatch import Dispatcher, Job
-from roomsync.engine.heartbeat import heartbeat
+from roomsync.engine.heartbeat import Renewals, heartbeat
 from roomsync.engine.report import CycleReport
 from roomsync.engine.room_cycle import RoomCycleContext, sync_room
 from roomsync.engine.wakes import WakeQueue
@@ -108,6 +108,7 @@ class SyncRunner:
         self.backoff = Backoff()
         self._pool: ThreadPoolExecutor | None = None
         self._dispatcher: Dispatcher | None = None
+        self._leases_renewed: Renewals | None = None  # once a lease is first held
 
     # --- connectors --------------------------------------------------------------------------
 
@@ -174,8 +175,11 @@ class SyncRunner:
     def close(self) -> None:
         with self._lock:
             pool, self._pool, self._dispatcher = self._pool, None, None
+            renewals, self._leases_renewed = self._leases_renewed, None
         if pool is not None:
             pool.shutdown(wait=True)
+        if renewals is not None:
+            renewals.close()
         for host in self._hosts.values():
             try:
                 host.close()
@@ -411,11 +415,18 @@ class SyncRunner:
             with self._mailbox_lease(person.email) as other:
                 if other is not None:
                     return self._skipped(person, started, other)
-                paused = self._paused(person)
-                if paused is not None:
-                    return self._skipped(person, started, paused)
-                host = self.host_for_person(person)
+                try:
+                    host = self.host_for_person(person)
+                except Exception:  # no environment, or one that does not open: paused goes first
+                    with self.database.unit_of_work() as uow:
+                        paused = _paused(uow, person)
+                    if paused is not None:
+                        return self._skipped(person, started, paused)
+                    raise
                 with self.budgets.slot(host.environment), self.database.unit_of_work() as uow:
+                    paused = _paused(uow, person)
+                    if paused is not None:
+                        return self._skipped(person, started, paused)
                     if forget:
                         self._forget(uow, host, person, allow_mass_delete)
                     report = sync_mailbox(uow, host, person, ctx)
@@ -468,18 +479,25 @@ class SyncRunner:
             yield lease
             return
 
-        def renew() -> None:
-            if mailbox not in leases.renew(self.holder, now(), self.lease_seconds):
-                log.warning("the lease of %s was lost during its cycle", mailbox, extra={"mailbox": mailbox})
-
         try:
-            with heartbeat(self.lease_seconds / 6, renew, f"lease of {mailbox}"):
+            with self._renewals().holding(mailbox):
                 yield None
         finally:
             try:
                 leases.release(mailbox, self.holder)
             except Exception as exc:  # it expires on its own
                 log.warning("releasing the lease of %s failed: %s: %s", mailbox, type(exc).__name__, exc)
+
+    def _renewals(self) -> Renewals:
+        with self._lock:
+            if self._leases_renewed is None:
+                leases = self.database.leases
+                self._leases_renewed = Renewals(
+                    self.lease_seconds / 6,
+                    lambda: leases.renew(self.holder, now(), self.lease_seconds),
+                    "lease renewals",
+                )
+            return self._leases_renewed
 
     @contextmanager
     def holding(self, mailbox: str) -> Iterator[bool]:
@@ -507,12 +525,6 @@ class SyncRunner:
             yield True
         finally:
             person_lock.release()
-
-    def _paused(self, person: Person) -> Person | None:
-        """The person as stored if paused (perhaps since ``person`` was read), else None."""
-        with self.database.unit_of_work() as uow:
-            stored = uow.rooms.get_person(person.email)
-        return stored if stored is not None and stored.paused_at is not None else None
 
     def _forget(self, uow: UnitOfWork, host: ConnectorHost, person: Person, allowed: bool) -> None:
         """Forget the mailbox's sync state, once its calendar is seen to hold its entries."""
@@ -869,3 +881,10 @@ class SyncRunner:
         if report.skipped is None:  # a skipped person is due again at the next full cycle
             self._last_cycle[person.email] = began
         return report
+
+
+def _paused(uow: UnitOfWork, person: Person) -> Person | None:
+    """The person as stored if paused (perhaps since ``person`` was read), else None; read in the
+    cycle's own unit of work, which a transaction of its own would cost as much again."""
+    stored = uow.rooms.get_person(person.email)
+    return stored if stored is not None and stored.paused_at is not None else None

@@ -17,13 +17,14 @@ from __future__ import annotations
 import os
 import socket
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Connection, Engine, RowMapping, delete, insert, select, text, update
+from sqlalchemy import Connection, Engine, RowMapping, Table, bindparam, delete, insert, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.sql.expression import Executable
 
 from roomsync.errors import RoomsyncError
 from roomsync.storage.models import MailboxLeaseRow, RunnerRow
@@ -99,6 +100,30 @@ class AnotherRunnerActive(RoomsyncError):
         self.other = other
 
 
+_LEASES = cast(Table, MailboxLeaseRow.__table__)
+_LEASE_FIELDS = ("runner_id", "host", "pid", "acquired_at", "expires_at")
+
+
+def _take_statement(insert_of: Callable[[Table], postgresql.Insert | sqlite.Insert]) -> Executable:
+    """The lease taken unless another holder's is in force; ``:at`` is the caller's now."""
+    statement = insert_of(_LEASES).values({name: bindparam(name) for name in ("mailbox", *_LEASE_FIELDS)})
+    return statement.on_conflict_do_update(
+        index_elements=[_LEASES.c.mailbox],
+        set_={name: statement.excluded[name] for name in _LEASE_FIELDS},
+        where=(_LEASES.c.expires_at < bindparam("at"))
+        | (_LEASES.c.runner_id == statement.excluded.runner_id),
+    )
+
+
+# Built once: a cycle takes and gives back a lease, and building the statements each time cost
+# more CPU than running them.
+_TAKE = {"postgresql": _take_statement(postgresql.insert), "sqlite": _take_statement(sqlite.insert)}
+_CURRENT = select(_LEASES).where(_LEASES.c.mailbox == bindparam("mailbox"))
+_RELEASE = delete(_LEASES).where(
+    _LEASES.c.mailbox == bindparam("mailbox"), _LEASES.c.runner_id == bindparam("runner_id")
+)
+
+
 class LeaseStore:
     """The lease and runner tables of one database, each call its own transaction."""
 
@@ -146,24 +171,13 @@ class LeaseStore:
         return current or _lease(values)
 
     def _take(self, connection: Connection, values: dict[str, Any], at: datetime) -> bool:
-        dialect = connection.dialect.name
-        if dialect == "postgresql":
-            statement: postgresql.Insert | sqlite.Insert = postgresql.insert(MailboxLeaseRow)
-        elif dialect == "sqlite":
-            statement = sqlite.insert(MailboxLeaseRow)
-        else:  # pragma: no cover - the supported backends are the two above
-            raise RoomsyncError(f"mailbox leases are not implemented for {dialect} databases")
-        statement = statement.values(values)
-        statement = statement.on_conflict_do_update(
-            index_elements=[MailboxLeaseRow.mailbox],
-            set_={name: statement.excluded[name] for name in values if name != "mailbox"},
-            where=(MailboxLeaseRow.expires_at < at) | (MailboxLeaseRow.runner_id == values["runner_id"]),
-        )
-        return connection.execute(statement).rowcount == 1
+        statement = _TAKE.get(connection.dialect.name)
+        if statement is None:  # pragma: no cover - the supported backends are the two above
+            raise RoomsyncError(f"mailbox leases are not implemented for {connection.dialect.name} databases")
+        return connection.execute(statement, {**values, "at": at}).rowcount == 1
 
     def _current(self, connection: Connection, mailbox: str) -> Lease | None:
-        table = MailboxLeaseRow.__table__
-        row = connection.execute(select(table).where(table.c.mailbox == mailbox)).first()
+        row = connection.execute(_CURRENT, {"mailbox": mailbox}).first()
         return _lease(row._mapping) if row is not None else None
 
     def renew(self, holder: Holder, at: datetime, seconds: float = LEASE_SECONDS) -> set[str]:
@@ -182,11 +196,7 @@ class LeaseStore:
     def release(self, mailbox: str, holder: Holder) -> None:
         """Give the lease back; a lease another holder has taken over meanwhile stays theirs."""
         with self.engine.begin() as connection:
-            connection.execute(
-                delete(MailboxLeaseRow).where(
-                    MailboxLeaseRow.mailbox == mailbox, MailboxLeaseRow.runner_id == holder.runner_id
-                )
-            )
+            connection.execute(_RELEASE, {"mailbox": mailbox, "runner_id": holder.runner_id})
 
     def leases(self, at: datetime) -> list[Lease]:
         """The leases in force at ``at``: the cycles in progress (budget slots left out)."""

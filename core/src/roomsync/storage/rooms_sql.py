@@ -77,6 +77,9 @@ _CHANGES_SINCE = (
 )
 """The reservations an organizer's journal holds after a cursor, each with its latest row."""
 
+_PERSON = select(PersonRow).where(PersonRow.email == bindparam("email"))
+"""A person by address, built once: every cycle reads its person."""
+
 _ROW_ID = re.compile(r"[0-9]{1,18}")  # ASCII digits only, and within a 64-bit key
 
 
@@ -110,7 +113,7 @@ class SqlRoomsStore:
     # --- persons ---------------------------------------------------------------------------
 
     def _person_row(self, email: str) -> PersonRow | None:
-        return self.session.scalar(select(PersonRow).where(PersonRow.email == _email(email)))
+        return self.session.scalar(_PERSON, {"email": _email(email)})
 
     def get_person(self, email: str) -> Person | None:
         row = self._person_row(email)

@@ -42,6 +42,11 @@ _MAILBOX_STATE_FIELDS = (
 _STATES = cast(Table, MailboxStateRow.__table__)
 _STATE_COLUMNS = [_STATES.c[name] for name in ("mailbox", *_MAILBOX_STATE_FIELDS)]
 _READ_STATE = select(*_STATE_COLUMNS).where(_STATES.c.mailbox == bindparam("mailbox"))
+# A mailbox's links, and those in some states (an idle cycle's probe for pending ones).
+_MAILBOX_LINKS = (
+    select(LinkRow).where(LinkRow.mailbox == bindparam("mailbox")).order_by(LinkRow.reservation_id)
+)
+_MAILBOX_LINKS_IN = _MAILBOX_LINKS.where(LinkRow.state.in_(bindparam("states", expanding=True)))
 _UNREAD = object()
 _LOG_FIELDS = ("at", "mailbox", "level", "event", "message", "reservation_id")
 
@@ -101,10 +106,13 @@ class SqlSyncStore:
         return _link(row) if row is not None else None
 
     def links_in_mailbox(self, mailbox: str, states: Sequence[LinkState] | None = None) -> list[Link]:
-        stmt = select(LinkRow).where(LinkRow.mailbox == mailbox).order_by(LinkRow.reservation_id)
-        if states is not None:
-            stmt = stmt.where(LinkRow.state.in_([state.value for state in states]))
-        return [_link(row) for row in self.session.scalars(stmt)]
+        if states is None:
+            rows = self.session.scalars(_MAILBOX_LINKS, {"mailbox": mailbox})
+        else:
+            rows = self.session.scalars(
+                _MAILBOX_LINKS_IN, {"mailbox": mailbox, "states": [state.value for state in states]}
+            )
+        return [_link(row) for row in rows]
 
     def pending_by_mailbox(self) -> dict[str, int]:
         stmt = (
