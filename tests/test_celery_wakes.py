@@ -16,6 +16,7 @@ from roomsync_celery.testing import in_memory_scheduler
 
 from roomsync.config import settings_from_mapping
 from roomsync.domain import EventFields, Person, Reservation
+from roomsync.engine.runner import WAKE_DEBOUNCE_SECONDS
 from roomsync.storage.protocols import Origin
 
 ALICE = "alice@example.org"
@@ -69,6 +70,27 @@ def test_a_reservation_made_in_rooms_becomes_a_task_at_once(scheduler: Scheduler
             uow.commit()
         eventually(linked, timeout=ROUND_SECONDS / 100)
         assert scheduler.enqueued > enqueued  # a woken task, not a round: the next is an hour away
+    finally:
+        stop.set()
+        thread.join()
+
+
+def test_the_watchs_first_wake_of_a_mailbox_is_served_by_the_rounds_task(scheduler: Scheduler) -> None:
+    """A watch wakes every mailbox once it stands (what changed before was not reported), while
+    the round that started it enqueues the same mailboxes: their round's task reads it all."""
+    database = scheduler.database
+
+    def cycled() -> bool:
+        with database.unit_of_work() as uow:
+            return uow.sync.mailbox_state(ALICE).last_success is not None
+
+    stop = threading.Event()
+    thread = threading.Thread(target=scheduler.run, args=(stop,))
+    thread.start()
+    try:
+        eventually(cycled)
+        time.sleep(3 * WAKE_DEBOUNCE_SECONDS)  # the wake would have been due meanwhile
+        assert scheduler.enqueued == 1
     finally:
         stop.set()
         thread.join()

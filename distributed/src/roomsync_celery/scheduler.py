@@ -133,11 +133,11 @@ class Scheduler:
                     try:
                         if time.monotonic() >= next_round:
                             next_round = time.monotonic() + self.settings.sync.interval_seconds
-                            self._round(watches, last)
+                            self._round(watches, wakes, last)
                         until = min(next_round, time.monotonic() + LONGEST_WAIT_SECONDS)
                         due = wakes.wait(until, stop)
                         if due and not lost.is_set():
-                            self._woken(sorted(due, key=due.__getitem__), last)
+                            self._woken(sorted(due, key=due.__getitem__), wakes, last)
                     except Exception as exc:  # the database or broker away: the next round tries again
                         log.warning("scheduling failed: %s: %s", type(exc).__name__, exc)
                         stop.wait(LONGEST_WAIT_SECONDS)
@@ -160,7 +160,7 @@ class Scheduler:
 
         return wake
 
-    def _round(self, watches: Watches, last: dict[str, float]) -> None:
+    def _round(self, watches: Watches, wakes: WakeQueue, last: dict[str, float]) -> None:
         persons, rooms = self.runner.persons(), self.runner.rooms()
         room_mailboxes = [
             (env, room.mailbox) for room in rooms if (env := self.runner.room_environment(room))
@@ -182,7 +182,7 @@ class Scheduler:
             environment = self.runner.room_environment(room)
             if environment and due(room.mailbox, environment):
                 work.append((room.mailbox, "room", environment))
-        sent = self.enqueue(work, "interval", last)
+        sent = self.enqueue(work, "interval", last, wakes)
         log.info(
             "scheduler round: %d mailboxes due, %d enqueued",
             len(work),
@@ -190,7 +190,7 @@ class Scheduler:
             extra={"due": len(work), "enqueued": sent},
         )
 
-    def _woken(self, mailboxes: Sequence[str], last: dict[str, float]) -> None:
+    def _woken(self, mailboxes: Sequence[str], wakes: WakeQueue, last: dict[str, float]) -> None:
         work: list[tuple[str, str, str | None]] = []
         with self.database.unit_of_work() as uow:
             for mailbox in mailboxes:
@@ -202,18 +202,27 @@ class Scheduler:
                     person is not None and person.environment and person.sync_enabled and not person.paused_at
                 ):
                     work.append((mailbox, "person", person.environment))
-        self.enqueue(work, "wake", last)
+        self.enqueue(work, "wake", last, wakes)
 
     def enqueue(
-        self, work: Sequence[tuple[str, str, str | None]], reason: str, last: dict[str, float]
+        self,
+        work: Sequence[tuple[str, str, str | None]],
+        reason: str,
+        last: dict[str, float],
+        wakes: WakeQueue | None = None,
     ) -> int:
         """Send a task for each (mailbox, kind, environment) with no task waiting; answers how many.
 
         A mailbox whose task still waits counts as served: that task reads everything up to its
-        own start, after this wake or round.
+        own start, after this wake or round. So do the mailboxes' pending ``wakes``, forgotten
+        before the tasks are sent (a wake after that gets a task of its own): the watches' first
+        wake of every mailbox, arriving while the round is enqueued, costs no second cycle each.
         """
         if not work:
             return 0
+        if wakes is not None:
+            for mailbox, _, _ in work:
+                wakes.discard(mailbox)
         at = time.monotonic()
         claimed = self.marks.claim(
             (QUEUED + mailbox for mailbox, _, _ in work), self.holder, self.config.queued_marker_seconds

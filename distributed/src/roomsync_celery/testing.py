@@ -224,6 +224,9 @@ def in_memory_scheduler(settings: Any, persons: Sequence[Any]) -> Iterator[Any]:
         uow.commit()
     runtime.configure(settings, config)
     app = make_app(settings, config)
+    # The in-memory transport is polled, once a second by default: a task starts as soon as a
+    # real broker's would, well within the wakes' debounce.
+    app.conf.broker_transport_options = {**app.conf.broker_transport_options, "polling_interval": 0.01}
     try:
         with start_worker(app, perform_ping_check=False, queues=["roomsync", "roomsync.local"]):
             yield Scheduler(settings, config, app, database, SyncRunner(settings, database))
