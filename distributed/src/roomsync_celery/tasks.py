@@ -53,7 +53,7 @@ def register(app: Celery, config: CeleryConfig) -> Task:
         max_retries=config.task_retries,
     )
     def cycle(self: Task, mailbox: str, kind: str = "person", reason: str = "interval") -> dict[str, Any]:
-        report = run_cycle(mailbox, kind, self.request.id)
+        report = run_cycle(mailbox, kind, self.request.id, reason)
         if report is None:
             return {"mailbox": mailbox, "skipped": "not synchronised"}
         if report.skipped and report.skipped.startswith(LEASED_ELSEWHERE):
@@ -74,7 +74,9 @@ def register(app: Celery, config: CeleryConfig) -> Task:
     return cycle
 
 
-def run_cycle(mailbox: str, kind: str, task_id: str | None = None) -> CycleReport | None:
+def run_cycle(
+    mailbox: str, kind: str, task_id: str | None = None, reason: str | None = None
+) -> CycleReport | None:
     """The mailbox's cycle by this process's runner; None when it is no longer synchronised."""
     current = runtime.current()
     current.marks().release(QUEUED + mailbox)
@@ -97,6 +99,7 @@ def run_cycle(mailbox: str, kind: str, task_id: str | None = None) -> CycleRepor
         extra={
             "mailbox": mailbox,
             "kind": kind,
+            "reason": reason,
             "task_id": task_id,
             "pid": os.getpid(),
             "task_started": started,
