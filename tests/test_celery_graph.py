@@ -117,8 +117,9 @@ def estate(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Estate]:
         outlook = GraphUser(sim)
         try:
             with Cluster(config, {**os.environ, SECRET_ENV: sim.client_secret}) as cluster:
-                worker = cluster.worker("threads", "--pool", "threads", concurrency=2)
+                worker = cluster.worker("threads", "--pool", "threads", concurrency=2, wait=False)
                 scheduler = cluster.scheduler("scheduler")
+                cluster.wait_for(worker, "roomsync worker ready")
                 found = Estate(sim, database, cluster, worker, scheduler, outlook)
                 # The first round's cycles, and a subscription for each mailbox.
                 eventually(lambda: found.cycles(ALICE) and found.cycles(ROOM1), 30)
@@ -189,8 +190,9 @@ def test_the_threads_and_solo_pools_run_the_cycles_in_the_workers_own_process(es
     first = sorted(cycles, key=lambda c: c["task_started"])[:2]
     assert first[1]["task_started"] < first[0]["task_finished"]
 
-    solo = estate.cluster.worker("solo", "--pool", "solo")
+    solo = estate.cluster.worker("solo", "--pool", "solo", wait=False)
     assert estate.cluster.stop(estate.worker) == 0, estate.worker.text()[-3000:]  # a warm shutdown
+    estate.cluster.wait_for(solo, "roomsync worker ready")
     since = time.time()
     estate.outlook.create(ALICE, estate.fields("Planned in Outlook again", 5, ROOM1))
     eventually(lambda: [r for r in estate.reservations(ALICE) if r.fields.title.endswith("again")], 10)
