@@ -23,6 +23,7 @@ waited for.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import ssl
 import sys
@@ -109,7 +110,9 @@ def pinned_version(request_server_version: str) -> Version:
     return Version(build=build, api_version=request_server_version)
 
 
+@functools.lru_cache(maxsize=256)
 def endpoint_key(url: str) -> str:
+    """Scheme, host and port of ``url``; asked a few times for every request, of a few urls."""
     parts = urlsplit(url)
     port = parts.port or (443 if parts.scheme == "https" else 80)
     return f"{parts.scheme}://{(parts.hostname or '').lower()}:{port}"

@@ -113,6 +113,7 @@ from roomsync_ews_common import declines, mapping, room_lists
 from roomsync_ews_common import stamp as props
 from roomsync_ews_common.account import AccountPool
 from roomsync_ews_common.availability import MAX_WINDOW, free_busy
+from roomsync_ews_common.calendar_sync import CalendarChanges
 from roomsync_ews_common.explain import kerberos_refused
 from roomsync_ews_common.groups import expand_dl
 from roomsync_ews_common.notifications import EwsNotifications
@@ -634,7 +635,7 @@ class EwsConnector(EwsNotifications, Connector):
         self, mailbox: str, state: str | None
     ) -> tuple[list[CalendarEntry], list[str], str, bool, list[ItemRef]]:
         account = self._account(mailbox)
-        service = SyncFolderItems(account=account)
+        service = CalendarChanges(account=account)
         changed: dict[str, Any] = {}
         known: dict[str, ItemRef] = {}  # our own writes, still in the version we wrote
         deleted: list[str] = []
@@ -655,7 +656,7 @@ class EwsConnector(EwsNotifications, Connector):
                 known.pop(item.id, None)
                 self._written.forget(mailbox, item.id)
                 deleted.append(item.id)
-            elif kind in (SyncFolderItems.CREATE, SyncFolderItems.UPDATE) and isinstance(item, CalendarItem):
+            elif kind in (SyncFolderItems.CREATE, SyncFolderItems.UPDATE) and item is not None:
                 # A full listing (no state) reads everything; a later page knows our writes.
                 ours = self._written.take(mailbox, item.id, item.changekey or "") if state else None
                 if ours is not None:
