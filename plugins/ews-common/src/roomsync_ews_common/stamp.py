@@ -11,11 +11,12 @@ item attributes like ``subject``.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 from exchangelib import CalendarItem, ExtendedProperty
-from exchangelib.fields import InvalidField
+from exchangelib.fields import ExtendedPropertyField, InvalidField
 
 from roomsync import addin_mark
 
@@ -32,7 +33,40 @@ LOOKUP_CHUNK = 50
 """Stamps per FindItem restriction; an OR of a few dozen values stays well inside request limits."""
 
 
-class StampProperty(ExtendedProperty):
+class OwnProperty(ExtendedProperty):
+    """An extended property whose class attributes exchangelib checks once, not for every value.
+
+    exchangelib validates the class (property set, name, type) each time a value is cleaned, four
+    times per item written; the attributes are constants of the class.
+    """
+
+    _validated: ClassVar[type | None] = None
+
+    @classmethod
+    def validate_cls(cls) -> None:
+        if cls._validated is not cls:
+            super().validate_cls()
+            cls._validated = cls
+
+
+class PropertyField(ExtendedPropertyField):
+    """exchangelib's field of an extended property, its ``ExtendedFieldURI`` built once.
+
+    exchangelib builds the element anew from the property's class attributes for every value it
+    writes (and every restriction naming it); a copy of the first one is the same XML.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._uri: Any = None
+
+    def field_uri_xml(self) -> Any:
+        if self._uri is None:
+            self._uri = super().field_uri_xml()
+        return copy.deepcopy(self._uri)
+
+
+class StampProperty(OwnProperty):
     """The ROOMS reservation id of the entry (the stamp)."""
 
     property_set_id = PROPERTY_SET
@@ -40,7 +74,7 @@ class StampProperty(ExtendedProperty):
     property_type = "String"
 
 
-class TimeZoneProperty(ExtendedProperty):
+class TimeZoneProperty(OwnProperty):
     """The IANA zone the entry was written in: Windows zones map back to IANA ambiguously."""
 
     property_set_id = PROPERTY_SET
@@ -48,7 +82,7 @@ class TimeZoneProperty(ExtendedProperty):
     property_type = "String"
 
 
-class SetupProperty(ExtendedProperty):
+class SetupProperty(OwnProperty):
     """Setup buffer minutes of the reservation, kept so they read back as written."""
 
     property_set_id = PROPERTY_SET
@@ -56,7 +90,7 @@ class SetupProperty(ExtendedProperty):
     property_type = "Integer"
 
 
-class FollowupProperty(ExtendedProperty):
+class FollowupProperty(OwnProperty):
     """Follow-up buffer minutes of the reservation, kept so they read back as written."""
 
     property_set_id = PROPERTY_SET
@@ -83,12 +117,19 @@ _PROPERTIES: dict[str, type[ExtendedProperty]] = {
 
 
 def register() -> None:
-    """Register the properties on ``CalendarItem``; calling it again does nothing."""
+    """Register the properties on ``CalendarItem``; calling it again does nothing.
+
+    What ``CalendarItem.register`` does, with :class:`PropertyField` as the field (the properties
+    are single values, not arrays); ``deregister`` takes them as any other."""
     for name, cls in _PROPERTIES.items():
         try:
             CalendarItem.get_field_by_fieldname(name)
         except InvalidField:
-            CalendarItem.register(name, cls)
+            assert not cls.is_array_type()
+            cls.validate_cls()
+            CalendarItem.add_field(
+                PropertyField(name, value_cls=cls), insert_after=CalendarItem.INSERT_AFTER_FIELD
+            )
 
 
 register()
