@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import msal
 import pytest
 import requests
 from cryptography import x509
@@ -540,6 +541,46 @@ class TestO365Graph(O365SimulatorSuite):
         finally:
             host.close()
         assert sim.simulator.counts["token"] - before == 1
+
+    def test_msal_is_asked_once_while_its_token_is_good(
+        self, sim: Any, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        asked: list[str] = []
+        acquire = msal.ConfidentialClientApplication.acquire_token_for_client
+
+        def counted(app: Any, *args: Any, **kwargs: Any) -> Any:
+            answer = acquire(app, *args, **kwargs)
+            asked.append(answer.get("token_source", ""))
+            return answer
+
+        monkeypatch.setattr(msal.ConfidentialClientApplication, "acquire_token_for_client", counted)
+        host = ConnectorHost(ENVIRONMENT, build(sim))
+        try:
+            for _ in range(3):
+                host.list_entries(
+                    "alice@example.org", datetime.now(UTC), datetime.now(UTC) + timedelta(days=1)
+                )
+        finally:
+            host.close()
+        assert asked == ["identity_provider"]
+
+    def test_a_token_about_to_expire_is_asked_for_anew(self, sim: Any) -> None:
+        # msal drops a token 5 minutes before it expires: one living 302 s is good for 2 s.
+        tenant = sim.tenants[0]
+        lifetime, tenant.token_lifetime = tenant.token_lifetime, 302
+        host = ConnectorHost(ENVIRONMENT, build(sim))
+        before = sim.simulator.counts["token"]
+        try:
+            window = (datetime.now(UTC), datetime.now(UTC) + timedelta(days=1))
+            host.list_entries("alice@example.org", *window)
+            host.list_entries("alice@example.org", *window)
+            assert sim.simulator.counts["token"] - before == 1
+            time.sleep(3)
+            host.list_entries("alice@example.org", *window)
+            assert sim.simulator.counts["token"] - before == 2
+        finally:
+            tenant.token_lifetime = lifetime
+            host.close()
 
     def test_a_certificate_signs_in_too(self, sim: Any, tmp_path: Path) -> None:
         pem = tmp_path / "app.pem"

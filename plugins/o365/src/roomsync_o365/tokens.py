@@ -2,14 +2,18 @@
 
 msal keeps each tenant's token in that tenant's cache and asks Entra ID for a new one only
 shortly before it expires (or when Entra ID asked to refresh early), so callers simply ask for a
-token before every request. Failures name the tenant, the client id and where the credential was
-read from, never the credential.
+token before every request. The token msal handed out is kept here too, until msal would stop
+handing it out, since msal's own look-up (a cache search and telemetry per call) is a noticeable
+part of an idle poll. Failures name the tenant, the client id and where the credential was read
+from, never the credential.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import threading
+import time
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -21,6 +25,9 @@ from roomsync.config import SecretRef
 from roomsync.errors import ConfigError, ConnectorError, Fault, TransientConnectorError
 from roomsync_o365.options import TenantCredentials
 from roomsync_o365.transport import timed_out
+
+MSAL_EXPIRY_MARGIN = 5 * 60
+"""Seconds before its expiry at which msal stops handing out a cached token and asks for a new one."""
 
 
 class SignInError(ConnectorError):
@@ -109,6 +116,9 @@ class TenantTokens:
         self._http = _TimedHttpClient(session, timeout)
         self._app: msal.ConfidentialClientApplication | None = None
         self._lock = threading.Lock()
+        self._current: tuple[str, float] | None = None
+        """The last token msal handed out and the time (``time.time()``) until which msal would
+        hand it out again."""
         self.requests = 0
         """Token requests sent to Entra ID (the rest came from msal's cache)."""
 
@@ -151,18 +161,25 @@ class TenantTokens:
         return self._app
 
     def token(self) -> str:
-        """A current access token (from msal's cache when it is still good)."""
+        """A current access token (the one msal handed out last while msal would still hand it out)."""
+        current = self._current
+        if current is not None and time.time() < current[1]:
+            return current[0]
         with self._lock:
             app = self._application()
+            asked = time.time()
             try:
                 cached = app.acquire_token_for_client([self.scope])
             except requests.RequestException as exc:
                 raise self.unreachable(exc) from None
             if cached and cached.get("token_source") == "identity_provider":
                 self.requests += 1
-        if not cached or "access_token" not in cached:
-            raise self.refused(cached or {})
-        return str(cached["access_token"])
+            if not cached or "access_token" not in cached:
+                self._current = None
+                raise self.refused(cached or {})
+            token = str(cached["access_token"])
+            self._current = (token, _good_until(cached, asked))
+        return token
 
     def unreachable(self, exc: requests.RequestException) -> TransientConnectorError:
         why = "it did not answer in time" if timed_out(exc) else type(exc).__name__
@@ -188,6 +205,24 @@ class TenantTokens:
         """Drop cached tokens, e.g. after Graph rejected one."""
         with self._lock:
             self._app = None
+            self._current = None
+
+
+def _good_until(answer: dict[str, Any], asked: float) -> float:
+    """Until when msal hands out the token of an answer again rather than asking anew.
+
+    msal drops a token 5 minutes before it expires and refreshes one whose ``refresh_on`` passed.
+    msal counts both from a moment no earlier than ``asked`` and rounds them to whole seconds, so
+    they are rounded down here (``refresh_on`` by a second more): never later than msal's.
+    """
+    try:
+        until = math.floor(asked + float(answer.get("expires_in", 0))) - MSAL_EXPIRY_MARGIN
+        refresh_on = answer.get("refresh_on")
+        if refresh_on is not None:
+            until = min(until, math.floor(float(refresh_on)) - 1)
+    except (TypeError, ValueError, OverflowError):
+        return 0.0
+    return float(until)
 
 
 def _first_line(text: str) -> str:
