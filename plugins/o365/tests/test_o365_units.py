@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import base64
+import dataclasses
 import json
+import zlib
 from datetime import UTC, date, datetime, timedelta
 from email.utils import format_datetime
 from typing import Any
@@ -347,6 +350,15 @@ def test_sync_state_is_ours_or_unusable() -> None:
     )
     for junk in (None, "", "ews1:abc", f"{STATE_PREFIX}not base64!", f"{STATE_PREFIX}AAAA"):
         assert SyncState.decode(junk) is None
+
+
+def test_sync_state_text_is_the_json_of_its_fields() -> None:
+    # States stored by earlier versions and by this one read alike: the fields as JSON, in order.
+    state = SyncState(
+        "catchup", "https://g/v1.0/a", "https://g/v1.0/b", ("s1", "e1"), ("s2", "e2"), {"m": "k"}
+    )
+    raw = zlib.decompress(base64.urlsafe_b64decode(state.encode()[len(STATE_PREFIX) :]))
+    assert raw == json.dumps(dataclasses.asdict(state), separators=(",", ":")).encode("utf-8")
 
 
 # --- credentials ---------------------------------------------------------------------------------

@@ -25,7 +25,7 @@ import binascii
 import json
 import zlib
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
@@ -62,7 +62,15 @@ class SyncState:
     """Series masters seen: id to change key."""
 
     def encode(self) -> str:
-        raw = json.dumps(asdict(self), separators=(",", ":")).encode("utf-8")
+        fields = {
+            "phase": self.phase,
+            "link": self.link,
+            "other": self.other,
+            "window": self.window,
+            "other_window": self.other_window,
+            "masters": self.masters,
+        }  # what dataclasses.asdict gives, without its deep copy
+        raw = json.dumps(fields, separators=(",", ":")).encode("utf-8")
         return STATE_PREFIX + base64.urlsafe_b64encode(zlib.compress(raw, 9)).decode("ascii")
 
     @classmethod

@@ -138,6 +138,9 @@ class GraphClient:
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.graph_url = graph_url.rstrip("/")
+        ours = urlsplit(self.graph_url)
+        self._origin = (ours.scheme, ours.netloc.lower())
+        self._root = ours.path + "/"
         self.session = session
         self.timeout = timeout
         self.max_wait = max_wait
@@ -148,10 +151,8 @@ class GraphClient:
 
     def owns(self, url: str) -> bool:
         """Whether an absolute URL (a next or delta link) points at our Graph endpoint."""
-        ours, theirs = urlsplit(self.graph_url), urlsplit(url)
-        return (ours.scheme, ours.netloc.lower()) == (theirs.scheme, theirs.netloc.lower()) and (
-            theirs.path.startswith(ours.path + "/")
-        )
+        theirs = urlsplit(url)
+        return self._origin == (theirs.scheme, theirs.netloc.lower()) and theirs.path.startswith(self._root)
 
     def send(
         self,
