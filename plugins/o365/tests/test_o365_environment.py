@@ -1,8 +1,12 @@
-"""The connector's session reads the proxy and CA-bundle variables once per server."""
+"""The connector's session: the proxy and CA-bundle variables read once per server, and requests
+prepared as requests prepares them."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+import requests
 
 from roomsync_o365.transport import new_session
 
@@ -46,3 +50,52 @@ def test_a_request_of_its_own_settings_and_the_sessions_are_not_mixed_up(
     assert session.merge_environment_settings(GRAPH, own, None, True, None)["proxies"] == own
     session.trust_env = False  # the session's own settings are part of what is kept
     assert session.merge_environment_settings(GRAPH, {}, None, True, None)["verify"] is True
+
+
+def _as_requests_prepares(session: requests.Session, request: requests.Request) -> requests.PreparedRequest:
+    return requests.Session.prepare_request(session, request)
+
+
+def _same(a: requests.PreparedRequest, b: requests.PreparedRequest) -> None:
+    assert (a.method, a.url, a.body) == (b.method, b.url, b.body)
+    assert list(a.headers.items()) == list(b.headers.items())
+    assert a.hooks == b.hooks
+    assert dict(a._cookies or {}) == dict(b._cookies or {})  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    "request_",
+    [
+        requests.Request("get", f"{GRAPH}?$deltatoken=a%2Fb=&x=ü", headers={"Prefer": "odata.maxpagesize=1"}),
+        requests.Request("POST", f"{GRAPH[:-20]}/$batch", json={"requests": [{"id": "1"}]}),
+        requests.Request("POST", LOGIN, data={"grant_type": "client_credentials", "scope": "x y"}),
+        requests.Request("GET", GRAPH, headers={"User-Agent": None, "Accept": "application/json"}),
+        requests.Request("GET", "https://user:pass@graph.example.org/v1.0/me"),
+        requests.Request("GET", GRAPH, params={"$top": "5"}),
+        requests.Request("GET", GRAPH, cookies={"own": "1"}),
+    ],
+)
+def test_requests_are_prepared_as_requests_prepares_them(
+    request_: requests.Request, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("NETRC", str(tmp_path / "none"))
+    session = new_session(True, None)
+    session.hooks["response"].append(lambda r, *args, **kwargs: r)
+    _same(session.prepare_request(request_), _as_requests_prepares(session, request_))
+
+
+def test_netrc_credentials_and_cookies_a_server_set_still_count(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine login.example.org login app password secret\n", encoding="ascii")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
+    session = new_session(True, None)
+    login = session.prepare_request(requests.Request("POST", LOGIN, data={"a": "b"}))
+    assert login.headers["Authorization"].startswith("Basic ")
+    assert "Authorization" not in session.prepare_request(requests.Request("GET", GRAPH)).headers
+    session.cookies.set("affinity", "server-1", domain="graph.example.org")
+    graph = session.prepare_request(requests.Request("GET", GRAPH))
+    assert graph.headers["Cookie"] == "affinity=server-1"
+    _same(graph, _as_requests_prepares(session, requests.Request("GET", GRAPH)))

@@ -13,7 +13,10 @@ from urllib.parse import urlsplit
 
 import requests
 import requests.adapters
+import requests.cookies
 import urllib3.exceptions
+from requests.structures import CaseInsensitiveDict
+from requests.utils import get_netrc_auth
 
 from roomsync.tls import trust_context
 
@@ -56,6 +59,53 @@ class EnvironmentOnceSession(requests.Session):
     def __init__(self) -> None:
         super().__init__()
         self._settings: dict[tuple[Any, ...], dict[str, Any]] = {}
+        self._netrc: dict[tuple[str, str], Any] = {}
+
+    def prepare_request(self, request: requests.Request) -> requests.PreparedRequest:
+        """What requests prepares, with the session's part of the work done once where it can be.
+
+        For every request requests merges the session's cookies, headers, parameters and hooks
+        (copying each through runtime protocol checks), looks for ``~/.netrc`` and builds a
+        ``Cookie`` header even from an empty jar: about a fifth of an idle poll's CPU. A request
+        with no cookies, auth, parameters, files or hooks of its own, from a session holding no
+        cookies, auth or parameters (the connector's every request, unless a server sets cookies)
+        is prepared here in requests' own steps, with the netrc answer kept per server like the
+        environment; any other, or one netrc has credentials for, goes through requests.
+        """
+        url = request.url
+        if (
+            not isinstance(url, str)
+            or not isinstance(request.method, str)
+            or request.cookies
+            or request.auth
+            or request.params
+            or request.files
+            or any(request.hooks.values())
+            or self.cookies
+            or self.auth
+            or self.params
+        ):
+            return super().prepare_request(request)
+        if self.trust_env:
+            parts = urlsplit(url)
+            key = (parts.scheme, parts.netloc)
+            if key not in self._netrc:
+                self._netrc[key] = get_netrc_auth(url)
+            if self._netrc[key]:
+                return super().prepare_request(request)
+        headers: CaseInsensitiveDict[str | bytes] = CaseInsensitiveDict(self.headers)
+        headers.update(request.headers)
+        for name in [name for name, value in headers.items() if value is None]:
+            del headers[name]
+        prepared = requests.PreparedRequest()
+        prepared.prepare_method(request.method.upper())
+        prepared.prepare_url(url, None)
+        prepared.prepare_headers(headers)
+        prepared._cookies = requests.cookies.RequestsCookieJar()  # empty: no Cookie header
+        prepared.prepare_body(request.data, request.files, request.json)
+        prepared.prepare_auth(None, url)  # credentials in the URL, as requests takes them
+        prepared.prepare_hooks(self.hooks)
+        return prepared
 
     def merge_environment_settings(
         self, url: Any, proxies: Any, stream: Any, verify: Any, cert: Any
