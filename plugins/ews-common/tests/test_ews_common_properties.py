@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from exchangelib import ExtendedProperty
 from exchangelib.fields import ExtendedPropertyField
 from lxml import etree
 
@@ -31,3 +32,51 @@ def test_a_wrong_property_class_is_refused_every_time() -> None:
     for _ in range(2):
         with pytest.raises(ValueError, match="NoSuchType"):
             Wrong.validate_cls()
+
+
+def uri(**attributes: str) -> etree._Element:
+    t = "http://schemas.microsoft.com/exchange/services/2006/types"
+    prop = etree.Element(f"{{{t}}}ExtendedProperty")
+    etree.SubElement(prop, f"{{{t}}}ExtendedFieldURI", attrib=attributes)
+    etree.SubElement(prop, f"{{{t}}}Value").text = "x"
+    return prop
+
+
+def test_a_property_is_recognised_as_exchangelib_recognises_it() -> None:
+    ours = {
+        "PropertySetId": stamp.PROPERTY_SET,
+        "PropertyName": "RoomsyncReservationId",
+        "PropertyType": "String",
+    }
+    candidates = [
+        uri(**ours),
+        uri(**{**ours, "PropertySetId": stamp.PROPERTY_SET.upper()}),
+        uri(**{**ours, "PropertyName": "RoomsyncTimeZone"}),
+        uri(**{**ours, "PropertyType": "Integer"}),
+        uri(**{**ours, "PropertySetId": "00020329-0000-0000-c000-000000000046"}),  # PublicStrings' id
+        uri(
+            DistinguishedPropertySetId="PublicStrings",
+            PropertyName="RoomsyncReservationId",
+            PropertyType="String",
+        ),
+        uri(
+            DistinguishedPropertySetId="PublicStrings",
+            PropertyName=stamp.addin_mark.property_name(),
+            PropertyType="String",
+        ),
+        uri(PropertyTag="0x1000", PropertyType="String"),
+    ]
+    classes = [stamp.StampProperty, stamp.TimeZoneProperty, stamp.SetupProperty, stamp.AddinMarkProperty]
+    for _ in range(2):  # the second time from what the first kept
+        answers = {
+            (cls.__name__, n): cls.is_property_instance(elem)
+            for cls in classes
+            for n, elem in enumerate(candidates)
+        }
+        assert answers == {
+            (cls.__name__, n): ExtendedProperty.is_property_instance.__func__(cls, elem)  # type: ignore[attr-defined]
+            for cls in classes
+            for n, elem in enumerate(candidates)
+        }
+    assert answers[("StampProperty", 0)] and answers[("AddinMarkProperty", 6)]
+    assert not answers[("StampProperty", 2)]

@@ -17,6 +17,7 @@ from typing import Any, ClassVar
 
 from exchangelib import CalendarItem, ExtendedProperty
 from exchangelib.fields import ExtendedPropertyField, InvalidField
+from exchangelib.properties import ExtendedFieldURI
 
 from roomsync import addin_mark
 
@@ -32,6 +33,9 @@ ADDIN = "roomsync_addin_mark"
 LOOKUP_CHUNK = 50
 """Stamps per FindItem restriction; an OR of a few dozen values stays well inside request limits."""
 
+MATCHES_KEPT = 64
+"""Distinct ``ExtendedFieldURI`` kept per property class (an item is asked for five)."""
+
 
 class OwnProperty(ExtendedProperty):
     """An extended property whose class attributes exchangelib checks once, not for every value.
@@ -41,12 +45,34 @@ class OwnProperty(ExtendedProperty):
     """
 
     _validated: ClassVar[type | None] = None
+    _matches: ClassVar[dict[tuple[Any, ...], bool]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._matches = {}
 
     @classmethod
     def validate_cls(cls) -> None:
         if cls._validated is not cls:
             super().validate_cls()
             cls._validated = cls
+
+    @classmethod
+    def is_property_instance(cls, elem: Any) -> bool:
+        """exchangelib's answer, kept per ``ExtendedFieldURI``: reading an item, it builds and
+        normalizes a URI object for each extended property of the item and each registered
+        property (two thirds of a GetItem's parsing); the answer depends on the URI's attributes
+        alone, and an item carries the same few."""
+        uri = elem.find(ExtendedFieldURI.response_tag())
+        if uri is None:
+            return bool(super().is_property_instance(elem))
+        key = tuple(uri.attrib.items())
+        found = cls._matches.get(key)
+        if found is None:
+            found = bool(super().is_property_instance(elem))
+            if len(cls._matches) < MATCHES_KEPT:
+                cls._matches[key] = found
+        return found
 
 
 class PropertyField(ExtendedPropertyField):
@@ -98,7 +124,7 @@ class FollowupProperty(OwnProperty):
     property_type = "Integer"
 
 
-class AddinMarkProperty(ExtendedProperty):
+class AddinMarkProperty(OwnProperty):
     """The Outlook add-in's custom properties (:mod:`roomsync.addin_mark`): read only, never
     written, since the add-in owns them."""
 
