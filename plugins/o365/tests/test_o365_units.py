@@ -329,6 +329,15 @@ def test_links_are_followed_only_to_our_endpoint() -> None:
     assert client.owns("https://graph.microsoft.com/v1.0/users/x/calendarView/delta?$deltatoken=1")
     assert not client.owns("https://evil.example/v1.0/users/x")
     assert not client.owns("http://graph.microsoft.com/v1.0/users/x")
+    assert client.owns("https://GRAPH.microsoft.com/v1.0/users/x")  # the host in any case
+    for other in (
+        "https://graph.microsoft.com.evil.example/v1.0/users/x",
+        "https://graph.microsoft.com/v1.0evil/users/x",
+        "https://graph.microsoft.com/beta/users/x",
+        "https://graph.microsoft.com@evil.example/v1.0/users/x",
+        "https://graph.microsoft.com:444/v1.0/users/x",
+    ):
+        assert not client.owns(other), other
     assert graph_scope("https://graph.microsoft.us/v1.0") == "https://graph.microsoft.us/.default"
     assert graph_scope("https://localhost:8443/v1.0", "https://graph.microsoft.com/") == (
         "https://graph.microsoft.com/.default"

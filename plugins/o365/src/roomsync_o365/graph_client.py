@@ -141,6 +141,7 @@ class GraphClient:
         ours = urlsplit(self.graph_url)
         self._origin = (ours.scheme, ours.netloc.lower())
         self._root = ours.path + "/"
+        self._prefix = self.graph_url + "/"
         self.session = session
         self.timeout = timeout
         self.max_wait = max_wait
@@ -151,6 +152,8 @@ class GraphClient:
 
     def owns(self, url: str) -> bool:
         """Whether an absolute URL (a next or delta link) points at our Graph endpoint."""
+        if url.startswith(self._prefix):  # our scheme, host and root exactly: no need to split
+            return True
         theirs = urlsplit(url)
         return self._origin == (theirs.scheme, theirs.netloc.lower()) and theirs.path.startswith(self._root)
 
