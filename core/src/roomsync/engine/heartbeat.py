@@ -40,7 +40,8 @@ class Renewals:
 
     A thread per cycle cost more than an idle cycle's own work; ``renew`` extends all of the
     holder's leases in one statement and answers the keys it still holds, so one beat serves every
-    cycle in progress, and a key held but not answered is reported as lost.
+    cycle in progress, and a key held but not answered is reported as lost. The thread ends at
+    the first beat that finds nothing held.
     """
 
     def __init__(self, every: float, renew: Callable[[], set[str]], name: str) -> None:
@@ -70,8 +71,9 @@ class Renewals:
     def _loop(self) -> None:
         while not self._stop.wait(self.every):
             with self._lock:
-                if not self._held:
-                    continue
+                if not self._held:  # nothing to keep: the next block held starts a thread anew
+                    self._thread = None
+                    return
             try:
                 still = self._renew()
             except Exception as exc:  # the next beat tries again

@@ -495,7 +495,7 @@ class SyncRunner:
                 self._leases_renewed = Renewals(
                     self.lease_seconds / 6,
                     lambda: leases.renew(self.holder, now(), self.lease_seconds),
-                    "lease renewals",
+                    f"lease renewals of runner {self.holder.runner_id}",
                 )
             return self._leases_renewed
 
