@@ -28,6 +28,7 @@ from hypothesis.stateful import RuleBasedStateMachine, precondition, rule
 from roomsync.connector.types import CalendarEntry
 from roomsync.connectors.reference_directory import MailboxDirectory
 from roomsync.domain import EventFields, OccurrenceChange
+from roomsync.engine import read_phase
 from roomsync.engine.merge import snapshot
 from roomsync.storage import Database
 from roomsync.testkit.convergence import Estate, run_convergence
@@ -46,6 +47,11 @@ def template_database() -> Path:
     database.upgrade()
     database.dispose()
     return path
+
+
+# The machines' cycles read ROOMS changes in pages this small, so that the pages of a cycle
+# (read_phase.ROOMS_PAGE) meet every interleaving too; every other engine test has one page.
+MACHINE_PAGE = 2
 
 
 def fresh_world() -> World:
@@ -105,9 +111,11 @@ class ModelMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         self.world = fresh_world()
+        self.page, read_phase.ROOMS_PAGE = read_phase.ROOMS_PAGE, MACHINE_PAGE
         self.expected: dict[str, Expected] = {}
 
     def teardown(self) -> None:
+        read_phase.ROOMS_PAGE = self.page
         self.world.runner.close()
         self.world.database.dispose()
 
@@ -227,9 +235,11 @@ class CrashMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         self.world = fresh_world()
+        self.page, read_phase.ROOMS_PAGE = read_phase.ROOMS_PAGE, MACHINE_PAGE
         self.ids: list[str] = []
 
     def teardown(self) -> None:
+        read_phase.ROOMS_PAGE = self.page
         self.world.runner.close()
         self.world.database.dispose()
 

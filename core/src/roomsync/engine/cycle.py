@@ -45,7 +45,8 @@ class CycleContext:
     visit: Visit | None = None  # another mailbox to this cycle for a write in it
 
 
-# A pass that created entries is followed by another, at most this many in one cycle.
+# A pass that created entries is followed by another, at most this many in one cycle once
+# the pages of ROOMS changes are done (each page is a pass of its own).
 MAX_PASSES = 3
 
 IDLE_TIME_RESOLUTION = timedelta(minutes=5)
@@ -89,16 +90,19 @@ def sync_mailbox(uow: UnitOfWork, host: ConnectorHost, person: Person, ctx: Cycl
     progress = WriteProgress(ctx.on_batch)
     rooms = uow.rooms.list_rooms()
     groups = CycleGroups(host, ctx.limits, {room.mailbox for room in rooms})
-    for passes in range(MAX_PASSES):
+    first = cursor is None  # a first cycle exports what is current, page after page
+    passes = after_pages = 0
+    while True:
         created_before = report.created
         if passes:
             changes = read_exchange_changes(host, person.email, sync_state)
+        passes += 1
         if moved_from is not None:
             require_relocated(person.email, moved_from, changes, moved, ctx.allow_mass_delete)
             moved_from = None
         changes.entries = map_imported(ctx.pm, changes.entries)
         report.exchange_changes += len(changes.entries) + len(changes.deleted)
-        view, cursor = build_view(
+        view, cursor, more = build_view(
             uow,
             host,
             person,
@@ -109,15 +113,23 @@ def sync_mailbox(uow: UnitOfWork, host: ConnectorHost, person: Person, ctx: Cycl
             ctx.allow_mass_delete,
             groups,
             rooms,
+            first,
         )
         applier = PlanApplier(
             uow, host, ctx.host_for, ctx.pm, plan(view), report, view.known_rooms, progress, groups, ctx.visit
         )
+        del view  # a page's reservations and entries are not held while the next is read
         applier.record()
         applier.write()
         notifications.extend(applier.notifications)
         sync_state = changes.sync_state
-        if report.created == created_before:
+        if more:
+            # The next page of ROOMS changes follows; this one is done, and its cursor kept.
+            _progressed(uow, state, host.environment, sync_state, cursor)
+            uow.commit()
+            continue
+        after_pages += 1
+        if report.created == created_before or after_pages >= MAX_PASSES:
             break
 
     notifications = [_in_their_language(uow, person, notification) for notification in notifications]
@@ -159,6 +171,18 @@ def _succeeded(
         or not _fresh(state.last_attempt, at)
     ):
         state.last_attempt = state.last_success = at
+    uow.sync.save_mailbox_state(state)
+
+
+def _progressed(
+    uow: UnitOfWork, state: MailboxState, environment: str, sync_state: str | None, cursor: int | None
+) -> None:
+    """The mailbox state after a page of a cycle that goes on: its sync state and cursor are
+    what a cycle ending there would keep, so a crash resumes after the page; the times and the
+    failures are the cycle's to set when it ends."""
+    state.environment = environment
+    state.sync_state = sync_state
+    state.rooms_cursor = cursor
     uow.sync.save_mailbox_state(state)
 
 

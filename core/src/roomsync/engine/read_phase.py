@@ -22,6 +22,11 @@ from roomsync.storage.protocols import Link, LinkState, UnitOfWork
 
 PENDING = (LinkState.CREATING, LinkState.FAILED, LinkState.DELETING, LinkState.AWAITING)
 
+ROOMS_PAGE = 1000
+"""Reservations changed in ROOMS one pass of a cycle plans at most. A cycle with more goes on
+page by page, each planned, written and committed with the cursor after it, so what it holds
+follows the page, not the mailbox, and a crash costs the page it hit."""
+
 
 @dataclass
 class ExchangeChanges:
@@ -145,14 +150,32 @@ def build_view(
     allow_mass_delete: bool,
     groups: CycleGroups | None = None,
     rooms: Sequence[Room] | None = None,
-) -> tuple[MailboxView, int]:
-    """Everything the plan needs of one mailbox, read in named steps; the new ROOMS cursor.
+    first: bool | None = None,
+    page: int | None = None,
+) -> tuple[MailboxView, int, bool]:
+    """Everything the plan needs of one mailbox, read in named steps; the new ROOMS cursor, and
+    whether more reservations changed in ROOMS than this view holds.
 
     With ``groups``, entries and reservations are seen with the persons of their distribution
     groups, as ROOMS holds them (:mod:`roomsync.engine.groups`). ``rooms`` are ROOMS' rooms as
-    the cycle read them once for all its passes (read here without)."""
+    the cycle read them once for all its passes (read here without). ``first``: the person's
+    first cycle, which exports what is current, not history (by default: no cursor yet).
+    ``page``: the most reservations changed in ROOMS the view takes (:data:`ROOMS_PAGE`); the
+    cursor returned is the one after them.
+
+    Only the links the plan may look at are read (those of the changed items, the pending
+    ones, those of the reservations in view), so a page costs the same in the ten-thousandth
+    export as in the first; a full listing and a mass deletion, which need them all, read all.
+    """
     mailbox = person.email
-    links = {link.reservation_id: link for link in uow.sync.links_in_mailbox(mailbox)}
+    first = rooms_cursor is None if first is None else first
+    whole = changes.reset or len(changes.deleted) >= limits.mass_delete_minimum
+    if whole:
+        links = {link.reservation_id: link for link in uow.sync.links_in_mailbox(mailbox)}
+    else:
+        items = {entry.item_id for entry in changes.entries} | changes.deleted | set(changes.unchanged)
+        links = {link.reservation_id: link for link in uow.sync.links_by_items(mailbox, items).values()}
+        links.update((link.reservation_id, link) for link in uow.sync.links_in_mailbox(mailbox, PENDING))
     by_item = {link.item_id: link for link in links.values() if link.item_id}
     changed = [
         *changes.entries,
@@ -165,8 +188,13 @@ def build_view(
     _guard_empty_listing(mailbox, changes, deleted, allow_mass_delete)
     now = datetime.now(UTC)
     not_before = now - timedelta(days=limits.past_days)
-    candidates, cursor = _candidates(uow, mailbox, rooms_cursor, links, not_before)
+    candidates, cursor, more = _candidates(
+        uow, mailbox, rooms_cursor, links, not_before, first, ROOMS_PAGE if page is None else page
+    )
     wanted = _wanted(candidates, entries, deleted, by_item)
+    if not whole:
+        for rid, all_links in uow.sync.links_for_reservations(wanted - links.keys()).items():
+            links.update((rid, link) for link in all_links if link.mailbox == mailbox)
     reservations = uow.rooms.get_reservations(wanted)
     reservations = groups.fill_in(uow, mailbox, reservations) if groups else reservations
     stamped = _recovered_by_stamp(host, mailbox, candidates, links, entries)
@@ -196,7 +224,7 @@ def build_view(
         not_before=not_before,
         now=now,
     )
-    return view, cursor
+    return view, cursor, more
 
 
 def fresh_entries(
@@ -226,13 +254,20 @@ def deleted_items(changes: ExchangeChanges, by_item: Mapping[str, Link]) -> set[
 
 
 def _candidates(
-    uow: UnitOfWork, mailbox: str, rooms_cursor: int | None, links: Mapping[str, Link], not_before: datetime
-) -> tuple[list[str], int]:
-    """Reservations changed in ROOMS since the cursor, then those whose write is pending."""
-    changed, cursor = uow.rooms.changes_since(rooms_cursor, mailbox)
-    if rooms_cursor is None:
+    uow: UnitOfWork,
+    mailbox: str,
+    rooms_cursor: int | None,
+    links: Mapping[str, Link],
+    not_before: datetime,
+    first: bool,
+    page: int,
+) -> tuple[list[str], int, bool]:
+    """Reservations changed in ROOMS since the cursor (a page of them), then those whose write
+    is pending; the cursor after the page, and whether more changed."""
+    changed, cursor, more = uow.rooms.changes_page(rooms_cursor, mailbox, page)
+    if first and changed:
         # A person's first cycle exports what is current, not years of history.
-        current = {r.id for r in uow.rooms.reservations(organizer=mailbox, start=not_before)}
+        current = {r.id for r in uow.rooms.reservations(organizer=mailbox, start=not_before, ids=changed)}
         changed = [rid for rid in changed if rid in current]
     if changed:
         # A reservation following a room's Outlook booking is the room cycle's, never exported.
@@ -243,7 +278,7 @@ def _candidates(
         }
         changed = [rid for rid in changed if rid not in followed]
     pending = [link.reservation_id for link in links.values() if link.state in PENDING]
-    return list(dict.fromkeys([*changed, *pending])), cursor
+    return list(dict.fromkeys([*changed, *pending])), cursor, more
 
 
 def _wanted(
@@ -307,16 +342,17 @@ def _recovered_by_stamp(
 def _room_bookings(
     uow: UnitOfWork, reservations: Iterable[Reservation], entries: Iterable[CalendarEntry]
 ) -> list[Reservation]:
-    """The bookings of every room this cycle may give, from the earliest time it may ask about.
+    """The bookings of every room this cycle may give, within the times it may ask about.
 
-    What the plan merges takes each value from the reservation or the entry, so their rooms and
-    their earliest start bound every question the plan asks of a room.
+    What the plan merges takes each value from the reservation or the entry, so their rooms, their
+    earliest start and their latest end bound every question the plan asks of a room.
     """
     fields = [r.fields for r in reservations] + [e.fields for e in entries]
     rooms = {room for f in fields for room in f.rooms}
     if not rooms:
         return []
-    return uow.rooms.room_bookings(rooms, min(span(f)[0] for f in fields))
+    spans = [span(f) for f in fields]
+    return uow.rooms.room_bookings(rooms, min(s for s, _ in spans), max(e for _, e in spans))
 
 
 DECLINE_LOOK_DAYS = 60

@@ -81,7 +81,9 @@ class RoomsStore(Protocol):
         """No active reservation other than ``exclude`` holds the room during any occurrence."""
         ...
 
-    def room_bookings(self, rooms: Collection[str], since: datetime) -> list[Reservation]:
+    def room_bookings(
+        self, rooms: Collection[str], since: datetime, until: datetime | None = None
+    ) -> list[Reservation]:
         """The active reservations holding any of ``rooms``: every series, and every single one
         ending after ``since`` (what :func:`roomsync.room_bookings.first_conflict` looks through)."""
         ...
@@ -136,16 +138,22 @@ class RoomsStore(Protocol):
         end: datetime | None = None,
         include_cancelled: bool = False,
         involving: Collection[str] | None = None,
+        ids: Collection[str] | None = None,
     ) -> list[Reservation]:
         """Reservations, optionally of one organizer, overlapping a window (series by any
-        occurrence), and ``involving`` any of these mailboxes (as organizer, room or
-        participant), ordered by start."""
+        occurrence), ``involving`` any of these mailboxes (as organizer, room or
+        participant), and among ``ids``, ordered by start."""
         ...
 
     # journal
     def changes_since(self, cursor: int | None, organizer: str) -> tuple[list[str], int]:
         """Ids of reservations with journal rows for ``organizer`` after ``cursor`` (all rows
         when ``None``), without repeats, and the cursor to pass next time."""
+        ...
+
+    def changes_page(self, cursor: int | None, organizer: str, limit: int) -> tuple[list[str], int, bool]:
+        """The first ``limit`` of :meth:`changes_since`, in the order of their latest rows, the
+        cursor just after them, and whether more follow: a cycle with many reads them in pages."""
         ...
 
     def journal(self, reservation_id: str | None = None, limit: int = 100) -> list[JournalEntry]: ...
@@ -250,6 +258,10 @@ class SyncStore(Protocol):
         ...
 
     def link_by_item(self, mailbox: str, item_id: str) -> Link | None: ...
+    def links_by_items(self, mailbox: str, item_ids: Collection[str]) -> dict[str, Link]:
+        """Item id → link of those of ``item_ids`` linked in ``mailbox``, read in bulk."""
+        ...
+
     def links_in_mailbox(self, mailbox: str, states: Sequence[LinkState] | None = None) -> list[Link]: ...
     def pending_by_mailbox(self) -> dict[str, int]:
         """The links roomsync must still bring in step (any state but synced, and but awaiting:

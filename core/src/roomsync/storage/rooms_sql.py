@@ -76,6 +76,7 @@ _CHANGES_SINCE = (
     .order_by(_LAST_SEQ)
 )
 """The reservations an organizer's journal holds after a cursor, each with its latest row."""
+_CHANGES_PAGE = _CHANGES_SINCE.limit(bindparam("limit"))
 
 _PERSON = select(PersonRow).where(PersonRow.email == bindparam("email"))
 """A person by address, built once: every cycle reads its person."""
@@ -219,10 +220,12 @@ class SqlRoomsStore:
         found = self._holding([mailbox], span_start, span_end)
         return first_conflict(found, mailbox, fields, None if exclude is None else str(exclude))
 
-    def room_bookings(self, rooms: Collection[str], since: datetime) -> list[Reservation]:
+    def room_bookings(
+        self, rooms: Collection[str], since: datetime, until: datetime | None = None
+    ) -> list[Reservation]:
         if not rooms:
             return []
-        return self._holding(sorted({_email(room) for room in rooms}), since, None)
+        return self._holding(sorted({_email(room) for room in rooms}), since, until)
 
     def _holding(self, mailboxes: Sequence[str], start: datetime, end: datetime | None) -> list[Reservation]:
         """Active reservations holding one of ``mailboxes``: every series, and the single ones
@@ -396,8 +399,13 @@ class SqlRoomsStore:
         end: datetime | None = None,
         include_cancelled: bool = False,
         involving: Collection[str] | None = None,
+        ids: Collection[str] | None = None,
     ) -> list[Reservation]:
         stmt = select(ReservationRow).options(*_LOAD).order_by(ReservationRow.start_at, ReservationRow.id)
+        if ids is not None:
+            stmt = stmt.where(
+                ReservationRow.id.in_(sorted({r for rid in ids if (r := _row_id(rid)) is not None}))
+            )
         if organizer is not None:
             stmt = stmt.where(ReservationRow.organizer == _email(organizer))
         if involving is not None:
@@ -440,6 +448,15 @@ class SqlRoomsStore:
         ).all()
         next_cursor = max((row.last for row in rows), default=cursor or 0)
         return [str(row.reservation_id) for row in rows], next_cursor
+
+    def changes_page(self, cursor: int | None, organizer: str, limit: int) -> tuple[list[str], int, bool]:
+        rows = self.session.execute(
+            _CHANGES_PAGE, {"organizer": _email(organizer), "cursor": cursor or 0, "limit": limit + 1}
+        ).all()
+        more = len(rows) > limit
+        rows = rows[:limit]
+        next_cursor = max((row.last for row in rows), default=cursor or 0)
+        return [str(row.reservation_id) for row in rows], next_cursor, more
 
     def journal(self, reservation_id: str | None = None, limit: int = 100) -> list[JournalEntry]:
         """The latest ``limit`` journal rows, newest first."""

@@ -100,6 +100,18 @@ class SqlSyncStore:
                 found.setdefault(row.reservation_id, []).append(_link(row))
         return found
 
+    def links_by_items(self, mailbox: str, item_ids: Collection[str]) -> dict[str, Link]:
+        ids = sorted(set(item_ids))
+        found: dict[str, Link] = {}
+        for offset in range(0, len(ids), IN_CHUNK):
+            stmt = select(LinkRow).where(
+                LinkRow.mailbox == mailbox, LinkRow.item_id.in_(ids[offset : offset + IN_CHUNK])
+            )
+            for row in self.session.scalars(stmt):
+                if row.item_id is not None:
+                    found[row.item_id] = _link(row)
+        return found
+
     def link_by_item(self, mailbox: str, item_id: str) -> Link | None:
         stmt = select(LinkRow).where(LinkRow.mailbox == mailbox, LinkRow.item_id == item_id)
         row = self.session.scalars(stmt).first()
