@@ -38,6 +38,22 @@ class KillAfterCreate:
         raise KeyboardInterrupt("killed after the server committed")
 
 
+class KillAtCreate:
+    """Stands for the process dying as the n-th create request reached the server."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self.seen = 0
+
+    @hookspecs.hookimpl(wrapper=True)
+    def roomsync_create_entries(self, mailbox: str, drafts: list[Any]) -> Generator[None, Any, Any]:
+        self.seen += 1
+        answer = yield
+        if self.seen == self.n:
+            raise KeyboardInterrupt("killed after the server committed")
+        return answer
+
+
 class CycleRecorder:
     """An extension plugin that keeps the report of every finished cycle."""
 

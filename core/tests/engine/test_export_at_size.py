@@ -14,7 +14,7 @@ from roomsync.connector.types import ChangeSet
 from roomsync.storage import Database
 from roomsync.storage.protocols import LinkState
 
-from .conftest import ALICE, World
+from .conftest import ALICE, KillAtCreate, World
 
 
 class FeedRecorder:
@@ -154,22 +154,6 @@ def test_a_create_whose_settling_was_lost_is_adopted_once(world: World) -> None:
     with world.database.unit_of_work() as uow:
         links = uow.sync.links_in_mailbox(ALICE)
     assert len(links) == 12 and all(link.state is LinkState.SYNCED for link in links)
-
-
-class KillAtCreate:
-    """Stands for the process dying as the n-th create request reached the server."""
-
-    def __init__(self, n: int) -> None:
-        self.n = n
-        self.seen = 0
-
-    @hookspecs.hookimpl(wrapper=True)
-    def roomsync_create_entries(self, mailbox: str, drafts: list[Any]) -> Generator[None, Any, Any]:
-        self.seen += 1
-        answer = yield
-        if self.seen == self.n:
-            raise KeyboardInterrupt("killed after the server committed")
-        return answer
 
 
 def test_an_export_killed_after_a_page_keeps_that_page_and_finishes_without_duplicates(

@@ -4,18 +4,16 @@ page committed."""
 
 from __future__ import annotations
 
-from collections.abc import Generator, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager, suppress
-from typing import Any
 
 import pytest
 
-from roomsync import hookspecs
 from roomsync.engine import cycle, read_phase
 from roomsync.engine.plan import MailboxView, Plan
 from roomsync.storage.protocols import LinkState
 
-from .conftest import ALICE, World
+from .conftest import ALICE, KillAtCreate, World
 
 PAGE = 25
 COUNT = 120
@@ -38,20 +36,6 @@ def views(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[tuple[int, int]]]:
 
     monkeypatch.setattr(cycle, "plan", spied)
     yield seen
-
-
-class KillAtCreate:
-    def __init__(self, n: int) -> None:
-        self.n = n
-        self.seen = 0
-
-    @hookspecs.hookimpl(wrapper=True)
-    def roomsync_create_entries(self, mailbox: str, drafts: list[Any]) -> Generator[None, Any, Any]:
-        self.seen += 1
-        answer = yield
-        if self.seen == self.n:
-            raise KeyboardInterrupt("killed after the server committed")
-        return answer
 
 
 def titles(world: World) -> list[str]:
