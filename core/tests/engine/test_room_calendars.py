@@ -208,8 +208,10 @@ def test_a_room_declining_beyond_its_booking_window_says_so(world: World) -> Non
     with world.database.unit_of_work() as uow:
         uow.rooms.set_booking_window(ROOM_A, 1)
         uow.commit()
+    world.exchange.calls.clear()
     _, [note] = declined_by_room(world, "rollback")
     assert note.facts["reason"] == "booking-window"
+    assert world.exchange.calls["free_busy"] == 0  # the window explains it: nothing to ask
 
 
 def part_declined(world: World, policy: str) -> tuple[Reservation, Reservation, list[Notification]]:

@@ -218,7 +218,7 @@ def build_view(
         known_rooms=frozenset(room.mailbox for room in rooms),
         room_names={room.mailbox: room.name for room in rooms},
         room_windows={room.mailbox: room.booking_window_days for room in rooms if room.booking_window_days},
-        room_busy=_busy_declining_rooms(host, entries, frozenset(room.mailbox for room in rooms)),
+        room_busy=_busy_declining_rooms(host, entries, rooms, now),
         syncable=frozenset(o for o in {r.organizer for r in reservations.values()} if syncable(o)),
         room_bookings=_room_bookings(uow, reservations.values(), [*entries, *stamped.values()]),
         not_before=not_before,
@@ -360,16 +360,26 @@ DECLINE_LOOK_DAYS = 60
 
 
 def _busy_declining_rooms(
-    host: ConnectorHost, entries: Sequence[CalendarEntry], rooms: frozenset[str]
+    host: ConnectorHost, entries: Sequence[CalendarEntry], rooms: Sequence[Room], now: datetime
 ) -> dict[str, list[tuple[datetime, datetime]]]:
     """The busy times of the rooms that declined a changed entry, to tell the organizer whether
-    the room was taken: one free/busy request, only in a cycle that saw a decline."""
-    declined = [
-        (a.mailbox, e)
-        for e in entries
-        for a in e.answers
-        if a.answer is Answer.DECLINED and a.mailbox in rooms
-    ]
+    the room was taken: one free/busy request, only in a cycle that saw a decline the rooms'
+    booking windows do not explain already (that reason comes first)."""
+    known = {room.mailbox for room in rooms}
+    windows = {room.mailbox: room.booking_window_days for room in rooms if room.booking_window_days}
+
+    def beyond_window(entry: CalendarEntry, declining: list[str]) -> bool:
+        last = span(entry.fields)[1]
+        return any(
+            (days := windows.get(room)) is not None and last > now + timedelta(days=days)
+            for room in declining
+        )
+
+    declined: list[tuple[str, CalendarEntry]] = []
+    for e in entries:
+        declining = [a.mailbox for a in e.answers if a.answer is Answer.DECLINED and a.mailbox in known]
+        if declining and not beyond_window(e, declining):
+            declined.extend((room, e) for room in declining)
     if not declined:
         return {}
     start = min(e.fields.start for _, e in declined)
