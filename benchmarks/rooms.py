@@ -90,6 +90,7 @@ from common import (
     measure,
     print_table,
     simulated,
+    strip_plugin,
 )
 from graph import KNOWN_KINDS, RoundTrips, measured
 from graph import options as graph_options
@@ -676,16 +677,7 @@ def main() -> int:
 
 def without_all(argv: list[str]) -> list[str]:
     """The command line without ``--all`` and ``--plugin``."""
-    kept: list[str] = []
-    skip = False
-    for arg in argv:
-        if skip:
-            skip = False
-        elif arg == "--plugin":
-            skip = True
-        elif arg != "--all" and not arg.startswith("--plugin="):
-            kept.append(arg)
-    return kept
+    return [arg for arg in strip_plugin(argv) if arg != "--all"]
 
 
 if __name__ == "__main__":
