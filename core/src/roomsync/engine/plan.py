@@ -23,7 +23,7 @@ The rules (core/README.md gives the reasoning):
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -429,15 +429,22 @@ def _room_declined(
     return False
 
 
+def beyond_window(
+    fields: EventFields, rooms: Iterable[str], windows: Mapping[str, int], now: datetime
+) -> bool:
+    """The last occurrence lies beyond the booking window (days ahead of ``now``) of one of ``rooms``."""
+    last = span(fields)[1]
+    return any(
+        (days := windows.get(room)) is not None and last > now + timedelta(days=days) for room in rooms
+    )
+
+
 def _decline_reason(view: MailboxView, reservation: Reservation, declined: list[str]) -> str:
     """What roomsync can tell of why (Exchange keeps the room's own words in its answer mail):
     beyond a room's booking window; busy in Exchange at one of the times; else its policy
     (too long, no series, not for this organizer)."""
-    last = span(reservation.fields)[1]
-    for room in declined:
-        window = view.room_windows.get(room)
-        if window is not None and last > view.now + timedelta(days=window):
-            return "booking-window"
+    if beyond_window(reservation.fields, declined, view.room_windows, view.now):
+        return "booking-window"
     for room in declined:
         busy = view.room_busy.get(room, ())
         if not busy:

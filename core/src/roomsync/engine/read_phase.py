@@ -15,7 +15,7 @@ from roomsync.contract import chained
 from roomsync.domain import Person, Reservation, Room, ShowAs
 from roomsync.engine.echoes import read_stale_echoes
 from roomsync.engine.groups import CycleGroups
-from roomsync.engine.plan import MailboxView
+from roomsync.engine.plan import MailboxView, beyond_window
 from roomsync.errors import MassDeletionRefused, RoomsyncError
 from roomsync.room_bookings import span
 from roomsync.storage.protocols import Link, LinkState, UnitOfWork
@@ -188,20 +188,23 @@ def build_view(
     _guard_empty_listing(mailbox, changes, deleted, allow_mass_delete)
     now = datetime.now(UTC)
     not_before = now - timedelta(days=limits.past_days)
-    candidates, cursor, more = _candidates(
+    candidates, cursor, more, current = _candidates(
         uow, mailbox, rooms_cursor, links, not_before, first, ROOMS_PAGE if page is None else page
     )
     wanted = _wanted(candidates, entries, deleted, by_item)
     if not whole:
         for rid, all_links in uow.sync.links_for_reservations(wanted - links.keys()).items():
             links.update((rid, link) for link in all_links if link.mailbox == mailbox)
-    reservations = uow.rooms.get_reservations(wanted)
+    reservations = {rid: current[rid] for rid in wanted if rid in current}
+    reservations.update(uow.rooms.get_reservations(wanted - current.keys()))
     reservations = groups.fill_in(uow, mailbox, reservations) if groups else reservations
     stamped = _recovered_by_stamp(host, mailbox, candidates, links, entries)
     if groups:
         stamped = dict(zip(stamped, groups.entries(list(stamped.values())), strict=True))
     if rooms is None:
         rooms = uow.rooms.list_rooms()
+    known_rooms = frozenset(room.mailbox for room in rooms)
+    windows = {room.mailbox: room.booking_window_days for room in rooms if room.booking_window_days}
     view = MailboxView(
         mailbox=mailbox,
         policy=person.conflict_policy,
@@ -215,10 +218,10 @@ def build_view(
         deleted=deleted,
         stamped=stamped,
         feed_stamps=frozenset(e.stamp for e in changes.entries if e.stamp),
-        known_rooms=frozenset(room.mailbox for room in rooms),
+        known_rooms=known_rooms,
         room_names={room.mailbox: room.name for room in rooms},
-        room_windows={room.mailbox: room.booking_window_days for room in rooms if room.booking_window_days},
-        room_busy=_busy_declining_rooms(host, entries, rooms, now),
+        room_windows=windows,
+        room_busy=_busy_declining_rooms(host, entries, known_rooms, windows, now),
         syncable=frozenset(o for o in {r.organizer for r in reservations.values()} if syncable(o)),
         room_bookings=_room_bookings(uow, reservations.values(), [*entries, *stamped.values()]),
         not_before=not_before,
@@ -261,13 +264,16 @@ def _candidates(
     not_before: datetime,
     first: bool,
     page: int,
-) -> tuple[list[str], int, bool]:
+) -> tuple[list[str], int, bool, dict[str, Reservation]]:
     """Reservations changed in ROOMS since the cursor (a page of them), then those whose write
-    is pending; the cursor after the page, and whether more changed."""
+    is pending; the cursor after the page, whether more changed, and on a first cycle the
+    current reservations it read to tell them from history (the view takes them as read)."""
     changed, cursor, more = uow.rooms.changes_page(rooms_cursor, mailbox, page)
+    current: dict[str, Reservation] = {}
     if first and changed:
         # A person's first cycle exports what is current, not years of history.
-        current = {r.id for r in uow.rooms.reservations(organizer=mailbox, start=not_before, ids=changed)}
+        found = uow.rooms.reservations(organizer=mailbox, start=not_before, ids=changed)
+        current = {r.id: r for r in found if r.id is not None}
         changed = [rid for rid in changed if rid in current]
     if changed:
         # A reservation following a room's Outlook booking is the room cycle's, never exported.
@@ -278,7 +284,7 @@ def _candidates(
         }
         changed = [rid for rid in changed if rid not in followed]
     pending = [link.reservation_id for link in links.values() if link.state in PENDING]
-    return list(dict.fromkeys([*changed, *pending])), cursor, more
+    return list(dict.fromkeys([*changed, *pending])), cursor, more, current
 
 
 def _wanted(
@@ -360,25 +366,19 @@ DECLINE_LOOK_DAYS = 60
 
 
 def _busy_declining_rooms(
-    host: ConnectorHost, entries: Sequence[CalendarEntry], rooms: Sequence[Room], now: datetime
+    host: ConnectorHost,
+    entries: Sequence[CalendarEntry],
+    rooms: frozenset[str],
+    windows: Mapping[str, int],
+    now: datetime,
 ) -> dict[str, list[tuple[datetime, datetime]]]:
     """The busy times of the rooms that declined a changed entry, to tell the organizer whether
     the room was taken: one free/busy request, only in a cycle that saw a decline the rooms'
     booking windows do not explain already (that reason comes first)."""
-    known = {room.mailbox for room in rooms}
-    windows = {room.mailbox: room.booking_window_days for room in rooms if room.booking_window_days}
-
-    def beyond_window(entry: CalendarEntry, declining: list[str]) -> bool:
-        last = span(entry.fields)[1]
-        return any(
-            (days := windows.get(room)) is not None and last > now + timedelta(days=days)
-            for room in declining
-        )
-
     declined: list[tuple[str, CalendarEntry]] = []
     for e in entries:
-        declining = [a.mailbox for a in e.answers if a.answer is Answer.DECLINED and a.mailbox in known]
-        if declining and not beyond_window(e, declining):
+        declining = [a.mailbox for a in e.answers if a.answer is Answer.DECLINED and a.mailbox in rooms]
+        if not beyond_window(e.fields, declining, windows, now):
             declined.extend((room, e) for room in declining)
     if not declined:
         return {}
